@@ -550,6 +550,9 @@ func (cs *ClientSession) Complete(ctx context.Context, params *CompleteParams) (
 
 // SetLoggingLevel sets the minimum level of log messages the server sends.
 func (cs *ClientSession) SetLoggingLevel(ctx context.Context, level LoggingLevel) error {
+	if !level.IsValid() {
+		return fmt.Errorf("mcp: unknown logging level %q", level)
+	}
 	return cs.call(ctx, MethodLoggingSetLevel, &SetLevelParams{Level: level}, nil)
 }
 

@@ -16,9 +16,21 @@ import (
 )
 
 // connectPair starts s and a client on in-memory transports.
+// Every message either side writes is validated against the schema.
 func connectPair(t *testing.T, s *Server, copts *ClientOptions) (*ClientSession, *ServerSession) {
 	t.Helper()
+	return connectPairCheck(t, s, copts, true)
+}
+
+// connectPairCheck is connectPair with the client side's validation
+// optional, for tests that send deliberately invalid requests.
+func connectPairCheck(t *testing.T, s *Server, copts *ClientOptions, checkClient bool) (*ClientSession, *ServerSession) {
+	t.Helper()
 	ct, st := NewInMemoryTransports()
+	st = &checkTransport{t, st}
+	if checkClient {
+		ct = &checkTransport{t, ct}
+	}
 	ctx := context.Background()
 	ss, err := s.Connect(ctx, st, nil)
 	if err != nil {
@@ -169,14 +181,36 @@ func TestServerBasics(t *testing.T) {
 	if err != nil || len(cr.Completion.Values) != 1 || cr.Completion.Values[0] != "v1" {
 		t.Errorf("complete: %v %+v", err, cr)
 	}
-	if err := cs.SetLoggingLevel(ctx, "bogus"); jsonrpc.ErrorCode(err) != jsonrpc.CodeInvalidParams {
-		t.Errorf("bad level: %v", err)
+	if err := cs.SetLoggingLevel(ctx, "bogus"); err == nil {
+		t.Error("client sent an unknown logging level")
 	}
 	if err := cs.Ping(ctx); err != nil {
 		t.Errorf("ping: %v", err)
 	}
 	if _, err := cs.CallRaw(ctx, "no/such/method", nil); jsonrpc.ErrorCode(err) != jsonrpc.CodeMethodNotFound {
 		t.Errorf("unknown method: %v", err)
+	}
+}
+
+func TestServerRejectsInvalidRequests(t *testing.T) {
+	cs, _ := connectPairCheck(t, newTestServer(), nil, false)
+	ctx := context.Background()
+	tests := []struct {
+		method string
+		params string
+		code   int64
+	}{
+		{MethodLoggingSetLevel, `{"level":"bogus"}`, jsonrpc.CodeInvalidParams},
+		{MethodToolsCall, `{"name":3}`, jsonrpc.CodeInvalidParams},
+		{MethodResourcesRead, `{}`, jsonrpc.CodeInvalidParams},
+		{MethodPromptsGet, `{"name":"nope"}`, jsonrpc.CodeInvalidParams},
+		{MethodInitialize, `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}`, jsonrpc.CodeInvalidRequest},
+	}
+	for _, tt := range tests {
+		_, err := cs.CallRaw(ctx, tt.method, jsontext.Value(tt.params))
+		if got := jsonrpc.ErrorCode(err); got != tt.code {
+			t.Errorf("%s %s: code %d (%v), want %d", tt.method, tt.params, got, err, tt.code)
+		}
 	}
 }
 
