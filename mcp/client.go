@@ -26,6 +26,7 @@ type Client struct {
 	mu       sync.Mutex
 	roots    featureSet[*clientRoot]
 	sessions map[*ClientSession]struct{}
+	tasks    *taskReceiver // the tasks of task-augmented requests (tasks_client.go)
 }
 
 // ClientOptions configure a Client. The zero value is valid.
@@ -76,6 +77,17 @@ type ClientOptions struct {
 	// requests from servers (sampling, elicitation). Nil means an
 	// in-memory store.
 	TaskStore TaskStore
+
+	// Handler, if set, answers every request from the server other than
+	// ping, in place of the handlers above; the capabilities advertised
+	// are then exactly Capabilities. Gateways use it to relay requests as
+	// raw JSON. It may return a jsontext.Value, any value to marshal, or an
+	// error (a *jsonrpc.Error chooses the code).
+	Handler func(ctx context.Context, cs *ClientSession, method string, params jsontext.Value) (any, error)
+	// NotificationHandler, if set, receives every notification from the
+	// server (after per-call progress callbacks have run), in place of
+	// the notification handlers above.
+	NotificationHandler func(ctx context.Context, cs *ClientSession, method string, params jsontext.Value)
 }
 
 // CreateMessageRequest is a sampling/createMessage request as a handler
@@ -113,6 +125,7 @@ func NewClient(impl *Implementation, opts *ClientOptions) *Client {
 	if c.opts.TaskStore == nil {
 		c.opts.TaskStore = NewMemoryTaskStore(nil)
 	}
+	c.tasks = newTaskReceiver(c.opts.TaskStore, c.opts.Logger)
 	return c
 }
 
@@ -154,6 +167,9 @@ func (c *Client) capabilities() ClientCapabilities {
 	var caps ClientCapabilities
 	if c.opts.Capabilities != nil {
 		caps = *c.opts.Capabilities
+	}
+	if c.opts.Handler != nil {
+		return caps
 	}
 	if caps.Roots == nil {
 		caps.Roots = &RootsCapabilities{ListChanged: true}
@@ -572,6 +588,13 @@ func (cs *ClientSession) Notify(ctx context.Context, method string, params jsont
 
 func (cs *ClientSession) handleNotification(ctx context.Context, req *jsonrpc.Request) {
 	o := &cs.client.opts
+	if o.NotificationHandler != nil {
+		if req.Method == NotificationProgress {
+			cs.progressCallback(req.Params)
+		}
+		o.NotificationHandler(ctx, cs, req.Method, req.Params)
+		return
+	}
 	switch req.Method {
 	case NotificationProgress:
 		var p ProgressNotificationParams
@@ -633,10 +656,35 @@ func (cs *ClientSession) handleNotification(ctx context.Context, req *jsonrpc.Re
 	}
 }
 
+// progressCallback runs the per-call progress callback for a progress
+// notification, if one is registered.
+func (cs *ClientSession) progressCallback(params jsontext.Value) {
+	cs.progressMu.Lock()
+	n := len(cs.progress)
+	cs.progressMu.Unlock()
+	if n == 0 {
+		return
+	}
+	var p ProgressNotificationParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return
+	}
+	cs.progressMu.Lock()
+	fn := cs.progress[normalizeToken(p.ProgressToken)]
+	cs.progressMu.Unlock()
+	if fn != nil {
+		fn(&p)
+	}
+}
+
 func (cs *ClientSession) handleRequest(ctx context.Context, req *jsonrpc.Request) (any, error) {
-	switch req.Method {
-	case MethodPing:
+	if req.Method == MethodPing {
 		return nil, nil
+	}
+	if h := cs.client.opts.Handler; h != nil {
+		return h(ctx, cs, req.Method, req.Params)
+	}
+	switch req.Method {
 	case MethodRootsList:
 		c := cs.client
 		c.mu.Lock()
@@ -660,7 +708,8 @@ func (cs *ClientSession) handleRequest(ctx context.Context, req *jsonrpc.Request
 				return h(ctx, &CreateMessageRequest{Session: cs, Params: p})
 			})
 		}
-		return h(ctx, &CreateMessageRequest{Session: cs, Params: p})
+		res, err := h(ctx, &CreateMessageRequest{Session: cs, Params: p})
+		return echoRelatedTask(p.Meta, res, err)
 	case MethodElicitationCreate:
 		h := cs.client.opts.ElicitationHandler
 		if h == nil {
@@ -681,7 +730,7 @@ func (cs *ClientSession) handleRequest(ctx context.Context, req *jsonrpc.Request
 			if res.Action == ElicitActionAccept && p.RequestedSchema != nil {
 				res.Content = applyElicitationDefaults(p.RequestedSchema, res.Content)
 			}
-			return res, nil
+			return echoRelatedTask(p.Meta, res, nil)
 		}
 		if p.Task != nil {
 			return cs.runAsTask(ctx, req.Method, p.Task, run)

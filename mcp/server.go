@@ -30,6 +30,7 @@ type Server struct {
 	templates featureSet[*serverTemplate]
 	prompts   featureSet[*serverPrompt]
 	sessions  map[*ServerSession]struct{}
+	tasks     *taskReceiver // the tasks of task-augmented requests (tasks_server.go)
 }
 
 // ServerOptions configure a Server. The zero value is valid.
@@ -69,6 +70,29 @@ type ServerOptions struct {
 	// TaskStore keeps the tasks of task-augmented requests. Nil means an
 	// in-memory store private to this server.
 	TaskStore TaskStore
+	// TaskOwner, if set, names the owner of the tasks a session creates
+	// (typically the authenticated principal of the request in ctx). Only
+	// the owner can get, list, read or cancel a task; others are told the
+	// task does not exist. Tasks with a named owner keep running after the
+	// session that created them ends. When TaskOwner is nil or returns "",
+	// tasks belong to the session and are cancelled when it ends.
+	TaskOwner func(ctx context.Context, ss *ServerSession) string
+
+	// Handler, if set, answers every request other than initialize and
+	// ping in place of the server's own tools, resources, prompts and
+	// tasks. Gateways and proxies use it to relay requests as raw JSON.
+	// It may return a jsontext.Value, any value to marshal, or an error
+	// (a *jsonrpc.Error chooses the code).
+	Handler func(ctx context.Context, ss *ServerSession, method string, params jsontext.Value) (any, error)
+	// NotificationHandler, if set, receives the client notifications the
+	// server does not handle itself (everything but initialized,
+	// cancelled and, unless RootsListChangedHandler or
+	// ProgressNotificationHandler are set, roots/list_changed and progress).
+	NotificationHandler func(ctx context.Context, ss *ServerSession, method string, params jsontext.Value)
+	// CapabilitiesFunc, if set, decides the capabilities sent in answer to
+	// initialize (Capabilities and the server's features are then not
+	// consulted).
+	CapabilitiesFunc func(ctx context.Context, ss *ServerSession, params *InitializeParams) ServerCapabilities
 }
 
 // NewServer returns a server that describes itself with impl.
@@ -89,6 +113,7 @@ func NewServer(impl *Implementation, opts *ServerOptions) *Server {
 	if s.opts.TaskStore == nil {
 		s.opts.TaskStore = NewMemoryTaskStore(nil)
 	}
+	s.tasks = newTaskReceiver(s.opts.TaskStore, s.opts.Logger)
 	return s
 }
 
@@ -483,6 +508,22 @@ func (ss *ServerSession) isSubscribed(uri string) bool {
 	return ok
 }
 
+// CallRaw sends any request to the client with raw params and returns the
+// raw result. Gateways use it to relay requests; send it with the context of
+// the request it belongs to, so that it travels on that request's stream.
+func (ss *ServerSession) CallRaw(ctx context.Context, method string, params jsontext.Value) (jsontext.Value, error) {
+	var out jsontext.Value
+	if err := ss.eng.call(ctx, method, params, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Notify sends any notification to the client with raw params.
+func (ss *ServerSession) Notify(ctx context.Context, method string, params jsontext.Value) error {
+	return ss.eng.notify(ctx, method, params)
+}
+
 // Ping sends a ping and waits for the answer.
 func (ss *ServerSession) Ping(ctx context.Context) error {
 	return ss.eng.call(ctx, MethodPing, nil, nil)
@@ -491,7 +532,7 @@ func (ss *ServerSession) Ping(ctx context.Context) error {
 // NotifyProgress sends a progress notification. Send it with the context of
 // the request it reports on, so that it travels on that request's stream.
 func (ss *ServerSession) NotifyProgress(ctx context.Context, params *ProgressNotificationParams) error {
-	return ss.eng.notify(ctx, NotificationProgress, params)
+	return ss.notifyRelated(ctx, NotificationProgress, params)
 }
 
 // Log sends a log message if its level is at or above the level the client
@@ -503,7 +544,7 @@ func (ss *ServerSession) Log(ctx context.Context, params *LoggingMessageParams) 
 	if min != "" && !params.Level.Enabled(min) {
 		return nil
 	}
-	return ss.eng.notify(ctx, NotificationMessage, params)
+	return ss.notifyRelated(ctx, NotificationMessage, params)
 }
 
 // CreateMessage asks the client to sample a message from its model.
@@ -518,7 +559,7 @@ func (ss *ServerSession) CreateMessage(ctx context.Context, params *CreateMessag
 		}
 	}
 	res := new(CreateMessageResult)
-	if err := ss.eng.call(ctx, MethodSamplingCreateMessage, params, res); err != nil {
+	if err := ss.request(ctx, MethodSamplingCreateMessage, params, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -540,7 +581,7 @@ func (ss *ServerSession) Elicit(ctx context.Context, params *ElicitParams) (*Eli
 		}
 	}
 	res := new(ElicitResult)
-	if err := ss.eng.call(ctx, MethodElicitationCreate, params, res); err != nil {
+	if err := ss.request(ctx, MethodElicitationCreate, params, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -558,7 +599,7 @@ func (ss *ServerSession) ListRoots(ctx context.Context) (*ListRootsResult, error
 		return nil, errors.New("mcp: client does not support roots")
 	}
 	res := new(ListRootsResult)
-	if err := ss.eng.call(ctx, MethodRootsList, &ListRootsParams{}, res); err != nil {
+	if err := ss.request(ctx, MethodRootsList, &ListRootsParams{}, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -597,28 +638,43 @@ func (ss *ServerSession) handleNotification(ctx context.Context, req *jsonrpc.Re
 	case NotificationRootsListChanged:
 		if h := ss.server.opts.RootsListChangedHandler; h != nil {
 			h(ctx, ss)
+			return
 		}
+		ss.otherNotification(ctx, req)
 	case NotificationProgress:
 		if h := ss.server.opts.ProgressNotificationHandler; h != nil {
 			var p ProgressNotificationParams
 			if err := json.Unmarshal(req.Params, &p); err == nil {
 				h(ctx, ss, &p)
 			}
+			return
 		}
+		ss.otherNotification(ctx, req)
 	default:
-		ss.server.opts.Logger.Debug("mcp: unhandled notification", "method", req.Method)
+		ss.otherNotification(ctx, req)
 	}
+}
+
+func (ss *ServerSession) otherNotification(ctx context.Context, req *jsonrpc.Request) {
+	if h := ss.server.opts.NotificationHandler; h != nil {
+		h(ctx, ss, req.Method, req.Params)
+		return
+	}
+	ss.server.opts.Logger.Debug("mcp: unhandled notification", "method", req.Method)
 }
 
 func (ss *ServerSession) handleRequest(ctx context.Context, req *jsonrpc.Request) (any, error) {
 	if req.Method == MethodInitialize {
-		return ss.initialize(req)
+		return ss.initialize(ctx, req)
 	}
 	if req.Method == MethodPing {
 		return nil, nil
 	}
 	if !ss.isInitialized() {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "session is not initialized: send initialize first")
+	}
+	if h := ss.server.opts.Handler; h != nil {
+		return h(ctx, ss, req.Method, req.Params)
 	}
 	h, ok := serverMethods[req.Method]
 	if !ok {
@@ -668,7 +724,7 @@ func unmarshalParams(params jsontext.Value, p any) error {
 	return nil
 }
 
-func (ss *ServerSession) initialize(req *jsonrpc.Request) (any, error) {
+func (ss *ServerSession) initialize(ctx context.Context, req *jsonrpc.Request) (any, error) {
 	var p InitializeParams
 	if err := unmarshalParams(req.Params, &p); err != nil {
 		return nil, err
@@ -692,9 +748,15 @@ func (ss *ServerSession) initialize(req *jsonrpc.Request) (any, error) {
 		pv.setProtocolVersion(version)
 	}
 	s := ss.server
+	var caps ServerCapabilities
+	if f := s.opts.CapabilitiesFunc; f != nil {
+		caps = f(ctx, ss, &p)
+	} else {
+		caps = s.capabilities()
+	}
 	return &InitializeResult{
 		ProtocolVersion: version,
-		Capabilities:    gateCapabilities(s.capabilities(), version),
+		Capabilities:    gateCapabilities(caps, version),
 		ServerInfo:      gateImplementation(*s.impl, version),
 		Instructions:    s.opts.Instructions,
 	}, nil
@@ -789,10 +851,12 @@ func (ss *ServerSession) callTool(ctx context.Context, params jsontext.Value) (a
 	if st.tool.Execution != nil && st.tool.Execution.TaskSupport != "" {
 		support = st.tool.Execution.TaskSupport
 	}
+	if p.Task != nil && !ss.acceptsToolTasks() {
+		// A receiver that did not declare task support for tools/call
+		// (or a session below 2025-11-25) processes the call normally.
+		p.Task = nil
+	}
 	if p.Task != nil {
-		if ss.ProtocolVersion() < Version20251125 {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "task-augmented calls need protocol version %s", Version20251125)
-		}
 		if support == TaskSupportForbidden {
 			return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "tool %q does not support task-augmented execution", p.Name)
 		}

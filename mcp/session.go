@@ -36,7 +36,7 @@ type engine struct {
 	nextID atomic.Int64
 
 	mu       sync.Mutex
-	pending  map[jsonrpc.ID]chan *jsonrpc.Response
+	pending  map[jsonrpc.ID]*pendingCall
 	inflight map[jsonrpc.ID]*inflightRequest
 	closed   bool
 	closeErr error
@@ -44,6 +44,12 @@ type engine struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	onClose   func()
+}
+
+// pendingCall is an outgoing request waiting for its response.
+type pendingCall struct {
+	ch  chan *jsonrpc.Response
+	ctx context.Context // the caller's context, for RelatedCallContext
 }
 
 type inflightRequest struct {
@@ -58,7 +64,7 @@ func newEngine(conn Connection, logger *slog.Logger) *engine {
 	return &engine{
 		conn:     conn,
 		logger:   logger,
-		pending:  make(map[jsonrpc.ID]chan *jsonrpc.Response),
+		pending:  make(map[jsonrpc.ID]*pendingCall),
 		inflight: make(map[jsonrpc.ID]*inflightRequest),
 		done:     make(chan struct{}),
 	}
@@ -97,7 +103,7 @@ func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline 
 	switch m := msg.(type) {
 	case *jsonrpc.Response:
 		e.mu.Lock()
-		ch, ok := e.pending[m.ID]
+		pc, ok := e.pending[m.ID]
 		if ok {
 			delete(e.pending, m.ID)
 		}
@@ -106,7 +112,7 @@ func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline 
 			e.logger.Debug("mcp: response for unknown request", "id", m.ID.String())
 			return
 		}
-		ch <- m
+		pc.ch <- m
 	case *jsonrpc.Request:
 		if m.IsNotification() {
 			if m.Method == notificationCancelled {
@@ -114,9 +120,15 @@ func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline 
 				return
 			}
 			if e.onNotification != nil {
+				if cc := e.reportedCall(m); cc != nil {
+					ctx = context.WithValue(ctx, relatedCallKey{}, cc)
+				}
 				e.onNotification(ctx, m)
 			}
 			return
+		}
+		if cc := e.relatedCall(m); cc != nil {
+			ctx = context.WithValue(ctx, relatedCallKey{}, cc)
 		}
 		if inline {
 			e.handleRequest(ctx, m)
@@ -127,6 +139,70 @@ func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline 
 }
 
 const notificationCancelled = "notifications/cancelled"
+
+// relationReporter is implemented by connections that know which outgoing
+// request an incoming message belongs to (the Streamable HTTP client: a
+// message that arrives on the response stream of a POST belongs to that
+// POST's request).
+type relationReporter interface {
+	relatedOutgoing(msg jsonrpc.Message) (jsonrpc.ID, bool)
+}
+
+type relatedCallKey struct{}
+
+// reportedCall returns the context of the outgoing call the transport says
+// an incoming message belongs to, or nil.
+func (e *engine) reportedCall(m *jsonrpc.Request) context.Context {
+	rr, ok := e.conn.(relationReporter)
+	if !ok {
+		return nil
+	}
+	id, ok := rr.relatedOutgoing(m)
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if pc := e.pending[id]; pc != nil {
+		return pc.ctx
+	}
+	return nil
+}
+
+// relatedCall finds the context of the outgoing call an incoming request
+// belongs to: the one the transport names, or else the only call in flight.
+func (e *engine) relatedCall(m *jsonrpc.Request) context.Context {
+	if rr, ok := e.conn.(relationReporter); ok {
+		if id, ok := rr.relatedOutgoing(m); ok {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if pc := e.pending[id]; pc != nil {
+				return pc.ctx
+			}
+			return nil
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.pending) == 1 {
+		for _, pc := range e.pending {
+			return pc.ctx
+		}
+	}
+	return nil
+}
+
+// RelatedCallContext returns, inside a handler for a request the peer sent
+// (or, when the transport reports it, a notification), the context of this side's outgoing call that the request belongs to (a
+// server asking for sampling while answering our tools/call, say), or nil
+// when that is unknown. The call is known when the transport carries the
+// relation (Streamable HTTP) or when it is the only call in flight.
+// Gateways use it to route a request from an upstream server to the
+// downstream session whose call caused it.
+func RelatedCallContext(ctx context.Context) context.Context {
+	c, _ := ctx.Value(relatedCallKey{}).(context.Context)
+	return c
+}
 
 func (e *engine) handleCancelled(m *jsonrpc.Request) {
 	var p struct {
@@ -259,7 +335,7 @@ func (e *engine) callRaw(ctx context.Context, method string, params jsontext.Val
 		e.mu.Unlock()
 		return nil, closedError(err)
 	}
-	e.pending[id] = ch
+	e.pending[id] = &pendingCall{ch: ch, ctx: ctx}
 	e.mu.Unlock()
 
 	if err := e.conn.Write(ctx, &jsonrpc.Request{ID: id, Method: method, Params: params}); err != nil {

@@ -121,3 +121,14 @@ func (t *uriTemplate) match(uri string) (map[string]string, bool) {
 	}
 	return vars, true
 }
+
+// MatchURITemplate reports whether uri matches the RFC 6570 URI template,
+// and the values of its variables. An invalid template is an error.
+func MatchURITemplate(template, uri string) (map[string]string, bool, error) {
+	t, err := parseURITemplate(template)
+	if err != nil {
+		return nil, false, err
+	}
+	vars, ok := t.match(uri)
+	return vars, ok, nil
+}
