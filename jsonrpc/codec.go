@@ -175,9 +175,9 @@ func decode(d *jsontext.Decoder, data []byte) (Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		if seen&hasID == 0 {
-			return nil, NewError(CodeInvalidRequest, "an error response must have an id member (null when unknown)")
-		}
+		// An error about a request whose id could not be read has no id
+		// (MCP 2025-11-25) or a null one (JSON-RPC 2.0): both decode to
+		// the zero ID.
 		return &Response{ID: id, Error: e}, nil
 	case hasResult | hasError:
 		return nil, NewError(CodeInvalidRequest, "a response cannot carry both result and error")
@@ -292,8 +292,11 @@ func AppendMessage(dst []byte, msg Message) ([]byte, error) {
 		}
 		return append(dst, '}'), nil
 	case *Response:
-		dst = append(dst, `{"jsonrpc":"2.0","id":`...)
-		dst = m.ID.AppendJSON(dst)
+		dst = append(dst, `{"jsonrpc":"2.0"`...)
+		if m.ID.IsValid() || m.Error == nil {
+			dst = append(dst, `,"id":`...)
+			dst = m.ID.AppendJSON(dst)
+		}
 		if m.Error != nil {
 			dst = append(dst, `,"error":{"code":`...)
 			dst = strconv.AppendInt(dst, m.Error.Code, 10)

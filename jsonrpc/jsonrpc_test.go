@@ -16,7 +16,9 @@ func TestDecodeValid(t *testing.T) {
 		{"request string id", `{"id":"a\"b","jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}`, `{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":"x"}}`},
 		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, `{"jsonrpc":"2.0","method":"notifications/initialized"}`},
 		{"result", ` {"jsonrpc":"2.0","id":7,"result":{"a":[1,2]}} `, `{"jsonrpc":"2.0","id":7,"result":{"a":[1,2]}}`},
-		{"error", `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad","data":{"x":1}}}`, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad","data":{"x":1}}}`},
+		{"error null id", `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad","data":{"x":1}}}`, `{"jsonrpc":"2.0","error":{"code":-32700,"message":"bad","data":{"x":1}}}`},
+		{"error without id", `{"jsonrpc":"2.0","error":{"code":-32600,"message":"bad"}}`, `{"jsonrpc":"2.0","error":{"code":-32600,"message":"bad"}}`},
+		{"error with id", `{"jsonrpc":"2.0","id":"r","error":{"code":-32601,"message":"no"}}`, `{"jsonrpc":"2.0","id":"r","error":{"code":-32601,"message":"no"}}`},
 		{"unknown member ignored", `{"jsonrpc":"2.0","id":2,"method":"m","extra":true}`, `{"jsonrpc":"2.0","id":2,"method":"m"}`},
 		{"negative id", `{"jsonrpc":"2.0","id":-5,"method":"m"}`, `{"jsonrpc":"2.0","id":-5,"method":"m"}`},
 	}

@@ -446,12 +446,12 @@ type ServerSession struct {
 	server *Server
 	eng    *engine
 
-	mu          sync.Mutex
-	initParams  *InitializeParams
-	version     string
-	initDone    bool
-	logLevel    LoggingLevel
-	subscribed  map[string]struct{}
+	mu         sync.Mutex
+	initParams *InitializeParams
+	version    string
+	initDone   bool
+	logLevel   LoggingLevel
+	subscribed map[string]struct{}
 }
 
 // ID returns the transport's session id ("" for transports without one).
@@ -616,6 +616,11 @@ func (ss *ServerSession) keepAlive(every time.Duration) {
 			ctx, cancel := context.WithTimeout(context.Background(), every)
 			err := ss.Ping(ctx)
 			cancel()
+			if errors.Is(err, errNoStream) {
+				// The client has no stream open for server-initiated
+				// messages (allowed over Streamable HTTP): nothing to check.
+				continue
+			}
 			if err != nil {
 				ss.server.opts.Logger.Info("mcp: closing session that stopped answering pings", "session", ss.ID(), "error", err)
 				ss.eng.shutdown(fmt.Errorf("keep-alive ping failed: %w", err))

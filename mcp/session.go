@@ -44,7 +44,18 @@ type engine struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	onClose   func()
+
+	// readDone is closed when the peer can send nothing more (end of
+	// input): outgoing calls then fail at once, while running handlers
+	// may still finish and answer.
+	readDone     chan struct{}
+	readDoneOnce sync.Once
+	handlers     sync.WaitGroup
 }
+
+// drainTimeout bounds how long handlers still running at the end of input
+// may take to answer before the connection is closed.
+const drainTimeout = 5 * time.Second
 
 // pendingCall is an outgoing request waiting for its response.
 type pendingCall struct {
@@ -67,6 +78,7 @@ func newEngine(conn Connection, logger *slog.Logger) *engine {
 		pending:  make(map[jsonrpc.ID]*pendingCall),
 		inflight: make(map[jsonrpc.ID]*inflightRequest),
 		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
 	}
 }
 
@@ -87,10 +99,21 @@ func (e *engine) readLoop(ctx context.Context) {
 		msg, err := e.conn.Read(ctx)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, ErrConnectionClosed) {
-				e.shutdown(nil)
-			} else {
-				e.shutdown(err)
+				err = nil
 			}
+			// Nothing more will come: answers to our calls never will, but
+			// requests already received may still be answered.
+			e.readDoneOnce.Do(func() { close(e.readDone) })
+			drained := make(chan struct{})
+			go func() { e.handlers.Wait(); close(drained) }()
+			t := time.NewTimer(drainTimeout)
+			select {
+			case <-drained:
+			case <-t.C:
+			case <-e.done:
+			}
+			t.Stop()
+			e.shutdown(err)
 			return
 		}
 		e.handleMessage(ctx, msg, false)
@@ -120,7 +143,7 @@ func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline 
 				return
 			}
 			if e.onNotification != nil {
-				if cc := e.reportedCall(m); cc != nil {
+				if cc := e.relatedCall(m); cc != nil {
 					ctx = context.WithValue(ctx, relatedCallKey{}, cc)
 				}
 				e.onNotification(ctx, m)
@@ -130,7 +153,10 @@ func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline 
 		if cc := e.relatedCall(m); cc != nil {
 			ctx = context.WithValue(ctx, relatedCallKey{}, cc)
 		}
-		if inline {
+		e.handlers.Add(1)
+		// initialize runs before the next message is read, so that a
+		// request sent right after it finds the session initialized.
+		if inline || m.Method == MethodInitialize {
 			e.handleRequest(ctx, m)
 		} else {
 			go e.handleRequest(ctx, m)
@@ -149,25 +175,6 @@ type relationReporter interface {
 }
 
 type relatedCallKey struct{}
-
-// reportedCall returns the context of the outgoing call the transport says
-// an incoming message belongs to, or nil.
-func (e *engine) reportedCall(m *jsonrpc.Request) context.Context {
-	rr, ok := e.conn.(relationReporter)
-	if !ok {
-		return nil
-	}
-	id, ok := rr.relatedOutgoing(m)
-	if !ok {
-		return nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if pc := e.pending[id]; pc != nil {
-		return pc.ctx
-	}
-	return nil
-}
 
 // relatedCall finds the context of the outgoing call an incoming request
 // belongs to: the one the transport names, or else the only call in flight.
@@ -192,10 +199,10 @@ func (e *engine) relatedCall(m *jsonrpc.Request) context.Context {
 	return nil
 }
 
-// RelatedCallContext returns, inside a handler for a request the peer sent
-// (or, when the transport reports it, a notification), the context of this side's outgoing call that the request belongs to (a
-// server asking for sampling while answering our tools/call, say), or nil
-// when that is unknown. The call is known when the transport carries the
+// RelatedCallContext returns, inside a handler for a request or a
+// notification the peer sent, the context of this side's outgoing call that
+// the message belongs to (a server asking for sampling, or logging, while
+// answering our tools/call, say), or nil when that is unknown. The call is known when the transport carries the
 // relation (Streamable HTTP) or when it is the only call in flight.
 // Gateways use it to route a request from an upstream server to the
 // downstream session whose call caused it.
@@ -223,6 +230,7 @@ func (e *engine) handleCancelled(m *jsonrpc.Request) {
 }
 
 func (e *engine) handleRequest(ctx context.Context, req *jsonrpc.Request) {
+	defer e.handlers.Done()
 	ctx, cancel := context.WithCancel(withRelatedRequest(ctx, req.ID))
 	defer cancel()
 	r := &inflightRequest{cancel: cancel}
@@ -363,6 +371,17 @@ func (e *engine) callRaw(ctx context.Context, method string, params jsontext.Val
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeRequestTimeout, Message: fmt.Sprintf("request %s timed out", method)}
 		}
 		return nil, ctx.Err()
+	case <-e.readDone:
+		e.forget(id)
+		select {
+		case resp := <-ch:
+			if resp.Error != nil {
+				return nil, resp.Error
+			}
+			return resp.Result, nil
+		default:
+		}
+		return nil, closedError(io.EOF)
 	case <-e.done:
 		e.forget(id)
 		// A response may have raced with the close.
@@ -443,4 +462,3 @@ func (e *engine) wait() error {
 	<-e.done
 	return e.err()
 }
-

@@ -81,13 +81,6 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 }
 
-func TestAuthNotImplemented(t *testing.T) {
-	err := runScenario(t, "auth/metadata-default", "http://127.0.0.1:1/mcp")
-	if !errors.Is(err, errAuthNotImplemented) {
-		t.Errorf("auth scenario: err = %v, want errAuthNotImplemented", err)
-	}
-}
-
 // runScenario plays a scenario through run, as the suite would start it.
 func runScenario(t *testing.T, scenario, url string) error {
 	t.Helper()

@@ -23,13 +23,23 @@ type fixtures struct {
 	logger *slog.Logger
 	png    []byte
 	wav    []byte
+	// dynamicDelay and watchInterval pace run (dynamicToolDelay and
+	// watchedUpdateInterval, shorter in tests).
+	dynamicDelay  time.Duration
+	watchInterval time.Duration
 	// watchedVersion counts the updates of test://watched-resource.
 	watchedVersion atomic.Int64
 }
 
 // newFixtures builds the server with all tools, resources and prompts.
 func newFixtures(logger *slog.Logger) *fixtures {
-	f := &fixtures{logger: logger, png: testPNG(), wav: testWAV()}
+	f := &fixtures{
+		logger:        logger,
+		png:           testPNG(),
+		wav:           testWAV(),
+		dynamicDelay:  dynamicToolDelay,
+		watchInterval: watchedUpdateInterval,
+	}
 	f.server = mcp.NewServer(&mcp.Implementation{
 		Name:    "mcpgate-everything-server",
 		Title:   "mcpgate conformance fixture server",
@@ -52,13 +62,13 @@ func newFixtures(logger *slog.Logger) *fixtures {
 	return f
 }
 
-// run adds test_dynamic_tool after dynamicToolDelay and updates the watched
-// resource every watchedUpdateInterval, telling subscribed sessions, until
-// ctx is done.
+// run adds test_dynamic_tool after f.dynamicDelay and updates the watched
+// resource every f.watchInterval, telling subscribed sessions, until ctx is
+// done.
 func (f *fixtures) run(ctx context.Context) {
-	dynamic := time.NewTimer(dynamicToolDelay)
+	dynamic := time.NewTimer(f.dynamicDelay)
 	defer dynamic.Stop()
-	tick := time.NewTicker(watchedUpdateInterval)
+	tick := time.NewTicker(f.watchInterval)
 	defer tick.Stop()
 	for {
 		select {

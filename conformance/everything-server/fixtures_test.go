@@ -622,3 +622,93 @@ func FuzzKnownURI(f *testing.F) {
 		}
 	})
 }
+
+// TestRun checks the timed behaviour: test_dynamic_tool appears (with a
+// list_changed notification) and subscribed sessions, only they, are told
+// when test://watched-resource changes.
+func TestRun(t *testing.T) {
+	f := newFixtures(slog.New(slog.DiscardHandler))
+	f.dynamicDelay = 20 * time.Millisecond
+	f.watchInterval = 20 * time.Millisecond
+	updates := make(chan string, 100)
+	listChanged := make(chan struct{}, 10)
+	connectClient := func(opts *mcp.ClientOptions) *mcp.ClientSession {
+		ct, st := mcp.NewInMemoryTransports()
+		ss, err := f.server.Connect(context.Background(), st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "run-test", Version: "1"}, opts).Connect(context.Background(), ct, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close(); ss.Close() })
+		return cs
+	}
+	cs := connectClient(&mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, _ *mcp.ClientSession, p *mcp.ResourceUpdatedNotificationParams) {
+			updates <- p.URI
+		},
+		ToolListChangedHandler: func(context.Context, *mcp.ClientSession) { listChanged <- struct{}{} },
+	})
+	// A second session that does not subscribe must not be told.
+	connectClient(&mcp.ClientOptions{
+		ResourceUpdatedHandler: func(context.Context, *mcp.ClientSession, *mcp.ResourceUpdatedNotificationParams) {
+			t.Error("an unsubscribed session got a resource update")
+		},
+	})
+	if err := cs.Subscribe(context.Background(), &mcp.SubscribeParams{URI: watchedURI}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	timeout := time.After(5 * time.Second)
+	select {
+	case uri := <-updates:
+		if uri != watchedURI {
+			t.Errorf("update for %q, want %q", uri, watchedURI)
+		}
+	case <-timeout:
+		t.Fatal("no resource update within 5s")
+	}
+	select {
+	case <-listChanged:
+	case <-timeout:
+		t.Fatal("no tools/list_changed within 5s")
+	}
+	res, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: watchedURI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Contents[0].Text == "Watched resource content, version 0" {
+		t.Error("the watched resource did not change")
+	}
+	if firstText(t, mustCall(t, cs, "test_dynamic_tool")) == "" {
+		t.Error("test_dynamic_tool returned no text")
+	}
+
+	// After unsubscribing, updates stop (allow one in flight).
+	if err := cs.Unsubscribe(context.Background(), &mcp.UnsubscribeParams{URI: watchedURI}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for len(updates) > 0 {
+		<-updates
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(updates); n > 0 {
+		t.Errorf("%d updates after unsubscribing", n)
+	}
+}
+
+func mustCall(t *testing.T, cs *mcp.ClientSession, name string) *mcp.CallToolResult {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name})
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	return res
+}

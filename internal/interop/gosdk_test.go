@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -104,7 +105,7 @@ func goSDKServer() *gosdk.Server {
 		}
 		return &gosdk.CallToolResult{Content: []gosdk.Content{&gosdk.TextContent{Text: "echo: " + in.Text}}}, nil, nil
 	})
-	s.AddTool(&gosdk.Tool{Name: "ask", Description: "ask", InputSchema: json.RawMessage(`{"type":"object"}`)}, func(ctx context.Context, req *gosdk.CallToolRequest) (*gosdk.CallToolResult, error) {
+	s.AddTool(&gosdk.Tool{Name: "ask", Description: "ask", InputSchema: stdjson.RawMessage(`{"type":"object"}`)}, func(ctx context.Context, req *gosdk.CallToolRequest) (*gosdk.CallToolResult, error) {
 		msg, err := req.Session.CreateMessage(ctx, &gosdk.CreateMessageParams{
 			Messages:  []*gosdk.SamplingMessage{{Role: "user", Content: &gosdk.TextContent{Text: "say something"}}},
 			MaxTokens: 20,
@@ -112,7 +113,7 @@ func goSDKServer() *gosdk.Server {
 		if err != nil {
 			return nil, fmt.Errorf("sampling: %w", err)
 		}
-		el, err := req.Session.Elicit(ctx, &gosdk.ElicitParams{Message: "your name?", RequestedSchema: json.RawMessage(
+		el, err := req.Session.Elicit(ctx, &gosdk.ElicitParams{Message: "your name?", RequestedSchema: stdjson.RawMessage(
 			`{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}`)})
 		if err != nil {
 			return nil, fmt.Errorf("elicitation: %w", err)

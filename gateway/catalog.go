@@ -1,0 +1,293 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/mcp"
+)
+
+type itemKind int
+
+const (
+	kindTool itemKind = iota
+	kindPrompt
+	kindResource
+	kindTemplate
+)
+
+var kindInfo = [...]struct {
+	name       string // for messages
+	listMethod string
+	listField  string // the result member holding the items
+	keyField   string // the member that names an item
+	prefixed   bool   // whether the key gets the upstream's prefix
+}{
+	kindTool:     {"tool", mcp.MethodToolsList, "tools", "name", true},
+	kindPrompt:   {"prompt", mcp.MethodPromptsList, "prompts", "name", true},
+	kindResource: {"resource", mcp.MethodResourcesList, "resources", "uri", false},
+	kindTemplate: {"resource template", mcp.MethodResourcesTemplatesList, "resourceTemplates", "uriTemplate", false},
+}
+
+// route says where a catalogue entry lives.
+type route struct {
+	up   *upstream
+	name string // the upstream's own name (or URI) for the item
+}
+
+// catalog is the merged catalogue one principal sees.
+type catalog struct {
+	items  [4][]jsontext.Value // per kind, renamed raw items, in order
+	routes [4]map[string]route // per kind, key as listed -> route
+	tmpls  []templateRoute     // resource templates, in order, for URI matching
+	failed map[string]error    // upstreams that could not be listed
+}
+
+type templateRoute struct {
+	template string
+	up       *upstream
+}
+
+// catalog returns the principal's catalogue, building it if needed.
+func (g *Gateway) catalog(ctx context.Context, principal string) (*catalog, error) {
+	g.mu.Lock()
+	c := g.catalogs[principal]
+	g.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c = g.buildCatalog(ctx, principal)
+	g.mu.Lock()
+	g.catalogs[principal] = c
+	g.mu.Unlock()
+	return c, nil
+}
+
+// invalidate drops the principal's catalogue after a list change.
+func (g *Gateway) invalidate(principal string) {
+	g.mu.Lock()
+	delete(g.catalogs, principal)
+	g.mu.Unlock()
+}
+
+// buildCatalog lists everything every upstream offers the principal. An
+// upstream that fails is left out (and reported), never failing the rest.
+func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
+	type listing struct {
+		items [4][]jsontext.Value
+		err   error
+	}
+	results := make([]listing, len(g.upstreams))
+	var wg sync.WaitGroup
+	for i, u := range g.upstreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs, err := u.session(ctx, principal)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			caps := cs.InitializeResult().Capabilities
+			has := [4]bool{caps.Tools != nil, caps.Prompts != nil, caps.Resources != nil, caps.Resources != nil}
+			for k := range kindInfo {
+				if !has[k] {
+					continue
+				}
+				items, err := listAll(ctx, cs, itemKind(k))
+				if err != nil {
+					results[i].err = fmt.Errorf("%s: %w", kindInfo[k].listMethod, err)
+					return
+				}
+				results[i].items[k] = items
+			}
+		}()
+	}
+	wg.Wait()
+
+	c := &catalog{failed: make(map[string]error)}
+	for k := range c.routes {
+		c.routes[k] = make(map[string]route)
+	}
+	for i, u := range g.upstreams {
+		if err := results[i].err; err != nil {
+			c.failed[u.cfg.Name] = err
+			g.logger.Warn("upstream left out of the catalogue", "upstream", u.cfg.Name, "principal", principal, "error", err)
+			continue
+		}
+		for k, items := range results[i].items {
+			info := kindInfo[k]
+			for _, raw := range items {
+				key, err := stringMember(raw, info.keyField)
+				if err != nil || key == "" {
+					g.logger.Warn("upstream listed an item without "+info.keyField, "upstream", u.cfg.Name)
+					continue
+				}
+				listed := key
+				if info.prefixed && u.prefix != "" {
+					listed = u.prefix + key
+					if raw, err = setMembers(raw, info.keyField, listed); err != nil {
+						continue
+					}
+				}
+				if prev, dup := c.routes[k][listed]; dup {
+					g.reportCollision(fmt.Sprintf("%s %q of upstream %s collides with the one of upstream %s, which is kept; give one of them a prefix",
+						info.name, listed, u.cfg.Name, prev.up.cfg.Name))
+					continue
+				}
+				c.routes[k][listed] = route{up: u, name: key}
+				c.items[k] = append(c.items[k], raw)
+				if k == int(kindTemplate) {
+					c.tmpls = append(c.tmpls, templateRoute{template: key, up: u})
+				}
+			}
+		}
+	}
+	return c
+}
+
+func (g *Gateway) reportCollision(msg string) {
+	g.mu.Lock()
+	seen := g.collisions[msg]
+	g.collisions[msg] = true
+	g.mu.Unlock()
+	if !seen {
+		g.logger.Warn("name collision: " + msg)
+	}
+}
+
+// listAll lists every page of one kind of item from an upstream.
+func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext.Value, error) {
+	info := kindInfo[k]
+	var all []jsontext.Value
+	cursor := ""
+	seen := map[string]bool{}
+	for {
+		params := jsontext.Value("{}")
+		if cursor != "" {
+			var err error
+			if params, err = setMembers(nil, "cursor", cursor); err != nil {
+				return nil, err
+			}
+		}
+		res, err := cs.CallRaw(ctx, info.listMethod, params)
+		if err != nil {
+			return nil, err
+		}
+		arr, err := member(res, info.listField)
+		if err != nil {
+			return nil, err
+		}
+		items, err := arrayElements(arr)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		next, _ := stringMember(res, "nextCursor")
+		if next == "" {
+			return all, nil
+		}
+		if seen[next] {
+			return nil, fmt.Errorf("upstream repeated cursor %q", next)
+		}
+		seen[next] = true
+		cursor = next
+	}
+}
+
+// list answers a list request from the merged catalogue, a page at a time.
+func (g *Gateway) list(ctx context.Context, principal string, params jsontext.Value, k itemKind) (any, error) {
+	cursor, err := stringMember(params, "cursor")
+	if err != nil {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+	}
+	c, err := g.catalog(ctx, principal)
+	if err != nil {
+		return nil, err
+	}
+	start := 0
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
+		if err != nil || err2 != nil || n < 0 || n > len(c.items[k]) {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid cursor")
+		}
+		start = n
+	}
+	end := min(start+g.opts.PageSize, len(c.items[k]))
+	res := []any{kindInfo[k].listField, joinArray(c.items[k][start:end])}
+	if end < len(c.items[k]) {
+		res = append(res, "nextCursor", base64.RawURLEncoding.EncodeToString([]byte("o:"+strconv.Itoa(end))))
+	}
+	return setMembers(nil, res...)
+}
+
+// route finds the upstream of a prefixed tool or prompt name, rebuilding
+// the catalogue once if the name is unknown (the upstream may have added
+// it since).
+func (g *Gateway) route(ctx context.Context, principal string, k itemKind, name string) (route, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		c, err := g.catalog(ctx, principal)
+		if err != nil {
+			return route{}, err
+		}
+		if rt, ok := c.routes[k][name]; ok {
+			return rt, nil
+		}
+		if attempt == 0 {
+			g.invalidate(principal)
+		}
+	}
+	return route{}, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "unknown %s %q", kindInfo[k].name, name)
+}
+
+// routeURI finds the upstream that serves a resource URI: the one that
+// lists it, else the first whose template matches it.
+func (g *Gateway) routeURI(ctx context.Context, principal, uri string) (*upstream, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		c, err := g.catalog(ctx, principal)
+		if err != nil {
+			return nil, err
+		}
+		if rt, ok := c.routes[kindResource][uri]; ok {
+			return rt.up, nil
+		}
+		for _, t := range c.tmpls {
+			if _, ok, _ := mcp.MatchURITemplate(t.template, uri); ok {
+				return t.up, nil
+			}
+		}
+		if attempt == 0 {
+			g.invalidate(principal)
+		}
+	}
+	return nil, resourceNotFound(uri)
+}
+
+// routeTemplate finds the upstream of a resource template by its URI
+// template (completion references name the template).
+func (g *Gateway) routeTemplate(ctx context.Context, principal, tmpl string) (*upstream, error) {
+	c, err := g.catalog(ctx, principal)
+	if err != nil {
+		return nil, err
+	}
+	if rt, ok := c.routes[kindTemplate][tmpl]; ok {
+		return rt.up, nil
+	}
+	if rt, ok := c.routes[kindResource][tmpl]; ok {
+		return rt.up, nil
+	}
+	return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "unknown resource template %q", tmpl)
+}
+
+func resourceNotFound(uri string) *jsonrpc.Error {
+	data, _ := setMembers(nil, "uri", uri)
+	return &jsonrpc.Error{Code: jsonrpc.CodeResourceNotFound, Message: "resource not found: " + uri, Data: data}
+}

@@ -1,0 +1,88 @@
+// Package config defines mcpgate's configuration: the YAML file given with
+// --config, the mcpServers / servers JSON files of other MCP clients given
+// with --servers, and their validation.
+package config
+
+import "time"
+
+// Config is the whole configuration of a gateway.
+type Config struct {
+	// Listen is the address to serve on. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// DataDir holds the gateway's state (the SQLite database, keys).
+	// Default: the user's data directory, e.g. ~/.local/share/mcpgate.
+	DataDir string `yaml:"data_dir" json:"data_dir,omitempty"`
+	// Auth selects how callers authenticate: "none" or "oauth".
+	Auth string `yaml:"auth" json:"auth,omitempty"`
+	// PublicURL is the externally visible base URL of the gateway (issuer
+	// and resource identifiers derive from it). Default: http://<listen>.
+	PublicURL string `yaml:"public_url" json:"public_url,omitempty"`
+	// Upstreams are the MCP servers the gateway fronts.
+	Upstreams []Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
+}
+
+// Upstream is one MCP server behind the gateway: remote (URL) or a local
+// process (Command).
+type Upstream struct {
+	// Name identifies the upstream; it must be unique.
+	Name string `yaml:"name" json:"name"`
+	// URL of a remote server (Streamable HTTP, or legacy HTTP+SSE, which is
+	// detected automatically).
+	URL string `yaml:"url" json:"url,omitempty"`
+	// Transport forces "streamable" or "sse" for URL upstreams; empty means
+	// detect.
+	Transport string `yaml:"transport" json:"transport,omitempty"`
+	// Command is the program and its arguments, for a stdio server.
+	Command []string `yaml:"command" json:"command,omitempty"`
+	// Env is added to the process environment (stdio servers).
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Cwd is the process working directory (stdio servers). A relative
+	// path is resolved against the directory of the file that set it.
+	Cwd string `yaml:"cwd" json:"cwd,omitempty"`
+	// Headers are extra HTTP headers sent with every request to a URL
+	// upstream. Use Credentials for secrets in YAML files; --servers files
+	// may carry literal values here, which are never logged.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// Prefix is put before the upstream's tool, prompt and resource
+	// template names. Nil means "<name>_"; an empty string means none.
+	Prefix *string `yaml:"prefix" json:"prefix,omitempty"`
+	// Credentials are how the gateway authenticates to the upstream. The
+	// caller's own token is never sent upstream.
+	Credentials *Credentials `yaml:"credentials" json:"credentials,omitempty"`
+	// Timeout bounds one request to the upstream (default 5 minutes).
+	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// EffectivePrefix returns the prefix to use for the upstream's names.
+func (u *Upstream) EffectivePrefix() string {
+	if u.Prefix == nil {
+		return u.Name + "_"
+	}
+	return *u.Prefix
+}
+
+// Credentials are how the gateway authenticates to an upstream.
+type Credentials struct {
+	// Type is "none", "header", "bearer", "oauth_client_credentials" or
+	// "oauth_user" (per-user consent through URL-mode elicitation).
+	Type string `yaml:"type" json:"type"`
+	// Header is the header name for Type "header" (e.g. X-API-Key).
+	Header string `yaml:"header" json:"header,omitempty"`
+	// ValueEnv names an environment variable holding the header value or
+	// bearer token; ValueFile names a file holding it. Exactly one is set
+	// for "header" and "bearer".
+	ValueEnv  string `yaml:"value_env" json:"value_env,omitempty"`
+	ValueFile string `yaml:"value_file" json:"value_file,omitempty"`
+	// Value is a literal header value or bearer token. It cannot be set in
+	// YAML (secrets belong in the environment or a file); it is filled in
+	// from the headers of a --servers file, and is never marshaled or
+	// logged.
+	Value string `yaml:"-" json:"-"`
+	// ClientID, ClientSecretEnv / ClientSecretFile, Scopes and TokenURL (or
+	// discovery from the upstream when empty) are used by the OAuth types.
+	ClientID         string   `yaml:"client_id" json:"client_id,omitempty"`
+	ClientSecretEnv  string   `yaml:"client_secret_env" json:"client_secret_env,omitempty"`
+	ClientSecretFile string   `yaml:"client_secret_file" json:"client_secret_file,omitempty"`
+	Scopes           []string `yaml:"scopes" json:"scopes,omitempty"`
+	TokenURL         string   `yaml:"token_url" json:"token_url,omitempty"`
+}

@@ -1,0 +1,442 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Defaults.
+const (
+	// DefaultListen is the address the gateway listens on by default.
+	DefaultListen = "127.0.0.1:8080"
+	// AuthNone lets any caller in; AuthOAuth protects /mcp with the
+	// built-in authorization server.
+	AuthNone  = "none"
+	AuthOAuth = "oauth"
+)
+
+// Credential types.
+const (
+	CredentialsNone                   = "none"
+	CredentialsHeader                 = "header"
+	CredentialsBearer                 = "bearer"
+	CredentialsOAuthClientCredentials = "oauth_client_credentials"
+	CredentialsOAuthUser              = "oauth_user"
+)
+
+// Upstream transports.
+const (
+	TransportStreamable = "streamable"
+	TransportSSE        = "sse"
+)
+
+// ApplyDefaults fills in the values left empty: Listen (DefaultListen),
+// Auth (AuthNone) and DataDir (DefaultDataDir). It fails only when no data
+// directory can be determined.
+func (c *Config) ApplyDefaults() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Auth == "" {
+		c.Auth = AuthNone
+	}
+	if c.DataDir == "" {
+		d, err := DefaultDataDir()
+		if err != nil {
+			return err
+		}
+		c.DataDir = d
+	}
+	return nil
+}
+
+// DefaultDataDir returns the default data directory: $XDG_DATA_HOME/mcpgate
+// when XDG_DATA_HOME is set, else ~/.local/share/mcpgate on Unix systems,
+// ~/Library/Application Support/mcpgate on macOS and
+// %LocalAppData%\mcpgate on Windows.
+func DefaultDataDir() (string, error) {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "mcpgate"), nil
+	}
+	var base string
+	var err error
+	switch runtime.GOOS {
+	case "darwin", "ios":
+		base, err = os.UserConfigDir() // ~/Library/Application Support
+	case "windows":
+		base, err = os.UserCacheDir() // %LocalAppData%
+	case "plan9":
+		base, err = os.UserConfigDir()
+	default:
+		var home string
+		home, err = os.UserHomeDir()
+		base = filepath.Join(home, ".local", "share")
+	}
+	if err != nil {
+		return "", fmt.Errorf("config: no default data directory (set data_dir or --data-dir): %w", err)
+	}
+	return filepath.Join(base, "mcpgate"), nil
+}
+
+// ValidationError lists every problem Validate found.
+type ValidationError struct {
+	// Problems are one-line descriptions, each naming the upstream it
+	// concerns.
+	Problems []string
+}
+
+// Error returns the problems, one per line.
+func (e *ValidationError) Error() string {
+	return strings.Join(e.Problems, "\n")
+}
+
+// Validate checks the configuration and reports every problem at once as a
+// *ValidationError. It expects ApplyDefaults to have run (an empty Listen
+// or Auth is reported). Secret values never appear in its messages.
+func (c *Config) Validate() error {
+	v := &validator{}
+	if c.Listen == "" {
+		v.add("listen: empty")
+	} else if err := checkListen(c.Listen); err != nil {
+		v.add("listen: %v", err)
+	}
+	switch c.Auth {
+	case AuthNone, AuthOAuth:
+	case "":
+		v.add("auth: empty (want none or oauth)")
+	default:
+		v.add("auth: %q is not supported (want none or oauth)", c.Auth)
+	}
+	if c.PublicURL != "" {
+		if err := checkURL(c.PublicURL); err != nil {
+			v.add("public_url: %v", err)
+		} else if u, _ := url.Parse(c.PublicURL); u.RawQuery != "" {
+			v.add("public_url: must not have a query")
+		}
+	}
+	if len(c.Upstreams) == 0 {
+		v.add("upstreams: none configured (add upstreams to the config file or pass --servers)")
+	}
+	seen := make(map[string]int)
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		where := fmt.Sprintf("upstreams[%d]", i)
+		if u.Name != "" {
+			where = fmt.Sprintf("upstream %q", u.Name)
+			if j, dup := seen[u.Name]; dup {
+				v.add("%s: name used twice (upstreams[%d] and upstreams[%d])", where, j, i)
+			} else {
+				seen[u.Name] = i
+			}
+		}
+		u.validate(v, where, c.Auth)
+	}
+	if len(v.problems) > 0 {
+		return &ValidationError{Problems: v.problems}
+	}
+	return nil
+}
+
+type validator struct{ problems []string }
+
+func (v *validator) add(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+func (u *Upstream) validate(v *validator, where, auth string) {
+	switch {
+	case u.Name == "":
+		v.add("%s: name is required", where)
+	case !validName(u.Name):
+		v.add("%s: name may contain only letters, digits, '_', '-' and '.' (at most 64)", where)
+	}
+	if u.Prefix != nil && *u.Prefix != "" && !validName(*u.Prefix) {
+		v.add("%s: prefix %q may contain only letters, digits, '_', '-' and '.' (at most 64)", where, *u.Prefix)
+	}
+	hasURL, hasCmd := u.URL != "", len(u.Command) > 0
+	switch {
+	case hasURL && hasCmd:
+		v.add("%s: set either url or command, not both", where)
+	case !hasURL && !hasCmd:
+		v.add("%s: set url (a remote server) or command (a local stdio server)", where)
+	}
+	if hasURL {
+		if err := checkURL(u.URL); err != nil {
+			v.add("%s: url: %v", where, err)
+		}
+		switch u.Transport {
+		case "", TransportStreamable, TransportSSE:
+		default:
+			v.add("%s: transport %q is not supported (want streamable or sse, or leave it out to detect)", where, u.Transport)
+		}
+		if len(u.Env) > 0 {
+			v.add("%s: env applies only to command upstreams", where)
+		}
+		if u.Cwd != "" {
+			v.add("%s: cwd applies only to command upstreams", where)
+		}
+		for _, h := range sortedKeys(u.Headers) {
+			if !validHeaderName(h) {
+				v.add("%s: headers: %q is not a valid header name", where, h)
+			} else if reservedHeader(h) {
+				v.add("%s: headers: %s is set by the gateway and cannot be configured", where, h)
+			}
+		}
+	}
+	if hasCmd {
+		if u.Command[0] == "" {
+			v.add("%s: command: the program (first element) is empty", where)
+		}
+		if u.Transport != "" {
+			v.add("%s: transport applies only to url upstreams", where)
+		}
+		if len(u.Headers) > 0 {
+			v.add("%s: headers apply only to url upstreams", where)
+		}
+		for _, k := range sortedKeys(u.Env) {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				v.add("%s: env: %q is not a valid variable name", where, k)
+			}
+		}
+	}
+	if u.Timeout < 0 {
+		v.add("%s: timeout must not be negative", where)
+	}
+	if u.Credentials != nil {
+		u.Credentials.validate(v, where, hasCmd, auth)
+	}
+}
+
+func (c *Credentials) validate(v *validator, where string, stdio bool, auth string) {
+	where += ": credentials"
+	// unexpected reports the fields set that the type does not use.
+	unexpected := func(allowed ...string) {
+		set := map[string]bool{
+			"header":             c.Header != "",
+			"value_env":          c.ValueEnv != "",
+			"value_file":         c.ValueFile != "",
+			"client_id":          c.ClientID != "",
+			"client_secret_env":  c.ClientSecretEnv != "",
+			"client_secret_file": c.ClientSecretFile != "",
+			"scopes":             len(c.Scopes) > 0,
+			"token_url":          c.TokenURL != "",
+		}
+		for _, k := range []string{"header", "value_env", "value_file", "client_id", "client_secret_env", "client_secret_file", "scopes", "token_url"} {
+			if set[k] && !slices.Contains(allowed, k) {
+				v.add("%s: %s does not apply to type %s", where, k, c.Type)
+			}
+		}
+	}
+	if stdio && c.Type != CredentialsNone && c.Type != "" {
+		v.add("%s: credentials apply only to url upstreams (pass secrets to a command through env)", where)
+	}
+	// exactlyOne checks that exactly one source of a secret is given.
+	exactlyOne := func(what string, env, file, literal string) {
+		n := 0
+		for _, s := range []string{env, file, literal} {
+			if s != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			v.add("%s: type %s needs exactly one of %s_env or %s_file", where, c.Type, what, what)
+		}
+	}
+	switch c.Type {
+	case CredentialsNone:
+		unexpected()
+	case CredentialsHeader:
+		unexpected("header", "value_env", "value_file")
+		switch {
+		case c.Header == "":
+			v.add("%s: type header needs header (the header name, e.g. X-API-Key)", where)
+		case !validHeaderName(c.Header):
+			v.add("%s: header %q is not a valid header name", where, c.Header)
+		case reservedHeader(c.Header):
+			v.add("%s: header %s is set by the gateway and cannot be configured", where, c.Header)
+		}
+		exactlyOne("value", c.ValueEnv, c.ValueFile, c.Value)
+	case CredentialsBearer:
+		unexpected("value_env", "value_file")
+		exactlyOne("value", c.ValueEnv, c.ValueFile, c.Value)
+	case CredentialsOAuthClientCredentials:
+		unexpected("client_id", "client_secret_env", "client_secret_file", "scopes", "token_url")
+		if c.ClientID == "" {
+			v.add("%s: type oauth_client_credentials needs client_id", where)
+		}
+		exactlyOne("client_secret", c.ClientSecretEnv, c.ClientSecretFile, "")
+		if c.TokenURL != "" {
+			if err := checkURL(c.TokenURL); err != nil {
+				v.add("%s: token_url: %v", where, err)
+			}
+		}
+	case CredentialsOAuthUser:
+		unexpected("client_id", "client_secret_env", "client_secret_file", "scopes", "token_url")
+		if c.ClientSecretEnv != "" && c.ClientSecretFile != "" {
+			v.add("%s: set at most one of client_secret_env and client_secret_file", where)
+		}
+		if (c.ClientSecretEnv != "" || c.ClientSecretFile != "") && c.ClientID == "" {
+			v.add("%s: a client secret needs client_id", where)
+		}
+		if c.TokenURL != "" {
+			if err := checkURL(c.TokenURL); err != nil {
+				v.add("%s: token_url: %v", where, err)
+			}
+		}
+		if auth != AuthOAuth {
+			v.add("%s: type oauth_user needs auth: oauth (the gateway must know who the user is)", where)
+		}
+	case "":
+		v.add("%s: type is required (none, header, bearer, oauth_client_credentials or oauth_user)", where)
+	default:
+		v.add("%s: type %q is not supported (want none, header, bearer, oauth_client_credentials or oauth_user)", where, c.Type)
+	}
+	for _, s := range c.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			v.add("%s: scope %q is not a valid OAuth scope token", where, s)
+		}
+	}
+}
+
+// checkListen checks a host:port listen address.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080 or :8080)", addr)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q has an invalid host", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// checkURL checks an absolute http or https URL. Its errors never repeat
+// the URL (it may carry secrets in its query).
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a valid URL: %v", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		if u.Scheme == "" {
+			return errors.New("must be absolute, starting with http:// or https://")
+		}
+		return fmt.Errorf("scheme %q is not supported (want http or https)", u.Scheme)
+	case u.Host == "":
+		return errors.New("has no host")
+	case u.User != nil:
+		return errors.New("must not contain a user name or password (use credentials)")
+	case u.Fragment != "":
+		return errors.New("must not have a fragment")
+	}
+	return nil
+}
+
+// validName reports whether s can be an upstream name or prefix: tool names
+// are built from it, and MCP tool names use letters, digits, '_', '-' and
+// '.'.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether s is an HTTP field name (an RFC 9110
+// token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// reservedHeader reports whether the gateway sets header h itself.
+func reservedHeader(h string) bool {
+	switch strings.ToLower(h) {
+	case "host", "content-length", "content-type", "accept", "connection", "transfer-encoding",
+		"mcp-session-id", "mcp-protocol-version", "last-event-id":
+		return true
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// LogValue implements slog.LogValuer: the upstream's name and where it
+// runs, without env values, header values or credentials.
+func (u Upstream) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("name", u.Name)}
+	if u.URL != "" {
+		attrs = append(attrs, slog.String("url", redactURL(u.URL)))
+	}
+	if len(u.Command) > 0 {
+		attrs = append(attrs, slog.String("command", u.Command[0]), slog.Int("args", len(u.Command)-1))
+	}
+	if u.Credentials != nil {
+		attrs = append(attrs, slog.String("credentials", u.Credentials.Type))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// LogValue implements slog.LogValuer: the credential type and header name,
+// never a secret.
+func (c Credentials) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("type", c.Type)}
+	if c.Header != "" {
+		attrs = append(attrs, slog.String("header", c.Header))
+	}
+	if c.ClientID != "" {
+		attrs = append(attrs, slog.String("client_id", c.ClientID))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// redactURL drops the query and user info of a URL for display.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "REDACTED"
+	}
+	return u.String()
+}

@@ -1,0 +1,574 @@
+// Package gateway is mcpgate's MCP gateway: one MCP endpoint in front of
+// many upstream MCP servers. It merges their tools, resources and prompts
+// into one catalogue (with a name prefix per upstream), routes each request
+// to the upstream that serves it, and relays everything the protocol
+// carries in both directions: progress, logging, cancellation, list
+// changes, resource updates, sampling, elicitation, roots and tasks.
+//
+// Upstream sessions are made lazily, one per (principal, upstream), and
+// always with the gateway's own credentials for the upstream: a caller's
+// token never leaves the gateway.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/mcp"
+)
+
+// Version is the gateway's version, sent as its implementation version.
+const Version = "0.1.0"
+
+// AnonymousPrincipal is the principal of callers when authentication is
+// off.
+const AnonymousPrincipal = "anonymous"
+
+// Options configure a Gateway.
+type Options struct {
+	// Logger receives the gateway's log. Nil discards it.
+	Logger *slog.Logger
+	// Progress, if set, is told how upstreams come up: state is
+	// "connecting", "ready", "failed" or "lost".
+	Progress func(upstream, state string, err error)
+	// Principal names the caller of a request from its context (set by
+	// authentication middleware). Nil means every caller is
+	// AnonymousPrincipal.
+	Principal func(ctx context.Context) string
+	// HTTPClient is the base client for remote upstreams. Nil means a
+	// default client.
+	HTTPClient *http.Client
+	// PageSize is the number of items per page of merged lists. Zero
+	// means 1000.
+	PageSize int
+	// StreamableHTTP configures the downstream Streamable HTTP endpoint.
+	StreamableHTTP *mcp.StreamableHTTPOptions
+}
+
+// Gateway fronts the configured upstream servers.
+type Gateway struct {
+	cfg    config.Config
+	opts   Options
+	logger *slog.Logger
+
+	upstreams []*upstream
+	byName    map[string]*upstream
+	server    *mcp.Server
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	nextToken atomic.Int64
+
+	mu           sync.Mutex
+	downstream   map[*mcp.ServerSession]*downstreamSession
+	byPrincipal  map[string]map[*mcp.ServerSession]*downstreamSession
+	catalogs     map[string]*catalog
+	progress_    map[string]*callInfo // gateway progress token -> call
+	tasks        map[string]*taskRef  // gateway task id -> upstream task
+	pendingTasks map[*upstream]int    // task-augmented calls in flight
+	collisions   map[string]bool
+}
+
+// downstreamSession is a client's session with the gateway.
+type downstreamSession struct {
+	ss        *mcp.ServerSession
+	principal string
+	subs      map[string]bool // subscribed resource URIs
+}
+
+// callInfo rides in the context of every call the gateway makes upstream
+// on behalf of a downstream request, so that what the upstream sends back
+// about that call reaches the right client.
+type callInfo struct {
+	ds            *mcp.ServerSession
+	ctx           context.Context // the downstream request's context
+	progressToken jsontext.Value  // the client's own token, if it asked for progress
+}
+
+type callInfoKey struct{}
+
+// taskRef maps a task id the gateway gave a client to the upstream's.
+type taskRef struct {
+	up        *upstream
+	id        string // the upstream's task id
+	principal string
+}
+
+// New returns a gateway for cfg. It does not contact upstreams; Start does.
+func New(cfg *config.Config, opts *Options) (*Gateway, error) {
+	g := &Gateway{
+		cfg:          *cfg,
+		byName:       make(map[string]*upstream),
+		done:         make(chan struct{}),
+		downstream:   make(map[*mcp.ServerSession]*downstreamSession),
+		byPrincipal:  make(map[string]map[*mcp.ServerSession]*downstreamSession),
+		catalogs:     make(map[string]*catalog),
+		progress_:    make(map[string]*callInfo),
+		tasks:        make(map[string]*taskRef),
+		pendingTasks: make(map[*upstream]int),
+		collisions:   make(map[string]bool),
+	}
+	if opts != nil {
+		g.opts = *opts
+	}
+	g.logger = g.opts.Logger
+	if g.logger == nil {
+		g.logger = slog.New(slog.DiscardHandler)
+	}
+	if g.opts.PageSize <= 0 {
+		g.opts.PageSize = 1000
+	}
+	for _, uc := range cfg.Upstreams {
+		if uc.Name == "" {
+			return nil, errors.New("gateway: an upstream has no name")
+		}
+		if _, dup := g.byName[uc.Name]; dup {
+			return nil, fmt.Errorf("gateway: upstream name %q is used twice", uc.Name)
+		}
+		if (len(uc.Command) == 0) == (uc.URL == "") {
+			return nil, fmt.Errorf("gateway: upstream %q needs exactly one of url and command", uc.Name)
+		}
+		u := newUpstream(g, uc)
+		g.upstreams = append(g.upstreams, u)
+		g.byName[uc.Name] = u
+	}
+	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
+		Logger:              g.logger,
+		Handler:             g.handle,
+		NotificationHandler: g.handleNotification,
+		CapabilitiesFunc:    g.capabilities,
+	})
+	return g, nil
+}
+
+// Server returns the MCP server clients talk to; serve it on any transport.
+func (g *Gateway) Server() *mcp.Server { return g.server }
+
+// Handler returns the HTTP handler of the gateway: Streamable HTTP at /mcp
+// and the legacy HTTP+SSE transport at /sse.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	sopts := mcp.StreamableHTTPOptions{Logger: g.logger}
+	if g.opts.StreamableHTTP != nil {
+		sopts = *g.opts.StreamableHTTP
+	}
+	if sopts.SessionPrincipal == nil && g.opts.Principal != nil {
+		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
+	}
+	getServer := func(*http.Request) *mcp.Server { return g.server }
+	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(getServer, &sopts))
+	mux.Handle("/sse", mcp.NewSSEHandler(getServer, &mcp.SSEOptions{Logger: g.logger}))
+	return mux
+}
+
+// Start connects to every upstream on behalf of the default principal,
+// reporting progress, and builds the catalogue so that name collisions are
+// reported at start-up. An upstream that fails does not stop the others;
+// Start returns an error only if every upstream failed.
+func (g *Gateway) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(g.upstreams))
+	for i, u := range g.upstreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.progress(u.cfg.Name, "connecting", nil)
+			if _, err := u.session(ctx, AnonymousPrincipal); err != nil {
+				errs[i] = err
+				g.progress(u.cfg.Name, "failed", err)
+				return
+			}
+			g.progress(u.cfg.Name, "ready", nil)
+		}()
+	}
+	wg.Wait()
+	if _, err := g.catalog(ctx, AnonymousPrincipal); err != nil {
+		g.logger.Warn("building the catalogue", "error", err)
+	}
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if len(g.upstreams) > 0 && failed == len(g.upstreams) {
+		return fmt.Errorf("gateway: no upstream could be reached: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Collisions returns the name collisions found so far, as messages.
+func (g *Gateway) Collisions() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.collisions))
+	for c := range g.collisions {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Close ends every upstream session and stops the gateway.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		close(g.done)
+		for _, ss := range g.server.Sessions() {
+			ss.Close()
+		}
+		for _, u := range g.upstreams {
+			u.mu.Lock()
+			sessions := make([]*upstreamSession, 0, len(u.sessions))
+			for _, us := range u.sessions {
+				sessions = append(sessions, us)
+			}
+			u.mu.Unlock()
+			for _, us := range sessions {
+				us.close()
+			}
+		}
+	})
+	return nil
+}
+
+func (g *Gateway) progress(name, state string, err error) {
+	if g.opts.Progress != nil {
+		g.opts.Progress(name, state, err)
+	}
+	if err != nil {
+		g.logger.Warn("upstream "+state, "upstream", name, "error", err)
+	} else {
+		g.logger.Info("upstream "+state, "upstream", name)
+	}
+}
+
+// capabilities registers a new downstream session and answers its
+// initialize with what the upstreams offer.
+func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, _ *mcp.InitializeParams) mcp.ServerCapabilities {
+	principal := AnonymousPrincipal
+	if g.opts.Principal != nil {
+		if p := g.opts.Principal(ctx); p != "" {
+			principal = p
+		}
+	}
+	ds := &downstreamSession{ss: ss, principal: principal}
+	g.mu.Lock()
+	g.downstream[ss] = ds
+	m := g.byPrincipal[principal]
+	if m == nil {
+		m = make(map[*mcp.ServerSession]*downstreamSession)
+		g.byPrincipal[principal] = m
+	}
+	m[ss] = ds
+	g.mu.Unlock()
+	go func() {
+		<-ss.Done()
+		g.mu.Lock()
+		delete(g.downstream, ss)
+		delete(g.byPrincipal[principal], ss)
+		g.mu.Unlock()
+	}()
+
+	caps := mcp.ServerCapabilities{
+		Tools:   &mcp.ToolCapabilities{ListChanged: true},
+		Logging: &mcp.LoggingCapabilities{},
+	}
+	for _, u := range g.upstreams {
+		uc := u.capabilities()
+		if uc == nil {
+			continue
+		}
+		if uc.Resources != nil {
+			if caps.Resources == nil {
+				caps.Resources = &mcp.ResourceCapabilities{ListChanged: true}
+			}
+			caps.Resources.Subscribe = caps.Resources.Subscribe || uc.Resources.Subscribe
+		}
+		if uc.Prompts != nil {
+			caps.Prompts = &mcp.PromptCapabilities{ListChanged: true}
+		}
+		if uc.Completions != nil {
+			caps.Completions = &mcp.CompletionCapabilities{}
+		}
+		if uc.Tasks != nil {
+			caps.Tasks = &mcp.ServerTasksCapabilities{
+				List:     &mcp.TasksListCapabilities{},
+				Cancel:   &mcp.TasksCancelCapabilities{},
+				Requests: &mcp.ServerTaskRequestsCapabilities{Tools: &mcp.ToolsTaskCapabilities{Call: &mcp.TaskRequestCapability{}}},
+			}
+		}
+	}
+	return caps
+}
+
+// principalOf returns the principal a downstream session belongs to.
+func (g *Gateway) principalOf(ss *mcp.ServerSession) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ds := g.downstream[ss]; ds != nil {
+		return ds.principal
+	}
+	return AnonymousPrincipal
+}
+
+// handle answers every downstream request but initialize and ping.
+func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
+	principal := g.principalOf(ss)
+	switch method {
+	case mcp.MethodToolsList:
+		return g.list(ctx, principal, params, kindTool)
+	case mcp.MethodPromptsList:
+		return g.list(ctx, principal, params, kindPrompt)
+	case mcp.MethodResourcesList:
+		return g.list(ctx, principal, params, kindResource)
+	case mcp.MethodResourcesTemplatesList:
+		return g.list(ctx, principal, params, kindTemplate)
+	case mcp.MethodToolsCall:
+		return g.forwardNamed(ctx, ss, principal, method, params, kindTool)
+	case mcp.MethodPromptsGet:
+		return g.forwardNamed(ctx, ss, principal, method, params, kindPrompt)
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		return g.forwardResource(ctx, ss, principal, method, params)
+	case mcp.MethodCompletionComplete:
+		return g.complete(ctx, ss, principal, params)
+	case mcp.MethodLoggingSetLevel:
+		return g.setLevel(ctx, principal, params)
+	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel:
+		return g.forwardTask(ctx, ss, principal, method, params)
+	case mcp.MethodTasksList:
+		return g.listTasks(ctx, principal, params)
+	}
+	return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q not found", method)
+}
+
+// handleNotification relays client notifications that upstreams need.
+func (g *Gateway) handleNotification(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) {
+	if method != mcp.NotificationRootsListChanged {
+		return
+	}
+	principal := g.principalOf(ss)
+	for _, u := range g.upstreams {
+		if cs := u.existing(principal); cs != nil {
+			if err := cs.Notify(ctx, method, params); err != nil {
+				u.logger.Debug("relaying roots/list_changed", "error", err)
+			}
+		}
+	}
+}
+
+// call sends a request upstream on behalf of downstream session ss,
+// rewriting the progress token so that progress finds its way back.
+func (g *Gateway) call(ctx context.Context, ss *mcp.ServerSession, cs *mcp.ClientSession, u *upstream, method string, params jsontext.Value) (jsontext.Value, error) {
+	ci := &callInfo{ds: ss, ctx: ctx}
+	meta, err := member(params, "_meta")
+	if err != nil {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+	}
+	if meta.Kind() == '{' {
+		tok, _ := member(meta, "progressToken")
+		if tok != nil {
+			ci.progressToken = tok
+			gtok := "mcpgate-" + strconv.FormatInt(g.nextToken.Add(1), 36)
+			newMeta, err := setMembers(meta, "progressToken", gtok)
+			if err != nil {
+				return nil, err
+			}
+			if params, err = setMembers(params, "_meta", newMeta); err != nil {
+				return nil, err
+			}
+			g.mu.Lock()
+			g.progress_[gtok] = ci
+			g.mu.Unlock()
+			defer func() {
+				g.mu.Lock()
+				delete(g.progress_, gtok)
+				g.mu.Unlock()
+			}()
+		}
+	}
+	res, err := cs.CallRaw(context.WithValue(ctx, callInfoKey{}, ci), method, params)
+	if err != nil {
+		return nil, upstreamError(u, err)
+	}
+	return res, nil
+}
+
+// upstreamError turns a failure to reach an upstream into a JSON-RPC error
+// for the client; errors the upstream itself returned pass unchanged.
+func upstreamError(u *upstream, err error) error {
+	var we *jsonrpc.Error
+	if errors.As(err, &we) {
+		return we
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream %s failed: %v", u.cfg.Name, err)}
+}
+
+// forwardNamed forwards tools/call and prompts/get to the upstream that
+// serves the (prefixed) name.
+func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, kind itemKind) (any, error) {
+	name, err := stringMember(params, "name")
+	if err != nil || name == "" {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "%s: name is required", method)
+	}
+	rt, err := g.route(ctx, principal, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := rt.up.session(ctx, principal)
+	if err != nil {
+		return nil, upstreamError(rt.up, err)
+	}
+	if rt.name != name {
+		if params, err = setMembers(params, "name", rt.name); err != nil {
+			return nil, err
+		}
+	}
+	var isTask bool
+	if method == mcp.MethodToolsCall {
+		task, _ := member(params, "task")
+		isTask = task != nil
+	}
+	if isTask {
+		g.mu.Lock()
+		g.pendingTasks[rt.up]++
+		g.mu.Unlock()
+		defer func() {
+			g.mu.Lock()
+			g.pendingTasks[rt.up]--
+			g.mu.Unlock()
+		}()
+	}
+	res, err := g.call(ctx, ss, cs, rt.up, method, params)
+	if err != nil {
+		return nil, err
+	}
+	if isTask {
+		return g.mapCreatedTask(rt.up, principal, res)
+	}
+	return res, nil
+}
+
+// forwardResource routes resource requests by URI.
+func (g *Gateway) forwardResource(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value) (any, error) {
+	uri, err := stringMember(params, "uri")
+	if err != nil || uri == "" {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "%s: uri is required", method)
+	}
+	u, err := g.routeURI(ctx, principal, uri)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := u.session(ctx, principal)
+	if err != nil {
+		return nil, upstreamError(u, err)
+	}
+	res, err := g.call(ctx, ss, cs, u, method, params)
+	if err != nil {
+		return nil, err
+	}
+	switch method {
+	case mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		g.mu.Lock()
+		if ds := g.downstream[ss]; ds != nil {
+			if ds.subs == nil {
+				ds.subs = make(map[string]bool)
+			}
+			if method == mcp.MethodResourcesSubscribe {
+				ds.subs[uri] = true
+			} else {
+				delete(ds.subs, uri)
+			}
+		}
+		g.mu.Unlock()
+	}
+	return res, nil
+}
+
+// complete routes completion/complete by its reference.
+func (g *Gateway) complete(ctx context.Context, ss *mcp.ServerSession, principal string, params jsontext.Value) (any, error) {
+	ref, err := member(params, "ref")
+	if err != nil || ref.Kind() != '{' {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "completion/complete: ref is required")
+	}
+	typ, _ := stringMember(ref, "type")
+	var u *upstream
+	switch typ {
+	case "ref/prompt":
+		name, _ := stringMember(ref, "name")
+		rt, err := g.route(ctx, principal, kindPrompt, name)
+		if err != nil {
+			return nil, err
+		}
+		u = rt.up
+		if rt.name != name {
+			newRef, err := setMembers(ref, "name", rt.name)
+			if err != nil {
+				return nil, err
+			}
+			if params, err = setMembers(params, "ref", newRef); err != nil {
+				return nil, err
+			}
+		}
+	case "ref/resource":
+		uri, _ := stringMember(ref, "uri")
+		if u, err = g.routeTemplate(ctx, principal, uri); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "completion/complete: unknown reference type %q", typ)
+	}
+	cs, err := u.session(ctx, principal)
+	if err != nil {
+		return nil, upstreamError(u, err)
+	}
+	return g.call(ctx, ss, cs, u, mcp.MethodCompletionComplete, params)
+}
+
+// setLevel passes logging/setLevel on to every upstream of the principal.
+func (g *Gateway) setLevel(ctx context.Context, principal string, params jsontext.Value) (any, error) {
+	level, _ := stringMember(params, "level")
+	if !mcp.LoggingLevel(level).IsValid() {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "unknown logging level %q", level)
+	}
+	var wg sync.WaitGroup
+	for _, u := range g.upstreams {
+		if c := u.capabilities(); c != nil && c.Logging == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs, err := u.session(ctx, principal)
+			if err != nil {
+				return
+			}
+			if _, err := cs.CallRaw(ctx, mcp.MethodLoggingSetLevel, params); err != nil {
+				u.logger.Debug("passing on logging/setLevel", "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil, nil
+}
+
+// newID returns a random identifier for gateway task ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,369 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/mcp"
+)
+
+// upstream is one configured MCP server and the sessions the gateway holds
+// with it, one per principal.
+type upstream struct {
+	g      *Gateway
+	cfg    config.Upstream
+	prefix string
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*upstreamSession
+	caps     *mcp.ServerCapabilities // from the last successful initialize
+}
+
+// upstreamSession is the gateway's session with an upstream on behalf of one
+// principal. It reconnects when the session is lost (a stdio process that
+// died is restarted, with backoff).
+type upstreamSession struct {
+	up        *upstream
+	principal string
+
+	mu       sync.Mutex
+	cs       *mcp.ClientSession
+	dialing  chan struct{} // closed when the current dial attempt ends
+	failures int           // consecutive failed connects or crashes
+	retryAt  time.Time     // no new attempt before this time
+	lastErr  error
+	closed   bool
+}
+
+const (
+	backoffBase = 100 * time.Millisecond
+	backoffMax  = 30 * time.Second
+)
+
+func newUpstream(g *Gateway, cfg config.Upstream) *upstream {
+	return &upstream{
+		g:        g,
+		cfg:      cfg,
+		prefix:   cfg.EffectivePrefix(),
+		logger:   g.logger.With("upstream", cfg.Name),
+		sessions: make(map[string]*upstreamSession),
+	}
+}
+
+// session returns a ready client session for principal, connecting (or
+// reconnecting) if needed.
+func (u *upstream) session(ctx context.Context, principal string) (*mcp.ClientSession, error) {
+	u.mu.Lock()
+	us := u.sessions[principal]
+	if us == nil {
+		us = &upstreamSession{up: u, principal: principal}
+		u.sessions[principal] = us
+	}
+	u.mu.Unlock()
+	return us.get(ctx)
+}
+
+// existing returns the principal's session if one is connected, without
+// connecting.
+func (u *upstream) existing(principal string) *mcp.ClientSession {
+	u.mu.Lock()
+	us := u.sessions[principal]
+	u.mu.Unlock()
+	if us == nil {
+		return nil
+	}
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	return us.cs
+}
+
+func (u *upstream) capabilities() *mcp.ServerCapabilities {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.caps
+}
+
+func (us *upstreamSession) get(ctx context.Context) (*mcp.ClientSession, error) {
+	for {
+		us.mu.Lock()
+		if us.closed {
+			us.mu.Unlock()
+			return nil, errors.New("gateway is shutting down")
+		}
+		if us.cs != nil {
+			cs := us.cs
+			us.mu.Unlock()
+			return cs, nil
+		}
+		if us.dialing != nil {
+			ch := us.dialing
+			us.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if wait := time.Until(us.retryAt); wait > 0 {
+			err := us.lastErr
+			us.mu.Unlock()
+			return nil, fmt.Errorf("upstream %s is unavailable (next attempt in %s): %w", us.up.cfg.Name, wait.Round(time.Millisecond), err)
+		}
+		ch := make(chan struct{})
+		us.dialing = ch
+		us.mu.Unlock()
+
+		cs, err := us.up.connect(ctx, us)
+		us.mu.Lock()
+		us.dialing = nil
+		if err != nil {
+			us.failed(err)
+			us.mu.Unlock()
+			close(ch)
+			return nil, err
+		}
+		us.cs = cs
+		us.failures = 0
+		us.lastErr = nil
+		us.mu.Unlock()
+		close(ch)
+		go us.watch(cs)
+		return cs, nil
+	}
+}
+
+// failed records a failure and schedules the next attempt. us.mu is held.
+func (us *upstreamSession) failed(err error) {
+	us.failures++
+	d := backoffBase << min(us.failures-1, 20)
+	if d > backoffMax {
+		d = backoffMax
+	}
+	us.retryAt = time.Now().Add(d)
+	us.lastErr = err
+}
+
+// watch waits for the session to end. A session that ends while the
+// gateway still wants it (the process crashed, the server went away) is
+// re-established after a backoff delay.
+func (us *upstreamSession) watch(cs *mcp.ClientSession) {
+	err := cs.Wait()
+	us.mu.Lock()
+	if us.cs != cs {
+		us.mu.Unlock()
+		return
+	}
+	us.cs = nil
+	if us.closed {
+		us.mu.Unlock()
+		return
+	}
+	if err == nil {
+		err = errors.New("session ended")
+	}
+	us.failed(err)
+	delay := time.Until(us.retryAt)
+	us.mu.Unlock()
+	us.up.logger.Warn("upstream session lost; reconnecting", "principal", us.principal, "error", err, "retry_in", delay)
+	us.up.g.progress(us.up.cfg.Name, "lost", err)
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-us.up.g.done:
+		t.Stop()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := us.get(ctx); err != nil {
+		us.up.logger.Warn("reconnecting upstream failed", "principal", us.principal, "error", err)
+	} else {
+		us.up.g.progress(us.up.cfg.Name, "ready", nil)
+	}
+}
+
+func (us *upstreamSession) close() {
+	us.mu.Lock()
+	us.closed = true
+	cs := us.cs
+	us.cs = nil
+	us.mu.Unlock()
+	if cs != nil {
+		cs.Close()
+	}
+}
+
+// connect starts a new session with the upstream for us.principal.
+func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.ClientSession, error) {
+	t, err := u.transport()
+	if err != nil {
+		return nil, err
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: Version}, &mcp.ClientOptions{
+		Logger:         u.logger,
+		RequestTimeout: u.timeout(),
+		Capabilities: &mcp.ClientCapabilities{
+			Roots:       &mcp.RootsCapabilities{ListChanged: true},
+			Sampling:    &mcp.SamplingCapabilities{Context: &mcp.SamplingContextCapabilities{}, Tools: &mcp.SamplingToolsCapabilities{}},
+			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
+		},
+		Handler: func(ctx context.Context, cs *mcp.ClientSession, method string, params jsontext.Value) (any, error) {
+			return u.g.relayRequest(ctx, u, us.principal, method, params)
+		},
+		NotificationHandler: func(ctx context.Context, cs *mcp.ClientSession, method string, params jsontext.Value) {
+			u.g.relayNotification(ctx, u, us.principal, method, params)
+		},
+	})
+	cctx, cancel := context.WithTimeout(ctx, u.timeout())
+	defer cancel()
+	cs, err := client.Connect(cctx, t, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.cfg.Name, err)
+	}
+	caps := cs.InitializeResult().Capabilities
+	u.mu.Lock()
+	u.caps = &caps
+	u.mu.Unlock()
+	return cs, nil
+}
+
+func (u *upstream) timeout() time.Duration {
+	if u.cfg.Timeout > 0 {
+		return u.cfg.Timeout
+	}
+	return 5 * time.Minute
+}
+
+// transport builds the transport for a new session.
+func (u *upstream) transport() (mcp.Transport, error) {
+	c := u.cfg
+	if len(c.Command) > 0 {
+		cmd := exec.Command(c.Command[0], c.Command[1:]...)
+		cmd.Dir = c.Cwd
+		cmd.Env = os.Environ()
+		for k, v := range c.Env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stderr = &logWriter{logger: u.logger}
+		return &mcp.CommandTransport{Command: cmd}, nil
+	}
+	hc, err := u.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	switch c.Transport {
+	case "sse":
+		return &mcp.SSEClientTransport{Endpoint: c.URL, HTTPClient: hc}, nil
+	case "streamable":
+		return &mcp.StreamableClientTransport{Endpoint: c.URL, HTTPClient: hc, Logger: u.logger}, nil
+	}
+	return &mcp.AutoClientTransport{Endpoint: c.URL, HTTPClient: hc, Logger: u.logger}, nil
+}
+
+// httpClient returns the HTTP client for a remote upstream, with the
+// gateway's own credentials for it. The caller's token is never among
+// them: requests to upstreams are made from scratch.
+func (u *upstream) httpClient() (*http.Client, error) {
+	base := u.g.opts.HTTPClient
+	if base == nil {
+		base = &http.Client{}
+	}
+	cr := u.cfg.Credentials
+	if cr == nil || cr.Type == "" || cr.Type == "none" {
+		return base, nil
+	}
+	switch cr.Type {
+	case "header", "bearer":
+		value, err := secretValue(cr.ValueEnv, cr.ValueFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s credentials: %w", u.cfg.Name, err)
+		}
+		name := cr.Header
+		if cr.Type == "bearer" {
+			name, value = "Authorization", "Bearer "+value
+		}
+		c := *base
+		c.Transport = &headerTransport{base: transportOf(base), name: name, value: value}
+		return &c, nil
+	}
+	return nil, fmt.Errorf("upstream %s: credentials type %q is not supported yet", u.cfg.Name, cr.Type)
+}
+
+func transportOf(c *http.Client) http.RoundTripper {
+	if c.Transport != nil {
+		return c.Transport
+	}
+	return http.DefaultTransport
+}
+
+// secretValue reads a secret from an environment variable or a file.
+func secretValue(env, file string) (string, error) {
+	switch {
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", errors.New("no value_env or value_file given")
+}
+
+// headerTransport adds one header to every request.
+type headerTransport struct {
+	base        http.RoundTripper
+	name, value string
+}
+
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(t.name, t.value)
+	return t.base.RoundTrip(r)
+}
+
+// logWriter sends a process's stderr to the log, a line at a time.
+type logWriter struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			if len(w.buf) > 64<<10 { // a very long line: flush it anyway
+				w.logger.Info("upstream stderr", "line", string(w.buf))
+				w.buf = w.buf[:0]
+			}
+			return len(p), nil
+		}
+		w.logger.Info("upstream stderr", "line", strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+var _ io.Writer = (*logWriter)(nil)

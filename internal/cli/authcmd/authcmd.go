@@ -1,0 +1,292 @@
+// Package authcmd provides the `mcpgate user` and `mcpgate client`
+// commands that manage the built-in authorization server's local users
+// and pre-registered OAuth clients in the SQLite store.
+package authcmd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-json-experiment/json"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+// DatabaseFile is the store's file name inside the data directory.
+const DatabaseFile = "mcpgate.db"
+
+// Commands returns the `user` and `client` command trees. dataDir is
+// called when a command runs and names the directory holding the store.
+func Commands(dataDir func() string) []*cobra.Command {
+	return []*cobra.Command{userCommand(dataDir), clientCommand(dataDir)}
+}
+
+func openStore(ctx context.Context, dataDir func() string) (*sqlite.Store, error) {
+	dir := dataDir()
+	if dir == "" {
+		return nil, errors.New("no data directory configured")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(dir, DatabaseFile))
+}
+
+func withStore(dataDir func() string, fn func(cmd *cobra.Command, args []string, st store.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := openStore(cmd.Context(), dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(cmd, args, st)
+	}
+}
+
+func userCommand(dataDir func() string) *cobra.Command {
+	user := &cobra.Command{Use: "user", Short: "Manage local users of the built-in authorization server"}
+
+	var fromStdin, generate bool
+	add := &cobra.Command{
+		Use:   "add USERNAME",
+		Short: "Add a user (password from stdin, or generated and printed once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+			name := args[0]
+			if err := validUsername(name); err != nil {
+				return err
+			}
+			var password string
+			switch {
+			case fromStdin && generate:
+				return errors.New("use either --password-stdin or --generate-password")
+			case fromStdin:
+				line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("reading password: %w", err)
+				}
+				password = strings.TrimRight(line, "\r\n")
+				if len(password) < 8 {
+					return errors.New("password must be at least 8 characters")
+				}
+			case generate:
+				password = meta.RandomToken(18)
+			default:
+				return errors.New("pass --password-stdin (and the password on standard input) or --generate-password")
+			}
+			hash, err := authserver.HashPassword(password, nil)
+			if err != nil {
+				return err
+			}
+			if err := st.CreateUser(cmd.Context(), &store.User{Username: name, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("user %q already exists", name)
+				}
+				return err
+			}
+			if generate {
+				fmt.Fprintf(cmd.OutOrStdout(), "added user %s\npassword: %s\n(shown once; it is stored only as an argon2id hash)\n", name, password)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "added user %s\n", name)
+			}
+			return nil
+		}),
+	}
+	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	add.Flags().BoolVar(&generate, "generate-password", false, "generate a random password and print it once")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: withStore(dataDir, func(cmd *cobra.Command, _ []string, st store.Store) error {
+			users, err := st.ListUsers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USERNAME\tCREATED")
+			for _, u := range users {
+				fmt.Fprintf(tw, "%s\t%s\n", u.Username, u.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		}),
+	}
+
+	remove := &cobra.Command{
+		Use:   "remove USERNAME",
+		Short: "Remove a user",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+			if err := st.DeleteUser(cmd.Context(), args[0]); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no user %q", args[0])
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed user %s\n", args[0])
+			return nil
+		}),
+	}
+	user.AddCommand(add, list, remove)
+	return user
+}
+
+func validUsername(n string) error {
+	if n == "" || len(n) > 128 {
+		return errors.New("username must be 1 to 128 characters")
+	}
+	for _, r := range n {
+		if r <= ' ' || r == 0x7f || r == ':' {
+			return fmt.Errorf("username %q contains an invalid character", n)
+		}
+	}
+	return nil
+}
+
+func clientCommand(dataDir func() string) *cobra.Command {
+	client := &cobra.Command{Use: "client", Short: "Manage pre-registered OAuth clients of the built-in authorization server"}
+
+	var (
+		name, method, scope, jwksFile, jwksURI string
+		redirects, grants                      []string
+	)
+	add := &cobra.Command{
+		Use:   "add CLIENT_ID",
+		Short: "Pre-register a client (a generated secret is printed once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+			id := args[0]
+			if id == "" || len(id) > 255 || strings.HasPrefix(id, "https://") || strings.ContainsAny(id, " \t\r\n") {
+				return errors.New("client id must be 1 to 255 characters without spaces and must not be an https URL (those are metadata-document clients)")
+			}
+			c := &store.Client{ID: id, Kind: store.ClientPreRegistered, Name: name, RedirectURIs: redirects, GrantTypes: grants,
+				TokenEndpointAuthMethod: method, Scope: scope, JWKSURI: jwksURI, CreatedAt: time.Now()}
+			if err := checkClient(c); err != nil {
+				return err
+			}
+			if jwksFile != "" {
+				raw, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return fmt.Errorf("reading --jwks-file: %w", err)
+				}
+				var set jose.JSONWebKeySet
+				if err := json.Unmarshal(raw, &set); err != nil {
+					return fmt.Errorf("--jwks-file is not a JWK set: %w", err)
+				}
+				for _, k := range set.Keys {
+					if !k.IsPublic() {
+						return errors.New("--jwks-file must hold public keys only")
+					}
+				}
+				c.JWKS = string(raw)
+			}
+			if method == meta.AuthMethodPrivateKeyJWT && c.JWKS == "" && c.JWKSURI == "" {
+				return errors.New("private_key_jwt needs --jwks-file or --jwks-uri")
+			}
+			var secret string
+			if method == meta.AuthMethodClientSecretBasic || method == meta.AuthMethodClientSecretPost {
+				secret = meta.RandomToken(32)
+				c.SecretHash = store.Digest(secret)
+			}
+			if err := st.CreateClient(cmd.Context(), c); err != nil {
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("client %q already exists", id)
+				}
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "added client %s (%s)\n", id, method)
+			if secret != "" {
+				fmt.Fprintf(out, "client_secret: %s\n(shown once; it is stored only as a SHA-256 digest)\n", secret)
+			}
+			return nil
+		}),
+	}
+	f := add.Flags()
+	f.StringVar(&name, "name", "", "client name shown on the consent page")
+	f.StringArrayVar(&redirects, "redirect-uri", nil, "redirect URI (repeatable; exact match, any port for http://127.0.0.1 and http://[::1])")
+	f.StringArrayVar(&grants, "grant", []string{meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken}, "grant type (repeatable)")
+	f.StringVar(&method, "auth-method", meta.AuthMethodClientSecretBasic, "token endpoint auth method: client_secret_basic, client_secret_post, private_key_jwt or none")
+	f.StringVar(&scope, "scope", "", "space-separated scopes the client may obtain (default: any scope of the resource)")
+	f.StringVar(&jwksFile, "jwks-file", "", "file with the client's public JWK set (private_key_jwt)")
+	f.StringVar(&jwksURI, "jwks-uri", "", "URL of the client's public JWK set (private_key_jwt)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List clients (pre-registered, dynamically registered and metadata-document clients seen)",
+		Args:  cobra.NoArgs,
+		RunE: withStore(dataDir, func(cmd *cobra.Command, _ []string, st store.Store) error {
+			cs, err := st.ListClients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT_ID\tKIND\tAUTH\tGRANTS\tNAME\tREDIRECT_URIS")
+			for _, c := range cs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, ","), c.Name, strings.Join(c.RedirectURIs, " "))
+			}
+			return tw.Flush()
+		}),
+	}
+
+	remove := &cobra.Command{
+		Use:   "remove CLIENT_ID",
+		Short: "Remove a client",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+			if err := st.DeleteClient(cmd.Context(), args[0]); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no client %q", args[0])
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed client %s\n", args[0])
+			return nil
+		}),
+	}
+	client.AddCommand(add, list, remove)
+	return client
+}
+
+// checkClient validates a pre-registered client's settings.
+func checkClient(c *store.Client) error {
+	switch c.TokenEndpointAuthMethod {
+	case meta.AuthMethodClientSecretBasic, meta.AuthMethodClientSecretPost, meta.AuthMethodPrivateKeyJWT, meta.AuthMethodNone:
+	default:
+		return fmt.Errorf("unsupported --auth-method %q", c.TokenEndpointAuthMethod)
+	}
+	for _, g := range c.GrantTypes {
+		switch g {
+		case meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken, meta.GrantTypeClientCredentials, meta.GrantTypeJWTBearer:
+		default:
+			return fmt.Errorf("unsupported --grant %q", g)
+		}
+	}
+	if c.TokenEndpointAuthMethod == meta.AuthMethodNone && slices.Contains(c.GrantTypes, meta.GrantTypeClientCredentials) {
+		return errors.New("client_credentials needs a confidential client (not --auth-method none)")
+	}
+	if slices.Contains(c.GrantTypes, meta.GrantTypeAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return errors.New("the authorization_code grant needs at least one --redirect-uri")
+	}
+	for _, ru := range c.RedirectURIs {
+		if err := authserver.CheckRedirectURI(ru); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/oauth/safehttp"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// domainMatch reports whether host equals domain or is under it.
+func domainMatch(host, domain string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	domain = strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(domain, "."), "."))
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+
+// checkDomainPolicy applies the allow/deny lists to a document URL.
+func (s *Server) checkDomainPolicy(u *url.URL) error {
+	p := &s.opts.MetadataDocuments
+	host := u.Hostname()
+	for _, d := range p.DenyDomains {
+		if domainMatch(host, d) {
+			return errInvalidClient("client metadata documents from %s are not accepted", host)
+		}
+	}
+	if len(p.AllowDomains) > 0 {
+		for _, d := range p.AllowDomains {
+			if domainMatch(host, d) {
+				return nil
+			}
+		}
+		return errInvalidClient("client metadata documents from %s are not accepted (not on the allow list)", host)
+	}
+	return nil
+}
+
+// metadataDocumentClient resolves a client whose client_id is the URL of
+// its Client ID Metadata Document: from the cache if fresh, otherwise by
+// fetching it. Fetch errors are never cached.
+func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.Client, error) {
+	if err := meta.ValidateClientIDMetadataURL(id); err != nil {
+		return nil, errInvalidClient("%v", err)
+	}
+	u, _ := url.Parse(id)
+	if err := s.checkDomainPolicy(u); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if doc, err := s.st.GetMetadataDocument(ctx, id); err == nil && doc.ExpiresAt.After(now) {
+		if c, err := s.st.GetClient(ctx, id); err == nil && c.Kind == store.ClientMetadataDocument && c.Metadata == doc.Body {
+			return c, nil
+		}
+	}
+	body, ttl, err := s.fetchMetadataDocument(ctx, id)
+	if err != nil {
+		s.log.InfoContext(ctx, "oauth: client metadata document refused", "client_id", id, "err", err)
+		return nil, err
+	}
+	cm, err := meta.ParseClientMetadata(body)
+	if err != nil {
+		return nil, errInvalidClient("client metadata document is not valid JSON: %v", err)
+	}
+	if err := cm.ValidateClientIDMetadataDocument(id); err != nil {
+		return nil, errInvalidClient("%v", err)
+	}
+	for _, ru := range cm.RedirectURIs {
+		if err := checkRedirectURISyntax(ru); err != nil {
+			return nil, errInvalidClient("client metadata document: %v", asOAuthError(err).Description)
+		}
+	}
+	method := cm.TokenEndpointAuthMethod
+	if method == "" {
+		method = meta.AuthMethodNone
+	}
+	if method != meta.AuthMethodNone && method != meta.AuthMethodPrivateKeyJWT {
+		return nil, errInvalidClient("client metadata document: token_endpoint_auth_method %q is not supported", method)
+	}
+	if method == meta.AuthMethodPrivateKeyJWT && len(cm.JWKS) == 0 && cm.JWKSURI == "" {
+		return nil, errInvalidClient("client metadata document: private_key_jwt needs jwks or jwks_uri")
+	}
+	if cm.JWKSURI != "" {
+		if err := meta.ValidateClientIDMetadataURL(cm.JWKSURI); err != nil {
+			return nil, errInvalidClient("client metadata document: jwks_uri: %v", err)
+		}
+	}
+	grants := cm.GrantTypes
+	for _, g := range grants {
+		switch g {
+		case meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken, meta.GrantTypeJWTBearer:
+		case meta.GrantTypeClientCredentials:
+			if method == meta.AuthMethodNone {
+				return nil, errInvalidClient("client metadata document: client_credentials needs private_key_jwt")
+			}
+		default:
+			return nil, errInvalidClient("client metadata document: grant type %q is not supported", g)
+		}
+	}
+	c := &store.Client{
+		ID: id, Kind: store.ClientMetadataDocument, Name: cm.ClientName, RedirectURIs: cm.RedirectURIs,
+		GrantTypes: grants, TokenEndpointAuthMethod: method, Scope: cm.Scope, JWKS: string(cm.JWKS), JWKSURI: cm.JWKSURI,
+		Metadata: string(body), CreatedAt: now,
+	}
+	doc, err := s.st.PutMetadataDocument(ctx, &store.MetadataDocument{URL: id, Body: string(body), Digest: store.Digest(string(body)), FetchedAt: now, ExpiresAt: now.Add(ttl)})
+	if err != nil {
+		return nil, err
+	}
+	if doc.ChangedAt.Equal(now) && doc.PreviousDigest != "" {
+		s.log.WarnContext(ctx, "oauth: client metadata document changed", "client_id", id, "previous_digest", doc.PreviousDigest, "digest", doc.Digest)
+	}
+	if err := s.st.PutClient(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// fetchMetadataDocument GETs the document with the SSRF-safe client: no
+// redirects, a size cap and a timeout. It returns the cache lifetime
+// allowed by the response's Cache-Control, bounded by the policy.
+func (s *Server) fetchMetadataDocument(ctx context.Context, id string) ([]byte, time.Duration, error) {
+	p := &s.opts.MetadataDocuments
+	ctx, cancel := context.WithTimeout(ctx, p.FetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return nil, 0, errInvalidClient("client metadata document URL: %v", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	hc := *s.cimd
+	// Never follow redirects, whatever client was configured.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
+	if err != nil {
+		var be *safehttp.BlockedError
+		if errors.As(err, &be) {
+			return nil, 0, errInvalidClient("client metadata document host resolves to a refused address (%s)", be.Reason)
+		}
+		return nil, 0, errInvalidClient("fetching client metadata document failed: %v", redactURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, 0, errInvalidClient("client metadata document URL redirects (HTTP %d); redirects are not followed", resp.StatusCode)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, errInvalidClient("fetching client metadata document: HTTP %d", resp.StatusCode)
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return nil, 0, errInvalidClient("client metadata document Content-Type must be application/json")
+	}
+	body, err := safehttp.ReadLimited(resp.Body, p.MaxBytes)
+	if err != nil {
+		if errors.Is(err, safehttp.ErrBodyTooLarge) {
+			return nil, 0, errInvalidClient("client metadata document is larger than %d bytes", p.MaxBytes)
+		}
+		return nil, 0, errInvalidClient("reading client metadata document: %v", err)
+	}
+	return body, cacheLifetime(resp.Header, p.MinCache, p.MaxCache), nil
+}
+
+// cacheLifetime reads max-age / no-store / no-cache from Cache-Control
+// and clamps it to [min, max]; no-store and no-cache mean 0.
+func cacheLifetime(h http.Header, min, max time.Duration) time.Duration {
+	ttl := min
+	for _, d := range strings.Split(h.Get("Cache-Control"), ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch strings.ToLower(k) {
+		case "no-store", "no-cache":
+			return 0
+		case "max-age":
+			n, err := strconv.Atoi(strings.Trim(v, `"`))
+			if err != nil || n < 0 {
+				continue
+			}
+			ttl = time.Duration(n) * time.Second
+		}
+	}
+	if ttl < min {
+		ttl = min
+	}
+	if ttl > max {
+		ttl = max
+	}
+	return ttl
+}
+
+// redactURLError drops the URL prefix from a *url.Error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s", ue.Err)
+	}
+	return err
+}
