@@ -27,6 +27,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // Version is the gateway's version, sent as its implementation version.
@@ -55,6 +56,9 @@ type Options struct {
 	PageSize int
 	// StreamableHTTP configures the downstream Streamable HTTP endpoint.
 	StreamableHTTP *mcp.StreamableHTTPOptions
+	// Store is the identity store of the built-in authorization server
+	// (auth "oauth"). Nil means the SQLite database in the data directory.
+	Store store.Store
 }
 
 // Gateway fronts the configured upstream servers.
@@ -66,6 +70,7 @@ type Gateway struct {
 	upstreams []*upstream
 	byName    map[string]*upstream
 	server    *mcp.Server
+	auth      *authState // nil unless auth is "oauth"
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -145,6 +150,9 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		g.upstreams = append(g.upstreams, u)
 		g.byName[uc.Name] = u
 	}
+	if err := g.setupAuth(context.Background()); err != nil {
+		return nil, err
+	}
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
 		Logger:              g.logger,
 		Handler:             g.handle,
@@ -158,7 +166,9 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 func (g *Gateway) Server() *mcp.Server { return g.server }
 
 // Handler returns the HTTP handler of the gateway: Streamable HTTP at /mcp
-// and the legacy HTTP+SSE transport at /sse.
+// and the legacy HTTP+SSE transport at /sse; with auth "oauth", also the
+// authorization server under /oauth and the metadata documents, and both
+// MCP endpoints require a bearer token issued for /mcp.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	sopts := mcp.StreamableHTTPOptions{Logger: g.logger}
@@ -169,8 +179,13 @@ func (g *Gateway) Handler() http.Handler {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
 	}
 	getServer := func(*http.Request) *mcp.Server { return g.server }
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(getServer, &sopts))
-	mux.Handle("/sse", mcp.NewSSEHandler(getServer, &mcp.SSEOptions{Logger: g.logger}))
+	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, &mcp.SSEOptions{Logger: g.logger})
+	if g.auth != nil {
+		streamable = g.auth.protect(mux, streamable)
+		legacy = g.auth.rs.Middleware(legacy)
+	}
+	mux.Handle("/mcp", streamable)
+	mux.Handle("/sse", legacy)
 	return mux
 }
 
@@ -238,6 +253,9 @@ func (g *Gateway) Close() error {
 			for _, us := range sessions {
 				us.close()
 			}
+		}
+		if g.auth != nil {
+			g.auth.close()
 		}
 	})
 	return nil
@@ -398,7 +416,11 @@ func (g *Gateway) call(ctx context.Context, ss *mcp.ServerSession, cs *mcp.Clien
 			}()
 		}
 	}
-	res, err := cs.CallRaw(context.WithValue(ctx, callInfoKey{}, ci), method, params)
+	cctx := context.WithValue(ctx, callInfoKey{}, ci)
+	// When the upstream closes the call's stream to have us poll, close the
+	// client's stream too, so that it resumes from the gateway in turn.
+	cctx = mcp.WithStreamResumeHook(cctx, func() { mcp.CloseRequestStream(ctx) })
+	res, err := cs.CallRaw(cctx, method, params)
 	if err != nil {
 		return nil, upstreamError(u, err)
 	}

@@ -138,15 +138,43 @@ type streamableClientConn struct {
 	done     chan struct{} // closed by Close or a fatal error
 	wg       sync.WaitGroup
 
-	mu           sync.Mutex
-	sessionID    string
-	sessionHdr   []string // {sessionID}, shared by all requests
-	versionHdr   []string // {protocol version}
-	failErr      error    // the fatal error, if any
-	closed       bool
-	standalone   bool // the GET stream was started
-	streams      map[*clientStream]struct{}
-	doneOnceFlag bool
+	mu         sync.Mutex
+	sessionID  string
+	sessionHdr []string // {sessionID}, shared by all requests
+	versionHdr []string // {protocol version}
+	failErr    error    // the fatal error, if any
+	closed     bool
+	standalone bool // the GET stream was started
+	streams    map[*clientStream]struct{}
+	finished   bool // done is closed and the streams told to stop
+
+	// related maps requests and notifications that arrived on the stream
+	// of one of our requests to that request's id, until the engine asks
+	// (relatedOutgoing).
+	related map[jsonrpc.Message]jsonrpc.ID
+}
+
+// relatedOutgoing reports the request on whose response stream msg
+// arrived. It implements relationReporter.
+func (c *streamableClientConn) relatedOutgoing(msg jsonrpc.Message) (jsonrpc.ID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.related[msg]
+	if ok {
+		delete(c.related, msg)
+	}
+	return id, ok
+}
+
+type streamResumeKey struct{}
+
+// WithStreamResumeHook returns a context that makes the Streamable HTTP
+// client call fn when the server closes the event stream of a request sent
+// with it before answering (as servers that poll do), just before the
+// client resumes the stream with Last-Event-ID. Gateways use it to close
+// their own client's stream in turn, so that the polling is relayed.
+func WithStreamResumeHook(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, streamResumeKey{}, fn)
 }
 
 // clientStream is one open event stream, registered so that Close can end
@@ -246,10 +274,10 @@ func (c *streamableClientConn) fail(err error) {
 
 // finishLocked closes done and stops every stream. c.mu must be held.
 func (c *streamableClientConn) finishLocked() {
-	if c.doneOnceFlag {
+	if c.finished {
 		return
 	}
-	c.doneOnceFlag = true
+	c.finished = true
 	close(c.done)
 	for s := range c.streams {
 		go s.stop() // closing a body can block briefly; do not hold c.mu
@@ -497,7 +525,7 @@ func drainClose(resp *http.Response) {
 func (c *streamableClientConn) addStream(s *clientStream) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.doneOnceFlag {
+	if c.finished {
 		return false
 	}
 	c.streams[s] = struct{}{}
@@ -518,7 +546,7 @@ func (c *streamableClientConn) removeStream(s *clientStream) {
 // that messages the server sends right after initialization are not lost.
 func (c *streamableClientConn) startStandalone() {
 	c.mu.Lock()
-	if c.standalone || c.doneOnceFlag {
+	if c.standalone || c.finished {
 		c.mu.Unlock()
 		return
 	}
@@ -646,6 +674,9 @@ func (c *streamableClientConn) readStreamLoop(ctx context.Context, s *clientStre
 		} else {
 			failures++ // a stream that ends without delivering anything
 		}
+		if fn, ok := ctx.Value(streamResumeKey{}).(func()); ok && id.IsValid() {
+			fn()
+		}
 		c.logger.Debug("mcp: event stream ended; reconnecting", "lastEventID", lastID, "error", res.err)
 		body = c.reconnect(ctx, id, lastID, retry, &failures)
 		if body == nil || !s.setBody(body) {
@@ -767,8 +798,20 @@ func (c *streamableClientConn) readEvents(body io.Reader, id jsonrpc.ID) (res st
 			c.logger.Error("mcp: dropping a malformed message from the server", "error", err)
 			continue
 		}
-		if r, ok := msg.(*jsonrpc.Response); ok && id.IsValid() && r.ID == id {
-			res.gotResponse = true
+		switch m := msg.(type) {
+		case *jsonrpc.Response:
+			if id.IsValid() && m.ID == id {
+				res.gotResponse = true
+			}
+		case *jsonrpc.Request:
+			if id.IsValid() && m.Method != notificationCancelled {
+				c.mu.Lock()
+				if c.related == nil {
+					c.related = make(map[jsonrpc.Message]jsonrpc.ID)
+				}
+				c.related[msg] = id
+				c.mu.Unlock()
+			}
 		}
 		if !c.deliver(msg) {
 			res.err = ErrConnectionClosed

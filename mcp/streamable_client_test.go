@@ -842,3 +842,92 @@ func TestStreamableClientInteropGoSDK(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamableClientCloseWithOpenStreams(t *testing.T) {
+	ws := ctNewWireServer(t)
+	ws.post = func(w http.ResponseWriter, r *http.Request, msg jsonrpc.Message) {
+		f := ctStartSSE(w)
+		fmt.Fprintf(w, "id: 1\ndata:\n\n")
+		f.Flush()
+		<-r.Context().Done() // never answers
+	}
+	c := ws.connect(t, nil)
+	for i := int64(1); i <= 3; i++ {
+		if err := c.Write(context.Background(), ctReq(i, MethodToolsCall)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(context.Background())
+		done <- err
+	}()
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := <-done; !errors.Is(err, ErrConnectionClosed) {
+		t.Errorf("Read = %v, want ErrConnectionClosed", err)
+	}
+}
+
+func TestStreamableClientNoReconnect(t *testing.T) {
+	ws := ctNewWireServer(t)
+	ws.post = func(w http.ResponseWriter, r *http.Request, msg jsonrpc.Message) {
+		ctStartSSE(w)
+		fmt.Fprintf(w, "id: 1\nretry: 1\ndata:\n\n")
+	}
+	var gets atomic.Int32
+	ws.get = func(w http.ResponseWriter, r *http.Request) { gets.Add(1) }
+	c := ws.connect(t, &StreamableClientTransport{MaxRetries: -1})
+	if err := c.Write(context.Background(), ctReq(1, MethodToolsCall)); err != nil {
+		t.Fatal(err)
+	}
+	if r := ctReadResponse(t, c); r.Error == nil {
+		t.Fatalf("response = %+v, want an error", r)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("%d GETs with reconnection disabled", n)
+	}
+}
+
+func TestStreamableClientConcurrentCalls(t *testing.T) {
+	server := ctE2EServer()
+	srv := httptest.NewServer(NewStreamableHTTPHandler(func(*http.Request) *Server { return server }, nil))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := NewClient(&Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &StreamableClientTransport{Endpoint: srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			name := "echo"
+			if i%4 == 0 {
+				name = "pingback"
+			}
+			res, err := cs.CallTool(ctx, &CallToolParams{Name: name, Arguments: jsontext.Value(fmt.Sprintf(`{"i":%d}`, i))})
+			if err != nil {
+				errs <- err
+				return
+			}
+			want := fmt.Sprintf(`echo:{"i":%d}`, i)
+			if name == "pingback" {
+				want = "pinged"
+			}
+			if tc, ok := res.Content[0].(*TextContent); !ok || tc.Text != want {
+				errs <- fmt.Errorf("call %d got %+v, want %q", i, res.Content, want)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

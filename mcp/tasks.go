@@ -35,6 +35,11 @@ package mcp
 // related-task _meta too (except the status notification, as the spec
 // asks) and travel on a waiting tasks/result when there is one, or else
 // on the session that created the task.
+//
+// Session-owned tasks need sessions that last: with the Streamable HTTP
+// handler's Stateless option every POST is a new session, so tasks work
+// there only with ServerOptions.TaskOwner (and without input_required,
+// since a stateless server cannot send requests to the client).
 
 import (
 	"bytes"
@@ -238,17 +243,18 @@ func (r *taskReceiver) start(ctx context.Context, p *taskStart) (*CreateTaskResu
 			delete(r.running, rt.id)
 			r.mu.Unlock()
 		}()
-		res, err := runTaskHandler(rt.ctx, p.run)
+		res, err := r.runHandler(rt.ctx, p.method, p.run)
 		rt.terminate(taskOutcome(res, err), true)
 	}()
 	return &CreateTaskResult{Task: *rec.Task()}, nil
 }
 
-// runTaskHandler runs fn, turning a panic into an internal error.
-func runTaskHandler(ctx context.Context, fn func(context.Context) (any, error)) (res any, err error) {
+// runHandler runs fn, turning a panic into an internal error.
+func (r *taskReceiver) runHandler(ctx context.Context, method string, fn func(context.Context) (any, error)) (res any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error in task handler")
+			r.logger.Error("mcp: task handler panicked", "method", method, "panic", p)
+			err = jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error in %s", method)
 		}
 	}()
 	return fn(ctx)

@@ -163,7 +163,10 @@ func (cs *ClientSession) serverTasks() taskRequestor {
 // GetTaskResult). It needs protocol 2025-11-25 and the server's
 // tasks.requests.tools.call capability; the tool itself must allow task
 // execution (execution.taskSupport optional or required), or the server
-// answers with error -32601.
+// answers with error -32601. A progress token set in params.Meta stays
+// valid for the task's lifetime; its notifications reach
+// ClientOptions.ProgressHandler (WithProgress does not apply here, since
+// the call returns before the work is done).
 func (cs *ClientSession) CallToolAsTask(ctx context.Context, params *CallToolParams, task *TaskMetadata) (*CreateTaskResult, error) {
 	r := cs.InitializeResult()
 	if c := r.Capabilities.Tasks; r.ProtocolVersion < Version20251125 || c == nil || c.Requests == nil || c.Requests.Tools == nil || c.Requests.Tools.Call == nil {
@@ -183,7 +186,9 @@ func (cs *ClientSession) GetTask(ctx context.Context, params *GetTaskParams) (*G
 // until the task is terminal and returns the raw JSON result of the task's
 // request (with the related-task _meta), or its JSON-RPC error. While the
 // task needs input, the server's requests for it arrive during the call
-// and are answered by the client's handlers.
+// and are answered by the client's handlers. The call is subject to
+// ClientOptions.RequestTimeout like any other; WaitTask retries a
+// tasks/result that timed out.
 func (cs *ClientSession) GetTaskPayload(ctx context.Context, params *GetTaskPayloadParams) (jsontext.Value, error) {
 	return cs.serverTasks().payload(ctx, params)
 }

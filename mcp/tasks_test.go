@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -811,8 +813,9 @@ func TestTaskPollInterval(t *testing.T) {
 	if task.Status != TaskStatusCompleted {
 		t.Errorf("final status %s", task.Status)
 	}
-	if len(times) < 3 || len(times) > 8 {
-		t.Errorf("%d polls in %v at interval %v", len(times), times[len(times)-1].Sub(times[0]), interval)
+	elapsed := times[len(times)-1].Sub(times[0])
+	if len(times) < 3 || len(times) > int(elapsed/interval)+1 {
+		t.Errorf("%d polls in %v at interval %v", len(times), elapsed, interval)
 	}
 	for i := 1; i < len(times); i++ {
 		if d := times[i].Sub(times[i-1]); d < interval-5*time.Millisecond {
@@ -1394,5 +1397,77 @@ func BenchmarkToolTaskRoundTrip(b *testing.B) {
 		if _, err := cs.GetTaskResult(ctx, &GetTaskPayloadParams{TaskID: created.Task.TaskID}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestToolTaskInputRequiredHTTP(t *testing.T) {
+	// Over Streamable HTTP the tools/call request ends at once; the
+	// elicitation of the running task travels on the client's tasks/result.
+	for _, jsonResponse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("jsonResponse=%v", jsonResponse), func(t *testing.T) {
+			f := newTaskFixture(t, &MemoryTaskStoreOptions{PollInterval: 10 * time.Millisecond}, nil)
+			h := NewStreamableHTTPHandler(func(*http.Request) *Server { return f.server }, &StreamableHTTPOptions{JSONResponse: jsonResponse})
+			ts := httptest.NewServer(h)
+			t.Cleanup(func() { h.Close(); ts.Close() })
+			elicited := make(chan *ElicitRequest, 1)
+			c := NewClient(&Implementation{Name: "http-client", Version: "1"}, &ClientOptions{
+				ElicitationHandler: func(ctx context.Context, req *ElicitRequest) (*ElicitResult, error) {
+					elicited <- req
+					return &ElicitResult{Action: ElicitActionAccept, Content: map[string]any{"name": "Grace"}}, nil
+				},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cs, err := c.Connect(ctx, &StreamableClientTransport{Endpoint: ts.URL}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			created, err := cs.CallToolAsTask(ctx, &CallToolParams{Name: "ask"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recv(t, f.started)
+			polled, err := cs.PollTask(ctx, created.Task.TaskID, nil)
+			if err != nil || polled.Status != TaskStatusInputRequired {
+				t.Fatalf("PollTask = %+v, %v", polled, err)
+			}
+			var res CallToolResult
+			if err := cs.WaitTask(ctx, created.Task.TaskID, &res); err != nil {
+				t.Fatal(err)
+			}
+			if textOf(t, &res) != "hello Grace" {
+				t.Errorf("result = %+v", res)
+			}
+			if req := recv(t, elicited); func() bool { id, ok := req.Params.Meta.RelatedTask(); return !ok || id != created.Task.TaskID }() {
+				t.Errorf("elicitation _meta = %v", req.Params.Meta)
+			}
+			want := []TaskStatus{TaskStatusInputRequired, TaskStatusWorking, TaskStatusCompleted}
+			if h := f.store.history(created.Task.TaskID); !slices.Equal(h, want) {
+				t.Errorf("history = %v, want %v", h, want)
+			}
+		})
+	}
+}
+
+func TestToolTaskPanic(t *testing.T) {
+	f := newTaskFixture(t, nil, nil)
+	f.server.AddTool(&Tool{Name: "panics", Execution: &ToolExecution{TaskSupport: TaskSupportOptional}}, func(context.Context, *CallToolRequest) (*CallToolResult, error) {
+		panic("boom")
+	})
+	cs, _, _ := connectTasks(t, f.server, nil)
+	ctx := context.Background()
+	created, err := cs.CallToolAsTask(ctx, &CallToolParams{Name: "panics"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.GetTaskPayload(ctx, &GetTaskPayloadParams{TaskID: created.Task.TaskID})
+	wantRPCError(t, err, jsonrpc.CodeInternalError, "internal error in tools/call")
+	if got, _ := cs.GetTask(ctx, &GetTaskParams{TaskID: created.Task.TaskID}); got.Status != TaskStatusFailed {
+		t.Errorf("status = %s", got.Status)
+	}
+	// The session survives.
+	if err := cs.Ping(ctx); err != nil {
+		t.Error(err)
 	}
 }

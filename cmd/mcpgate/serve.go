@@ -1,5 +1,3 @@
-//go:build mcpgate_gateway
-
 package main
 
 import (
@@ -7,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/mcp"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -49,6 +49,13 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	for _, c := range g.Collisions() {
 		fmt.Fprintf(out, "warning: %s\n", c)
 	}
+	if cfg.Auth == config.AuthNone {
+		if s, err := catalogSummary(ctx, g.Server()); err != nil {
+			logger.Debug("counting the catalogue", "error", err)
+		} else {
+			fmt.Fprintf(out, "mcpgate: catalogue: %s\n", s)
+		}
+	}
 
 	srv := &http.Server{
 		Handler:           g.Handler(),
@@ -79,6 +86,73 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	}
 	fmt.Fprintln(out, "mcpgate: stopped")
 	return nil
+}
+
+// catalogSummary counts the merged catalogue, as an anonymous client sees
+// it, by listing it over an in-memory session.
+func catalogSummary(ctx context.Context, s *mcp.Server) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ct, st := mcp.NewInMemoryTransports()
+	ss, err := s.Connect(ctx, st, nil)
+	if err != nil {
+		return "", err
+	}
+	defer ss.Close()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "mcpgate-serve", Version: "1"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		return "", err
+	}
+	defer cs.Close()
+	var counts [4]int
+	var errs []error
+	count := func(i int, seq func(yield func(struct{}, error) bool)) {
+		for _, err := range seq {
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			counts[i]++
+		}
+	}
+	count(0, each(cs.Tools(ctx)))
+	count(1, each(cs.Prompts(ctx)))
+	count(2, each(cs.Resources(ctx)))
+	count(3, func(yield func(struct{}, error) bool) {
+		cursor := ""
+		for range 1000 { // bounded: a server repeating cursors cannot loop forever
+			r, err := cs.ListResourceTemplates(ctx, &mcp.ListResourceTemplatesParams{Cursor: cursor})
+			if err != nil {
+				yield(struct{}{}, err)
+				return
+			}
+			for range r.ResourceTemplates {
+				if !yield(struct{}{}, nil) {
+					return
+				}
+			}
+			if cursor = r.NextCursor; cursor == "" {
+				return
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	return fmt.Sprintf("%d tool%s, %d prompt%s, %d resource%s, %d resource template%s",
+		counts[0], plural(counts[0]), counts[1], plural(counts[1]), counts[2], plural(counts[2]), counts[3], plural(counts[3])), nil
+}
+
+// each turns a sequence of items into a sequence of empty values, for
+// counting.
+func each[T any](seq iter.Seq2[T, error]) func(yield func(struct{}, error) bool) {
+	return func(yield func(struct{}, error) bool) {
+		for _, err := range seq {
+			if !yield(struct{}{}, err) {
+				return
+			}
+		}
+	}
 }
 
 // progressPrinter prints one line per upstream state change.

@@ -1,5 +1,3 @@
-//go:build mcpgate_gateway
-
 package main
 
 import (
@@ -8,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -62,24 +61,9 @@ func TestServe(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--log-level", "error"}, &stdout, &stderr)
 	}()
 
-	re := regexp.MustCompile(`serving MCP at (http://\S+/mcp)`)
-	var endpoint string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			endpoint = m[1]
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
-		default:
-		}
-	}
-	if endpoint == "" {
-		t.Fatalf("serve did not report its URL:\n%s", stderr.String())
-	}
+	endpoint := waitForEndpoint(t, &stderr, done)
 	out := stderr.String()
-	for _, w := range []string{"up      connecting", "up      ready", "broken  failed: "} {
+	for _, w := range []string{"up      connecting", "up      ready", "broken  failed: ", "catalogue: 1 tool, 0 prompts"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("progress does not contain %q:\n%s", w, out)
 		}
@@ -110,4 +94,80 @@ func TestServe(t *testing.T) {
 	if out := stderr.String(); !strings.Contains(out, "shutting down") || !strings.Contains(out, "stopped") {
 		t.Errorf("shutdown not reported:\n%s", out)
 	}
+}
+
+// TestServeDemoOverStdio runs the quickstart's setup: the gateway in front of
+// examples/demo-server over stdio, with an empty prefix.
+func TestServeDemoOverStdio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the demo server")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "demo-server")
+	build := exec.Command("go", "build", "-o", bin, "../../examples/demo-server")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the demo server: %v\n%s", err, out)
+	}
+	servers := filepath.Join(dir, "servers.json")
+	js := `{"mcpServers": {"demo": {"command": "${workspaceFolder}/demo-server", "env": {"DEMO_GREETING": "Hey"}}}}`
+	if err := os.WriteFile(servers, []byte(js), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--servers", servers, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}, &stdout, &stderr)
+	}()
+	endpoint := waitForEndpoint(t, &stderr, done)
+	if out := stderr.String(); !strings.Contains(out, "catalogue: 4 tools, 1 prompt, 1 resource, 1 resource template") {
+		t.Errorf("catalogue summary missing:\n%s", out)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "demo_echo", Arguments: jsontext.Value(`{"text":"through the gateway"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc, ok := r.Content[0].(*mcp.TextContent); !ok || tc.Text != "through the gateway" {
+		t.Errorf("echo = %+v", r.Content)
+	}
+	rr, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "demo://greeting/Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Contents) != 1 || rr.Contents[0].Text != "Hey, Ada!" {
+		t.Errorf("greeting = %+v (env not passed?)", rr.Contents)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+// waitForEndpoint waits for serve to print its URL and returns it.
+func waitForEndpoint(t *testing.T, stderr *syncBuffer, done <-chan int) string {
+	t.Helper()
+	re := regexp.MustCompile(`serving MCP at (http://\S+/mcp)`)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
+		default:
+		}
+	}
+	t.Fatalf("serve did not report its URL:\n%s", stderr.String())
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/conformance/everything"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
@@ -21,8 +21,7 @@ import (
 // server and returns the endpoint URL.
 func newHTTPFixture(t *testing.T) string {
 	t.Helper()
-	f := newFixtures(slog.New(slog.DiscardHandler))
-	handler, h := newHandler(f.server, slog.New(slog.DiscardHandler))
+	handler, h := newHandler(everything.NewServer(nil))
 	srv := httptest.NewServer(handler)
 	t.Cleanup(func() { h.Close(); srv.Close() })
 	return srv.URL + endpointPath
@@ -44,6 +43,17 @@ func connectHTTP(t *testing.T, endpoint string, opts *mcp.ClientOptions) *mcp.Cl
 // TestHTTPReconnection calls test_reconnection over HTTP: the tool closes
 // its response stream, and the client gets the result by resuming the stream
 // with GET and Last-Event-ID.
+func firstText(t *testing.T, res *mcp.CallToolResult) string {
+	t.Helper()
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			return tc.Text
+		}
+	}
+	t.Fatalf("result has no text content: %#v", res.Content)
+	return ""
+}
+
 func TestHTTPReconnection(t *testing.T) {
 	cs := connectHTTP(t, newHTTPFixture(t), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -52,8 +62,8 @@ func TestHTTPReconnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := firstText(t, res); got != reconnectionText {
-		t.Errorf("text = %q, want %q", got, reconnectionText)
+	if got := firstText(t, res); got != everything.ReconnectionText {
+		t.Errorf("text = %q, want %q", got, everything.ReconnectionText)
 	}
 }
 
@@ -92,7 +102,7 @@ func TestHTTPReconnectionStream(t *testing.T) {
 	if !strings.Contains(stream, "retry:") {
 		t.Errorf("stream has no retry field: %q", stream)
 	}
-	if strings.Contains(stream, reconnectionText) {
+	if strings.Contains(stream, everything.ReconnectionText) {
 		t.Errorf("the result arrived on the POST stream, which should have been closed first: %q", stream)
 	}
 }

@@ -1,7 +1,7 @@
 // Command everything-server is the MCP server that the official conformance
-// suite (github.com/modelcontextprotocol/conformance) drives. It exposes every
-// tool, resource, prompt and behaviour the suite's server scenarios look for,
-// built on the mcp package.
+// suite (github.com/modelcontextprotocol/conformance) drives. It serves the
+// server of package conformance/everything, which exposes every tool,
+// resource, prompt and behaviour the suite's server scenarios look for.
 //
 // Usage:
 //
@@ -24,15 +24,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpgate/mcpgate/conformance/everything"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
-const (
-	// endpointPath is where the Streamable HTTP endpoint is served.
-	endpointPath = "/mcp"
-	// sessionTimeout ends sessions idle for this long.
-	sessionTimeout = 10 * time.Minute
-)
+// endpointPath is where the Streamable HTTP endpoint is served.
+const endpointPath = "/mcp"
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -89,38 +86,32 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	f := newFixtures(logger)
-	go f.run(ctx)
+	f := everything.NewServer(&everything.Options{Logger: logger})
+	go f.Run(ctx)
 
 	if cfg.stdio {
-		err := f.server.Run(ctx, &mcp.StdioTransport{})
+		err := f.MCPServer().Run(ctx, &mcp.StdioTransport{})
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
 		return err
 	}
-	return serveHTTP(ctx, cfg.addr, f.server, logger)
+	return serveHTTP(ctx, cfg.addr, f, logger)
 }
 
 // newHandler returns the HTTP handler of the fixture: the Streamable HTTP
 // endpoint at endpointPath, and 404 elsewhere. Close the returned
 // StreamableHTTPHandler to end its sessions.
-func newHandler(s *mcp.Server, logger *slog.Logger) (http.Handler, *mcp.StreamableHTTPHandler) {
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{
-		// Streams closed mid-call (test_reconnection) are resumed from here.
-		EventStore: mcp.NewMemoryEventStore(nil),
-		// Some scenarios open sessions and never delete them.
-		SessionTimeout: sessionTimeout,
-		Logger:         logger,
-	})
+func newHandler(s *everything.Server) (http.Handler, *mcp.StreamableHTTPHandler) {
+	h := s.NewStreamableHTTPHandler()
 	mux := http.NewServeMux()
 	mux.Handle(endpointPath, h)
 	return mux, h
 }
 
 // serveHTTP serves the Streamable HTTP endpoint on addr until ctx is done.
-func serveHTTP(ctx context.Context, addr string, s *mcp.Server, logger *slog.Logger) error {
-	mux, h := newHandler(s, logger)
+func serveHTTP(ctx context.Context, addr string, s *everything.Server, logger *slog.Logger) error {
+	mux, h := newHandler(s)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

@@ -4,11 +4,13 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/conformance/everything"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
@@ -48,7 +50,7 @@ func TestStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := firstText(t, res); got != simpleText {
+	if got := firstText(t, res); got != everything.SimpleText {
 		t.Errorf("test_simple_text = %q", got)
 	}
 	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_sampling", Arguments: jsontext.Value(`{"prompt":"ping"}`)})
@@ -81,6 +83,35 @@ func TestBadFlagsExit(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 			t.Errorf("%q: err = %v (output %q), want exit status 1", args, err, out)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+		addr    string
+		stdio   bool
+	}{
+		{args: []string{"-addr", "127.0.0.1:3000"}, addr: "127.0.0.1:3000"},
+		{args: []string{"-stdio"}, stdio: true},
+		{args: nil, wantErr: "required"},
+		{args: []string{"-addr", "127.0.0.1:1", "-stdio"}, wantErr: "mutually exclusive"},
+		{args: []string{"-addr", "nonsense"}, wantErr: "missing port"},
+		{args: []string{"-stdio", "extra"}, wantErr: "unexpected arguments"},
+		{args: []string{"-bogus"}, wantErr: "not defined"},
+	}
+	for _, tt := range tests {
+		c, err := parseFlags(tt.args)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseFlags(%q) error = %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || c.addr != tt.addr || c.stdio != tt.stdio {
+			t.Errorf("parseFlags(%q) = %+v, %v", tt.args, c, err)
 		}
 	}
 }

@@ -28,7 +28,7 @@ func TestDefinitions(t *testing.T) {
 func TestCheck(t *testing.T) {
 	tests := []struct {
 		def, doc string
-		wantErr string // substring; empty means valid
+		wantErr  string // substring; empty means valid
 	}{
 		{"JSONRPCRequest", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, ""},
 		{"JSONRPCRequest", `{"jsonrpc":"2.0","id":"a","method":"tools/list","params":{}}`, ""},

@@ -362,16 +362,24 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, errInvalidRequest("local sign-in is disabled"))
 		return
 	}
-	ok, err := s.checkPassword(r.Context(), form["username"], form["password"])
+	username := form["username"]
+	if s.throttle.blocked(username, s.now()) {
+		s.log.WarnContext(r.Context(), "oauth: sign-in throttled", "username", username)
+		s.loginPage(w, r, az, "Too many failed attempts. Try again later.", http.StatusTooManyRequests)
+		return
+	}
+	ok, err := s.checkPassword(r.Context(), username, form["password"])
 	if err != nil {
 		s.errorPage(w, r, errServer(err))
 		return
 	}
 	if !ok {
-		s.log.InfoContext(r.Context(), "oauth: failed sign-in", "username", form["username"])
+		s.throttle.fail(username, s.now())
+		s.log.InfoContext(r.Context(), "oauth: failed sign-in", "username", username)
 		s.loginPage(w, r, az, "Unknown username or wrong password.", http.StatusUnauthorized)
 		return
 	}
+	s.throttle.succeed(username)
 	if err := s.startSession(w, r, form["username"]); err != nil {
 		s.errorPage(w, r, errServer(err))
 		return

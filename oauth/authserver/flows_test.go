@@ -644,3 +644,27 @@ func BenchmarkClientCredentialsToken(b *testing.B) {
 		}
 	}
 }
+
+func TestLoginThrottle(t *testing.T) {
+	e := newEnv(t, nil)
+	b := newBrowser(t)
+	_, chal := pkce()
+	q := authzQuery("pub", "http://127.0.0.1:1/callback", chal)
+	attempt := func(pw string) int {
+		_, page := b.get(e.url("/authorize") + "?" + q.Encode())
+		f := hidden(page)
+		f.Set("username", "alice")
+		f.Set("password", pw)
+		resp, _ := b.postForm(e.url("/login"), f)
+		return resp.StatusCode
+	}
+	for i := range 5 {
+		if got := attempt("wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: HTTP %d", i, got)
+		}
+	}
+	// Even the right password is refused while throttled.
+	if got := attempt(alicePass); got != http.StatusTooManyRequests {
+		t.Fatalf("throttled attempt: HTTP %d, want 429", got)
+	}
+}

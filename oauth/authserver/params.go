@@ -70,14 +70,14 @@ func readForm(r *http.Request) (map[string]string, error) {
 // syntax only; the client, redirect URI and resource are checked against
 // registrations by the server.
 type AuthorizeRequest struct {
-	ResponseType        string
-	ClientID            string
-	RedirectURI         string
-	Scope               string
-	State               string
-	CodeChallenge       string
-	CodeChallengeMethod string
-	Resource            string
+	ResponseType        string // response_type; only "code" is served
+	ClientID            string // client_id (an https URL for metadata-document clients)
+	RedirectURI         string // redirect_uri, required
+	Scope               string // scope, space-separated
+	State               string // state, echoed back
+	CodeChallenge       string // code_challenge (PKCE)
+	CodeChallengeMethod string // code_challenge_method; only S256
+	Resource            string // resource (RFC 8707), required
 }
 
 // ParseAuthorizeRequest parses the query (or form) of an authorization
@@ -140,19 +140,20 @@ func isLoopbackRedirectHost(h string) bool {
 // from the Authorization header are returned separately in BasicID and
 // BasicSecret.
 type TokenRequest struct {
-	GrantType           string
-	Code                string
-	RedirectURI         string
-	CodeVerifier        string
-	RefreshToken        string
-	Scope               string
-	Resource            string
-	Assertion           string
-	ClientID            string
-	ClientSecret        string
-	ClientAssertion     string
-	ClientAssertionType string
-	// HasBasic reports an Authorization: Basic header.
+	GrantType           string // grant_type
+	Code                string // code (authorization_code)
+	RedirectURI         string // redirect_uri (authorization_code)
+	CodeVerifier        string // code_verifier (authorization_code)
+	RefreshToken        string // refresh_token (refresh_token)
+	Scope               string // scope
+	Resource            string // resource (RFC 8707)
+	Assertion           string // assertion (jwt-bearer)
+	ClientID            string // client_id in the body
+	ClientSecret        string // client_secret (client_secret_post)
+	ClientAssertion     string // client_assertion (private_key_jwt)
+	ClientAssertionType string // client_assertion_type (private_key_jwt)
+	// HasBasic reports an Authorization: Basic header, whose decoded
+	// client id and secret are BasicID and BasicSecret.
 	HasBasic    bool
 	BasicID     string
 	BasicSecret string

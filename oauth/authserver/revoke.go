@@ -93,6 +93,8 @@ func (s *Server) parseOwnAccessToken(ctx context.Context, tok string) (*AccessTo
 
 // IntrospectionResponse is an RFC 7662 response.
 type IntrospectionResponse struct {
+	// Active is false for unknown, expired, revoked or foreign tokens;
+	// the other members are then omitted.
 	Active    bool   `json:"active"`
 	Scope     string `json:"scope,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`

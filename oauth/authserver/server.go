@@ -195,6 +195,7 @@ type Server struct {
 
 	dummyOnce sync.Once
 	dummy     string
+	throttle  loginThrottle
 }
 
 // dummyPasswordHash is verified against when a username is unknown.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestSQLite(t *testing.T) {
 
 func TestMigrationsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
+	path := filepath.Join(t.TempDir(), "odd name?#%.db")
 	s, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -54,5 +55,18 @@ func TestMemoryDatabase(t *testing.T) {
 	defer s.Close()
 	if err := s.CreateUser(context.Background(), &store.User{Username: "x"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestFileIsCreatedWhereAsked(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "with space.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
 	}
 }

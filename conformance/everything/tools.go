@@ -1,4 +1,4 @@
-package main
+package everything
 
 import (
 	"context"
@@ -25,12 +25,19 @@ const (
 	jsonSchema202012 = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","$defs":{"address":{"$anchor":"addressDef","type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"}}}},"properties":{"name":{"type":"string"},"address":{"$ref":"#/$defs/address"},"contactMethod":{"type":"string","enum":["phone","email"]},"phone":{"type":"string"},"email":{"type":"string"}},"allOf":[{"anyOf":[{"required":["phone"]},{"required":["email"]}]}],"if":{"properties":{"contactMethod":{"const":"phone"}},"required":["contactMethod"]},"then":{"required":["phone"]},"else":{"required":["email"]},"additionalProperties":false}`
 )
 
-// Texts the suite (or the reference fixture) uses.
+// Texts the suite checks in tool results.
 const (
-	simpleText        = "This is a simple text response for testing."
+	// SimpleText is the text test_simple_text returns.
+	SimpleText = "This is a simple text response for testing."
+	// ReconnectionText is the text test_reconnection returns once the
+	// client has resumed the stream the tool closed.
+	ReconnectionText = "Reconnection test completed successfully"
+)
+
+// Other texts the suite (or the reference fixture) uses.
+const (
 	embeddedText      = "This is an embedded resource content."
 	errorText         = "This tool intentionally returns an error for testing"
-	reconnectionText  = "Reconnection test completed successfully"
 	mixedText         = "Multiple content types test:"
 	mixedResourceJSON = `{"test":"data","value":123}`
 )
@@ -42,7 +49,7 @@ const (
 	reconnectAfterClose = 100 * time.Millisecond
 )
 
-func (f *fixtures) addTools() {
+func (f *Server) addTools() {
 	s := f.server
 	tool := func(name, desc, schema string) *mcp.Tool {
 		return &mcp.Tool{Name: name, Description: desc, InputSchema: jsontext.Value(schema)}
@@ -64,7 +71,7 @@ func (f *fixtures) addTools() {
 }
 
 // addDynamicTool adds test_dynamic_tool (sessions get tools/list_changed).
-func (f *fixtures) addDynamicTool() {
+func (f *Server) addDynamicTool() {
 	f.server.AddTool(&mcp.Tool{
 		Name:        "test_dynamic_tool",
 		Description: "A tool added after start-up",
@@ -78,19 +85,19 @@ func textResult(text string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 }
 
-func (f *fixtures) simpleText(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	return textResult(simpleText), nil
+func (f *Server) simpleText(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return textResult(SimpleText), nil
 }
 
-func (f *fixtures) imageContent(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) imageContent(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.ImageContent{Data: f.png, MIMEType: "image/png"}}}, nil
 }
 
-func (f *fixtures) audioContent(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) audioContent(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.AudioContent{Data: f.wav, MIMEType: "audio/wav"}}}, nil
 }
 
-func (f *fixtures) embeddedResource(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) embeddedResource(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.EmbeddedResource{Resource: &mcp.ResourceContents{
 		URI:      "test://embedded-resource",
 		MIMEType: "text/plain",
@@ -98,7 +105,7 @@ func (f *fixtures) embeddedResource(context.Context, *mcp.CallToolRequest) (*mcp
 	}}}}, nil
 }
 
-func (f *fixtures) multipleContentTypes(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) multipleContentTypes(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return &mcp.CallToolResult{Content: []mcp.Content{
 		&mcp.TextContent{Text: mixedText},
 		&mcp.ImageContent{Data: f.png, MIMEType: "image/png"},
@@ -124,7 +131,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // toolWithLogging sends three info messages, 50 ms apart, on the request's
 // stream (it logs with the request's context), before its result.
-func (f *fixtures) toolWithLogging(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) toolWithLogging(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	steps := []string{"Tool execution started", "Tool processing data", "Tool execution completed"}
 	for i, msg := range steps {
 		if i > 0 {
@@ -147,7 +154,7 @@ func (f *fixtures) toolWithLogging(ctx context.Context, req *mcp.CallToolRequest
 	return textResult("Tool with logging executed successfully"), nil
 }
 
-func (f *fixtures) errorHandling(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) errorHandling(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	r := textResult(errorText)
 	r.IsError = true
 	return r, nil
@@ -156,7 +163,7 @@ func (f *fixtures) errorHandling(context.Context, *mcp.CallToolRequest) (*mcp.Ca
 // toolWithProgress reports 0, 50 and 100 of 100, 50 ms apart, echoing the
 // caller's progress token; the notifications precede the result on the
 // request's stream.
-func (f *fixtures) toolWithProgress(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) toolWithProgress(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	const total = 100
 	for i, p := range []float64{0, 50, 100} {
 		if i > 0 {
@@ -184,7 +191,7 @@ func decodeArgs(req *mcp.CallToolRequest, v any) error {
 }
 
 // sampling asks the client to sample a reply to the "prompt" argument.
-func (f *fixtures) sampling(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) sampling(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	var args struct {
 		Prompt string `json:"prompt"`
 	}
@@ -229,7 +236,7 @@ func describeElicitResult(res *mcp.ElicitResult) (string, error) {
 }
 
 // elicitation asks the user for a username and an email address.
-func (f *fixtures) elicitation(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) elicitation(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	var args struct {
 		Message string `json:"message"`
 	}
@@ -269,7 +276,7 @@ func raw(v any) jsontext.Value {
 
 // elicitationDefaults elicits a form whose fields all carry defaults, one of
 // each primitive type (SEP-1034).
-func (f *fixtures) elicitationDefaults(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) elicitationDefaults(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{
 		Message: "Test client default value handling - please accept with defaults",
 		RequestedSchema: &mcp.ElicitationSchema{
@@ -294,7 +301,7 @@ func (f *fixtures) elicitationDefaults(ctx context.Context, req *mcp.CallToolReq
 }
 
 // elicitationEnums elicits a form with the five enum variants of SEP-1330.
-func (f *fixtures) elicitationEnums(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) elicitationEnums(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	one, three := 1, 3
 	res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{
 		Message: "Test all enum schema variants",
@@ -355,19 +362,19 @@ func (f *fixtures) elicitationEnums(ctx context.Context, req *mcp.CallToolReques
 // reconnection closes the SSE stream of its request (the client then
 // reconnects with Last-Event-ID) and answers a moment later, so the result
 // reaches the client through the resumed stream (SEP-1699).
-func (f *fixtures) reconnection(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) reconnection(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	if !mcp.CloseRequestStream(ctx) {
 		f.logger.Debug("test_reconnection: the request has no SSE stream to close")
 	}
 	if err := sleep(ctx, reconnectAfterClose); err != nil {
 		return nil, err
 	}
-	return textResult(reconnectionText), nil
+	return textResult(ReconnectionText), nil
 }
 
 // jsonSchema202012 is json_schema_2020_12_tool's handler: it echoes the
 // arguments, which the server has validated against the 2020-12 schema.
-func (f *fixtures) jsonSchema202012(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (f *Server) jsonSchema202012(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	args := "{}"
 	if len(req.Params.Arguments) > 0 {
 		args = string(req.Params.Arguments)

@@ -1,4 +1,4 @@
-package main
+package everything
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"image/png"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +61,7 @@ func (c *elicitCapture) last(t *testing.T) *mcp.ElicitParams {
 }
 
 type testEnv struct {
-	f      *fixtures
+	f      *Server
 	cs     *mcp.ClientSession
 	logs   *logSink
 	elicit *elicitCapture
@@ -72,7 +71,7 @@ type testEnv struct {
 // client answers sampling and elicitation as the conformance harness does.
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	f := newFixtures(slog.New(slog.DiscardHandler))
+	f := NewServer(nil)
 	te := &testEnv{f: f, logs: &logSink{}, elicit: &elicitCapture{}}
 	ct, st := mcp.NewInMemoryTransports()
 	ctx := context.Background()
@@ -173,8 +172,8 @@ func TestContentTools(t *testing.T) {
 		check func(t *testing.T, res *mcp.CallToolResult)
 	}{
 		{"test_simple_text", func(t *testing.T, res *mcp.CallToolResult) {
-			if got := firstText(t, res); got != simpleText {
-				t.Errorf("text = %q, want %q", got, simpleText)
+			if got := firstText(t, res); got != SimpleText {
+				t.Errorf("text = %q, want %q", got, SimpleText)
 			}
 		}},
 		{"test_image_content", func(t *testing.T, res *mcp.CallToolResult) {
@@ -219,7 +218,7 @@ func TestContentTools(t *testing.T) {
 			}
 		}},
 		{"test_reconnection", func(t *testing.T, res *mcp.CallToolResult) {
-			if res.IsError || firstText(t, res) != reconnectionText {
+			if res.IsError || firstText(t, res) != ReconnectionText {
 				t.Errorf("result = %+v", res)
 			}
 		}},
@@ -399,7 +398,7 @@ func TestResources(t *testing.T) {
 		uri, mime, text string
 		blob            bool
 	}{
-		{uri: staticTextURI, mime: "text/plain", text: staticText},
+		{uri: StaticTextURI, mime: "text/plain", text: StaticText},
 		{uri: staticBinaryURI, mime: "image/png", blob: true},
 		{uri: "test://template/123/data", mime: "application/json", text: `{"id":"123","templateTest":true,"data":"Data for ID: 123"}`},
 		{uri: watchedURI, mime: "text/plain", text: "Watched resource content, version 0"},
@@ -555,41 +554,12 @@ func TestMedia(t *testing.T) {
 	}
 }
 
-func TestParseFlags(t *testing.T) {
-	tests := []struct {
-		args    []string
-		wantErr string
-		addr    string
-		stdio   bool
-	}{
-		{args: []string{"-addr", "127.0.0.1:3000"}, addr: "127.0.0.1:3000"},
-		{args: []string{"-stdio"}, stdio: true},
-		{args: nil, wantErr: "required"},
-		{args: []string{"-addr", "127.0.0.1:1", "-stdio"}, wantErr: "mutually exclusive"},
-		{args: []string{"-addr", "nonsense"}, wantErr: "missing port"},
-		{args: []string{"-stdio", "extra"}, wantErr: "unexpected arguments"},
-		{args: []string{"-bogus"}, wantErr: "not defined"},
-	}
-	for _, tt := range tests {
-		c, err := parseFlags(tt.args)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("parseFlags(%q) error = %v, want %q", tt.args, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || c.addr != tt.addr || c.stdio != tt.stdio {
-			t.Errorf("parseFlags(%q) = %+v, %v", tt.args, c, err)
-		}
-	}
-}
-
 func TestKnownURI(t *testing.T) {
 	tests := []struct {
 		uri  string
 		want bool
 	}{
-		{staticTextURI, true},
+		{StaticTextURI, true},
 		{staticBinaryURI, true},
 		{watchedURI, true},
 		{"test://template/123/data", true},
@@ -627,9 +597,7 @@ func FuzzKnownURI(f *testing.F) {
 // list_changed notification) and subscribed sessions, only they, are told
 // when test://watched-resource changes.
 func TestRun(t *testing.T) {
-	f := newFixtures(slog.New(slog.DiscardHandler))
-	f.dynamicDelay = 20 * time.Millisecond
-	f.watchInterval = 20 * time.Millisecond
+	f := NewServer(&Options{DynamicToolDelay: 20 * time.Millisecond, WatchedUpdateInterval: 20 * time.Millisecond})
 	updates := make(chan string, 100)
 	listChanged := make(chan struct{}, 10)
 	connectClient := func(opts *mcp.ClientOptions) *mcp.ClientSession {
@@ -662,7 +630,7 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { f.run(ctx); close(done) }()
+	go func() { f.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
 	timeout := time.After(5 * time.Second)

@@ -1,4 +1,4 @@
-package main
+package everything
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
-func (f *fixtures) addPrompts() {
+func (f *Server) addPrompts() {
 	s := f.server
 	s.AddPrompt(&mcp.Prompt{
 		Name:        "test_simple_prompt",
@@ -75,7 +75,7 @@ func completionCandidates(refType, name, arg string) []string {
 	case refType == mcp.RefTypePrompt && name == "test_prompt_with_arguments" && arg == "arg2":
 		return []string{"test", "testValue2", "example2"}
 	case refType == mcp.RefTypePrompt && name == "test_prompt_with_embedded_resource" && arg == "resourceUri":
-		return []string{staticTextURI, staticBinaryURI, watchedURI}
+		return []string{StaticTextURI, staticBinaryURI, watchedURI}
 	case refType == mcp.RefTypeResource && name == templateURI && arg == "id":
 		return []string{"1", "2", "3", "123"}
 	}
@@ -84,7 +84,7 @@ func completionCandidates(refType, name, arg string) []string {
 
 // complete answers completion/complete with the candidates that start with
 // the typed value. Unknown references complete to nothing.
-func (f *fixtures) complete(_ context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+func (f *Server) complete(_ context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
 	p := req.Params
 	if p.Ref == nil {
 		return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, nil

@@ -1,4 +1,4 @@
-package main
+package everything
 
 import (
 	"context"
@@ -11,29 +11,34 @@ import (
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
-// Resource URIs.
+// The static text resource.
 const (
-	staticTextURI   = "test://static-text"
+	// StaticTextURI is the URI of the static text resource.
+	StaticTextURI = "test://static-text"
+	// StaticText is the content of the resource at StaticTextURI.
+	StaticText = "This is the content of the static text resource."
+)
+
+// Other resource URIs.
+const (
 	staticBinaryURI = "test://static-binary"
 	watchedURI      = "test://watched-resource"
 	templateURI     = "test://template/{id}/data"
 
 	templatePrefix = "test://template/"
 	templateSuffix = "/data"
-
-	staticText = "This is the content of the static text resource."
 )
 
-func (f *fixtures) addResources() {
+func (f *Server) addResources() {
 	s := f.server
 	s.AddResource(&mcp.Resource{
-		URI:         staticTextURI,
+		URI:         StaticTextURI,
 		Name:        "static-text",
 		Title:       "Static Text Resource",
 		Description: "A static text resource for testing",
 		MIMEType:    "text/plain",
 	}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-		return contents(&mcp.ResourceContents{URI: staticTextURI, MIMEType: "text/plain", Text: staticText}), nil
+		return contents(&mcp.ResourceContents{URI: StaticTextURI, MIMEType: "text/plain", Text: StaticText}), nil
 	})
 	s.AddResource(&mcp.Resource{
 		URI:         staticBinaryURI,
@@ -74,7 +79,7 @@ type templateData struct {
 	Data         string `json:"data"`
 }
 
-func (f *fixtures) readTemplate(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+func (f *Server) readTemplate(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 	id := req.Vars["id"]
 	if id == "" {
 		return nil, fmt.Errorf("%w: %s has no id", mcp.ErrResourceNotFound, req.Params.URI)
@@ -90,7 +95,7 @@ func (f *fixtures) readTemplate(_ context.Context, req *mcp.ReadResourceRequest)
 // or from the template).
 func knownURI(uri string) bool {
 	switch uri {
-	case staticTextURI, staticBinaryURI, watchedURI:
+	case StaticTextURI, staticBinaryURI, watchedURI:
 		return true
 	}
 	id, ok := strings.CutPrefix(uri, templatePrefix)
@@ -103,7 +108,7 @@ func knownURI(uri string) bool {
 
 // subscribe accepts subscriptions to the fixture's resources; the server
 // records them and run sends updates of test://watched-resource.
-func (f *fixtures) subscribe(_ context.Context, ss *mcp.ServerSession, p *mcp.SubscribeParams) error {
+func (f *Server) subscribe(_ context.Context, ss *mcp.ServerSession, p *mcp.SubscribeParams) error {
 	if !knownURI(p.URI) {
 		return resourceNotFound(p.URI)
 	}
@@ -111,7 +116,7 @@ func (f *fixtures) subscribe(_ context.Context, ss *mcp.ServerSession, p *mcp.Su
 	return nil
 }
 
-func (f *fixtures) unsubscribe(_ context.Context, ss *mcp.ServerSession, p *mcp.UnsubscribeParams) error {
+func (f *Server) unsubscribe(_ context.Context, ss *mcp.ServerSession, p *mcp.UnsubscribeParams) error {
 	f.logger.Debug("unsubscribed", "session", ss.ID(), "uri", p.URI)
 	return nil
 }

@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/oauth/resource"
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+// ScopeTools is the scope the built-in authorization server offers for
+// using the gateway's MCP endpoint.
+const ScopeTools = "mcp:tools"
+
+// DatabaseFile is the name of the SQLite database in the data directory.
+const DatabaseFile = "mcpgate.db"
+
+// authState is the built-in authorization server and the resource server
+// that protects /mcp, when auth is "oauth".
+type authState struct {
+	store  store.Store
+	closer io.Closer
+	as     *authserver.Server
+	rs     *resource.Resource
+}
+
+// setupAuth builds the authorization and resource servers for auth
+// "oauth". Tokens are issued by the gateway itself at <public URL>/oauth
+// and must be bound to <public URL>/mcp.
+func (g *Gateway) setupAuth(ctx context.Context) error {
+	switch g.cfg.Auth {
+	case "", "none":
+		return nil
+	case "oauth":
+	default:
+		return fmt.Errorf("gateway: unknown auth mode %q (want none or oauth)", g.cfg.Auth)
+	}
+	base := strings.TrimRight(g.cfg.PublicURL, "/")
+	if base == "" {
+		if g.cfg.Listen == "" {
+			return fmt.Errorf("gateway: auth oauth needs public_url or listen")
+		}
+		base = "http://" + g.cfg.Listen
+	}
+	st := g.opts.Store
+	var closer io.Closer
+	if st == nil {
+		if g.cfg.DataDir == "" {
+			return fmt.Errorf("gateway: auth oauth needs a data directory for its database")
+		}
+		if err := os.MkdirAll(g.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("gateway: data directory: %w", err)
+		}
+		db, err := sqlite.Open(ctx, filepath.Join(g.cfg.DataDir, DatabaseFile))
+		if err != nil {
+			return fmt.Errorf("gateway: opening the database: %w", err)
+		}
+		st, closer = db, db
+	}
+	mcpURL := base + "/mcp"
+	as, err := authserver.New(ctx, base+"/oauth", st, &authserver.Options{
+		Resources: []authserver.Resource{{URI: mcpURL, Scopes: []string{ScopeTools}, DefaultScopes: []string{ScopeTools}}},
+		Logger:    g.logger,
+	})
+	if err != nil {
+		if closer != nil {
+			closer.Close()
+		}
+		return fmt.Errorf("gateway: authorization server: %w", err)
+	}
+	rs, err := resource.New(mcpURL,
+		resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as}),
+		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{ScopeTools}, ResourceName: "mcpgate", Logger: g.logger})
+	if err != nil {
+		if closer != nil {
+			closer.Close()
+		}
+		return fmt.Errorf("gateway: resource server: %w", err)
+	}
+	g.auth = &authState{store: st, closer: closer, as: as, rs: rs}
+	if g.opts.Principal == nil {
+		g.opts.Principal = tokenPrincipal
+	}
+	return nil
+}
+
+// tokenPrincipal names the caller by the subject of its verified token.
+func tokenPrincipal(ctx context.Context) string {
+	if p, ok := resource.PrincipalFromContext(ctx); ok && p.Subject != "" {
+		return p.Subject
+	}
+	return ""
+}
+
+// mountAuth adds the OAuth endpoints to mux and returns h protected by the
+// resource server.
+func (a *authState) protect(mux *http.ServeMux, h http.Handler) http.Handler {
+	a.as.Mount(mux)
+	a.rs.Mount(mux)
+	return a.rs.Middleware(h)
+}
+
+func (a *authState) close() {
+	if a.closer != nil {
+		a.closer.Close()
+	}
+}

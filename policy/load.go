@@ -1,0 +1,359 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	cedar "github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+)
+
+// maxFileSize bounds one policy file.
+const maxFileSize = 4 << 20
+
+// Annotation keys with a meaning to mcpgate.
+const (
+	// AnnotationID names a policy: @id("no-shell").
+	AnnotationID = "id"
+	// AnnotationApproval on a permit makes a decision it takes part in
+	// require human approval: @approval("required") or @approval.
+	AnnotationApproval = "approval"
+	// AnnotationReason gives the human sentence used in the decision's
+	// reason: @reason("shell access is disabled").
+	AnnotationReason = "reason"
+)
+
+// File is one policy source: a name used in positions and ids, and its text.
+type File struct {
+	Name    string
+	Content []byte
+}
+
+// compiledPolicy is one loaded policy statement.
+type compiledPolicy struct {
+	id       string // @id or file:line:col
+	pos      string // file:line:col
+	policy   *cedar.Policy
+	forbid   bool
+	approval bool
+	reason   string
+}
+
+// policySet is an immutable loaded set; the engine swaps whole sets.
+type policySet struct {
+	version     string
+	policies    []*compiledPolicy
+	byID        map[types.PolicyID]*compiledPolicy
+	files       []string
+	fingerprint string // names, sizes and mtimes at load time (for Watch)
+}
+
+// All implements [cedar.PolicyIterator] in file order.
+func (s *policySet) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
+	return func(yield func(types.PolicyID, *cedar.Policy) bool) {
+		for _, p := range s.policies {
+			if !yield(types.PolicyID(p.id), p.policy) {
+				return
+			}
+		}
+	}
+}
+
+// Len returns the number of policy statements in the set.
+func (s *policySet) Len() int { return len(s.policies) }
+
+// discover expands paths into a sorted list of policy files with a
+// fingerprint of their names, sizes and modification times. Directories are
+// searched recursively for *.cedar files; files named directly are taken
+// whatever their extension.
+func discover(paths []string) (files []string, fingerprint string, err error) {
+	seen := map[string]bool{}
+	h := sha256.New()
+	add := func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		files = append(files, p)
+	}
+	infos := map[string]fs.FileInfo{}
+	for _, root := range paths {
+		info, err := os.Stat(root)
+		if err != nil {
+			return nil, "", fmt.Errorf("policy path: %w", err)
+		}
+		if !info.IsDir() {
+			infos[root] = info
+			add(root)
+			continue
+		}
+		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(d.Name(), ".cedar") {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			infos[p] = info
+			add(p)
+			return nil
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("policy path: %w", err)
+		}
+	}
+	slices.Sort(files)
+	for _, f := range files {
+		info := infos[f]
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", f, info.Size(), info.ModTime().UnixNano())
+	}
+	return files, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readFiles reads the policy files found under paths.
+func readFiles(paths []string) ([]File, string, error) {
+	names, fp, err := discover(paths)
+	if err != nil {
+		return nil, "", err
+	}
+	files := make([]File, 0, len(names))
+	for _, n := range names {
+		b, err := readLimited(n)
+		if err != nil {
+			return nil, "", err
+		}
+		files = append(files, File{Name: n, Content: b})
+	}
+	return files, fp, nil
+}
+
+func readLimited(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	if info.Size() > maxFileSize {
+		return nil, fmt.Errorf("policy file %s: larger than %d bytes", name, maxFileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("policy file %s: %w", name, err)
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("policy file %s: larger than %d bytes", name, maxFileSize)
+	}
+	return b, nil
+}
+
+// Version returns the version string of a set of files: the first 16 hex
+// digits of the SHA-256 over each file's name and content, in name order.
+func versionOf(files []File) string {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range sorted {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.Name)))
+		h.Write(n[:])
+		h.Write([]byte(f.Name))
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.Content)))
+		h.Write(n[:])
+		h.Write(f.Content)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// ValidationError lists every problem found in a policy set, each prefixed
+// with file:line:column.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid policy: " + e.Problems[0]
+	}
+	return fmt.Sprintf("%d policy problems:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// compile parses and checks files and returns the policy set.
+func compile(files []File) (*policySet, error) {
+	set := &policySet{byID: map[types.PolicyID]*compiledPolicy{}, version: versionOf(files)}
+	var problems []string
+	for _, f := range files {
+		set.files = append(set.files, f.Name)
+		list, err := cedar.NewPolicyListFromBytes(f.Name, f.Content)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s", f.Name, strings.Replace(strings.TrimPrefix(err.Error(), "parser error: "), "<input>", f.Name, 1)))
+			continue
+		}
+		for _, p := range list {
+			cp, errs := check(f.Name, p)
+			problems = append(problems, errs...)
+			if cp == nil {
+				continue
+			}
+			if prev, ok := set.byID[types.PolicyID(cp.id)]; ok {
+				problems = append(problems, fmt.Sprintf("%s: duplicate policy id %q (first at %s)", cp.pos, cp.id, prev.pos))
+				continue
+			}
+			set.byID[types.PolicyID(cp.id)] = cp
+			set.policies = append(set.policies, cp)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
+	}
+	return set, nil
+}
+
+// check validates one policy against the mcpgate model: known entity types,
+// known actions and action groups, well-formed ids and annotations.
+func check(file string, p *cedar.Policy) (*compiledPolicy, []string) {
+	pos := p.Position()
+	at := fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column)
+	cp := &compiledPolicy{id: at, pos: at, policy: p, forbid: p.Effect() == cedar.Forbid}
+	var problems []string
+	bad := func(format string, args ...any) {
+		problems = append(problems, at+": "+fmt.Sprintf(format, args...))
+	}
+	for k, v := range p.Annotations() {
+		switch k {
+		case AnnotationID:
+			if strings.TrimSpace(string(v)) == "" {
+				bad("empty @id")
+			} else {
+				cp.id = string(v)
+			}
+		case AnnotationApproval:
+			if v != "" && v != "required" {
+				bad(`@approval must be @approval("required"), got %q`, v)
+			}
+			if cp.forbid {
+				bad("@approval on a forbid policy has no effect; put it on a permit")
+			}
+			cp.approval = true
+		case AnnotationReason:
+			cp.reason = string(v)
+		}
+	}
+	a := (*xast.Policy)(p.AST())
+	checkUID := func(where string, uid types.EntityUID) {
+		if !slices.Contains(entityTypes, string(uid.Type)) {
+			bad("%s: unknown entity type %q (known: %s)", where, uid.Type, strings.Join(entityTypes, ", "))
+			return
+		}
+		id := string(uid.ID)
+		switch string(uid.Type) {
+		case TypeAction:
+			if _, ok := actionGroups[id]; !ok && !slices.Contains(ActionGroups(), id) {
+				bad("%s: unknown action %s (actions: %s; groups: %s)", where, uid, strings.Join(Actions(), ", "), strings.Join(ActionGroups(), ", "))
+			}
+		case TypeTool, TypePrompt, TypeCompletion:
+			if !strings.Contains(id, "/") {
+				bad(`%s: %s ids have the form "<upstream>/<name>", got %q`, where, uid.Type, id)
+			}
+		}
+	}
+	checkType := func(where string, t types.EntityType) {
+		if !slices.Contains(entityTypes, string(t)) {
+			bad("%s: unknown entity type %q (known: %s)", where, t, strings.Join(entityTypes, ", "))
+		}
+	}
+	scope := func(where string, s xast.IsScopeNode) {
+		switch s := s.(type) {
+		case xast.ScopeTypeEq:
+			checkUID(where, s.Entity)
+		case xast.ScopeTypeIn:
+			checkUID(where, s.Entity)
+		case xast.ScopeTypeInSet:
+			for _, e := range s.Entities {
+				checkUID(where, e)
+			}
+		case xast.ScopeTypeIs:
+			checkType(where, s.Type)
+		case xast.ScopeTypeIsIn:
+			checkType(where, s.Type)
+			checkUID(where, s.Entity)
+		}
+	}
+	scope("principal", a.Principal)
+	scope("action", a.Action)
+	scope("resource", a.Resource)
+	for _, c := range a.Conditions {
+		xast.Inspect(xast.NewNode(c.Body), func(n xast.IsNode) bool {
+			switch n := n.(type) {
+			case xast.NodeValue:
+				walkValue(n.Value, func(uid types.EntityUID) { checkUID("condition", uid) })
+			case xast.NodeTypeIs:
+				checkType("condition", n.EntityType)
+			case xast.NodeTypeIsIn:
+				checkType("condition", n.EntityType)
+			}
+			return true
+		})
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return cp, nil
+}
+
+func walkValue(v types.Value, fn func(types.EntityUID)) {
+	switch v := v.(type) {
+	case types.EntityUID:
+		fn(v)
+	case types.Set:
+		for e := range v.All() {
+			walkValue(e, fn)
+		}
+	case types.Record:
+		for _, e := range v.All() {
+			walkValue(e, fn)
+		}
+	}
+}
+
+// loadSet reads and compiles the files under paths.
+func loadSet(paths []string) (*policySet, error) {
+	files, fp, err := readFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	set, err := compile(files)
+	if err != nil {
+		return nil, err
+	}
+	set.fingerprint = fp
+	return set, nil
+}
+
+// ParseFiles compiles policy sources without touching the file system and
+// reports every problem found, each with file:line:column. It returns the
+// policy-set version and the number of policies.
+func ParseFiles(files ...File) (version string, count int, err error) {
+	set, err := compile(files)
+	if err != nil {
+		return "", 0, err
+	}
+	return set.version, set.Len(), nil
+}
