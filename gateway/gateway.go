@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -420,6 +421,10 @@ func (g *Gateway) call(ctx context.Context, ss *mcp.ServerSession, cs *mcp.Clien
 	// When the upstream closes the call's stream to have us poll, close the
 	// client's stream too, so that it resumes from the gateway in turn.
 	cctx = mcp.WithStreamResumeHook(cctx, func() { mcp.CloseRequestStream(ctx) })
+	if d := u.cfg.PollAfter; d > 0 {
+		t := time.AfterFunc(d, func() { mcp.CloseRequestStream(ctx) })
+		defer t.Stop()
+	}
 	res, err := cs.CallRaw(cctx, method, params)
 	if err != nil {
 		return nil, upstreamError(u, err)

@@ -72,12 +72,13 @@ func (c *argumentsConverter) value(dec *jsontext.Decoder, depth int) (types.Valu
 			if err != nil {
 				return nil, false, err
 			}
+			key := types.String(name.String())
 			v, ok, err := c.value(dec, depth+1)
 			if err != nil {
 				return nil, false, err
 			}
 			if ok {
-				m[types.String(name.String())] = v
+				m[key] = v
 			}
 		}
 		if _, err := dec.ReadToken(); err != nil {
@@ -163,14 +164,15 @@ func CleanPathArgs(args jsontext.Value, names ...string) (jsontext.Value, error)
 		if err != nil {
 			return nil, fmt.Errorf("clean path arguments: %w", err)
 		}
-		if err := enc.WriteToken(name); err != nil {
+		key := name.String()
+		if err := enc.WriteToken(jsontext.String(key)); err != nil {
 			return nil, err
 		}
 		val, err := dec.ReadValue()
 		if err != nil {
 			return nil, fmt.Errorf("clean path arguments: %w", err)
 		}
-		if val.Kind() == '"' && contains(names, name.String()) {
+		if val.Kind() == '"' && contains(names, key) {
 			var t jsontext.Token
 			t, err = jsontext.NewDecoder(bytes.NewReader(val)).ReadToken()
 			if err != nil {

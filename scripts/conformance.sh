@@ -7,7 +7,10 @@
 #     server-0618   conformance server --spec-version 2025-06-18
 #     client        conformance client --requirements 2025-11-25 --expected-failures ...
 #     client-backcompat  conformance client --suite backcompat (the 2025-03-26 auth scenarios)
-#     all           all four (the default)
+#     gateway-http  conformance server --requirements 2025-11-25 against `mcpgate serve` in front of
+#                   everything-server (empty prefix) as a Streamable HTTP upstream
+#     gateway-stdio the same with everything-server as a stdio upstream
+#     all           all of the above (the default)
 #
 # Every scenario in every run must pass: the script reads each checks.json itself
 # (scripts/conformance-verdict.mjs) because the CLI's exit code ignores WARNING checks, the
@@ -306,6 +309,15 @@ run_parts() {
 				--client --spec-version 2025-03-26 -- --suite backcompat || rc=$?
 			record client-backcompat "$rc"
 			;;
+		gateway-http | gateway-stdio)
+			if [[ -n ${GATEWAY_BROKEN:-} || -n ${SERVER_BROKEN:-} ]]; then
+				skip_run "$part" "${GATEWAY_BROKEN:-$SERVER_BROKEN}"
+				continue
+			fi
+			with_server "$part" "$SCRIPTS/gateway-fixture.sh ${part#gateway-} {addr} $BIN" server_suite \
+				--requirements "$REVISION" -- --requirements "$REVISION" || rc=$?
+			record "$part" "$rc"
+			;;
 		esac
 	done
 	echo
@@ -344,19 +356,20 @@ main() {
 	[[ $# -gt 0 ]] || set -- all
 	for a in "$@"; do
 		case $a in
-		all) parts+=(server server-0618 client client-backcompat) ;;
-		server | server-0618 | client | client-backcompat) parts+=("$a") ;;
+		all) parts+=(server server-0618 client client-backcompat gateway-http gateway-stdio) ;;
+		server | server-0618 | client | client-backcompat | gateway-http | gateway-stdio) parts+=("$a") ;;
 		-h | --help)
 			sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 			return 0
 			;;
-		*) die "unknown part '$a' (want server, server-0618, client, client-backcompat or all)" ;;
+		*) die "unknown part '$a' (want server, server-0618, client, client-backcompat, gateway-http, gateway-stdio or all)" ;;
 		esac
 	done
 
-	local need_server=0 need_client=0
+	local need_server=0 need_client=0 need_gateway=0
 	for a in "${parts[@]}"; do
 		[[ $a == client* ]] && need_client=1 || need_server=1
+		[[ $a == gateway-* ]] && need_gateway=1
 	done
 
 	# Tools, before anything slow.
@@ -373,11 +386,23 @@ main() {
 	export PATH
 
 	BIN=$(mktemp -d "${TMPDIR:-/tmp}/mcpgate-conformance.XXXXXX")
+	export BIN
 	trap 'rm -rf "$BIN"' EXIT
 	SERVER_BROKEN='' CLIENT_BROKEN=''
 	export SERVER_BROKEN CLIENT_BROKEN
 	if [[ $need_server -eq 1 && -z ${CONFORMANCE_SERVER_CMD:-} && -z ${CONFORMANCE_SERVER_URL:-} ]]; then
 		build_fixture everything-server || SERVER_BROKEN="conformance/everything-server is missing or does not build"
+	fi
+	GATEWAY_BROKEN=''
+	export GATEWAY_BROKEN
+	if [[ $need_gateway -eq 1 ]]; then
+		log "building cmd/mcpgate"
+		if ! (cd "$REPO" && timeout 600 go build -o "$BIN/mcpgate" ./cmd/mcpgate); then
+			GATEWAY_BROKEN="cmd/mcpgate does not build"
+		fi
+		if [[ ! -x $BIN/everything-server ]]; then
+			build_fixture everything-server || GATEWAY_BROKEN="conformance/everything-server is missing or does not build"
+		fi
 	fi
 	if [[ $need_client -eq 1 && -z ${CONFORMANCE_CLIENT_CMD:-} ]]; then
 		build_fixture everything-client || CLIENT_BROKEN="conformance/everything-client is missing or does not build"

@@ -680,3 +680,22 @@ func mustCall(t *testing.T, cs *mcp.ClientSession, name string) *mcp.CallToolRes
 	}
 	return res
 }
+
+func TestNewServerOptions(t *testing.T) {
+	tests := []struct {
+		name          string
+		opts          *Options
+		dynamic, tick time.Duration
+	}{
+		{"nil", nil, dynamicToolDelay, watchedUpdateInterval},
+		{"zero", &Options{}, dynamicToolDelay, watchedUpdateInterval},
+		{"negative", &Options{DynamicToolDelay: -1, WatchedUpdateInterval: -1}, dynamicToolDelay, watchedUpdateInterval},
+		{"set", &Options{DynamicToolDelay: time.Second, WatchedUpdateInterval: 5 * time.Second}, time.Second, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		f := NewServer(tt.opts)
+		if f.dynamicDelay != tt.dynamic || f.watchInterval != tt.tick || f.logger == nil || f.MCPServer() == nil {
+			t.Errorf("%s: delay %v, interval %v, logger %v", tt.name, f.dynamicDelay, f.watchInterval, f.logger)
+		}
+	}
+}

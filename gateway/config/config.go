@@ -51,6 +51,12 @@ type Upstream struct {
 	Credentials *Credentials `yaml:"credentials" json:"credentials,omitempty"`
 	// Timeout bounds one request to the upstream (default 5 minutes).
 	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// PollAfter, if positive, closes the client's event stream of a call to
+	// this upstream that is still running after this long, so that the
+	// client resumes it by polling (GET with Last-Event-ID) instead of
+	// holding a connection open. Calls to HTTP upstreams that close their
+	// own streams are relayed that way regardless. Zero means off.
+	PollAfter time.Duration `yaml:"poll_after" json:"poll_after,omitempty"`
 }
 
 // EffectivePrefix returns the prefix to use for the upstream's names.

@@ -1,0 +1,230 @@
+// Package audit is mcpgate's tamper-evident audit log.
+//
+// Every action the gateway takes or refuses becomes a Record. Records are
+// chained: each record's Hash covers its canonical content, its sequence
+// number and the Hash of the record before it, so that editing, deleting,
+// inserting or reordering stored records breaks the chain. Periodically the
+// Log signs the head of the chain with an Ed25519 key (a checkpoint), so
+// that rewriting the whole chain after a record is detected too. Verify
+// walks the chain and the checkpoints and names the first record that is
+// not as it was written.
+//
+// Arguments and results are recorded as SHA-256 digests of their RFC 8785
+// canonical JSON form; the payloads themselves are kept only when
+// Options.KeepPayloads is set.
+//
+// The package knows nothing of HTTP or MCP transports: the gateway builds
+// records and calls Log.Append.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// Decisions recorded in Record.Decision.
+const (
+	DecisionAllow            = "allow"
+	DecisionDeny             = "deny"
+	DecisionApprovalRequired = "approval_required"
+)
+
+// Phases of a tool call recorded in Record.Phase.
+const (
+	// PhaseDecided is the record written before a tool call is forwarded.
+	PhaseDecided = "decided"
+	// PhaseCompleted is the record written when its result is known.
+	PhaseCompleted = "completed"
+)
+
+// Outcomes recorded in Record.Outcome.
+const (
+	OutcomeOK        = "ok"
+	OutcomeError     = "error"
+	OutcomeDenied    = "denied"
+	OutcomeCancelled = "cancelled"
+	OutcomePending   = "pending"
+)
+
+// Record is one audit record.
+type Record struct {
+	// Seq is the position in the chain, from 1; set by Append.
+	Seq uint64 `json:"seq"`
+	// Time is when the record was appended; set by Append from
+	// Options.Clock, in UTC, truncated to the microsecond.
+	Time time.Time `json:"time"`
+	// User, Client and Session are the principal chain: the end user (token
+	// subject), the OAuth client and the MCP session.
+	User    string `json:"user,omitzero"`
+	Client  string `json:"client,omitzero"`
+	Session string `json:"session,omitzero"`
+	// Upstream is the upstream server concerned, if any.
+	Upstream string `json:"upstream,omitzero"`
+	// Action is the MCP method ("tools/call", "resources/read", ...) or
+	// event kind ("token.issued", "token.refused", "client.registered",
+	// "client.metadata_changed", "revocation", "policy.changed",
+	// "config.changed", "task.created", ...).
+	Action string `json:"action"`
+	// Target is what was acted on: tool, resource URI, prompt, client id ...
+	Target string `json:"target,omitzero"`
+	// Decision is DecisionAllow, DecisionDeny, DecisionApprovalRequired, or
+	// "" for records that are not decisions.
+	Decision string `json:"decision,omitzero"`
+	// PolicyVersion is the hash of the policy set that decided.
+	PolicyVersion string `json:"policy_version,omitzero"`
+	// Policies are the ids of the policies that decided.
+	Policies []string `json:"policies,omitempty"`
+	// ArgsDigest and ResultDigest are the hex SHA-256 of the RFC 8785
+	// canonical form of Args and Result. Append computes them from Args
+	// and Result when those are set.
+	ArgsDigest   string `json:"args_digest,omitzero"`
+	ResultDigest string `json:"result_digest,omitzero"`
+	// Args and Result are the call's arguments and result. They are
+	// digested always, and stored and exported only when
+	// Options.KeepPayloads is set.
+	Args   jsontext.Value `json:"args,omitzero"`
+	Result jsontext.Value `json:"result,omitzero"`
+	// Outcome is OutcomeOK, OutcomeError, OutcomeDenied, ...
+	Outcome string `json:"outcome,omitzero"`
+	// Error is the error message of a failed action (never a secret).
+	Error string `json:"error,omitzero"`
+	// LatencyMicros is the action's duration in microseconds.
+	LatencyMicros int64 `json:"latency_us,omitzero"`
+	// Phase is PhaseDecided or PhaseCompleted for tool calls, "" otherwise.
+	Phase string `json:"phase,omitzero"`
+	// PrevHash is the Hash of record Seq-1 ("" for record 1); set by Append.
+	PrevHash string `json:"prev_hash"`
+	// Hash is this record's chain hash; set by Append.
+	Hash string `json:"hash"`
+}
+
+// Digest returns the hex SHA-256 of the RFC 8785 (JSON Canonicalization
+// Scheme) form of v. It fails on invalid JSON, invalid UTF-8 and duplicate
+// object member names.
+func Digest(v jsontext.Value) (string, error) {
+	if len(v) == 0 {
+		return "", errors.New("audit: digest of empty JSON value")
+	}
+	c := v.Clone()
+	if err := c.Canonicalize(); err != nil {
+		return "", fmt.Errorf("audit: canonicalizing JSON: %w", err)
+	}
+	sum := sha256.Sum256(c)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// content is the part of a record covered by its hash besides Seq and
+// PrevHash. Payloads are covered through their digests.
+type content struct {
+	V             int      `json:"v"`
+	Time          string   `json:"time"`
+	User          string   `json:"user,omitzero"`
+	Client        string   `json:"client,omitzero"`
+	Session       string   `json:"session,omitzero"`
+	Upstream      string   `json:"upstream,omitzero"`
+	Action        string   `json:"action,omitzero"`
+	Target        string   `json:"target,omitzero"`
+	Decision      string   `json:"decision,omitzero"`
+	PolicyVersion string   `json:"policy_version,omitzero"`
+	Policies      []string `json:"policies,omitempty"`
+	ArgsDigest    string   `json:"args_digest,omitzero"`
+	ResultDigest  string   `json:"result_digest,omitzero"`
+	Outcome       string   `json:"outcome,omitzero"`
+	Error         string   `json:"error,omitzero"`
+	LatencyMicros int64    `json:"latency_us,omitzero"`
+	Phase         string   `json:"phase,omitzero"`
+}
+
+// canonicalContent returns the RFC 8785 form of r's hashed content.
+func canonicalContent(r *store.AuditRecord) ([]byte, error) {
+	b, err := json.Marshal(content{
+		V: 1, Time: r.Time.UTC().Format(time.RFC3339Nano),
+		User: r.User, Client: r.Client, Session: r.Session, Upstream: r.Upstream,
+		Action: r.Action, Target: r.Target, Decision: r.Decision,
+		PolicyVersion: r.PolicyVersion, Policies: r.Policies,
+		ArgsDigest: r.ArgsDigest, ResultDigest: r.ResultDigest,
+		Outcome: r.Outcome, Error: r.Error, LatencyMicros: r.LatencyMicros, Phase: r.Phase,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: encoding record: %w", err)
+	}
+	v := jsontext.Value(b)
+	if err := v.Canonicalize(); err != nil {
+		return nil, fmt.Errorf("audit: canonicalizing record: %w", err)
+	}
+	return v, nil
+}
+
+const recordDomain = "mcpgate.audit.record.v1\x00"
+
+// chainHash is the record hash: hex SHA-256 of
+//
+//	"mcpgate.audit.record.v1" 0x00 || uint64be(seq) || uint16be(len(prev)) || prev || canonical content
+func chainHash(seq uint64, prev string, canon []byte) string {
+	h := sha256.New()
+	var buf [len(recordDomain) + 8 + 2]byte
+	n := copy(buf[:], recordDomain)
+	binary.BigEndian.PutUint64(buf[n:], seq)
+	binary.BigEndian.PutUint16(buf[n+8:], uint16(min(len(prev), 0xffff)))
+	h.Write(buf[:])
+	h.Write([]byte(prev))
+	h.Write(canon)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// toStore converts r; payloads are included only when keep is set.
+func toStore(r *Record, keep bool) *store.AuditRecord {
+	s := &store.AuditRecord{
+		Seq: r.Seq, Time: r.Time,
+		User: r.User, Client: r.Client, Session: r.Session,
+		Upstream: r.Upstream, Action: r.Action, Target: r.Target,
+		Decision: r.Decision, PolicyVersion: r.PolicyVersion,
+		ArgsDigest: r.ArgsDigest, ResultDigest: r.ResultDigest,
+		Outcome: r.Outcome, Error: r.Error, LatencyMicros: r.LatencyMicros, Phase: r.Phase,
+		PrevHash: r.PrevHash, Hash: r.Hash,
+	}
+	if len(r.Policies) > 0 {
+		s.Policies = append([]string(nil), r.Policies...)
+	}
+	if keep {
+		if len(r.Args) > 0 {
+			s.Args = append([]byte(nil), r.Args...)
+		}
+		if len(r.Result) > 0 {
+			s.Result = append([]byte(nil), r.Result...)
+		}
+	}
+	return s
+}
+
+// FromStore converts a stored record to a Record.
+func FromStore(s *store.AuditRecord) *Record {
+	r := &Record{
+		Seq: s.Seq, Time: s.Time.UTC(),
+		User: s.User, Client: s.Client, Session: s.Session,
+		Upstream: s.Upstream, Action: s.Action, Target: s.Target,
+		Decision: s.Decision, PolicyVersion: s.PolicyVersion,
+		ArgsDigest: s.ArgsDigest, ResultDigest: s.ResultDigest,
+		Outcome: s.Outcome, Error: s.Error, LatencyMicros: s.LatencyMicros, Phase: s.Phase,
+		PrevHash: s.PrevHash, Hash: s.Hash,
+	}
+	if len(s.Policies) > 0 {
+		r.Policies = append([]string(nil), s.Policies...)
+	}
+	if len(s.Args) > 0 {
+		r.Args = jsontext.Value(append([]byte(nil), s.Args...))
+	}
+	if len(s.Result) > 0 {
+		r.Result = jsontext.Value(append([]byte(nil), s.Result...))
+	}
+	return r
+}
