@@ -209,7 +209,7 @@ func (us *upstreamSession) close() {
 
 // connect starts a new session with the upstream for us.principal.
 func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.ClientSession, error) {
-	t, err := u.transport()
+	t, err := u.transport(ctx, us.principal)
 	if err != nil {
 		return nil, err
 	}
@@ -248,8 +248,8 @@ func (u *upstream) timeout() time.Duration {
 	return 5 * time.Minute
 }
 
-// transport builds the transport for a new session.
-func (u *upstream) transport() (mcp.Transport, error) {
+// transport builds the transport for a new session of principal.
+func (u *upstream) transport(ctx context.Context, principal string) (mcp.Transport, error) {
 	c := u.cfg
 	if len(c.Command) > 0 {
 		cmd := exec.Command(c.Command[0], c.Command[1:]...)
@@ -261,7 +261,7 @@ func (u *upstream) transport() (mcp.Transport, error) {
 		cmd.Stderr = &logWriter{logger: u.logger}
 		return &mcp.CommandTransport{Command: cmd}, nil
 	}
-	hc, err := u.httpClient()
+	hc, err := u.httpClient(ctx, principal)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func (u *upstream) transport() (mcp.Transport, error) {
 // httpClient returns the HTTP client for a remote upstream, with the
 // gateway's own credentials for it. The caller's token is never among
 // them: requests to upstreams are made from scratch.
-func (u *upstream) httpClient() (*http.Client, error) {
+func (u *upstream) httpClient(ctx context.Context, principal string) (*http.Client, error) {
 	base := u.g.opts.HTTPClient
 	if base == nil {
 		base = &http.Client{}
@@ -299,8 +299,10 @@ func (u *upstream) httpClient() (*http.Client, error) {
 		c := *base
 		c.Transport = &headerTransport{base: transportOf(base), name: name, value: value}
 		return &c, nil
+	case "oauth_client_credentials", "oauth_user":
+		return u.oauthHTTPClient(ctx, base, principal)
 	}
-	return nil, fmt.Errorf("upstream %s: credentials type %q is not supported yet", u.cfg.Name, cr.Type)
+	return nil, fmt.Errorf("upstream %s: unknown credentials type %q", u.cfg.Name, cr.Type)
 }
 
 func transportOf(c *http.Client) http.RoundTripper {
