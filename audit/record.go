@@ -168,13 +168,13 @@ const recordDomain = "mcpgate.audit.record.v1\x00"
 
 // chainHash is the record hash: hex SHA-256 of
 //
-//	"mcpgate.audit.record.v1" 0x00 || uint64be(seq) || uint16be(len(prev)) || prev || canonical content
+//	"mcpgate.audit.record.v1" 0x00 || uint64be(seq) || uint32be(len(prev)) || prev || canonical content
 func chainHash(seq uint64, prev string, canon []byte) string {
 	h := sha256.New()
-	var buf [len(recordDomain) + 8 + 2]byte
+	var buf [len(recordDomain) + 8 + 4]byte
 	n := copy(buf[:], recordDomain)
 	binary.BigEndian.PutUint64(buf[n:], seq)
-	binary.BigEndian.PutUint16(buf[n+8:], uint16(min(len(prev), 0xffff)))
+	binary.BigEndian.PutUint32(buf[n+8:], uint32(len(prev)))
 	h.Write(buf[:])
 	h.Write([]byte(prev))
 	h.Write(canon)

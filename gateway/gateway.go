@@ -72,6 +72,11 @@ type Gateway struct {
 	byName    map[string]*upstream
 	server    *mcp.Server
 	auth      *authState // nil unless auth is "oauth"
+	// upstreamClient is the default HTTP client for remote upstreams: its
+	// connection pool is sized for many concurrent calls to one upstream
+	// (http.DefaultTransport keeps only two idle connections per host, so
+	// concurrent calls would keep dialing).
+	upstreamClient *http.Client
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -137,6 +142,10 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	if g.opts.PageSize <= 0 {
 		g.opts.PageSize = 1000
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 256
+	g.upstreamClient = &http.Client{Transport: tr}
 	for _, uc := range cfg.Upstreams {
 		if uc.Name == "" {
 			return nil, errors.New("gateway: an upstream has no name")
@@ -258,6 +267,7 @@ func (g *Gateway) Close() error {
 		if g.auth != nil {
 			g.auth.close()
 		}
+		g.upstreamClient.CloseIdleConnections()
 	})
 	return nil
 }

@@ -280,7 +280,7 @@ func (u *upstream) transport(ctx context.Context, principal string) (mcp.Transpo
 func (u *upstream) httpClient(ctx context.Context, principal string) (*http.Client, error) {
 	base := u.g.opts.HTTPClient
 	if base == nil {
-		base = &http.Client{}
+		base = u.g.upstreamClient
 	}
 	cr := u.cfg.Credentials
 	if cr == nil || cr.Type == "" || cr.Type == "none" {

@@ -20,6 +20,8 @@ const maxArgumentDepth = 64
 // whether any string in them contains a path-traversal segment.
 type argumentsConverter struct {
 	traversal bool
+	reader    bytes.Reader
+	dec       jsontext.Decoder
 }
 
 // convertArguments converts a JSON object into a Cedar record. JSON null
@@ -27,7 +29,10 @@ type argumentsConverter struct {
 // fit in 64 bits become Long, other numbers become decimal when exactly
 // representable and otherwise a String holding the number's JSON text.
 func (c *argumentsConverter) convertArguments(v jsontext.Value) (types.Record, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(v))
+	c.traversal = false
+	c.reader.Reset(v)
+	c.dec.Reset(&c.reader)
+	dec := &c.dec
 	if dec.PeekKind() != '{' {
 		if _, err := dec.ReadToken(); err != nil {
 			return types.Record{}, fmt.Errorf("arguments: %w", err)

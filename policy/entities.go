@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -114,6 +116,44 @@ func actionUID(name string) types.EntityUID {
 	return types.NewEntityUID(TypeAction, types.String(name))
 }
 
+// maxCachedEntities bounds the engine's cache of request entities; the
+// cache is emptied when it grows past this size.
+const maxCachedEntities = 16384
+
+// entityKey identifies a cached entity by the request fields it derives from.
+type entityKey struct {
+	kind       string // "user", "client", "upstream" or a resource kind
+	a, b, c, d string
+}
+
+// entityCache holds immutable entities derived purely from their keys, so
+// that repeated decisions (every item of a list, every call of a session)
+// do not rebuild the same attribute records.
+type entityCache struct {
+	mu sync.RWMutex
+	m  map[entityKey]types.Entity
+}
+
+func (c *entityCache) get(k entityKey, build func() (types.Entity, error)) (types.Entity, error) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	e, err := build()
+	if err != nil {
+		return e, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCachedEntities || c.m == nil {
+		c.m = make(map[entityKey]types.Entity)
+	}
+	c.m[k] = e
+	c.mu.Unlock()
+	return e, nil
+}
+
 // requestEntities is the entity store of one decision: the request's
 // principal, client, resource, upstream and identity provider, and the
 // engine's static action entities.
@@ -150,63 +190,88 @@ type cedarRequest struct {
 	entities requestEntities
 }
 
-func (r *Request) toCedar(actions types.EntityMap, now time.Time) (*cedarRequest, error) {
-	cr := &cedarRequest{entities: requestEntities{actions: actions}}
+func (r *Request) toCedar(cr *cedarRequest, cache *entityCache, decoders *sync.Pool, now time.Time) error {
 	if r.Action == "" {
-		return nil, fmt.Errorf("empty action")
+		return fmt.Errorf("empty action")
 	}
 	cr.req.Action = actionUID(r.Action)
+	p := &r.Principal
 
-	var idpParents types.EntityUIDSet
-	if r.Principal.IdP != "" {
-		idp := types.NewEntityUID(TypeIdP, types.String(r.Principal.IdP))
-		idpParents = types.NewEntityUIDSet(idp)
+	var idp types.EntityUID
+	if p.IdP != "" {
+		idp = types.NewEntityUID(TypeIdP, types.String(p.IdP))
 		cr.entities.add(types.Entity{UID: idp})
 	}
 	var clientUID types.EntityUID
-	if r.Principal.Client.ID != "" {
-		clientUID = types.NewEntityUID(TypeClient, types.String(r.Principal.Client.ID))
-		var parents types.EntityUIDSet
-		if r.Principal.User == "" {
-			parents = idpParents
+	if p.Client.ID != "" {
+		parentIdP := ""
+		if p.User == "" {
+			parentIdP = p.IdP
 		}
-		cr.entities.add(types.Entity{UID: clientUID, Parents: parents, Attributes: clientAttributes(&r.Principal.Client, r.ClientMetadata)})
+		k := entityKey{kind: "client", a: p.Client.ID, b: p.Client.Name, c: p.Client.Registration + "\x00" + parentIdP, d: metadataKey(r.ClientMetadata)}
+		e, _ := cache.get(k, func() (types.Entity, error) {
+			uid := types.NewEntityUID(TypeClient, types.String(p.Client.ID))
+			var parents types.EntityUIDSet
+			if parentIdP != "" {
+				parents = types.NewEntityUIDSet(idp)
+			}
+			return types.Entity{UID: uid, Parents: parents, Attributes: clientAttributes(&p.Client, r.ClientMetadata)}, nil
+		})
+		clientUID = e.UID
+		cr.entities.add(e)
 	}
 	switch {
-	case r.Principal.User != "":
-		uid := types.NewEntityUID(TypeUser, types.String(r.Principal.User))
-		cr.entities.add(types.Entity{UID: uid, Parents: idpParents, Attributes: types.NewRecord(types.RecordMap{
-			"id": types.String(r.Principal.User),
-		})})
-		cr.req.Principal = uid
-	case r.Principal.Client.ID != "":
+	case p.User != "":
+		e, _ := cache.get(entityKey{kind: "user", a: p.User, b: p.IdP}, func() (types.Entity, error) {
+			uid := types.NewEntityUID(TypeUser, types.String(p.User))
+			var parents types.EntityUIDSet
+			if p.IdP != "" {
+				parents = types.NewEntityUIDSet(idp)
+			}
+			return types.Entity{UID: uid, Parents: parents, Attributes: types.NewRecord(types.RecordMap{"id": types.String(p.User)})}, nil
+		})
+		cr.req.Principal = e.UID
+		cr.entities.add(e)
+	case p.Client.ID != "":
 		cr.req.Principal = clientUID
 	default:
 		cr.req.Principal = types.NewEntityUID(TypeAnonymous, "anonymous")
 		cr.entities.add(types.Entity{UID: cr.req.Principal})
 	}
 
-	res, up, err := resourceEntities(&r.Resource)
+	res, err := cache.get(entityKey{kind: r.Resource.Kind, a: r.Resource.Upstream, b: r.Resource.Name}, func() (types.Entity, error) {
+		return resourceEntity(&r.Resource)
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cr.req.Resource = res.UID
 	cr.entities.add(res)
-	if up.UID.Type != "" {
+	if r.Resource.Upstream != "" && res.UID.Type != TypeUpstream {
+		up, _ := cache.get(entityKey{kind: KindUpstream, a: r.Resource.Upstream}, func() (types.Entity, error) {
+			return upstreamEntity(r.Resource.Upstream), nil
+		})
 		cr.entities.add(up)
 	}
 
-	ctx := make(types.RecordMap, 12)
+	ctx := make(types.RecordMap, 14)
 	if r.Arguments != nil || argumentActions[r.Action] {
-		var conv argumentsConverter
 		args := types.Record{}
+		traversal := false
 		if r.Arguments != nil {
-			if args, err = conv.convertArguments(r.Arguments); err != nil {
-				return nil, err
+			conv, _ := decoders.Get().(*argumentsConverter)
+			if conv == nil {
+				conv = new(argumentsConverter)
+			}
+			args, err = conv.convertArguments(r.Arguments)
+			traversal = conv.traversal
+			decoders.Put(conv)
+			if err != nil {
+				return err
 			}
 		}
 		ctx["arguments"] = args
-		ctx["path_traversal"] = types.Boolean(conv.traversal)
+		ctx["path_traversal"] = types.Boolean(traversal)
 	}
 	scopes := make([]types.Value, len(r.Scopes))
 	for i, s := range r.Scopes {
@@ -227,16 +292,41 @@ func (r *Request) toCedar(actions types.EntityMap, now time.Time) (*cedarRequest
 	}
 	if clientUID.Type != "" {
 		ctx["client"] = clientUID
-		ctx["registration"] = types.String(r.Principal.Client.Registration)
+		ctx["registration"] = types.String(p.Client.Registration)
 	}
-	if r.Principal.Session != "" {
-		ctx["session"] = types.String(r.Principal.Session)
+	if p.Session != "" {
+		ctx["session"] = types.String(p.Session)
 	}
-	if r.Principal.IdP != "" {
-		ctx["idp"] = types.String(r.Principal.IdP)
+	if p.IdP != "" {
+		ctx["idp"] = types.String(p.IdP)
 	}
 	cr.req.Context = types.NewRecord(ctx)
-	return cr, nil
+	return nil
+}
+
+// metadataFields are the client metadata fields that become attributes.
+var metadataFields = []string{"client_name", "client_uri", "software_id", "software_version", "token_endpoint_auth_method", "redirect_uris", "grant_types"}
+
+// metadataKey returns a string that changes whenever a selected metadata
+// field changes; it keys the client entity cache.
+func metadataKey(md map[string]any) string {
+	if len(md) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, f := range metadataFields {
+		switch v := md[f].(type) {
+		case string:
+			b.WriteString(v)
+		case []string, []any:
+			for _, s := range stringList(v) {
+				b.WriteString(s)
+				b.WriteByte(1)
+			}
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // sourceIP parses "host", "host:port" or "[v6]:port" into a Cedar ipaddr.
@@ -306,23 +396,28 @@ func stringList(v any) []string {
 	return nil
 }
 
-// resourceEntities returns the resource entity of r and, when r names one,
-// its Upstream entity.
-func resourceEntities(r *Resource) (res, up types.Entity, err error) {
+func upstreamEntity(name string) types.Entity {
+	return types.Entity{
+		UID:        types.NewEntityUID(TypeUpstream, types.String(name)),
+		Attributes: types.NewRecord(types.RecordMap{"name": types.String(name)}),
+	}
+}
+
+// resourceEntity returns the entity of r: a Tool, Prompt, Completion,
+// Resource or Task inside its Upstream, or the Upstream itself.
+func resourceEntity(r *Resource) (types.Entity, error) {
 	var parents types.EntityUIDSet
 	if r.Upstream != "" {
-		upUID := types.NewEntityUID(TypeUpstream, types.String(r.Upstream))
-		up = types.Entity{UID: upUID, Attributes: types.NewRecord(types.RecordMap{"name": types.String(r.Upstream)})}
-		parents = types.NewEntityUIDSet(upUID)
+		parents = types.NewEntityUIDSet(types.NewEntityUID(TypeUpstream, types.String(r.Upstream)))
 	}
-	attrs := func(extra ...any) types.Record {
+	attrs := func(extra ...string) types.Record {
 		m := types.RecordMap{
 			"kind":     types.String(r.Kind),
 			"name":     types.String(r.Name),
 			"upstream": types.String(r.Upstream),
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
-			m[types.String(extra[i].(string))] = types.String(extra[i+1].(string))
+			m[types.String(extra[i])] = types.String(extra[i+1])
 		}
 		return types.NewRecord(m)
 	}
@@ -335,30 +430,30 @@ func resourceEntities(r *Resource) (res, up types.Entity, err error) {
 	switch r.Kind {
 	case KindTool, KindPrompt, KindCompletion:
 		if err := needUpstream(); err != nil {
-			return res, up, err
+			return types.Entity{}, err
 		}
 		typ := map[string]string{KindTool: TypeTool, KindPrompt: TypePrompt, KindCompletion: TypeCompletion}[r.Kind]
 		uid := types.NewEntityUID(types.EntityType(typ), types.String(r.Upstream+"/"+r.Name))
-		return types.Entity{UID: uid, Parents: parents, Attributes: attrs()}, up, nil
+		return types.Entity{UID: uid, Parents: parents, Attributes: attrs()}, nil
 	case KindResource:
 		if err := needUpstream(); err != nil {
-			return res, up, err
+			return types.Entity{}, err
 		}
 		uid := types.NewEntityUID(TypeResource, types.String(r.Name))
-		return types.Entity{UID: uid, Parents: parents, Attributes: attrs("uri", r.Name)}, up, nil
+		return types.Entity{UID: uid, Parents: parents, Attributes: attrs("uri", r.Name)}, nil
 	case KindTask:
 		if r.Name == "" {
-			return res, up, fmt.Errorf("resource of kind %q needs a name (the task id)", r.Kind)
+			return types.Entity{}, fmt.Errorf("resource of kind %q needs a name (the task id)", r.Kind)
 		}
 		uid := types.NewEntityUID(TypeTask, types.String(r.Name))
-		return types.Entity{UID: uid, Parents: parents, Attributes: attrs("id", r.Name)}, up, nil
+		return types.Entity{UID: uid, Parents: parents, Attributes: attrs("id", r.Name)}, nil
 	case KindUpstream, KindClientRequest:
 		if r.Upstream == "" {
-			return res, up, fmt.Errorf("resource of kind %q needs an upstream", r.Kind)
+			return types.Entity{}, fmt.Errorf("resource of kind %q needs an upstream", r.Kind)
 		}
-		return up, types.Entity{}, nil
+		return upstreamEntity(r.Upstream), nil
 	case "":
-		return res, up, fmt.Errorf("empty resource kind")
+		return types.Entity{}, fmt.Errorf("empty resource kind")
 	}
-	return res, up, fmt.Errorf("unknown resource kind %q", r.Kind)
+	return types.Entity{}, fmt.Errorf("unknown resource kind %q", r.Kind)
 }

@@ -47,6 +47,7 @@ type compiledPolicy struct {
 	forbid   bool
 	approval bool
 	reason   string
+	desc     string // how reasons name it
 }
 
 // policySet is an immutable loaded set; the engine swaps whole sets.
@@ -315,6 +316,7 @@ func check(file string, p *cedar.Policy) (*compiledPolicy, []string) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
+	cp.desc = describePolicy(cp)
 	return cp, nil
 }
 

@@ -56,6 +56,8 @@ type Engine struct {
 	actions  types.EntityMap
 	set      atomic.Pointer[policySet]
 	reloadMu sync.Mutex
+	cache    entityCache
+	convs    sync.Pool // *argumentsConverter
 }
 
 // NewEngine loads and validates the policies named by opts. Every problem
@@ -247,8 +249,8 @@ func (e *Engine) Decide(req *Request) Decision {
 		}
 		return d
 	}
-	cr, err := req.toCedar(e.actions, e.now())
-	if err != nil {
+	cr := cedarRequest{entities: requestEntities{actions: e.actions}}
+	if err := req.toCedar(&cr, &e.cache, &e.convs, e.now()); err != nil {
 		d.Errors = []string{err.Error()}
 		d.Reason = "denied: invalid request: " + err.Error()
 		return d
@@ -299,10 +301,13 @@ func (e *Engine) Decide(req *Request) Decision {
 // describe names a policy for a reason sentence: its id, its position when
 // the id is an @id, and its @reason text.
 func describe(set *policySet, id string) string {
-	p := set.byID[types.PolicyID(id)]
-	if p == nil {
-		return fmt.Sprintf("policy %q", id)
+	if p := set.byID[types.PolicyID(id)]; p != nil {
+		return p.desc
 	}
+	return fmt.Sprintf("policy %q", id)
+}
+
+func describePolicy(p *compiledPolicy) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "policy %q", p.id)
 	if p.id != p.pos {

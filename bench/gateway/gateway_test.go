@@ -75,10 +75,16 @@ type stats struct {
 // and returns the latency percentiles and the throughput.
 func run(b *testing.B, url string, n, calls int) stats {
 	ctx := context.Background()
+	// The same client setup for both arms: a pool with room for every
+	// session's connection.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	hc := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
 	sessions := make([]*mcp.ClientSession, n)
 	for i := range sessions {
 		cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil).
-			Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+			Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
