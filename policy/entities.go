@@ -284,7 +284,6 @@ func (r *Request) toCedar(cr *cedarRequest, cache *entityCache, decoders *sync.P
 	}
 	t = t.UTC()
 	ctx["time"] = types.NewDatetime(t)
-	ctx["unix_time"] = types.Long(t.Unix())
 	ctx["hour"] = types.Long(t.Hour())
 	ctx["weekday"] = types.String(t.Weekday().String())
 	if ip, ok := sourceIP(r.SourceAddr); ok {
@@ -292,13 +291,9 @@ func (r *Request) toCedar(cr *cedarRequest, cache *entityCache, decoders *sync.P
 	}
 	if clientUID.Type != "" {
 		ctx["client"] = clientUID
-		ctx["registration"] = types.String(p.Client.Registration)
 	}
 	if p.Session != "" {
 		ctx["session"] = types.String(p.Session)
-	}
-	if p.IdP != "" {
-		ctx["idp"] = types.String(p.IdP)
 	}
 	cr.req.Context = types.NewRecord(ctx)
 	return nil

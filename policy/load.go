@@ -54,6 +54,12 @@ type compiledPolicy struct {
 type policySet struct {
 	version     string
 	policies    []*compiledPolicy
+	// index holds, for every known action and principal and resource
+	// entity type, the policies whose scope can match such a request, in
+	// file order. Scope constraints are evaluated before conditions and
+	// cannot fail, so evaluating only these policies gives the same
+	// decision and diagnostics as evaluating all of them.
+	index map[indexKey]policySlice
 	byID        map[types.PolicyID]*compiledPolicy
 	files       []string
 	fingerprint string // names, sizes and mtimes at load time (for Watch)
@@ -61,13 +67,109 @@ type policySet struct {
 
 // All implements [cedar.PolicyIterator] in file order.
 func (s *policySet) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
+	return policySlice(s.policies).All()
+}
+
+// policySlice is an ordered [cedar.PolicyIterator].
+type policySlice []*compiledPolicy
+
+// All implements [cedar.PolicyIterator].
+func (ps policySlice) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
 	return func(yield func(types.PolicyID, *cedar.Policy) bool) {
-		for _, p := range s.policies {
+		for _, p := range ps {
 			if !yield(types.PolicyID(p.id), p.policy) {
 				return
 			}
 		}
 	}
+}
+
+type indexKey struct {
+	action    string
+	principal types.EntityType
+	resource  types.EntityType
+}
+
+var (
+	principalTypes = []types.EntityType{TypeUser, TypeClient, TypeAnonymous}
+	resourceTypes  = []types.EntityType{TypeTool, TypeResource, TypePrompt, TypeTask, TypeCompletion, TypeUpstream}
+)
+
+// candidates returns the policies that can match a request with this
+// action, principal and resource. Requests outside the index (an action
+// the model does not know) get a filtered copy.
+func (s *policySet) candidates(action types.EntityUID, principal, resource types.EntityUID) policySlice {
+	if ps, ok := s.index[indexKey{string(action.ID), principal.Type, resource.Type}]; ok {
+		return ps
+	}
+	var out policySlice
+	for _, p := range s.policies {
+		if p.mayMatch(action, principal.Type, resource.Type) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *policySet) buildIndex() {
+	s.index = map[indexKey]policySlice{}
+	for a := range actionGroups {
+		for _, pt := range principalTypes {
+			for _, rt := range resourceTypes {
+				var ps policySlice
+				for _, p := range s.policies {
+					if p.mayMatch(actionUID(a), pt, rt) {
+						ps = append(ps, p)
+					}
+				}
+				s.index[indexKey{a, pt, rt}] = ps
+			}
+		}
+	}
+}
+
+// mayMatch reports whether the policy's scope can match a request with
+// this action and these principal and resource types. It errs on the side
+// of true.
+func (p *compiledPolicy) mayMatch(action types.EntityUID, principal, resource types.EntityType) bool {
+	a := (*xast.Policy)(p.policy.AST())
+	switch s := a.Action.(type) {
+	case xast.ScopeTypeEq:
+		if s.Entity != action {
+			return false
+		}
+	case xast.ScopeTypeIn:
+		if !actionIn(action, s.Entity) {
+			return false
+		}
+	case xast.ScopeTypeInSet:
+		if !slices.ContainsFunc(s.Entities, func(g types.EntityUID) bool { return actionIn(action, g) }) {
+			return false
+		}
+	}
+	return typeMayMatch(a.Principal, principal) && typeMayMatch(a.Resource, resource)
+}
+
+func actionIn(action, group types.EntityUID) bool {
+	if action == group {
+		return true
+	}
+	if group.Type != TypeAction {
+		return false
+	}
+	return slices.Contains(actionGroups[string(action.ID)], string(group.ID))
+}
+
+func typeMayMatch(scope xast.IsScopeNode, t types.EntityType) bool {
+	switch s := scope.(type) {
+	case xast.ScopeTypeEq:
+		return s.Entity.Type == t
+	case xast.ScopeTypeIs:
+		return s.Type == t
+	case xast.ScopeTypeIsIn:
+		return s.Type == t
+	}
+	return true
 }
 
 // Len returns the number of policy statements in the set.
@@ -224,6 +326,7 @@ func compile(files []File) (*policySet, error) {
 	if len(problems) > 0 {
 		return nil, &ValidationError{Problems: problems}
 	}
+	set.buildIndex()
 	return set, nil
 }
 

@@ -255,7 +255,7 @@ func (e *Engine) Decide(req *Request) Decision {
 		d.Reason = "denied: invalid request: " + err.Error()
 		return d
 	}
-	dec, diag := cedar.Authorize(set, &cr.entities, cr.req)
+	dec, diag := cedar.Authorize(set.candidates(cr.req.Action, cr.req.Principal, cr.req.Resource), &cr.entities, cr.req)
 	var failedForbids []string
 	for _, de := range diag.Errors {
 		d.Errors = append(d.Errors, fmt.Sprintf("%s: %s", de.PolicyID, de.Message))
