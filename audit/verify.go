@@ -193,7 +193,7 @@ type entry struct {
 	canonErr error
 }
 
-// selfValid reports whether e's hash is right for sequence number seq.
+// validAs reports whether e's hash is right for sequence number seq.
 func (e *entry) validAs(seq uint64) bool {
 	return e.canonErr == nil && chainHash(seq, e.rec.PrevHash, e.canon) == e.rec.Hash
 }

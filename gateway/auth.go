@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,10 +24,39 @@ const DatabaseFile = "mcpgate.db"
 // authState is the built-in authorization server and the resource server
 // that protects /mcp, when auth is "oauth".
 type authState struct {
-	store  store.Store
-	closer io.Closer
-	as     *authserver.Server
-	rs     *resource.Resource
+	store store.Store
+	as    *authserver.Server
+	rs    *resource.Resource
+}
+
+// setupStores opens the database in the data directory, if there is one,
+// and chooses the task store.
+func (g *Gateway) setupStores(ctx context.Context) error {
+	if g.cfg.DataDir != "" && (g.opts.Tasks == nil || (g.opts.Store == nil && g.cfg.Auth == "oauth")) {
+		if err := os.MkdirAll(g.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("gateway: data directory: %w", err)
+		}
+		db, err := sqlite.Open(ctx, filepath.Join(g.cfg.DataDir, DatabaseFile))
+		if err != nil {
+			return fmt.Errorf("gateway: opening the database: %w", err)
+		}
+		g.db = db
+	}
+	switch {
+	case g.opts.Tasks != nil:
+		g.taskStore = g.opts.Tasks
+	case g.db != nil:
+		g.taskStore = g.db
+	default:
+		g.taskStore = store.NewMemoryGatewayTasks()
+	}
+	return nil
+}
+
+func (g *Gateway) closeStores() {
+	if g.db != nil {
+		g.db.Close()
+	}
 }
 
 // setupAuth builds the authorization and resource servers for auth
@@ -50,19 +78,11 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 		base = "http://" + g.cfg.Listen
 	}
 	st := g.opts.Store
-	var closer io.Closer
 	if st == nil {
-		if g.cfg.DataDir == "" {
+		if g.db == nil {
 			return fmt.Errorf("gateway: auth oauth needs a data directory for its database")
 		}
-		if err := os.MkdirAll(g.cfg.DataDir, 0o700); err != nil {
-			return fmt.Errorf("gateway: data directory: %w", err)
-		}
-		db, err := sqlite.Open(ctx, filepath.Join(g.cfg.DataDir, DatabaseFile))
-		if err != nil {
-			return fmt.Errorf("gateway: opening the database: %w", err)
-		}
-		st, closer = db, db
+		st = g.db
 	}
 	mcpURL := base + "/mcp"
 	as, err := authserver.New(ctx, base+"/oauth", st, &authserver.Options{
@@ -70,21 +90,15 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 		Logger:    g.logger,
 	})
 	if err != nil {
-		if closer != nil {
-			closer.Close()
-		}
 		return fmt.Errorf("gateway: authorization server: %w", err)
 	}
 	rs, err := resource.New(mcpURL,
 		resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as}),
 		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{ScopeTools}, ResourceName: "mcpgate", Logger: g.logger})
 	if err != nil {
-		if closer != nil {
-			closer.Close()
-		}
 		return fmt.Errorf("gateway: resource server: %w", err)
 	}
-	g.auth = &authState{store: st, closer: closer, as: as, rs: rs}
+	g.auth = &authState{store: st, as: as, rs: rs}
 	if g.opts.Principal == nil {
 		g.opts.Principal = tokenPrincipal
 	}
@@ -105,10 +119,4 @@ func (a *authState) protect(mux *http.ServeMux, h http.Handler) http.Handler {
 	a.as.Mount(mux)
 	a.rs.Mount(mux)
 	return a.rs.Middleware(h)
-}
-
-func (a *authState) close() {
-	if a.closer != nil {
-		a.closer.Close()
-	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // Version is the gateway's version, sent as its implementation version.
@@ -60,6 +61,13 @@ type Options struct {
 	// Store is the identity store of the built-in authorization server
 	// (auth "oauth"). Nil means the SQLite database in the data directory.
 	Store store.Store
+	// Tasks keeps the records of tasks clients start through the gateway.
+	// Nil means the SQLite database in the data directory, or memory when
+	// there is no data directory.
+	Tasks store.GatewayTasks
+	// MaxTaskTTL, if positive, caps the ttl of tasks clients start
+	// through the gateway (and sets it when they ask for none).
+	MaxTaskTTL time.Duration
 }
 
 // Gateway fronts the configured upstream servers.
@@ -71,7 +79,9 @@ type Gateway struct {
 	upstreams []*upstream
 	byName    map[string]*upstream
 	server    *mcp.Server
-	auth      *authState // nil unless auth is "oauth"
+	auth      *authState    // nil unless auth is "oauth"
+	db        *sqlite.Store // the database in the data directory, if any
+	taskStore store.GatewayTasks
 	// upstreamClient is the default HTTP client for remote upstreams: its
 	// connection pool is sized for many concurrent calls to one upstream
 	// (http.DefaultTransport keeps only two idle connections per host, so
@@ -88,7 +98,6 @@ type Gateway struct {
 	byPrincipal  map[string]map[*mcp.ServerSession]*downstreamSession
 	catalogs     map[string]*catalog
 	progress_    map[string]*callInfo // gateway progress token -> call
-	tasks        map[string]*taskRef  // gateway task id -> upstream task
 	pendingTasks map[*upstream]int    // task-augmented calls in flight
 	collisions   map[string]bool
 }
@@ -111,13 +120,6 @@ type callInfo struct {
 
 type callInfoKey struct{}
 
-// taskRef maps a task id the gateway gave a client to the upstream's.
-type taskRef struct {
-	up        *upstream
-	id        string // the upstream's task id
-	principal string
-}
-
 // New returns a gateway for cfg. It does not contact upstreams; Start does.
 func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g := &Gateway{
@@ -128,7 +130,6 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		byPrincipal:  make(map[string]map[*mcp.ServerSession]*downstreamSession),
 		catalogs:     make(map[string]*catalog),
 		progress_:    make(map[string]*callInfo),
-		tasks:        make(map[string]*taskRef),
 		pendingTasks: make(map[*upstream]int),
 		collisions:   make(map[string]bool),
 	}
@@ -160,7 +161,11 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		g.upstreams = append(g.upstreams, u)
 		g.byName[uc.Name] = u
 	}
+	if err := g.setupStores(context.Background()); err != nil {
+		return nil, err
+	}
 	if err := g.setupAuth(context.Background()); err != nil {
+		g.closeStores()
 		return nil, err
 	}
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
@@ -264,9 +269,7 @@ func (g *Gateway) Close() error {
 				us.close()
 			}
 		}
-		if g.auth != nil {
-			g.auth.close()
-		}
+		g.closeStores()
 		g.upstreamClient.CloseIdleConnections()
 	})
 	return nil
@@ -481,6 +484,9 @@ func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, princ
 		isTask = task != nil
 	}
 	if isTask {
+		if params, err = g.capTaskTTL(params); err != nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid task params: %v", err)
+		}
 		g.mu.Lock()
 		g.pendingTasks[rt.up]++
 		g.mu.Unlock()
@@ -495,7 +501,7 @@ func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, princ
 		return nil, err
 	}
 	if isTask {
-		return g.mapCreatedTask(rt.up, principal, res)
+		return g.mapCreatedTask(ctx, rt.up, principal, res)
 	}
 	return res, nil
 }

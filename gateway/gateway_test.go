@@ -68,6 +68,10 @@ func testUpstream(name string, _ *[]string) *mcp.Server {
 		os.Exit(3) // only meaningful for stdio upstreams
 		return nil, nil
 	})
+	s.AddTool(&mcp.Tool{Name: "slowtask", Execution: &mcp.ToolExecution{TaskSupport: mcp.TaskSupportOptional}}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
 	s.AddTool(&mcp.Tool{Name: "hang"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()

@@ -118,7 +118,10 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 		if err != nil {
 			return
 		}
-		g.broadcast(ref.principal, method, p, nil)
+		status, _ := stringMember(params, "status")
+		msg, _ := stringMember(params, "statusMessage")
+		g.noteStatus(ctx, ref, status, msg)
+		g.broadcast(ref.Principal, method, p, nil)
 	default:
 		u.logger.Debug("notification not relayed", "method", method)
 	}

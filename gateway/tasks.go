@@ -2,25 +2,58 @@ package gateway
 
 import (
 	"context"
-	"sort"
+	"errors"
+	"strconv"
+	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // Tasks created through the gateway get a gateway task id, bound to the
-// principal that created them. Clients only ever see gateway ids; a task id
-// that is unknown or belongs to someone else gets the same answer.
+// principal that created them and recorded in the store, so that
+// ownership holds across restarts. Clients only ever see gateway ids; a
+// task id that is unknown or belongs to someone else gets the same answer.
+// A task whose upstream no longer knows it (the gateway or the upstream
+// restarted while it ran) ends as failed, with a message saying so.
+
+// lostTaskMessage explains a task that was lost.
+const lostTaskMessage = "the task was lost: its upstream no longer knows it (the gateway or the upstream restarted while it ran)"
 
 // errUnknownTask is the answer for a task the caller may not see.
 func errUnknownTask(id string) error {
 	return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "unknown task %q", id)
 }
 
+// capTaskTTL lowers a task-augmented request's ttl to the configured
+// maximum (setting it when absent).
+func (g *Gateway) capTaskTTL(params jsontext.Value) (jsontext.Value, error) {
+	max := g.opts.MaxTaskTTL
+	if max <= 0 {
+		return params, nil
+	}
+	task, err := member(params, "task")
+	if err != nil || task.Kind() != '{' {
+		return params, err
+	}
+	maxMS := max.Milliseconds()
+	if ttl, _ := member(task, "ttl"); ttl.Kind() == '0' {
+		if n, err := strconv.ParseFloat(string(ttl), 64); err == nil && n <= float64(maxMS) {
+			return params, nil
+		}
+	}
+	newTask, err := setMembers(task, "ttl", jsontext.Value(strconv.FormatInt(maxMS, 10)))
+	if err != nil {
+		return nil, err
+	}
+	return setMembers(params, "task", newTask)
+}
+
 // mapCreatedTask records the task an upstream created and rewrites its id.
-func (g *Gateway) mapCreatedTask(u *upstream, principal string, res jsontext.Value) (any, error) {
+func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal string, res jsontext.Value) (any, error) {
 	task, err := member(res, "task")
 	if err != nil || task.Kind() != '{' {
 		// The upstream ran the call synchronously after all.
@@ -30,45 +63,68 @@ func (g *Gateway) mapCreatedTask(u *upstream, principal string, res jsontext.Val
 	if err != nil || upID == "" {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s returned a task without an id", u.cfg.Name)
 	}
-	gid := newID()
-	g.mu.Lock()
-	g.tasks[gid] = &taskRef{up: u, id: upID, principal: principal}
-	g.mu.Unlock()
-	newTask, err := setMembers(task, "taskId", gid)
+	now := time.Now().UTC()
+	rec := &store.GatewayTask{ID: newID(), Principal: principal, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
+	rec.Status, _ = stringMember(task, "status")
+	if ttl, _ := member(task, "ttl"); ttl.Kind() == '0' {
+		if ms, err := strconv.ParseFloat(string(ttl), 64); err == nil && ms > 0 {
+			rec.ExpiresAt = now.Add(time.Duration(ms) * time.Millisecond)
+		}
+	}
+	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
+		// Fail closed: a task whose owner cannot be recorded is not handed out.
+		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
+	}
+	newTask, err := setMembers(task, "taskId", rec.ID)
 	if err != nil {
 		return nil, err
 	}
 	return setMembers(res, "task", newTask)
 }
 
-// creatingTasks reports whether a task-augmented call to u is in flight.
-func (g *Gateway) creatingTasks(u *upstream) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.pendingTasks[u] > 0
-}
-
 // taskFor resolves a gateway task id for a principal.
-func (g *Gateway) taskFor(principal, gid string) (*taskRef, string, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	ref := g.tasks[gid]
-	if ref == nil || ref.principal != principal {
-		return nil, "", false
+func (g *Gateway) taskFor(ctx context.Context, principal, gid string) (*store.GatewayTask, *upstream, bool) {
+	rec, err := g.taskStore.GetGatewayTask(ctx, gid)
+	if err != nil || rec.Principal != principal {
+		return nil, nil, false
 	}
-	return ref, gid, true
+	u := g.byName[rec.Upstream]
+	return rec, u, u != nil
 }
 
 // gatewayTaskID finds the gateway id of an upstream task.
-func (g *Gateway) gatewayTaskID(u *upstream, upID string) (string, *taskRef) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for gid, ref := range g.tasks {
-		if ref.up == u && ref.id == upID {
-			return gid, ref
-		}
+func (g *Gateway) gatewayTaskID(u *upstream, upID string) (string, *store.GatewayTask) {
+	rec, err := g.taskStore.FindGatewayTask(context.Background(), u.cfg.Name, upID)
+	if err != nil {
+		return "", nil
 	}
-	return "", nil
+	return rec.ID, rec
+}
+
+// noteStatus records the status the gateway saw for a task.
+func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status, message string) {
+	if status == "" || (status == rec.Status && message == rec.StatusMessage) {
+		return
+	}
+	rec.Status, rec.StatusMessage, rec.UpdatedAt = status, message, time.Now().UTC()
+	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
+		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
+	}
+}
+
+func isTerminal(status string) bool {
+	return mcp.TaskStatus(status).IsTerminal()
+}
+
+// lostTask builds the answer for a task its upstream no longer knows.
+func lostTask(rec *store.GatewayTask) (jsontext.Value, error) {
+	return setMembers(nil,
+		"taskId", rec.ID,
+		"status", string(mcp.TaskStatusFailed),
+		"statusMessage", lostTaskMessage,
+		"createdAt", rec.CreatedAt.Format(time.RFC3339Nano),
+		"lastUpdatedAt", rec.UpdatedAt.Format(time.RFC3339Nano),
+		"ttl", jsontext.Value("null"))
 }
 
 // forwardTask forwards tasks/get, tasks/result and tasks/cancel.
@@ -77,25 +133,46 @@ func (g *Gateway) forwardTask(ctx context.Context, ss *mcp.ServerSession, princi
 	if err != nil || gid == "" {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "%s: taskId is required", method)
 	}
-	ref, gid, ok := g.taskFor(principal, gid)
+	rec, u, ok := g.taskFor(ctx, principal, gid)
 	if !ok {
 		return nil, errUnknownTask(gid)
 	}
-	cs, err := ref.up.session(ctx, principal)
-	if err != nil {
-		return nil, upstreamError(ref.up, err)
+	lost := func() (any, error) {
+		g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
+		switch method {
+		case mcp.MethodTasksResult:
+			return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "%s", lostTaskMessage)
+		case mcp.MethodTasksCancel:
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Cannot cancel task: already in terminal status 'failed' (%s)", lostTaskMessage)
+		}
+		return lostTask(rec)
 	}
-	if params, err = setMembers(params, "taskId", ref.id); err != nil {
+	if rec.Status == string(mcp.TaskStatusFailed) && rec.StatusMessage == lostTaskMessage {
+		return lost()
+	}
+	cs, err := u.session(ctx, principal)
+	if err != nil {
+		return nil, upstreamError(u, err)
+	}
+	if params, err = setMembers(params, "taskId", rec.UpstreamTaskID); err != nil {
 		return nil, err
 	}
-	res, err := g.call(ctx, ss, cs, ref.up, method, params)
+	res, err := g.call(ctx, ss, cs, u, method, params)
 	if err != nil {
+		var we *jsonrpc.Error
+		if errors.As(err, &we) && we.Code == jsonrpc.CodeInvalidParams && !isTerminal(rec.Status) && method != mcp.MethodTasksCancel {
+			// The upstream does not know a task it was running.
+			return lost()
+		}
 		return nil, err
 	}
 	if method == mcp.MethodTasksResult {
 		return rewriteRelatedTask(res, gid)
 	}
 	// tasks/get and tasks/cancel answer with the task's fields.
+	status, _ := stringMember(res, "status")
+	msg, _ := stringMember(res, "statusMessage")
+	g.noteStatus(ctx, rec, status, msg)
 	return setMembers(res, "taskId", gid)
 }
 
@@ -120,32 +197,31 @@ func rewriteRelatedTask(res jsontext.Value, gid string) (jsontext.Value, error) 
 	return setMembers(res, "_meta", newMeta)
 }
 
-// listTasks merges the principal's tasks from every upstream.
+// listTasks lists the principal's tasks, with their current state from
+// their upstreams; tasks an upstream no longer knows are listed as failed.
 func (g *Gateway) listTasks(ctx context.Context, principal string, params jsontext.Value) (any, error) {
 	if c, _ := stringMember(params, "cursor"); c != "" {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid cursor")
 	}
-	g.mu.Lock()
-	ups := map[*upstream]bool{}
-	for _, ref := range g.tasks {
-		if ref.principal == principal {
-			ups[ref.up] = true
+	recs, err := g.taskStore.ListGatewayTasks(ctx, principal)
+	if err != nil {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "listing tasks: %v", err)
+	}
+	// What each upstream reports, by upstream task id.
+	live := map[string]map[string]jsontext.Value{}
+	for _, rec := range recs {
+		if _, done := live[rec.Upstream]; done {
+			continue
 		}
-	}
-	g.mu.Unlock()
-	type item struct {
-		created string
-		raw     jsontext.Value
-	}
-	var items []item
-	for _, u := range g.upstreams {
-		if !ups[u] {
+		u := g.byName[rec.Upstream]
+		if u == nil {
 			continue
 		}
 		cs, err := u.session(ctx, principal)
 		if err != nil {
 			continue
 		}
+		m := map[string]jsontext.Value{}
 		cursor := ""
 		for {
 			p := jsontext.Value("{}")
@@ -155,22 +231,14 @@ func (g *Gateway) listTasks(ctx context.Context, principal string, params jsonte
 			res, err := cs.CallRaw(ctx, mcp.MethodTasksList, p)
 			if err != nil {
 				u.logger.Debug("tasks/list", "error", err)
+				m = nil // unknown: do not declare its tasks lost
 				break
 			}
 			arr, _ := member(res, "tasks")
 			tasks, _ := arrayElements(arr)
 			for _, t := range tasks {
-				upID, _ := stringMember(t, "taskId")
-				gid, ref := g.gatewayTaskID(u, upID)
-				if ref == nil || ref.principal != principal {
-					continue
-				}
-				t, err := setMembers(t, "taskId", gid)
-				if err != nil {
-					continue
-				}
-				created, _ := stringMember(t, "createdAt")
-				items = append(items, item{created, t})
+				id, _ := stringMember(t, "taskId")
+				m[id] = t
 			}
 			next, _ := stringMember(res, "nextCursor")
 			if next == "" || next == cursor {
@@ -178,11 +246,32 @@ func (g *Gateway) listTasks(ctx context.Context, principal string, params jsonte
 			}
 			cursor = next
 		}
+		live[rec.Upstream] = m
 	}
-	sort.SliceStable(items, func(i, j int) bool { return items[i].created < items[j].created })
-	raws := make([]jsontext.Value, len(items))
-	for i, it := range items {
-		raws[i] = it.raw
+	raws := make([]jsontext.Value, 0, len(recs))
+	for _, rec := range recs {
+		m, known := live[rec.Upstream]
+		if t, ok := m[rec.UpstreamTaskID]; ok {
+			if t, err := setMembers(t, "taskId", rec.ID); err == nil {
+				raws = append(raws, t)
+			}
+			continue
+		}
+		if known && m != nil && !isTerminal(rec.Status) {
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
+		}
+		if rec.Status == string(mcp.TaskStatusFailed) && rec.StatusMessage == lostTaskMessage {
+			if t, err := lostTask(rec); err == nil {
+				raws = append(raws, t)
+			}
+		}
 	}
 	return setMembers(nil, "tasks", joinArray(raws))
+}
+
+// creatingTasks reports whether a task-augmented call to u is in flight.
+func (g *Gateway) creatingTasks(u *upstream) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pendingTasks[u] > 0
 }

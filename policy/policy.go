@@ -176,7 +176,7 @@ type Request struct {
 	// Scopes are the token's scopes: context.scopes.
 	Scopes []string
 	// Time is when the request was made: context.time, context.hour,
-	// context.weekday and context.unix_time (UTC). Zero means now.
+	// context.weekday (UTC). Zero means now.
 	Time time.Time
 	// SourceAddr is the caller's address, "ip" or "ip:port":
 	// context.source_ip (an ipaddr), absent when empty or unparsable.

@@ -13,5 +13,6 @@
 // client, client credentials with private_key_jwt, and enterprise-managed
 // authorization (ID token, RFC 8693 exchange for an ID-JAG, jwt-bearer
 // grant). It also checks that tokens for another audience, expired tokens
-// and revoked tokens are refused.
+// and revoked tokens are refused. Every test runs once with the in-memory
+// store and once with store/sqlite.
 package e2e

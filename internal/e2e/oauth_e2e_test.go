@@ -16,6 +16,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,6 +36,7 @@ import (
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/oauth/safehttp"
 	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 const (
@@ -101,10 +103,33 @@ type world struct {
 	cimdFetches atomic.Int64
 }
 
-func newWorld(t *testing.T) *world {
+// storeKinds are the stores the authorization server runs on.
+var storeKinds = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
+	{"sqlite", func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "mcpgate.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
+// eachStore runs f in a fresh world on each kind of store.
+func eachStore(t *testing.T, f func(t *testing.T, w *world)) {
+	for _, k := range storeKinds {
+		t.Run(k.name, func(t *testing.T) { f(t, newWorld(t, k.open(t))) })
+	}
+}
+
+func newWorld(t *testing.T, st store.Store) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{st: store.NewMemory(), cimdDocs: map[string][]byte{}}
+	w := &world{st: st, cimdDocs: map[string][]byte{}}
 	var err error
 	if w.svcKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		t.Fatal(err)
@@ -566,78 +591,79 @@ func hostOf(t *testing.T, raw string) string {
 // pages; then a revoked access token is refused and the client recovers
 // with its refresh token, without the user.
 func TestAuthorizationCodeFlow(t *testing.T) {
-	w := newWorld(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	b := newBrowser(userName, userPass)
-	recv := newReceiver(t, b)
-	tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
-		ServerURL:            w.mcpURL,
-		RedirectURL:          recv.RedirectURL(),
-		AuthorizationHandler: recv,
-		ClientMetadata:       &meta.ClientMetadata{ClientName: "E2E Browser Client"},
-		Scope:                scopeRead + " " + scopeWrite,
-		SafeHTTP:             loopbackSafeHTTP(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mark := w.seen.mark()
-	cs, err := w.connect(ctx, t, tr)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	exercise(ctx, t, cs)
-
-	tok, err := tr.Authorizer().Token(ctx)
-	if err != nil || tok == nil {
-		t.Fatalf("stored token: %v, %v", tok, err)
-	}
-	if tok.RefreshToken == "" || tok.Resource != w.mcpURL || tok.Issuer != w.issuer || tok.ClientID == "" {
-		t.Errorf("token: refresh %v, resource %q, issuer %q, client %q", tok.RefreshToken != "", tok.Resource, tok.Issuer, tok.ClientID)
-	}
-	c, err := w.st.GetClient(ctx, tok.ClientID)
-	if err != nil || c.Kind != store.ClientDynamic || c.Name != "E2E Browser Client" || c.TokenEndpointAuthMethod != meta.AuthMethodNone {
-		t.Fatalf("registered client %q: %+v, %v", tok.ClientID, c, err)
-	}
-	checkConsent(t, b, consentPage{clientName: "E2E Browser Client", clientHost: tok.ClientID, redirectHost: hostOf(t, recv.RedirectURL()), localhostWarning: true},
-		scopeRead, scopeWrite)
-	ids := w.checkPrincipals(t, mark, userName, tok.ClientID, scopeRead, scopeWrite)
-	if len(ids) != 1 {
-		t.Errorf("token ids %v, want one", ids)
-	}
-
-	t.Run("revoked token", func(t *testing.T) {
-		if status, _ := rawStatus(t, w.mcpURL, tok.AccessToken); status != http.StatusOK {
-			t.Fatalf("before revocation: HTTP %d", status)
-		}
-		// RFC 7009 revocation by the (public) client.
-		form := url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}, "client_id": {tok.ClientID}}
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).PostForm(w.issuer+"/revoke", form)
+	eachStore(t, func(t *testing.T, w *world) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		b := newBrowser(userName, userPass)
+		recv := newReceiver(t, b)
+		tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
+			ServerURL:            w.mcpURL,
+			RedirectURL:          recv.RedirectURL(),
+			AuthorizationHandler: recv,
+			ClientMetadata:       &meta.ClientMetadata{ClientName: "E2E Browser Client"},
+			Scope:                scopeRead + " " + scopeWrite,
+			SafeHTTP:             loopbackSafeHTTP(),
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("revoke: HTTP %d", resp.StatusCode)
-		}
-		wantRefused(t, w.mcpURL, tok.AccessToken, "revoked")
-
-		// The session goes on: the transport meets the 401, refreshes
-		// and replays, without the user.
 		mark := w.seen.mark()
+		cs, err := w.connect(ctx, t, tr)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
 		exercise(ctx, t, cs)
-		nt, err := tr.Authorizer().Token(ctx)
-		if err != nil || nt == nil || nt.AccessToken == tok.AccessToken || nt.RefreshToken == tok.RefreshToken {
-			t.Fatalf("after revocation the client has no fresh token (rotated refresh token: %v): %v", nt != nil && nt.RefreshToken != tok.RefreshToken, err)
+
+		tok, err := tr.Authorizer().Token(ctx)
+		if err != nil || tok == nil {
+			t.Fatalf("stored token: %v, %v", tok, err)
 		}
-		newIDs := w.checkPrincipals(t, mark, userName, tok.ClientID, scopeRead, scopeWrite)
-		if slices.Contains(newIDs, ids[0]) {
-			t.Errorf("the revoked token (jti %s) was accepted again", ids[0])
+		if tok.RefreshToken == "" || tok.Resource != w.mcpURL || tok.Issuer != w.issuer || tok.ClientID == "" {
+			t.Errorf("token: refresh %v, resource %q, issuer %q, client %q", tok.RefreshToken != "", tok.Resource, tok.Issuer, tok.ClientID)
 		}
-		if logins, consents := b.stats(); logins != 1 || len(consents) != 1 {
-			t.Errorf("the user was asked again: logins %d, consents %d", logins, len(consents))
+		c, err := w.st.GetClient(ctx, tok.ClientID)
+		if err != nil || c.Kind != store.ClientDynamic || c.Name != "E2E Browser Client" || c.TokenEndpointAuthMethod != meta.AuthMethodNone {
+			t.Fatalf("registered client %q: %+v, %v", tok.ClientID, c, err)
 		}
+		checkConsent(t, b, consentPage{clientName: "E2E Browser Client", clientHost: tok.ClientID, redirectHost: hostOf(t, recv.RedirectURL()), localhostWarning: true},
+			scopeRead, scopeWrite)
+		ids := w.checkPrincipals(t, mark, userName, tok.ClientID, scopeRead, scopeWrite)
+		if len(ids) != 1 {
+			t.Errorf("token ids %v, want one", ids)
+		}
+
+		t.Run("revoked token", func(t *testing.T) {
+			if status, _ := rawStatus(t, w.mcpURL, tok.AccessToken); status != http.StatusOK {
+				t.Fatalf("before revocation: HTTP %d", status)
+			}
+			// RFC 7009 revocation by the (public) client.
+			form := url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}, "client_id": {tok.ClientID}}
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).PostForm(w.issuer+"/revoke", form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("revoke: HTTP %d", resp.StatusCode)
+			}
+			wantRefused(t, w.mcpURL, tok.AccessToken, "revoked")
+
+			// The session goes on: the transport meets the 401, refreshes
+			// and replays, without the user.
+			mark := w.seen.mark()
+			exercise(ctx, t, cs)
+			nt, err := tr.Authorizer().Token(ctx)
+			if err != nil || nt == nil || nt.AccessToken == tok.AccessToken || nt.RefreshToken == tok.RefreshToken {
+				t.Fatalf("after revocation the client has no fresh token (rotated refresh token: %v): %v", nt != nil && nt.RefreshToken != tok.RefreshToken, err)
+			}
+			newIDs := w.checkPrincipals(t, mark, userName, tok.ClientID, scopeRead, scopeWrite)
+			if slices.Contains(newIDs, ids[0]) {
+				t.Errorf("the revoked token (jti %s) was accepted again", ids[0])
+			}
+			if logins, consents := b.stats(); logins != 1 || len(consents) != 1 {
+				t.Errorf("the user was asked again: logins %d, consents %d", logins, len(consents))
+			}
+		})
 	})
 }
 
@@ -645,102 +671,104 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 // Client ID Metadata Document the test serves over https on 127.0.0.1; no
 // registration happens.
 func TestMetadataDocumentClient(t *testing.T) {
-	w := newWorld(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	b := newBrowser(userName, userPass)
-	recv := newReceiver(t, b)
-	clientID := w.serveClientMetadata(t, "/clients/e2e.json", func(id string) map[string]any {
-		return map[string]any{
-			"client_id":                  id,
-			"client_name":                "E2E Metadata Document Client",
-			"redirect_uris":              []string{recv.RedirectURL()},
-			"grant_types":                []string{meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken},
-			"response_types":             []string{meta.ResponseTypeCode},
-			"token_endpoint_auth_method": meta.AuthMethodNone,
+	eachStore(t, func(t *testing.T, w *world) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		b := newBrowser(userName, userPass)
+		recv := newReceiver(t, b)
+		clientID := w.serveClientMetadata(t, "/clients/e2e.json", func(id string) map[string]any {
+			return map[string]any{
+				"client_id":                  id,
+				"client_name":                "E2E Metadata Document Client",
+				"redirect_uris":              []string{recv.RedirectURL()},
+				"grant_types":                []string{meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken},
+				"response_types":             []string{meta.ResponseTypeCode},
+				"token_endpoint_auth_method": meta.AuthMethodNone,
+			}
+		})
+		tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
+			ServerURL:                  w.mcpURL,
+			ClientIDMetadataURL:        clientID,
+			DisableDynamicRegistration: true,
+			RedirectURL:                recv.RedirectURL(),
+			AuthorizationHandler:       recv,
+			SafeHTTP:                   loopbackSafeHTTP(),
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
-		ServerURL:                  w.mcpURL,
-		ClientIDMetadataURL:        clientID,
-		DisableDynamicRegistration: true,
-		RedirectURL:                recv.RedirectURL(),
-		AuthorizationHandler:       recv,
-		SafeHTTP:                   loopbackSafeHTTP(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mark := w.seen.mark()
-	cs, err := w.connect(ctx, t, tr)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	exercise(ctx, t, cs)
+		mark := w.seen.mark()
+		cs, err := w.connect(ctx, t, tr)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		exercise(ctx, t, cs)
 
-	tok, err := tr.Authorizer().Token(ctx)
-	if err != nil || tok == nil || tok.ClientID != clientID {
-		t.Fatalf("stored token client %v: %v", tok, err)
-	}
-	if n := w.cimdFetches.Load(); n < 1 {
-		t.Errorf("the metadata document was fetched %d times", n)
-	}
-	c, err := w.st.GetClient(ctx, clientID)
-	if err != nil || c.Kind != store.ClientMetadataDocument || c.Name != "E2E Metadata Document Client" {
-		t.Fatalf("client %q: %+v, %v", clientID, c, err)
-	}
-	checkConsent(t, b, consentPage{clientName: "E2E Metadata Document Client", clientHost: hostOf(t, clientID), redirectHost: hostOf(t, recv.RedirectURL()), localhostWarning: true},
-		scopeRead)
-	w.checkPrincipals(t, mark, userName, clientID, scopeRead)
+		tok, err := tr.Authorizer().Token(ctx)
+		if err != nil || tok == nil || tok.ClientID != clientID {
+			t.Fatalf("stored token client %v: %v", tok, err)
+		}
+		if n := w.cimdFetches.Load(); n < 1 {
+			t.Errorf("the metadata document was fetched %d times", n)
+		}
+		c, err := w.st.GetClient(ctx, clientID)
+		if err != nil || c.Kind != store.ClientMetadataDocument || c.Name != "E2E Metadata Document Client" {
+			t.Fatalf("client %q: %+v, %v", clientID, c, err)
+		}
+		checkConsent(t, b, consentPage{clientName: "E2E Metadata Document Client", clientHost: hostOf(t, clientID), redirectHost: hostOf(t, recv.RedirectURL()), localhostWarning: true},
+			scopeRead)
+		w.checkPrincipals(t, mark, userName, clientID, scopeRead)
+	})
 }
 
 // TestClientCredentialsPrivateKeyJWT: a pre-registered service client
 // authenticates with a private_key_jwt assertion signed by its key; a
 // client holding another key gets nothing.
 func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
-	w := newWorld(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	cfg := &oauthclient.Config{
-		ServerURL: w.mcpURL,
-		Flow:      oauthclient.FlowClientCredentials,
-		Client:    &oauthclient.ClientAuth{ClientID: svcClientID, PrivateKey: w.svcKey, KeyID: svcKeyID, Method: meta.AuthMethodPrivateKeyJWT},
-		SafeHTTP:  loopbackSafeHTTP(),
-	}
-	tr, err := oauthclient.NewTransport(nil, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mark := w.seen.mark()
-	cs, err := w.connect(ctx, t, tr)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	exercise(ctx, t, cs)
-	tok, err := tr.Authorizer().Token(ctx)
-	if err != nil || tok == nil || tok.ClientID != svcClientID || tok.RefreshToken != "" {
-		t.Fatalf("stored token %v: %v", tok, err)
-	}
-	w.checkPrincipals(t, mark, authserver.ClientSubject(svcClientID), svcClientID, scopeRead)
-
-	t.Run("wrong key", func(t *testing.T) {
-		other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
+	eachStore(t, func(t *testing.T, w *world) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		cfg := &oauthclient.Config{
+			ServerURL: w.mcpURL,
+			Flow:      oauthclient.FlowClientCredentials,
+			Client:    &oauthclient.ClientAuth{ClientID: svcClientID, PrivateKey: w.svcKey, KeyID: svcKeyID, Method: meta.AuthMethodPrivateKeyJWT},
+			SafeHTTP:  loopbackSafeHTTP(),
 		}
-		bad := *cfg
-		bad.Client = &oauthclient.ClientAuth{ClientID: svcClientID, PrivateKey: other, KeyID: svcKeyID, Method: meta.AuthMethodPrivateKeyJWT}
-		tr, err := oauthclient.NewTransport(nil, &bad)
+		tr, err := oauthclient.NewTransport(nil, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mark := w.seen.mark()
-		if _, err := w.connect(ctx, t, tr); err == nil || !strings.Contains(err.Error(), "invalid_client") {
-			t.Fatalf("connect with a foreign key: %v, want an invalid_client error", err)
+		cs, err := w.connect(ctx, t, tr)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
 		}
-		if n := len(w.seen.since(mark)); n != 0 {
-			t.Errorf("%d requests reached the MCP handler", n)
+		exercise(ctx, t, cs)
+		tok, err := tr.Authorizer().Token(ctx)
+		if err != nil || tok == nil || tok.ClientID != svcClientID || tok.RefreshToken != "" {
+			t.Fatalf("stored token %v: %v", tok, err)
 		}
+		w.checkPrincipals(t, mark, authserver.ClientSubject(svcClientID), svcClientID, scopeRead)
+
+		t.Run("wrong key", func(t *testing.T) {
+			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := *cfg
+			bad.Client = &oauthclient.ClientAuth{ClientID: svcClientID, PrivateKey: other, KeyID: svcKeyID, Method: meta.AuthMethodPrivateKeyJWT}
+			tr, err := oauthclient.NewTransport(nil, &bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mark := w.seen.mark()
+			if _, err := w.connect(ctx, t, tr); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+				t.Fatalf("connect with a foreign key: %v, want an invalid_client error", err)
+			}
+			if n := len(w.seen.since(mark)); n != 0 {
+				t.Errorf("%d requests reached the MCP handler", n)
+			}
+		})
 	})
 }
 
@@ -749,94 +777,96 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 // ID-JAG for our authorization server and resource, and presents the
 // ID-JAG with the jwt-bearer grant.
 func TestEnterpriseManagedAuthorization(t *testing.T) {
-	w := newWorld(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
-		ServerURL: w.mcpURL,
-		Flow:      oauthclient.FlowEnterprise,
-		Client:    &oauthclient.ClientAuth{ClientID: agentClientID, ClientSecret: agentSecret},
-		Enterprise: &oauthclient.Enterprise{
-			IDToken:   func(context.Context) (string, error) { return w.idp.idToken(idpUser) },
-			IdPIssuer: w.idp.issuer,
-			IdPClient: &oauthclient.ClientAuth{ClientID: idpAppID, ClientSecret: idpAppSecret},
-		},
-		SafeHTTP: loopbackSafeHTTP(),
+	eachStore(t, func(t *testing.T, w *world) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
+			ServerURL: w.mcpURL,
+			Flow:      oauthclient.FlowEnterprise,
+			Client:    &oauthclient.ClientAuth{ClientID: agentClientID, ClientSecret: agentSecret},
+			Enterprise: &oauthclient.Enterprise{
+				IDToken:   func(context.Context) (string, error) { return w.idp.idToken(idpUser) },
+				IdPIssuer: w.idp.issuer,
+				IdPClient: &oauthclient.ClientAuth{ClientID: idpAppID, ClientSecret: idpAppSecret},
+			},
+			SafeHTTP: loopbackSafeHTTP(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mark := w.seen.mark()
+		cs, err := w.connect(ctx, t, tr)
+		if err != nil {
+			t.Fatalf("connect: %v (identity provider: %v)", err, w.idp.lastError())
+		}
+		exercise(ctx, t, cs)
+		tok, err := tr.Authorizer().Token(ctx)
+		if err != nil || tok == nil || tok.ClientID != agentClientID || tok.RefreshToken != "" {
+			t.Fatalf("stored token %v: %v", tok, err)
+		}
+		if n := w.idp.exchanges.Load(); n != 1 {
+			t.Errorf("%d token exchanges at the identity provider, want 1", n)
+		}
+		if err := w.idp.lastError(); err != nil {
+			t.Errorf("identity provider refused a request: %v", err)
+		}
+		w.checkPrincipals(t, mark, authserver.FederatedSubject(w.idp.issuer, idpUser), agentClientID, scopeRead)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mark := w.seen.mark()
-	cs, err := w.connect(ctx, t, tr)
-	if err != nil {
-		t.Fatalf("connect: %v (identity provider: %v)", err, w.idp.lastError())
-	}
-	exercise(ctx, t, cs)
-	tok, err := tr.Authorizer().Token(ctx)
-	if err != nil || tok == nil || tok.ClientID != agentClientID || tok.RefreshToken != "" {
-		t.Fatalf("stored token %v: %v", tok, err)
-	}
-	if n := w.idp.exchanges.Load(); n != 1 {
-		t.Errorf("%d token exchanges at the identity provider, want 1", n)
-	}
-	if err := w.idp.lastError(); err != nil {
-		t.Errorf("identity provider refused a request: %v", err)
-	}
-	w.checkPrincipals(t, mark, authserver.FederatedSubject(w.idp.issuer, idpUser), agentClientID, scopeRead)
 }
 
 // TestRefusedTokens: the resource server refuses a token issued for
 // another resource and an expired token, with 401 invalid_token.
 func TestRefusedTokens(t *testing.T) {
-	w := newWorld(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	if status, ch := rawStatus(t, w.mcpURL, ""); status != http.StatusUnauthorized || ch == nil || ch.ResourceMetadata == "" {
-		t.Fatalf("no token: HTTP %d, challenge %+v", status, ch)
-	}
-	client := &oauthclient.ClientAuth{ClientID: svcClientID, PrivateKey: w.svcKey, KeyID: svcKeyID}
-	token := func(serverURL string) *oauthclient.Token {
-		t.Helper()
-		a, err := oauthclient.NewAuthorizer(&oauthclient.Config{ServerURL: serverURL, Flow: oauthclient.FlowClientCredentials, Client: client, SafeHTTP: loopbackSafeHTTP()})
-		if err != nil {
-			t.Fatal(err)
+	eachStore(t, func(t *testing.T, w *world) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if status, ch := rawStatus(t, w.mcpURL, ""); status != http.StatusUnauthorized || ch == nil || ch.ResourceMetadata == "" {
+			t.Fatalf("no token: HTTP %d, challenge %+v", status, ch)
 		}
-		tok, err := a.Authorize(ctx, nil)
-		if err != nil {
-			t.Fatalf("token for %s: %v", serverURL, err)
+		client := &oauthclient.ClientAuth{ClientID: svcClientID, PrivateKey: w.svcKey, KeyID: svcKeyID}
+		token := func(serverURL string) *oauthclient.Token {
+			t.Helper()
+			a, err := oauthclient.NewAuthorizer(&oauthclient.Config{ServerURL: serverURL, Flow: oauthclient.FlowClientCredentials, Client: client, SafeHTTP: loopbackSafeHTTP()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := a.Authorize(ctx, nil)
+			if err != nil {
+				t.Fatalf("token for %s: %v", serverURL, err)
+			}
+			return tok
 		}
-		return tok
-	}
 
-	t.Run("other audience", func(t *testing.T) {
-		tok := token(w.otherURL)
-		if tok.Resource != w.otherURL {
-			t.Fatalf("token resource %q", tok.Resource)
-		}
-		// It is a good token, for the other resource.
-		if status, _ := rawStatus(t, w.otherURL, tok.AccessToken); status != http.StatusOK {
-			t.Fatalf("the other resource refused its own token: HTTP %d", status)
-		}
-		mark := w.seen.mark()
-		wantRefused(t, w.mcpURL, tok.AccessToken, "audience")
-		if n := len(w.seen.since(mark)); n != 0 {
-			t.Errorf("%d refused requests reached the MCP handler", n)
-		}
-	})
+		t.Run("other audience", func(t *testing.T) {
+			tok := token(w.otherURL)
+			if tok.Resource != w.otherURL {
+				t.Fatalf("token resource %q", tok.Resource)
+			}
+			// It is a good token, for the other resource.
+			if status, _ := rawStatus(t, w.otherURL, tok.AccessToken); status != http.StatusOK {
+				t.Fatalf("the other resource refused its own token: HTTP %d", status)
+			}
+			mark := w.seen.mark()
+			wantRefused(t, w.mcpURL, tok.AccessToken, "audience")
+			if n := len(w.seen.since(mark)); n != 0 {
+				t.Errorf("%d refused requests reached the MCP handler", n)
+			}
+		})
 
-	t.Run("expired", func(t *testing.T) {
-		tok := token(w.mcpURL)
-		if status, _ := rawStatus(t, w.mcpURL, tok.AccessToken); status != http.StatusOK {
-			t.Fatalf("fresh token: HTTP %d", status)
-		}
-		// Two hours later (tokens live one hour) at the resource server.
-		w.rsSkew.Store(int64(2 * time.Hour))
-		defer w.rsSkew.Store(0)
-		mark := w.seen.mark()
-		wantRefused(t, w.mcpURL, tok.AccessToken, "expired")
-		if n := len(w.seen.since(mark)); n != 0 {
-			t.Errorf("%d refused requests reached the MCP handler", n)
-		}
+		t.Run("expired", func(t *testing.T) {
+			tok := token(w.mcpURL)
+			if status, _ := rawStatus(t, w.mcpURL, tok.AccessToken); status != http.StatusOK {
+				t.Fatalf("fresh token: HTTP %d", status)
+			}
+			// Two hours later (tokens live one hour) at the resource server.
+			w.rsSkew.Store(int64(2 * time.Hour))
+			defer w.rsSkew.Store(0)
+			mark := w.seen.mark()
+			wantRefused(t, w.mcpURL, tok.AccessToken, "expired")
+			if n := len(w.seen.since(mark)); n != 0 {
+				t.Errorf("%d refused requests reached the MCP handler", n)
+			}
+		})
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mcpgate/mcpgate/store"
@@ -39,12 +41,31 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 	defer s.Close()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 1 {
-		t.Fatalf("SchemaVersion = %d, %v", v, err)
+	if want := latestMigration(t); err != nil || v != want {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, want)
 	}
 	if _, err := s.GetUser(ctx, "kept"); err != nil {
 		t.Fatalf("data lost on reopen: %v", err)
 	}
+}
+
+// latestMigration returns the number of the newest migration file.
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	names, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	latest := 0
+	for _, n := range names {
+		base := filepath.Base(n)
+		num, err := strconv.Atoi(base[:strings.IndexByte(base, '_')])
+		if err != nil {
+			t.Fatalf("migration %s: %v", base, err)
+		}
+		latest = max(latest, num)
+	}
+	return latest
 }
 
 func TestMemoryDatabase(t *testing.T) {

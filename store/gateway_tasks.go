@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+// GatewayTask records a task that a client started through the gateway: the
+// id the gateway gave the client, the upstream task behind it and the
+// principal that owns it. It outlives the process, so that a restarted
+// gateway still knows whose task is whose, and can report work that was
+// lost.
+type GatewayTask struct {
+	// ID is the task id the gateway gave the client.
+	ID string
+	// Principal owns the task: only it may see or act on it.
+	Principal string
+	// Upstream is the name of the upstream running the task, and
+	// UpstreamTaskID the id it gave it.
+	Upstream       string
+	UpstreamTaskID string
+	// Status and StatusMessage are the last status the gateway saw.
+	Status        string
+	StatusMessage string
+	// CreatedAt, UpdatedAt and ExpiresAt (zero: never) are when the task
+	// was created, last updated and stops being kept.
+	CreatedAt, UpdatedAt, ExpiresAt time.Time
+}
+
+// GatewayTasks keeps the gateway's task records.
+type GatewayTasks interface {
+	// PutGatewayTask creates or replaces a record.
+	PutGatewayTask(ctx context.Context, t *GatewayTask) error
+	// GetGatewayTask returns a record by gateway id, or ErrNotFound.
+	GetGatewayTask(ctx context.Context, id string) (*GatewayTask, error)
+	// FindGatewayTask returns the record of an upstream task, or
+	// ErrNotFound.
+	FindGatewayTask(ctx context.Context, upstream, upstreamTaskID string) (*GatewayTask, error)
+	// ListGatewayTasks returns a principal's records ("" for everyone's),
+	// oldest first.
+	ListGatewayTasks(ctx context.Context, principal string) ([]*GatewayTask, error)
+	// DeleteExpiredGatewayTasks deletes records that expired before now.
+	DeleteExpiredGatewayTasks(ctx context.Context, now time.Time) (int, error)
+}
+
+// MemoryGatewayTasks is an in-memory GatewayTasks, for tests and for
+// gateways without a data directory.
+type MemoryGatewayTasks struct {
+	mu    sync.Mutex
+	tasks map[string]GatewayTask
+}
+
+// NewMemoryGatewayTasks returns an empty MemoryGatewayTasks.
+func NewMemoryGatewayTasks() *MemoryGatewayTasks {
+	return &MemoryGatewayTasks{tasks: make(map[string]GatewayTask)}
+}
+
+var _ GatewayTasks = (*MemoryGatewayTasks)(nil)
+
+// PutGatewayTask implements GatewayTasks.
+func (m *MemoryGatewayTasks) PutGatewayTask(_ context.Context, t *GatewayTask) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tasks[t.ID] = *t
+	return nil
+}
+
+// GetGatewayTask implements GatewayTasks.
+func (m *MemoryGatewayTasks) GetGatewayTask(_ context.Context, id string) (*GatewayTask, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tasks[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return &t, nil
+}
+
+// FindGatewayTask implements GatewayTasks.
+func (m *MemoryGatewayTasks) FindGatewayTask(_ context.Context, upstream, upstreamTaskID string) (*GatewayTask, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.tasks {
+		if t.Upstream == upstream && t.UpstreamTaskID == upstreamTaskID {
+			return &t, nil
+		}
+	}
+	return nil, ErrNotFound
+}
+
+// ListGatewayTasks implements GatewayTasks.
+func (m *MemoryGatewayTasks) ListGatewayTasks(_ context.Context, principal string) ([]*GatewayTask, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*GatewayTask
+	for _, t := range m.tasks {
+		if principal == "" || t.Principal == principal {
+			out = append(out, &t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// DeleteExpiredGatewayTasks implements GatewayTasks.
+func (m *MemoryGatewayTasks) DeleteExpiredGatewayTasks(_ context.Context, now time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, t := range m.tasks {
+		if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(now) {
+			delete(m.tasks, id)
+			n++
+		}
+	}
+	return n, nil
+}

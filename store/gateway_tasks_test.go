@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+// TestGatewayTasks runs the same checks against both implementations.
+func TestGatewayTasks(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, st := range map[string]store.GatewayTasks{"memory": store.NewMemoryGatewayTasks(), "sqlite": db} {
+		t.Run(name, func(t *testing.T) {
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			a := &store.GatewayTask{ID: "g1", Principal: "alice", Upstream: "up", UpstreamTaskID: "u1", Status: "working", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			b := &store.GatewayTask{ID: "g2", Principal: "bob", Upstream: "up", UpstreamTaskID: "u2", Status: "working", CreatedAt: now.Add(time.Second), UpdatedAt: now, ExpiresAt: now.Add(-time.Second)}
+			for _, x := range []*store.GatewayTask{a, b} {
+				if err := st.PutGatewayTask(ctx, x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := st.GetGatewayTask(ctx, "g1")
+			if err != nil || got.Principal != "alice" || got.UpstreamTaskID != "u1" || !got.CreatedAt.Equal(now) {
+				t.Fatalf("get: %+v %v", got, err)
+			}
+			a.Status, a.StatusMessage = "completed", "done"
+			if err := st.PutGatewayTask(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.FindGatewayTask(ctx, "up", "u1"); err != nil || got.ID != "g1" || got.Status != "completed" {
+				t.Fatalf("find: %+v %v", got, err)
+			}
+			if _, err := st.GetGatewayTask(ctx, "nope"); err == nil {
+				t.Fatal("unknown task found")
+			}
+			if l, _ := st.ListGatewayTasks(ctx, "alice"); len(l) != 1 || l[0].ID != "g1" {
+				t.Fatalf("list alice: %+v", l)
+			}
+			if l, _ := st.ListGatewayTasks(ctx, ""); len(l) != 2 || l[0].ID != "g1" {
+				t.Fatalf("list all: %+v", l)
+			}
+			if n, err := st.DeleteExpiredGatewayTasks(ctx, now); err != nil || n != 1 {
+				t.Fatalf("delete expired: %d %v", n, err)
+			}
+			if _, err := st.GetGatewayTask(ctx, "g2"); err == nil {
+				t.Fatal("expired task kept")
+			}
+		})
+	}
+}

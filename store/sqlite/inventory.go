@@ -1,0 +1,247 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/mcpgate/mcpgate/store"
+)
+
+var (
+	_ store.InventoryStore = (*Store)(nil)
+	_ store.GrantLister    = (*Store)(nil)
+)
+
+func jsonList(what string, v []string) (string, error) {
+	if v == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return string(b), nil
+}
+
+func parseList(what, s string) ([]string, error) {
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("%s: stored list: %w", what, err)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
+}
+
+const clientRecordCols = `client_id, metadata, metadata_digest, redirect_uris, key_thumbprints, jwks_uri, approved_redirect_uris, approved_key_thumbprints, approved_jwks_uri, changed, changed_at, approved_at, approved_by, first_seen, last_seen`
+
+// PutClientRecord implements store.InventoryStore.
+func (s *Store) PutClientRecord(ctx context.Context, r *store.ClientRecord) error {
+	what := fmt.Sprintf("client record %q", r.ClientID)
+	var lists [4]string
+	for i, l := range [][]string{r.RedirectURIs, r.KeyThumbprints, r.ApprovedRedirectURIs, r.ApprovedKeyThumbprints} {
+		var err error
+		if lists[i], err = jsonList(what, l); err != nil {
+			return err
+		}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_clients (`+clientRecordCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ClientID, r.Metadata, r.MetadataDigest, lists[0], lists[1], r.JWKSURI, lists[2], lists[3], r.ApprovedJWKSURI,
+		r.Changed, ts(r.ChangedAt), ts(r.ApprovedAt), r.ApprovedBy, ts(r.FirstSeen), ts(r.LastSeen))
+	return wrap(what, err)
+}
+
+func scanClientRecord(sc scanner) (*store.ClientRecord, error) {
+	var r store.ClientRecord
+	var lists [4]string
+	var changedAt, approvedAt, first, last int64
+	if err := sc.Scan(&r.ClientID, &r.Metadata, &r.MetadataDigest, &lists[0], &lists[1], &r.JWKSURI, &lists[2], &lists[3], &r.ApprovedJWKSURI,
+		&r.Changed, &changedAt, &approvedAt, &r.ApprovedBy, &first, &last); err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("client record %q", r.ClientID)
+	for i, dst := range []*[]string{&r.RedirectURIs, &r.KeyThumbprints, &r.ApprovedRedirectURIs, &r.ApprovedKeyThumbprints} {
+		var err error
+		if *dst, err = parseList(what, lists[i]); err != nil {
+			return nil, err
+		}
+	}
+	r.ChangedAt, r.ApprovedAt, r.FirstSeen, r.LastSeen = fromTS(changedAt), fromTS(approvedAt), fromTS(first), fromTS(last)
+	return &r, nil
+}
+
+// GetClientRecord implements store.InventoryStore.
+func (s *Store) GetClientRecord(ctx context.Context, clientID string) (*store.ClientRecord, error) {
+	r, err := scanClientRecord(s.db.QueryRowContext(ctx, `SELECT `+clientRecordCols+` FROM inventory_clients WHERE client_id = ?`, clientID))
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("client record %q", clientID), err)
+	}
+	return r, nil
+}
+
+// ListClientRecords implements store.InventoryStore.
+func (s *Store) ListClientRecords(ctx context.Context) ([]*store.ClientRecord, error) {
+	return queryAll(ctx, s.db, "client records", scanClientRecord, `SELECT `+clientRecordCols+` FROM inventory_clients ORDER BY client_id`)
+}
+
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(scanner) (*T, error), q string, args ...any) ([]*T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(what, err)
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, wrap(what, err)
+		}
+		out = append(out, v)
+	}
+	return out, wrap(what, rows.Err())
+}
+
+const toolRecordCols = `upstream, name, definition, digest, approved_definition, approved_digest, changed, removed, first_seen, last_seen, changed_at, approved_at, approved_by`
+
+// PutToolRecord implements store.InventoryStore.
+func (s *Store) PutToolRecord(ctx context.Context, r *store.ToolRecord) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_tools (`+toolRecordCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.Upstream, r.Name, r.Definition, r.Digest, r.ApprovedDefinition, r.ApprovedDigest, r.Changed, r.Removed,
+		ts(r.FirstSeen), ts(r.LastSeen), ts(r.ChangedAt), ts(r.ApprovedAt), r.ApprovedBy)
+	return wrap(fmt.Sprintf("tool record %s/%s", r.Upstream, r.Name), err)
+}
+
+func scanToolRecord(sc scanner) (*store.ToolRecord, error) {
+	var r store.ToolRecord
+	var first, last, changed, approved int64
+	if err := sc.Scan(&r.Upstream, &r.Name, &r.Definition, &r.Digest, &r.ApprovedDefinition, &r.ApprovedDigest, &r.Changed, &r.Removed,
+		&first, &last, &changed, &approved, &r.ApprovedBy); err != nil {
+		return nil, err
+	}
+	r.FirstSeen, r.LastSeen, r.ChangedAt, r.ApprovedAt = fromTS(first), fromTS(last), fromTS(changed), fromTS(approved)
+	return &r, nil
+}
+
+// GetToolRecord implements store.InventoryStore.
+func (s *Store) GetToolRecord(ctx context.Context, upstream, name string) (*store.ToolRecord, error) {
+	r, err := scanToolRecord(s.db.QueryRowContext(ctx, `SELECT `+toolRecordCols+` FROM inventory_tools WHERE upstream = ? AND name = ?`, upstream, name))
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("tool record %s/%s", upstream, name), err)
+	}
+	return r, nil
+}
+
+// ListToolRecords implements store.InventoryStore.
+func (s *Store) ListToolRecords(ctx context.Context, upstream string) ([]*store.ToolRecord, error) {
+	if upstream == "" {
+		return queryAll(ctx, s.db, "tool records", scanToolRecord, `SELECT `+toolRecordCols+` FROM inventory_tools ORDER BY upstream, name`)
+	}
+	return queryAll(ctx, s.db, "tool records", scanToolRecord, `SELECT `+toolRecordCols+` FROM inventory_tools WHERE upstream = ? ORDER BY name`, upstream)
+}
+
+// PutUpstreamCredential implements store.InventoryStore.
+func (s *Store) PutUpstreamCredential(ctx context.Context, c *store.UpstreamCredential) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_upstream_credentials (principal, upstream, kind, scope, created_at, expires_at, last_used) VALUES (?,?,?,?,?,?,?)`,
+		c.Principal, c.Upstream, c.Kind, c.Scope, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.LastUsed))
+	return wrap(fmt.Sprintf("upstream credential %s/%s", c.Upstream, c.Principal), err)
+}
+
+// ListUpstreamCredentials implements store.InventoryStore.
+func (s *Store) ListUpstreamCredentials(ctx context.Context) ([]*store.UpstreamCredential, error) {
+	return queryAll(ctx, s.db, "upstream credentials", func(sc scanner) (*store.UpstreamCredential, error) {
+		var c store.UpstreamCredential
+		var created, expires, used int64
+		if err := sc.Scan(&c.Principal, &c.Upstream, &c.Kind, &c.Scope, &created, &expires, &used); err != nil {
+			return nil, err
+		}
+		c.CreatedAt, c.ExpiresAt, c.LastUsed = fromTS(created), fromTS(expires), fromTS(used)
+		return &c, nil
+	}, `SELECT principal, upstream, kind, scope, created_at, expires_at, last_used FROM inventory_upstream_credentials ORDER BY principal, upstream`)
+}
+
+// DeleteUpstreamCredential implements store.InventoryStore.
+func (s *Store) DeleteUpstreamCredential(ctx context.Context, principal, upstream string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM inventory_upstream_credentials WHERE principal = ? AND upstream = ?`, principal, upstream)
+	return mustAffect(res, err, fmt.Sprintf("upstream credential %s/%s", upstream, principal))
+}
+
+// PutIdentityProvider implements store.InventoryStore.
+func (s *Store) PutIdentityProvider(ctx context.Context, p *store.IdentityProvider) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO inventory_identity_providers (issuer, name, kind, created_at) VALUES (?,?,?,?)
+		ON CONFLICT (issuer) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+		created_at = CASE WHEN inventory_identity_providers.created_at = 0 THEN excluded.created_at ELSE inventory_identity_providers.created_at END`,
+		p.Issuer, p.Name, p.Kind, ts(p.CreatedAt))
+	return wrap(fmt.Sprintf("identity provider %q", p.Issuer), err)
+}
+
+// ListIdentityProviders implements store.InventoryStore.
+func (s *Store) ListIdentityProviders(ctx context.Context) ([]*store.IdentityProvider, error) {
+	return queryAll(ctx, s.db, "identity providers", func(sc scanner) (*store.IdentityProvider, error) {
+		var p store.IdentityProvider
+		var created int64
+		if err := sc.Scan(&p.Issuer, &p.Name, &p.Kind, &created); err != nil {
+			return nil, err
+		}
+		p.CreatedAt = fromTS(created)
+		return &p, nil
+	}, `SELECT issuer, name, kind, created_at FROM inventory_identity_providers ORDER BY issuer`)
+}
+
+// PutRevocation implements store.InventoryStore. The write is a single
+// committed statement, durable on return.
+func (s *Store) PutRevocation(ctx context.Context, r *store.Revocation) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO revocations (kind, id, revoked_by, reason, at) VALUES (?,?,?,?,?)`,
+		r.Kind, r.ID, r.By, r.Reason, ts(r.At))
+	return wrap(fmt.Sprintf("revocation %s %q", r.Kind, r.ID), err)
+}
+
+// ListRevocations implements store.InventoryStore.
+func (s *Store) ListRevocations(ctx context.Context) ([]*store.Revocation, error) {
+	return queryAll(ctx, s.db, "revocations", func(sc scanner) (*store.Revocation, error) {
+		var r store.Revocation
+		var at int64
+		if err := sc.Scan(&r.Kind, &r.ID, &r.By, &r.Reason, &at); err != nil {
+			return nil, err
+		}
+		r.At = fromTS(at)
+		return &r, nil
+	}, `SELECT kind, id, revoked_by, reason, at FROM revocations ORDER BY kind, id`)
+}
+
+// DeleteRevocation implements store.InventoryStore.
+func (s *Store) DeleteRevocation(ctx context.Context, kind, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM revocations WHERE kind = ? AND id = ?`, kind, id)
+	return mustAffect(res, err, fmt.Sprintf("revocation %s %q", kind, id))
+}
+
+// ListAccessTokens implements store.GrantLister.
+func (s *Store) ListAccessTokens(ctx context.Context, now time.Time) ([]*store.AccessToken, error) {
+	return queryAll(ctx, s.db, "access tokens", func(sc scanner) (*store.AccessToken, error) {
+		var t store.AccessToken
+		var iat, exp int64
+		if err := sc.Scan(&t.ID, &t.FamilyID, &t.ClientID, &t.Subject, &t.Resource, &t.Scope, &iat, &exp, &t.Revoked); err != nil {
+			return nil, err
+		}
+		t.IssuedAt, t.ExpiresAt = fromTS(iat), fromTS(exp)
+		return &t, nil
+	}, `SELECT id, family_id, client_id, subject, resource, scope, issued_at, expires_at, revoked FROM access_tokens WHERE revoked = 0 AND expires_at > ? ORDER BY id`, now.UnixNano())
+}
+
+// ListRefreshTokens implements store.GrantLister.
+func (s *Store) ListRefreshTokens(ctx context.Context, now time.Time) ([]*store.RefreshToken, error) {
+	return queryAll(ctx, s.db, "refresh tokens", func(sc scanner) (*store.RefreshToken, error) {
+		var t store.RefreshToken
+		var exp, used int64
+		if err := sc.Scan(&t.TokenHash, &t.FamilyID, &t.ClientID, &t.Subject, &t.Resource, &t.Scope, &exp, &used, &t.Revoked); err != nil {
+			return nil, err
+		}
+		t.ExpiresAt, t.UsedAt = fromTS(exp), fromTS(used)
+		return &t, nil
+	}, `SELECT token_hash, family_id, client_id, subject, resource, scope, expires_at, used_at, revoked FROM refresh_tokens WHERE revoked = 0 AND used_at = 0 AND expires_at > ? ORDER BY family_id, token_hash`, now.UnixNano())
+}
