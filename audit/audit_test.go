@@ -506,23 +506,51 @@ func TestCheckpointInterval(t *testing.T) {
 }
 
 func TestBatchWindow(t *testing.T) {
-	f := &fakeLog{}
-	l, err := New(f, &Options{BatchWindow: 50 * time.Millisecond, MaxBatch: 4, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() {
-			if err := l.Append(context.Background(), sampleRecord(i)); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	l.Close()
-	if len(f.recs) != 8 || f.appends > 4 {
-		t.Errorf("%d records in %d transactions, want 8 in at most 4", len(f.recs), f.appends)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		window time.Duration
+		want   int // transactions for the spaced appends
+	}{
+		{500 * time.Millisecond, 1},
+		{-1, 4},
+	} {
+		f := &fakeLog{}
+		l, err := New(f, &Options{BatchWindow: tt.window, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A burst while the store is busy: the writer learns that appends
+		// are concurrent.
+		f.hold.Lock()
+		var wg sync.WaitGroup
+		wg.Go(func() { l.Append(ctx, sampleRecord(0)) })
+		time.Sleep(20 * time.Millisecond) // the writer is now blocked in the store
+		for i := range 6 {
+			wg.Go(func() { l.Append(ctx, sampleRecord(i+1)) })
+		}
+		time.Sleep(20 * time.Millisecond)
+		f.hold.Unlock()
+		wg.Wait()
+		f.mu.Lock()
+		before := f.appends
+		f.mu.Unlock()
+		// Four appends 5ms apart.
+		for i := range 4 {
+			wg.Go(func() {
+				if err := l.Append(ctx, sampleRecord(i)); err != nil {
+					t.Error(err)
+				}
+			})
+			time.Sleep(5 * time.Millisecond)
+		}
+		wg.Wait()
+		l.Close()
+		if got := f.appends - before; got != tt.want {
+			t.Errorf("window %v: 4 spaced appends in %d transactions, want %d", tt.window, got, tt.want)
+		}
+		if len(f.recs) != 11 {
+			t.Errorf("%d records stored, want 11", len(f.recs))
+		}
 	}
 }
 

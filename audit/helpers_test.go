@@ -18,11 +18,14 @@ type fakeLog struct {
 	cps     []*store.AuditCheckpoint
 	failErr error // returned by AppendAudit when set
 	appends int
+	hold    sync.Mutex // AppendAudit waits while a test holds it
 }
 
 var _ store.AuditLog = (*fakeLog)(nil)
 
 func (f *fakeLog) AppendAudit(ctx context.Context, recs []*store.AuditRecord) error {
+	f.hold.Lock()
+	f.hold.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failErr != nil {
@@ -118,7 +121,7 @@ func (f *fakeLog) rehash(i int, chain bool) {
 		if chain && i > 0 {
 			r.PrevHash = f.recs[i-1].Hash
 		}
-		c, err := canonicalContent(r)
+		c, err := digestContent(r)
 		if err != nil {
 			panic(err)
 		}

@@ -27,6 +27,7 @@ const (
 	DefaultCheckpointEvery    = 1000
 	DefaultCheckpointInterval = time.Minute
 	DefaultMaxBatch           = 256
+	DefaultBatchWindow        = time.Millisecond
 	DefaultWriteTimeout       = 5 * time.Second
 )
 
@@ -60,11 +61,12 @@ type Options struct {
 	// MaxBatch bounds the records committed in one transaction
 	// (0: DefaultMaxBatch).
 	MaxBatch int
-	// BatchWindow is how long the writer waits for more records to join a
-	// batch once it has one. Zero (the default) waits for nothing: the
-	// batch is whatever arrived while the previous transaction was
-	// committing, which groups concurrent appends without adding latency
-	// to a lone one.
+	// BatchWindow is how long at most the writer waits for more records
+	// to join a batch once it has one, when recent batches held more than
+	// one record (appends are concurrent); it stops waiting as soon as the
+	// batch is as large as recent ones. A lone caller is never delayed:
+	// its batch is whatever arrived while the previous transaction was
+	// committing. 0 means DefaultBatchWindow; negative never waits.
 	BatchWindow time.Duration
 	// WriteTimeout bounds one store transaction (0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
@@ -95,12 +97,13 @@ type Log struct {
 	lastSeq, lastCheckpoint uint64
 	lastHash                string
 	stale                   bool
+	peak                    int // recent batch size, decaying
 }
 
 type request struct {
-	rec   *store.AuditRecord
-	canon []byte
-	done  chan error
+	rec     *store.AuditRecord
+	content contentDigest
+	done    chan error
 }
 
 // New opens the log on st: it reads the tail of the stored chain, loads
@@ -122,6 +125,9 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.BatchWindow == 0 {
+		o.BatchWindow = DefaultBatchWindow
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
@@ -213,11 +219,11 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 		*p.digest = d
 	}
 	sr := toStore(r, l.opts.KeepPayloads)
-	canon, err := canonicalContent(sr)
+	content, err := digestContent(sr)
 	if err != nil {
 		return err
 	}
-	req := &request{rec: sr, canon: canon, done: make(chan error, 1)}
+	req := &request{rec: sr, content: content, done: make(chan error, 1)}
 	select {
 	case l.reqs <- req:
 	case <-l.done:
@@ -291,10 +297,17 @@ func (l *Log) run() {
 	}
 }
 
-// collect adds to batch the requests already waiting and, with a
-// BatchWindow, those arriving within it, up to MaxBatch.
+// collect adds to batch the requests already waiting and, when appends
+// are concurrent, those arriving within BatchWindow, up to MaxBatch. It
+// stops waiting early once the batch is as large as recent batches were
+// (every regular caller has come back), so steady concurrent load is
+// committed without idling.
 func (l *Log) collect(batch []*request) []*request {
 	var deadline <-chan time.Time
+	defer func() {
+		// peak follows the batch size up at once and down slowly.
+		l.peak = max(len(batch), l.peak-l.peak/8)
+	}()
 	for len(batch) < l.opts.MaxBatch {
 		select {
 		case req := <-l.reqs:
@@ -302,7 +315,7 @@ func (l *Log) collect(batch []*request) []*request {
 			continue
 		default:
 		}
-		if l.opts.BatchWindow <= 0 {
+		if l.opts.BatchWindow <= 0 || l.peak <= 1 || len(batch) >= l.peak {
 			return batch
 		}
 		if deadline == nil {
@@ -340,7 +353,7 @@ func (l *Log) commit(batch []*request) {
 		for i, req := range batch {
 			seq++
 			recs[i].Seq, recs[i].PrevHash = seq, prev
-			recs[i].Hash = chainHash(seq, prev, req.canon)
+			recs[i].Hash = chainHash(seq, prev, req.content)
 			prev = recs[i].Hash
 		}
 		err = l.st.AppendAudit(ctx, recs)

@@ -166,19 +166,30 @@ func canonicalContent(r *store.AuditRecord) ([]byte, error) {
 
 const recordDomain = "mcpgate.audit.record.v1\x00"
 
+// contentDigest is the SHA-256 of a record's canonical content.
+type contentDigest [sha256.Size]byte
+
+// digestContent returns the SHA-256 of r's canonical content.
+func digestContent(r *store.AuditRecord) (contentDigest, error) {
+	c, err := canonicalContent(r)
+	if err != nil {
+		return contentDigest{}, err
+	}
+	return sha256.Sum256(c), nil
+}
+
 // chainHash is the record hash: hex SHA-256 of
 //
-//	"mcpgate.audit.record.v1" 0x00 || uint64be(seq) || uint32be(len(prev)) || prev || canonical content
-func chainHash(seq uint64, prev string, canon []byte) string {
-	h := sha256.New()
-	var buf [len(recordDomain) + 8 + 4]byte
-	n := copy(buf[:], recordDomain)
-	binary.BigEndian.PutUint64(buf[n:], seq)
-	binary.BigEndian.PutUint32(buf[n+8:], uint32(len(prev)))
-	h.Write(buf[:])
-	h.Write([]byte(prev))
-	h.Write(canon)
-	return hex.EncodeToString(h.Sum(nil))
+//	"mcpgate.audit.record.v1" 0x00 || uint64be(seq) || uint32be(len(prev)) || prev || SHA-256(canonical content)
+func chainHash(seq uint64, prev string, content contentDigest) string {
+	b := make([]byte, 0, len(recordDomain)+8+4+len(prev)+sha256.Size)
+	b = append(b, recordDomain...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(prev)))
+	b = append(b, prev...)
+	b = append(b, content[:]...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // toStore converts r; payloads are included only when keep is set.

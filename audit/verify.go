@@ -156,7 +156,7 @@ func walk(ctx context.Context, st store.AuditLog, cps map[uint64]*store.AuditChe
 			return nil, fmt.Errorf("audit: verify: reading records: %w", err)
 		}
 		e := &entry{rec: r}
-		e.canon, e.canonErr = canonicalContent(r)
+		e.content, e.contentErr = digestContent(r)
 		return e, nil
 	}
 	v := &verifier{expect: 1}
@@ -188,14 +188,14 @@ func walk(ctx context.Context, st store.AuditLog, cps map[uint64]*store.AuditChe
 }
 
 type entry struct {
-	rec      *store.AuditRecord
-	canon    []byte
-	canonErr error
+	rec        *store.AuditRecord
+	content    contentDigest
+	contentErr error
 }
 
 // validAs reports whether e's hash is right for sequence number seq.
 func (e *entry) validAs(seq uint64) bool {
-	return e.canonErr == nil && chainHash(seq, e.rec.PrevHash, e.canon) == e.rec.Hash
+	return e.contentErr == nil && chainHash(seq, e.rec.PrevHash, e.content) == e.rec.Hash
 }
 
 // writtenAs returns the sequence number e's hash was computed with,
@@ -204,7 +204,7 @@ func (e *entry) writtenAs() (uint64, bool) {
 	if e.validAs(e.rec.Seq) {
 		return e.rec.Seq, true
 	}
-	if e.canonErr != nil {
+	if e.contentErr != nil {
 		return 0, false
 	}
 	for d := uint64(1); d <= searchWindow; d++ {
@@ -300,8 +300,8 @@ func (v *verifier) step(cur, nxt *entry) *Problem {
 	if r.PrevHash != v.prev && (nxt == nil || nxt.rec.PrevHash != r.Hash) {
 		return &Problem{Seq: e, Kind: ProblemInserted, Detail: fmt.Sprintf("record %d is not in the chain: neither its hash nor its link to record %d match", e, e-1)}
 	}
-	if cur.canonErr != nil {
-		return &Problem{Seq: e, Kind: ProblemEdited, Detail: fmt.Sprintf("the stored content is unreadable: %v", cur.canonErr)}
+	if cur.contentErr != nil {
+		return &Problem{Seq: e, Kind: ProblemEdited, Detail: fmt.Sprintf("the stored content is unreadable: %v", cur.contentErr)}
 	}
 	return &Problem{Seq: e, Kind: ProblemEdited, Detail: "the stored content does not match the record's hash"}
 }

@@ -113,6 +113,14 @@ func tokenPrincipal(ctx context.Context) string {
 	return ""
 }
 
+// tokenClientID is the OAuth client of the caller's verified token, if any.
+func tokenClientID(ctx context.Context) string {
+	if p, ok := resource.PrincipalFromContext(ctx); ok {
+		return p.ClientID
+	}
+	return ""
+}
+
 // mountAuth adds the OAuth endpoints to mux and returns h protected by the
 // resource server.
 func (a *authState) protect(mux *http.ServeMux, h http.Handler) http.Handler {

@@ -44,7 +44,8 @@ type Options struct {
 	// Logger receives the gateway's log. Nil discards it.
 	Logger *slog.Logger
 	// Progress, if set, is told how upstreams come up: state is
-	// "connecting", "ready", "failed" or "lost".
+	// "connecting", "ready", "failed", "lost", or "per-user" for an
+	// upstream whose sessions open only with each user's consent.
 	Progress func(upstream, state string, err error)
 	// Principal names the caller of a request from its context (set by
 	// authentication middleware). Nil means every caller is
@@ -87,6 +88,8 @@ type Gateway struct {
 	// (http.DefaultTransport keeps only two idle connections per host, so
 	// concurrent calls would keep dialing).
 	upstreamClient *http.Client
+	// upOAuth holds OAuth upstream credentials (upstream_oauth.go).
+	upOAuth *upstreamOAuth
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -106,6 +109,9 @@ type Gateway struct {
 type downstreamSession struct {
 	ss        *mcp.ServerSession
 	principal string
+	clientID  string // the OAuth client of the token, when auth is on
+	client    string // the client's own name for itself (clientInfo.name)
+	created   time.Time
 	subs      map[string]bool // subscribed resource URIs
 }
 
@@ -168,6 +174,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		g.closeStores()
 		return nil, err
 	}
+	g.upOAuth = newUpstreamOAuth(g)
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
 		Logger:              g.logger,
 		Handler:             g.handle,
@@ -201,6 +208,7 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	mux.Handle("/mcp", streamable)
 	mux.Handle("/sse", legacy)
+	g.upOAuth.mount(mux)
 	return mux
 }
 
@@ -215,6 +223,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if u.perUser() {
+				// Sessions open for each user, with the user's consent.
+				g.progress(u.cfg.Name, "per-user", nil)
+				return
+			}
 			g.progress(u.cfg.Name, "connecting", nil)
 			if _, err := u.session(ctx, AnonymousPrincipal); err != nil {
 				errs[i] = err
@@ -276,26 +289,31 @@ func (g *Gateway) Close() error {
 }
 
 func (g *Gateway) progress(name, state string, err error) {
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+	}
 	if g.opts.Progress != nil {
 		g.opts.Progress(name, state, err)
+		level = slog.LevelDebug // the callback shows it already
 	}
 	if err != nil {
-		g.logger.Warn("upstream "+state, "upstream", name, "error", err)
+		g.logger.Log(context.Background(), level, "upstream "+state, "upstream", name, "error", err)
 	} else {
-		g.logger.Info("upstream "+state, "upstream", name)
+		g.logger.Log(context.Background(), level, "upstream "+state, "upstream", name)
 	}
 }
 
 // capabilities registers a new downstream session and answers its
 // initialize with what the upstreams offer.
-func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, _ *mcp.InitializeParams) mcp.ServerCapabilities {
+func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, params *mcp.InitializeParams) mcp.ServerCapabilities {
 	principal := AnonymousPrincipal
 	if g.opts.Principal != nil {
 		if p := g.opts.Principal(ctx); p != "" {
 			principal = p
 		}
 	}
-	ds := &downstreamSession{ss: ss, principal: principal}
+	ds := &downstreamSession{ss: ss, principal: principal, clientID: tokenClientID(ctx), client: params.ClientInfo.Name, created: time.Now().UTC()}
 	g.mu.Lock()
 	g.downstream[ss] = ds
 	m := g.byPrincipal[principal]
@@ -467,7 +485,7 @@ func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, princ
 	}
 	rt, err := g.route(ctx, principal, kind, name)
 	if err != nil {
-		return nil, err
+		return nil, g.upstreamAuthRequired(ctx, principal, kind, name, err)
 	}
 	cs, err := rt.up.session(ctx, principal)
 	if err != nil {
@@ -514,7 +532,7 @@ func (g *Gateway) forwardResource(ctx context.Context, ss *mcp.ServerSession, pr
 	}
 	u, err := g.routeURI(ctx, principal, uri)
 	if err != nil {
-		return nil, err
+		return nil, g.upstreamAuthRequired(ctx, principal, kindResource, uri, err)
 	}
 	cs, err := u.session(ctx, principal)
 	if err != nil {

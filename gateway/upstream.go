@@ -282,15 +282,23 @@ func (u *upstream) httpClient(ctx context.Context, principal string) (*http.Clie
 	if base == nil {
 		base = u.g.upstreamClient
 	}
+	if len(u.cfg.Headers) > 0 {
+		c := *base
+		c.Transport = &headersTransport{base: transportOf(base), headers: u.cfg.Headers}
+		base = &c
+	}
 	cr := u.cfg.Credentials
 	if cr == nil || cr.Type == "" || cr.Type == "none" {
 		return base, nil
 	}
 	switch cr.Type {
 	case "header", "bearer":
-		value, err := secretValue(cr.ValueEnv, cr.ValueFile)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s credentials: %w", u.cfg.Name, err)
+		value := cr.Value // a literal from a --servers file
+		if value == "" {
+			var err error
+			if value, err = secretValue(cr.ValueEnv, cr.ValueFile); err != nil {
+				return nil, fmt.Errorf("upstream %s credentials: %w", u.cfg.Name, err)
+			}
 		}
 		name := cr.Header
 		if cr.Type == "bearer" {
@@ -340,6 +348,21 @@ type headerTransport struct {
 func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set(t.name, t.value)
+	return t.base.RoundTrip(r)
+}
+
+// headersTransport adds fixed headers (configured for the upstream) to
+// every request.
+type headersTransport struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (t *headersTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.headers {
+		r.Header.Set(k, v)
+	}
 	return t.base.RoundTrip(r)
 }
 

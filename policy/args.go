@@ -19,6 +19,8 @@ const maxArgumentDepth = 64
 // argumentsConverter turns JSON tool arguments into a Cedar record and notes
 // whether any string in them contains a path-traversal segment.
 type argumentsConverter struct {
+	needs     *contextNeeds // which top-level members to build; nil: all
+	scan      bool          // compute traversal
 	traversal bool
 	reader    bytes.Reader
 	dec       jsontext.Decoder
@@ -39,7 +41,7 @@ func (c *argumentsConverter) convertArguments(v jsontext.Value) (types.Record, e
 		}
 		return types.Record{}, errors.New("arguments: not a JSON object")
 	}
-	val, _, err := c.value(dec, 0)
+	val, _, err := c.value(dec, 0, true)
 	if err != nil {
 		return types.Record{}, fmt.Errorf("arguments: %w", err)
 	}
@@ -49,7 +51,9 @@ func (c *argumentsConverter) convertArguments(v jsontext.Value) (types.Record, e
 	return val.(types.Record), nil
 }
 
-func (c *argumentsConverter) value(dec *jsontext.Decoder, depth int) (types.Value, bool, error) {
+// value reads one JSON value and, when build is set, returns its Cedar form.
+// Top-level members that no candidate policy reads are only checked.
+func (c *argumentsConverter) value(dec *jsontext.Decoder, depth int, build bool) (types.Value, bool, error) {
 	if depth > maxArgumentDepth {
 		return nil, false, fmt.Errorf("nested deeper than %d levels", maxArgumentDepth)
 	}
@@ -61,24 +65,40 @@ func (c *argumentsConverter) value(dec *jsontext.Decoder, depth int) (types.Valu
 	case 'n':
 		return nil, false, nil
 	case 't', 'f':
+		if !build {
+			return nil, false, nil
+		}
 		return types.Boolean(tok.Bool()), true, nil
 	case '"':
+		if !build && !c.scan {
+			return nil, false, nil
+		}
 		s := tok.String()
-		if hasTraversal(s) {
+		if c.scan && hasTraversal(s) {
 			c.traversal = true
+		}
+		if !build {
+			return nil, false, nil
 		}
 		return types.String(s), true, nil
 	case '0':
+		if !build {
+			return nil, false, nil
+		}
 		return number(tok.String()), true, nil
 	case '{':
-		m := types.RecordMap{}
+		var m types.RecordMap
+		if build {
+			m = types.RecordMap{}
+		}
 		for dec.PeekKind() != '}' {
 			name, err := dec.ReadToken()
 			if err != nil {
 				return nil, false, err
 			}
 			key := types.String(name.String())
-			v, ok, err := c.value(dec, depth+1)
+			buildMember := build && (depth > 0 || c.needs == nil || c.needs.argument(key))
+			v, ok, err := c.value(dec, depth+1, buildMember)
 			if err != nil {
 				return nil, false, err
 			}
@@ -89,11 +109,14 @@ func (c *argumentsConverter) value(dec *jsontext.Decoder, depth int) (types.Valu
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, false, err
 		}
+		if !build {
+			return nil, false, nil
+		}
 		return types.NewRecord(m), true, nil
 	case '[':
 		var elems []types.Value
 		for dec.PeekKind() != ']' {
-			v, ok, err := c.value(dec, depth+1)
+			v, ok, err := c.value(dec, depth+1, build)
 			if err != nil {
 				return nil, false, err
 			}
@@ -103,6 +126,9 @@ func (c *argumentsConverter) value(dec *jsontext.Decoder, depth int) (types.Valu
 		}
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, false, err
+		}
+		if !build {
+			return nil, false, nil
 		}
 		return types.NewSet(elems...), true, nil
 	}

@@ -2,11 +2,11 @@ package policy
 
 import (
 	"fmt"
-	"strings"
-	"sync"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
@@ -122,8 +122,8 @@ const maxCachedEntities = 16384
 
 // entityKey identifies a cached entity by the request fields it derives from.
 type entityKey struct {
-	kind       string // "user", "client", "upstream" or a resource kind
-	a, b, c, d string
+	kind          string // "user", "client", "upstream" or a resource kind
+	a, b, c, d, e string
 }
 
 // entityCache holds immutable entities derived purely from their keys, so
@@ -134,24 +134,20 @@ type entityCache struct {
 	m  map[entityKey]types.Entity
 }
 
-func (c *entityCache) get(k entityKey, build func() (types.Entity, error)) (types.Entity, error) {
+func (c *entityCache) load(k entityKey) (types.Entity, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	if ok {
-		return e, nil
-	}
-	e, err := build()
-	if err != nil {
-		return e, err
-	}
+	return e, ok
+}
+
+func (c *entityCache) store(k entityKey, e types.Entity) {
 	c.mu.Lock()
 	if len(c.m) >= maxCachedEntities || c.m == nil {
 		c.m = make(map[entityKey]types.Entity)
 	}
 	c.m[k] = e
 	c.mu.Unlock()
-	return e, nil
 }
 
 // requestEntities is the entity store of one decision: the request's
@@ -186,11 +182,14 @@ func (r *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
 
 // cedarRequest is a [Request] translated to the Cedar model.
 type cedarRequest struct {
-	req      types.Request
-	entities requestEntities
+	req        types.Request
+	entities   requestEntities
+	candidates *candidates
 }
 
-func (r *Request) toCedar(cr *cedarRequest, cache *entityCache, decoders *sync.Pool, now time.Time) error {
+// toCedar translates r into cr: the entities, the candidate policies of set,
+// and the parts of the context those policies may read.
+func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, decoders *sync.Pool, now func() time.Time) error {
 	if r.Action == "" {
 		return fmt.Errorf("empty action")
 	}
@@ -208,28 +207,31 @@ func (r *Request) toCedar(cr *cedarRequest, cache *entityCache, decoders *sync.P
 		if p.User == "" {
 			parentIdP = p.IdP
 		}
-		k := entityKey{kind: "client", a: p.Client.ID, b: p.Client.Name, c: p.Client.Registration + "\x00" + parentIdP, d: metadataKey(r.ClientMetadata)}
-		e, _ := cache.get(k, func() (types.Entity, error) {
-			uid := types.NewEntityUID(TypeClient, types.String(p.Client.ID))
+		k := entityKey{kind: "client", a: p.Client.ID, b: p.Client.Name, c: p.Client.Registration, d: parentIdP, e: metadataKey(r.ClientMetadata)}
+		e, ok := cache.load(k)
+		if !ok {
 			var parents types.EntityUIDSet
 			if parentIdP != "" {
 				parents = types.NewEntityUIDSet(idp)
 			}
-			return types.Entity{UID: uid, Parents: parents, Attributes: clientAttributes(&p.Client, r.ClientMetadata)}, nil
-		})
+			e = types.Entity{UID: types.NewEntityUID(TypeClient, types.String(p.Client.ID)), Parents: parents, Attributes: clientAttributes(&p.Client, r.ClientMetadata)}
+			cache.store(k, e)
+		}
 		clientUID = e.UID
 		cr.entities.add(e)
 	}
 	switch {
 	case p.User != "":
-		e, _ := cache.get(entityKey{kind: "user", a: p.User, b: p.IdP}, func() (types.Entity, error) {
-			uid := types.NewEntityUID(TypeUser, types.String(p.User))
+		k := entityKey{kind: "user", a: p.User, b: p.IdP}
+		e, ok := cache.load(k)
+		if !ok {
 			var parents types.EntityUIDSet
 			if p.IdP != "" {
 				parents = types.NewEntityUIDSet(idp)
 			}
-			return types.Entity{UID: uid, Parents: parents, Attributes: types.NewRecord(types.RecordMap{"id": types.String(p.User)})}, nil
-		})
+			e = types.Entity{UID: types.NewEntityUID(TypeUser, types.String(p.User)), Parents: parents, Attributes: types.NewRecord(types.RecordMap{"id": types.String(p.User)})}
+			cache.store(k, e)
+		}
 		cr.req.Principal = e.UID
 		cr.entities.add(e)
 	case p.Client.ID != "":
@@ -239,60 +241,91 @@ func (r *Request) toCedar(cr *cedarRequest, cache *entityCache, decoders *sync.P
 		cr.entities.add(types.Entity{UID: cr.req.Principal})
 	}
 
-	res, err := cache.get(entityKey{kind: r.Resource.Kind, a: r.Resource.Upstream, b: r.Resource.Name}, func() (types.Entity, error) {
-		return resourceEntity(&r.Resource)
-	})
-	if err != nil {
-		return err
+	k := entityKey{kind: r.Resource.Kind, a: r.Resource.Upstream, b: r.Resource.Name}
+	res, ok := cache.load(k)
+	if !ok {
+		var err error
+		if res, err = resourceEntity(&r.Resource); err != nil {
+			return err
+		}
+		cache.store(k, res)
 	}
 	cr.req.Resource = res.UID
 	cr.entities.add(res)
 	if r.Resource.Upstream != "" && res.UID.Type != TypeUpstream {
-		up, _ := cache.get(entityKey{kind: KindUpstream, a: r.Resource.Upstream}, func() (types.Entity, error) {
-			return upstreamEntity(r.Resource.Upstream), nil
-		})
+		k := entityKey{kind: KindUpstream, a: r.Resource.Upstream}
+		up, ok := cache.load(k)
+		if !ok {
+			up = upstreamEntity(r.Resource.Upstream)
+			cache.store(k, up)
+		}
 		cr.entities.add(up)
 	}
 
-	ctx := make(types.RecordMap, 14)
+	cr.candidates = set.candidates(cr.req.Action, cr.req.Principal, cr.req.Resource)
+	needs := cr.candidates.needs
+
+	ctx := make(types.RecordMap, 8)
 	if r.Arguments != nil || argumentActions[r.Action] {
 		args := types.Record{}
 		traversal := false
 		if r.Arguments != nil {
+			// Arguments are always parsed, so that malformed arguments are
+			// refused whatever the policies read.
 			conv, _ := decoders.Get().(*argumentsConverter)
 			if conv == nil {
 				conv = new(argumentsConverter)
 			}
+			conv.needs = needs
+			conv.scan = needs.context("path_traversal")
+			var err error
 			args, err = conv.convertArguments(r.Arguments)
 			traversal = conv.traversal
+			conv.needs = nil
 			decoders.Put(conv)
 			if err != nil {
 				return err
 			}
 		}
-		ctx["arguments"] = args
-		ctx["path_traversal"] = types.Boolean(traversal)
+		if needs.context("arguments") {
+			ctx["arguments"] = args
+		}
+		if needs.context("path_traversal") {
+			ctx["path_traversal"] = types.Boolean(traversal)
+		}
 	}
-	scopes := make([]types.Value, len(r.Scopes))
-	for i, s := range r.Scopes {
-		scopes[i] = types.String(s)
+	if needs.context("scopes") {
+		scopes := make([]types.Value, len(r.Scopes))
+		for i, s := range r.Scopes {
+			scopes[i] = types.String(s)
+		}
+		ctx["scopes"] = types.NewSet(scopes...)
 	}
-	ctx["scopes"] = types.NewSet(scopes...)
-	t := r.Time
-	if t.IsZero() {
-		t = now
+	if needs.context("time") || needs.context("hour") || needs.context("weekday") {
+		t := r.Time
+		if t.IsZero() {
+			t = now()
+		}
+		t = t.UTC()
+		if needs.context("time") {
+			ctx["time"] = types.NewDatetime(t)
+		}
+		if needs.context("hour") {
+			ctx["hour"] = types.Long(t.Hour())
+		}
+		if needs.context("weekday") {
+			ctx["weekday"] = types.String(t.Weekday().String())
+		}
 	}
-	t = t.UTC()
-	ctx["time"] = types.NewDatetime(t)
-	ctx["hour"] = types.Long(t.Hour())
-	ctx["weekday"] = types.String(t.Weekday().String())
-	if ip, ok := sourceIP(r.SourceAddr); ok {
-		ctx["source_ip"] = ip
+	if needs.context("source_ip") {
+		if ip, ok := sourceIP(r.SourceAddr); ok {
+			ctx["source_ip"] = ip
+		}
 	}
-	if clientUID.Type != "" {
+	if clientUID.Type != "" && needs.context("client") {
 		ctx["client"] = clientUID
 	}
-	if p.Session != "" {
+	if p.Session != "" && needs.context("session") {
 		ctx["session"] = types.String(p.Session)
 	}
 	cr.req.Context = types.NewRecord(ctx)

@@ -48,18 +48,26 @@ type compiledPolicy struct {
 	approval bool
 	reason   string
 	desc     string // how reasons name it
+	needs    *contextNeeds
+}
+
+// candidates are the policies that may match some class of requests, with
+// the parts of the context they may read.
+type candidates struct {
+	policies policySlice
+	needs    *contextNeeds
 }
 
 // policySet is an immutable loaded set; the engine swaps whole sets.
 type policySet struct {
-	version     string
-	policies    []*compiledPolicy
+	version  string
+	policies []*compiledPolicy
 	// index holds, for every known action and principal and resource
 	// entity type, the policies whose scope can match such a request, in
 	// file order. Scope constraints are evaluated before conditions and
 	// cannot fail, so evaluating only these policies gives the same
 	// decision and diagnostics as evaluating all of them.
-	index map[indexKey]policySlice
+	index       map[indexKey]*candidates
 	byID        map[types.PolicyID]*compiledPolicy
 	files       []string
 	fingerprint string // names, sizes and mtimes at load time (for Watch)
@@ -97,32 +105,34 @@ var (
 
 // candidates returns the policies that can match a request with this
 // action, principal and resource. Requests outside the index (an action
-// the model does not know) get a filtered copy.
-func (s *policySet) candidates(action types.EntityUID, principal, resource types.EntityUID) policySlice {
-	if ps, ok := s.index[indexKey{string(action.ID), principal.Type, resource.Type}]; ok {
-		return ps
+// the model does not know) get a filtered copy that builds the whole
+// context.
+func (s *policySet) candidates(action types.EntityUID, principal, resource types.EntityUID) *candidates {
+	if c, ok := s.index[indexKey{string(action.ID), principal.Type, resource.Type}]; ok {
+		return c
 	}
-	var out policySlice
+	c := &candidates{needs: allNeeds}
 	for _, p := range s.policies {
 		if p.mayMatch(action, principal.Type, resource.Type) {
-			out = append(out, p)
+			c.policies = append(c.policies, p)
 		}
 	}
-	return out
+	return c
 }
 
 func (s *policySet) buildIndex() {
-	s.index = map[indexKey]policySlice{}
+	s.index = map[indexKey]*candidates{}
 	for a := range actionGroups {
 		for _, pt := range principalTypes {
 			for _, rt := range resourceTypes {
-				var ps policySlice
+				c := &candidates{needs: &contextNeeds{}}
 				for _, p := range s.policies {
 					if p.mayMatch(actionUID(a), pt, rt) {
-						ps = append(ps, p)
+						c.policies = append(c.policies, p)
+						c.needs.merge(p.needs)
 					}
 				}
-				s.index[indexKey{a, pt, rt}] = ps
+				s.index[indexKey{a, pt, rt}] = c
 			}
 		}
 	}
@@ -420,6 +430,7 @@ func check(file string, p *cedar.Policy) (*compiledPolicy, []string) {
 		return nil, problems
 	}
 	cp.desc = describePolicy(cp)
+	cp.needs = analyseNeeds(a)
 	return cp, nil
 }
 

@@ -250,12 +250,12 @@ func (e *Engine) Decide(req *Request) Decision {
 		return d
 	}
 	cr := cedarRequest{entities: requestEntities{actions: e.actions}}
-	if err := req.toCedar(&cr, &e.cache, &e.convs, e.now()); err != nil {
+	if err := req.toCedar(&cr, set, &e.cache, &e.convs, e.now); err != nil {
 		d.Errors = []string{err.Error()}
 		d.Reason = "denied: invalid request: " + err.Error()
 		return d
 	}
-	dec, diag := cedar.Authorize(set.candidates(cr.req.Action, cr.req.Principal, cr.req.Resource), &cr.entities, cr.req)
+	dec, diag := cedar.Authorize(cr.candidates.policies, &cr.entities, cr.req)
 	var failedForbids []string
 	for _, de := range diag.Errors {
 		d.Errors = append(d.Errors, fmt.Sprintf("%s: %s", de.PolicyID, de.Message))

@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// SessionInfo describes a client's session with the gateway.
+type SessionInfo struct {
+	// ID is the transport session id ("" for transports without one).
+	ID string
+	// Principal is who the session belongs to; ClientID the OAuth client
+	// of its token (when auth is on); Client the name the client gave in
+	// initialize.
+	Principal, ClientID, Client string
+	// Created is when the session was initialized.
+	Created time.Time
+}
+
+// Sessions lists the clients' sessions with the gateway.
+func (g *Gateway) Sessions() []SessionInfo {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]SessionInfo, 0, len(g.downstream))
+	for _, ds := range g.downstream {
+		out = append(out, ds.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out
+}
+
+func (ds *downstreamSession) info() SessionInfo {
+	return SessionInfo{ID: ds.ss.ID(), Principal: ds.principal, ClientID: ds.clientID, Client: ds.client, Created: ds.created}
+}
+
+// CloseSessions closes the sessions match selects and returns how many it
+// closed. Their clients must start new sessions, which revoked
+// credentials cannot.
+func (g *Gateway) CloseSessions(match func(SessionInfo) bool) int {
+	g.mu.Lock()
+	var victims []*mcp.ServerSession
+	for ss, ds := range g.downstream {
+		if match(ds.info()) {
+			victims = append(victims, ss)
+			delete(g.downstream, ss)
+			delete(g.byPrincipal[ds.principal], ss)
+		}
+	}
+	g.mu.Unlock()
+	for _, ss := range victims {
+		ss.Close()
+	}
+	return len(victims)
+}
+
+// UpstreamSessionInfo describes a session the gateway holds with an
+// upstream on behalf of a principal.
+type UpstreamSessionInfo struct {
+	Upstream, Principal string
+	// Credential is the kind of credential the gateway uses for it.
+	Credential string
+	// Connected reports whether the session is up right now.
+	Connected bool
+}
+
+// UpstreamSessions lists the gateway's sessions with its upstreams.
+func (g *Gateway) UpstreamSessions() []UpstreamSessionInfo {
+	var out []UpstreamSessionInfo
+	for _, u := range g.upstreams {
+		cred := "none"
+		if c := u.cfg.Credentials; c != nil && c.Type != "" {
+			cred = c.Type
+		}
+		u.mu.Lock()
+		for p, us := range u.sessions {
+			us.mu.Lock()
+			out = append(out, UpstreamSessionInfo{Upstream: u.cfg.Name, Principal: p, Credential: cred, Connected: us.cs != nil})
+			us.mu.Unlock()
+		}
+		u.mu.Unlock()
+	}
+	return out
+}
+
+// Tasks lists the tasks clients started through the gateway
+// (principal "" for everyone's), with their last known status.
+func (g *Gateway) Tasks(ctx context.Context, principal string) ([]*store.GatewayTask, error) {
+	return g.taskStore.ListGatewayTasks(ctx, principal)
+}
+
+// CancelTasks cancels the running tasks of principal at their upstreams
+// and returns how many it cancelled. It works on every task concurrently
+// and gives up on an upstream that does not answer before ctx ends.
+func (g *Gateway) CancelTasks(ctx context.Context, principal string) (int, error) {
+	recs, err := g.taskStore.ListGatewayTasks(ctx, principal)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		n  int
+	)
+	for _, rec := range recs {
+		if isTerminal(rec.Status) {
+			continue
+		}
+		u := g.byName[rec.Upstream]
+		if u == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs := u.existing(rec.Principal)
+			if cs != nil {
+				params, _ := setMembers(nil, "taskId", rec.UpstreamTaskID)
+				if _, err := cs.CallRaw(ctx, mcp.MethodTasksCancel, params); err != nil {
+					u.logger.Debug("cancelling a task", "task", rec.ID, "error", err)
+				}
+			}
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusCancelled), "cancelled because its principal was revoked")
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return n, nil
+}

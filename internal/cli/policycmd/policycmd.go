@@ -1,0 +1,292 @@
+// Package policycmd provides the `mcpgate policy` commands: `validate`
+// checks policy files (and optionally a rate-limits file) offline, and
+// `test` evaluates one request against them and prints the decision.
+package policycmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cedar-policy/cedar-go/types"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
+)
+
+// Commands returns the `policy` command tree.
+func Commands() []*cobra.Command {
+	root := &cobra.Command{
+		Use:   "policy",
+		Short: "Validate Cedar policies and evaluate requests against them offline",
+	}
+	root.AddCommand(validateCommand(), testCommand())
+	return []*cobra.Command{root}
+}
+
+func validateCommand() *cobra.Command {
+	var limits string
+	cmd := &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "Check policy files or directories of *.cedar files",
+		Long: `Parses every policy file named (directories are searched recursively for
+*.cedar files) and checks it against the mcpgate entity model: known entity
+types, known actions and action groups, Tool/Prompt/Completion ids of the
+form "<upstream>/<name>", unique @id annotations and valid @approval
+annotations. Every problem is printed with its file:line:column.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := policy.NewEngine(&policy.Options{Paths: args})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d policies, version %s\n", e.Len(), e.Version())
+			if limits != "" {
+				cfg, err := ratelimit.LoadConfig(limits)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d rate limits in %s\n", len(cfg.Limits), limits)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&limits, "limits", "", "also validate this rate-limits file (YAML or JSON)")
+	return cmd
+}
+
+type testFlags struct {
+	policies       []string
+	denyByDefault  bool
+	principal      string
+	client         string
+	clientName     string
+	registration   string
+	idp            string
+	session        string
+	action         string
+	resource       string
+	upstream       string
+	args           string
+	scopes         []string
+	at             string
+	sourceIP       string
+	clientMetadata string
+	asJSON         bool
+	expect         string
+}
+
+// output is the JSON form of a decision printed by `policy test --json`.
+type output struct {
+	Decision        string   `json:"decision"`
+	RequireApproval bool     `json:"require_approval"`
+	Reason          string   `json:"reason"`
+	Policies        []string `json:"policies"`
+	Errors          []string `json:"errors,omitempty"`
+	PolicyVersion   string   `json:"policy_version"`
+}
+
+func testCommand() *cobra.Command {
+	var f testFlags
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Evaluate one request against the policies and print the decision",
+		Long: `Builds a request the way the gateway does and prints the decision, the
+deciding policies and the policy-set version.
+
+  --principal  alice | User::"alice" | Client::"reporter" (a client acting
+               on its own, registration "m2m" unless --registration says
+               otherwise)
+  --resource   Tool::"fs/fs_read" | fs/fs_read (a tool) | Prompt::"up/name" |
+               Completion::"up/name" | Resource::"file:///x" (with --upstream) |
+               Task::"id" | Upstream::"name"
+  --action     the MCP method: tools/call, tools/list, resources/read, ...
+
+With --expect, the command fails unless the outcome is the one given, so
+policy tests can run in CI.`,
+		Example: `  mcpgate policy test --policies policies/ --principal alice \
+    --client https://app.example/cimd.json --registration cimd \
+    --action tools/call --resource 'Tool::"fs/fs_read"' \
+    --args '{"path":"/srv/docs/a.txt"}' --expect allow`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTest(cmd.OutOrStdout(), &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.policies, "policies", nil, "policy file or directory (repeatable)")
+	fl.BoolVar(&f.denyByDefault, "deny-by-default", false, "deny everything when no policy is loaded")
+	fl.StringVar(&f.principal, "principal", "", `the user ("alice" or User::"alice") or a machine-to-machine client (Client::"id")`)
+	fl.StringVar(&f.client, "client", "", "the OAuth client id acting for the user")
+	fl.StringVar(&f.clientName, "client-name", "", "the client's name")
+	fl.StringVar(&f.registration, "registration", "", "how the client registered: cimd, dynamic, pre-registered, m2m, enterprise")
+	fl.StringVar(&f.idp, "idp", "", "issuer of the identity provider that vouched for the principal")
+	fl.StringVar(&f.session, "session", "", "session id")
+	fl.StringVar(&f.action, "action", "", "MCP method, e.g. tools/call")
+	fl.StringVar(&f.resource, "resource", "", `resource, e.g. Tool::"fs/fs_read"`)
+	fl.StringVar(&f.upstream, "upstream", "", "upstream of a Resource or Task")
+	fl.StringVar(&f.args, "args", "", "arguments as a JSON object")
+	fl.StringSliceVar(&f.scopes, "scopes", nil, "token scopes (comma-separated or repeated)")
+	fl.StringVar(&f.at, "time", "", "request time, RFC 3339 (default now)")
+	fl.StringVar(&f.sourceIP, "source-ip", "", "caller address")
+	fl.StringVar(&f.clientMetadata, "client-metadata", "", "client metadata as a JSON object")
+	fl.BoolVar(&f.asJSON, "json", false, "print the decision as JSON")
+	fl.StringVar(&f.expect, "expect", "", "fail unless the outcome is allow, deny or approval")
+	_ = cmd.MarkFlagRequired("action")
+	_ = cmd.MarkFlagRequired("resource")
+	return cmd
+}
+
+func runTest(w io.Writer, f *testFlags) error {
+	switch f.expect {
+	case "", "allow", "deny", "approval":
+	default:
+		return fmt.Errorf("--expect must be allow, deny or approval, got %q", f.expect)
+	}
+	req, err := buildRequest(f)
+	if err != nil {
+		return err
+	}
+	e, err := policy.NewEngine(&policy.Options{Paths: f.policies, DenyByDefault: f.denyByDefault})
+	if err != nil {
+		return err
+	}
+	d := e.Decide(req)
+	out := output{Decision: "deny", RequireApproval: d.RequireApproval, Reason: d.Reason,
+		Policies: d.Policies, Errors: d.Errors, PolicyVersion: d.PolicyVersion}
+	if d.Allow {
+		out.Decision = "allow"
+	}
+	if out.Policies == nil {
+		out.Policies = []string{}
+	}
+	if f.asJSON {
+		b, err := json.Marshal(out, jsontext.WithIndent("  "))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\n", b)
+	} else {
+		fmt.Fprintf(w, "decision: %s", out.Decision)
+		if d.RequireApproval {
+			fmt.Fprint(w, " (approval required)")
+		}
+		fmt.Fprintf(w, "\nreason:   %s\npolicies: %s\nversion:  %s\n", d.Reason, strings.Join(d.Policies, ", "), d.PolicyVersion)
+		for _, e := range d.Errors {
+			fmt.Fprintf(w, "error:    %s\n", e)
+		}
+	}
+	got := out.Decision
+	if d.Allow && d.RequireApproval {
+		got = "approval"
+	}
+	if f.expect != "" && got != f.expect {
+		return fmt.Errorf("expected %s, got %s", f.expect, got)
+	}
+	return nil
+}
+
+func buildRequest(f *testFlags) (*policy.Request, error) {
+	req := &policy.Request{Action: f.action, Scopes: f.scopes, SourceAddr: f.sourceIP}
+	req.Principal = policy.Principal{
+		Client:  policy.Client{ID: f.client, Name: f.clientName, Registration: f.registration},
+		IdP:     f.idp,
+		Session: f.session,
+	}
+	switch {
+	case f.principal == "":
+	case strings.Contains(f.principal, "::"):
+		uid, err := parseUID(f.principal)
+		if err != nil {
+			return nil, fmt.Errorf("--principal: %w", err)
+		}
+		switch uid.Type {
+		case policy.TypeUser:
+			req.Principal.User = string(uid.ID)
+		case policy.TypeClient:
+			if f.client != "" && f.client != string(uid.ID) {
+				return nil, errors.New("--principal names a Client and --client names another")
+			}
+			req.Principal.Client.ID = string(uid.ID)
+			if req.Principal.Client.Registration == "" {
+				req.Principal.Client.Registration = "m2m"
+			}
+		default:
+			return nil, fmt.Errorf("--principal: want User::\"...\" or Client::\"...\", got %s", uid)
+		}
+	default:
+		req.Principal.User = f.principal
+	}
+	res, err := parseResource(f.resource, f.upstream)
+	if err != nil {
+		return nil, fmt.Errorf("--resource: %w", err)
+	}
+	req.Resource = res
+	if f.args != "" {
+		v := jsontext.Value(f.args)
+		if !v.IsValid() || v.Kind() != '{' {
+			return nil, errors.New("--args: not a valid JSON object (duplicate names and invalid UTF-8 are refused)")
+		}
+		req.Arguments = v
+	}
+	if f.clientMetadata != "" {
+		if err := json.Unmarshal([]byte(f.clientMetadata), &req.ClientMetadata); err != nil {
+			return nil, fmt.Errorf("--client-metadata: %w", err)
+		}
+	}
+	if f.at != "" {
+		t, err := time.Parse(time.RFC3339, f.at)
+		if err != nil {
+			return nil, fmt.Errorf("--time: %w", err)
+		}
+		req.Time = t
+	}
+	return req, nil
+}
+
+func parseUID(s string) (types.EntityUID, error) {
+	var uid types.EntityUID
+	if err := uid.UnmarshalCedar([]byte(s)); err != nil {
+		return uid, fmt.Errorf("%q is not an entity like Type::\"id\": %w", s, err)
+	}
+	return uid, nil
+}
+
+func parseResource(s, upstream string) (policy.Resource, error) {
+	if !strings.Contains(s, "::") {
+		s = fmt.Sprintf("%s::%q", policy.TypeTool, s)
+	}
+	uid, err := parseUID(s)
+	if err != nil {
+		return policy.Resource{}, err
+	}
+	id := string(uid.ID)
+	split := func(kind string) (policy.Resource, error) {
+		up, name, ok := strings.Cut(id, "/")
+		if !ok || up == "" || name == "" {
+			return policy.Resource{}, fmt.Errorf("%s ids have the form \"<upstream>/<name>\", got %q", uid.Type, id)
+		}
+		return policy.Resource{Kind: kind, Upstream: up, Name: name}, nil
+	}
+	switch uid.Type {
+	case policy.TypeTool:
+		return split(policy.KindTool)
+	case policy.TypePrompt:
+		return split(policy.KindPrompt)
+	case policy.TypeCompletion:
+		return split(policy.KindCompletion)
+	case policy.TypeResource:
+		if upstream == "" {
+			return policy.Resource{}, errors.New("a Resource needs --upstream")
+		}
+		return policy.Resource{Kind: policy.KindResource, Upstream: upstream, Name: id}, nil
+	case policy.TypeTask:
+		return policy.Resource{Kind: policy.KindTask, Upstream: upstream, Name: id}, nil
+	case policy.TypeUpstream:
+		return policy.Resource{Kind: policy.KindUpstream, Upstream: id}, nil
+	}
+	return policy.Resource{}, fmt.Errorf("unknown resource type %q", uid.Type)
+}

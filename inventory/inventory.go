@@ -1,0 +1,381 @@
+// Package inventory is the identity inventory of mcpgate: the graph of
+// users, clients, trusted identity providers, upstream servers and their
+// tools, per-user upstream credentials, grants, sessions and tasks, and
+// the execution paths user → client → session → upstream → credential
+// that connect them.
+//
+// It also detects change: a client whose metadata document changes in
+// its redirect URIs or keys, and an upstream tool whose definition
+// changes after approval, are flagged and, when configured, blocked until
+// an administrator approves them again. Revoker revokes an identity in
+// one place.
+//
+// The package knows nothing of HTTP or MCP sessions: the authorization
+// server and the gateway feed it (RecordClientMetadata, TouchClient,
+// RecordTools, LiveSource) and consult it (IsClientBlocked,
+// IsToolBlocked, Revoker.IsRevoked). Events for the audit log go to
+// Options.OnEvent.
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// Event kinds passed to Options.OnEvent and RevokerOptions.OnEvent.
+const (
+	EventClientFirstSeen       = "client.first_seen"
+	EventClientMetadataChanged = "client.metadata_changed"
+	EventClientMetadataUpdated = "client.metadata_updated"
+	EventClientReverted        = "client.metadata_reverted"
+	EventClientApproved        = "client.approved"
+	EventToolFirstSeen         = "tool.first_seen"
+	EventToolChanged           = "tool.changed"
+	EventToolReverted          = "tool.reverted"
+	EventToolRemoved           = "tool.removed"
+	EventToolRestored          = "tool.restored"
+	EventToolApproved          = "tool.approved"
+	EventRevoked               = "revocation"
+	EventRevocationLifted      = "revocation.lifted"
+)
+
+// Event is a change the inventory saw or made, for the audit log.
+type Event struct {
+	// Time is when it happened.
+	Time time.Time
+	// Kind is one of the Event* constants.
+	Kind string
+	// Client, Upstream, Tool and User name the object concerned (those
+	// that apply).
+	Client, Upstream, Tool, User string
+	// By is who made the change (approvals, revocations).
+	By string
+	// OldDigest and NewDigest are the fingerprints before and after, for
+	// metadata documents and tool definitions.
+	OldDigest, NewDigest string
+	// Flagged reports that the object now differs from what was approved;
+	// Blocked that it is refused until approved again.
+	Flagged, Blocked bool
+	// Detail is a human-readable summary (never contains secrets).
+	Detail string
+	// Revocation is set for EventRevoked: the outcome of every step.
+	Revocation *Result
+}
+
+// Options configure an Inventory. The zero value flags changes but
+// blocks nothing.
+type Options struct {
+	// BlockChangedClients makes IsClientBlocked report true for a client
+	// whose redirect URIs or keys changed since approval.
+	BlockChangedClients bool
+	// BlockChangedTools makes IsToolBlocked report true for a tool whose
+	// definition changed since approval.
+	BlockChangedTools bool
+	// OnEvent receives every change; it is called synchronously and must
+	// not block for long. Nil drops events.
+	OnEvent func(Event)
+	// SeenResolution is how stale a last-seen time may get before
+	// TouchClient or RecordTools writes it again; default 1 minute.
+	SeenResolution time.Duration
+	// CacheTTL bounds how long IsClientBlocked and IsToolBlocked may
+	// answer from memory before reading the store again (approvals made
+	// by another process take effect within it); default 1 second.
+	// Changes made through this Inventory take effect at once.
+	CacheTTL time.Duration
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+// Inventory records and reports the identity inventory.
+type Inventory struct {
+	ids  store.Store
+	st   store.InventoryStore
+	opts Options
+
+	// mu serializes read-modify-write of records in this process.
+	mu sync.Mutex
+
+	cacheMu sync.Mutex
+	cache   map[string]cached // "client\x00id" or "tool\x00upstream\x00name"
+
+	liveMu sync.Mutex
+	live   []LiveSource
+}
+
+type cached struct {
+	flagged bool
+	at      time.Time
+}
+
+// New returns an Inventory over the identity store ids (users, clients,
+// tokens; it should implement store.GrantLister for grants to be listed)
+// and the inventory store st (often the same database).
+func New(ids store.Store, st store.InventoryStore, opts *Options) (*Inventory, error) {
+	if ids == nil || st == nil {
+		return nil, errors.New("inventory: nil store")
+	}
+	inv := &Inventory{ids: ids, st: st, cache: map[string]cached{}}
+	if opts != nil {
+		inv.opts = *opts
+	}
+	if inv.opts.SeenResolution <= 0 {
+		inv.opts.SeenResolution = time.Minute
+	}
+	if inv.opts.CacheTTL <= 0 {
+		inv.opts.CacheTTL = time.Second
+	}
+	if inv.opts.Now == nil {
+		inv.opts.Now = time.Now
+	}
+	return inv, nil
+}
+
+func (inv *Inventory) now() time.Time { return inv.opts.Now() }
+
+func (inv *Inventory) emit(e Event) {
+	if inv.opts.OnEvent != nil {
+		inv.opts.OnEvent(e)
+	}
+}
+
+func (inv *Inventory) setCached(key string, flagged bool) {
+	inv.cacheMu.Lock()
+	inv.cache[key] = cached{flagged: flagged, at: inv.now()}
+	inv.cacheMu.Unlock()
+}
+
+// flagged answers from the cache or loads with load and caches the
+// answer. Store errors are returned, not cached.
+func (inv *Inventory) flagged(key string, load func() (bool, error)) (bool, error) {
+	inv.cacheMu.Lock()
+	c, ok := inv.cache[key]
+	inv.cacheMu.Unlock()
+	if ok && inv.now().Sub(c.at) < inv.opts.CacheTTL {
+		return c.flagged, nil
+	}
+	f, err := load()
+	if err != nil {
+		return false, err
+	}
+	inv.setCached(key, f)
+	return f, nil
+}
+
+func clientKey(id string) string           { return "client\x00" + id }
+func toolKey(upstream, name string) string { return "tool\x00" + upstream + "\x00" + name }
+
+// Change describes what RecordClientMetadata found.
+type Change struct {
+	// ClientID is the client.
+	ClientID string
+	// FirstSeen reports that this document became the approved baseline.
+	FirstSeen bool
+	// DocumentChanged reports that the document differs from the last
+	// one recorded (in any member).
+	DocumentChanged bool
+	// Flagged reports that redirect URIs or keys differ from the approved
+	// baseline; Blocked that the client is refused until ApproveClient.
+	Flagged, Blocked bool
+	// AddedRedirectURIs, RemovedRedirectURIs, AddedKeys and RemovedKeys
+	// compare the document with the approved baseline (keys are RFC 7638
+	// thumbprints).
+	AddedRedirectURIs, RemovedRedirectURIs []string
+	AddedKeys, RemovedKeys                 []string
+	// JWKSURIChanged reports a different jwks_uri than approved.
+	JWKSURIChanged bool
+}
+
+// RecordClientMetadata records the metadata document (or registration
+// request) of a client, as fetched or received. The first document seen
+// becomes the approved baseline. A later document whose redirect URIs,
+// keys (jwks thumbprints) or jwks_uri differ from the baseline flags the
+// client and, with Options.BlockChangedClients, blocks it until
+// ApproveClient; a document that returns to the baseline clears the
+// flag. Any change emits an event. It also updates the client's last-seen
+// time.
+func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string, doc []byte) (Change, error) {
+	ch := Change{ClientID: clientID}
+	if clientID == "" {
+		return ch, errors.New("inventory: empty client id")
+	}
+	md, err := ParseClientMetadata(doc)
+	if err != nil {
+		return ch, fmt.Errorf("inventory: client %q: %w", clientID, err)
+	}
+	digest := store.Digest(string(doc))
+	now := inv.now()
+
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	rec, err := inv.st.GetClientRecord(ctx, clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		rec = &store.ClientRecord{ClientID: clientID, FirstSeen: now}
+	case err != nil:
+		return ch, fmt.Errorf("inventory: client %q: %w", clientID, err)
+	}
+	if rec.FirstSeen.IsZero() {
+		rec.FirstSeen = now
+	}
+	oldDigest := rec.MetadataDigest
+	ch.DocumentChanged = oldDigest != "" && oldDigest != digest
+	rec.Metadata, rec.MetadataDigest = string(doc), digest
+	rec.RedirectURIs, rec.KeyThumbprints, rec.JWKSURI = md.RedirectURIs, md.KeyThumbprints, md.JWKSURI
+	rec.LastSeen = now
+
+	if rec.ApprovedAt.IsZero() {
+		// First document: it is the baseline.
+		ch.FirstSeen = true
+		rec.ApprovedRedirectURIs, rec.ApprovedKeyThumbprints, rec.ApprovedJWKSURI = md.RedirectURIs, md.KeyThumbprints, md.JWKSURI
+		rec.ApprovedAt, rec.ApprovedBy, rec.Changed = now, "", false
+	} else {
+		ch.AddedRedirectURIs, ch.RemovedRedirectURIs = diff(rec.ApprovedRedirectURIs, md.RedirectURIs)
+		ch.AddedKeys, ch.RemovedKeys = diff(rec.ApprovedKeyThumbprints, md.KeyThumbprints)
+		ch.JWKSURIChanged = rec.ApprovedJWKSURI != md.JWKSURI
+		ch.Flagged = len(ch.AddedRedirectURIs)+len(ch.RemovedRedirectURIs)+len(ch.AddedKeys)+len(ch.RemovedKeys) > 0 || ch.JWKSURIChanged
+	}
+	wasFlagged := rec.Changed
+	rec.Changed = ch.Flagged
+	if ch.Flagged && (!wasFlagged || ch.DocumentChanged) {
+		rec.ChangedAt = now
+	}
+	ch.Blocked = ch.Flagged && inv.opts.BlockChangedClients
+	if err := inv.st.PutClientRecord(ctx, rec); err != nil {
+		return ch, fmt.Errorf("inventory: client %q: %w", clientID, err)
+	}
+	inv.setCached(clientKey(clientID), rec.Changed)
+
+	ev := Event{Time: now, Client: clientID, OldDigest: oldDigest, NewDigest: digest, Flagged: ch.Flagged, Blocked: ch.Blocked}
+	switch {
+	case ch.FirstSeen:
+		ev.Kind, ev.Detail = EventClientFirstSeen, fmt.Sprintf("first metadata of client %s recorded as approved baseline (%d redirect URIs, %d keys)", clientID, len(md.RedirectURIs), len(md.KeyThumbprints))
+	case ch.Flagged && (!wasFlagged || ch.DocumentChanged):
+		ev.Kind, ev.Detail = EventClientMetadataChanged, describeClientChange(ch)
+	case wasFlagged && !ch.Flagged:
+		ev.Kind, ev.Detail = EventClientReverted, fmt.Sprintf("metadata of client %s is back to its approved redirect URIs and keys", clientID)
+	case ch.DocumentChanged:
+		ev.Kind, ev.Detail = EventClientMetadataUpdated, fmt.Sprintf("metadata of client %s changed outside redirect URIs and keys", clientID)
+	}
+	if ev.Kind != "" {
+		inv.emit(ev)
+	}
+	return ch, nil
+}
+
+func describeClientChange(ch Change) string {
+	s := fmt.Sprintf("metadata of client %s differs from its approved baseline:", ch.ClientID)
+	add := func(what string, v []string) {
+		if len(v) > 0 {
+			s += fmt.Sprintf(" %s %q;", what, v)
+		}
+	}
+	add("redirect URIs added", ch.AddedRedirectURIs)
+	add("redirect URIs removed", ch.RemovedRedirectURIs)
+	add("keys added", ch.AddedKeys)
+	add("keys removed", ch.RemovedKeys)
+	if ch.JWKSURIChanged {
+		s += " jwks_uri changed;"
+	}
+	if ch.Blocked {
+		s += " blocked until approved"
+	} else {
+		s += " flagged"
+	}
+	return s
+}
+
+// diff returns what is in b but not a, and in a but not b (inputs sorted
+// or not; outputs sorted).
+func diff(a, b []string) (added, removed []string) {
+	for _, x := range b {
+		if !slices.Contains(a, x) && !slices.Contains(added, x) {
+			added = append(added, x)
+		}
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) && !slices.Contains(removed, x) {
+			removed = append(removed, x)
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	return added, removed
+}
+
+// TouchClient records that a client was seen now (a token issued or a
+// request made with it). It writes at most once per
+// Options.SeenResolution per client.
+func (inv *Inventory) TouchClient(ctx context.Context, clientID string) error {
+	if clientID == "" {
+		return errors.New("inventory: empty client id")
+	}
+	now := inv.now()
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	rec, err := inv.st.GetClientRecord(ctx, clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		rec = &store.ClientRecord{ClientID: clientID, FirstSeen: now}
+	case err != nil:
+		return fmt.Errorf("inventory: client %q: %w", clientID, err)
+	case now.Sub(rec.LastSeen) < inv.opts.SeenResolution:
+		return nil
+	}
+	rec.LastSeen = now
+	if err := inv.st.PutClientRecord(ctx, rec); err != nil {
+		return fmt.Errorf("inventory: client %q: %w", clientID, err)
+	}
+	return nil
+}
+
+// ApproveClient makes the client's latest metadata its approved baseline
+// and clears the flag. by names the approver.
+func (inv *Inventory) ApproveClient(ctx context.Context, clientID, by string) error {
+	now := inv.now()
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	rec, err := inv.st.GetClientRecord(ctx, clientID)
+	if err != nil {
+		return fmt.Errorf("inventory: approving client %q: %w", clientID, err)
+	}
+	was := rec.Changed
+	rec.ApprovedRedirectURIs, rec.ApprovedKeyThumbprints, rec.ApprovedJWKSURI = rec.RedirectURIs, rec.KeyThumbprints, rec.JWKSURI
+	rec.Changed, rec.ApprovedAt, rec.ApprovedBy = false, now, by
+	if err := inv.st.PutClientRecord(ctx, rec); err != nil {
+		return fmt.Errorf("inventory: approving client %q: %w", clientID, err)
+	}
+	inv.setCached(clientKey(clientID), false)
+	detail := fmt.Sprintf("client %s approved with %d redirect URIs and %d keys", clientID, len(rec.RedirectURIs), len(rec.KeyThumbprints))
+	if !was {
+		detail += " (it was not flagged)"
+	}
+	inv.emit(Event{Time: now, Kind: EventClientApproved, Client: clientID, By: by, NewDigest: rec.MetadataDigest, Detail: detail})
+	return nil
+}
+
+// IsClientBlocked reports whether the client must be refused because its
+// metadata changed since approval and Options.BlockChangedClients is set.
+// Unknown clients are not blocked. If the store cannot be read it fails
+// closed (true) while blocking is configured.
+func (inv *Inventory) IsClientBlocked(ctx context.Context, clientID string) bool {
+	if !inv.opts.BlockChangedClients {
+		return false
+	}
+	f, err := inv.flagged(clientKey(clientID), func() (bool, error) {
+		rec, err := inv.st.GetClientRecord(ctx, clientID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return rec.Changed, nil
+	})
+	return err != nil || f
+}
