@@ -32,6 +32,7 @@ import (
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/oauth/safehttp"
 	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 var cheapArgon2 = &authserver.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}
@@ -338,8 +339,10 @@ func signIn(t *testing.T, gwMCP, name, pw, upstreamUser, upstreamPW string) *use
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "client-of-" + name, Version: "1"}, &mcp.ClientOptions{
-		URLElicitation:     true,
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) { return &mcp.ElicitResult{Action: "decline"}, nil },
+		URLElicitation: true,
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "decline"}, nil
+		},
 		ElicitationCompleteHandler: func(_ context.Context, _ *mcp.ClientSession, p *mcp.ElicitationCompleteNotificationParams) {
 			select {
 			case u.complete <- p.ElicitationID:
@@ -410,19 +413,34 @@ func (u *user) waitComplete(t *testing.T, id string) {
 // end: the gateway with its own authorization server (auth oauth) in
 // front of an upstream protected by another one.
 func TestPerUserUpstreamOAuth(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testPerUserUpstreamOAuth(t, true) })
+	t.Run("memory", func(t *testing.T) { testPerUserUpstreamOAuth(t, false) })
+}
+
+// testPerUserUpstreamOAuth runs the scenario with the gateway's default
+// SQLite database in the data directory (which also keeps the sealed
+// upstream tokens), or with an in-memory identity store (the tokens are
+// then kept in memory).
+func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	up := newProtectedUpstream(t, 31*time.Second) // usable for about 1s (30s expiry skew)
 	gwLn, gwBase := listen(t)
-	gst := store.NewMemory()
-	addUser(t, gst, "alice", "alice-gateway-pw")
-	addUser(t, gst, "bob", "bob-gateway-pw")
+	var opts *Options
+	if !useSQLite {
+		opts = &Options{Store: store.NewMemory()}
+	}
 	dataDir := t.TempDir()
 	g, err := New(&config.Config{Auth: "oauth", PublicURL: gwBase, DataDir: dataDir, Upstreams: []config.Upstream{{
 		Name: "files", URL: up.url, Credentials: &config.Credentials{Type: config.CredentialsOAuthUser, Scopes: []string{"files:read"}},
-	}}}, &Options{Store: gst})
+	}}}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
+	addUser(t, g.auth.store, "alice", "alice-gateway-pw")
+	addUser(t, g.auth.store, "bob", "bob-gateway-pw")
+	if _, isDB := g.upOAuth.tokens.(*sqlite.Store); isDB != useSQLite {
+		t.Fatalf("upstream tokens kept in %T", g.upOAuth.tokens)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var states []string

@@ -185,6 +185,7 @@ type cedarRequest struct {
 	req        types.Request
 	entities   requestEntities
 	candidates *candidates
+	scope      requestScope
 }
 
 // toCedar translates r into cr: the entities, the candidate policies of set,
@@ -252,6 +253,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 	}
 	cr.req.Resource = res.UID
 	cr.entities.add(res)
+	cr.scope = requestScope{principal: cr.req.Principal, principalParent: idp, resource: res.UID}
 	if r.Resource.Upstream != "" && res.UID.Type != TypeUpstream {
 		k := entityKey{kind: KindUpstream, a: r.Resource.Upstream}
 		up, ok := cache.load(k)
@@ -260,6 +262,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 			cache.store(k, up)
 		}
 		cr.entities.add(up)
+		cr.scope.resourceParent = up.UID
 	}
 
 	cr.candidates = set.candidates(cr.req.Action, cr.req.Principal, cr.req.Resource)

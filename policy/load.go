@@ -49,6 +49,48 @@ type compiledPolicy struct {
 	reason   string
 	desc     string // how reasons name it
 	needs    *contextNeeds
+	// principal and resource scope constraints that name an entity, for a
+	// cheap exact pre-check (see requestScope.mayMatch).
+	principalScope, resourceScope types.EntityUID
+}
+
+// requestScope holds the entities a request's principal and resource are
+// "in": themselves and, in the mcpgate model, their only possible parent.
+type requestScope struct {
+	principal, principalParent types.EntityUID
+	resource, resourceParent   types.EntityUID
+}
+
+// mayMatch reports whether p's principal and resource scopes can hold for
+// the request. It is exact for the fixed mcpgate hierarchy (principal in
+// IdP, resource in Upstream), so skipping a policy for which it is false
+// changes neither the decision nor the diagnostics: a scope that does not
+// hold makes a policy false without evaluating its conditions.
+func (rs *requestScope) mayMatch(p *compiledPolicy) bool {
+	if u := p.principalScope; u.Type != "" && u != rs.principal && u != rs.principalParent {
+		return false
+	}
+	if u := p.resourceScope; u.Type != "" && u != rs.resource && u != rs.resourceParent {
+		return false
+	}
+	return true
+}
+
+// filteredPolicies iterates the candidates whose scopes can hold.
+type filteredPolicies struct {
+	policies policySlice
+	scope    requestScope
+}
+
+// All implements [cedar.PolicyIterator].
+func (f *filteredPolicies) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
+	return func(yield func(types.PolicyID, *cedar.Policy) bool) {
+		for _, p := range f.policies {
+			if f.scope.mayMatch(p) && !yield(types.PolicyID(p.id), p.policy) {
+				return
+			}
+		}
+	}
 }
 
 // candidates are the policies that may match some class of requests, with
@@ -431,7 +473,23 @@ func check(file string, p *cedar.Policy) (*compiledPolicy, []string) {
 	}
 	cp.desc = describePolicy(cp)
 	cp.needs = analyseNeeds(a)
+	cp.principalScope = scopeEntity(a.Principal)
+	cp.resourceScope = scopeEntity(a.Resource)
 	return cp, nil
+}
+
+// scopeEntity returns the entity a principal or resource scope requires the
+// request's entity to be or be in, or the zero UID.
+func scopeEntity(s xast.IsScopeNode) types.EntityUID {
+	switch s := s.(type) {
+	case xast.ScopeTypeEq:
+		return s.Entity
+	case xast.ScopeTypeIn:
+		return s.Entity
+	case xast.ScopeTypeIsIn:
+		return s.Entity
+	}
+	return types.EntityUID{}
 }
 
 func walkValue(v types.Value, fn func(types.EntityUID)) {

@@ -255,7 +255,7 @@ func (e *Engine) Decide(req *Request) Decision {
 		d.Reason = "denied: invalid request: " + err.Error()
 		return d
 	}
-	dec, diag := cedar.Authorize(cr.candidates.policies, &cr.entities, cr.req)
+	dec, diag := cedar.Authorize(&filteredPolicies{policies: cr.candidates.policies, scope: cr.scope}, &cr.entities, cr.req)
 	var failedForbids []string
 	for _, de := range diag.Errors {
 		d.Errors = append(d.Errors, fmt.Sprintf("%s: %s", de.PolicyID, de.Message))
