@@ -225,6 +225,11 @@ func New(st store.Approvals, opts *Options) *Service {
 	if u, err := url.Parse(s.baseURL); err == nil {
 		s.basePath = strings.TrimRight(u.Path, "/")
 		s.secure = u.Scheme == "https"
+		if u.Scheme != "" && u.Host != "" {
+			// Browsers without Sec-Fetch-Site send Origin; behind a proxy
+			// that rewrites Host, the external origin is the one to trust.
+			_ = s.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+		}
 	}
 	s.pages = parsePages()
 	return s
@@ -449,7 +454,7 @@ func (s *Service) Consume(ctx context.Context, r *Request) (*Approval, error) {
 // within about a second.
 func (s *Service) Wait(ctx context.Context, id string) (*Approval, error) {
 	w := s.subscribe(id)
-	defer s.unsubscribe(id, w)
+	defer func() { s.unsubscribe(id, w) }()
 	for {
 		a, err := s.Get(ctx, id)
 		if err != nil {

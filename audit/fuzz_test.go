@@ -2,7 +2,7 @@ package audit
 
 import (
 	"context"
-	"crypto/ed25519"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,31 +13,37 @@ import (
 // outside input to Verify): Verify must not panic, and must report a
 // problem whenever the change is real.
 func FuzzVerify(f *testing.F) {
+	base := &fakeLog{}
+	l, err := New(base, &Options{KeyPath: filepath.Join(f.TempDir(), "k.pem"), CheckpointEvery: 4, CheckpointInterval: -1, Clock: testClock(), Logger: quietLogger()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := range 10 {
+		if err := l.Append(context.Background(), sampleRecord(i)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	pub := l.PublicKey()
+	l.Close()
 	f.Add(uint8(3), uint8(0), "other", int64(0))
 	f.Add(uint8(0), uint8(5), "", int64(1))
 	f.Add(uint8(7), uint8(9), "\xff", int64(-1))
 	f.Add(uint8(2), uint8(10), "x", int64(5))
-	f.Fuzz(runFuzzVerify)
-}
-
-func runFuzzVerify(t *testing.T, idx, field uint8, s string, n int64) {
-	{
+	f.Add(uint8(2), uint8(12), "x", int64(5))
+	f.Fuzz(func(t *testing.T, idx, field uint8, s string, n int64) {
 		log := &fakeLog{}
-		priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-		l, err := New(log, &Options{Clock: testClock(), Logger: quietLogger(), CheckpointEvery: -1, CheckpointInterval: -1})
-		if err != nil {
-			t.Fatal(err)
+		for _, r := range base.recs {
+			log.recs = append(log.recs, store.CloneAuditRecord(r))
 		}
-		l.key, l.keyID = priv, KeyID(priv.Public().(ed25519.PublicKey))
-		for i := range 8 {
-			if err := l.Append(context.Background(), sampleRecord(i)); err != nil {
-				t.Fatal(err)
-			}
+		for _, c := range base.cps {
+			cp := *c
+			cp.Signature = append([]byte(nil), c.Signature...)
+			log.cps = append(log.cps, &cp)
 		}
-		l.Close()
 		r := log.recs[int(idx)%len(log.recs)]
 		orig := store.CloneAuditRecord(r)
-		switch field % 12 {
+		cpChanged := false
+		switch field % 13 {
 		case 0:
 			r.Target = s
 		case 1:
@@ -62,19 +68,24 @@ func runFuzzVerify(t *testing.T, idx, field uint8, s string, n int64) {
 			r.Args = []byte(s)
 		case 11:
 			r.Error = s
+		case 12:
+			c := log.cps[int(idx)%len(log.cps)]
+			old := c.Hash
+			c.Hash = s
+			cpChanged = s != old
 		}
-		rep, err := Verify(context.Background(), log, priv.Public().(ed25519.PublicKey))
+		rep, err := Verify(context.Background(), log, pub)
 		if err != nil {
 			t.Fatal(err)
 		}
-		changed := !sameRecord(orig, r)
+		changed := cpChanged || !sameRecord(orig, r)
 		if changed && rep.OK {
-			t.Fatalf("change to record %d field %d (%q, %d) not detected", orig.Seq, field%12, s, n)
+			t.Fatalf("change to record %d field %d (%q, %d) not detected", orig.Seq, field%13, s, n)
 		}
 		if !changed && !rep.OK {
 			t.Fatalf("no change, but Verify reports %v", rep.FirstBad)
 		}
-	}
+	})
 }
 
 func sameRecord(a, b *store.AuditRecord) bool {

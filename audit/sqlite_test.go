@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -43,7 +44,7 @@ func decided(i int) *audit.Record {
 func TestDecidedRecordDurable(t *testing.T) {
 	ctx := context.Background()
 	st, path := openSQLite(t)
-	l, err := audit.New(st, &audit.Options{KeyPath: filepath.Join(filepath.Dir(path), audit.DefaultKeyFile)})
+	l, err := audit.New(st, &audit.Options{KeyPath: filepath.Join(filepath.Dir(path), audit.DefaultKeyFile), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

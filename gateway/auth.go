@@ -113,6 +113,14 @@ func tokenPrincipal(ctx context.Context) string {
 	return ""
 }
 
+// tokenScopes are the scopes of the caller's verified token, if any.
+func tokenScopes(ctx context.Context) []string {
+	if p, ok := resource.PrincipalFromContext(ctx); ok {
+		return p.Scopes
+	}
+	return nil
+}
+
 // tokenClientID is the OAuth client of the caller's verified token, if any.
 func tokenClientID(ctx context.Context) string {
 	if p, ok := resource.PrincipalFromContext(ctx); ok {

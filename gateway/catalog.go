@@ -29,11 +29,12 @@ var kindInfo = [...]struct {
 	listField  string // the result member holding the items
 	keyField   string // the member that names an item
 	prefixed   bool   // whether the key gets the upstream's prefix
+	policyKind string // the resource kind policies see
 }{
-	kindTool:     {"tool", mcp.MethodToolsList, "tools", "name", true},
-	kindPrompt:   {"prompt", mcp.MethodPromptsList, "prompts", "name", true},
-	kindResource: {"resource", mcp.MethodResourcesList, "resources", "uri", false},
-	kindTemplate: {"resource template", mcp.MethodResourcesTemplatesList, "resourceTemplates", "uriTemplate", false},
+	kindTool:     {"tool", mcp.MethodToolsList, "tools", "name", true, "tool"},
+	kindPrompt:   {"prompt", mcp.MethodPromptsList, "prompts", "name", true, "prompt"},
+	kindResource: {"resource", mcp.MethodResourcesList, "resources", "uri", false, "resource"},
+	kindTemplate: {"resource template", mcp.MethodResourcesTemplatesList, "resourceTemplates", "uriTemplate", false, "resource"},
 }
 
 // route says where a catalogue entry lives.
@@ -45,6 +46,7 @@ type route struct {
 // catalog is the merged catalogue one principal sees.
 type catalog struct {
 	items  [4][]jsontext.Value // per kind, renamed raw items, in order
+	iroute [4][]route          // per kind, the route of each item
 	routes [4]map[string]route // per kind, key as listed -> route
 	tmpls  []templateRoute     // resource templates, in order, for URI matching
 	failed map[string]error    // upstreams that could not be listed
@@ -144,6 +146,7 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 				}
 				c.routes[k][listed] = route{up: u, name: key}
 				c.items[k] = append(c.items[k], raw)
+				c.iroute[k] = append(c.iroute[k], route{up: u, name: key})
 				if k == int(kindTemplate) {
 					c.tmpls = append(c.tmpls, templateRoute{template: key, up: u})
 				}
@@ -202,8 +205,9 @@ func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext
 	}
 }
 
-// list answers a list request from the merged catalogue, a page at a time.
-func (g *Gateway) list(ctx context.Context, principal string, params jsontext.Value, k itemKind) (any, error) {
+// list answers a list request from the merged catalogue, a page at a time,
+// leaving out what policy does not let the caller see.
+func (g *Gateway) list(ctx context.Context, ds *downstreamSession, principal string, params jsontext.Value, k itemKind) (any, error) {
 	cursor, err := stringMember(params, "cursor")
 	if err != nil {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
@@ -212,18 +216,27 @@ func (g *Gateway) list(ctx context.Context, principal string, params jsontext.Va
 	if err != nil {
 		return nil, err
 	}
+	items := c.items[k]
+	if g.opts.Policy != nil && ds != nil {
+		items = make([]jsontext.Value, 0, len(c.items[k]))
+		for i, raw := range c.items[k] {
+			if g.visible(ds, k, c.iroute[k][i]) {
+				items = append(items, raw)
+			}
+		}
+	}
 	start := 0
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
 		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-		if err != nil || err2 != nil || n < 0 || n > len(c.items[k]) {
+		if err != nil || err2 != nil || n < 0 || n > len(items) {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid cursor")
 		}
 		start = n
 	}
-	end := min(start+g.opts.PageSize, len(c.items[k]))
-	res := []any{kindInfo[k].listField, joinArray(c.items[k][start:end])}
-	if end < len(c.items[k]) {
+	end := min(start+g.opts.PageSize, len(items))
+	res := []any{kindInfo[k].listField, joinArray(items[start:end])}
+	if end < len(items) {
 		res = append(res, "nextCursor", base64.RawURLEncoding.EncodeToString([]byte("o:"+strconv.Itoa(end))))
 	}
 	return setMembers(nil, res...)

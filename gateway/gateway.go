@@ -25,9 +25,12 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/approval"
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
@@ -69,6 +72,15 @@ type Options struct {
 	// MaxTaskTTL, if positive, caps the ttl of tasks clients start
 	// through the gateway (and sets it when they ask for none).
 	MaxTaskTTL time.Duration
+
+	// Policy decides every list item, call, read and relayed request. Nil
+	// allows everything.
+	Policy *policy.Engine
+	// Audit records every action. Nil records nothing.
+	Audit *audit.Log
+	// Approvals handles calls that policy lets through only with a human
+	// approval. Nil refuses such calls.
+	Approvals *approval.Service
 }
 
 // Gateway fronts the configured upstream servers.
@@ -111,8 +123,13 @@ type downstreamSession struct {
 	principal string
 	clientID  string // the OAuth client of the token, when auth is on
 	client    string // the client's own name for itself (clientInfo.name)
-	created   time.Time
-	subs      map[string]bool // subscribed resource URIs
+	// registration is how the token's client registered ("cimd",
+	// "dynamic", "pre-registered"), when auth is on; scopes are the
+	// token's scopes.
+	registration string
+	scopes       []string
+	created      time.Time
+	subs         map[string]bool // subscribed resource URIs
 }
 
 // callInfo rides in the context of every call the gateway makes upstream
@@ -314,6 +331,12 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 		}
 	}
 	ds := &downstreamSession{ss: ss, principal: principal, clientID: tokenClientID(ctx), client: params.ClientInfo.Name, created: time.Now().UTC()}
+	ds.scopes = tokenScopes(ctx)
+	if g.auth != nil && ds.clientID != "" {
+		if c, err := g.auth.store.GetClient(ctx, ds.clientID); err == nil {
+			ds.registration = c.Kind
+		}
+	}
 	g.mu.Lock()
 	g.downstream[ss] = ds
 	m := g.byPrincipal[principal]
@@ -365,26 +388,32 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 
 // principalOf returns the principal a downstream session belongs to.
 func (g *Gateway) principalOf(ss *mcp.ServerSession) string {
+	return g.session(ss).principal
+}
+
+// session returns what the gateway knows of a downstream session.
+func (g *Gateway) session(ss *mcp.ServerSession) *downstreamSession {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if ds := g.downstream[ss]; ds != nil {
-		return ds.principal
+		return ds
 	}
-	return AnonymousPrincipal
+	return &downstreamSession{ss: ss, principal: AnonymousPrincipal}
 }
 
 // handle answers every downstream request but initialize and ping.
 func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
-	principal := g.principalOf(ss)
+	ds := g.session(ss)
+	principal := ds.principal
 	switch method {
 	case mcp.MethodToolsList:
-		return g.list(ctx, principal, params, kindTool)
+		return g.list(ctx, ds, principal, params, kindTool)
 	case mcp.MethodPromptsList:
-		return g.list(ctx, principal, params, kindPrompt)
+		return g.list(ctx, ds, principal, params, kindPrompt)
 	case mcp.MethodResourcesList:
-		return g.list(ctx, principal, params, kindResource)
+		return g.list(ctx, ds, principal, params, kindResource)
 	case mcp.MethodResourcesTemplatesList:
-		return g.list(ctx, principal, params, kindTemplate)
+		return g.list(ctx, ds, principal, params, kindTemplate)
 	case mcp.MethodToolsCall:
 		return g.forwardNamed(ctx, ss, principal, method, params, kindTool)
 	case mcp.MethodPromptsGet:
@@ -487,6 +516,18 @@ func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, princ
 	if err != nil {
 		return nil, g.upstreamAuthRequired(ctx, principal, kind, name, err)
 	}
+	if g.enforced() {
+		args, _ := member(params, "arguments")
+		res := policy.Resource{Kind: kindInfo[kind].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}
+		return g.controlledCall(ctx, g.session(ss), method, res, args, func() (any, error) {
+			return g.forwardRoute(ctx, ss, principal, method, params, name, rt)
+		})
+	}
+	return g.forwardRoute(ctx, ss, principal, method, params, name, rt)
+}
+
+// forwardRoute sends a named request to the upstream of rt.
+func (g *Gateway) forwardRoute(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, name string, rt route) (any, error) {
 	cs, err := rt.up.session(ctx, principal)
 	if err != nil {
 		return nil, upstreamError(rt.up, err)
@@ -593,11 +634,21 @@ func (g *Gateway) complete(ctx context.Context, ss *mcp.ServerSession, principal
 	default:
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "completion/complete: unknown reference type %q", typ)
 	}
-	cs, err := u.session(ctx, principal)
-	if err != nil {
-		return nil, upstreamError(u, err)
+	forward := func() (any, error) {
+		cs, err := u.session(ctx, principal)
+		if err != nil {
+			return nil, upstreamError(u, err)
+		}
+		return g.call(ctx, ss, cs, u, mcp.MethodCompletionComplete, params)
 	}
-	return g.call(ctx, ss, cs, u, mcp.MethodCompletionComplete, params)
+	if g.enforced() {
+		target, _ := stringMember(ref, "name")
+		if target == "" {
+			target, _ = stringMember(ref, "uri")
+		}
+		return g.controlledCall(ctx, g.session(ss), mcp.MethodCompletionComplete, policy.Resource{Kind: "completion", Upstream: u.cfg.Name, Name: target}, params, forward)
+	}
+	return forward()
 }
 
 // setLevel passes logging/setLevel on to every upstream of the principal.

@@ -102,7 +102,13 @@ func (a *authRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func httpUpstream(t *testing.T, name string) (string, *authRecorder) {
 	t.Helper()
-	s := testUpstream(name, nil)
+	return httpUpstreamServer(t, testUpstream(name, nil))
+}
+
+// httpUpstreamServer serves s over Streamable HTTP, recording the
+// Authorization headers it receives.
+func httpUpstreamServer(t *testing.T, s *mcp.Server) (string, *authRecorder) {
+	t.Helper()
 	rec := &authRecorder{h: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/policy"
 )
 
 // callInfoOf returns the downstream call that an upstream message belongs
@@ -52,11 +53,19 @@ func (g *Gateway) relayRequest(ctx context.Context, u *upstream, principal, meth
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	res, err := target.CallRaw(dctx, method, params)
-	if err != nil {
-		return nil, err
+	forward := func() (any, error) {
+		res, err := target.CallRaw(dctx, method, params)
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
 	}
-	return res, nil
+	if g.enforced() {
+		// Upstream-to-client requests pass policy and the audit log too;
+		// their params are the arguments policies see.
+		return g.controlledCall(ctx, g.session(target), method, policy.Resource{Kind: "client-request", Upstream: u.cfg.Name, Name: method}, params, forward)
+	}
+	return forward()
 }
 
 // relayTarget picks the downstream session for something an upstream sent:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -137,6 +138,17 @@ func (g *Gateway) forwardTask(ctx context.Context, ss *mcp.ServerSession, princi
 	if !ok {
 		return nil, errUnknownTask(gid)
 	}
+	if g.enforced() {
+		return g.controlledCall(ctx, g.session(ss), method, policy.Resource{Kind: "task", Upstream: u.cfg.Name, Name: gid}, nil, func() (any, error) {
+			return g.forwardOwnTask(ctx, ss, principal, method, params, gid, rec, u)
+		})
+	}
+	return g.forwardOwnTask(ctx, ss, principal, method, params, gid, rec, u)
+}
+
+// forwardOwnTask forwards a task request of the task's owner.
+func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, gid string, rec *store.GatewayTask, u *upstream) (any, error) {
+	var err error
 	lost := func() (any, error) {
 		g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
 		switch method {

@@ -466,6 +466,20 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	if len(up.seen()) != 0 {
 		t.Fatalf("the gateway sent the upstream a token before anyone authorized: %+v", up.seen())
 	}
+	// Listing works meanwhile (without the upstream's tools), and a name
+	// without the upstream's prefix is simply unknown.
+	for tool, err := range alice.cs.Tools(ctx) {
+		if err != nil {
+			t.Fatalf("listing tools before authorizing: %v", err)
+		}
+		if strings.HasPrefix(tool.Name, "files_") {
+			t.Errorf("tool %s listed before authorizing", tool.Name)
+		}
+	}
+	var je *jsonrpc.Error
+	if _, err := alice.call("other_tool"); !errors.As(err, &je) || je.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("unknown tool without the prefix: %v, want invalid params", err)
+	}
 	// Asking again gives the same pending elicitation.
 	_, err = alice.call("files_whoami")
 	if again := mustElicit(t, "alice again", err); again.ElicitationID != ea.ElicitationID {
@@ -604,9 +618,18 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 	_, err = alice.call("files_whoami")
-	mustElicit(t, "alice after a failed refresh", err)
+	again := mustElicit(t, "alice after a failed refresh", err)
 	if _, err := g.upOAuth.tokens.GetUpstreamToken(ctx, "alice", "files"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the unusable token was kept: %v", err)
+	}
+	// Authorizing again (the upstream's authorization server remembers
+	// her sign-in) makes the same client session work again.
+	if status, _, page := alice.browser.visit(again.URL, ""); status != http.StatusOK {
+		t.Fatalf("alice authorizing again: HTTP %d\n%s", status, page)
+	}
+	alice.waitComplete(t, again.ElicitationID)
+	if got, err := alice.call("files_whoami"); err != nil || got != "files" {
+		t.Fatalf("alice after authorizing again: %q, %v", got, err)
 	}
 
 	// The callers' own gateway tokens never reached the upstream.
@@ -702,5 +725,22 @@ func TestUpstreamAuthRequiredRouting(t *testing.T) {
 	}
 	if urlElicitations(errors.New("x")) != nil || urlElicitations(&jsonrpc.Error{Code: mcp.CodeURLElicitationRequired, Data: jsontext.Value(`{`)}) != nil {
 		t.Error("urlElicitations accepted garbage")
+	}
+}
+
+// BenchmarkUpstreamTokenSealing measures sealing and opening one token,
+// which happens on every per-user connect and refresh.
+func BenchmarkUpstreamTokenSealing(b *testing.B) {
+	o := &upstreamOAuth{}
+	tk := &oauthclient.Token{AccessToken: strings.Repeat("a", 800), RefreshToken: strings.Repeat("r", 43), Resource: "https://up.example/mcp", Expiry: time.Now()}
+	b.ReportAllocs()
+	for b.Loop() {
+		sealed, err := o.seal("alice", "files", tk)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := o.open("alice", "files", sealed); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

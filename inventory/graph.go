@@ -395,6 +395,22 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory: graph: %w", err)
 	}
+	if ts, ok := inv.st.(upstreamTokens); ok {
+		// Per-user tokens the gateway holds (sealed; only who and when
+		// are read) that were not recorded with RecordUpstreamCredential.
+		toks, err := ts.ListUpstreamTokens(ctx, "")
+		if err != nil {
+			return nil, fmt.Errorf("inventory: graph: %w", err)
+		}
+		for _, t := range toks {
+			if !slices.ContainsFunc(creds, func(c *store.UpstreamCredential) bool { return c.Principal == t.Principal && c.Upstream == t.Upstream }) {
+				creds = append(creds, &store.UpstreamCredential{Principal: t.Principal, Upstream: t.Upstream, Kind: "oauth_user", CreatedAt: t.UpdatedAt})
+			}
+		}
+		slices.SortFunc(creds, func(a, b *store.UpstreamCredential) int {
+			return cmp.Or(cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.Upstream, b.Upstream))
+		})
+	}
 	for _, c := range creds {
 		g.Credentials = append(g.Credentials, *c)
 		addUpstream(c.Upstream)

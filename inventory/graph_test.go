@@ -215,7 +215,9 @@ func TestPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths, _ := inv.Paths(ctx, "bob")
-	if !slices.ContainsFunc(paths, func(p inventory.Path) bool { return p.Upstream == "drive" && p.Credential == "user:oauth_user" && p.Session == "" }) {
+	if !slices.ContainsFunc(paths, func(p inventory.Path) bool {
+		return p.Upstream == "drive" && p.Credential == "user:oauth_user" && p.Session == ""
+	}) {
 		t.Errorf("bob's idle drive credential missing from %v", paths)
 	}
 }

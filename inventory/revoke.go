@@ -78,6 +78,15 @@ type RevokerOptions struct {
 	Now func() time.Time
 }
 
+// upstreamTokens is the part of store.UpstreamTokenStore the inventory
+// uses: the gateway's sealed per-user upstream tokens, listed as
+// credentials and deleted when an upstream credential is revoked.
+type upstreamTokens interface {
+	GetUpstreamToken(ctx context.Context, principal, upstream string) (*store.UpstreamToken, error)
+	DeleteUpstreamToken(ctx context.Context, principal, upstream string) error
+	ListUpstreamTokens(ctx context.Context, principal string) ([]*store.UpstreamToken, error)
+}
+
 // Step is the outcome of one part of a revocation.
 type Step struct {
 	// Name is "record", "inventory" or the hook's name
@@ -155,9 +164,9 @@ type Revoker struct {
 	revoked  map[[2]string]*store.Revocation
 	loadedAt time.Time
 	loading  bool
-	applied  map[[2]string]bool // revocations whose hooks ran in this process
+	applied  map[[2]string]bool              // revocations whose hooks ran in this process
 	local    map[[2]string]*store.Revocation // made here, not (yet) durable
-	idpPfx   []string           // federated-subject prefixes of revoked IdPs
+	idpPfx   []string                        // federated-subject prefixes of revoked IdPs
 }
 
 // NewRevoker returns a Revoker that records revocations in st and loads
@@ -302,7 +311,7 @@ func (r *Revoker) RevokeWithReason(ctx context.Context, kind, id, by, reason str
 func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, record bool) *Result {
 	start := time.Now()
 	res := &Result{Kind: rev.Kind, ID: rev.ID, By: rev.By, At: rev.At, Match: m}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	r.hooksMu.Lock()
@@ -328,14 +337,24 @@ func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, rec
 	case store.RevokeUpstreamCredential:
 		up, principal, _ := strings.Cut(rev.ID, "/")
 		jobs = append(jobs, job{"inventory", func(ctx context.Context) (int, error) {
+			n := 1
 			err := r.st.DeleteUpstreamCredential(ctx, principal, up)
 			if errors.Is(err, store.ErrNotFound) {
-				return 0, nil
+				n, err = 0, nil
 			}
 			if err != nil {
 				return 0, err
 			}
-			return 1, nil
+			// The sealed token itself, when the same store keeps it.
+			if ts, ok := r.st.(upstreamTokens); ok {
+				if _, err := ts.GetUpstreamToken(ctx, principal, up); err == nil {
+					if err := ts.DeleteUpstreamToken(ctx, principal, up); err != nil {
+						return n, fmt.Errorf("deleting the stored upstream token: %w", err)
+					}
+					n++
+				}
+			}
+			return n, nil
 		}})
 		if h.DropUpstreamCredential == nil {
 			jobs = append(jobs, job{name: "DropUpstreamCredential"})

@@ -3,12 +3,15 @@ package inventory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
@@ -436,5 +439,34 @@ func TestStoreTokenRevoker(t *testing.T) {
 				t.Errorf("bob's refresh token revoked = %v, want %v", rt.Revoked, want)
 			}
 		})
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewInventoryMemory()
+	rv, _ := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{RefreshInterval: time.Microsecond})
+	inv, _ := inventory.New(store.NewMemory(), st, &inventory.Options{BlockChangedTools: true, CacheTTL: time.Microsecond})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 50 {
+				id := fmt.Sprintf("u%d-%d", i, j)
+				if _, err := rv.Revoke(ctx, "user", id, "admin"); err != nil {
+					t.Error(err)
+				}
+				if !rv.IsRevoked(ctx, inventory.Match{User: id}) {
+					t.Errorf("%s not revoked right after Revoke", id)
+				}
+				if _, err := inv.RecordTools(ctx, "fs", []jsontext.Value{tool("read", fmt.Sprint(j%2))}); err != nil {
+					t.Error(err)
+				}
+				inv.IsToolBlocked(ctx, "fs", "read")
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(rv.Revocations(ctx)); n != 200 {
+		t.Errorf("%d revocations, want 200", n)
 	}
 }

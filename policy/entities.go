@@ -2,10 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -122,16 +122,22 @@ const maxCachedEntities = 16384
 
 // entityKey identifies a cached entity by the request fields it derives from.
 type entityKey struct {
-	kind          string // "user", "client", "upstream" or a resource kind
-	a, b, c, d, e string
+	kind       string // "user", "client", "upstream" or a resource kind
+	a, b, c, d string
+	md         uint64 // hash of the client metadata fields that become attributes
 }
 
 // entityCache holds immutable entities derived purely from their keys, so
 // that repeated decisions (every item of a list, every call of a session)
 // do not rebuild the same attribute records.
 type entityCache struct {
-	mu sync.RWMutex
-	m  map[entityKey]types.Entity
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[entityKey]types.Entity
+}
+
+func newEntityCache() *entityCache {
+	return &entityCache{seed: maphash.MakeSeed()}
 }
 
 func (c *entityCache) load(k entityKey) (types.Entity, bool) {
@@ -185,12 +191,15 @@ type cedarRequest struct {
 	req        types.Request
 	entities   requestEntities
 	candidates *candidates
-	scope      requestScope
+	policies   filteredPolicies
 }
 
 // toCedar translates r into cr: the entities, the candidate policies of set,
 // and the parts of the context those policies may read.
-func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, decoders *sync.Pool, now func() time.Time) error {
+//
+// With exhaustive set (tests only), every policy is evaluated against the
+// whole context, without the index, pruning or scope pre-check.
+func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, decoders *sync.Pool, now func() time.Time, exhaustive bool) error {
 	if r.Action == "" {
 		return fmt.Errorf("empty action")
 	}
@@ -208,7 +217,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 		if p.User == "" {
 			parentIdP = p.IdP
 		}
-		k := entityKey{kind: "client", a: p.Client.ID, b: p.Client.Name, c: p.Client.Registration, d: parentIdP, e: metadataKey(r.ClientMetadata)}
+		k := entityKey{kind: "client", a: p.Client.ID, b: p.Client.Name, c: p.Client.Registration, d: parentIdP, md: cache.metadataHash(r.ClientMetadata)}
 		e, ok := cache.load(k)
 		if !ok {
 			var parents types.EntityUIDSet
@@ -253,7 +262,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 	}
 	cr.req.Resource = res.UID
 	cr.entities.add(res)
-	cr.scope = requestScope{principal: cr.req.Principal, principalParent: idp, resource: res.UID}
+	cr.policies.scope = requestScope{principal: cr.req.Principal, principalParent: idp, resource: res.UID}
 	if r.Resource.Upstream != "" && res.UID.Type != TypeUpstream {
 		k := entityKey{kind: KindUpstream, a: r.Resource.Upstream}
 		up, ok := cache.load(k)
@@ -262,10 +271,15 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 			cache.store(k, up)
 		}
 		cr.entities.add(up)
-		cr.scope.resourceParent = up.UID
+		cr.policies.scope.resourceParent = up.UID
 	}
 
 	cr.candidates = set.candidates(cr.req.Action, cr.req.Principal, cr.req.Resource)
+	if exhaustive {
+		cr.candidates = &candidates{policies: set.policies, needs: allNeeds}
+		cr.policies.all = true
+	}
+	cr.policies.policies = cr.candidates.policies
 	needs := cr.candidates.needs
 
 	ctx := make(types.RecordMap, 8)
@@ -338,26 +352,35 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 // metadataFields are the client metadata fields that become attributes.
 var metadataFields = []string{"client_name", "client_uri", "software_id", "software_version", "token_endpoint_auth_method", "redirect_uris", "grant_types"}
 
-// metadataKey returns a string that changes whenever a selected metadata
-// field changes; it keys the client entity cache.
-func metadataKey(md map[string]any) string {
+// metadataHash returns a seeded hash of the client metadata fields that
+// become Client attributes; it keys the client entity cache.
+func (c *entityCache) metadataHash(md map[string]any) uint64 {
 	if len(md) == 0 {
-		return ""
+		return 0
 	}
-	var b strings.Builder
+	var h maphash.Hash
+	h.SetSeed(c.seed)
 	for _, f := range metadataFields {
 		switch v := md[f].(type) {
 		case string:
-			b.WriteString(v)
-		case []string, []any:
-			for _, s := range stringList(v) {
-				b.WriteString(s)
-				b.WriteByte(1)
+			h.WriteByte('s')
+			h.WriteString(v)
+		case []string:
+			for _, s := range v {
+				h.WriteByte('l')
+				h.WriteString(s)
+			}
+		case []any:
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					h.WriteByte('l')
+					h.WriteString(s)
+				}
 			}
 		}
-		b.WriteByte(0)
+		h.WriteByte(0)
 	}
-	return b.String()
+	return h.Sum64()
 }
 
 // sourceIP parses "host", "host:port" or "[v6]:port" into a Cedar ipaddr.

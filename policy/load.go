@@ -80,13 +80,14 @@ func (rs *requestScope) mayMatch(p *compiledPolicy) bool {
 type filteredPolicies struct {
 	policies policySlice
 	scope    requestScope
+	all      bool // no pre-check (tests)
 }
 
 // All implements [cedar.PolicyIterator].
 func (f *filteredPolicies) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
 	return func(yield func(types.PolicyID, *cedar.Policy) bool) {
 		for _, p := range f.policies {
-			if f.scope.mayMatch(p) && !yield(types.PolicyID(p.id), p.policy) {
+			if (f.all || f.scope.mayMatch(p)) && !yield(types.PolicyID(p.id), p.policy) {
 				return
 			}
 		}

@@ -56,8 +56,11 @@ type Engine struct {
 	actions  types.EntityMap
 	set      atomic.Pointer[policySet]
 	reloadMu sync.Mutex
-	cache    entityCache
-	convs    sync.Pool // *argumentsConverter
+	cache    *entityCache
+	// exhaustive turns off the index, context pruning and scope
+	// pre-check; tests compare both paths.
+	exhaustive bool
+	convs      sync.Pool // *argumentsConverter
 }
 
 // NewEngine loads and validates the policies named by opts. Every problem
@@ -73,6 +76,7 @@ func NewEngine(opts *Options) (*Engine, error) {
 		poll:    opts.PollInterval,
 		now:     opts.Now,
 		actions: buildActionEntities(),
+		cache:   newEntityCache(),
 	}
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
@@ -250,12 +254,12 @@ func (e *Engine) Decide(req *Request) Decision {
 		return d
 	}
 	cr := cedarRequest{entities: requestEntities{actions: e.actions}}
-	if err := req.toCedar(&cr, set, &e.cache, &e.convs, e.now); err != nil {
+	if err := req.toCedar(&cr, set, e.cache, &e.convs, e.now, e.exhaustive); err != nil {
 		d.Errors = []string{err.Error()}
 		d.Reason = "denied: invalid request: " + err.Error()
 		return d
 	}
-	dec, diag := cedar.Authorize(&filteredPolicies{policies: cr.candidates.policies, scope: cr.scope}, &cr.entities, cr.req)
+	dec, diag := cedar.Authorize(&cr.policies, &cr.entities, cr.req)
 	var failedForbids []string
 	for _, de := range diag.Errors {
 		d.Errors = append(d.Errors, fmt.Sprintf("%s: %s", de.PolicyID, de.Message))

@@ -1,0 +1,211 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/approval"
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/policy"
+)
+
+// CodePolicyDenied is the JSON-RPC error code of a request the gateway's
+// policy refused. Its data names the deciding policies and the policy set
+// version.
+const CodePolicyDenied = -32003
+
+// CodeControlFailed is the JSON-RPC error code of a request the gateway
+// refused because a control could not do its part (the audit log could not
+// record the decision, say): the gateway fails closed.
+const CodeControlFailed = -32004
+
+// enforced reports whether any control is configured.
+func (g *Gateway) enforced() bool {
+	return g.opts.Policy != nil || g.opts.Audit != nil
+}
+
+// policyPrincipal describes a downstream session to the policy engine.
+func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
+	p := policy.Principal{User: ds.principal, Session: ds.ss.ID(), Client: policy.Client{ID: ds.clientID, Name: ds.client}}
+	switch {
+	case strings.HasPrefix(ds.principal, "client:"):
+		// A token of a client acting for itself (client credentials).
+		p.User = ""
+		p.Client.Registration = "m2m"
+	case ds.principal == AnonymousPrincipal:
+		p.User = ""
+	}
+	if p.Client.Registration == "" {
+		p.Client.Registration = ds.registration
+	}
+	if strings.HasPrefix(ds.principal, "oidc:") {
+		p.Client.Registration = "enterprise"
+	}
+	return p
+}
+
+// decide asks the policy engine; without one, everything is allowed.
+func (g *Gateway) decide(ds *downstreamSession, action string, res policy.Resource, args jsontext.Value) policy.Decision {
+	if g.opts.Policy == nil {
+		return policy.Decision{Allow: true}
+	}
+	return g.opts.Policy.Decide(&policy.Request{
+		Principal: g.policyPrincipal(ds),
+		Action:    action,
+		Resource:  res,
+		Arguments: args,
+		Scopes:    ds.scopes,
+		Time:      time.Now(),
+	})
+}
+
+// deniedError is the error a client gets for a denied request.
+func deniedError(action string, res policy.Resource, d policy.Decision) error {
+	data, _ := json.Marshal(struct {
+		Policies      []string `json:"policies,omitempty"`
+		PolicyVersion string   `json:"policyVersion,omitempty"`
+		Reason        string   `json:"reason,omitempty"`
+	}{d.Policies, d.PolicyVersion, d.Reason})
+	msg := fmt.Sprintf("%s of %s %q is denied by policy", action, res.Kind, res.Upstream+"/"+res.Name)
+	if len(d.Policies) > 0 {
+		msg += " " + strings.Join(d.Policies, ", ")
+	}
+	if d.Reason != "" {
+		msg += ": " + d.Reason
+	}
+	return &jsonrpc.Error{Code: CodePolicyDenied, Message: msg, Data: data}
+}
+
+// controlledCall runs a request that targets one item (a tool call, a
+// resource read, a prompt) under the controls: a policy decision (with an
+// approval when the policy asks for one), a durable "decided" audit record
+// before anything is forwarded, and a "completed" record with the outcome.
+func (g *Gateway) controlledCall(ctx context.Context, ds *downstreamSession, method string, res policy.Resource, args jsontext.Value, forward func() (any, error)) (any, error) {
+	d := g.decide(ds, method, res, args)
+	rec := &audit.Record{
+		User: ds.principal, Client: ds.clientID, Session: ds.ss.ID(),
+		Upstream: res.Upstream, Action: method, Target: res.Name,
+		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Args: args,
+	}
+	switch {
+	case !d.Allow:
+		rec.Decision, rec.Outcome, rec.Phase = "deny", "denied", "decided"
+		if err := g.auditAppend(ctx, rec); err != nil {
+			return nil, err
+		}
+		return nil, deniedError(method, res, d)
+	case d.RequireApproval:
+		rec.Decision = "approval_required"
+		if err := g.checkApproval(ctx, ds, res, args, d, rec); err != nil {
+			return nil, err
+		}
+	default:
+		rec.Decision = "allow"
+	}
+	rec.Phase = "decided"
+	if err := g.auditAppend(ctx, rec); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	out, err := forward()
+	done := &audit.Record{
+		User: rec.User, Client: rec.Client, Session: rec.Session,
+		Upstream: rec.Upstream, Action: rec.Action, Target: rec.Target,
+		Decision: rec.Decision, PolicyVersion: rec.PolicyVersion, Policies: rec.Policies,
+		Args: args, Phase: "completed", LatencyMicros: time.Since(start).Microseconds(), Outcome: "ok",
+	}
+	if err != nil {
+		done.Outcome, done.Error = "error", err.Error()
+	} else if raw, ok := out.(jsontext.Value); ok {
+		done.Result = raw
+		if method == mcp.MethodToolsCall {
+			if isErr, _ := member(raw, "isError"); string(isErr) == "true" {
+				done.Outcome = "tool_error"
+			}
+		}
+	}
+	if aerr := g.auditAppend(ctx, done); aerr != nil {
+		g.logger.Error("auditing a completed call failed", "action", method, "target", res.Name, "error", aerr)
+	}
+	return out, err
+}
+
+// auditAppend records an audit record; failure to record fails the
+// request (the audit log itself decides whether to fail open).
+func (g *Gateway) auditAppend(ctx context.Context, r *audit.Record) error {
+	if g.opts.Audit == nil {
+		return nil
+	}
+	if err := g.opts.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
+		return &jsonrpc.Error{Code: CodeControlFailed, Message: "the gateway could not record this request in its audit log, so it was not forwarded: " + err.Error()}
+	}
+	return nil
+}
+
+// checkApproval lets a call that needs approval through only with an
+// approved, unused approval for exactly this principal, tool, arguments and
+// policy version. Otherwise it opens (or reuses) an approval request and
+// sends the caller to its page with a URL-mode elicitation error.
+func (g *Gateway) checkApproval(ctx context.Context, ds *downstreamSession, res policy.Resource, args jsontext.Value, d policy.Decision, rec *audit.Record) error {
+	svc := g.opts.Approvals
+	if svc == nil {
+		rec.Outcome, rec.Phase = "denied", "decided"
+		_ = g.auditAppend(ctx, rec)
+		return &jsonrpc.Error{Code: CodePolicyDenied, Message: fmt.Sprintf("%s %q needs approval, and this gateway has no approval service: refused", res.Kind, res.Upstream+"/"+res.Name)}
+	}
+	req := &approval.Request{
+		Principal: ds.principal, Client: ds.clientID, Session: ds.ss.ID(),
+		Upstream: res.Upstream, Tool: res.Upstream + "/" + res.Name, Arguments: args,
+		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Reason: d.Reason,
+	}
+	if _, err := svc.Consume(ctx, req); err == nil {
+		return nil
+	} else if errors.Is(err, approval.ErrDenied) {
+		rec.Outcome, rec.Phase = "denied", "decided"
+		_ = g.auditAppend(ctx, rec)
+		return &jsonrpc.Error{Code: CodePolicyDenied, Message: fmt.Sprintf("the approver denied this call of %q", req.Tool)}
+	}
+	a, err := svc.Request(ctx, req)
+	if err != nil {
+		return &jsonrpc.Error{Code: CodeControlFailed, Message: "opening an approval request failed: " + err.Error()}
+	}
+	rec.Outcome, rec.Phase = "approval_requested", "decided"
+	if err := g.auditAppend(ctx, rec); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(&mcp.URLElicitationRequiredErrorData{Elicitations: []*mcp.ElicitParams{{
+		Mode:          mcp.ElicitationModeURL,
+		ElicitationID: a.ID,
+		URL:           a.URL,
+		Message:       fmt.Sprintf("Calling %s needs approval. An approver can approve it at this page; then call it again with the same arguments.", req.Tool),
+	}}})
+	return &jsonrpc.Error{Code: mcp.CodeURLElicitationRequired, Message: "this call needs approval", Data: data}
+}
+
+// ApprovalDecided tells the principal's sessions that the approval they
+// were sent to was decided (as notifications/elicitation/complete), so
+// that they can retry. Wire it to approval.Options.OnDecision.
+func (g *Gateway) ApprovalDecided(a *approval.Approval) {
+	params, err := setMembers(nil, "elicitationId", a.ID)
+	if err != nil {
+		return
+	}
+	g.broadcast(a.Request.Principal, mcp.NotificationElicitationComplete, params, nil)
+}
+
+// visible reports whether the principal may see a catalogue item (list-time
+// policy evaluation: the list action, the item, no arguments).
+func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
+	if g.opts.Policy == nil {
+		return true
+	}
+	return g.decide(ds, kindInfo[k].listMethod, policy.Resource{Kind: kindInfo[k].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}, nil).Allow
+}

@@ -1,0 +1,530 @@
+// Package inventorycmd provides the `mcpgate inventory` and `mcpgate
+// revoke` commands, which read and act on the inventory kept in the
+// gateway's SQLite store.
+//
+// The command line works on the database only. Live sessions and tasks
+// exist only inside a running gateway: `inventory` cannot list them, and
+// `revoke` records the revocation and revokes the tokens in the database;
+// a running gateway sharing that database refuses the identity from its
+// next revocation refresh (1 second by default) and closes its sessions
+// and tasks when it syncs (inventory.Revoker.Run).
+package inventorycmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpgate/mcpgate/inventory"
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+// DatabaseFile is the store's file name inside the data directory.
+const DatabaseFile = "mcpgate.db"
+
+// Kinds are the values of `inventory list --kind`.
+var kinds = []string{"users", "clients", "upstreams", "sessions", "grants", "tasks", "credentials", "idps", "revocations"}
+
+// Commands returns the `inventory` and `revoke` command trees. dataDir is
+// called when a command runs and names the directory holding the store.
+func Commands(dataDir func() string) []*cobra.Command {
+	return []*cobra.Command{inventoryCommand(dataDir), revokeCommand(dataDir)}
+}
+
+// openStore opens the database; create says whether a missing database
+// may be created.
+func openStore(ctx context.Context, dataDir func() string, create bool) (*sqlite.Store, error) {
+	dir := dataDir()
+	if dir == "" {
+		return nil, errors.New("no data directory configured")
+	}
+	path := filepath.Join(dir, DatabaseFile)
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no mcpgate database at %s (has the gateway run with this data directory?): %w", path, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	return sqlite.Open(ctx, path)
+}
+
+func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := openStore(cmd.Context(), dataDir, create)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		inv, err := inventory.New(st, st, nil)
+		if err != nil {
+			return err
+		}
+		return fn(cmd, args, st, inv)
+	}
+}
+
+// defaultBy names the operator for approvals and revocations.
+func defaultBy() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli"
+}
+
+func inventoryCommand(dataDir func() string) *cobra.Command {
+	var kind string
+	var asJSON bool
+	listRun := withInventory(dataDir, false, func(cmd *cobra.Command, _ []string, _ *sqlite.Store, inv *inventory.Inventory) error {
+		if kind != "" && !contains(kinds, kind) {
+			return fmt.Errorf("unknown --kind %q (want one of %s)", kind, strings.Join(kinds, ", "))
+		}
+		g, err := inv.Graph(cmd.Context())
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(cmd.OutOrStdout(), selectKind(g, kind))
+		}
+		return printGraph(cmd.OutOrStdout(), g, kind)
+	})
+	inv := &cobra.Command{
+		Use:   "inventory",
+		Short: "List identities, clients, upstreams, grants and execution paths",
+		Long: `List what the gateway knows: users, OAuth clients (how they registered, metadata
+snapshot, redirect hosts, key fingerprints, first and last seen, whether their
+metadata changed since approval), trusted identity providers, upstream servers
+with a fingerprint of each tool, per-user upstream credentials, live grants and
+revocations. Sessions and tasks live in the running gateway and are not listed
+from the command line.`,
+		Args: cobra.NoArgs,
+		RunE: listRun,
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the inventory (all kinds, or one with --kind)",
+		Args:  cobra.NoArgs,
+		RunE:  listRun,
+	}
+	for _, c := range []*cobra.Command{inv, list} {
+		c.Flags().StringVar(&kind, "kind", "", "list only one kind: "+strings.Join(kinds, "|"))
+		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	}
+
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show PRINCIPAL",
+		Short: "Show a principal's execution paths: user → client → session → upstream → credential",
+		Args:  cobra.ExactArgs(1),
+		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, _ *sqlite.Store, inv *inventory.Inventory) error {
+			g, err := inv.Graph(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printPrincipal(cmd.OutOrStdout(), g, args[0], showJSON)
+		}),
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+
+	var by string
+	approveTool := &cobra.Command{
+		Use:   "approve-tool UPSTREAM TOOL",
+		Short: "Approve the current definition of an upstream tool (clears the changed flag)",
+		Args:  cobra.ExactArgs(2),
+		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error {
+			if err := inv.ApproveTool(cmd.Context(), args[0], args[1], by); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("upstream %s has no tool %q in the inventory", args[0], args[1])
+				}
+				return err
+			}
+			r, err := st.GetToolRecord(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "approved tool %s of upstream %s (definition sha256 %s)\n", args[1], args[0], r.Digest)
+			return nil
+		}),
+	}
+	approveClient := &cobra.Command{
+		Use:   "approve-client CLIENT_ID",
+		Short: "Approve a client's current redirect URIs and keys (clears the changed flag)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error {
+			if err := inv.ApproveClient(cmd.Context(), args[0], by); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("client %q is not in the inventory", args[0])
+				}
+				return err
+			}
+			r, err := st.GetClientRecord(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints))
+			return nil
+		}),
+	}
+	for _, c := range []*cobra.Command{approveTool, approveClient} {
+		c.Flags().StringVar(&by, "by", defaultBy(), "who approves (recorded)")
+	}
+	inv.AddCommand(list, show, approveTool, approveClient)
+	return inv
+}
+
+func revokeCommand(dataDir func() string) *cobra.Command {
+	rev := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a user, client, grant, upstream credential or identity provider",
+		Long: `Revoke an identity in one place. The revocation is recorded in the database (a
+restarted gateway still refuses it) and every live token of the identity is
+revoked there. A running gateway using the same database refuses the identity
+within its revocation refresh interval (1 second by default) and closes its
+sessions and cancels its tasks when it syncs. The command exits non-zero if any
+step failed.`,
+	}
+	var by, reason string
+	for _, k := range []struct{ kind, arg, short string }{
+		{store.RevokeUser, "USERNAME", "Revoke a user (local account or token subject)"},
+		{store.RevokeClient, "CLIENT_ID", "Revoke an OAuth client"},
+		{store.RevokeGrant, "GRANT_ID", "Revoke one grant (token family id, or a token id without family)"},
+		{store.RevokeUpstreamCredential, "UPSTREAM/PRINCIPAL", "Revoke a principal's credential for an upstream"},
+		{store.RevokeIdP, "ISSUER", "Stop trusting an identity provider and revoke what it vouched for"},
+	} {
+		c := &cobra.Command{
+			Use:   k.kind + " " + k.arg,
+			Short: k.short,
+			Args:  cobra.ExactArgs(1),
+			RunE: withInventory(dataDir, true, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory) error {
+				ctx := cmd.Context()
+				if _, err := inventory.ParseKind(k.kind, args[0]); err != nil {
+					return err
+				}
+				rv, err := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{
+					Hooks: inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(st, nil)},
+					// The database may be busy with a running gateway.
+					Deadline: 5 * time.Second,
+				})
+				if err != nil {
+					return err
+				}
+				res, err := rv.RevokeWithReason(ctx, k.kind, args[0], by, reason)
+				if res != nil {
+					fmt.Fprint(cmd.OutOrStdout(), res.Summary())
+					if k.kind != store.RevokeUpstreamCredential {
+						fmt.Fprintln(cmd.OutOrStdout(), "sessions and tasks live in the running gateway: it closes and cancels them when it next syncs revocations")
+					}
+				}
+				if err != nil {
+					return fmt.Errorf("revocation incomplete: %w", err)
+				}
+				return nil
+			}),
+		}
+		c.Flags().StringVar(&by, "by", defaultBy(), "who revokes (recorded)")
+		c.Flags().StringVar(&reason, "reason", "", "why (recorded)")
+		rev.AddCommand(c)
+	}
+	return rev
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func listOrNone(v []string) string {
+	if len(v) == 0 {
+		return "(none)"
+	}
+	return strings.Join(v, ", ")
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v, jsontext.WithIndent("  "))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// selectKind returns the part of g that --kind asks for ("" for all).
+func selectKind(g *inventory.Graph, kind string) any {
+	switch kind {
+	case "users":
+		return g.Users
+	case "clients":
+		return g.Clients
+	case "upstreams":
+		return g.Upstreams
+	case "sessions":
+		return g.Sessions
+	case "grants":
+		return g.Grants
+	case "tasks":
+		return g.Tasks
+	case "credentials":
+		return g.Credentials
+	case "idps":
+		return g.IdentityProviders
+	case "revocations":
+		return g.Revocations
+	}
+	return g
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func short(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	if d == "" {
+		return "-"
+	}
+	return d
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// printGraph prints the sections of g (one if kind is set).
+func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	section := func(k, title string) bool {
+		if kind != "" && kind != k {
+			return false
+		}
+		if kind == "" {
+			fmt.Fprintf(w, "\n== %s\n", title)
+		}
+		return true
+	}
+	if section("users", "users") {
+		fmt.Fprintln(w, "NAME\tLOCAL\tIDP\tCREATED\tSTATUS")
+		for _, u := range g.Users {
+			st := "active"
+			if u.Revoked {
+				st = "REVOKED"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Name, yes(u.Local), dash(u.IdP), ts(u.CreatedAt), st)
+		}
+	}
+	if section("clients", "clients") {
+		fmt.Fprintln(w, "CLIENT_ID\tMETHOD\tM2M\tNAME\tREDIRECT_HOSTS\tKEYS\tFIRST_SEEN\tLAST_SEEN\tSTATUS")
+		for _, c := range g.Clients {
+			st := "approved"
+			switch {
+			case c.Revoked:
+				st = "REVOKED"
+			case c.Flagged:
+				st = "CHANGED since " + ts(c.ChangedAt) + " (approve-client to accept)"
+			case c.ApprovedAt.IsZero():
+				st = "-"
+			}
+			var keys []string
+			for _, k := range c.KeyThumbprints {
+				keys = append(keys, short(k))
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(c.RegistrationMethod), yes(c.MachineToMachine), dash(c.Name),
+				dash(strings.Join(c.RedirectHosts, ",")), dash(strings.Join(keys, ",")), ts(c.FirstSeen), ts(c.LastSeen), st)
+		}
+	}
+	if section("idps", "identity providers") {
+		fmt.Fprintln(w, "ISSUER\tKIND\tNAME\tSTATUS")
+		for _, p := range g.IdentityProviders {
+			st := "trusted"
+			if p.Distrusted {
+				st = "DISTRUSTED"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Issuer, dash(p.Kind), dash(p.Name), st)
+		}
+	}
+	if section("upstreams", "upstreams and tools") {
+		fmt.Fprintln(w, "UPSTREAM\tTOOL\tSHA256\tAPPROVED_SHA256\tLAST_SEEN\tSTATUS")
+		for _, u := range g.Upstreams {
+			if len(u.Tools) == 0 {
+				fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\n", u.Name)
+			}
+			for _, t := range u.Tools {
+				st := "approved"
+				switch {
+				case t.Flagged:
+					st = "CHANGED since " + ts(t.ChangedAt) + " (approve-tool to accept)"
+				case t.Removed:
+					st = "removed"
+				}
+				if t.Flagged && t.Removed {
+					st += ", removed"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, t.Name, short(t.Digest), short(t.ApprovedDigest), ts(t.LastSeen), st)
+			}
+		}
+	}
+	if section("credentials", "per-user upstream credentials") {
+		fmt.Fprintln(w, "UPSTREAM\tPRINCIPAL\tKIND\tSCOPE\tEXPIRES\tLAST_USED")
+		for _, c := range g.Credentials {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Upstream, c.Principal, dash(c.Kind), dash(c.Scope), ts(c.ExpiresAt), ts(c.LastUsed))
+		}
+	}
+	if section("grants", "live grants") {
+		fmt.Fprintln(w, "GRANT\tUSER\tCLIENT\tSCOPES\tACCESS_TOKENS\tREFRESH\tEXPIRES\tSTATUS")
+		for _, gr := range g.Grants {
+			st := "live"
+			if gr.Revoked {
+				st = "REVOKED"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", gr.ID, dash(gr.User), gr.Client, dash(strings.Join(gr.Scopes, " ")),
+				dash(strings.Join(gr.TokenIDs, ",")), gr.RefreshTokens, ts(gr.ExpiresAt), st)
+		}
+	}
+	if section("sessions", "sessions") {
+		fmt.Fprintln(w, "SESSION\tPRINCIPAL\tCLIENT\tCREATED\tLAST_SEEN")
+		for _, s := range g.Sessions {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Principal, dash(s.ClientID), ts(s.Created), ts(s.LastSeen))
+		}
+		if len(g.Sessions) == 0 {
+			fmt.Fprintln(w, "(sessions live in the running gateway; none are visible from the command line)")
+		}
+	}
+	if section("tasks", "tasks") {
+		fmt.Fprintln(w, "TASK\tOWNER\tUPSTREAM\tSTATUS\tCREATED")
+		for _, t := range g.Tasks {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, dash(t.Upstream), dash(t.Status), ts(t.Created))
+		}
+		if len(g.Tasks) == 0 {
+			fmt.Fprintln(w, "(tasks live in the running gateway; none are visible from the command line)")
+		}
+	}
+	if section("revocations", "revocations") {
+		fmt.Fprintln(w, "KIND\tID\tBY\tAT\tREASON")
+		for _, r := range g.Revocations {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Kind, r.ID, dash(r.By), ts(r.At), dash(r.Reason))
+		}
+	}
+	return w.Flush()
+}
+
+// principalView is the JSON form of `inventory show`.
+type principalView struct {
+	Principal   string                 `json:"principal"`
+	User        *inventory.User        `json:"user,omitempty"`
+	Client      *inventory.Client      `json:"client,omitempty"`
+	Paths       []inventory.Path       `json:"paths"`
+	Grants      []inventory.Grant      `json:"grants"`
+	Credentials []inventory.Credential `json:"credentials"`
+	Tasks       []inventory.Task       `json:"tasks"`
+	Revocations []store.Revocation     `json:"revocations"`
+}
+
+func printPrincipal(out io.Writer, g *inventory.Graph, principal string, asJSON bool) error {
+	v := principalView{Principal: principal, Paths: g.Paths(principal)}
+	for i := range g.Users {
+		if g.Users[i].Name == principal {
+			v.User = &g.Users[i]
+		}
+	}
+	for i := range g.Clients {
+		if g.Clients[i].ID == principal {
+			v.Client = &g.Clients[i]
+		}
+	}
+	if v.User == nil && v.Client == nil {
+		return fmt.Errorf("no user or client %q in the inventory", principal)
+	}
+	for _, gr := range g.Grants {
+		if gr.User == principal || gr.Client == principal {
+			v.Grants = append(v.Grants, gr)
+		}
+	}
+	for _, c := range g.Credentials {
+		if c.Principal == principal {
+			v.Credentials = append(v.Credentials, c)
+		}
+	}
+	for _, t := range g.Tasks {
+		if t.Owner == principal {
+			v.Tasks = append(v.Tasks, t)
+		}
+	}
+	for _, r := range g.Revocations {
+		if r.ID == principal || (v.User != nil && r.Kind == store.RevokeIdP && r.ID == v.User.IdP) || strings.HasSuffix(r.ID, "/"+principal) {
+			v.Revocations = append(v.Revocations, r)
+		}
+	}
+	if asJSON {
+		return writeJSON(out, v)
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if u := v.User; u != nil {
+		st := "active"
+		if u.Revoked {
+			st = "REVOKED"
+		}
+		fmt.Fprintf(w, "user %s\tlocal: %s\tidp: %s\tstatus: %s\n", u.Name, yes(u.Local), dash(u.IdP), st)
+	}
+	if c := v.Client; c != nil {
+		fmt.Fprintf(w, "client %s\tmethod: %s\tm2m: %s\tflagged: %s\trevoked: %s\n", c.ID, dash(c.RegistrationMethod), yes(c.MachineToMachine), yes(c.Flagged), yes(c.Revoked))
+	}
+	fmt.Fprintln(w, "\npaths (user → client → session → upstream → credential):")
+	for _, p := range v.Paths {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+	if len(v.Paths) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	fmt.Fprintln(w, "  (live sessions and upstream sessions are known only to the running gateway)")
+	if len(v.Grants) > 0 {
+		fmt.Fprintln(w, "\ngrants:")
+		for _, gr := range v.Grants {
+			fmt.Fprintf(w, "  %s\tclient %s\tscopes %s\ttokens %s\texpires %s\trevoked %s\n", gr.ID, gr.Client, dash(strings.Join(gr.Scopes, " ")),
+				dash(strings.Join(gr.TokenIDs, ",")), ts(gr.ExpiresAt), yes(gr.Revoked))
+		}
+	}
+	if len(v.Credentials) > 0 {
+		fmt.Fprintln(w, "\nupstream credentials:")
+		for _, c := range v.Credentials {
+			fmt.Fprintf(w, "  %s\t%s\tscope %s\texpires %s\n", c.Upstream, dash(c.Kind), dash(c.Scope), ts(c.ExpiresAt))
+		}
+	}
+	if len(v.Revocations) > 0 {
+		fmt.Fprintln(w, "\nrevocations:")
+		for _, r := range v.Revocations {
+			fmt.Fprintf(w, "  %s %s\tby %s\tat %s\n", r.Kind, r.ID, dash(r.By), ts(r.At))
+		}
+	}
+	return w.Flush()
+}

@@ -1,0 +1,242 @@
+package inventorycmd_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
+	"github.com/mcpgate/mcpgate/inventory"
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+func run(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	root := &cobra.Command{Use: "mcpgate", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(inventorycmd.Commands(func() string { return dir })...)
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+const cimd = "https://app.example/client.json"
+
+// populate writes what a gateway would have recorded into the data
+// directory's database, then closes it.
+func populate(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inv, err := inventory.New(st, st, &inventory.Options{BlockChangedClients: true, BlockChangedTools: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	must(st.CreateUser(ctx, &store.User{Username: "alice", CreatedAt: now}))
+	must(st.PutClient(ctx, &store.Client{ID: cimd, Kind: store.ClientMetadataDocument, Name: "App", RedirectURIs: []string{"https://app.example/cb"}}))
+	must(st.CreateClient(ctx, &store.Client{ID: "robot", Kind: store.ClientPreRegistered, Name: "Robot", GrantTypes: []string{"client_credentials"}}))
+	_, err = inv.RecordClientMetadata(ctx, cimd, []byte(`{"client_id":"`+cimd+`","redirect_uris":["https://app.example/cb"]}`))
+	must(err)
+	_, err = inv.RecordClientMetadata(ctx, cimd, []byte(`{"client_id":"`+cimd+`","redirect_uris":["https://app.example/cb","https://evil.example/cb"]}`))
+	must(err)
+	_, err = inv.RecordTools(ctx, "fs", []jsontext.Value{jsontext.Value(`{"name":"read","description":"Read"}`)})
+	must(err)
+	_, err = inv.RecordTools(ctx, "fs", []jsontext.Value{jsontext.Value(`{"name":"read","description":"Read, and more"}`)})
+	must(err)
+	must(st.RecordAccessToken(ctx, &store.AccessToken{ID: "jti-1", FamilyID: "fam-1", ClientID: cimd, Subject: "alice", Scope: "mcp:tools", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	must(st.RecordAccessToken(ctx, &store.AccessToken{ID: "jti-2", ClientID: "robot", Subject: "robot", Scope: "mcp:tools", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	must(inv.RecordUpstreamCredential(ctx, &store.UpstreamCredential{Principal: "alice", Upstream: "drive", Kind: "oauth_user"}))
+	// A sealed per-user token the gateway stored for bob (upstream_tokens).
+	must(st.PutUpstreamToken(ctx, &store.UpstreamToken{Principal: "bob", Upstream: "crm", Ciphertext: []byte("sealed"), UpdatedAt: now}))
+}
+
+func TestListAndShow(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	for _, tc := range []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"inventory"}, []string{"== users", "alice", "== clients", cimd, "CHANGED since", "robot", "== upstreams", "fs", "read", "== live grants", "fam-1", "jti-1", "(sessions live in the running gateway"}, nil},
+		{[]string{"inventory", "list", "--kind", "clients"}, []string{cimd, "cimd", "app.example,evil.example", "CHANGED", "robot", "pre-registered"}, []string{"== users", "alice"}},
+		{[]string{"inventory", "list", "--kind", "upstreams"}, []string{"fs", "read", "CHANGED since"}, []string{cimd}},
+		{[]string{"inventory", "list", "--kind", "grants"}, []string{"fam-1", "alice", "jti-2", "robot"}, nil},
+		{[]string{"inventory", "list", "--kind", "users"}, []string{"alice"}, []string{cimd, "robot"}},
+		{[]string{"inventory", "list", "--kind", "sessions"}, []string{"SESSION", "running gateway"}, nil},
+		{[]string{"inventory", "list", "--kind", "credentials"}, []string{"drive", "alice", "crm", "bob", "oauth_user"}, []string{"sealed"}},
+		{[]string{"inventory", "list", "--kind", "tasks"}, []string{"TASK", "running gateway"}, nil},
+		{[]string{"inventory", "show", "alice"}, []string{"user alice", "user alice → client " + cimd, "user alice → upstream drive → credential user:oauth_user", "fam-1"}, nil},
+		{[]string{"inventory", "show", "robot"}, []string{"client robot", "m2m: yes", "user robot → client robot"}, nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, err := run(t, dir, tc.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	out, err := run(t, dir, "inventory", "list", "--kind", "clients", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients []inventory.Client
+	if err := json.Unmarshal([]byte(out), &clients); err != nil || len(clients) != 2 || !clients[0].Flagged || clients[0].ID != cimd {
+		t.Fatalf("JSON clients: %v\n%s", err, out)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, dir, "inventory"); err == nil || !strings.Contains(err.Error(), "no mcpgate database") {
+		t.Errorf("missing database: %v", err)
+	}
+	populate(t, dir)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inventory", "list", "--kind", "pets"}, "unknown --kind"},
+		{[]string{"inventory", "show", "nobody"}, "no user or client"},
+		{[]string{"inventory", "approve-tool", "fs", "nope"}, `no tool "nope"`},
+		{[]string{"inventory", "approve-client", "nope"}, "not in the inventory"},
+		{[]string{"revoke", "upstream-credential", "drive"}, "<upstream>/<principal>"},
+		{[]string{"revoke", "user"}, "accepts 1 arg"},
+	} {
+		if out, err := run(t, dir, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v (want %q)\n%s", tc.args, err, tc.want, out)
+		}
+	}
+	if _, err := run(t, "", "inventory"); err == nil {
+		t.Error("empty data directory accepted")
+	}
+}
+
+func TestApprove(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	out, err := run(t, dir, "inventory", "approve-client", cimd, "--by", "sec-team")
+	if err != nil || !strings.Contains(out, "https://evil.example/cb") {
+		t.Fatalf("approve-client: %v\n%s", err, out)
+	}
+	out, err = run(t, dir, "inventory", "approve-tool", "fs", "read")
+	if err != nil || !strings.Contains(out, "approved tool read") {
+		t.Fatalf("approve-tool: %v\n%s", err, out)
+	}
+	if out, _ := run(t, dir, "inventory"); strings.Contains(out, "CHANGED") {
+		t.Errorf("still flagged after approval:\n%s", out)
+	}
+	// A gateway opening the database sees neither blocked.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inv, _ := inventory.New(st, st, &inventory.Options{BlockChangedClients: true, BlockChangedTools: true})
+	if inv.IsClientBlocked(ctx, cimd) || inv.IsToolBlocked(ctx, "fs", "read") {
+		t.Error("approved client or tool still blocked")
+	}
+	rec, _ := st.GetClientRecord(ctx, cimd)
+	if rec.ApprovedBy != "sec-team" {
+		t.Errorf("approved by %q", rec.ApprovedBy)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	out, err := run(t, dir, "revoke", "user", "alice", "--by", "sec-team", "--reason", "left the company")
+	if err != nil {
+		t.Fatalf("revoke user: %v\n%s", err, out)
+	}
+	for _, w := range []string{"revoked user alice", "durable: true", "record", "RevokeTokens", "ok (1)", "CloseSessions", "skipped"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	out, err = run(t, dir, "revoke", "upstream-credential", "drive/alice")
+	if err != nil {
+		t.Fatalf("revoke credential: %v\n%s", err, out)
+	}
+	out, err = run(t, dir, "revoke", "upstream-credential", "crm/bob")
+	if err != nil || !strings.Contains(out, "inventory              ok (1)") {
+		t.Fatalf("revoke bob's crm token: %v\n%s", err, out)
+	}
+	out, err = run(t, dir, "revoke", "client", "robot")
+	if err != nil {
+		t.Fatalf("revoke client: %v\n%s", err, out)
+	}
+
+	// What a restarted gateway sees.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range []string{"jti-1", "jti-2"} {
+		if r, err := st.IsAccessTokenRevoked(ctx, id); err != nil || !r {
+			t.Errorf("token %s revoked = %v, %v", id, r, err)
+		}
+	}
+	rv, err := inventory.NewRevoker(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rv.IsRevoked(ctx, inventory.Match{User: "alice"}) || !rv.IsRevoked(ctx, inventory.Match{Client: "robot"}) || !rv.IsUpstreamCredentialRevoked(ctx, "alice", "drive") {
+		t.Error("revocations not durable")
+	}
+	revs, _ := st.ListRevocations(ctx)
+	var found bool
+	for _, r := range revs {
+		if r.Kind == "user" && r.ID == "alice" && r.By == "sec-team" && r.Reason == "left the company" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("revocation record = %+v", revs)
+	}
+	if creds, _ := st.ListUpstreamCredentials(ctx); len(creds) != 0 {
+		t.Errorf("credential record kept: %+v", creds)
+	}
+	if toks, _ := st.ListUpstreamTokens(ctx, ""); len(toks) != 0 {
+		t.Errorf("sealed upstream token kept: %+v", toks)
+	}
+	out, _ = run(t, dir, "inventory", "show", "alice")
+	if !strings.Contains(out, "REVOKED") || !strings.Contains(out, "user alice") {
+		t.Errorf("show after revoke:\n%s", out)
+	}
+}
