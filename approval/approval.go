@@ -390,7 +390,9 @@ func (s *Service) Decide(ctx context.Context, id, approver string, approve bool,
 // marks it consumed (atomically: of concurrent calls exactly one wins)
 // and returns it. Otherwise it returns an error matching ErrNotApproved
 // and, when an approval with that binding exists, the most recent one's
-// reason: ErrPending, ErrDenied, ErrExpired or ErrConsumed (a replay).
+// reason: ErrPending, ErrDenied, ErrExpired or ErrConsumed (a replay). A
+// denial holds until the denied approval's ExpiresAt; after that Consume
+// reports ErrExpired, so that the caller may request approval again.
 // Store failures also give ErrNotApproved.
 func (s *Service) Consume(ctx context.Context, r *Request) (*Approval, error) {
 	if r == nil {
@@ -438,6 +440,11 @@ func (s *Service) Consume(ctx context.Context, r *Request) (*Approval, error) {
 		s.log.WarnContext(ctx, "approval replay refused", "id", newest.ID, "principal", r.Principal, "tool", r.Tool)
 		return nil, fmt.Errorf("approval %q: %w", newest.ID, ErrConsumed)
 	case StatusDenied:
+		if !newest.ExpiresAt.After(now) {
+			// A denial holds until the approval's expiry; after that the
+			// caller may ask again.
+			return nil, fmt.Errorf("approval %q was denied and has expired: %w", newest.ID, ErrExpired)
+		}
 		return nil, fmt.Errorf("approval %q: %w", newest.ID, ErrDenied)
 	case StatusPending:
 		return nil, fmt.Errorf("approval %q: %w", newest.ID, ErrPending)

@@ -214,7 +214,8 @@ func TestLifecycle(t *testing.T) {
 func TestDeny(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st store.Approvals) {
 		ctx := context.Background()
-		svc := newService(st, newClock(), nil)
+		c := newClock()
+		svc := newService(st, c, nil)
 		a, err := svc.Request(ctx, deleteRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -231,6 +232,19 @@ func TestDeny(t *testing.T) {
 		got, err := svc.Get(ctx, a.ID)
 		if err != nil || got.Status != StatusDenied || got.Approver != "carol" || got.Note != "no" || got.DecidedAt.IsZero() {
 			t.Errorf("Get = %+v, %v", got, err)
+		}
+		// The denial holds until the approval's expiry, then the caller
+		// may ask again.
+		c.Advance(DefaultTTL - time.Nanosecond)
+		if _, err := svc.Consume(ctx, deleteRequest()); !isOnly(err, ErrDenied) {
+			t.Errorf("Consume(denied) just before expiry = %v, want ErrDenied", err)
+		}
+		c.Advance(time.Nanosecond)
+		if _, err := svc.Consume(ctx, deleteRequest()); !isOnly(err, ErrExpired) {
+			t.Errorf("Consume(denied, expired) = %v, want ErrExpired", err)
+		}
+		if got, _ := svc.Get(ctx, a.ID); got.Status != StatusDenied {
+			t.Errorf("expired denial reads as %s, want denied", got.Status)
 		}
 		// Asking again makes a new pending approval.
 		b, err := svc.Request(ctx, deleteRequest())
@@ -608,7 +622,7 @@ func BenchmarkConsume(b *testing.B) {
 	req := deleteRequest()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if i%1000 == 0 { // keep the in-memory store small
+		if i%100 == 0 { // keep the in-memory store small
 			svc = New(store.NewApprovalsMemory(), nil)
 		}
 		a, err := svc.Request(ctx, req)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -129,13 +131,46 @@ func prettyArguments(args jsontext.Value) (text, note string) {
 	}
 	canon, err := canonicalJSON(args, false)
 	if err != nil {
-		return string(args), "the arguments are not valid JSON: " + err.Error()
+		return visible(string(args)), "the arguments are not valid JSON: " + err.Error()
 	}
 	v := jsontext.Value(canon)
 	if err := v.Indent(jsontext.WithIndent("  ")); err != nil {
-		return string(canon), ""
+		v = canon
 	}
-	return string(v), ""
+	text = visible(string(v))
+	if text != string(v) {
+		note = "the arguments contain invisible or direction-changing characters; they are shown as \\u escapes"
+	}
+	return text, note
+}
+
+// visible replaces characters that would hide or disguise text on the
+// page (controls other than newline, format characters such as
+// zero-width spaces and bidirectional overrides, line and paragraph
+// separators) with \uXXXX escapes, so that the approver sees what they
+// approve. In canonical JSON such characters only occur inside strings,
+// where the escape has the same meaning.
+func visible(s string) string {
+	hidden := func(r rune) bool {
+		return (unicode.IsControl(r) && r != '\n') || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+	}
+	if !strings.ContainsFunc(s, hidden) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !hidden(r) {
+			b.WriteRune(r)
+			continue
+		}
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
+			continue
+		}
+		fmt.Fprintf(&b, "\\u%04x", r)
+	}
+	return b.String()
 }
 
 func (s *Service) serveDetail(w http.ResponseWriter, r *http.Request) {
@@ -290,7 +325,8 @@ func parsePages() *template.Template {
 			}
 			return "in " + d.String()
 		},
-		"join": strings.Join,
+		"join":    func(s []string, sep string) string { return visible(strings.Join(s, sep)) },
+		"visible": visible,
 	}
 	return template.Must(template.New("pages").Funcs(funcs).Parse(pagesText))
 }
@@ -307,7 +343,7 @@ th{width:12em}pre{background:#f5f5f5;padding:.8em;overflow:auto;white-space:pre-
 .approve{background:#176f2c;color:#fff;border:0}.deny{background:#a61b1b;color:#fff;border:0}
 textarea{width:100%;height:4em}.warn{background:#fff4d6;padding:.6em}
 </style></head><body>
-{{if .Approver}}<div class="who">Signed in as {{.Approver}}</div>{{end}}{{end}}
+{{if .Approver}}<div class="who">Signed in as {{visible .Approver}}</div>{{end}}{{end}}
 
 {{define "foot"}}</body></html>
 {{end}}
@@ -322,7 +358,7 @@ textarea{width:100%;height:4em}.warn{background:#fff4d6;padding:.6em}
 <h1>Pending approvals</h1>
 {{if .Rows}}<table>
 <tr><th>Requested</th><th>Principal</th><th>Client</th><th>Tool</th><th>Policies</th><th>Expires</th></tr>
-{{range .Rows}}<tr><td><a href="{{.Link}}">{{when .CreatedAt}}</a></td><td>{{.Request.Principal}}</td><td>{{.Request.Client}}</td><td>{{.Request.Tool}}</td><td>{{join .Request.Policies ", "}}</td><td>{{until .ExpiresAt $.Now}}</td></tr>
+{{range .Rows}}<tr><td><a href="{{.Link}}">{{when .CreatedAt}}</a></td><td>{{visible .Request.Principal}}</td><td>{{visible .Request.Client}}</td><td>{{visible .Request.Tool}}</td><td>{{join .Request.Policies ", "}}</td><td>{{until .ExpiresAt $.Now}}</td></tr>
 {{end}}</table>
 {{else}}<p>No approval requests are waiting.</p>{{end}}
 {{template "foot" .}}{{end}}
@@ -330,17 +366,17 @@ textarea{width:100%;height:4em}.warn{background:#fff4d6;padding:.6em}
 {{define "detail"}}{{template "head" .}}
 <h1>Approval request</h1>
 <table>
-<tr><th>Status</th><td>{{.A.Status}}{{if .A.Approver}} by {{.A.Approver}} at {{when .A.DecidedAt}}{{end}}</td></tr>
-<tr><th>Principal</th><td>{{.A.Request.Principal}}</td></tr>
-<tr><th>Client</th><td>{{.A.Request.Client}}</td></tr>
-<tr><th>Session</th><td>{{.A.Request.Session}}</td></tr>
-<tr><th>Upstream</th><td>{{.A.Request.Upstream}}</td></tr>
-<tr><th>Tool</th><td>{{.A.Request.Tool}}</td></tr>
-<tr><th>Required by</th><td>{{join .A.Request.Policies ", "}} (policy version {{.A.Request.PolicyVersion}})</td></tr>
-{{if .A.Request.Reason}}<tr><th>Reason</th><td>{{.A.Request.Reason}}</td></tr>{{end}}
+<tr><th>Status</th><td>{{.A.Status}}{{if .A.Approver}} by {{visible .A.Approver}} at {{when .A.DecidedAt}}{{end}}</td></tr>
+<tr><th>Principal</th><td>{{visible .A.Request.Principal}}</td></tr>
+<tr><th>Client</th><td>{{visible .A.Request.Client}}</td></tr>
+<tr><th>Session</th><td>{{visible .A.Request.Session}}</td></tr>
+<tr><th>Upstream</th><td>{{visible .A.Request.Upstream}}</td></tr>
+<tr><th>Tool</th><td>{{visible .A.Request.Tool}}</td></tr>
+<tr><th>Required by</th><td>{{join .A.Request.Policies ", "}} (policy version {{visible .A.Request.PolicyVersion}})</td></tr>
+{{if .A.Request.Reason}}<tr><th>Reason</th><td>{{visible .A.Request.Reason}}</td></tr>{{end}}
 <tr><th>Requested</th><td>{{when .A.CreatedAt}}</td></tr>
 <tr><th>Expires</th><td>{{when .A.ExpiresAt}} ({{until .A.ExpiresAt .Now}})</td></tr>
-{{if .A.Note}}<tr><th>Note</th><td>{{.A.Note}}</td></tr>{{end}}
+{{if .A.Note}}<tr><th>Note</th><td>{{visible .A.Note}}</td></tr>{{end}}
 </table>
 <h2>Arguments</h2>
 {{if .ArgsNote}}<p class="warn">{{.ArgsNote}}</p>{{end}}{{if .Arguments}}<pre>{{.Arguments}}</pre>{{end}}

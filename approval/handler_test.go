@@ -428,3 +428,27 @@ func TestPagesBehindProxy(t *testing.T) {
 		t.Errorf("status %s, want approved", got)
 	}
 }
+
+// TestPagesShowHiddenCharacters checks that characters that could hide or
+// reorder text on the page are shown as escapes.
+func TestPagesShowHiddenCharacters(t *testing.T) {
+	p := newPages(t, nil)
+	r := deleteRequest()
+	r.Principal = "mallory\u202e"
+	r.Arguments = jsontext.Value(`{"path":"/srv/\u202Eatad\u200b","x":"\ud83d\ude00\u0085"}`)
+	a := p.request(r)
+	res := p.do("GET", "/approvals/"+a.ID, "carol", nil, nil, nil)
+	for _, want := range []string{`/srv/\u202eatad\u200b`, `😀\u0085`, `mallory\u202e`, "invisible or direction-changing characters"} {
+		if !strings.Contains(res.body, want) {
+			t.Errorf("page lacks %q:\n%s", want, res.body)
+		}
+	}
+	for _, bad := range []string{"\u202e", "\u200b", "\u0085"} {
+		if strings.Contains(res.body, bad) {
+			t.Errorf("page contains raw %U", []rune(bad)[0])
+		}
+	}
+	if got := visible("a\tb\nc\U000E0001"); got != `a\u0009b`+"\n"+`c\udb40\udc01` {
+		t.Errorf("visible = %q", got)
+	}
+}

@@ -51,12 +51,14 @@ type Options struct {
 	// cannot be stored. By default Append fails with ErrNotStored and the
 	// gateway refuses the action (fail closed).
 	FailOpen bool
-	// Exporters receive every stored record, asynchronously.
+	// Exporters receive every stored record, asynchronously. The Log
+	// owns them: Close closes them.
 	Exporters []Exporter
 	// Logger receives operational messages (never payloads). Nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Clock gives record and checkpoint times. Nil means time.Now.
+	// Clock gives record and checkpoint times; it is called concurrently.
+	// Nil means time.Now.
 	Clock func() time.Time
 	// MaxBatch bounds the records committed in one transaction
 	// (0: DefaultMaxBatch).

@@ -53,8 +53,8 @@ func (c *collector) OnEmit(_ context.Context, r *sdklog.Record) error {
 	return nil
 }
 func (c *collector) Enabled(context.Context, sdklog.EnabledParameters) bool { return true }
-func (c *collector) Shutdown(context.Context) error                          { return nil }
-func (c *collector) ForceFlush(context.Context) error                        { return nil }
+func (c *collector) Shutdown(context.Context) error                         { return nil }
+func (c *collector) ForceFlush(context.Context) error                       { return nil }
 
 // NewOTelExporter returns an exporter to an OTLP/HTTP logs endpoint. opts
 // may be nil. Retries are the Log's (bounded); the OTLP client's own

@@ -95,6 +95,8 @@ type Gateway struct {
 	auth      *authState    // nil unless auth is "oauth"
 	db        *sqlite.Store // the database in the data directory, if any
 	taskStore store.GatewayTasks
+	ownPolicy bool // the policy engine and audit log were made by New
+	ownAudit  bool
 	// upstreamClient is the default HTTP client for remote upstreams: its
 	// connection pool is sized for many concurrent calls to one upstream
 	// (http.DefaultTransport keeps only two idle connections per host, so
@@ -190,6 +192,13 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	if err := g.setupAuth(context.Background()); err != nil {
 		g.closeStores()
 		return nil, err
+	}
+	if err := g.setupControls(context.Background()); err != nil {
+		g.closeStores()
+		return nil, err
+	}
+	if g.opts.MaxTaskTTL == 0 {
+		g.opts.MaxTaskTTL = cfg.MaxTaskTTL
 	}
 	g.upOAuth = newUpstreamOAuth(g)
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
@@ -299,6 +308,7 @@ func (g *Gateway) Close() error {
 				us.close()
 			}
 		}
+		g.closeControls()
 		g.closeStores()
 		g.upstreamClient.CloseIdleConnections()
 	})

@@ -311,7 +311,7 @@ func (r *Revoker) RevokeWithReason(ctx context.Context, kind, id, by, reason str
 func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, record bool) *Result {
 	start := time.Now()
 	res := &Result{Kind: rev.Kind, ID: rev.ID, By: rev.By, At: rev.At, Match: m}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
 	defer cancel()
 
 	r.hooksMu.Lock()

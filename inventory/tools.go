@@ -109,17 +109,17 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 	for _, r := range existing {
 		byName[r.Name] = r
 	}
-	var changes []ToolChange
-	put := func(r *store.ToolRecord, ch *ToolChange, ev *Event) error {
-		if err := inv.st.PutToolRecord(ctx, r); err != nil {
-			return fmt.Errorf("inventory: tool %s/%s: %w", upstream, r.Name, err)
-		}
-		inv.setCached(toolKey(upstream, r.Name), r.Changed)
+	var (
+		changes []ToolChange
+		events  []Event
+		writes  []*store.ToolRecord
+	)
+	put := func(r *store.ToolRecord, ch *ToolChange, ev *Event) {
+		writes = append(writes, r)
 		if ch != nil {
 			changes = append(changes, *ch)
-			inv.emit(*ev)
+			events = append(events, *ev)
 		}
-		return nil
 	}
 	for _, name := range order {
 		d := defs[name]
@@ -130,9 +130,7 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 			ch := &ToolChange{Upstream: upstream, Tool: name, Kind: ToolAdded, NewDigest: d.digest, ApprovedDigest: d.digest}
 			ev := &Event{Time: now, Kind: EventToolFirstSeen, Upstream: upstream, Tool: name, NewDigest: d.digest,
 				Detail: fmt.Sprintf("tool %s of upstream %s first seen; definition recorded as approved", name, upstream)}
-			if err := put(r, ch, ev); err != nil {
-				return changes, err
-			}
+			put(r, ch, ev)
 			continue
 		}
 		old := r.Digest
@@ -145,14 +143,10 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 					Flagged: r.Changed, Blocked: r.Changed && inv.opts.BlockChangedTools}
 				ev := &Event{Time: now, Kind: EventToolRestored, Upstream: upstream, Tool: name, OldDigest: old, NewDigest: d.digest, Flagged: ch.Flagged, Blocked: ch.Blocked,
 					Detail: fmt.Sprintf("tool %s of upstream %s is listed again", name, upstream)}
-				if err := put(r, ch, ev); err != nil {
-					return changes, err
-				}
+				put(r, ch, ev)
 			} else if now.Sub(r.LastSeen) >= inv.opts.SeenResolution {
 				r.LastSeen = now
-				if err := put(r, nil, nil); err != nil {
-					return changes, err
-				}
+				put(r, nil, nil)
 			}
 			continue
 		}
@@ -173,9 +167,7 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 				ev.Detail += "; blocked until approved"
 			}
 		}
-		if err := put(r, ch, ev); err != nil {
-			return changes, err
-		}
+		put(r, ch, ev)
 	}
 	for _, r := range existing {
 		if _, listed := defs[r.Name]; listed || r.Removed {
@@ -185,9 +177,18 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 		ch := &ToolChange{Upstream: upstream, Tool: r.Name, Kind: ToolRemoved, OldDigest: r.Digest, ApprovedDigest: r.ApprovedDigest, Flagged: r.Changed}
 		ev := &Event{Time: now, Kind: EventToolRemoved, Upstream: upstream, Tool: r.Name, OldDigest: r.Digest,
 			Detail: fmt.Sprintf("tool %s of upstream %s is no longer listed", r.Name, upstream)}
-		if err := put(r, ch, ev); err != nil {
-			return changes, err
-		}
+		put(r, ch, ev)
+	}
+	// One atomic write: a failure leaves the previous state, and no
+	// event is emitted for a change that was not recorded.
+	if err := inv.st.PutToolRecords(ctx, writes); err != nil {
+		return nil, fmt.Errorf("inventory: upstream %s: recording tools: %w", upstream, err)
+	}
+	for _, r := range writes {
+		inv.setCached(toolKey(upstream, r.Name), r.Changed)
+	}
+	for _, ev := range events {
+		inv.emit(ev)
 	}
 	return changes, nil
 }
@@ -205,7 +206,7 @@ func (inv *Inventory) ApproveTool(ctx context.Context, upstream, tool, by string
 	old := r.ApprovedDigest
 	r.ApprovedDefinition, r.ApprovedDigest = r.Definition, r.Digest
 	r.Changed, r.ApprovedAt, r.ApprovedBy = false, now, by
-	if err := inv.st.PutToolRecord(ctx, r); err != nil {
+	if err := inv.st.PutToolRecords(ctx, []*store.ToolRecord{r}); err != nil {
 		return fmt.Errorf("inventory: approving tool %s/%s: %w", upstream, tool, err)
 	}
 	inv.setCached(toolKey(upstream, tool), false)

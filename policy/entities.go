@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
@@ -132,8 +133,8 @@ type entityKey struct {
 // do not rebuild the same attribute records.
 type entityCache struct {
 	seed maphash.Seed
-	mu   sync.RWMutex
-	m    map[entityKey]types.Entity
+	m    sync.Map // entityKey -> types.Entity; lock-free reads
+	n    atomic.Int64
 }
 
 func newEntityCache() *entityCache {
@@ -141,19 +142,21 @@ func newEntityCache() *entityCache {
 }
 
 func (c *entityCache) load(k entityKey) (types.Entity, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	return e, ok
+	v, ok := c.m.Load(k)
+	if !ok {
+		return types.Entity{}, false
+	}
+	return v.(types.Entity), true
 }
 
 func (c *entityCache) store(k entityKey, e types.Entity) {
-	c.mu.Lock()
-	if len(c.m) >= maxCachedEntities || c.m == nil {
-		c.m = make(map[entityKey]types.Entity)
+	if c.n.Load() >= maxCachedEntities {
+		c.m.Clear()
+		c.n.Store(0)
 	}
-	c.m[k] = e
-	c.mu.Unlock()
+	if _, loaded := c.m.LoadOrStore(k, e); !loaded {
+		c.n.Add(1)
+	}
 }
 
 // requestEntities is the entity store of one decision: the request's

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -37,6 +39,11 @@ const (
 type File struct {
 	Name    string
 	Content []byte
+	// key is the name used in the version hash: the path relative to the
+	// directory it was found in, or the base name of a file named
+	// directly, so that the version does not depend on how a path is
+	// spelled. Empty means Name.
+	key string
 }
 
 // compiledPolicy is one loaded policy statement.
@@ -233,24 +240,31 @@ func (s *policySet) Len() int { return len(s.policies) }
 // searched recursively for *.cedar files; files named directly are taken
 // whatever their extension.
 func discover(paths []string) (files []string, fingerprint string, err error) {
+	files, _, fingerprint, err = discoverKeys(paths)
+	return files, fingerprint, err
+}
+
+func discoverKeys(paths []string) (files []string, keys map[string]string, fingerprint string, err error) {
 	seen := map[string]bool{}
+	keys = map[string]string{}
 	h := sha256.New()
-	add := func(p string) {
+	add := func(p, key string) {
 		if seen[p] {
 			return
 		}
 		seen[p] = true
 		files = append(files, p)
+		keys[p] = filepath.ToSlash(key)
 	}
 	infos := map[string]fs.FileInfo{}
 	for _, root := range paths {
 		info, err := os.Stat(root)
 		if err != nil {
-			return nil, "", fmt.Errorf("policy path: %w", err)
+			return nil, nil, "", fmt.Errorf("policy path: %w", err)
 		}
 		if !info.IsDir() {
 			infos[root] = info
-			add(root)
+			add(root, filepath.Base(root))
 			continue
 		}
 		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -265,11 +279,15 @@ func discover(paths []string) (files []string, fingerprint string, err error) {
 				return err
 			}
 			infos[p] = info
-			add(p)
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				rel = p
+			}
+			add(p, rel)
 			return nil
 		})
 		if err != nil {
-			return nil, "", fmt.Errorf("policy path: %w", err)
+			return nil, nil, "", fmt.Errorf("policy path: %w", err)
 		}
 	}
 	slices.Sort(files)
@@ -277,12 +295,12 @@ func discover(paths []string) (files []string, fingerprint string, err error) {
 		info := infos[f]
 		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", f, info.Size(), info.ModTime().UnixNano())
 	}
-	return files, hex.EncodeToString(h.Sum(nil)), nil
+	return files, keys, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // readFiles reads the policy files found under paths.
 func readFiles(paths []string) ([]File, string, error) {
-	names, fp, err := discover(paths)
+	names, keys, fp, err := discoverKeys(paths)
 	if err != nil {
 		return nil, "", err
 	}
@@ -292,7 +310,7 @@ func readFiles(paths []string) ([]File, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		files = append(files, File{Name: n, Content: b})
+		files = append(files, File{Name: n, Content: b, key: keys[n]})
 	}
 	return files, fp, nil
 }
@@ -320,17 +338,24 @@ func readLimited(name string) ([]byte, error) {
 	return b, nil
 }
 
-// Version returns the version string of a set of files: the first 16 hex
-// digits of the SHA-256 over each file's name and content, in name order.
+// versionOf returns the version string of a set of files: the first 16 hex
+// digits of the SHA-256 over each file's key and content, in key order.
 func versionOf(files []File) string {
 	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	for i := range sorted {
+		if sorted[i].key == "" {
+			sorted[i].key = sorted[i].Name
+		}
+	}
+	slices.SortFunc(sorted, func(a, b File) int {
+		return cmp.Or(strings.Compare(a.key, b.key), bytes.Compare(a.Content, b.Content))
+	})
 	h := sha256.New()
 	var n [8]byte
 	for _, f := range sorted {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.Name)))
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.key)))
 		h.Write(n[:])
-		h.Write([]byte(f.Name))
+		h.Write([]byte(f.key))
 		binary.BigEndian.PutUint64(n[:], uint64(len(f.Content)))
 		h.Write(n[:])
 		h.Write(f.Content)

@@ -497,3 +497,23 @@ func writeFile(t testing.TB, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestVersionIndependentOfPathSpelling(t *testing.T) {
+	abs, err := filepath.Abs("testdata/example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := newEngine(t, &policy.Options{Paths: []string{"testdata/example"}}).Version()
+	v2 := newEngine(t, &policy.Options{Paths: []string{"./testdata/example/"}}).Version()
+	v3 := newEngine(t, &policy.Options{Paths: []string{abs}}).Version()
+	v4 := newEngine(t, &policy.Options{Paths: []string{"testdata/example/policies.cedar"}}).Version()
+	if v1 != v2 || v1 != v3 || v1 != v4 {
+		t.Errorf("versions differ by path spelling: %s %s %s %s", v1, v2, v3, v4)
+	}
+	dir := t.TempDir()
+	b, _ := os.ReadFile("testdata/example/policies.cedar")
+	writeFile(t, filepath.Join(dir, "policies.cedar"), string(b))
+	if v := newEngine(t, &policy.Options{Paths: []string{dir}}).Version(); v != v1 {
+		t.Errorf("copied set has version %s, want %s", v, v1)
+	}
+}

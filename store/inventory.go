@@ -146,8 +146,9 @@ type InventoryStore interface {
 	// ListClientRecords returns every record sorted by client id.
 	ListClientRecords(ctx context.Context) ([]*ClientRecord, error)
 
-	// PutToolRecord creates or replaces the record of (r.Upstream, r.Name).
-	PutToolRecord(ctx context.Context, r *ToolRecord) error
+	// PutToolRecords creates or replaces the records of (r.Upstream,
+	// r.Name) for every r, atomically: all of them or none.
+	PutToolRecords(ctx context.Context, recs []*ToolRecord) error
 	// GetToolRecord returns a record or an error wrapping ErrNotFound.
 	GetToolRecord(ctx context.Context, upstream, name string) (*ToolRecord, error)
 	// ListToolRecords returns the records of one upstream ("" for all),

@@ -70,14 +70,16 @@ func (m *InventoryMemory) ListClientRecords(context.Context) ([]*ClientRecord, e
 	return out, nil
 }
 
-// PutToolRecord implements InventoryStore.
-func (m *InventoryMemory) PutToolRecord(ctx context.Context, r *ToolRecord) error {
+// PutToolRecords implements InventoryStore.
+func (m *InventoryMemory) PutToolRecords(ctx context.Context, recs []*ToolRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tools[[2]string{r.Upstream, r.Name}] = ptr(*r)
+	for _, r := range recs {
+		m.tools[[2]string{r.Upstream, r.Name}] = ptr(*r)
+	}
 	return nil
 }
 

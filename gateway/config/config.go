@@ -19,6 +19,61 @@ type Config struct {
 	PublicURL string `yaml:"public_url" json:"public_url,omitempty"`
 	// Upstreams are the MCP servers the gateway fronts.
 	Upstreams []Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
+	// Policy configures the policies that decide every list and call.
+	// Absent means every request is allowed.
+	Policy *Policy `yaml:"policy" json:"policy,omitempty"`
+	// Audit configures the audit log. Absent means it is on, in the data
+	// directory, with digests only.
+	Audit *Audit `yaml:"audit" json:"audit,omitempty"`
+	// Approvals configures who may approve calls that policies mark as
+	// needing approval.
+	Approvals *Approvals `yaml:"approvals" json:"approvals,omitempty"`
+	// MaxTaskTTL caps how long tasks clients start through the gateway are
+	// kept (zero: no cap).
+	MaxTaskTTL time.Duration `yaml:"max_task_ttl" json:"max_task_ttl,omitempty"`
+}
+
+// Policy configures policy evaluation.
+type Policy struct {
+	// Paths are Cedar policy files or directories of them (*.cedar),
+	// reloaded when they change.
+	Paths []string `yaml:"paths" json:"paths,omitempty"`
+	// DenyByDefault denies everything while no policy is loaded.
+	DenyByDefault bool `yaml:"deny_by_default" json:"deny_by_default,omitempty"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// Disabled turns the audit log off.
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// KeepPayloads keeps arguments and results in records, not only their
+	// digests.
+	KeepPayloads bool `yaml:"keep_payloads" json:"keep_payloads,omitempty"`
+	// FailOpen lets calls through when the audit store cannot record them
+	// (by default they are refused).
+	FailOpen bool `yaml:"fail_open" json:"fail_open,omitempty"`
+	// JSONL, if set, is a file every record is also appended to.
+	JSONL string `yaml:"jsonl" json:"jsonl,omitempty"`
+	// Syslog, if set, also sends every record to a syslog server.
+	Syslog *Syslog `yaml:"syslog" json:"syslog,omitempty"`
+}
+
+// Syslog names a syslog server.
+type Syslog struct {
+	// Network is "udp", "tcp" or "unix"; Address the server's address.
+	Network string `yaml:"network" json:"network"`
+	Address string `yaml:"address" json:"address"`
+	// Tag is the syslog tag (default "mcpgate").
+	Tag string `yaml:"tag" json:"tag,omitempty"`
+}
+
+// Approvals configures the approval pages.
+type Approvals struct {
+	// Approvers are the local users allowed to approve or deny calls.
+	Approvers []string `yaml:"approvers" json:"approvers,omitempty"`
+	// TTL is how long an approval request stays open (default 10
+	// minutes).
+	TTL time.Duration `yaml:"ttl" json:"ttl,omitempty"`
 }
 
 // Upstream is one MCP server behind the gateway: remote (URL) or a local

@@ -238,6 +238,14 @@ func (e *PositionError) Unwrap() error { return e.Err }
 // resolvePaths makes the relative paths of c absolute against dir.
 func (c *Config) resolvePaths(dir string) {
 	c.DataDir = resolvePath(dir, c.DataDir)
+	if c.Policy != nil {
+		for i, p := range c.Policy.Paths {
+			c.Policy.Paths[i] = resolvePath(dir, p)
+		}
+	}
+	if c.Audit != nil {
+		c.Audit.JSONL = resolvePath(dir, c.Audit.JSONL)
+	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		u.Cwd = resolvePath(dir, u.Cwd)

@@ -126,6 +126,22 @@ func (c *Config) Validate() error {
 	if len(c.Upstreams) == 0 {
 		v.add("upstreams: none configured (add upstreams to the config file or pass --servers)")
 	}
+	if c.Policy != nil && len(c.Policy.Paths) == 0 && !c.Policy.DenyByDefault {
+		v.add("policy: no paths given (list policy files or directories, or remove the section)")
+	}
+	if a := c.Audit; a != nil && a.Syslog != nil {
+		switch a.Syslog.Network {
+		case "udp", "tcp", "unix", "unixgram":
+		default:
+			v.add("audit.syslog.network: %q is not supported (want udp, tcp or unix)", a.Syslog.Network)
+		}
+		if a.Syslog.Address == "" {
+			v.add("audit.syslog.address: empty")
+		}
+	}
+	if c.MaxTaskTTL < 0 {
+		v.add("max_task_ttl: negative")
+	}
 	seen := make(map[string]int)
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

@@ -101,10 +101,14 @@ func testToolRecords(t *testing.T, s Stores) {
 		{Upstream: "fs", Name: "read", Definition: `{"name":"read","x":1}`, Digest: "r2", ApprovedDefinition: `{"name":"read"}`, ApprovedDigest: "r1", Changed: true, Removed: true, FirstSeen: at(1), LastSeen: at(5), ChangedAt: at(5), ApprovedAt: at(1), ApprovedBy: "bob"},
 		{Upstream: "crm", Name: "find", Definition: `{}`, Digest: "f"},
 	}
-	for _, r := range recs {
-		if err := st.PutToolRecord(ctx, r); err != nil {
-			t.Fatal(err)
-		}
+	if err := st.PutToolRecords(ctx, recs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutToolRecords(ctx, recs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutToolRecords(ctx, nil); err != nil {
+		t.Fatalf("empty batch: %v", err)
 	}
 	got, err := st.GetToolRecord(ctx, "fs", "read")
 	if err != nil || !reflect.DeepEqual(got, recs[1]) {
@@ -127,7 +131,7 @@ func testToolRecords(t *testing.T, s Stores) {
 	}
 	upd := *recs[1]
 	upd.Changed, upd.ApprovedDigest = false, upd.Digest
-	if err := st.PutToolRecord(ctx, &upd); err != nil {
+	if err := st.PutToolRecords(ctx, []*store.ToolRecord{&upd}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := st.GetToolRecord(ctx, "fs", "read"); got == nil || got.Changed || got.ApprovedDigest != "r2" {

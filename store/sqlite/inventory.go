@@ -109,12 +109,28 @@ func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(sca
 
 const toolRecordCols = `upstream, name, definition, digest, approved_definition, approved_digest, changed, removed, first_seen, last_seen, changed_at, approved_at, approved_by`
 
-// PutToolRecord implements store.InventoryStore.
-func (s *Store) PutToolRecord(ctx context.Context, r *store.ToolRecord) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_tools (`+toolRecordCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		r.Upstream, r.Name, r.Definition, r.Digest, r.ApprovedDefinition, r.ApprovedDigest, r.Changed, r.Removed,
-		ts(r.FirstSeen), ts(r.LastSeen), ts(r.ChangedAt), ts(r.ApprovedAt), r.ApprovedBy)
-	return wrap(fmt.Sprintf("tool record %s/%s", r.Upstream, r.Name), err)
+// PutToolRecords implements store.InventoryStore, in one transaction.
+func (s *Store) PutToolRecords(ctx context.Context, recs []*store.ToolRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("tool records", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO inventory_tools (`+toolRecordCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return wrap("tool records", err)
+	}
+	defer stmt.Close()
+	for _, r := range recs {
+		if _, err := stmt.ExecContext(ctx, r.Upstream, r.Name, r.Definition, r.Digest, r.ApprovedDefinition, r.ApprovedDigest, r.Changed, r.Removed,
+			ts(r.FirstSeen), ts(r.LastSeen), ts(r.ChangedAt), ts(r.ApprovedAt), r.ApprovedBy); err != nil {
+			return wrap(fmt.Sprintf("tool record %s/%s", r.Upstream, r.Name), err)
+		}
+	}
+	return wrap("tool records", tx.Commit())
 }
 
 func scanToolRecord(sc scanner) (*store.ToolRecord, error) {

@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/approval"
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/policy"
+)
+
+// AuditKeyFile is the name of the audit log's signing key in the data
+// directory.
+const AuditKeyFile = "audit-signing.key"
+
+// setupControls builds the policy engine, the audit log and the approval
+// service the configuration asks for, unless Options supplied them.
+func (g *Gateway) setupControls(ctx context.Context) error {
+	cfg := &g.cfg
+	if g.opts.Policy == nil && cfg.Policy != nil {
+		eng, err := policy.NewEngine(&policy.Options{Paths: cfg.Policy.Paths, DenyByDefault: cfg.Policy.DenyByDefault, Logger: g.logger})
+		if err != nil {
+			return fmt.Errorf("gateway: policies: %w", err)
+		}
+		g.opts.Policy = eng
+		g.ownPolicy = true
+		wctx, cancel := context.WithCancel(context.Background())
+		go func() { <-g.done; cancel() }()
+		eng.Watch(wctx, func(version string, err error) {
+			if err != nil {
+				g.logger.Error("policy files changed but do not load; the previous policies stay in force", "version", version, "error", err)
+				return
+			}
+			g.logger.Info("policies reloaded", "version", version)
+			_ = g.auditAppend(wctx, &audit.Record{Action: "policy.changed", Target: strings.Join(cfg.Policy.Paths, ","), PolicyVersion: version, Outcome: "ok"})
+		})
+	}
+	if g.opts.Audit == nil && g.db != nil && (cfg.Audit == nil || !cfg.Audit.Disabled) {
+		ao := &audit.Options{KeyPath: filepath.Join(cfg.DataDir, AuditKeyFile), Logger: g.logger}
+		if a := cfg.Audit; a != nil {
+			ao.KeepPayloads, ao.FailOpen = a.KeepPayloads, a.FailOpen
+			if a.JSONL != "" {
+				e, err := audit.NewJSONLExporter(a.JSONL)
+				if err != nil {
+					return fmt.Errorf("gateway: audit export: %w", err)
+				}
+				ao.Exporters = append(ao.Exporters, e)
+			}
+			if s := a.Syslog; s != nil {
+				tag := s.Tag
+				if tag == "" {
+					tag = "mcpgate"
+				}
+				e, err := audit.NewSyslogExporter(s.Network, s.Address, tag)
+				if err != nil {
+					return fmt.Errorf("gateway: audit syslog: %w", err)
+				}
+				ao.Exporters = append(ao.Exporters, e)
+			}
+		}
+		l, err := audit.New(g.db, ao)
+		if err != nil {
+			return fmt.Errorf("gateway: audit log: %w", err)
+		}
+		g.opts.Audit = l
+		g.ownAudit = true
+	}
+	if g.opts.Approvals == nil && cfg.Approvals != nil {
+		if g.db == nil {
+			return errors.New("gateway: approvals need a data directory")
+		}
+		approvers := cfg.Approvals.Approvers
+		g.opts.Approvals = approval.New(g.db, &approval.Options{
+			TTL:        cfg.Approvals.TTL,
+			BaseURL:    g.baseURL() + "/approvals",
+			Approver:   g.localApprover(approvers),
+			OnDecision: g.ApprovalDecided,
+			Logger:     g.logger,
+		})
+	}
+	return nil
+}
+
+// baseURL is the gateway's external URL.
+func (g *Gateway) baseURL() string {
+	if g.cfg.PublicURL != "" {
+		return strings.TrimRight(g.cfg.PublicURL, "/")
+	}
+	if g.cfg.Listen != "" {
+		return "http://" + g.cfg.Listen
+	}
+	return "http://127.0.0.1"
+}
+
+// localApprover authenticates approvers on the approval pages with HTTP
+// Basic authentication against the gateway's local users, allowing only
+// the configured approvers.
+func (g *Gateway) localApprover(approvers []string) func(r *http.Request) (string, bool) {
+	return func(r *http.Request) (string, bool) {
+		name, password, ok := r.BasicAuth()
+		if !ok || !slices.Contains(approvers, name) || g.db == nil {
+			return "", false
+		}
+		u, err := g.db.GetUser(r.Context(), name)
+		if err != nil {
+			return "", false
+		}
+		good, err := authserver.VerifyPassword(password, u.PasswordHash)
+		if err != nil || !good {
+			return "", false
+		}
+		return name, true
+	}
+}
+
+// closeControls releases what setupControls made.
+func (g *Gateway) closeControls() {
+	if g.ownAudit && g.opts.Audit != nil {
+		if err := g.opts.Audit.Close(); err != nil {
+			g.logger.Error("closing the audit log", "error", err)
+		}
+	}
+}
