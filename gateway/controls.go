@@ -15,12 +15,17 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
 )
 
 // CodePolicyDenied is the JSON-RPC error code of a request the gateway's
 // policy refused. Its data names the deciding policies and the policy set
 // version.
 const CodePolicyDenied = -32003
+
+// CodeRateLimited is the JSON-RPC error code of a request over a rate
+// limit. Its data says when to retry (retryAfterMs).
+const CodeRateLimited = -32005
 
 // CodeControlFailed is the JSON-RPC error code of a request the gateway
 // refused because a control could not do its part (the audit log could not
@@ -29,7 +34,7 @@ const CodeControlFailed = -32004
 
 // enforced reports whether any control is configured.
 func (g *Gateway) enforced() bool {
-	return g.opts.Policy != nil || g.opts.Audit != nil
+	return g.opts.Policy != nil || g.opts.Audit != nil || g.opts.Limiter != nil
 }
 
 // policyPrincipal describes a downstream session to the policy engine.
@@ -94,6 +99,23 @@ func (g *Gateway) controlledCall(ctx context.Context, ds *downstreamSession, met
 		User: ds.principal, Client: ds.clientID, Session: ds.ss.ID(),
 		Upstream: res.Upstream, Action: method, Target: res.Name,
 		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Args: args,
+	}
+	if g.opts.Limiter != nil && d.Allow {
+		p := g.policyPrincipal(ds)
+		key := ratelimit.Key{User: p.User, Client: ds.clientID}
+		if res.Kind == "tool" {
+			key.Tool = res.Upstream + "/" + res.Name
+		}
+		if ok, after := g.opts.Limiter.Allow(key); !ok {
+			rec.Decision, rec.Outcome, rec.Phase = "deny", "rate_limited", "decided"
+			if err := g.auditAppend(ctx, rec); err != nil {
+				return nil, err
+			}
+			data, _ := json.Marshal(struct {
+				RetryAfterMs int64 `json:"retryAfterMs"`
+			}{after.Milliseconds()})
+			return nil, &jsonrpc.Error{Code: CodeRateLimited, Message: fmt.Sprintf("rate limit exceeded; retry in %s", after.Round(time.Millisecond)), Data: data}
+		}
 	}
 	switch {
 	case !d.Allow:

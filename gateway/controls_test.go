@@ -18,6 +18,7 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -168,4 +169,38 @@ func TestGatewayControls(t *testing.T) {
 			t.Errorf("no audit record %s in:\n%s", want, joined)
 		}
 	}
+}
+
+func TestRateLimit(t *testing.T) {
+	lc, err := ratelimit.ParseConfig([]byte("limits:\n  - match: {tool: \"up/whoami\"}\n    per: [user]\n    rate: 2/min\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := ratelimit.NewLimiter(lc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := httpUpstream(t, "up")
+	g, err := New(&config.Config{Upstreams: []config.Upstream{{Name: "up", URL: url, Prefix: ptr("")}}}, &Options{
+		Principal: func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
+		Limiter:   lim,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gw := userHeaderGateway(t, g)
+	alice, bob := connectAs(t, gw, "alice"), connectAs(t, gw, "bob")
+	for range 2 {
+		callText(t, alice, "whoami")
+	}
+	_, err = alice.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami"})
+	if jsonrpc.ErrorCode(err) != CodeRateLimited {
+		t.Errorf("third call: %v, want rate limited", err)
+	}
+	callText(t, alice, "up-only") // other tools are not limited
+	callText(t, bob, "whoami")    // other users have their own bucket
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
@@ -81,6 +82,9 @@ type Options struct {
 	// Approvals handles calls that policy lets through only with a human
 	// approval. Nil refuses such calls.
 	Approvals *approval.Service
+	// Limiter applies rate limits per user, client and tool. Nil means no
+	// limits.
+	Limiter *ratelimit.Limiter
 }
 
 // Gateway fronts the configured upstream servers.

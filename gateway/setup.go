@@ -13,6 +13,7 @@ import (
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
 )
 
 // AuditKeyFile is the name of the audit log's signing key in the data
@@ -40,6 +41,15 @@ func (g *Gateway) setupControls(ctx context.Context) error {
 			g.logger.Info("policies reloaded", "version", version)
 			_ = g.auditAppend(wctx, &audit.Record{Action: "policy.changed", Target: strings.Join(cfg.Policy.Paths, ","), PolicyVersion: version, Outcome: "ok"})
 		})
+	}
+	if g.opts.Limiter == nil && cfg.Policy != nil && cfg.Policy.Limits != "" {
+		lc, err := ratelimit.LoadConfig(cfg.Policy.Limits)
+		if err != nil {
+			return fmt.Errorf("gateway: rate limits: %w", err)
+		}
+		if g.opts.Limiter, err = ratelimit.NewLimiter(lc, nil); err != nil {
+			return fmt.Errorf("gateway: rate limits: %w", err)
+		}
 	}
 	if g.opts.Audit == nil && g.db != nil && (cfg.Audit == nil || !cfg.Audit.Disabled) {
 		ao := &audit.Options{KeyPath: filepath.Join(cfg.DataDir, AuditKeyFile), Logger: g.logger}

@@ -57,3 +57,14 @@ func BenchmarkRecordToolsUnchanged(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkTouchClient(b *testing.B) {
+	ctx := context.Background()
+	inv, _ := inventory.New(store.NewMemory(), store.NewInventoryMemory(), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := inv.TouchClient(ctx, "https://app.example/client.json"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

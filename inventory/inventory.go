@@ -102,7 +102,8 @@ type Inventory struct {
 	mu sync.Mutex
 
 	cacheMu sync.Mutex
-	cache   map[string]cached // "client\x00id" or "tool\x00upstream\x00name"
+	cache   map[string]cached    // "client\x00id" or "tool\x00upstream\x00name"
+	touched map[string]time.Time // client id -> last-seen time written
 
 	liveMu sync.Mutex
 	live   []LiveSource
@@ -120,7 +121,7 @@ func New(ids store.Store, st store.InventoryStore, opts *Options) (*Inventory, e
 	if ids == nil || st == nil {
 		return nil, errors.New("inventory: nil store")
 	}
-	inv := &Inventory{ids: ids, st: st, cache: map[string]cached{}}
+	inv := &Inventory{ids: ids, st: st, cache: map[string]cached{}, touched: map[string]time.Time{}}
 	if opts != nil {
 		inv.opts = *opts
 	}
@@ -250,6 +251,7 @@ func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string,
 		return ch, fmt.Errorf("inventory: client %q: %w", clientID, err)
 	}
 	inv.setCached(clientKey(clientID), rec.Changed)
+	inv.markTouched(clientID, now)
 
 	ev := Event{Time: now, Client: clientID, OldDigest: oldDigest, NewDigest: digest, Flagged: ch.Flagged, Blocked: ch.Blocked}
 	switch {
@@ -316,6 +318,12 @@ func (inv *Inventory) TouchClient(ctx context.Context, clientID string) error {
 		return errors.New("inventory: empty client id")
 	}
 	now := inv.now()
+	inv.cacheMu.Lock()
+	last, ok := inv.touched[clientID]
+	inv.cacheMu.Unlock()
+	if ok && now.Sub(last) < inv.opts.SeenResolution {
+		return nil // answered from memory: no store access on the hot path
+	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	rec, err := inv.st.GetClientRecord(ctx, clientID)
@@ -325,13 +333,21 @@ func (inv *Inventory) TouchClient(ctx context.Context, clientID string) error {
 	case err != nil:
 		return fmt.Errorf("inventory: client %q: %w", clientID, err)
 	case now.Sub(rec.LastSeen) < inv.opts.SeenResolution:
+		inv.markTouched(clientID, rec.LastSeen)
 		return nil
 	}
 	rec.LastSeen = now
 	if err := inv.st.PutClientRecord(ctx, rec); err != nil {
 		return fmt.Errorf("inventory: client %q: %w", clientID, err)
 	}
+	inv.markTouched(clientID, now)
 	return nil
+}
+
+func (inv *Inventory) markTouched(clientID string, at time.Time) {
+	inv.cacheMu.Lock()
+	inv.touched[clientID] = at
+	inv.cacheMu.Unlock()
 }
 
 // ApproveClient makes the client's latest metadata its approved baseline

@@ -49,3 +49,23 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecideParallel measures decisions from all CPUs at once, as a
+// gateway filtering lists for many sessions does.
+func BenchmarkDecideParallel(b *testing.B) {
+	e := newEngine(b, &policy.Options{Paths: []string{"testdata/bench"}})
+	req := policy.Request{
+		Principal: alice, Action: "tools/call", Resource: tool("fs", "fs_read"),
+		Arguments: jsontext.Value(`{"path":"/srv/docs/reports/2026/q1.pdf","limit":200}`),
+		Scopes:    []string{"tools:read"}, SourceAddr: "10.1.2.3:5123",
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := req
+		for pb.Next() {
+			if !e.Decide(&r).Allow {
+				b.Fatal("denied")
+			}
+		}
+	})
+}

@@ -12,6 +12,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -103,12 +104,22 @@ func (e *Engine) Version() string { return e.set.Load().version }
 // Len returns the number of loaded policy statements.
 func (e *Engine) Len() int { return e.set.Load().Len() }
 
+// ErrEmptyReload is returned by Reload when the files now hold no policy
+// while the current set has some: an emptied or deleted policy directory is
+// far more often an accident than a decision, and with no policies the
+// engine would allow everything (unless DenyByDefault). Restart to run
+// without policies.
+var ErrEmptyReload = errors.New("policy reload: the files hold no policy; keeping the current set (restart to run without policies)")
+
 // Reload reads the policy files again and swaps to them atomically. On any
 // error the engine keeps its current set and returns the error.
 func (e *Engine) Reload() error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
 	set, err := loadSet(e.paths)
+	if err == nil && set.Len() == 0 && e.set.Load().Len() > 0 {
+		err = ErrEmptyReload
+	}
 	if err != nil {
 		e.logger.Warn("policy reload failed; keeping the current set", "version", e.Version(), "error", err)
 		return err

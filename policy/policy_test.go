@@ -517,3 +517,27 @@ func TestVersionIndependentOfPathSpelling(t *testing.T) {
 		t.Errorf("copied set has version %s, want %s", v, v1)
 	}
 }
+
+func TestReloadRefusesEmptySet(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.cedar")
+	writeFile(t, file, `forbid(principal, action, resource == Tool::"a/b"); permit(principal, action, resource);`)
+	e := newEngine(t, &policy.Options{Paths: []string{dir}})
+	v := e.Version()
+	req := &policy.Request{Principal: alice, Action: "tools/call", Resource: tool("a", "b")}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reload(); !errors.Is(err, policy.ErrEmptyReload) {
+		t.Fatalf("Reload of an emptied directory: %v", err)
+	}
+	if e.Version() != v || e.Decide(req).Allow {
+		t.Fatal("emptied directory replaced the set")
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reload(); err == nil || e.Version() != v {
+		t.Fatalf("Reload of a deleted directory: %v", err)
+	}
+}

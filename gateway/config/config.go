@@ -40,6 +40,9 @@ type Policy struct {
 	Paths []string `yaml:"paths" json:"paths,omitempty"`
 	// DenyByDefault denies everything while no policy is loaded.
 	DenyByDefault bool `yaml:"deny_by_default" json:"deny_by_default,omitempty"`
+	// Limits is a rate-limits file (per user, client and tool), see
+	// docs/policy.md.
+	Limits string `yaml:"limits" json:"limits,omitempty"`
 }
 
 // Audit configures the audit log.

@@ -242,6 +242,7 @@ func (c *Config) resolvePaths(dir string) {
 		for i, p := range c.Policy.Paths {
 			c.Policy.Paths[i] = resolvePath(dir, p)
 		}
+		c.Policy.Limits = resolvePath(dir, c.Policy.Limits)
 	}
 	if c.Audit != nil {
 		c.Audit.JSONL = resolvePath(dir, c.Audit.JSONL)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"math"
-	"strings"
 
 	"github.com/go-json-experiment/json"
 
@@ -17,27 +16,6 @@ import (
 var _ store.AuditLog = (*Store)(nil)
 
 const auditCols = `seq, time, principal_user, principal_client, principal_session, upstream, action, target, decision, policy_version, policies, args_digest, result_digest, args, result, outcome, error, latency_us, phase, prev_hash, hash`
-
-// auditColCount is the number of columns in auditCols.
-const auditColCount = 21
-
-// auditInsertRows bounds the rows of one INSERT statement (21 parameters
-// each, well under SQLite's limit of 32766).
-const auditInsertRows = 128
-
-// auditInsert returns the INSERT statement for n records.
-func auditInsert(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_records (` + auditCols + `) VALUES `)
-	row := "(" + strings.Repeat("?,", auditColCount-1) + "?)"
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(row)
-	}
-	return b.String()
-}
 
 // auditPage is how many records ReadAudit fetches per query; the
 // connection is not held while the caller handles a page.
@@ -96,32 +74,30 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*store.AuditRecord) erro
 	if err := store.CheckAuditAppend(last, recs); err != nil {
 		return err
 	}
-	// Multi-row INSERTs: one statement per auditInsertRows records.
-	args := make([]any, 0, min(len(recs), auditInsertRows)*auditColCount)
-	for start := 0; start < len(recs); start += auditInsertRows {
-		chunk := recs[start:min(start+auditInsertRows, len(recs))]
-		args = args[:0]
-		for _, r := range chunk {
-			if r.Seq > math.MaxInt64 {
-				return fmt.Errorf("audit record seq %d out of range", r.Seq)
-			}
-			policies := ""
-			if len(r.Policies) > 0 {
-				b, err := json.Marshal(r.Policies)
-				if err != nil {
-					return fmt.Errorf("audit record %d: policies: %w", r.Seq, err)
-				}
-				policies = string(b)
-			}
-			args = append(args, int64(r.Seq), ts(r.Time), r.User, r.Client, r.Session, r.Upstream, r.Action, r.Target, r.Decision,
-				r.PolicyVersion, policies, r.ArgsDigest, r.ResultDigest, nullBytes(r.Args), nullBytes(r.Result), r.Outcome, r.Error,
-				r.LatencyMicros, r.Phase, r.PrevHash, r.Hash)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+auditCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return wrap("audit append", err)
+	}
+	defer stmt.Close()
+	for _, r := range recs {
+		if r.Seq > math.MaxInt64 {
+			return fmt.Errorf("audit record seq %d out of range", r.Seq)
 		}
-		if _, err := tx.ExecContext(ctx, auditInsert(len(chunk)), args...); err != nil {
-			if isUnique(err) {
-				return fmt.Errorf("audit records %d..%d: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, store.ErrAuditConflict)
+		policies := ""
+		if len(r.Policies) > 0 {
+			b, err := json.Marshal(r.Policies)
+			if err != nil {
+				return fmt.Errorf("audit record %d: policies: %w", r.Seq, err)
 			}
-			return wrap(fmt.Sprintf("audit records %d..%d", chunk[0].Seq, chunk[len(chunk)-1].Seq), err)
+			policies = string(b)
+		}
+		if _, err := stmt.ExecContext(ctx, int64(r.Seq), ts(r.Time), r.User, r.Client, r.Session, r.Upstream, r.Action, r.Target, r.Decision,
+			r.PolicyVersion, policies, r.ArgsDigest, r.ResultDigest, nullBytes(r.Args), nullBytes(r.Result), r.Outcome, r.Error,
+			r.LatencyMicros, r.Phase, r.PrevHash, r.Hash); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("audit record %d: %w", r.Seq, store.ErrAuditConflict)
+			}
+			return wrap(fmt.Sprintf("audit record %d", r.Seq), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
