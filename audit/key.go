@@ -18,7 +18,7 @@ import (
 )
 
 // DefaultKeyFile is the checkpoint key's file name in the data directory.
-const DefaultKeyFile = "audit-ed25519.pem"
+const DefaultKeyFile = "audit-signing.key"
 
 // LoadOrCreateKey reads the Ed25519 checkpoint signing key from path (a
 // PEM "PRIVATE KEY" block, PKCS #8), generating it first if the file does

@@ -159,6 +159,10 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 	}
 	if n := len(cps); n > 0 {
 		l.lastCheckpoint = cps[n-1].Seq
+		if l.lastCheckpoint > l.lastSeq {
+			l.logger.Warn("audit: a checkpoint covers records beyond the end of the stored log; run mcpgate audit verify",
+				"checkpoint_seq", l.lastCheckpoint, "last_seq", l.lastSeq)
+		}
 	}
 	l.exp = newDispatcher(o.Exporters, l.logger, o.ExportQueue, o.ExportAttempts)
 	go l.run()

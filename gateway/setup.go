@@ -16,10 +16,6 @@ import (
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
 )
 
-// AuditKeyFile is the name of the audit log's signing key in the data
-// directory.
-const AuditKeyFile = "audit-signing.key"
-
 // setupControls builds the policy engine, the audit log and the approval
 // service the configuration asks for, unless Options supplied them.
 func (g *Gateway) setupControls(ctx context.Context) error {
@@ -52,7 +48,7 @@ func (g *Gateway) setupControls(ctx context.Context) error {
 		}
 	}
 	if g.opts.Audit == nil && g.db != nil && (cfg.Audit == nil || !cfg.Audit.Disabled) {
-		ao := &audit.Options{KeyPath: filepath.Join(cfg.DataDir, AuditKeyFile), Logger: g.logger}
+		ao := &audit.Options{KeyPath: filepath.Join(cfg.DataDir, audit.DefaultKeyFile), Logger: g.logger}
 		if a := cfg.Audit; a != nil {
 			ao.KeepPayloads, ao.FailOpen = a.KeepPayloads, a.FailOpen
 			if a.JSONL != "" {

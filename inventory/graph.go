@@ -320,6 +320,16 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	edges := map[Edge]bool{}
 	edge := func(from, to, kind string) { edges[Edge{From: from, To: to, Kind: kind}] = true }
 
+	// principal returns the node of a principal: a user, or the client
+	// itself for a machine-to-machine client acting as itself.
+	principal := func(name string) string {
+		if users[name] == nil && clients[name] != nil {
+			return "client:" + name
+		}
+		addUser(name)
+		return "user:" + name
+	}
+
 	// Grants.
 	if gl, ok := inv.ids.(store.GrantLister); ok {
 		grants := map[string]*Grant{}
@@ -414,7 +424,7 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	for _, c := range creds {
 		g.Credentials = append(g.Credentials, *c)
 		addUpstream(c.Upstream)
-		addUser(c.Principal)
+		principal(c.Principal)
 		edge("upstream:"+c.Upstream, "credential:"+c.Upstream+"/"+c.Principal, "authenticates-with")
 	}
 
@@ -433,11 +443,15 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	})
 	slices.SortFunc(g.Tasks, func(a, b Task) int { return cmp.Compare(a.ID, b.ID) })
 	for _, s := range g.Sessions {
-		addUser(s.Principal)
-		edge("user:"+s.Principal, "session:"+s.ID, "owns")
+		p := principal(s.Principal)
+		if p != "client:"+s.ClientID {
+			edge(p, "session:"+s.ID, "owns")
+		}
 		if s.ClientID != "" {
 			addClient(s.ClientID)
-			edge("user:"+s.Principal, "client:"+s.ClientID, "uses")
+			if p != "client:"+s.ClientID {
+				edge(p, "client:"+s.ClientID, "uses")
+			}
 			edge("client:"+s.ClientID, "session:"+s.ID, "opened")
 		}
 		for _, us := range g.UpstreamSessions {
@@ -451,8 +465,7 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 		edge("upstream:"+us.Upstream, "credential:"+us.Upstream+"/"+credentialOwner(creds, us), "authenticates-with")
 	}
 	for _, t := range g.Tasks {
-		addUser(t.Owner)
-		edge("user:"+t.Owner, "task:"+t.ID, "owns")
+		edge(principal(t.Owner), "task:"+t.ID, "owns")
 		if t.Upstream != "" {
 			addUpstream(t.Upstream)
 			edge("task:"+t.ID, "upstream:"+t.Upstream, "runs-on")

@@ -115,7 +115,8 @@ func TestGraph(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"alice", "bob", "m2m", fed}; !slices.Equal(users, sorted(want)) {
+	// The machine-to-machine client acts as itself: it is a client, not a user.
+	if want := []string{"alice", "bob", fed}; !slices.Equal(users, sorted(want)) {
 		t.Errorf("users = %v, want %v", users, sorted(want))
 	}
 	clients := map[string]inventory.Client{}
@@ -162,6 +163,7 @@ func TestGraph(t *testing.T) {
 		{From: "upstream:fs", To: "credential:fs/*", Kind: "authenticates-with"},
 		{From: "user:bob", To: "task:t2", Kind: "owns"},
 		{From: "task:t1", To: "upstream:fs", Kind: "runs-on"},
+		{From: "client:m2m", To: "session:s-m2m", Kind: "opened"},
 	} {
 		if !slices.Contains(g.Edges, e) {
 			t.Errorf("missing edge %+v", e)
@@ -169,6 +171,11 @@ func TestGraph(t *testing.T) {
 	}
 	if slices.Contains(g.Edges, inventory.Edge{From: "session:s-bob", To: "upstream:drive", Kind: "reaches"}) {
 		t.Error("bob's session reaches drive, but bob has no drive session")
+	}
+	for _, e := range g.Edges {
+		if e.From == "user:m2m" || e.To == "user:m2m" {
+			t.Errorf("edge %+v names the m2m client as a user", e)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strconv"
 	"strings"
@@ -45,9 +46,10 @@ func (c *argumentsConverter) convertArguments(v jsontext.Value) (types.Record, e
 	if err != nil {
 		return types.Record{}, fmt.Errorf("arguments: %w", err)
 	}
-	if _, err := dec.ReadToken(); err == nil {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return types.Record{}, errors.New("arguments: trailing data after the object")
 	}
+	c.reader.Reset(nil)
 	return val.(types.Record), nil
 }
 
@@ -224,7 +226,7 @@ func CleanPathArgs(args jsontext.Value, names ...string) (jsontext.Value, error)
 	if _, err := dec.ReadToken(); err != nil {
 		return nil, fmt.Errorf("clean path arguments: %w", err)
 	}
-	if _, err := dec.ReadToken(); err == nil {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, errors.New("clean path arguments: trailing data after the object")
 	}
 	if err := enc.WriteToken(jsontext.EndObject); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -369,6 +370,7 @@ type ValidationError struct {
 	Problems []string
 }
 
+// Error lists the problems, one per line.
 func (e *ValidationError) Error() string {
 	if len(e.Problems) == 1 {
 		return "invalid policy: " + e.Problems[0]
@@ -418,7 +420,9 @@ func check(file string, p *cedar.Policy) (*compiledPolicy, []string) {
 	bad := func(format string, args ...any) {
 		problems = append(problems, at+": "+fmt.Sprintf(format, args...))
 	}
-	for k, v := range p.Annotations() {
+	annotations := p.Annotations()
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		v := annotations[k]
 		switch k {
 		case AnnotationID:
 			if strings.TrimSpace(string(v)) == "" {

@@ -98,7 +98,8 @@ func NewEngine(opts *Options) (*Engine, error) {
 }
 
 // Version returns the version of the loaded policy set: the first 16 hex
-// digits of a SHA-256 over the files' names and contents.
+// digits of a SHA-256 over the files' contents and names (relative to the
+// directory they were found in, so independent of how a path is spelled).
 func (e *Engine) Version() string { return e.set.Load().version }
 
 // Len returns the number of loaded policy statements.

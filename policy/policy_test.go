@@ -220,6 +220,8 @@ permit(principal, action, resource == Tool::"x/y");
 		{Principal: alice, Action: "tools/call", Resource: tool("x", "y"), Arguments: jsontext.Value(`{"a":`)},
 		{Principal: alice, Action: "tools/call", Resource: tool("x", "y"), Arguments: jsontext.Value("{\"a\":\"\xff\"}")},
 		{Principal: alice, Action: "tools/call", Resource: tool("x", "y"), Arguments: jsontext.Value(`{} {}`)},
+		{Principal: alice, Action: "tools/call", Resource: tool("x", "y"), Arguments: jsontext.Value(`{} x`)},
+		{Principal: alice, Action: "tools/call", Resource: tool("x", "y"), Arguments: jsontext.Value(`{"n":1}]`)},
 		{Principal: alice, Action: "tools/call", Resource: tool("x", "y"), Arguments: jsontext.Value(strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100))},
 		{Principal: alice, Action: "tools/call", Resource: policy.Resource{Kind: "gadget", Upstream: "x", Name: "y"}},
 		{Principal: alice, Action: "tools/call", Resource: policy.Resource{Kind: "tool", Name: "y"}},
@@ -448,7 +450,7 @@ func TestCleanPathArgs(t *testing.T) {
 			t.Errorf("CleanPathArgs(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{`[]`, `{"a":1,"a":2}`, `{"path":`, `{} 1`} {
+	for _, bad := range []string{`[]`, `{"a":1,"a":2}`, `{"path":`, `{} 1`, `{} x`, `{"path":"a"}}`} {
 		if _, err := policy.CleanPathArgs(jsontext.Value(bad), "path"); err == nil {
 			t.Errorf("CleanPathArgs(%s) accepted", bad)
 		}

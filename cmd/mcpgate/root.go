@@ -12,7 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
 	"github.com/mcpgate/mcpgate/internal/cli/authcmd"
+	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
+	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
 )
 
 // globalFlags are the flags every command understands.
@@ -50,7 +53,11 @@ The configuration file is described in docs/configuration.md.`,
 	// that serve would use; it is resolved before they run, so that a bad
 	// --config is reported instead of silently using another directory.
 	var dataDir string
-	for _, c := range authcmd.Commands(func() string { return dataDir }) {
+	dataCommands := authcmd.Commands(func() string { return dataDir })
+	dataCommands = append(dataCommands, auditcmd.Commands(func() string { return dataDir })...)
+	dataCommands = append(dataCommands, inventorycmd.Commands(func() string { return dataDir })...)
+	root.AddCommand(policycmd.Commands()...)
+	for _, c := range dataCommands {
 		next := c.PersistentPreRunE
 		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 			d, err := g.resolveDataDir()
