@@ -117,13 +117,18 @@ func TestAppendFillsRecord(t *testing.T) {
 			t.Errorf("args %q accepted", bad)
 		}
 	}
-	r = sampleRecord(2)
-	r.Target = "bad\xffutf8"
-	if err := l.Append(ctx, r); err == nil {
-		t.Errorf("invalid UTF-8 target accepted")
-	}
 	if len(f.recs) != 3 {
 		t.Errorf("%d records stored, want 3", len(f.recs))
+	}
+	// Invalid UTF-8 in text (an upstream's error message) does not lose
+	// the record: it is stored with U+FFFD.
+	r = sampleRecord(2)
+	r.Error = "upstream said \xff\xfe"
+	if err := l.Append(ctx, r); err != nil {
+		t.Fatalf("record with invalid UTF-8 error text: %v", err)
+	}
+	if got := f.recs[3].Error; got != "upstream said \uFFFD" {
+		t.Errorf("stored error %q", got)
 	}
 	if err := l.Append(ctx, nil); err == nil {
 		t.Error("nil record accepted")

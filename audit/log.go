@@ -197,8 +197,9 @@ func (l *Log) reload(ctx context.Context) error {
 // r.ResultDigest (from r.Args and r.Result when set), and, once stored,
 // r.Seq, r.PrevHash and r.Hash. When Append returns nil the record is
 // durable in the store (or, with Options.FailOpen, its failure has been
-// logged). A record whose Args or Result is not valid JSON, or whose
-// strings are not valid UTF-8, is refused.
+// logged). A record whose Args or Result is not valid JSON (or has
+// duplicate member names) is refused; invalid UTF-8 in the string fields
+// is stored as U+FFFD.
 //
 // If ctx ends while the record is being committed, Append returns the
 // context's error; the record may still be stored.

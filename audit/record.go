@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -193,18 +194,22 @@ func chainHash(seq uint64, prev string, content contentDigest) string {
 }
 
 // toStore converts r; payloads are included only when keep is set.
+// Strings that are not valid UTF-8 (an upstream's error message, say) are
+// stored with each invalid byte sequence replaced by U+FFFD, so that no
+// record is lost to its text.
 func toStore(r *Record, keep bool) *store.AuditRecord {
+	v := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 	s := &store.AuditRecord{
 		Seq: r.Seq, Time: r.Time,
-		User: r.User, Client: r.Client, Session: r.Session,
-		Upstream: r.Upstream, Action: r.Action, Target: r.Target,
-		Decision: r.Decision, PolicyVersion: r.PolicyVersion,
-		ArgsDigest: r.ArgsDigest, ResultDigest: r.ResultDigest,
-		Outcome: r.Outcome, Error: r.Error, LatencyMicros: r.LatencyMicros, Phase: r.Phase,
+		User: v(r.User), Client: v(r.Client), Session: v(r.Session),
+		Upstream: v(r.Upstream), Action: v(r.Action), Target: v(r.Target),
+		Decision: v(r.Decision), PolicyVersion: v(r.PolicyVersion),
+		ArgsDigest: v(r.ArgsDigest), ResultDigest: v(r.ResultDigest),
+		Outcome: v(r.Outcome), Error: v(r.Error), LatencyMicros: r.LatencyMicros, Phase: v(r.Phase),
 		PrevHash: r.PrevHash, Hash: r.Hash,
 	}
-	if len(r.Policies) > 0 {
-		s.Policies = append([]string(nil), r.Policies...)
+	for _, p := range r.Policies {
+		s.Policies = append(s.Policies, v(p))
 	}
 	if keep {
 		if len(r.Args) > 0 {

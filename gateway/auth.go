@@ -85,10 +85,16 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 		st = g.db
 	}
 	mcpURL := base + "/mcp"
-	as, err := authserver.New(ctx, base+"/oauth", st, &authserver.Options{
-		Resources: []authserver.Resource{{URI: mcpURL, Scopes: []string{ScopeTools}, DefaultScopes: []string{ScopeTools}}},
-		Logger:    g.logger,
-	})
+	asOpts := &authserver.Options{
+		Resources:        []authserver.Resource{{URI: mcpURL, Scopes: []string{ScopeTools}, DefaultScopes: []string{ScopeTools}}},
+		Logger:           g.logger,
+		Admit:            g.admit,
+		OnClientMetadata: g.clientMetadata,
+	}
+	if g.opts.AuthServer != nil {
+		g.opts.AuthServer(asOpts)
+	}
+	as, err := authserver.New(ctx, base+"/oauth", st, asOpts)
 	if err != nil {
 		return fmt.Errorf("gateway: authorization server: %w", err)
 	}

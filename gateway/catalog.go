@@ -109,6 +109,9 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 					return
 				}
 				results[i].items[k] = items
+				if itemKind(k) == kindTool {
+					g.recordTools(ctx, u, items)
+				}
 			}
 		}()
 	}

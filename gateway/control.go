@@ -64,8 +64,10 @@ type UpstreamSessionInfo struct {
 	Upstream, Principal string
 	// Credential is the kind of credential the gateway uses for it.
 	Credential string
-	// Connected reports whether the session is up right now.
+	// Connected reports whether the session is up right now, and Since
+	// when.
 	Connected bool
+	Since     time.Time
 }
 
 // UpstreamSessions lists the gateway's sessions with its upstreams.
@@ -79,7 +81,7 @@ func (g *Gateway) UpstreamSessions() []UpstreamSessionInfo {
 		u.mu.Lock()
 		for p, us := range u.sessions {
 			us.mu.Lock()
-			out = append(out, UpstreamSessionInfo{Upstream: u.cfg.Name, Principal: p, Credential: cred, Connected: us.cs != nil})
+			out = append(out, UpstreamSessionInfo{Upstream: u.cfg.Name, Principal: p, Credential: cred, Connected: us.cs != nil, Since: us.since})
 			us.mu.Unlock()
 		}
 		u.mu.Unlock()
@@ -97,9 +99,20 @@ func (g *Gateway) Tasks(ctx context.Context, principal string) ([]*store.Gateway
 // and returns how many it cancelled. It works on every task concurrently
 // and gives up on an upstream that does not answer before ctx ends.
 func (g *Gateway) CancelTasks(ctx context.Context, principal string) (int, error) {
-	recs, err := g.taskStore.ListGatewayTasks(ctx, principal)
+	return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return t.Principal == principal })
+}
+
+// CancelTasksMatching cancels the running tasks match selects.
+func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.GatewayTask) bool) (int, error) {
+	all, err := g.taskStore.ListGatewayTasks(ctx, "")
 	if err != nil {
 		return 0, err
+	}
+	var recs []*store.GatewayTask
+	for _, t := range all {
+		if match(t) {
+			recs = append(recs, t)
+		}
 	}
 	var (
 		wg sync.WaitGroup
@@ -124,7 +137,7 @@ func (g *Gateway) CancelTasks(ctx context.Context, principal string) (int, error
 					u.logger.Debug("cancelling a task", "task", rec.ID, "error", err)
 				}
 			}
-			g.noteStatus(ctx, rec, string(mcp.TaskStatusCancelled), "cancelled because its principal was revoked")
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusCancelled), "cancelled by revocation")
 			mu.Lock()
 			n++
 			mu.Unlock()

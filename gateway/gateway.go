@@ -28,8 +28,10 @@ import (
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
 	"github.com/mcpgate/mcpgate/store"
@@ -85,6 +87,15 @@ type Options struct {
 	// Limiter applies rate limits per user, client and tool. Nil means no
 	// limits.
 	Limiter *ratelimit.Limiter
+	// Inventory records clients and tool definitions and flags changes;
+	// Revoker revokes users, clients, grants and identity providers. Nil
+	// means ones on the gateway's database (none without a data
+	// directory).
+	Inventory *inventory.Inventory
+	Revoker   *inventory.Revoker
+	// AuthServer, if set, adjusts the built-in authorization server's
+	// options before it is made (auth "oauth").
+	AuthServer func(*authserver.Options)
 }
 
 // Gateway fronts the configured upstream servers.
@@ -198,6 +209,11 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		return nil, err
 	}
 	if err := g.setupControls(context.Background()); err != nil {
+		g.closeStores()
+		return nil, err
+	}
+	if err := g.setupInventory(context.Background()); err != nil {
+		g.closeControls()
 		g.closeStores()
 		return nil, err
 	}
@@ -419,6 +435,10 @@ func (g *Gateway) session(ss *mcp.ServerSession) *downstreamSession {
 func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
 	ds := g.session(ss)
 	principal := ds.principal
+	if g.revoked(ctx, ds) {
+		go ss.Close()
+		return nil, &jsonrpc.Error{Code: CodeRevoked, Message: "access of this user or client has been revoked"}
+	}
 	switch method {
 	case mcp.MethodToolsList:
 		return g.list(ctx, ds, principal, params, kindTool)
@@ -530,6 +550,11 @@ func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, princ
 	if err != nil {
 		return nil, g.upstreamAuthRequired(ctx, principal, kind, name, err)
 	}
+	if kind == kindTool {
+		if err := g.toolBlocked(ctx, rt.up.cfg.Name, rt.name); err != nil {
+			return nil, err
+		}
+	}
 	if g.enforced() {
 		args, _ := member(params, "arguments")
 		res := policy.Resource{Kind: kindInfo[kind].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}
@@ -574,7 +599,7 @@ func (g *Gateway) forwardRoute(ctx context.Context, ss *mcp.ServerSession, princ
 		return nil, err
 	}
 	if isTask {
-		return g.mapCreatedTask(ctx, rt.up, principal, res)
+		return g.mapCreatedTask(ctx, rt.up, principal, g.session(ss).clientID, res)
 	}
 	return res, nil
 }

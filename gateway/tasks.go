@@ -54,7 +54,7 @@ func (g *Gateway) capTaskTTL(params jsontext.Value) (jsontext.Value, error) {
 }
 
 // mapCreatedTask records the task an upstream created and rewrites its id.
-func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal string, res jsontext.Value) (any, error) {
+func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal, clientID string, res jsontext.Value) (any, error) {
 	task, err := member(res, "task")
 	if err != nil || task.Kind() != '{' {
 		// The upstream ran the call synchronously after all.
@@ -65,7 +65,7 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal str
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s returned a task without an id", u.cfg.Name)
 	}
 	now := time.Now().UTC()
-	rec := &store.GatewayTask{ID: newID(), Principal: principal, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
+	rec := &store.GatewayTask{ID: newID(), Principal: principal, ClientID: clientID, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
 	rec.Status, _ = stringMember(task, "status")
 	if ttl, _ := member(task, "ttl"); ttl.Kind() == '0' {
 		if ms, err := strconv.ParseFloat(string(ttl), 64); err == nil && ms > 0 {

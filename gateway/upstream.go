@@ -41,6 +41,7 @@ type upstreamSession struct {
 
 	mu       sync.Mutex
 	cs       *mcp.ClientSession
+	since    time.Time     // when cs was established
 	dialing  chan struct{} // closed when the current dial attempt ends
 	failures int           // consecutive failed connects or crashes
 	retryAt  time.Time     // no new attempt before this time
@@ -137,6 +138,7 @@ func (us *upstreamSession) get(ctx context.Context) (*mcp.ClientSession, error) 
 			return nil, err
 		}
 		us.cs = cs
+		us.since = time.Now().UTC()
 		us.failures = 0
 		us.lastErr = nil
 		us.mu.Unlock()

@@ -124,24 +124,8 @@ type policySet struct {
 	fingerprint string // names, sizes and mtimes at load time (for Watch)
 }
 
-// All implements [cedar.PolicyIterator] in file order.
-func (s *policySet) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
-	return policySlice(s.policies).All()
-}
-
-// policySlice is an ordered [cedar.PolicyIterator].
+// policySlice is an ordered list of policies.
 type policySlice []*compiledPolicy
-
-// All implements [cedar.PolicyIterator].
-func (ps policySlice) All() iter.Seq2[types.PolicyID, *cedar.Policy] {
-	return func(yield func(types.PolicyID, *cedar.Policy) bool) {
-		for _, p := range ps {
-			if !yield(types.PolicyID(p.id), p.policy) {
-				return
-			}
-		}
-	}
-}
 
 type indexKey struct {
 	action    string
@@ -382,21 +366,34 @@ func (e *ValidationError) Error() string {
 func compile(files []File) (*policySet, error) {
 	set := &policySet{byID: map[types.PolicyID]*compiledPolicy{}, version: versionOf(files)}
 	var problems []string
+	// Policy ids default to the position in the file's key (its path
+	// relative to its directory): stable however the path is spelled, and
+	// no server paths in the reasons sent to callers. Keys shared by
+	// several files fall back to the full names.
+	keyCount := map[string]int{}
+	for _, f := range files {
+		keyCount[f.key]++
+	}
 	for _, f := range files {
 		set.files = append(set.files, f.Name)
+		idName := f.key
+		if idName == "" || keyCount[f.key] > 1 {
+			idName = f.Name
+		}
 		list, err := cedar.NewPolicyListFromBytes(f.Name, f.Content)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %s", f.Name, strings.Replace(strings.TrimPrefix(err.Error(), "parser error: "), "<input>", f.Name, 1)))
 			continue
 		}
 		for _, p := range list {
-			cp, errs := check(f.Name, p)
+			cp, errs := check(f.Name, idName, p)
 			problems = append(problems, errs...)
 			if cp == nil {
 				continue
 			}
 			if prev, ok := set.byID[types.PolicyID(cp.id)]; ok {
-				problems = append(problems, fmt.Sprintf("%s: duplicate policy id %q (first at %s)", cp.pos, cp.id, prev.pos))
+				pos := p.Position()
+				problems = append(problems, fmt.Sprintf("%s:%d:%d: duplicate policy id %q (first at %s)", f.Name, pos.Line, pos.Column, cp.id, prev.pos))
 				continue
 			}
 			set.byID[types.PolicyID(cp.id)] = cp
@@ -412,10 +409,12 @@ func compile(files []File) (*policySet, error) {
 
 // check validates one policy against the mcpgate model: known entity types,
 // known actions and action groups, well-formed ids and annotations.
-func check(file string, p *cedar.Policy) (*compiledPolicy, []string) {
+// Problems name the file as given; the policy's position uses idName.
+func check(file, idName string, p *cedar.Policy) (*compiledPolicy, []string) {
 	pos := p.Position()
 	at := fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column)
-	cp := &compiledPolicy{id: at, pos: at, policy: p, forbid: p.Effect() == cedar.Forbid}
+	short := fmt.Sprintf("%s:%d:%d", idName, pos.Line, pos.Column)
+	cp := &compiledPolicy{id: short, pos: short, policy: p, forbid: p.Effect() == cedar.Forbid}
 	var problems []string
 	bad := func(format string, args ...any) {
 		problems = append(problems, at+": "+fmt.Sprintf(format, args...))

@@ -133,7 +133,7 @@ func TestDecideExamples(t *testing.T) {
 func TestDecideReasonNamesPolicy(t *testing.T) {
 	e := exampleEngine(t)
 	d := e.Decide(&policy.Request{Principal: alice, Action: "tools/call", Resource: tool("ops", "run_shell"), Arguments: jsontext.Value(`{}`)})
-	want := `denied by policy "no-shell" (testdata/example/policies.cedar:17:1): shell access is disabled`
+	want := `denied by policy "no-shell" (policies.cedar:17:1): shell access is disabled`
 	if d.Reason != want {
 		t.Errorf("Reason = %q\nwant     %q", d.Reason, want)
 	}
@@ -541,5 +541,56 @@ func TestReloadRefusesEmptySet(t *testing.T) {
 	}
 	if err := e.Reload(); err == nil || e.Version() != v {
 		t.Fatalf("Reload of a deleted directory: %v", err)
+	}
+}
+
+func TestMalformedArgumentsDenied(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.cedar"), `permit(principal, action, resource);`)
+	e := newEngine(t, &policy.Options{Paths: []string{dir}})
+	for _, tc := range []struct{ args, want string }{
+		{`{} x`, "trailing data"},
+		{`{"n":1}]`, "trailing data"},
+		{`{} {}`, "trailing data"},
+		{`[1]`, "not a JSON object"},
+		{`"s"`, "not a JSON object"},
+		{`{"a":1,"a":2}`, "duplicate"},
+		{"{\"a\":\"\xff\"}", "UTF-8"},
+		{`{"a":`, "EOF"},
+		{strings.Repeat(`{"a":`, 70) + "1" + strings.Repeat("}", 70), "nested deeper"},
+		{`{"x":` + strings.Repeat(`[`, 70) + strings.Repeat(`]`, 70) + `}`, "nested deeper"},
+	} {
+		d := e.Decide(&policy.Request{Principal: alice, Action: "tools/call", Resource: tool("a", "b"), Arguments: jsontext.Value(tc.args)})
+		if d.Allow || len(d.Errors) != 1 || !strings.Contains(d.Errors[0], tc.want) {
+			t.Errorf("args %.40q: %+v, want a deny with error %q", tc.args, d, tc.want)
+		}
+	}
+	if d := e.Decide(&policy.Request{Principal: alice, Action: "tools/call", Resource: tool("a", "b"), Arguments: jsontext.Value(` {"a":[1,{"b":null}]} `)}); !d.Allow {
+		t.Errorf("valid arguments denied: %+v", d)
+	}
+}
+
+func TestDefaultPolicyIDs(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(a, "p.cedar"), "permit(principal, action, resource);\n")
+	writeFile(t, filepath.Join(b, "p.cedar"), "\nforbid(principal, action, resource == Tool::\"x/y\");\n")
+	if err := os.Mkdir(filepath.Join(a, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(a, "sub", "q.cedar"), "forbid(principal, action, resource == Tool::\"x/z\");\n")
+
+	// One directory: ids are relative to it, whatever its spelling.
+	for _, root := range []string{a, a + "/", a + "/./"} {
+		e := newEngine(t, &policy.Options{Paths: []string{root}})
+		d := e.Decide(&policy.Request{Principal: alice, Action: "tools/call", Resource: tool("x", "z")})
+		if d.Allow || !slices.Equal(d.Policies, []string{"sub/q.cedar:1:1"}) || strings.Contains(d.Reason, a) {
+			t.Errorf("root %q: %+v", root, d)
+		}
+	}
+	// Two directories with the same file name: no clash, full names used.
+	e := newEngine(t, &policy.Options{Paths: []string{a, b}})
+	d := e.Decide(&policy.Request{Principal: alice, Action: "tools/call", Resource: tool("x", "y")})
+	if d.Allow || !slices.Equal(d.Policies, []string{filepath.Join(b, "p.cedar") + ":2:1"}) {
+		t.Errorf("two roots: %+v", d)
 	}
 }

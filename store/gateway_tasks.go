@@ -17,6 +17,9 @@ type GatewayTask struct {
 	ID string
 	// Principal owns the task: only it may see or act on it.
 	Principal string
+	// ClientID is the OAuth client through which it was started ("" when
+	// auth is off).
+	ClientID string
 	// Upstream is the name of the upstream running the task, and
 	// UpstreamTaskID the id it gave it.
 	Upstream       string

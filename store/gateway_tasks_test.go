@@ -21,7 +21,7 @@ func TestGatewayTasks(t *testing.T) {
 	for name, st := range map[string]store.GatewayTasks{"memory": store.NewMemoryGatewayTasks(), "sqlite": db} {
 		t.Run(name, func(t *testing.T) {
 			now := time.Now().UTC().Truncate(time.Millisecond)
-			a := &store.GatewayTask{ID: "g1", Principal: "alice", Upstream: "up", UpstreamTaskID: "u1", Status: "working", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			a := &store.GatewayTask{ID: "g1", Principal: "alice", ClientID: "app", Upstream: "up", UpstreamTaskID: "u1", Status: "working", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 			b := &store.GatewayTask{ID: "g2", Principal: "bob", Upstream: "up", UpstreamTaskID: "u2", Status: "working", CreatedAt: now.Add(time.Second), UpdatedAt: now, ExpiresAt: now.Add(-time.Second)}
 			for _, x := range []*store.GatewayTask{a, b} {
 				if err := st.PutGatewayTask(ctx, x); err != nil {
@@ -29,7 +29,7 @@ func TestGatewayTasks(t *testing.T) {
 				}
 			}
 			got, err := st.GetGatewayTask(ctx, "g1")
-			if err != nil || got.Principal != "alice" || got.UpstreamTaskID != "u1" || !got.CreatedAt.Equal(now) {
+			if err != nil || got.Principal != "alice" || got.ClientID != "app" || got.UpstreamTaskID != "u1" || !got.CreatedAt.Equal(now) {
 				t.Fatalf("get: %+v %v", got, err)
 			}
 			a.Status, a.StatusMessage = "completed", "done"

@@ -28,6 +28,8 @@ type Config struct {
 	// Approvals configures who may approve calls that policies mark as
 	// needing approval.
 	Approvals *Approvals `yaml:"approvals" json:"approvals,omitempty"`
+	// Inventory configures the identity inventory's change detection.
+	Inventory *Inventory `yaml:"inventory" json:"inventory,omitempty"`
 	// MaxTaskTTL caps how long tasks clients start through the gateway are
 	// kept (zero: no cap).
 	MaxTaskTTL time.Duration `yaml:"max_task_ttl" json:"max_task_ttl,omitempty"`
@@ -68,6 +70,18 @@ type Syslog struct {
 	Address string `yaml:"address" json:"address"`
 	// Tag is the syslog tag (default "mcpgate").
 	Tag string `yaml:"tag" json:"tag,omitempty"`
+}
+
+// Inventory configures what happens when a client's metadata or an
+// upstream's tool definition changes after it was first seen (it is always
+// flagged).
+type Inventory struct {
+	// BlockChangedTools refuses calls of a changed tool until it is
+	// approved again (mcpgate inventory approve-tool).
+	BlockChangedTools bool `yaml:"block_changed_tools" json:"block_changed_tools,omitempty"`
+	// BlockChangedClients refuses tokens to a client whose redirect URIs
+	// or keys changed until it is approved again.
+	BlockChangedClients bool `yaml:"block_changed_clients" json:"block_changed_clients,omitempty"`
 }
 
 // Approvals configures the approval pages.

@@ -116,6 +116,11 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	if doc.ChangedAt.Equal(now) && doc.PreviousDigest != "" {
 		s.log.WarnContext(ctx, "oauth: client metadata document changed", "client_id", id, "previous_digest", doc.PreviousDigest, "digest", doc.Digest)
 	}
+	if s.opts.OnClientMetadata != nil {
+		if err := s.opts.OnClientMetadata(ctx, id, body); err != nil {
+			return nil, errInvalidClient("%v", err)
+		}
+	}
 	if err := s.st.PutClient(ctx, c); err != nil {
 		return nil, err
 	}

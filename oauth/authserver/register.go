@@ -55,6 +55,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if s.opts.OnClientMetadata != nil {
+		if err := s.opts.OnClientMetadata(r.Context(), c.ID, body); err != nil {
+			s.writeError(w, r, errClientMetadata("%v", err))
+			return
+		}
+	}
 	if err := s.st.CreateClient(r.Context(), c); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -163,6 +163,16 @@ type Options struct {
 	// AutoApprove, if set, may approve authorization requests without the
 	// login and consent pages (tests, trusted automation).
 	AutoApprove ApproveFunc
+	// Admit, if set, is asked before any token is issued, for every grant;
+	// an error refuses the token request (invalid_grant, with the error's
+	// text). Gateways use it to refuse revoked users and clients, and
+	// clients whose changed metadata awaits re-approval.
+	Admit func(ctx context.Context, subject, clientID string) error
+	// OnClientMetadata, if set, is told of every client registration and
+	// every fetch of a Client ID Metadata Document, with the document; an
+	// error refuses the client (invalid_client). Gateways use it to detect
+	// clients whose redirect URIs or keys change.
+	OnClientMetadata func(ctx context.Context, clientID string, doc []byte) error
 	// Argon2 sets the password hashing cost for users created through
 	// the server; nil means DefaultArgon2Params.
 	Argon2 *Argon2Params

@@ -264,6 +264,11 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, client *store.Clien
 
 // issue mints the access token (and refresh token) for a grant.
 func (s *Server) issue(ctx context.Context, g *grant) (*meta.TokenResponse, error) {
+	if s.opts.Admit != nil {
+		if err := s.opts.Admit(ctx, g.subject, g.client.ID); err != nil {
+			return nil, errInvalidGrant("%v", err)
+		}
+	}
 	now := s.now()
 	exp := now.Add(s.opts.AccessTokenTTL)
 	claims := AccessTokenClaims{

@@ -244,3 +244,16 @@ func BenchmarkAllow(b *testing.B) {
 		l.Allow(k)
 	}
 }
+
+func TestExampleFile(t *testing.T) {
+	cfg, err := ratelimit.LoadConfig("../testdata/example/limits.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Limits) != 4 || cfg.Limits[2].Name != "deletes" {
+		t.Fatalf("%+v", cfg)
+	}
+	if _, err := ratelimit.LoadConfig("../testdata/example/missing.yaml"); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}

@@ -194,6 +194,13 @@ revoked there. A running gateway using the same database refuses the identity
 within its revocation refresh interval (1 second by default) and closes its
 sessions and cancels its tasks when it syncs. The command exits non-zero if any
 step failed.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown revocation kind %q (want user, client, grant, upstream-credential or idp)", args[0])
+		},
 	}
 	var by, reason string
 	for _, k := range []struct{ kind, arg, short string }{

@@ -134,6 +134,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"inventory", "approve-client", "nope"}, "not in the inventory"},
 		{[]string{"revoke", "upstream-credential", "drive"}, "<upstream>/<principal>"},
 		{[]string{"revoke", "user"}, "accepts 1 arg"},
+		{[]string{"revoke", "team", "x"}, "unknown revocation kind"},
+		{[]string{"inventory", "frobnicate"}, "unknown command"},
 	} {
 		if out, err := run(t, dir, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v (want %q)\n%s", tc.args, err, tc.want, out)

@@ -135,6 +135,7 @@ policy tests can run in CI.`,
 	fl.StringVar(&f.clientMetadata, "client-metadata", "", "client metadata as a JSON object")
 	fl.BoolVar(&f.asJSON, "json", false, "print the decision as JSON")
 	fl.StringVar(&f.expect, "expect", "", "fail unless the outcome is allow, deny or approval")
+	_ = cmd.MarkFlagRequired("policies")
 	_ = cmd.MarkFlagRequired("action")
 	_ = cmd.MarkFlagRequired("resource")
 	return cmd

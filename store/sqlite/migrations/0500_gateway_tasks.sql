@@ -4,6 +4,7 @@
 CREATE TABLE gateway_tasks (
   id               TEXT PRIMARY KEY,
   principal        TEXT NOT NULL,
+  client_id        TEXT NOT NULL DEFAULT '',
   upstream         TEXT NOT NULL,
   upstream_task_id TEXT NOT NULL,
   status           TEXT NOT NULL DEFAULT '',

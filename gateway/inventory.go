@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/inventory"
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// CodeRevoked is the JSON-RPC error code of a request from a revoked
+// user or client, or with a revoked grant.
+const CodeRevoked = -32006
+
+// setupInventory builds the identity inventory and the revoker on the
+// gateway's database, unless Options supplied them, and connects them to
+// the gateway (sessions, tasks, catalogue) and to the authorization server
+// (token issuance, client registration).
+func (g *Gateway) setupInventory(ctx context.Context) error {
+	if g.opts.Inventory == nil && g.db != nil {
+		inv, err := inventory.New(g.db, g.db, &inventory.Options{
+			BlockChangedTools:   g.cfg.Inventory != nil && g.cfg.Inventory.BlockChangedTools,
+			BlockChangedClients: g.cfg.Inventory != nil && g.cfg.Inventory.BlockChangedClients,
+			OnEvent:             g.inventoryEvent,
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: inventory: %w", err)
+		}
+		g.opts.Inventory = inv
+	}
+	if g.opts.Inventory != nil {
+		g.opts.Inventory.RegisterLiveSource(liveSource{g})
+	}
+	if g.opts.Revoker == nil && g.db != nil {
+		rv, err := inventory.NewRevoker(ctx, g.db, &inventory.RevokerOptions{OnEvent: g.inventoryEvent})
+		if err != nil {
+			return fmt.Errorf("gateway: revocation: %w", err)
+		}
+		g.opts.Revoker = rv
+		rv.Register(inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(g.db, time.Now)})
+	}
+	if rv := g.opts.Revoker; rv != nil {
+		rv.Register(inventory.RevocationHooks{
+			CloseSessions: func(ctx context.Context, m inventory.Match) (int, error) {
+				return g.CloseSessions(func(s SessionInfo) bool { return matches(m, s.Principal, s.ClientID) }), nil
+			},
+			CancelTasks: func(ctx context.Context, m inventory.Match) (int, error) {
+				return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return matches(m, t.Principal, t.ClientID) })
+			},
+		})
+		runCtx, cancel := context.WithCancel(context.Background())
+		go func() { <-g.done; cancel() }()
+		go rv.Run(runCtx, func(err error) { g.logger.Warn("applying revocations", "error", err) })
+	}
+	return nil
+}
+
+// matches reports whether a revocation applies to a principal and client.
+func matches(m inventory.Match, principal, clientID string) bool {
+	switch {
+	case m.User != "" && principal == m.User:
+		return true
+	case m.Client != "" && (clientID == m.Client || principal == "client:"+m.Client):
+		return true
+	case m.IdP != "" && strings.HasPrefix(principal, "oidc:") && inventory.IdPOfSubject(principal, []string{m.IdP}) != "":
+		return true
+	}
+	return false
+}
+
+// revoked reports whether a downstream session's identity is revoked.
+func (g *Gateway) revoked(ctx context.Context, ds *downstreamSession) bool {
+	rv := g.opts.Revoker
+	if rv == nil {
+		return false
+	}
+	m := inventory.Match{User: ds.principal, Client: ds.clientID}
+	if c, ok := strings.CutPrefix(ds.principal, "client:"); ok {
+		m = inventory.Match{Client: c}
+	}
+	return rv.IsRevoked(ctx, m)
+}
+
+// admit is the authorization server's check before it issues a token.
+func (g *Gateway) admit(ctx context.Context, subject, clientID string) error {
+	if rv := g.opts.Revoker; rv != nil {
+		m := inventory.Match{User: subject, Client: clientID}
+		if c, ok := strings.CutPrefix(subject, "client:"); ok {
+			m.User = ""
+			m.Client = c
+		}
+		if rv.IsRevoked(ctx, m) {
+			return errors.New("this user or client has been revoked")
+		}
+	}
+	if inv := g.opts.Inventory; inv != nil && clientID != "" && inv.IsClientBlocked(ctx, clientID) {
+		return errors.New("this client's metadata changed and awaits re-approval by an administrator")
+	}
+	return nil
+}
+
+// clientMetadata is told of every client registration and metadata
+// document fetch by the authorization server.
+func (g *Gateway) clientMetadata(ctx context.Context, clientID string, doc []byte) error {
+	inv := g.opts.Inventory
+	if inv == nil {
+		return nil
+	}
+	if _, err := inv.RecordClientMetadata(ctx, clientID, doc); err != nil {
+		return fmt.Errorf("recording client metadata: %w", err)
+	}
+	if inv.IsClientBlocked(ctx, clientID) {
+		return errors.New("this client's metadata changed (redirect URIs or keys) and awaits re-approval by an administrator")
+	}
+	return nil
+}
+
+// recordTools tells the inventory an upstream's complete tool list.
+func (g *Gateway) recordTools(ctx context.Context, u *upstream, tools []jsontext.Value) {
+	inv := g.opts.Inventory
+	if inv == nil {
+		return
+	}
+	changes, err := inv.RecordTools(ctx, u.cfg.Name, tools)
+	if err != nil {
+		u.logger.Warn("recording tool definitions", "error", err)
+		return
+	}
+	for _, c := range changes {
+		if c.Flagged {
+			u.logger.Warn("tool definition changed since it was approved", "tool", c.Tool, "blocked", c.Blocked)
+		}
+	}
+}
+
+// toolBlocked refuses a tool whose definition changed and awaits approval.
+func (g *Gateway) toolBlocked(ctx context.Context, upstream, tool string) error {
+	inv := g.opts.Inventory
+	if inv == nil || !inv.IsToolBlocked(ctx, upstream, tool) {
+		return nil
+	}
+	return &jsonrpc.Error{Code: CodePolicyDenied, Message: fmt.Sprintf("tool %q of upstream %s changed since it was approved and is blocked until an administrator approves it again (mcpgate inventory approve-tool)", tool, upstream)}
+}
+
+// inventoryEvent records inventory and revocation events in the audit log.
+func (g *Gateway) inventoryEvent(e inventory.Event) {
+	target := e.Client
+	if e.Tool != "" {
+		target = e.Upstream + "/" + e.Tool
+	} else if target == "" {
+		target = e.User
+	}
+	outcome := "ok"
+	if e.Blocked {
+		outcome = "blocked"
+	} else if e.Flagged {
+		outcome = "flagged"
+	}
+	r := &audit.Record{Action: e.Kind, Target: target, User: e.By, Outcome: outcome, Error: e.Detail}
+	if e.Revocation != nil {
+		r.Action = "revocation"
+	}
+	if err := g.auditAppend(context.Background(), r); err != nil {
+		g.logger.Error("auditing an inventory event", "kind", e.Kind, "error", err)
+	}
+}
+
+// liveSource shows the inventory the gateway's sessions and tasks.
+type liveSource struct{ g *Gateway }
+
+func (l liveSource) Sessions() []inventory.Session {
+	var out []inventory.Session
+	for _, s := range l.g.Sessions() {
+		out = append(out, inventory.Session{ID: s.ID, Principal: s.Principal, ClientID: s.ClientID, Created: s.Created, LastSeen: s.Created})
+	}
+	return out
+}
+
+func (l liveSource) UpstreamSessions() []inventory.UpstreamSession {
+	var out []inventory.UpstreamSession
+	for _, s := range l.g.UpstreamSessions() {
+		if s.Connected {
+			out = append(out, inventory.UpstreamSession{Upstream: s.Upstream, Principal: s.Principal, CredentialKind: s.Credential, Connected: s.Since})
+		}
+	}
+	return out
+}
+
+func (l liveSource) Tasks() []inventory.Task {
+	recs, err := l.g.taskStore.ListGatewayTasks(context.Background(), "")
+	if err != nil {
+		return nil
+	}
+	out := make([]inventory.Task, 0, len(recs))
+	for _, t := range recs {
+		out = append(out, inventory.Task{ID: t.ID, Owner: t.Principal, ClientID: t.ClientID, Upstream: t.Upstream, Status: t.Status, Created: t.CreatedAt})
+	}
+	return out
+}
