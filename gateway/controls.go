@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -63,13 +65,33 @@ func (g *Gateway) decide(ds *downstreamSession, action string, res policy.Resour
 		return policy.Decision{Allow: true}
 	}
 	return g.opts.Policy.Decide(&policy.Request{
-		Principal: g.policyPrincipal(ds),
-		Action:    action,
-		Resource:  res,
-		Arguments: args,
-		Scopes:    ds.scopes,
-		Time:      time.Now(),
+		Principal:      g.policyPrincipal(ds),
+		Action:         action,
+		Resource:       res,
+		Arguments:      args,
+		Scopes:         ds.scopes,
+		Time:           time.Now(),
+		SourceAddr:     ds.sourceAddr,
+		ClientMetadata: ds.clientMeta,
 	})
+}
+
+type sourceAddrKey struct{}
+
+// withSourceAddr records the caller's IP address in the request context,
+// for policies on context.source_ip.
+func withSourceAddr(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			r = r.WithContext(context.WithValue(r.Context(), sourceAddrKey{}, host))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func sourceAddr(ctx context.Context) string {
+	s, _ := ctx.Value(sourceAddrKey{}).(string)
+	return s
 }
 
 // deniedError is the error a client gets for a denied request.

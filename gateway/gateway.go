@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/approval"
@@ -145,6 +146,8 @@ type downstreamSession struct {
 	// token's scopes.
 	registration string
 	scopes       []string
+	clientMeta   map[string]any // the client's registered metadata
+	sourceAddr   string         // the IP address the session was initialized from
 	created      time.Time
 	subs         map[string]bool // subscribed resource URIs
 }
@@ -252,8 +255,8 @@ func (g *Gateway) Handler() http.Handler {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.rs.Middleware(legacy)
 	}
-	mux.Handle("/mcp", streamable)
-	mux.Handle("/sse", legacy)
+	mux.Handle("/mcp", withSourceAddr(streamable))
+	mux.Handle("/sse", withSourceAddr(legacy))
 	g.upOAuth.mount(mux)
 	return mux
 }
@@ -362,9 +365,16 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	}
 	ds := &downstreamSession{ss: ss, principal: principal, clientID: tokenClientID(ctx), client: params.ClientInfo.Name, created: time.Now().UTC()}
 	ds.scopes = tokenScopes(ctx)
+	ds.sourceAddr = sourceAddr(ctx)
 	if g.auth != nil && ds.clientID != "" {
 		if c, err := g.auth.store.GetClient(ctx, ds.clientID); err == nil {
 			ds.registration = c.Kind
+			if c.Metadata != "" {
+				var m map[string]any
+				if json.Unmarshal([]byte(c.Metadata), &m) == nil {
+					ds.clientMeta = m
+				}
+			}
 		}
 	}
 	g.mu.Lock()

@@ -204,3 +204,10 @@ func (l liveSource) Tasks() []inventory.Task {
 	}
 	return out
 }
+
+// Inventory returns the gateway's identity inventory (nil without a data
+// directory).
+func (g *Gateway) Inventory() *inventory.Inventory { return g.opts.Inventory }
+
+// Revoker returns the gateway's revoker (nil without a data directory).
+func (g *Gateway) Revoker() *inventory.Revoker { return g.opts.Revoker }
