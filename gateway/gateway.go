@@ -257,6 +257,11 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	mux.Handle("/mcp", withSourceAddr(streamable))
 	mux.Handle("/sse", withSourceAddr(legacy))
+	if g.opts.Approvals != nil {
+		pages := http.StripPrefix("/approvals", g.opts.Approvals.Handler())
+		mux.Handle("/approvals/", pages)
+		mux.Handle("/approvals", http.RedirectHandler("/approvals/", http.StatusMovedPermanently))
+	}
 	g.upOAuth.mount(mux)
 	return mux
 }
