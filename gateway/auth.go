@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/store"
@@ -90,6 +91,7 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 		Logger:           g.logger,
 		Admit:            g.admit,
 		OnClientMetadata: g.clientMetadata,
+		OnEvent:          g.authEvent,
 	}
 	if g.opts.AuthServer != nil {
 		g.opts.AuthServer(asOpts)
@@ -117,6 +119,20 @@ func tokenPrincipal(ctx context.Context) string {
 		return p.Subject
 	}
 	return ""
+}
+
+// authEvent records what the authorization server did in the audit log.
+func (g *Gateway) authEvent(ctx context.Context, e authserver.Event) {
+	r := &audit.Record{Action: e.Kind, Client: e.ClientID, User: e.Subject, Target: e.ClientID, Outcome: "ok", Error: e.Detail}
+	if e.Kind == "token.refused" {
+		r.Outcome, r.Decision = "refused", "deny"
+		if e.Error != "" {
+			r.Error = e.Error + ": " + e.Detail
+		}
+	}
+	if err := g.auditAppend(ctx, r); err != nil {
+		g.logger.Error("auditing an authorization event", "kind", e.Kind, "error", err)
+	}
 }
 
 // tokenScopes are the scopes of the caller's verified token, if any.

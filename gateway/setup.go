@@ -69,6 +69,13 @@ func (g *Gateway) setupControls(ctx context.Context) error {
 				}
 				ao.Exporters = append(ao.Exporters, e)
 			}
+			if a.OTLPEndpoint != "" {
+				e, err := audit.NewOTelExporter(ctx, &audit.OTelOptions{Endpoint: a.OTLPEndpoint, ServiceName: "mcpgate"})
+				if err != nil {
+					return fmt.Errorf("gateway: audit OpenTelemetry export: %w", err)
+				}
+				ao.Exporters = append(ao.Exporters, e)
+			}
 		}
 		l, err := audit.New(g.db, ao)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -76,6 +77,8 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal, cl
 		// Fail closed: a task whose owner cannot be recorded is not handed out.
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
 	}
+	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Upstream: u.cfg.Name,
+		Action: "task.created", Target: rec.ID, Outcome: rec.Status})
 	newTask, err := setMembers(task, "taskId", rec.ID)
 	if err != nil {
 		return nil, err
@@ -111,6 +114,8 @@ func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status
 	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
 		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
 	}
+	_ = g.auditAppend(ctx, &audit.Record{User: rec.Principal, Client: rec.ClientID, Upstream: rec.Upstream,
+		Action: "task.status", Target: rec.ID, Outcome: status, Error: message})
 }
 
 func isTerminal(status string) bool {

@@ -61,6 +61,9 @@ type Audit struct {
 	JSONL string `yaml:"jsonl" json:"jsonl,omitempty"`
 	// Syslog, if set, also sends every record to a syslog server.
 	Syslog *Syslog `yaml:"syslog" json:"syslog,omitempty"`
+	// OTLPEndpoint, if set, also exports every record as an OpenTelemetry
+	// log over OTLP/HTTP to this URL (e.g. http://collector:4318).
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint,omitempty"`
 }
 
 // Syslog names a syslog server.

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -478,6 +479,26 @@ func TestAgentControls(t *testing.T) {
 			t.Fatalf("audit verify of the untouched log: %v\n%s", err, out)
 		}
 		dbPath := filepath.Join(w.dataDir, gateway.DatabaseFile)
+		// Every kind of action is in the log.
+		db, err := sqlite.Open(ctx, dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for r, err := range db.ReadAudit(ctx, 1) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds[r.Action+"/"+r.Outcome] = true
+			kinds[r.Action] = true
+		}
+		db.Close()
+		for _, want := range []string{"token.issued", "token.refused", "tools/call/ok", "tools/call/denied", "tools/call/approval_requested",
+			"task.created", "task.status/cancelled", "revocation", "tool.changed"} {
+			if !kinds[want] {
+				t.Errorf("no %s record in the audit log (have %v)", want, slices.Sorted(maps.Keys(kinds)))
+			}
+		}
 		copyFile(t, dbPath, dbPath+".orig")
 		tamper(t, dbPath, `UPDATE audit_records SET target = 'innocent' WHERE seq = 5`)
 		out, err = runAuditVerify(w.dataDir)

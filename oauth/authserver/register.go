@@ -65,6 +65,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(r.Context(), Event{Kind: "client.registered", ClientID: c.ID, Detail: c.Name})
+	}
 	out := meta.ClientInformation{ClientMetadata: *cm, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix()}
 	out.ClientID = c.ID
 	out.TokenEndpointAuthMethod = c.TokenEndpointAuthMethod

@@ -135,6 +135,20 @@ type OIDCLogin struct {
 // input in production.
 type ApproveFunc func(r *http.Request, client *store.Client, scopes []string) (subject string, ok bool)
 
+// Event is something the authorization server did that an audit log
+// records.
+type Event struct {
+	// Kind is "token.issued", "token.refused" or "client.registered".
+	Kind string
+	// ClientID is the client concerned ("" if unknown); Subject the token's
+	// subject, for issued tokens.
+	ClientID, Subject string
+	// GrantType is the grant of a token request.
+	GrantType string
+	// Error is the OAuth error code of a refusal, Detail its description.
+	Error, Detail string
+}
+
 // Options configures a Server. The zero value is usable but knows no
 // resources, so every authorization request would be refused.
 type Options struct {
@@ -168,6 +182,9 @@ type Options struct {
 	// text). Gateways use it to refuse revoked users and clients, and
 	// clients whose changed metadata awaits re-approval.
 	Admit func(ctx context.Context, subject, clientID string) error
+	// OnEvent, if set, is told of every token issued or refused and every
+	// client registered (for audit logs). It must not block.
+	OnEvent func(ctx context.Context, e Event)
 	// OnClientMetadata, if set, is told of every client registration and
 	// every fetch of a Client ID Metadata Document, with the document; an
 	// error refuses the client (invalid_client). Gateways use it to detect

@@ -89,6 +89,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.token(r.Context(), req)
 	if err != nil {
+		if s.opts.OnEvent != nil {
+			e := Event{Kind: "token.refused", ClientID: req.ClientID, GrantType: req.GrantType, Detail: err.Error()}
+			var oe *meta.Error
+			if errors.As(err, &oe) {
+				e.Error, e.Detail = oe.Code, oe.Description
+			}
+			s.opts.OnEvent(r.Context(), e)
+		}
 		s.writeError(w, r, err)
 		return
 	}
@@ -300,6 +308,9 @@ func (s *Server) issue(ctx context.Context, g *grant) (*meta.TokenResponse, erro
 	if err := s.st.RecordAccessToken(ctx, &store.AccessToken{ID: claims.ID, FamilyID: g.family, ClientID: g.client.ID,
 		Subject: g.subject, Resource: g.resource, Scope: claims.Scope, IssuedAt: now, ExpiresAt: exp}); err != nil {
 		return nil, fmt.Errorf("recording access token: %w", err)
+	}
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(ctx, Event{Kind: "token.issued", ClientID: g.client.ID, Subject: g.subject, Detail: "token " + claims.ID + " for " + g.resource})
 	}
 	return &meta.TokenResponse{AccessToken: token, TokenType: meta.TokenTypeBearer, ExpiresIn: int64(s.opts.AccessTokenTTL / time.Second),
 		RefreshToken: refresh, Scope: claims.Scope}, nil
