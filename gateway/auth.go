@@ -19,8 +19,8 @@ import (
 // using the gateway's MCP endpoint.
 const ScopeTools = "mcp:tools"
 
-// DatabaseFile is the name of the SQLite database in the data directory.
-const DatabaseFile = "mcpgate.db"
+// DatabaseFile is the database's file name in the data directory.
+const DatabaseFile = sqlite.DefaultFile
 
 // authState is the built-in authorization server and the resource server
 // that protects /mcp, when auth is "oauth".

@@ -350,3 +350,33 @@ func isDecimal(s string) bool {
 	}
 	return true
 }
+
+// readPOSTMessage reads and decodes the JSON-RPC message of a POST. On
+// failure it answers the request with the right status and a JSON-RPC
+// error, and reports false.
+func readPOSTMessage(w http.ResponseWriter, r *http.Request, maxBody int64) (jsonrpc.Message, bool) {
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
+		writeHTTPError(w, http.StatusUnsupportedMediaType, jsonrpc.CodeInvalidRequest, "Content-Type must be application/json")
+		return nil, false
+	}
+	body, err := readBody(r, maxBody)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest,
+				fmt.Sprintf("request body exceeds the limit of %d bytes", maxBody))
+		} else {
+			writeHTTPError(w, http.StatusBadRequest, jsonrpc.CodeParseError, err.Error())
+		}
+		return nil, false
+	}
+	msg, err := jsonrpc.DecodeMessageLimit(body, 0)
+	if err != nil {
+		var id jsonrpc.ID
+		if req, ok := msg.(*jsonrpc.Request); ok {
+			id = req.ID
+		}
+		writeHTTPErrorID(w, http.StatusBadRequest, id, jsonrpc.ErrorCode(err), errorMessage(err))
+		return nil, false
+	}
+	return msg, true
+}

@@ -31,20 +31,7 @@ type memConn struct {
 }
 
 func (c *memConn) Read(ctx context.Context) (jsonrpc.Message, error) {
-	select {
-	case m := <-c.in:
-		return m, nil
-	case <-c.done:
-		// Deliver what is already queued before reporting the close.
-		select {
-		case m := <-c.in:
-			return m, nil
-		default:
-		}
-		return nil, ErrConnectionClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return receive(ctx, c.in, c.done, func() error { return ErrConnectionClosed })
 }
 
 func (c *memConn) Write(ctx context.Context, msg jsonrpc.Message) error {

@@ -190,24 +190,14 @@ func (c *sseClientConn) end(err error) {
 
 // Read returns the next message from the event stream.
 func (c *sseClientConn) Read(ctx context.Context) (jsonrpc.Message, error) {
-	select {
-	case m := <-c.incoming:
-		return m, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-c.done:
-		select {
-		case m := <-c.incoming:
-			return m, nil
-		default:
-		}
+	return receive(ctx, c.incoming, c.done, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.closed {
-			return nil, ErrConnectionClosed
+			return ErrConnectionClosed
 		}
-		return nil, c.err // wraps io.EOF when the server ended the stream
-	}
+		return c.err // wraps io.EOF when the server ended the stream
+	})
 }
 
 // Write POSTs msg to the endpoint the server named.

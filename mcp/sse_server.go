@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -209,27 +208,8 @@ func (h *SSEHandler) serveMessage(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusNotFound, jsonrpc.CodeInvalidRequest, "session not found")
 		return
 	}
-	if !isJSONContentType(r.Header.Get("Content-Type")) {
-		writeHTTPError(w, http.StatusUnsupportedMediaType, jsonrpc.CodeInvalidRequest, "Content-Type must be application/json")
-		return
-	}
-	body, err := readBody(r, h.maxBody)
-	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			writeHTTPError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest,
-				fmt.Sprintf("request body exceeds the limit of %d bytes", h.maxBody))
-		} else {
-			writeHTTPError(w, http.StatusBadRequest, jsonrpc.CodeParseError, err.Error())
-		}
-		return
-	}
-	msg, err := jsonrpc.DecodeMessageLimit(body, 0)
-	if err != nil {
-		var mid jsonrpc.ID
-		if req, ok := msg.(*jsonrpc.Request); ok {
-			mid = req.ID
-		}
-		writeHTTPErrorID(w, http.StatusBadRequest, mid, jsonrpc.ErrorCode(err), errorMessage(err))
+	msg, ok := readPOSTMessage(w, r, h.maxBody)
+	if !ok {
 		return
 	}
 	select {

@@ -236,19 +236,7 @@ func (c *streamableClientConn) setProtocolVersion(v string) {
 
 // Read returns the next message from the server.
 func (c *streamableClientConn) Read(ctx context.Context) (jsonrpc.Message, error) {
-	select {
-	case m := <-c.incoming:
-		return m, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-c.done:
-		select {
-		case m := <-c.incoming:
-			return m, nil
-		default:
-		}
-		return nil, c.endErr()
-	}
+	return receive(ctx, c.incoming, c.done, c.endErr)
 }
 
 // endErr is the error of operations on an ended connection.

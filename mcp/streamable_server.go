@@ -208,27 +208,8 @@ func (h *StreamableHTTPHandler) servePOST(w http.ResponseWriter, r *http.Request
 		writeHTTPError(w, http.StatusNotAcceptable, jsonrpc.CodeInvalidRequest, "the Accept header must list application/json and text/event-stream")
 		return
 	}
-	if !isJSONContentType(r.Header.Get("Content-Type")) {
-		writeHTTPError(w, http.StatusUnsupportedMediaType, jsonrpc.CodeInvalidRequest, "Content-Type must be application/json")
-		return
-	}
-	body, err := readBody(r, h.maxBody)
-	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			writeHTTPError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest,
-				fmt.Sprintf("request body exceeds the limit of %d bytes", h.maxBody))
-		} else {
-			writeHTTPError(w, http.StatusBadRequest, jsonrpc.CodeParseError, err.Error())
-		}
-		return
-	}
-	msg, err := jsonrpc.DecodeMessageLimit(body, 0)
-	if err != nil {
-		var id jsonrpc.ID
-		if req, ok := msg.(*jsonrpc.Request); ok {
-			id = req.ID
-		}
-		writeHTTPErrorID(w, http.StatusBadRequest, id, jsonrpc.ErrorCode(err), errorMessage(err))
+	msg, ok := readPOSTMessage(w, r, h.maxBody)
+	if !ok {
 		return
 	}
 	req, _ := msg.(*jsonrpc.Request)

@@ -76,3 +76,21 @@ func RelatedRequest(ctx context.Context) (jsonrpc.ID, bool) {
 // server says the session no longer exists (HTTP 404 on a request that
 // carried a session id). A ClientSession then re-initializes transparently.
 var ErrSessionExpired = errors.New("mcp: session expired")
+
+// receive returns the next message queued on incoming. Once done is
+// closed, messages already queued are still returned, then endErr().
+func receive(ctx context.Context, incoming <-chan jsonrpc.Message, done <-chan struct{}, endErr func() error) (jsonrpc.Message, error) {
+	select {
+	case m := <-incoming:
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-done:
+		select {
+		case m := <-incoming:
+			return m, nil
+		default:
+		}
+		return nil, endErr()
+	}
+}

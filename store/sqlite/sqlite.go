@@ -25,6 +25,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// DefaultFile is the database's file name in mcpgate's data directory,
+// shared by the gateway and every command that works on its state.
+const DefaultFile = "mcpgate.db"
+
 // Store is a store.Store backed by SQLite.
 type Store struct {
 	db *sql.DB

@@ -22,9 +22,8 @@ import (
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
-// DatabaseFile is the store's file name inside the data directory (the
-// same file the gateway and the other commands use).
-const DatabaseFile = "mcpgate.db"
+// DatabaseFile is the database's file name in the data directory.
+const DatabaseFile = sqlite.DefaultFile
 
 // Commands returns the `audit` command tree. dataDir is called when a
 // command runs and names the directory holding the store and the

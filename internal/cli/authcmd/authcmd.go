@@ -26,8 +26,8 @@ import (
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
-// DatabaseFile is the store's file name inside the data directory.
-const DatabaseFile = "mcpgate.db"
+// DatabaseFile is the database's file name in the data directory.
+const DatabaseFile = sqlite.DefaultFile
 
 // Commands returns the `user` and `client` command trees. dataDir is
 // called when a command runs and names the directory holding the store.

@@ -31,8 +31,8 @@ import (
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
-// DatabaseFile is the store's file name inside the data directory.
-const DatabaseFile = "mcpgate.db"
+// DatabaseFile is the database's file name in the data directory.
+const DatabaseFile = sqlite.DefaultFile
 
 // Kinds are the values of `inventory list --kind`.
 var kinds = []string{"users", "clients", "upstreams", "sessions", "grants", "tasks", "credentials", "idps", "revocations"}
