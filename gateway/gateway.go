@@ -271,6 +271,7 @@ func (g *Gateway) Handler() http.Handler {
 // reported at start-up. An upstream that fails does not stop the others;
 // Start returns an error only if every upstream failed.
 func (g *Gateway) Start(ctx context.Context) error {
+	g.auditConfig(ctx)
 	var wg sync.WaitGroup
 	errs := make([]error, len(g.upstreams))
 	for i, u := range g.upstreams {

@@ -2,12 +2,16 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/goccy/go-yaml"
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
@@ -139,4 +143,25 @@ func (g *Gateway) closeControls() {
 			g.logger.Error("closing the audit log", "error", err)
 		}
 	}
+}
+
+// auditConfig records the configuration the gateway starts with, as a
+// digest of its YAML form (secrets are only named in the configuration,
+// and the record holds just the digest), so that a change of configuration
+// between runs shows in the audit log.
+func (g *Gateway) auditConfig(ctx context.Context) {
+	if g.opts.Audit == nil {
+		return
+	}
+	raw, err := yaml.Marshal(g.cfg)
+	if err != nil {
+		g.logger.Warn("auditing the configuration", "error", err)
+		return
+	}
+	sum := sha256.Sum256(raw)
+	version := ""
+	if g.opts.Policy != nil {
+		version = g.opts.Policy.Version()
+	}
+	_ = g.auditAppend(ctx, &audit.Record{Action: "config.loaded", Target: "sha256:" + hex.EncodeToString(sum[:]), PolicyVersion: version, Outcome: "ok"})
 }

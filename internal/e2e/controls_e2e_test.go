@@ -493,7 +493,7 @@ func TestAgentControls(t *testing.T) {
 			kinds[r.Action] = true
 		}
 		db.Close()
-		for _, want := range []string{"token.issued", "token.refused", "tools/call/ok", "tools/call/denied", "tools/call/approval_requested",
+		for _, want := range []string{"config.loaded", "token.issued", "token.refused", "tools/call/ok", "tools/call/denied", "tools/call/approval_requested",
 			"task.created", "task.status/cancelled", "revocation", "tool.changed"} {
 			if !kinds[want] {
 				t.Errorf("no %s record in the audit log (have %v)", want, slices.Sorted(maps.Keys(kinds)))
