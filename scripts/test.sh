@@ -97,8 +97,18 @@ fuzz_targets() {
 		sed -E 's#^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1\t\2#' | sort -u
 }
 
+# coordinator_race LOG: true if a failed fuzz run's log shows only the Go fuzz
+# coordinator's deadline race: the failure message is a bare "context deadline
+# exceeded", and no failing input was written.
+coordinator_race() {
+	local logf=$1
+	grep -q 'Failing input written to' "$logf" && return 1
+	grep -q -E '^(panic|fatal error)|^\s+.*_test\.go:[0-9]+:' "$logf" && return 1
+	[[ $(grep -c -E '^\s+context deadline exceeded$' "$logf") -eq 1 ]]
+}
+
 do_fuzz() {
-	local targets n per secs dir name rc=0 failed=0
+	local targets n per secs dir name rc=0 failed=0 raced=0
 	targets=$(fuzz_targets)
 	if [[ -z $targets ]]; then
 		echo "no fuzz targets found"
@@ -126,12 +136,21 @@ do_fuzz() {
 			>"$logf" 2>&1
 		rc=$?
 		tail -n 3 "$logf"
+		if [[ $rc -ne 0 ]] && coordinator_race "$logf"; then
+			# Go's fuzzing coordinator can report its own -fuzztime deadline as
+			# a failure (golang/go#75804, fixed in Go 1.27): the log then ends
+			# with a bare "context deadline exceeded" and no failing input was
+			# written. A real finding always writes one.
+			echo "note: fuzz $dir $name: Go fuzz coordinator deadline race (golang/go#75804), no failing input: not a finding"
+			raced=$((raced + 1))
+			rc=0
+		fi
 		if [[ $rc -ne 0 ]]; then
 			echo "FAIL: fuzz $dir $name (exit $rc); log: $logf"
 			failed=$((failed + 1))
 		fi
 	done <<<"$targets"
-	echo "fuzz: $((n - failed)) of $n targets passed"
+	echo "fuzz: $((n - failed)) of $n targets passed ($raced hit the Go coordinator deadline race)"
 	[[ $failed -eq 0 ]]
 }
 
