@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/store"
@@ -53,6 +54,17 @@ func (g *Gateway) setupInventory(ctx context.Context) error {
 			},
 			CancelTasks: func(ctx context.Context, m inventory.Match) (int, error) {
 				return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return matches(m, t.Principal, t.ClientID) })
+			},
+			DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
+				u := g.byName[upstream]
+				if u == nil {
+					return fmt.Errorf("unknown upstream %q", upstream)
+				}
+				if c := u.cfg.Credentials; g.upOAuth != nil && c != nil && c.Type == config.CredentialsOAuthUser {
+					g.upOAuth.forget(ctx, u, principal)
+				}
+				u.closeSession(principal)
+				return nil
 			},
 		})
 		runCtx, cancel := context.WithCancel(context.Background())

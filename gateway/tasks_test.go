@@ -178,3 +178,35 @@ func TestRevokePrincipal(t *testing.T) {
 		t.Errorf("bob's task: %+v %v", got, err)
 	}
 }
+
+// TestRevokeUpstreamCredential: revoking a principal's credential for an
+// upstream ends the gateway's session with that upstream on its behalf.
+func TestRevokeUpstreamCredential(t *testing.T) {
+	g := newTaskGateway(t, t.TempDir())
+	defer g.Close()
+	url := userHeaderGateway(t, g)
+	alice := connectAs(t, url, "alice")
+	callText(t, alice, "worker_whoami")
+	has := func() bool {
+		for _, s := range g.UpstreamSessions() {
+			if s.Principal == "alice" && s.Upstream == "worker" && s.Connected {
+				return true
+			}
+		}
+		return false
+	}
+	if !has() {
+		t.Fatal("no upstream session for alice")
+	}
+	if _, err := g.Revoker().Revoke(context.Background(), "upstream-credential", "worker/alice", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if has() {
+		t.Error("alice's upstream session survived the revocation")
+	}
+	// The next call makes a new upstream session.
+	callText(t, alice, "worker_whoami")
+	if !has() {
+		t.Error("no new upstream session for alice")
+	}
+}

@@ -91,6 +91,20 @@ func (u *upstream) existing(principal string) *mcp.ClientSession {
 	return us.cs
 }
 
+// closeSession ends the principal's session with the upstream, if any;
+// the next request starts a new one (with whatever credential is then
+// valid). The session is out of use at once; closing it (a stdio process
+// may take a few seconds to exit) finishes in the background.
+func (u *upstream) closeSession(principal string) {
+	u.mu.Lock()
+	us := u.sessions[principal]
+	delete(u.sessions, principal)
+	u.mu.Unlock()
+	if us != nil {
+		go us.close()
+	}
+}
+
 func (u *upstream) capabilities() *mcp.ServerCapabilities {
 	u.mu.Lock()
 	defer u.mu.Unlock()
