@@ -93,6 +93,18 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 		OnClientMetadata: g.clientMetadata,
 		OnEvent:          g.authEvent,
 	}
+	if o := g.cfg.OAuth; o != nil {
+		for _, ti := range o.TrustedIssuers {
+			asOpts.TrustedIssuers = append(asOpts.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURL: ti.JWKSURL})
+		}
+		if l := o.OIDC; l != nil {
+			secret, err := secretValue(l.ClientSecretEnv, l.ClientSecretFile)
+			if err != nil {
+				return fmt.Errorf("gateway: oauth.oidc client secret: %w", err)
+			}
+			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName}
+		}
+	}
 	if g.opts.AuthServer != nil {
 		g.opts.AuthServer(asOpts)
 	}

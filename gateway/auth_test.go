@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,33 @@ func TestOAuthProtectedGateway(t *testing.T) {
 		if h != "" {
 			t.Errorf("upstream received an Authorization header: %q", h)
 		}
+	}
+}
+
+// TestTrustedIssuerConfig: trusted identity providers in the configuration
+// reach the built-in authorization server, which then advertises the
+// ID-JAG grant profile.
+func TestTrustedIssuerConfig(t *testing.T) {
+	url, _ := httpUpstream(t, "up")
+	g, err := New(&config.Config{Auth: "oauth", PublicURL: "http://127.0.0.1:1",
+		OAuth:     &config.OAuth{TrustedIssuers: []config.TrustedIssuer{{Issuer: "https://idp.example.com", JWKSURL: "https://idp.example.com/keys"}}},
+		Upstreams: []config.Upstream{{Name: "up", URL: url}}}, &Options{Store: store.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/.well-known/oauth-authorization-server/oauth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "authorization_grant_profiles_supported") || !strings.Contains(string(body), meta.GrantTypeJWTBearer) {
+		t.Errorf("metadata does not advertise the ID-JAG profile: %s", body)
+	}
+	if got := g.idpOf("oidc:idp.example.com:u1"); got != "https://idp.example.com" {
+		t.Errorf("idpOf = %q", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -55,6 +56,7 @@ func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
 	}
 	if strings.HasPrefix(ds.principal, "oidc:") {
 		p.Client.Registration = "enterprise"
+		p.IdP = g.idpOf(ds.principal)
 	}
 	return p
 }
@@ -252,4 +254,19 @@ func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
 		return true
 	}
 	return g.decide(ds, kindInfo[k].listMethod, policy.Resource{Kind: kindInfo[k].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}, nil).Allow
+}
+
+// idpOf names the trusted identity provider a federated subject
+// ("oidc:<issuer host/path>:<sub>") comes from, or "".
+func (g *Gateway) idpOf(subject string) string {
+	var issuers []string
+	if o := g.cfg.OAuth; o != nil {
+		for _, ti := range o.TrustedIssuers {
+			issuers = append(issuers, ti.Issuer)
+		}
+		if o.OIDC != nil {
+			issuers = append(issuers, o.OIDC.Issuer)
+		}
+	}
+	return inventory.IdPOfSubject(subject, issuers)
 }

@@ -28,6 +28,9 @@ type Config struct {
 	// Approvals configures who may approve calls that policies mark as
 	// needing approval.
 	Approvals *Approvals `yaml:"approvals" json:"approvals,omitempty"`
+	// OAuth configures the built-in authorization server (auth "oauth"):
+	// enterprise identity providers.
+	OAuth *OAuth `yaml:"oauth" json:"oauth,omitempty"`
 	// Inventory configures the identity inventory's change detection.
 	Inventory *Inventory `yaml:"inventory" json:"inventory,omitempty"`
 	// MaxTaskTTL caps how long tasks clients start through the gateway are
@@ -73,6 +76,37 @@ type Syslog struct {
 	Address string `yaml:"address" json:"address"`
 	// Tag is the syslog tag (default "mcpgate").
 	Tag string `yaml:"tag" json:"tag,omitempty"`
+}
+
+// OAuth configures the built-in authorization server.
+type OAuth struct {
+	// TrustedIssuers are enterprise identity providers whose ID-JAGs
+	// (identity assertion authorization grants) the server accepts with the
+	// jwt-bearer grant.
+	TrustedIssuers []TrustedIssuer `yaml:"trusted_issuers" json:"trusted_issuers,omitempty"`
+	// OIDC, if set, lets users sign in through an enterprise OpenID Connect
+	// provider.
+	OIDC *OIDCLogin `yaml:"oidc" json:"oidc,omitempty"`
+}
+
+// TrustedIssuer is an identity provider trusted for ID-JAGs.
+type TrustedIssuer struct {
+	// Issuer is the provider's issuer URL; JWKSURL where its keys are.
+	Issuer  string `yaml:"issuer" json:"issuer"`
+	JWKSURL string `yaml:"jwks_url" json:"jwks_url"`
+}
+
+// OIDCLogin is an enterprise OpenID Connect provider for signing in.
+type OIDCLogin struct {
+	// Issuer is the provider's issuer URL (discovery is used).
+	Issuer string `yaml:"issuer" json:"issuer"`
+	// ClientID and the secret (from an environment variable or a file)
+	// identify the gateway to the provider.
+	ClientID         string `yaml:"client_id" json:"client_id"`
+	ClientSecretEnv  string `yaml:"client_secret_env" json:"client_secret_env,omitempty"`
+	ClientSecretFile string `yaml:"client_secret_file" json:"client_secret_file,omitempty"`
+	// DisplayName is shown on the login page's button.
+	DisplayName string `yaml:"display_name" json:"display_name,omitempty"`
 }
 
 // Inventory configures what happens when a client's metadata or an

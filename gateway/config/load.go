@@ -247,6 +247,9 @@ func (c *Config) resolvePaths(dir string) {
 	if c.Audit != nil {
 		c.Audit.JSONL = resolvePath(dir, c.Audit.JSONL)
 	}
+	if c.OAuth != nil && c.OAuth.OIDC != nil {
+		c.OAuth.OIDC.ClientSecretFile = resolvePath(dir, c.OAuth.OIDC.ClientSecretFile)
+	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		u.Cwd = resolvePath(dir, u.Cwd)

@@ -142,6 +142,30 @@ func (c *Config) Validate() error {
 	if c.MaxTaskTTL < 0 {
 		v.add("max_task_ttl: negative")
 	}
+	if o := c.OAuth; o != nil {
+		if c.Auth != AuthOAuth {
+			v.add("oauth: only used with auth: oauth")
+		}
+		for i, ti := range o.TrustedIssuers {
+			if err := checkURL(ti.Issuer); err != nil {
+				v.add("oauth.trusted_issuers[%d].issuer: %v", i, err)
+			}
+			if err := checkURL(ti.JWKSURL); err != nil {
+				v.add("oauth.trusted_issuers[%d].jwks_url: %v", i, err)
+			}
+		}
+		if l := o.OIDC; l != nil {
+			if err := checkURL(l.Issuer); err != nil {
+				v.add("oauth.oidc.issuer: %v", err)
+			}
+			if l.ClientID == "" {
+				v.add("oauth.oidc.client_id: empty")
+			}
+			if (l.ClientSecretEnv == "") == (l.ClientSecretFile == "") {
+				v.add("oauth.oidc: set exactly one of client_secret_env and client_secret_file")
+			}
+		}
+	}
 	seen := make(map[string]int)
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
