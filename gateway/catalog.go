@@ -2,10 +2,7 @@ package gateway
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -30,11 +27,12 @@ var kindInfo = [...]struct {
 	keyField   string // the member that names an item
 	prefixed   bool   // whether the key gets the upstream's prefix
 	policyKind string // the resource kind policies see
+	callMethod string // the method that acts on one item ("" for templates)
 }{
-	kindTool:     {"tool", mcp.MethodToolsList, "tools", "name", true, "tool"},
-	kindPrompt:   {"prompt", mcp.MethodPromptsList, "prompts", "name", true, "prompt"},
-	kindResource: {"resource", mcp.MethodResourcesList, "resources", "uri", false, "resource"},
-	kindTemplate: {"resource template", mcp.MethodResourcesTemplatesList, "resourceTemplates", "uriTemplate", false, "resource"},
+	kindTool:     {"tool", mcp.MethodToolsList, "tools", "name", true, "tool", mcp.MethodToolsCall},
+	kindPrompt:   {"prompt", mcp.MethodPromptsList, "prompts", "name", true, "prompt", mcp.MethodPromptsGet},
+	kindResource: {"resource", mcp.MethodResourcesList, "resources", "uri", false, "resource", mcp.MethodResourcesRead},
+	kindTemplate: {"resource template", mcp.MethodResourcesTemplatesList, "resourceTemplates", "uriTemplate", false, "resource", ""},
 }
 
 // route says where a catalogue entry lives.
@@ -208,43 +206,6 @@ func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext
 	}
 }
 
-// list answers a list request from the merged catalogue, a page at a time,
-// leaving out what policy does not let the caller see.
-func (g *Gateway) list(ctx context.Context, ds *downstreamSession, principal string, params jsontext.Value, k itemKind) (any, error) {
-	cursor, err := stringMember(params, "cursor")
-	if err != nil {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
-	}
-	c, err := g.catalog(ctx, principal)
-	if err != nil {
-		return nil, err
-	}
-	items := c.items[k]
-	if g.opts.Policy != nil && ds != nil {
-		items = make([]jsontext.Value, 0, len(c.items[k]))
-		for i, raw := range c.items[k] {
-			if g.visible(ds, k, c.iroute[k][i]) {
-				items = append(items, raw)
-			}
-		}
-	}
-	start := 0
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-		if err != nil || err2 != nil || n < 0 || n > len(items) {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid cursor")
-		}
-		start = n
-	}
-	end := min(start+g.opts.PageSize, len(items))
-	res := []any{kindInfo[k].listField, joinArray(items[start:end])}
-	if end < len(items) {
-		res = append(res, "nextCursor", base64.RawURLEncoding.EncodeToString([]byte("o:"+strconv.Itoa(end))))
-	}
-	return setMembers(nil, res...)
-}
-
 // route finds the upstream of a prefixed tool or prompt name, rebuilding
 // the catalogue once if the name is unknown (the upstream may have added
 // it since).
@@ -265,26 +226,26 @@ func (g *Gateway) route(ctx context.Context, principal string, k itemKind, name 
 }
 
 // routeURI finds the upstream that serves a resource URI: the one that
-// lists it, else the first whose template matches it.
-func (g *Gateway) routeURI(ctx context.Context, principal, uri string) (*upstream, error) {
+// lists it, else the first whose template matches it (and the template).
+func (g *Gateway) routeURI(ctx context.Context, principal, uri string) (*upstream, string, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		c, err := g.catalog(ctx, principal)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if rt, ok := c.routes[kindResource][uri]; ok {
-			return rt.up, nil
+			return rt.up, "", nil
 		}
 		for _, t := range c.tmpls {
 			if _, ok, _ := mcp.MatchURITemplate(t.template, uri); ok {
-				return t.up, nil
+				return t.up, t.template, nil
 			}
 		}
 		if attempt == 0 {
 			g.invalidate(principal)
 		}
 	}
-	return nil, resourceNotFound(uri)
+	return nil, "", resourceNotFound(uri)
 }
 
 // routeTemplate finds the upstream of a resource template by its URI

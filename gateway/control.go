@@ -26,8 +26,8 @@ type SessionInfo struct {
 func (g *Gateway) Sessions() []SessionInfo {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]SessionInfo, 0, len(g.downstream))
-	for _, ds := range g.downstream {
+	out := make([]SessionInfo, 0, len(g.downstreamSessions))
+	for _, ds := range g.downstreamSessions {
 		out = append(out, ds.info())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
@@ -44,10 +44,10 @@ func (ds *downstreamSession) info() SessionInfo {
 func (g *Gateway) CloseSessions(match func(SessionInfo) bool) int {
 	g.mu.Lock()
 	var victims []*mcp.ServerSession
-	for ss, ds := range g.downstream {
+	for ss, ds := range g.downstreamSessions {
 		if match(ds.info()) {
 			victims = append(victims, ss)
-			delete(g.downstream, ss)
+			delete(g.downstreamSessions, ss)
 			delete(g.byPrincipal[ds.principal], ss)
 		}
 	}
@@ -79,9 +79,9 @@ func (g *Gateway) UpstreamSessions() []UpstreamSessionInfo {
 			cred = c.Type
 		}
 		u.mu.Lock()
-		for p, us := range u.sessions {
+		for _, us := range u.sessions {
 			us.mu.Lock()
-			out = append(out, UpstreamSessionInfo{Upstream: u.cfg.Name, Principal: p, Credential: cred, Connected: us.cs != nil, Since: us.since})
+			out = append(out, UpstreamSessionInfo{Upstream: u.cfg.Name, Principal: us.principal, Credential: cred, Connected: us.cs != nil, Since: us.since})
 			us.mu.Unlock()
 		}
 		u.mu.Unlock()
@@ -130,7 +130,11 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cs := u.existing(rec.Principal)
+			profile := ""
+			if p, ok := g.taskProfiles.Load(rec.ID); ok {
+				profile = p.(string)
+			}
+			cs := u.existing(rec.Principal, profile)
 			if cs != nil {
 				params, _ := setMembers(nil, "taskId", rec.UpstreamTaskID)
 				if _, err := cs.CallRaw(ctx, mcp.MethodTasksCancel, params); err != nil {

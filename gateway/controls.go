@@ -18,7 +18,6 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
-	"github.com/mcpgate/mcpgate/policy/ratelimit"
 )
 
 // CodePolicyDenied is the JSON-RPC error code of a request the gateway's
@@ -42,7 +41,7 @@ func (g *Gateway) enforced() bool {
 
 // policyPrincipal describes a downstream session to the policy engine.
 func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
-	p := policy.Principal{User: ds.principal, Session: ds.ss.ID(), Client: policy.Client{ID: ds.clientID, Name: ds.client}}
+	p := policy.Principal{User: ds.principal, Session: ds.id(), Client: policy.Client{ID: ds.clientID, Name: ds.client}}
 	switch {
 	case strings.HasPrefix(ds.principal, "client:"):
 		// A token of a client acting for itself (client credentials).
@@ -63,10 +62,21 @@ func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
 
 // decide asks the policy engine; without one, everything is allowed.
 func (g *Gateway) decide(ds *downstreamSession, action string, res policy.Resource, args jsontext.Value) policy.Decision {
+	return g.decideReq(ds, action, res, args, false)
+}
+
+// probe asks whether the action could be allowed on res with some
+// arguments: the request has no arguments record (see policy.Request.Probe).
+func (g *Gateway) probe(ds *downstreamSession, action string, res policy.Resource) policy.Decision {
+	return g.decideReq(ds, action, res, nil, true)
+}
+
+func (g *Gateway) decideReq(ds *downstreamSession, action string, res policy.Resource, args jsontext.Value, probe bool) policy.Decision {
 	if g.opts.Policy == nil {
 		return policy.Decision{Allow: true}
 	}
 	return g.opts.Policy.Decide(&policy.Request{
+		Probe:          probe,
 		Principal:      g.policyPrincipal(ds),
 		Action:         action,
 		Resource:       res,
@@ -113,77 +123,6 @@ func deniedError(action string, res policy.Resource, d policy.Decision) error {
 	return &jsonrpc.Error{Code: CodePolicyDenied, Message: msg, Data: data}
 }
 
-// controlledCall runs a request that targets one item (a tool call, a
-// resource read, a prompt) under the controls: a policy decision (with an
-// approval when the policy asks for one), a durable "decided" audit record
-// before anything is forwarded, and a "completed" record with the outcome.
-func (g *Gateway) controlledCall(ctx context.Context, ds *downstreamSession, method string, res policy.Resource, args jsontext.Value, forward func() (any, error)) (any, error) {
-	d := g.decide(ds, method, res, args)
-	rec := &audit.Record{
-		User: ds.principal, Client: ds.clientID, Session: ds.ss.ID(),
-		Upstream: res.Upstream, Action: method, Target: res.Name,
-		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Args: args,
-	}
-	if g.opts.Limiter != nil && d.Allow {
-		p := g.policyPrincipal(ds)
-		key := ratelimit.Key{User: p.User, Client: ds.clientID}
-		if res.Kind == "tool" {
-			key.Tool = res.Upstream + "/" + res.Name
-		}
-		if ok, after := g.opts.Limiter.Allow(key); !ok {
-			rec.Decision, rec.Outcome, rec.Phase = "deny", "rate_limited", "decided"
-			if err := g.auditAppend(ctx, rec); err != nil {
-				return nil, err
-			}
-			data, _ := json.Marshal(struct {
-				RetryAfterMs int64 `json:"retryAfterMs"`
-			}{after.Milliseconds()})
-			return nil, &jsonrpc.Error{Code: CodeRateLimited, Message: fmt.Sprintf("rate limit exceeded; retry in %s", after.Round(time.Millisecond)), Data: data}
-		}
-	}
-	switch {
-	case !d.Allow:
-		rec.Decision, rec.Outcome, rec.Phase = "deny", "denied", "decided"
-		if err := g.auditAppend(ctx, rec); err != nil {
-			return nil, err
-		}
-		return nil, deniedError(method, res, d)
-	case d.RequireApproval:
-		rec.Decision = "approval_required"
-		if err := g.checkApproval(ctx, ds, res, args, d, rec); err != nil {
-			return nil, err
-		}
-	default:
-		rec.Decision = "allow"
-	}
-	rec.Phase = "decided"
-	if err := g.auditAppend(ctx, rec); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	out, err := forward()
-	done := &audit.Record{
-		User: rec.User, Client: rec.Client, Session: rec.Session,
-		Upstream: rec.Upstream, Action: rec.Action, Target: rec.Target,
-		Decision: rec.Decision, PolicyVersion: rec.PolicyVersion, Policies: rec.Policies,
-		Args: args, Phase: "completed", LatencyMicros: time.Since(start).Microseconds(), Outcome: "ok",
-	}
-	if err != nil {
-		done.Outcome, done.Error = "error", err.Error()
-	} else if raw, ok := out.(jsontext.Value); ok {
-		done.Result = raw
-		if method == mcp.MethodToolsCall {
-			if isErr, _ := member(raw, "isError"); string(isErr) == "true" {
-				done.Outcome = "tool_error"
-			}
-		}
-	}
-	if aerr := g.auditAppend(ctx, done); aerr != nil {
-		g.logger.Error("auditing a completed call failed", "action", method, "target", res.Name, "error", aerr)
-	}
-	return out, err
-}
-
 // auditAppend records an audit record; failure to record fails the
 // request (the audit log itself decides whether to fail open).
 func (g *Gateway) auditAppend(ctx context.Context, r *audit.Record) error {
@@ -208,7 +147,7 @@ func (g *Gateway) checkApproval(ctx context.Context, ds *downstreamSession, res 
 		return &jsonrpc.Error{Code: CodePolicyDenied, Message: fmt.Sprintf("%s %q needs approval, and this gateway has no approval service: refused", res.Kind, res.Upstream+"/"+res.Name)}
 	}
 	req := &approval.Request{
-		Principal: ds.principal, Client: ds.clientID, Session: ds.ss.ID(),
+		Principal: ds.principal, Client: ds.clientID, Session: ds.id(),
 		Upstream: res.Upstream, Tool: res.Upstream + "/" + res.Name, Arguments: args,
 		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Reason: d.Reason,
 	}
@@ -247,13 +186,27 @@ func (g *Gateway) ApprovalDecided(a *approval.Approval) {
 	g.broadcast(a.Request.Principal, mcp.NotificationElicitationComplete, params, nil)
 }
 
-// visible reports whether the principal may see a catalogue item (list-time
-// policy evaluation: the list action, the item, no arguments).
+// visible reports whether the principal may see a catalogue item: policy
+// lets it list the item (the list action, the item, no arguments), and
+// lets it act on the item with some arguments (the item's call action,
+// asked without an arguments record: a denial that depends on arguments
+// shows as an evaluation error, and leaves the item visible). So what a
+// principal sees is what it can call, and what it cannot call in any way
+// it does not see.
 func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
 	if g.opts.Policy == nil {
 		return true
 	}
-	return g.decide(ds, kindInfo[k].listMethod, policy.Resource{Kind: kindInfo[k].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}, nil).Allow
+	res := policy.Resource{Kind: kindInfo[k].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}
+	if !g.decide(ds, kindInfo[k].listMethod, res, nil).Allow {
+		return false
+	}
+	act := kindInfo[k].callMethod
+	if act == "" {
+		return true
+	}
+	d := g.probe(ds, act, res)
+	return d.Allow || len(d.Errors) > 0
 }
 
 // idpOf names the trusted identity provider a federated subject

@@ -126,12 +126,15 @@ type Gateway struct {
 
 	nextToken atomic.Int64
 
-	mu           sync.Mutex
-	downstream   map[*mcp.ServerSession]*downstreamSession
-	byPrincipal  map[string]map[*mcp.ServerSession]*downstreamSession
-	catalogs     map[string]*catalog
-	progress_    map[string]*callInfo // gateway progress token -> call
-	pendingTasks map[*upstream]int    // task-augmented calls in flight
+	mu                 sync.Mutex
+	downstreamSessions map[*mcp.ServerSession]*downstreamSession
+	byPrincipal        map[string]map[*mcp.ServerSession]*downstreamSession
+	catalogs           map[string]*catalog
+	progress_          map[string]*callInfo // gateway progress token -> call
+	pendingTasks       map[*upstream]int    // task-augmented calls in flight
+	// taskProfiles maps a gateway task id to the capability profile of
+	// the upstream session the task was created in.
+	taskProfiles sync.Map
 	collisions   map[string]bool
 }
 
@@ -152,6 +155,15 @@ type downstreamSession struct {
 	subs         map[string]bool // subscribed resource URIs
 }
 
+// id returns the session's id ("" for a request an upstream made with no
+// client session concerned).
+func (ds *downstreamSession) id() string {
+	if ds.ss == nil {
+		return ""
+	}
+	return ds.ss.ID()
+}
+
 // callInfo rides in the context of every call the gateway makes upstream
 // on behalf of a downstream request, so that what the upstream sends back
 // about that call reaches the right client.
@@ -166,15 +178,15 @@ type callInfoKey struct{}
 // New returns a gateway for cfg. It does not contact upstreams; Start does.
 func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g := &Gateway{
-		cfg:          *cfg,
-		byName:       make(map[string]*upstream),
-		done:         make(chan struct{}),
-		downstream:   make(map[*mcp.ServerSession]*downstreamSession),
-		byPrincipal:  make(map[string]map[*mcp.ServerSession]*downstreamSession),
-		catalogs:     make(map[string]*catalog),
-		progress_:    make(map[string]*callInfo),
-		pendingTasks: make(map[*upstream]int),
-		collisions:   make(map[string]bool),
+		cfg:                *cfg,
+		byName:             make(map[string]*upstream),
+		done:               make(chan struct{}),
+		downstreamSessions: make(map[*mcp.ServerSession]*downstreamSession),
+		byPrincipal:        make(map[string]map[*mcp.ServerSession]*downstreamSession),
+		catalogs:           make(map[string]*catalog),
+		progress_:          make(map[string]*callInfo),
+		pendingTasks:       make(map[*upstream]int),
+		collisions:         make(map[string]bool),
 	}
 	if opts != nil {
 		g.opts = *opts
@@ -250,7 +262,10 @@ func (g *Gateway) Handler() http.Handler {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
 	}
 	getServer := func(*http.Request) *mcp.Server { return g.server }
-	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, &mcp.SSEOptions{Logger: g.logger})
+	// Both transports bind a session to the principal that opened it: a
+	// request by anyone else gets the answer of an unknown session.
+	legacyOpts := &mcp.SSEOptions{Logger: g.logger, SessionPrincipal: sopts.SessionPrincipal}
+	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, legacyOpts)
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.rs.Middleware(legacy)
@@ -384,7 +399,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 		}
 	}
 	g.mu.Lock()
-	g.downstream[ss] = ds
+	g.downstreamSessions[ss] = ds
 	m := g.byPrincipal[principal]
 	if m == nil {
 		m = make(map[*mcp.ServerSession]*downstreamSession)
@@ -395,7 +410,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	go func() {
 		<-ss.Done()
 		g.mu.Lock()
-		delete(g.downstream, ss)
+		delete(g.downstreamSessions, ss)
 		delete(g.byPrincipal[principal], ss)
 		g.mu.Unlock()
 	}()
@@ -434,67 +449,17 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 
 // principalOf returns the principal a downstream session belongs to.
 func (g *Gateway) principalOf(ss *mcp.ServerSession) string {
-	return g.session(ss).principal
+	return g.downstream(ss).principal
 }
 
-// session returns what the gateway knows of a downstream session.
-func (g *Gateway) session(ss *mcp.ServerSession) *downstreamSession {
+// downstream returns what the gateway knows of a downstream session.
+func (g *Gateway) downstream(ss *mcp.ServerSession) *downstreamSession {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if ds := g.downstream[ss]; ds != nil {
+	if ds := g.downstreamSessions[ss]; ds != nil {
 		return ds
 	}
 	return &downstreamSession{ss: ss, principal: AnonymousPrincipal}
-}
-
-// handle answers every downstream request but initialize and ping.
-func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
-	ds := g.session(ss)
-	principal := ds.principal
-	if g.revoked(ctx, ds) {
-		go ss.Close()
-		return nil, &jsonrpc.Error{Code: CodeRevoked, Message: "access of this user or client has been revoked"}
-	}
-	switch method {
-	case mcp.MethodToolsList:
-		return g.list(ctx, ds, principal, params, kindTool)
-	case mcp.MethodPromptsList:
-		return g.list(ctx, ds, principal, params, kindPrompt)
-	case mcp.MethodResourcesList:
-		return g.list(ctx, ds, principal, params, kindResource)
-	case mcp.MethodResourcesTemplatesList:
-		return g.list(ctx, ds, principal, params, kindTemplate)
-	case mcp.MethodToolsCall:
-		return g.forwardNamed(ctx, ss, principal, method, params, kindTool)
-	case mcp.MethodPromptsGet:
-		return g.forwardNamed(ctx, ss, principal, method, params, kindPrompt)
-	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
-		return g.forwardResource(ctx, ss, principal, method, params)
-	case mcp.MethodCompletionComplete:
-		return g.complete(ctx, ss, principal, params)
-	case mcp.MethodLoggingSetLevel:
-		return g.setLevel(ctx, principal, params)
-	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel:
-		return g.forwardTask(ctx, ss, principal, method, params)
-	case mcp.MethodTasksList:
-		return g.listTasks(ctx, principal, params)
-	}
-	return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q not found", method)
-}
-
-// handleNotification relays client notifications that upstreams need.
-func (g *Gateway) handleNotification(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) {
-	if method != mcp.NotificationRootsListChanged {
-		return
-	}
-	principal := g.principalOf(ss)
-	for _, u := range g.upstreams {
-		if cs := u.existing(principal); cs != nil {
-			if err := cs.Notify(ctx, method, params); err != nil {
-				u.logger.Debug("relaying roots/list_changed", "error", err)
-			}
-		}
-	}
 }
 
 // call sends a request upstream on behalf of downstream session ss,
@@ -553,184 +518,6 @@ func upstreamError(u *upstream, err error) error {
 		return err
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream %s failed: %v", u.cfg.Name, err)}
-}
-
-// forwardNamed forwards tools/call and prompts/get to the upstream that
-// serves the (prefixed) name.
-func (g *Gateway) forwardNamed(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, kind itemKind) (any, error) {
-	name, err := stringMember(params, "name")
-	if err != nil || name == "" {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "%s: name is required", method)
-	}
-	rt, err := g.route(ctx, principal, kind, name)
-	if err != nil {
-		return nil, g.upstreamAuthRequired(ctx, principal, kind, name, err)
-	}
-	if kind == kindTool {
-		if err := g.toolBlocked(ctx, rt.up.cfg.Name, rt.name); err != nil {
-			return nil, err
-		}
-	}
-	if g.enforced() {
-		args, _ := member(params, "arguments")
-		res := policy.Resource{Kind: kindInfo[kind].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}
-		return g.controlledCall(ctx, g.session(ss), method, res, args, func() (any, error) {
-			return g.forwardRoute(ctx, ss, principal, method, params, name, rt)
-		})
-	}
-	return g.forwardRoute(ctx, ss, principal, method, params, name, rt)
-}
-
-// forwardRoute sends a named request to the upstream of rt.
-func (g *Gateway) forwardRoute(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, name string, rt route) (any, error) {
-	cs, err := rt.up.session(ctx, principal)
-	if err != nil {
-		return nil, upstreamError(rt.up, err)
-	}
-	if rt.name != name {
-		if params, err = setMembers(params, "name", rt.name); err != nil {
-			return nil, err
-		}
-	}
-	var isTask bool
-	if method == mcp.MethodToolsCall {
-		task, _ := member(params, "task")
-		isTask = task != nil
-	}
-	if isTask {
-		if params, err = g.capTaskTTL(params); err != nil {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid task params: %v", err)
-		}
-		g.mu.Lock()
-		g.pendingTasks[rt.up]++
-		g.mu.Unlock()
-		defer func() {
-			g.mu.Lock()
-			g.pendingTasks[rt.up]--
-			g.mu.Unlock()
-		}()
-	}
-	res, err := g.call(ctx, ss, cs, rt.up, method, params)
-	if err != nil {
-		return nil, err
-	}
-	if isTask {
-		return g.mapCreatedTask(ctx, rt.up, principal, g.session(ss).clientID, res)
-	}
-	return res, nil
-}
-
-// forwardResource routes resource requests by URI.
-func (g *Gateway) forwardResource(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value) (any, error) {
-	uri, err := stringMember(params, "uri")
-	if err != nil || uri == "" {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "%s: uri is required", method)
-	}
-	u, err := g.routeURI(ctx, principal, uri)
-	if err != nil {
-		return nil, g.upstreamAuthRequired(ctx, principal, kindResource, uri, err)
-	}
-	cs, err := u.session(ctx, principal)
-	if err != nil {
-		return nil, upstreamError(u, err)
-	}
-	res, err := g.call(ctx, ss, cs, u, method, params)
-	if err != nil {
-		return nil, err
-	}
-	switch method {
-	case mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
-		g.mu.Lock()
-		if ds := g.downstream[ss]; ds != nil {
-			if ds.subs == nil {
-				ds.subs = make(map[string]bool)
-			}
-			if method == mcp.MethodResourcesSubscribe {
-				ds.subs[uri] = true
-			} else {
-				delete(ds.subs, uri)
-			}
-		}
-		g.mu.Unlock()
-	}
-	return res, nil
-}
-
-// complete routes completion/complete by its reference.
-func (g *Gateway) complete(ctx context.Context, ss *mcp.ServerSession, principal string, params jsontext.Value) (any, error) {
-	ref, err := member(params, "ref")
-	if err != nil || ref.Kind() != '{' {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "completion/complete: ref is required")
-	}
-	typ, _ := stringMember(ref, "type")
-	var u *upstream
-	switch typ {
-	case "ref/prompt":
-		name, _ := stringMember(ref, "name")
-		rt, err := g.route(ctx, principal, kindPrompt, name)
-		if err != nil {
-			return nil, err
-		}
-		u = rt.up
-		if rt.name != name {
-			newRef, err := setMembers(ref, "name", rt.name)
-			if err != nil {
-				return nil, err
-			}
-			if params, err = setMembers(params, "ref", newRef); err != nil {
-				return nil, err
-			}
-		}
-	case "ref/resource":
-		uri, _ := stringMember(ref, "uri")
-		if u, err = g.routeTemplate(ctx, principal, uri); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "completion/complete: unknown reference type %q", typ)
-	}
-	forward := func() (any, error) {
-		cs, err := u.session(ctx, principal)
-		if err != nil {
-			return nil, upstreamError(u, err)
-		}
-		return g.call(ctx, ss, cs, u, mcp.MethodCompletionComplete, params)
-	}
-	if g.enforced() {
-		target, _ := stringMember(ref, "name")
-		if target == "" {
-			target, _ = stringMember(ref, "uri")
-		}
-		return g.controlledCall(ctx, g.session(ss), mcp.MethodCompletionComplete, policy.Resource{Kind: "completion", Upstream: u.cfg.Name, Name: target}, params, forward)
-	}
-	return forward()
-}
-
-// setLevel passes logging/setLevel on to every upstream of the principal.
-func (g *Gateway) setLevel(ctx context.Context, principal string, params jsontext.Value) (any, error) {
-	level, _ := stringMember(params, "level")
-	if !mcp.LoggingLevel(level).IsValid() {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "unknown logging level %q", level)
-	}
-	var wg sync.WaitGroup
-	for _, u := range g.upstreams {
-		if c := u.capabilities(); c != nil && c.Logging == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cs, err := u.session(ctx, principal)
-			if err != nil {
-				return
-			}
-			if _, err := cs.CallRaw(ctx, mcp.MethodLoggingSetLevel, params); err != nil {
-				u.logger.Debug("passing on logging/setLevel", "error", err)
-			}
-		}()
-	}
-	wg.Wait()
-	return nil, nil
 }
 
 // newID returns a random identifier for gateway task ids.

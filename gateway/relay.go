@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -33,19 +34,45 @@ func (g *Gateway) sessionsOf(principal string) []*downstreamSession {
 	return out
 }
 
-// relayRequest forwards a request an upstream sent (sampling, elicitation,
-// roots) to the client whose call caused it, on that call's stream, and
-// returns the client's answer.
-func (g *Gateway) relayRequest(ctx context.Context, u *upstream, principal, method string, params jsontext.Value) (any, error) {
-	switch method {
-	case mcp.MethodSamplingCreateMessage, mcp.MethodElicitationCreate, mcp.MethodRootsList:
-	default:
-		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not relayed by the gateway", method)
+// relayRequest is the admission stage of requests an upstream sends
+// toward a client (sampling, elicitation, roots). They go only to a
+// session of the principal the upstream session belongs to: the session
+// whose call caused the request, or, outside a call, a session of that
+// principal whose client declared the same capabilities. Policy decides
+// (resource kind "client-request", the method as its name, the params as
+// arguments) and the audit log records it, like a client's request.
+func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method string, params jsontext.Value) (any, error) {
+	u, principal := us.up, us.principal
+	spec := upstreamRequests[method]
+	ds := &downstreamSession{principal: principal}
+	if spec == nil || spec.rule != ruleGovern {
+		why := "it is not a request of any supported MCP revision"
+		if spec != nil {
+			why = spec.why
+		}
+		c := &call{ds: ds, method: method, res: policy.Resource{Kind: policy.KindClientRequest, Upstream: u.cfg.Name, Name: method}}
+		return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not relayed by the gateway: %s", method, why))
+	}
+	c := &call{ds: ds, method: method, params: params, args: params, up: u,
+		res: policy.Resource{Kind: policy.KindClientRequest, Upstream: u.cfg.Name, Name: method}}
+	if method == mcp.MethodRootsList {
+		switch u.rootsMode() {
+		case config.RootsFixed:
+			// The operator's roots, answered here; policy still decides.
+			return g.govern(ctx, c, func() (any, error) { return u.fixedRoots(), nil })
+		case config.RootsRelay:
+		default:
+			return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "roots are not offered to upstream %s (its roots setting is none)", u.cfg.Name))
+		}
 	}
 	params = g.mapRelatedTask(u, params)
-	target, dctx := g.relayTarget(ctx, principal)
+	target, dctx := g.relayTarget(ctx, us)
 	if target == nil {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "no client session of %s is connected to answer %s", principal, method)
+		return nil, g.refuse(ctx, c, outcomeUnknown, jsonrpc.NewError(jsonrpc.CodeInternalError, "no client session of %s that can answer %s is connected to the gateway", principal, method))
+	}
+	c.ds = target
+	if err := clientCan(target, method, params); err != nil {
+		return nil, g.refuse(ctx, c, outcomeRefused, err)
 	}
 	// The request travels with the downstream call's context (so it goes on
 	// that call's stream) and is cancelled if the upstream cancels it.
@@ -53,36 +80,91 @@ func (g *Gateway) relayRequest(ctx context.Context, u *upstream, principal, meth
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	forward := func() (any, error) {
-		res, err := target.CallRaw(dctx, method, params)
+	return g.govern(ctx, c, func() (any, error) {
+		res, err := target.ss.CallRaw(dctx, method, params)
 		if err != nil {
 			return nil, err
 		}
 		return res, nil
-	}
-	if g.enforced() {
-		// Upstream-to-client requests pass policy and the audit log too;
-		// their params are the arguments policies see.
-		return g.controlledCall(ctx, g.session(target), method, policy.Resource{Kind: "client-request", Upstream: u.cfg.Name, Name: method}, params, forward)
-	}
-	return forward()
+	})
 }
 
-// relayTarget picks the downstream session for something an upstream sent:
-// the session of the related call when known, else any session of the
-// principal.
-func (g *Gateway) relayTarget(ctx context.Context, principal string) (*mcp.ServerSession, context.Context) {
-	if ci := callInfoOf(ctx); ci != nil {
-		return ci.ds, ci.ctx
+// clientCan checks that the client of a downstream session declared what
+// a relayed request needs: sampling (with tools when the request carries
+// tools), elicitation in the request's mode, roots.
+func clientCan(ds *downstreamSession, method string, params jsontext.Value) error {
+	var caps mcp.ClientCapabilities
+	if p := ds.ss.InitializeParams(); p != nil {
+		caps = p.Capabilities
 	}
-	for _, ds := range g.sessionsOf(principal) {
-		return ds.ss, context.Background()
+	missing := ""
+	switch method {
+	case mcp.MethodSamplingCreateMessage:
+		switch {
+		case caps.Sampling == nil:
+			missing = "sampling"
+		case caps.Sampling.Tools == nil:
+			if t, _ := member(params, "tools"); t != nil {
+				missing = "sampling.tools"
+			}
+		}
+	case mcp.MethodElicitationCreate:
+		mode, _ := stringMember(params, "mode")
+		switch {
+		case caps.Elicitation == nil:
+			missing = "elicitation"
+		case mode == string(mcp.ElicitationModeURL) && caps.Elicitation.URL == nil:
+			missing = "elicitation.url"
+		case mode != string(mcp.ElicitationModeURL) && caps.Elicitation.Form == nil && caps.Elicitation.URL != nil:
+			missing = "elicitation.form"
+		}
+	case mcp.MethodRootsList:
+		if caps.Roots == nil {
+			missing = "roots"
+		}
+	}
+	if missing != "" {
+		return jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client did not declare the %s capability", missing)
+	}
+	return nil
+}
+
+// fixedRoots is the answer to roots/list of an upstream whose roots are
+// set by the operator.
+func (u *upstream) fixedRoots() *mcp.ListRootsResult {
+	res := &mcp.ListRootsResult{Roots: make([]*mcp.Root, 0, len(u.cfg.FixedRoots))}
+	for _, r := range u.cfg.FixedRoots {
+		res.Roots = append(res.Roots, &mcp.Root{URI: r.URI, Name: r.Name})
+	}
+	return res
+}
+
+// relayTarget picks the downstream session for a request an upstream
+// session sent: the session of the related call when known, else a
+// session of the upstream session's principal whose client declared the
+// capabilities the upstream session was opened with; nil if there is
+// none.
+func (g *Gateway) relayTarget(ctx context.Context, us *upstreamSession) (*downstreamSession, context.Context) {
+	if ci := callInfoOf(ctx); ci != nil {
+		if ds := g.downstream(ci.ds); ds.principal == us.principal {
+			return ds, ci.ctx
+		}
+		return nil, nil
+	}
+	for _, ds := range g.sessionsOf(us.principal) {
+		if us.up.profileFor(ds) == us.profile {
+			return ds, context.Background()
+		}
 	}
 	return nil, nil
 }
 
 // relayNotification forwards a notification an upstream sent.
 func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal, method string, params jsontext.Value) {
+	if spec := upstreamNotifications[method]; spec == nil || spec.rule != ruleGovern {
+		u.logger.Debug("notification not relayed", "method", method)
+		return
+	}
 	switch method {
 	case mcp.NotificationProgress:
 		tok, _ := stringMember(params, "progressToken")

@@ -55,7 +55,8 @@ func (g *Gateway) capTaskTTL(params jsontext.Value) (jsontext.Value, error) {
 }
 
 // mapCreatedTask records the task an upstream created and rewrites its id.
-func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal, clientID string, res jsontext.Value) (any, error) {
+func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstreamSession, res jsontext.Value) (any, error) {
+	principal, clientID := ds.principal, ds.clientID
 	task, err := member(res, "task")
 	if err != nil || task.Kind() != '{' {
 		// The upstream ran the call synchronously after all.
@@ -77,7 +78,8 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, principal, cl
 		// Fail closed: a task whose owner cannot be recorded is not handed out.
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
 	}
-	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Upstream: u.cfg.Name,
+	g.taskProfiles.Store(rec.ID, u.profileFor(ds))
+	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Session: ds.id(), Upstream: u.cfg.Name,
 		Action: "task.created", Target: rec.ID, Outcome: rec.Status})
 	newTask, err := setMembers(task, "taskId", rec.ID)
 	if err != nil {
@@ -133,24 +135,6 @@ func lostTask(rec *store.GatewayTask) (jsontext.Value, error) {
 		"ttl", jsontext.Value("null"))
 }
 
-// forwardTask forwards tasks/get, tasks/result and tasks/cancel.
-func (g *Gateway) forwardTask(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value) (any, error) {
-	gid, err := stringMember(params, "taskId")
-	if err != nil || gid == "" {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "%s: taskId is required", method)
-	}
-	rec, u, ok := g.taskFor(ctx, principal, gid)
-	if !ok {
-		return nil, errUnknownTask(gid)
-	}
-	if g.enforced() {
-		return g.controlledCall(ctx, g.session(ss), method, policy.Resource{Kind: "task", Upstream: u.cfg.Name, Name: gid}, nil, func() (any, error) {
-			return g.forwardOwnTask(ctx, ss, principal, method, params, gid, rec, u)
-		})
-	}
-	return g.forwardOwnTask(ctx, ss, principal, method, params, gid, rec, u)
-}
-
 // forwardOwnTask forwards a task request of the task's owner.
 func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, gid string, rec *store.GatewayTask, u *upstream) (any, error) {
 	var err error
@@ -167,7 +151,12 @@ func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, pri
 	if rec.Status == string(mcp.TaskStatusFailed) && rec.StatusMessage == lostTaskMessage {
 		return lost()
 	}
-	cs, err := u.session(ctx, principal)
+	// The task lives in the upstream session it was created in.
+	profile := u.profileFor(downstreamOf(ctx))
+	if p, ok := g.taskProfiles.Load(gid); ok {
+		profile = p.(string)
+	}
+	cs, err := u.sessionAs(ctx, principal, profile)
 	if err != nil {
 		return nil, upstreamError(u, err)
 	}
@@ -216,13 +205,22 @@ func rewriteRelatedTask(res jsontext.Value, gid string) (jsontext.Value, error) 
 
 // listTasks lists the principal's tasks, with their current state from
 // their upstreams; tasks an upstream no longer knows are listed as failed.
-func (g *Gateway) listTasks(ctx context.Context, principal string, params jsontext.Value) (any, error) {
-	if c, _ := stringMember(params, "cursor"); c != "" {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid cursor")
-	}
-	recs, err := g.taskStore.ListGatewayTasks(ctx, principal)
+// Tasks policy does not let the principal see (tasks/list on the task)
+// are left out.
+func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession, params jsontext.Value) (*listResult, error) {
+	principal := ds.principal
+	all, err := g.taskStore.ListGatewayTasks(ctx, principal)
 	if err != nil {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "listing tasks: %v", err)
+	}
+	recs := all[:0:0]
+	hidden := 0
+	for _, rec := range all {
+		if g.opts.Policy != nil && !g.decide(ds, mcp.MethodTasksList, policy.Resource{Kind: policy.KindTask, Upstream: rec.Upstream, Name: rec.ID}, nil).Allow {
+			hidden++
+			continue
+		}
+		recs = append(recs, rec)
 	}
 	// What each upstream reports, by upstream task id.
 	live := map[string]map[string]jsontext.Value{}
@@ -283,7 +281,11 @@ func (g *Gateway) listTasks(ctx context.Context, principal string, params jsonte
 			}
 		}
 	}
-	return setMembers(nil, "tasks", joinArray(raws))
+	page, err := setMembers(nil, "tasks", joinArray(raws))
+	if err != nil {
+		return nil, err
+	}
+	return &listResult{page: page, shown: len(raws), hidden: hidden}, nil
 }
 
 // creatingTasks reports whether a task-augmented call to u is in flight.

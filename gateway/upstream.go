@@ -27,10 +27,16 @@ type upstream struct {
 	prefix string
 	logger *slog.Logger
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// sessions holds the upstream sessions by sessionKey(principal,
+	// profile): one per principal and capability profile (what the
+	// principal's client declared; see profileFor).
 	sessions map[string]*upstreamSession
 	caps     *mcp.ServerCapabilities // from the last successful initialize
 }
+
+// sessionKey is the key of an upstream session in upstream.sessions.
+func sessionKey(principal, profile string) string { return principal + "\x00" + profile }
 
 // upstreamSession is the gateway's session with an upstream on behalf of one
 // principal. It reconnects when the session is lost (a stdio process that
@@ -38,6 +44,9 @@ type upstream struct {
 type upstreamSession struct {
 	up        *upstream
 	principal string
+	// profile is the capability profile the session declared to the
+	// upstream (see profileFor).
+	profile string
 
 	mu       sync.Mutex
 	cs       *mcp.ClientSession
@@ -65,23 +74,31 @@ func newUpstream(g *Gateway, cfg config.Upstream) *upstream {
 }
 
 // session returns a ready client session for principal, connecting (or
-// reconnecting) if needed.
+// reconnecting) if needed. The session declares to the upstream what the
+// client of the downstream request in ctx declared (no client: nothing).
 func (u *upstream) session(ctx context.Context, principal string) (*mcp.ClientSession, error) {
+	return u.sessionAs(ctx, principal, u.profileFor(downstreamOf(ctx)))
+}
+
+// sessionAs returns the principal's session of the given capability
+// profile.
+func (u *upstream) sessionAs(ctx context.Context, principal, profile string) (*mcp.ClientSession, error) {
+	key := sessionKey(principal, profile)
 	u.mu.Lock()
-	us := u.sessions[principal]
+	us := u.sessions[key]
 	if us == nil {
-		us = &upstreamSession{up: u, principal: principal}
-		u.sessions[principal] = us
+		us = &upstreamSession{up: u, principal: principal, profile: profile}
+		u.sessions[key] = us
 	}
 	u.mu.Unlock()
 	return us.get(ctx)
 }
 
-// existing returns the principal's session if one is connected, without
-// connecting.
-func (u *upstream) existing(principal string) *mcp.ClientSession {
+// existing returns the principal's session of the profile if one is
+// connected, without connecting.
+func (u *upstream) existing(principal, profile string) *mcp.ClientSession {
 	u.mu.Lock()
-	us := u.sessions[principal]
+	us := u.sessions[sessionKey(principal, profile)]
 	u.mu.Unlock()
 	if us == nil {
 		return nil
@@ -91,18 +108,102 @@ func (u *upstream) existing(principal string) *mcp.ClientSession {
 	return us.cs
 }
 
-// closeSession ends the principal's session with the upstream, if any;
+// closeSession ends the principal's sessions with the upstream, if any;
 // the next request starts a new one (with whatever credential is then
-// valid). The session is out of use at once; closing it (a stdio process
-// may take a few seconds to exit) finishes in the background.
+// valid). The sessions are out of use at once; closing them (a stdio
+// process may take a few seconds to exit) finishes in the background.
 func (u *upstream) closeSession(principal string) {
+	var victims []*upstreamSession
 	u.mu.Lock()
-	us := u.sessions[principal]
-	delete(u.sessions, principal)
+	for k, us := range u.sessions {
+		if us.principal == principal {
+			victims = append(victims, us)
+			delete(u.sessions, k)
+		}
+	}
 	u.mu.Unlock()
-	if us != nil {
+	for _, us := range victims {
 		go us.close()
 	}
+}
+
+// rootsMode is the upstream's roots setting (config.RootsNone, Fixed or
+// Relay).
+func (u *upstream) rootsMode() string { return u.cfg.EffectiveRoots() }
+
+// profileFor names what a downstream client declared that matters to an
+// upstream session: sampling (with tools, with context), elicitation
+// (form, URL) and, for an upstream whose roots are relayed, roots. Each
+// profile gets its own upstream session, so that an upstream is never
+// told of a capability the client that will answer lacks.
+func (u *upstream) profileFor(ds *downstreamSession) string {
+	if ds == nil || ds.ss == nil {
+		return ""
+	}
+	p := ds.ss.InitializeParams()
+	if p == nil {
+		return ""
+	}
+	caps := p.Capabilities
+	var b strings.Builder
+	if s := caps.Sampling; s != nil {
+		b.WriteString("s")
+		if s.Tools != nil {
+			b.WriteString("t")
+		}
+		if s.Context != nil {
+			b.WriteString("c")
+		}
+	}
+	if e := caps.Elicitation; e != nil {
+		b.WriteString("e")
+		if e.Form != nil || e.URL == nil {
+			b.WriteString("f") // an empty elicitation object means form
+		}
+		if e.URL != nil {
+			b.WriteString("u")
+		}
+	}
+	if caps.Roots != nil && u.rootsMode() == config.RootsRelay {
+		b.WriteString("r")
+	}
+	return b.String()
+}
+
+// clientCapabilities are what a session of the profile declares to the
+// upstream: what the client declared, and roots as the upstream's roots
+// setting says. The gateway declares no tasks capability: it runs no
+// task-augmented sampling or elicitation for upstreams.
+func (u *upstream) clientCapabilities(profile string) *mcp.ClientCapabilities {
+	caps := &mcp.ClientCapabilities{}
+	has := func(c string) bool { return strings.Contains(profile, c) }
+	if has("s") {
+		caps.Sampling = &mcp.SamplingCapabilities{}
+		if has("t") {
+			caps.Sampling.Tools = &mcp.SamplingToolsCapabilities{}
+		}
+		if has("c") {
+			caps.Sampling.Context = &mcp.SamplingContextCapabilities{}
+		}
+	}
+	if has("e") {
+		caps.Elicitation = &mcp.ElicitationCapabilities{}
+		if has("f") {
+			caps.Elicitation.Form = &mcp.FormElicitationCapabilities{}
+		}
+		if has("u") {
+			caps.Elicitation.URL = &mcp.URLElicitationCapabilities{}
+		}
+	}
+	switch u.rootsMode() {
+	case config.RootsFixed:
+		caps.Roots = &mcp.RootsCapabilities{}
+	case config.RootsRelay:
+		if has("r") {
+			caps.Roots = &mcp.RootsCapabilities{ListChanged: true}
+		}
+	}
+	return caps
 }
 
 func (u *upstream) capabilities() *mcp.ServerCapabilities {
@@ -232,13 +333,9 @@ func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.Clien
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: Version}, &mcp.ClientOptions{
 		Logger:         u.logger,
 		RequestTimeout: u.timeout(),
-		Capabilities: &mcp.ClientCapabilities{
-			Roots:       &mcp.RootsCapabilities{ListChanged: true},
-			Sampling:    &mcp.SamplingCapabilities{Context: &mcp.SamplingContextCapabilities{}, Tools: &mcp.SamplingToolsCapabilities{}},
-			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
-		},
+		Capabilities:   u.clientCapabilities(us.profile),
 		Handler: func(ctx context.Context, cs *mcp.ClientSession, method string, params jsontext.Value) (any, error) {
-			return u.g.relayRequest(ctx, u, us.principal, method, params)
+			return u.g.relayRequest(ctx, us, method, params)
 		},
 		NotificationHandler: func(ctx context.Context, cs *mcp.ClientSession, method string, params jsontext.Value) {
 			u.g.relayNotification(ctx, u, us.principal, method, params)

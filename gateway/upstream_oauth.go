@@ -947,13 +947,15 @@ func (o *upstreamOAuth) run(f *authFlow) {
 func (o *upstreamOAuth) completed(f *authFlow) {
 	u := f.up
 	u.mu.Lock()
-	us := u.sessions[f.principal]
-	u.mu.Unlock()
-	if us != nil {
+	for _, us := range u.sessions {
+		if us.principal != f.principal {
+			continue
+		}
 		us.mu.Lock()
 		us.failures, us.retryAt, us.lastErr = 0, time.Time{}, nil
 		us.mu.Unlock()
 	}
+	u.mu.Unlock()
 	o.g.invalidate(f.principal)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -58,9 +58,15 @@ var actionGroups = map[string][]string{
 	"tasks/result":             {"tasks", "read"},
 	"tasks/list":               {"tasks", "list", "read"},
 	"tasks/cancel":             {"tasks", "call"},
+	"resources/subscribe":      {"resources", "read"},
+	"resources/unsubscribe":    {"resources"},
+	"logging/setLevel":         {"logging"},
 	"sampling/createMessage":   {"client-requests"},
 	"elicitation/create":       {"client-requests"},
 	"roots/list":               {"client-requests"},
+	// The client's roots/list_changed notification, relayed to upstreams
+	// whose roots setting is relay.
+	"notifications/roots/list_changed": {"client-requests"},
 }
 
 // argumentActions are the actions whose context always has an arguments
@@ -286,7 +292,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 	needs := cr.candidates.needs
 
 	ctx := make(types.RecordMap, 8)
-	if r.Arguments != nil || argumentActions[r.Action] {
+	if r.Arguments != nil || (argumentActions[r.Action] && !r.Probe) {
 		args := types.Record{}
 		traversal := false
 		if r.Arguments != nil {

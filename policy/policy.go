@@ -200,6 +200,12 @@ type Request struct {
 	// ClientMetadata is the client's registered metadata; selected fields
 	// become attributes of the Client entity.
 	ClientMetadata map[string]any
+	// Probe asks whether the action could be allowed for some arguments:
+	// the context has no arguments record, even for actions that always
+	// have one, so a policy that reads context.arguments fails to
+	// evaluate (listed in Decision.Errors) instead of deciding. The gateway
+	// probes the call action of each item it lists.
+	Probe bool
 }
 
 // Principal is who is asking: the user (if any), the client acting for the

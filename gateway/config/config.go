@@ -166,6 +166,37 @@ type Upstream struct {
 	// holding a connection open. Calls to HTTP upstreams that close their
 	// own streams are relayed that way regardless. Zero means off.
 	PollAfter time.Duration `yaml:"poll_after" json:"poll_after,omitempty"`
+	// Roots says which roots the upstream sees when it asks (roots/list):
+	// RootsNone (the default: the gateway declares no roots capability to
+	// it), RootsFixed (the gateway answers with FixedRoots) or RootsRelay
+	// (the request is relayed to the client, if policy allows roots/list
+	// for the upstream and the client declared roots).
+	Roots string `yaml:"roots" json:"roots,omitempty"`
+	// FixedRoots are the roots of an upstream whose Roots is RootsFixed.
+	FixedRoots []Root `yaml:"fixed_roots" json:"fixed_roots,omitempty"`
+}
+
+// Settings of Upstream.Roots.
+const (
+	RootsNone  = "none"
+	RootsFixed = "fixed"
+	RootsRelay = "relay"
+)
+
+// Root is a root set by the operator for an upstream (Upstream.FixedRoots).
+type Root struct {
+	// URI is the root's URI; it must be a file:// URI.
+	URI string `yaml:"uri" json:"uri"`
+	// Name is an optional name for the root.
+	Name string `yaml:"name" json:"name,omitempty"`
+}
+
+// EffectiveRoots returns the upstream's roots setting.
+func (u *Upstream) EffectiveRoots() string {
+	if u.Roots == "" {
+		return RootsNone
+	}
+	return u.Roots
 }
 
 // EffectivePrefix returns the prefix to use for the upstream's names.

@@ -251,6 +251,23 @@ func (u *Upstream) validate(v *validator, where, auth string) {
 	if u.Timeout < 0 {
 		v.add("%s: timeout must not be negative", where)
 	}
+	switch u.Roots {
+	case "", RootsNone, RootsRelay:
+		if len(u.FixedRoots) > 0 {
+			v.add("%s: fixed_roots apply only with roots: fixed", where)
+		}
+	case RootsFixed:
+		if len(u.FixedRoots) == 0 {
+			v.add("%s: roots: fixed needs fixed_roots", where)
+		}
+		for i, r := range u.FixedRoots {
+			if !strings.HasPrefix(r.URI, "file://") {
+				v.add("%s: fixed_roots[%d]: uri %q must be a file:// URI", where, i, r.URI)
+			}
+		}
+	default:
+		v.add("%s: roots %q is not supported (want none, fixed or relay)", where, u.Roots)
+	}
 	if u.Credentials != nil {
 		u.Credentials.validate(v, where, hasCmd, auth)
 	}
