@@ -110,9 +110,16 @@ type controlsWorld struct {
 const robotSecret = "robot-secret-0123456789"
 
 func newControlsWorld(t *testing.T) *controlsWorld {
+	return newGovernedWorld(t, controlsUpstream(), controlPolicies, nil)
+}
+
+// newGovernedWorld starts a gateway with its built-in authorization server on
+// SQLite in front of up, with policies; adjust, if set, changes the
+// configuration first.
+func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func(*config.Config)) *controlsWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &controlsWorld{dataDir: t.TempDir(), up: controlsUpstream()}
+	w := &controlsWorld{dataDir: t.TempDir(), up: up}
 	upSrv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return w.up }, nil))
 	t.Cleanup(upSrv.Close)
 
@@ -149,7 +156,7 @@ func newControlsWorld(t *testing.T) *controlsWorld {
 	db.Close()
 
 	policyDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(policyDir, "controls.cedar"), []byte(controlPolicies), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(policyDir, "controls.cedar"), []byte(policies), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -157,13 +164,17 @@ func newControlsWorld(t *testing.T) *controlsWorld {
 		t.Fatal(err)
 	}
 	w.base = "http://" + ln.Addr().String()
-	w.g, err = gateway.New(&config.Config{
+	cfg := &config.Config{
 		Auth: "oauth", PublicURL: w.base, DataDir: w.dataDir,
 		Upstreams: []config.Upstream{{Name: "files", URL: upSrv.URL, Prefix: ptr("")}},
 		Policy:    &config.Policy{Paths: []string{policyDir}},
 		Approvals: &config.Approvals{Approvers: []string{"carol"}},
 		Inventory: &config.Inventory{BlockChangedTools: true},
-	}, &gateway.Options{
+	}
+	if adjust != nil {
+		adjust(cfg)
+	}
+	w.g, err = gateway.New(cfg, &gateway.Options{
 		Logger: discardLogger(),
 		AuthServer: func(o *authserver.Options) {
 			// The test's metadata documents are served on 127.0.0.1.
@@ -189,7 +200,20 @@ func ptr[T any](v T) *T { return &v }
 // consent pages) and opens an MCP session.
 func (w *controlsWorld) userSession(ctx context.Context, t *testing.T, user string, recv *oauthclient.LoopbackReceiver) *mcp.ClientSession {
 	t.Helper()
-	tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
+	return w.connect(ctx, t, w.userTransport(t, recv))
+}
+
+// userTransport is an HTTP transport that signs in through the CIMD client
+// with recv's browser and sends the user's bearer token.
+func (w *controlsWorld) userTransport(t *testing.T, recv *oauthclient.LoopbackReceiver) http.RoundTripper {
+	t.Helper()
+	return w.userTransportOver(t, recv, nil)
+}
+
+// userTransportOver is userTransport over base (nil: the default).
+func (w *controlsWorld) userTransportOver(t *testing.T, recv *oauthclient.LoopbackReceiver, base http.RoundTripper) http.RoundTripper {
+	t.Helper()
+	tr, err := oauthclient.NewTransport(base, &oauthclient.Config{
 		ServerURL:                  w.base + "/mcp",
 		ClientIDMetadataURL:        w.cimd.URL + "/client.json",
 		DisableDynamicRegistration: true,
@@ -200,7 +224,7 @@ func (w *controlsWorld) userSession(ctx context.Context, t *testing.T, user stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	return w.connect(ctx, t, tr)
+	return tr
 }
 
 func (w *controlsWorld) connect(ctx context.Context, t *testing.T, tr http.RoundTripper) *mcp.ClientSession {
