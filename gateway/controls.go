@@ -190,7 +190,7 @@ func (g *Gateway) ApprovalDecided(a *approval.Approval) {
 // lets it list the item (the list action, the item, no arguments), and
 // lets it act on the item with some arguments (the item's call action,
 // asked without an arguments record: a denial that depends on arguments
-// shows as an evaluation error, and leaves the item visible). So what a
+// is indeterminate, and leaves the item visible). So what a
 // principal sees is what it can call, and what it cannot call in any way
 // it does not see.
 func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
@@ -206,7 +206,7 @@ func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
 		return true
 	}
 	d := g.probe(ds, act, res)
-	return d.Allow || len(d.Errors) > 0
+	return d.Allow || d.Indeterminate
 }
 
 // idpOf names the trusted identity provider a federated subject

@@ -256,6 +256,11 @@ type Decision struct {
 	// Reason is one sentence naming the deciding policy, suitable for a
 	// JSON-RPC error message.
 	Reason string
+	// Indeterminate is set on a deny that no satisfied forbid made: a
+	// policy failed to evaluate (a forbid, which denies, or a permit,
+	// which grants nothing). For a [Request.Probe] it means the outcome
+	// depends on the arguments.
+	Indeterminate bool
 }
 
 // Decide evaluates req against the current policy set.
@@ -295,12 +300,15 @@ func (e *Engine) Decide(req *Request) Decision {
 		} else if len(failedForbids) > 0 {
 			d.Policies = failedForbids
 			d.Reason = "denied because " + describe(set, failedForbids[0]) + " failed to evaluate"
+			d.Indeterminate = true
 		} else {
+			d.Indeterminate = len(d.Errors) > 0
 			d.Reason = fmt.Sprintf("denied by default: no policy permits %s on %s", req.Action, cr.req.Resource)
 		}
 	case len(failedForbids) > 0:
 		d.Policies = failedForbids
 		d.Reason = "denied because " + describe(set, failedForbids[0]) + " failed to evaluate"
+		d.Indeterminate = true
 	default:
 		d.Allow = true
 		var approval string
