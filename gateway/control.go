@@ -24,10 +24,9 @@ type SessionInfo struct {
 
 // Sessions lists the clients' sessions with the gateway.
 func (g *Gateway) Sessions() []SessionInfo {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]SessionInfo, 0, len(g.downstreamSessions))
-	for _, ds := range g.downstreamSessions {
+	all := g.sessions.all()
+	out := make([]SessionInfo, 0, len(all))
+	for _, ds := range all {
 		out = append(out, ds.info())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
@@ -42,18 +41,9 @@ func (ds *downstreamSession) info() SessionInfo {
 // closed. Their clients must start new sessions, which revoked
 // credentials cannot.
 func (g *Gateway) CloseSessions(match func(SessionInfo) bool) int {
-	g.mu.Lock()
-	var victims []*mcp.ServerSession
-	for ss, ds := range g.downstreamSessions {
-		if match(ds.info()) {
-			victims = append(victims, ss)
-			delete(g.downstreamSessions, ss)
-			delete(g.byPrincipal[ds.principal], ss)
-		}
-	}
-	g.mu.Unlock()
-	for _, ss := range victims {
-		ss.Close()
+	victims := g.sessions.removeMatching(func(ds *downstreamSession) bool { return match(ds.info()) })
+	for _, ds := range victims {
+		ds.ss.Close()
 	}
 	return len(victims)
 }

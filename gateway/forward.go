@@ -143,14 +143,7 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 		if params, err = g.capTaskTTL(params); err != nil {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid task params: %v", err)
 		}
-		g.mu.Lock()
-		g.pendingTasks[rt.up]++
-		g.mu.Unlock()
-		defer func() {
-			g.mu.Lock()
-			g.pendingTasks[rt.up]--
-			g.mu.Unlock()
-		}()
+		defer g.creations.begin(rt.up)()
 	}
 	res, err := g.call(ctx, ss, cs, rt.up, c.method, params)
 	if err != nil {
@@ -198,18 +191,7 @@ func forwardResource(g *Gateway, ctx context.Context, c *call) (any, error) {
 	}
 	switch c.method {
 	case mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
-		g.mu.Lock()
-		if ds := g.downstreamSessions[c.ds.ss]; ds != nil {
-			if ds.subs == nil {
-				ds.subs = make(map[string]bool)
-			}
-			if c.method == mcp.MethodResourcesSubscribe {
-				ds.subs[c.name] = true
-			} else {
-				delete(ds.subs, c.name)
-			}
-		}
-		g.mu.Unlock()
+		g.sessions.subscribe(c.ds, c.name, c.method == mcp.MethodResourcesSubscribe)
 	}
 	return res, nil
 }

@@ -126,16 +126,16 @@ type Gateway struct {
 
 	nextToken atomic.Int64
 
-	mu                 sync.Mutex
-	downstreamSessions map[*mcp.ServerSession]*downstreamSession
-	byPrincipal        map[string]map[*mcp.ServerSession]*downstreamSession
-	catalogs           map[string]*catalog
-	progress_          map[string]*callInfo // gateway progress token -> call
-	pendingTasks       map[*upstream]int    // task-augmented calls in flight
+	sessions  *sessionRegistry // the clients' sessions
+	progress  progressRoutes   // gateway progress token -> call
+	creations *taskCreations   // task-augmented calls in flight
 	// taskProfiles maps a gateway task id to the capability profile of
 	// the upstream session the task was created in.
 	taskProfiles sync.Map
-	collisions   map[string]bool
+
+	mu         sync.Mutex // guards catalogs and collisions
+	catalogs   map[string]*catalog
+	collisions map[string]bool
 }
 
 // downstreamSession is a client's session with the gateway.
@@ -178,15 +178,13 @@ type callInfoKey struct{}
 // New returns a gateway for cfg. It does not contact upstreams; Start does.
 func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g := &Gateway{
-		cfg:                *cfg,
-		byName:             make(map[string]*upstream),
-		done:               make(chan struct{}),
-		downstreamSessions: make(map[*mcp.ServerSession]*downstreamSession),
-		byPrincipal:        make(map[string]map[*mcp.ServerSession]*downstreamSession),
-		catalogs:           make(map[string]*catalog),
-		progress_:          make(map[string]*callInfo),
-		pendingTasks:       make(map[*upstream]int),
-		collisions:         make(map[string]bool),
+		cfg:        *cfg,
+		byName:     make(map[string]*upstream),
+		done:       make(chan struct{}),
+		sessions:   newSessionRegistry(),
+		creations:  newTaskCreations(),
+		catalogs:   make(map[string]*catalog),
+		collisions: make(map[string]bool),
 	}
 	if opts != nil {
 		g.opts = *opts
@@ -295,16 +293,16 @@ func (g *Gateway) Start(ctx context.Context) error {
 			defer wg.Done()
 			if u.perUser() {
 				// Sessions open for each user, with the user's consent.
-				g.progress(u.cfg.Name, "per-user", nil)
+				g.reportUpstreamState(u.cfg.Name, "per-user", nil)
 				return
 			}
-			g.progress(u.cfg.Name, "connecting", nil)
+			g.reportUpstreamState(u.cfg.Name, "connecting", nil)
 			if _, err := u.session(ctx, AnonymousPrincipal); err != nil {
 				errs[i] = err
-				g.progress(u.cfg.Name, "failed", err)
+				g.reportUpstreamState(u.cfg.Name, "failed", err)
 				return
 			}
-			g.progress(u.cfg.Name, "ready", nil)
+			g.reportUpstreamState(u.cfg.Name, "ready", nil)
 		}()
 	}
 	wg.Wait()
@@ -359,7 +357,7 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-func (g *Gateway) progress(name, state string, err error) {
+func (g *Gateway) reportUpstreamState(name, state string, err error) {
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn
@@ -398,22 +396,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 			}
 		}
 	}
-	g.mu.Lock()
-	g.downstreamSessions[ss] = ds
-	m := g.byPrincipal[principal]
-	if m == nil {
-		m = make(map[*mcp.ServerSession]*downstreamSession)
-		g.byPrincipal[principal] = m
-	}
-	m[ss] = ds
-	g.mu.Unlock()
-	go func() {
-		<-ss.Done()
-		g.mu.Lock()
-		delete(g.downstreamSessions, ss)
-		delete(g.byPrincipal[principal], ss)
-		g.mu.Unlock()
-	}()
+	g.sessions.add(ds)
 
 	caps := mcp.ServerCapabilities{
 		Tools:   &mcp.ToolCapabilities{ListChanged: true},
@@ -454,9 +437,7 @@ func (g *Gateway) principalOf(ss *mcp.ServerSession) string {
 
 // downstream returns what the gateway knows of a downstream session.
 func (g *Gateway) downstream(ss *mcp.ServerSession) *downstreamSession {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if ds := g.downstreamSessions[ss]; ds != nil {
+	if ds := g.sessions.get(ss); ds != nil {
 		return ds
 	}
 	return &downstreamSession{ss: ss, principal: AnonymousPrincipal}
@@ -482,14 +463,8 @@ func (g *Gateway) call(ctx context.Context, ss *mcp.ServerSession, cs *mcp.Clien
 			if params, err = setMembers(params, "_meta", newMeta); err != nil {
 				return nil, err
 			}
-			g.mu.Lock()
-			g.progress_[gtok] = ci
-			g.mu.Unlock()
-			defer func() {
-				g.mu.Lock()
-				delete(g.progress_, gtok)
-				g.mu.Unlock()
-			}()
+			g.progress.add(gtok, ci)
+			defer g.progress.remove(gtok)
 		}
 	}
 	cctx := context.WithValue(ctx, callInfoKey{}, ci)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // callInfoOf returns the downstream call that an upstream message belongs
@@ -25,13 +25,7 @@ func callInfoOf(ctx context.Context) *callInfo {
 
 // sessionsOf returns the principal's downstream sessions.
 func (g *Gateway) sessionsOf(principal string) []*downstreamSession {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]*downstreamSession, 0, len(g.byPrincipal[principal]))
-	for _, ds := range g.byPrincipal[principal] {
-		out = append(out, ds)
-	}
-	return out
+	return g.sessions.ofPrincipal(principal)
 }
 
 // relayRequest is the admission stage of requests an upstream sends
@@ -168,9 +162,7 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 	switch method {
 	case mcp.NotificationProgress:
 		tok, _ := stringMember(params, "progressToken")
-		g.mu.Lock()
-		ci := g.progress_[tok]
-		g.mu.Unlock()
+		ci := g.progress.get(tok)
 		if ci == nil {
 			u.logger.Debug("progress for an unknown token", "token", tok)
 			return
@@ -193,9 +185,7 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 	case mcp.NotificationResourcesUpdated:
 		uri, _ := stringMember(params, "uri")
 		g.broadcast(principal, method, params, func(ds *downstreamSession) bool {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			return ds.subs[uri]
+			return g.sessions.subscribed(ds, uri)
 		})
 	case mcp.NotificationElicitationComplete:
 		g.broadcast(principal, method, params, nil)
@@ -231,13 +221,14 @@ func (g *Gateway) mapRelatedTask(u *upstream, params jsontext.Value) jsontext.Va
 		return params
 	}
 	upID, _ := stringMember(rel, "taskId")
-	gid, ref := g.gatewayTaskID(u, upID)
 	// The task may have sent this before the gateway saw the answer that
-	// created it: give that answer a moment to arrive.
-	for i := 0; ref == nil && i < 50 && g.creatingTasks(u); i++ {
-		time.Sleep(10 * time.Millisecond)
+	// created it: wait for that answer while it is on its way.
+	var gid string
+	var ref *store.GatewayTask
+	g.creations.wait(context.Background(), u, func() bool {
 		gid, ref = g.gatewayTaskID(u, upID)
-	}
+		return ref != nil
+	})
 	if ref == nil {
 		return params
 	}

@@ -79,6 +79,7 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
 	}
 	g.taskProfiles.Store(rec.ID, u.profileFor(ds))
+	g.creations.recorded()
 	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Session: ds.id(), Upstream: u.cfg.Name,
 		Action: "task.created", Target: rec.ID, Outcome: rec.Status})
 	newTask, err := setMembers(task, "taskId", rec.ID)
@@ -286,11 +287,4 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession, params j
 		return nil, err
 	}
 	return &listResult{page: page, shown: len(raws), hidden: hidden}, nil
-}
-
-// creatingTasks reports whether a task-augmented call to u is in flight.
-func (g *Gateway) creatingTasks(u *upstream) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.pendingTasks[u] > 0
 }

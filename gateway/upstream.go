@@ -296,7 +296,7 @@ func (us *upstreamSession) watch(cs *mcp.ClientSession) {
 	delay := time.Until(us.retryAt)
 	us.mu.Unlock()
 	us.up.logger.Warn("upstream session lost; reconnecting", "principal", us.principal, "error", err, "retry_in", delay)
-	us.up.g.progress(us.up.cfg.Name, "lost", err)
+	us.up.g.reportUpstreamState(us.up.cfg.Name, "lost", err)
 	t := time.NewTimer(delay)
 	select {
 	case <-t.C:
@@ -309,7 +309,7 @@ func (us *upstreamSession) watch(cs *mcp.ClientSession) {
 	if _, err := us.get(ctx); err != nil {
 		us.up.logger.Warn("reconnecting upstream failed", "principal", us.principal, "error", err)
 	} else {
-		us.up.g.progress(us.up.cfg.Name, "ready", nil)
+		us.up.g.reportUpstreamState(us.up.cfg.Name, "ready", nil)
 	}
 }
 
