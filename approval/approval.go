@@ -38,6 +38,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -96,9 +97,23 @@ type Options struct {
 	// values); discarded if nil.
 	Logger *slog.Logger
 	// OnDecision, if set, is called after an approver's decision is
-	// stored (the gateway audits it and notifies the caller).
+	// stored and audited (the gateway notifies the caller).
 	OnDecision func(a *Approval)
+	// Audit, if set, receives a record of every decision (ActionDecided)
+	// and of every refused self-approval, in its hash chain. A decision
+	// that is stored but cannot be recorded makes Decide fail (the
+	// approver is told); it stays stored.
+	Audit *audit.Log
 }
+
+// ActionDecided is the audit action of an approver's decision. Its
+// record names the approver as User, the approval id as Target, the
+// decision (audit.DecisionAllow or audit.DecisionDeny), the upstream, the
+// policy version and policies of the request, the digest of the call's
+// arguments (the same args_digest as the call's own records), and in
+// Error a description of the request: its principal, client, session,
+// tool, binding and the approver's note.
+const ActionDecided = "approval.decided"
 
 // Request describes a call that needs approval.
 type Request struct {
@@ -173,6 +188,7 @@ type Service struct {
 	now        func() time.Time
 	log        *slog.Logger
 	onDecision func(*Approval)
+	audit      *audit.Log
 	pages      *template.Template
 	cop        *http.CrossOriginProtection
 
@@ -209,6 +225,7 @@ func New(st store.Approvals, opts *Options) *Service {
 		now:          o.Now,
 		log:          o.Logger,
 		onDecision:   o.OnDecision,
+		audit:        o.Audit,
 		pollInterval: time.Second,
 		waiters:      make(map[string]*waiter),
 		cop:          http.NewCrossOriginProtection(),
@@ -340,8 +357,10 @@ func (s *Service) Get(ctx context.Context, id string) (*Approval, error) {
 // The requesting principal cannot decide their own request
 // (ErrSelfApproval); an approval that is no longer pending gives
 // ErrDecided, an expired one ErrExpired, an unknown one ErrNotFound.
-// After the decision is stored, waiters are woken and Options.OnDecision
-// is called.
+// After the decision is stored it is recorded in Options.Audit (as is a
+// refused self-approval), waiters are woken and Options.OnDecision is
+// called. If the record cannot be appended, Decide returns that error
+// although the decision is stored.
 func (s *Service) Decide(ctx context.Context, id, approver string, approve bool, note string) error {
 	switch {
 	case approver == "":
@@ -357,7 +376,11 @@ func (s *Service) Decide(ctx context.Context, id, approver string, approve bool,
 	}
 	if approver == r.Principal {
 		s.log.WarnContext(ctx, "self-approval refused", "id", id, "approver", approver)
-		return fmt.Errorf("approval %q: %w", id, ErrSelfApproval)
+		refused := fmt.Errorf("approval %q: %w", id, ErrSelfApproval)
+		// Nothing was decided: a failure to record the attempt is logged
+		// by auditDecision and does not change the answer.
+		_ = s.auditDecision(ctx, r, approver, approve, note, refused)
+		return refused
 	}
 	status := store.ApprovalDenied
 	if approve {
@@ -378,9 +401,43 @@ func (s *Service) Decide(ctx context.Context, id, approver string, approve bool,
 		return fmt.Errorf("approval %q: storing decision: %w", id, err)
 	}
 	s.log.InfoContext(ctx, "approval decided", "id", id, "status", status, "approver", approver, "principal", r.Principal, "tool", r.Tool)
+	aerr := s.auditDecision(ctx, r, approver, approve, note, nil)
 	s.wake(id)
 	if s.onDecision != nil {
 		s.onDecision(s.toApproval(r, now))
+	}
+	return aerr
+}
+
+// auditDecision appends the audit record of approver's decision on r, or
+// of its refusal (refused not nil). Without an audit log it does nothing.
+func (s *Service) auditDecision(ctx context.Context, r *store.ApprovalRecord, approver string, approve bool, note string, refused error) error {
+	if s.audit == nil {
+		return nil
+	}
+	rec := &audit.Record{
+		User: approver, Upstream: r.Upstream, Action: ActionDecided, Target: r.ID,
+		Decision: audit.DecisionDeny, PolicyVersion: r.PolicyVersion, Policies: slices.Clone(r.Policies),
+		Outcome: string(StatusDenied),
+	}
+	if approve {
+		rec.Decision, rec.Outcome = audit.DecisionAllow, string(StatusApproved)
+	}
+	if len(r.Arguments) > 0 {
+		rec.Args = jsontext.Value(r.Arguments)
+	}
+	detail := fmt.Sprintf("approval %s of a call by principal %q (client %q, session %q): tool %q, binding %s", r.ID, r.Principal, r.Client, r.Session, r.Tool, r.Binding)
+	if note != "" {
+		detail += fmt.Sprintf("; note: %q", note)
+	}
+	if refused != nil {
+		rec.Outcome = "refused"
+		detail = refused.Error() + "; " + detail
+	}
+	rec.Error = detail
+	if err := s.audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+		s.log.ErrorContext(ctx, "approval decision not audited", "id", r.ID, "approver", approver, "error", err)
+		return fmt.Errorf("approval %q: the decision could not be recorded in the audit log: %w", r.ID, err)
 	}
 	return nil
 }

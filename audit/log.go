@@ -349,32 +349,7 @@ func (l *Log) commit(batch []*request) {
 	for i, req := range batch {
 		recs[i] = req.rec
 	}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if l.stale {
-			if err = l.reload(ctx); err != nil {
-				break
-			}
-		}
-		seq, prev := l.lastSeq, l.lastHash
-		for i, req := range batch {
-			seq++
-			recs[i].Seq, recs[i].PrevHash = seq, prev
-			recs[i].Hash = chainHash(seq, prev, req.content)
-			prev = recs[i].Hash
-		}
-		err = l.st.AppendAudit(ctx, recs)
-		if err == nil {
-			l.lastSeq, l.lastHash = seq, prev
-			break
-		}
-		// After any failure the stored tail is uncertain (another writer,
-		// or a commit that failed late): read it again before retrying.
-		l.stale = true
-		if !errors.Is(err, store.ErrAuditConflict) {
-			break
-		}
-	}
+	err := l.store(ctx, batch, recs)
 	if err != nil {
 		l.logger.Error("audit: records not stored", "count", len(batch), "fail_open", l.opts.FailOpen, "error", err)
 		for _, req := range batch {
@@ -397,6 +372,62 @@ func (l *Log) commit(batch []*request) {
 	if l.key != nil && l.opts.CheckpointEvery > 0 && l.lastSeq-l.lastCheckpoint >= uint64(l.opts.CheckpointEvery) {
 		l.checkpoint()
 	}
+}
+
+// store chains recs (the records of batch) to the stored head and stores
+// them in one transaction.
+func (l *Log) store(ctx context.Context, batch []*request, recs []*store.AuditRecord) error {
+	link := func(seq uint64, prev string) {
+		for i, req := range batch {
+			seq++
+			recs[i].Seq, recs[i].PrevHash = seq, prev
+			recs[i].Hash = chainHash(seq, prev, req.content)
+			prev = recs[i].Hash
+		}
+	}
+	if ch, ok := l.st.(store.AuditChainer); ok {
+		// The store reads the head inside its write transaction: another
+		// writer (a second process on the same database, such as the
+		// command line next to a running gateway) cannot slip in between,
+		// so the chain never forks and no retry is needed.
+		err := ch.AppendAuditChained(ctx, recs, func(last *store.AuditRecord) error {
+			if last == nil {
+				link(0, "")
+			} else {
+				link(last.Seq, last.Hash)
+			}
+			return nil
+		})
+		if err != nil {
+			l.stale = true
+			return err
+		}
+		last := recs[len(recs)-1]
+		l.lastSeq, l.lastHash, l.stale = last.Seq, last.Hash, false
+		return nil
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if l.stale {
+			if err = l.reload(ctx); err != nil {
+				return err
+			}
+		}
+		link(l.lastSeq, l.lastHash)
+		err = l.st.AppendAudit(ctx, recs)
+		if err == nil {
+			last := recs[len(recs)-1]
+			l.lastSeq, l.lastHash = last.Seq, last.Hash
+			return nil
+		}
+		// After any failure the stored tail is uncertain (another writer,
+		// or a commit that failed late): read it again before retrying.
+		l.stale = true
+		if !errors.Is(err, store.ErrAuditConflict) {
+			return err
+		}
+	}
+	return err
 }
 
 func (l *Log) export(recs []*store.AuditRecord) {

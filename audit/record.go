@@ -73,7 +73,9 @@ type Record struct {
 	// Action is the MCP method ("tools/call", "resources/read", ...) or
 	// event kind ("token.issued", "token.refused", "client.registered",
 	// "client.metadata_changed", "revocation", "policy.changed",
-	// "config.changed", "task.created", ...).
+	// "config.changed", "task.created", "approval.decided", and the
+	// command line's administrative acts "admin.user.added",
+	// "admin.tool.approved", "admin.revocation", ...).
 	Action string `json:"action"`
 	// Target is what was acted on: tool, resource URI, prompt, client id ...
 	Target string `json:"target,omitzero"`

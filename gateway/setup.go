@@ -34,12 +34,16 @@ func (g *Gateway) setupControls(ctx context.Context) error {
 		wctx, cancel := context.WithCancel(context.Background())
 		go func() { <-g.done; cancel() }()
 		eng.Watch(wctx, func(version string, err error) {
+			// The watcher noticed the policy files change; the record says
+			// so (Client), and carries the version now in force.
+			rec := &audit.Record{Action: "policy.changed", Client: "policy-file-watcher", Target: strings.Join(cfg.Policy.Paths, ","), PolicyVersion: version, Outcome: "ok"}
 			if err != nil {
 				g.logger.Error("policy files changed but do not load; the previous policies stay in force", "version", version, "error", err)
-				return
+				rec.Outcome, rec.Error = "error", "policy files changed but do not load; the previous policies stay in force: "+err.Error()
+			} else {
+				g.logger.Info("policies reloaded", "version", version)
 			}
-			g.logger.Info("policies reloaded", "version", version)
-			_ = g.auditAppend(wctx, &audit.Record{Action: "policy.changed", Target: strings.Join(cfg.Policy.Paths, ","), PolicyVersion: version, Outcome: "ok"})
+			_ = g.auditAppend(wctx, rec)
 		})
 	}
 	if g.opts.Limiter == nil && cfg.Policy != nil && cfg.Policy.Limits != "" {
@@ -98,6 +102,7 @@ func (g *Gateway) setupControls(ctx context.Context) error {
 			BaseURL:    g.baseURL() + "/approvals",
 			Approver:   g.localApprover(approvers),
 			OnDecision: g.ApprovalDecided,
+			Audit:      g.opts.Audit,
 			Logger:     g.logger,
 		})
 	}

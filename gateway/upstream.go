@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -367,10 +368,9 @@ func (u *upstream) transport(ctx context.Context, principal string) (mcp.Transpo
 	if len(c.Command) > 0 {
 		cmd := exec.Command(c.Command[0], c.Command[1:]...)
 		cmd.Dir = c.Cwd
-		cmd.Env = os.Environ()
-		for k, v := range c.Env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
+		// Not the gateway's whole environment: it holds other upstreams'
+		// secrets. See stdioEnv.
+		cmd.Env = stdioEnv(os.Environ(), runtime.GOOS, c.Env, c.PassEnv)
 		cmd.Stderr = &logWriter{logger: u.logger}
 		return &mcp.CommandTransport{Command: cmd}, nil
 	}

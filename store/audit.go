@@ -100,6 +100,21 @@ type AuditLog interface {
 	ListAuditCheckpoints(ctx context.Context) ([]*AuditCheckpoint, error)
 }
 
+// AuditChainer is implemented by AuditLog stores that can chain a batch
+// to the stored head inside their write transaction. Writers in several
+// processes sharing one store (a gateway and the command line, or
+// replicas) then never fork the chain nor conflict: each batch is linked
+// to the head as it is when the batch is written, not as a writer last
+// saw it.
+type AuditChainer interface {
+	// AppendAuditChained reads the record with the highest Seq (nil for
+	// an empty log) inside one write transaction, calls chain with it, and
+	// stores recs as AppendAudit does. chain must set Seq, PrevHash and
+	// Hash of every record so that recs continue last; if it returns an
+	// error nothing is stored and that error is returned.
+	AppendAuditChained(ctx context.Context, recs []*AuditRecord, chain func(last *AuditRecord) error) error
+}
+
 // CheckAuditAppend reports whether recs may be appended after last (nil
 // for an empty log), as AppendAudit requires. Implementations call it
 // inside their transaction.

@@ -16,13 +16,22 @@ type AuditMemory struct {
 	checkpoints []*AuditCheckpoint
 }
 
-var _ AuditLog = (*AuditMemory)(nil)
+var (
+	_ AuditLog     = (*AuditMemory)(nil)
+	_ AuditChainer = (*AuditMemory)(nil)
+)
 
 // NewAuditMemory returns an empty in-memory audit log.
 func NewAuditMemory() *AuditMemory { return &AuditMemory{} }
 
 // AppendAudit implements AuditLog.
 func (m *AuditMemory) AppendAudit(ctx context.Context, recs []*AuditRecord) error {
+	return m.AppendAuditChained(ctx, recs, nil)
+}
+
+// AppendAuditChained implements AuditChainer. A nil chain stores recs as
+// given, as AppendAudit does.
+func (m *AuditMemory) AppendAuditChained(ctx context.Context, recs []*AuditRecord, chain func(last *AuditRecord) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -31,6 +40,15 @@ func (m *AuditMemory) AppendAudit(ctx context.Context, recs []*AuditRecord) erro
 	var last *AuditRecord
 	if n := len(m.records); n > 0 {
 		last = m.records[n-1]
+	}
+	if chain != nil && len(recs) > 0 {
+		var head *AuditRecord
+		if last != nil {
+			head = CloneAuditRecord(last)
+		}
+		if err := chain(head); err != nil {
+			return err
+		}
 	}
 	if err := CheckAuditAppend(last, recs); err != nil {
 		return err

@@ -143,8 +143,14 @@ type Upstream struct {
 	Transport string `yaml:"transport" json:"transport,omitempty"`
 	// Command is the program and its arguments, for a stdio server.
 	Command []string `yaml:"command" json:"command,omitempty"`
-	// Env is added to the process environment (stdio servers).
+	// Env sets variables in the process environment (stdio servers). The
+	// process inherits only a short list of the gateway's own variables
+	// (PATH, HOME, USER, LANG, TZ, TMPDIR, ...), never the rest of them.
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// PassEnv names more of the gateway's environment variables that the
+	// process inherits, when they are set (stdio servers); names only,
+	// without values.
+	PassEnv []string `yaml:"pass_env" json:"pass_env,omitempty"`
 	// Cwd is the process working directory (stdio servers). A relative
 	// path is resolved against the directory of the file that set it.
 	Cwd string `yaml:"cwd" json:"cwd,omitempty"`

@@ -221,6 +221,9 @@ func (u *Upstream) validate(v *validator, where, auth string) {
 		if len(u.Env) > 0 {
 			v.add("%s: env applies only to command upstreams", where)
 		}
+		if len(u.PassEnv) > 0 {
+			v.add("%s: pass_env applies only to command upstreams", where)
+		}
 		if u.Cwd != "" {
 			v.add("%s: cwd applies only to command upstreams", where)
 		}
@@ -245,6 +248,11 @@ func (u *Upstream) validate(v *validator, where, auth string) {
 		for _, k := range sortedKeys(u.Env) {
 			if k == "" || strings.ContainsAny(k, "=\x00") {
 				v.add("%s: env: %q is not a valid variable name", where, k)
+			}
+		}
+		for _, k := range u.PassEnv {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				v.add("%s: pass_env: %q is not a variable name (give names only, without =value)", where, k)
 			}
 		}
 	}

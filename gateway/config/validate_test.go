@@ -48,6 +48,8 @@ func TestValidate(t *testing.T) {
 		{"env on url", func(c *Config) { c.Upstreams[1].Env = map[string]string{"A": "1"} }, []string{"env applies only to command upstreams"}},
 		{"cwd on url", func(c *Config) { c.Upstreams[1].Cwd = "/tmp" }, []string{"cwd applies only to command upstreams"}},
 		{"bad env name", func(c *Config) { c.Upstreams[0].Env = map[string]string{"A=B": "1"} }, []string{`env: "A=B" is not a valid variable name`}},
+		{"pass_env on url", func(c *Config) { c.Upstreams[1].PassEnv = []string{"HTTPS_PROXY"} }, []string{"pass_env applies only to command upstreams"}},
+		{"pass_env with a value", func(c *Config) { c.Upstreams[0].PassEnv = []string{"TOKEN=abc", ""} }, []string{`pass_env: "TOKEN=abc" is not a variable name`, `pass_env: "" is not a variable name`}},
 		{"empty program", func(c *Config) { c.Upstreams[0].Command = []string{""} }, []string{"the program (first element) is empty"}},
 		{"headers on command", func(c *Config) { c.Upstreams[0].Headers = map[string]string{"X": "1"} }, []string{"headers apply only to url upstreams"}},
 		{"bad header name", func(c *Config) { c.Upstreams[1].Headers = map[string]string{"X Y": "1"} }, []string{`headers: "X Y" is not a valid header name`}},

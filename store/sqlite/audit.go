@@ -13,7 +13,10 @@ import (
 	"github.com/mcpgate/mcpgate/store"
 )
 
-var _ store.AuditLog = (*Store)(nil)
+var (
+	_ store.AuditLog     = (*Store)(nil)
+	_ store.AuditChainer = (*Store)(nil)
+)
 
 const auditCols = `seq, time, principal_user, principal_client, principal_session, upstream, action, target, decision, policy_version, policies, args_digest, result_digest, args, result, outcome, error, latency_us, phase, prev_hash, hash`
 
@@ -56,6 +59,14 @@ func lastAudit(ctx context.Context, q interface {
 // transaction, so it is atomic and, with the WAL's synchronous commit,
 // durable on return.
 func (s *Store) AppendAudit(ctx context.Context, recs []*store.AuditRecord) error {
+	return s.AppendAuditChained(ctx, recs, nil)
+}
+
+// AppendAuditChained implements store.AuditChainer: the head is read
+// inside the IMMEDIATE transaction, which holds SQLite's write lock, so
+// no other connection or process can append between the read and the
+// commit. A nil chain stores recs as given, as AppendAudit does.
+func (s *Store) AppendAuditChained(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -70,6 +81,11 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*store.AuditRecord) erro
 	}
 	if err != nil {
 		return err
+	}
+	if chain != nil {
+		if err := chain(last); err != nil {
+			return err
+		}
 	}
 	if err := store.CheckAuditAppend(last, recs); err != nil {
 		return err

@@ -5,6 +5,7 @@ package authcmd
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/spf13/cobra"
 
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/store"
@@ -57,6 +60,25 @@ func withStore(dataDir func() string, fn func(cmd *cobra.Command, args []string,
 	}
 }
 
+// withAudit is withStore for commands that change the store: the audit
+// log is opened before fn runs (an act that cannot be recorded is not
+// carried out), and fn records the act with rec.
+func withAudit(dataDir func() string, fn func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) (err error) {
+		st, err := openStore(cmd.Context(), dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		rec, err := cliaudit.Open(st, dataDir())
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, rec.Close()) }()
+		return fn(cmd, args, st, rec)
+	}
+}
+
 func userCommand(dataDir func() string) *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage local users of the built-in authorization server"}
 
@@ -65,7 +87,7 @@ func userCommand(dataDir func() string) *cobra.Command {
 		Use:   "add USERNAME",
 		Short: "Add a user (password from stdin, or generated and printed once)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
 			name := args[0]
 			if err := validUsername(name); err != nil {
 				return err
@@ -96,6 +118,13 @@ func userCommand(dataDir func() string) *cobra.Command {
 				if errors.Is(err, store.ErrExists) {
 					return fmt.Errorf("user %q already exists", name)
 				}
+				return err
+			}
+			how := "password from standard input"
+			if generate {
+				how = "generated password"
+			}
+			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionUserAdded, Target: name, Error: "local user added (" + how + ")"}); err != nil {
 				return err
 			}
 			if generate {
@@ -131,11 +160,14 @@ func userCommand(dataDir func() string) *cobra.Command {
 		Use:   "remove USERNAME",
 		Short: "Remove a user",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
 			if err := st.DeleteUser(cmd.Context(), args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no user %q", args[0])
 				}
+				return err
+			}
+			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionUserRemoved, Target: args[0], Error: "local user removed"}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed user %s\n", args[0])
@@ -169,7 +201,7 @@ func clientCommand(dataDir func() string) *cobra.Command {
 		Use:   "add CLIENT_ID",
 		Short: "Pre-register a client (a generated secret is printed once)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
 			id := args[0]
 			if id == "" || len(id) > 255 || strings.HasPrefix(id, "https://") || strings.ContainsAny(id, " \t\r\n") {
 				return errors.New("client id must be 1 to 255 characters without spaces and must not be an https URL (those are metadata-document clients)")
@@ -207,6 +239,14 @@ func clientCommand(dataDir func() string) *cobra.Command {
 				if errors.Is(err, store.ErrExists) {
 					return fmt.Errorf("client %q already exists", id)
 				}
+				return err
+			}
+			detail := fmt.Sprintf("pre-registered client added: auth method %s, grants %s, redirect URIs %s, scope %q",
+				method, strings.Join(grants, " "), cmp.Or(strings.Join(redirects, " "), "(none)"), scope)
+			if c.JWKS != "" || c.JWKSURI != "" {
+				detail += fmt.Sprintf(", keys %s", cmp.Or(c.JWKSURI, "from --jwks-file"))
+			}
+			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionClientAdded, Target: id, Error: detail}); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -248,11 +288,14 @@ func clientCommand(dataDir func() string) *cobra.Command {
 		Use:   "remove CLIENT_ID",
 		Short: "Remove a client",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStore(dataDir, func(cmd *cobra.Command, args []string, st store.Store) error {
+		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
 			if err := st.DeleteClient(cmd.Context(), args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no client %q", args[0])
 				}
+				return err
+			}
+			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionClientRemoved, Target: args[0], Error: "client removed"}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed client %s\n", args[0])

@@ -26,6 +26,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/spf13/cobra"
 
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
@@ -37,10 +39,10 @@ const DatabaseFile = sqlite.DefaultFile
 // Kinds are the values of `inventory list --kind`.
 var kinds = []string{"users", "clients", "upstreams", "sessions", "grants", "tasks", "credentials", "idps", "revocations"}
 
-// Commands returns the `inventory` and `revoke` command trees. dataDir is
+// Commands returns the `inventory`, `revoke` and `reinstate` command trees. dataDir is
 // called when a command runs and names the directory holding the store.
 func Commands(dataDir func() string) []*cobra.Command {
-	return []*cobra.Command{inventoryCommand(dataDir), revokeCommand(dataDir)}
+	return []*cobra.Command{inventoryCommand(dataDir), revokeCommand(dataDir), reinstateCommand(dataDir)}
 }
 
 // openStore opens the database; create says whether a missing database
@@ -74,6 +76,28 @@ func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Comman
 		}
 		return fn(cmd, args, st, inv)
 	}
+}
+
+// withAudit is withInventory for commands that act: the audit log is
+// opened before fn runs (an act that cannot be recorded is not carried
+// out), and fn records the act with rec.
+func withAudit(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error) func(*cobra.Command, []string) error {
+	return withInventory(dataDir, create, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) (err error) {
+		rec, err := cliaudit.Open(st, dataDir())
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, rec.Close()) }()
+		return fn(cmd, args, st, inv, rec)
+	})
+}
+
+// byDetail notes the --by name when it is not the default one.
+func byDetail(by string) string {
+	if by == defaultBy() {
+		return ""
+	}
+	return fmt.Sprintf(" (recorded as by %q)", by)
 }
 
 // defaultBy names the operator for approvals and revocations.
@@ -143,7 +167,7 @@ from the command line.`,
 		Use:   "approve-tool UPSTREAM TOOL",
 		Short: "Approve the current definition of an upstream tool (clears the changed flag)",
 		Args:  cobra.ExactArgs(2),
-		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error {
+		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveTool(cmd.Context(), args[0], args[1], by); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("upstream %s has no tool %q in the inventory", args[0], args[1])
@@ -154,6 +178,10 @@ from the command line.`,
 			if err != nil {
 				return err
 			}
+			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionToolApproved, Upstream: args[0], Target: args[0] + "/" + args[1],
+				Error: "tool definition approved: sha256 " + r.Digest + byDetail(by)}); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "approved tool %s of upstream %s (definition sha256 %s)\n", args[1], args[0], r.Digest)
 			return nil
 		}),
@@ -162,7 +190,7 @@ from the command line.`,
 		Use:   "approve-client CLIENT_ID",
 		Short: "Approve a client's current redirect URIs and keys (clears the changed flag)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error {
+		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveClient(cmd.Context(), args[0], by); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("client %q is not in the inventory", args[0])
@@ -171,6 +199,10 @@ from the command line.`,
 			}
 			r, err := st.GetClientRecord(cmd.Context(), args[0])
 			if err != nil {
+				return err
+			}
+			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionClientApproved, Target: args[0],
+				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s", listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints), byDetail(by))}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints))
@@ -214,7 +246,7 @@ step failed.`,
 			Use:   k.kind + " " + k.arg,
 			Short: k.short,
 			Args:  cobra.ExactArgs(1),
-			RunE: withInventory(dataDir, true, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory) error {
+			RunE: withAudit(dataDir, true, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
 				ctx := cmd.Context()
 				if _, err := inventory.ParseKind(k.kind, args[0]); err != nil {
 					return err
@@ -228,6 +260,19 @@ step failed.`,
 					return err
 				}
 				res, err := rv.RevokeWithReason(ctx, k.kind, args[0], by, reason)
+				if res != nil || err == nil {
+					r := &audit.Record{Action: cliaudit.ActionRevocation, Target: k.kind + ":" + args[0],
+						Error: fmt.Sprintf("%s %s revoked; reason %q%s", k.kind, args[0], reason, byDetail(by))}
+					if k.kind == store.RevokeUpstreamCredential {
+						r.Upstream, _, _ = strings.Cut(args[0], "/")
+					}
+					if err != nil {
+						r.Outcome, r.Error = audit.OutcomeError, r.Error+"; incomplete: "+err.Error()
+					}
+					if aerr := rec.Record(ctx, r); aerr != nil {
+						err = errors.Join(err, aerr)
+					}
+				}
 				if res != nil {
 					fmt.Fprint(cmd.OutOrStdout(), res.Summary())
 					if k.kind != store.RevokeUpstreamCredential {
@@ -245,6 +290,67 @@ step failed.`,
 		rev.AddCommand(c)
 	}
 	return rev
+}
+
+func reinstateCommand(dataDir func() string) *cobra.Command {
+	re := &cobra.Command{
+		Use:   "reinstate",
+		Short: "Lift a revocation of a user, client, grant, upstream credential or identity provider",
+		Long: `Lift a revocation recorded with "mcpgate revoke". The identity may obtain new
+tokens again; tokens revoked with it stay revoked. A running gateway using the
+same database stops refusing the identity within its revocation refresh
+interval (1 second by default).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown revocation kind %q (want user, client, grant, upstream-credential or idp)", args[0])
+		},
+	}
+	var by string
+	for _, k := range []struct{ kind, arg string }{
+		{store.RevokeUser, "USERNAME"},
+		{store.RevokeClient, "CLIENT_ID"},
+		{store.RevokeGrant, "GRANT_ID"},
+		{store.RevokeUpstreamCredential, "UPSTREAM/PRINCIPAL"},
+		{store.RevokeIdP, "ISSUER"},
+	} {
+		c := &cobra.Command{
+			Use:   k.kind + " " + k.arg,
+			Short: "Lift the revocation of a " + k.kind,
+			Args:  cobra.ExactArgs(1),
+			RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
+				ctx := cmd.Context()
+				if _, err := inventory.ParseKind(k.kind, args[0]); err != nil {
+					return err
+				}
+				rv, err := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{Deadline: 5 * time.Second})
+				if err != nil {
+					return err
+				}
+				if err := rv.Reinstate(ctx, k.kind, args[0], by); err != nil {
+					if errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("%s %q is not revoked", k.kind, args[0])
+					}
+					return err
+				}
+				r := &audit.Record{Action: cliaudit.ActionRevocationLifted, Target: k.kind + ":" + args[0],
+					Error: fmt.Sprintf("revocation of %s %s lifted%s", k.kind, args[0], byDetail(by))}
+				if k.kind == store.RevokeUpstreamCredential {
+					r.Upstream, _, _ = strings.Cut(args[0], "/")
+				}
+				if err := rec.Record(ctx, r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "reinstated %s %s\n", k.kind, args[0])
+				return nil
+			}),
+		}
+		c.Flags().StringVar(&by, "by", defaultBy(), "who reinstates (recorded)")
+		re.AddCommand(c)
+	}
+	return re
 }
 
 func contains(s []string, v string) bool {

@@ -1,0 +1,98 @@
+// Package cliaudit records the administrative acts of the command line
+// (approving tools and clients, adding and removing users and clients,
+// revoking and reinstating identities) in the gateway's audit log: the
+// same hash chain, in the same database, signed with the same checkpoint
+// key as the gateway's own records.
+//
+// The command line may run while a gateway uses the same database; the
+// audit log links every batch to the chain head it reads inside its write
+// transaction (store.AuditChainer), so the two writers never fork the
+// chain.
+package cliaudit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// Client is the Client of every record the command line writes: it tells
+// administrative acts from the command line apart from the gateway's own
+// records.
+const Client = "mcpgate-cli"
+
+// Audit actions of administrative acts.
+const (
+	ActionUserAdded        = "admin.user.added"
+	ActionUserRemoved      = "admin.user.removed"
+	ActionClientAdded      = "admin.client.added"
+	ActionClientRemoved    = "admin.client.removed"
+	ActionToolApproved     = "admin.tool.approved"
+	ActionClientApproved   = "admin.client.approved"
+	ActionRevocation       = "admin.revocation"
+	ActionRevocationLifted = "admin.revocation.lifted"
+)
+
+// Actor returns the name of the operating-system user running the
+// command: the actor of its records. It falls back to $USER (or
+// $USERNAME), then to "unknown".
+func Actor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	for _, v := range []string{"USER", "USERNAME"} {
+		if s := os.Getenv(v); s != "" {
+			return s
+		}
+	}
+	return "unknown"
+}
+
+// Recorder appends records of administrative acts.
+type Recorder struct {
+	log   *audit.Log
+	actor string
+}
+
+// Open opens the audit log kept in st, signing checkpoints with the key
+// in dataDir (audit.DefaultKeyFile, created if missing, as the gateway
+// does). Commands open it before they act, so that an act that could not
+// be recorded is not carried out.
+func Open(st store.AuditLog, dataDir string) (*Recorder, error) {
+	if dataDir == "" {
+		return nil, errors.New("no data directory configured")
+	}
+	l, err := audit.New(st, &audit.Options{
+		KeyPath: filepath.Join(dataDir, audit.DefaultKeyFile),
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the audit log: %w", err)
+	}
+	return &Recorder{log: l, actor: Actor()}, nil
+}
+
+// Record appends rec, with the operating-system user as User and Client
+// as Client. A record that could not be stored is reported as an error
+// saying that the act was done.
+func (r *Recorder) Record(ctx context.Context, rec *audit.Record) error {
+	rec.User, rec.Client = r.actor, Client
+	if rec.Outcome == "" {
+		rec.Outcome = audit.OutcomeOK
+	}
+	if err := r.log.Append(context.WithoutCancel(ctx), rec); err != nil {
+		return fmt.Errorf("done, but not recorded in the audit log (%s %s): %w", rec.Action, rec.Target, err)
+	}
+	return nil
+}
+
+// Close signs a checkpoint over the records appended and closes the log
+// (not the store).
+func (r *Recorder) Close() error { return r.log.Close() }
