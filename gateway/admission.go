@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -82,6 +83,9 @@ type call struct {
 	ds     *downstreamSession
 	method string
 	params jsontext.Value
+	// p is params, decoded once by the stage; forwards edit it and encode
+	// it once (call.encode).
+	p *jsonraw.Object
 
 	// Set by resolve.
 	res  policy.Resource // what policy decides on
@@ -198,6 +202,11 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 		return nil, g.refuse(ctx, c, outcomeRevoked, err)
 	}
 	ctx = withDownstream(ctx, ds)
+	p, err := jsonraw.Parse(params)
+	if err != nil {
+		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
+	}
+	c.p = p
 	if err := spec.resolve(g, ctx, c); err != nil {
 		outcome := outcomeUnknown
 		var re *refusal
@@ -222,6 +231,19 @@ func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
 func refused(outcome string, err error) error { return &refusal{outcome: outcome, err: err} }
+
+// str returns the string member name of the params ("" when absent), or
+// an invalid-params refusal when it is not a string.
+func (c *call) str(name string) (string, error) {
+	s, _, err := c.p.String(name)
+	if err != nil {
+		return "", invalidParams("%s: %s: %v", c.method, name, err)
+	}
+	return s, nil
+}
+
+// encode returns the params with the stage's edits.
+func (c *call) encode() jsontext.Value { return c.p.Bytes() }
 
 func invalidParams(format string, args ...any) error {
 	return refused(outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, format, args...))
@@ -329,7 +351,7 @@ func (g *Gateway) govern(ctx context.Context, c *call, forward func() (any, erro
 	} else if raw, ok := out.(jsontext.Value); ok {
 		done.Result = raw
 		if c.method == mcp.MethodToolsCall {
-			if isErr, _ := member(raw, "isError"); string(isErr) == "true" {
+			if isErr, _, _ := jsonraw.GetPath(raw, "isError"); string(isErr) == "true" {
 				done.Outcome = "tool_error"
 			}
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 )
@@ -128,15 +129,16 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 		for k, items := range results[i].items {
 			info := kindInfo[k]
 			for _, raw := range items {
-				key, err := stringMember(raw, info.keyField)
-				if err != nil || key == "" {
+				key := stringOf(raw, info.keyField)
+				if key == "" {
 					g.logger.Warn("upstream listed an item without "+info.keyField, "upstream", u.cfg.Name)
 					continue
 				}
 				listed := key
 				if info.prefixed && u.prefix != "" {
 					listed = u.prefix + key
-					if raw, err = setMembers(raw, info.keyField, listed); err != nil {
+					var err error
+					if raw, err = withString(raw, info.keyField, listed); err != nil {
 						continue
 					}
 				}
@@ -177,7 +179,7 @@ func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext
 		params := jsontext.Value("{}")
 		if cursor != "" {
 			var err error
-			if params, err = setMembers(nil, "cursor", cursor); err != nil {
+			if params, err = withString(nil, "cursor", cursor); err != nil {
 				return nil, err
 			}
 		}
@@ -185,16 +187,12 @@ func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext
 		if err != nil {
 			return nil, err
 		}
-		arr, err := member(res, info.listField)
-		if err != nil {
-			return nil, err
-		}
-		items, err := arrayElements(arr)
+		items, err := jsonraw.Elements(valueOf(res, info.listField))
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, items...)
-		next, _ := stringMember(res, "nextCursor")
+		next := stringOf(res, "nextCursor")
 		if next == "" {
 			return all, nil
 		}
@@ -265,6 +263,6 @@ func (g *Gateway) routeTemplate(ctx context.Context, principal, tmpl string) (*u
 }
 
 func resourceNotFound(uri string) *jsonrpc.Error {
-	data, _ := setMembers(nil, "uri", uri)
+	data, _ := withString(nil, "uri", uri)
 	return &jsonrpc.Error{Code: jsonrpc.CodeResourceNotFound, Message: "resource not found: " + uri, Data: data}
 }

@@ -126,7 +126,7 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 			}
 			cs := u.existing(rec.Principal, profile)
 			if cs != nil {
-				params, _ := setMembers(nil, "taskId", rec.UpstreamTaskID)
+				params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
 				if _, err := cs.CallRaw(ctx, mcp.MethodTasksCancel, params); err != nil {
 					u.logger.Debug("cancelling a task", "task", rec.ID, "error", err)
 				}

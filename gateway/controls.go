@@ -179,7 +179,7 @@ func (g *Gateway) checkApproval(ctx context.Context, ds *downstreamSession, res 
 // were sent to was decided (as notifications/elicitation/complete), so
 // that they can retry. Wire it to approval.Options.OnDecision.
 func (g *Gateway) ApprovalDecided(a *approval.Approval) {
-	params, err := setMembers(nil, "elicitationId", a.ID)
+	params, err := withString(nil, "elicitationId", a.ID)
 	if err != nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -21,9 +22,9 @@ import (
 // resolveList prepares a list of one kind of catalogue item.
 func resolveList(k itemKind) func(*Gateway, context.Context, *call) error {
 	return func(g *Gateway, ctx context.Context, c *call) error {
-		cursor, err := stringMember(c.params, "cursor")
+		cursor, err := c.str("cursor")
 		if err != nil {
-			return invalidParams("invalid params: %v", err)
+			return err
 		}
 		c.name = cursor
 		c.res = policy.Resource{Kind: kindInfo[k].policyKind}
@@ -58,15 +59,16 @@ func forwardList(g *Gateway, ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	end := min(start+g.opts.PageSize, len(items))
-	res := []any{kindInfo[k].listField, joinArray(items[start:end])}
-	if end < len(items) {
-		res = append(res, "nextCursor", encodeCursor(end))
-	}
-	page, err := setMembers(nil, res...)
-	if err != nil {
+	var page jsonraw.Object
+	if err := page.Set(kindInfo[k].listField, jsonraw.JoinArray(items[start:end])); err != nil {
 		return nil, err
 	}
-	return &listResult{page: page, shown: len(items), hidden: hidden}, nil
+	if end < len(items) {
+		if err := page.SetString("nextCursor", encodeCursor(end)); err != nil {
+			return nil, err
+		}
+	}
+	return &listResult{page: page.Bytes(), shown: len(items), hidden: hidden}, nil
 }
 
 func encodeCursor(n int) string {
@@ -90,19 +92,20 @@ func decodeCursor(cursor string, max int) (int, error) {
 // the principal and, for tools, trusted.
 func resolveNamed(k itemKind) func(*Gateway, context.Context, *call) error {
 	return func(g *Gateway, ctx context.Context, c *call) error {
-		name, err := stringMember(c.params, "name")
-		if err != nil || name == "" {
+		name, err := c.str("name")
+		if err != nil {
+			return err
+		}
+		if name == "" {
 			return invalidParams("%s: name is required", c.method)
 		}
 		c.name = name
-		args, err := member(c.params, "arguments")
-		if err != nil {
-			return invalidParams("%s: invalid arguments: %v", c.method, err)
+		if args, ok := c.p.Get("arguments"); ok {
+			if args.Kind() != '{' {
+				return invalidParams("%s: arguments must be an object", c.method)
+			}
+			c.args = args
 		}
-		if args != nil && args.Kind() != '{' {
-			return invalidParams("%s: arguments must be an object", c.method)
-		}
-		c.args = args
 		rt, err := g.route(ctx, c.ds.principal, k, name)
 		if err != nil {
 			return g.upstreamAuthRequired(ctx, c.ds.principal, k, name, err)
@@ -128,24 +131,22 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, upstreamError(rt.up, err)
 	}
-	params := c.params
 	if rt.name != c.name {
-		if params, err = setMembers(params, "name", rt.name); err != nil {
+		if err := c.p.SetString("name", rt.name); err != nil {
 			return nil, err
 		}
 	}
 	var isTask bool
 	if c.method == mcp.MethodToolsCall {
-		task, _ := member(params, "task")
-		isTask = task != nil
+		_, isTask = c.p.Get("task")
 	}
 	if isTask {
-		if params, err = g.capTaskTTL(params); err != nil {
+		if err := g.capTaskTTL(c.p); err != nil {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid task params: %v", err)
 		}
 		defer g.creations.begin(rt.up)()
 	}
-	res, err := g.call(ctx, ss, cs, rt.up, c.method, params)
+	res, err := g.call(ctx, ss, cs, rt.up, c.method, c.encode())
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +160,11 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 // resources/unsubscribe: the URI must be listed by an upstream, or match
 // one of its templates, and be visible to the principal.
 func resolveResource(g *Gateway, ctx context.Context, c *call) error {
-	uri, err := stringMember(c.params, "uri")
-	if err != nil || uri == "" {
+	uri, err := c.str("uri")
+	if err != nil {
+		return err
+	}
+	if uri == "" {
 		return invalidParams("%s: uri is required", c.method)
 	}
 	c.name = uri
@@ -185,7 +189,7 @@ func forwardResource(g *Gateway, ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, upstreamError(c.up, err)
 	}
-	res, err := g.call(ctx, c.ds.ss, cs, c.up, c.method, c.params)
+	res, err := g.call(ctx, c.ds.ss, cs, c.up, c.method, c.encode())
 	if err != nil {
 		return nil, err
 	}
@@ -199,15 +203,17 @@ func forwardResource(g *Gateway, ctx context.Context, c *call) (any, error) {
 // resolveCompletion resolves completion/complete by its reference: a
 // prompt or a resource template the principal may see.
 func resolveCompletion(g *Gateway, ctx context.Context, c *call) error {
-	ref, err := member(c.params, "ref")
-	if err != nil || ref.Kind() != '{' {
+	rawRef, _ := c.p.Get("ref")
+	ref, err := jsonraw.Parse(rawRef)
+	if err != nil || rawRef.Kind() != '{' {
 		return invalidParams("completion/complete: ref is required")
 	}
 	c.args = c.params
-	typ, _ := stringMember(ref, "type")
+	str := func(name string) string { s, _, _ := ref.String(name); return s }
+	typ := str("type")
 	switch typ {
 	case "ref/prompt":
-		name, _ := stringMember(ref, "name")
+		name := str("name")
 		c.name = name
 		rt, err := g.route(ctx, c.ds.principal, kindPrompt, name)
 		if err != nil {
@@ -215,18 +221,17 @@ func resolveCompletion(g *Gateway, ctx context.Context, c *call) error {
 		}
 		c.up, c.rt = rt.up, rt
 		if rt.name != name {
-			newRef, err := setMembers(ref, "name", rt.name)
-			if err != nil {
+			if err := ref.SetString("name", rt.name); err != nil {
 				return invalidParams("completion/complete: %v", err)
 			}
-			if c.params, err = setMembers(c.params, "ref", newRef); err != nil {
+			if err := c.p.Set("ref", ref.Bytes()); err != nil {
 				return invalidParams("completion/complete: %v", err)
 			}
 		}
 		c.res = policy.Resource{Kind: policy.KindCompletion, Upstream: rt.up.cfg.Name, Name: rt.name}
 		c.seen = append(c.seen, seenCheck{mcp.MethodPromptsList, policy.Resource{Kind: policy.KindPrompt, Upstream: rt.up.cfg.Name, Name: rt.name}})
 	case "ref/resource":
-		uri, _ := stringMember(ref, "uri")
+		uri := str("uri")
 		c.name = uri
 		u, err := g.routeTemplate(ctx, c.ds.principal, uri)
 		if err != nil {
@@ -246,13 +251,13 @@ func forwardCompletion(g *Gateway, ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, upstreamError(c.up, err)
 	}
-	return g.call(ctx, c.ds.ss, cs, c.up, mcp.MethodCompletionComplete, c.params)
+	return g.call(ctx, c.ds.ss, cs, c.up, mcp.MethodCompletionComplete, c.encode())
 }
 
 // resolveSetLevel checks logging/setLevel; policy decides on the
 // upstreams it reaches (resource kind "upstream").
 func resolveSetLevel(g *Gateway, ctx context.Context, c *call) error {
-	level, _ := stringMember(c.params, "level")
+	level, _ := c.str("level")
 	if !mcp.LoggingLevel(level).IsValid() {
 		return invalidParams("unknown logging level %q", level)
 	}
@@ -294,8 +299,11 @@ func forwardSetLevel(g *Gateway, ctx context.Context, c *call) (any, error) {
 // must be one the principal created and may see. An unknown task and
 // another principal's task get the same answer.
 func resolveTask(g *Gateway, ctx context.Context, c *call) error {
-	gid, err := stringMember(c.params, "taskId")
-	if err != nil || gid == "" {
+	gid, err := c.str("taskId")
+	if err != nil {
+		return err
+	}
+	if gid == "" {
 		return invalidParams("%s: taskId is required", c.method)
 	}
 	c.name = gid
@@ -311,12 +319,14 @@ func resolveTask(g *Gateway, ctx context.Context, c *call) error {
 }
 
 func forwardTask(g *Gateway, ctx context.Context, c *call) (any, error) {
-	return g.forwardOwnTask(ctx, c.ds.ss, c.ds.principal, c.method, c.params, c.name, c.task, c.up)
+	return g.forwardOwnTask(ctx, c.ds.ss, c.ds.principal, c.method, c.p, c.name, c.task, c.up)
 }
 
 // resolveTaskList checks tasks/list; only the first page exists.
 func resolveTaskList(g *Gateway, ctx context.Context, c *call) error {
-	if cur, _ := stringMember(c.params, "cursor"); cur != "" {
+	if cur, err := c.str("cursor"); err != nil {
+		return err
+	} else if cur != "" {
 		return invalidParams("invalid cursor")
 	}
 	c.res = policy.Resource{Kind: policy.KindTask}
@@ -324,5 +334,5 @@ func resolveTaskList(g *Gateway, ctx context.Context, c *call) error {
 }
 
 func forwardTaskList(g *Gateway, ctx context.Context, c *call) (any, error) {
-	return g.listTasks(ctx, c.ds, c.params)
+	return g.listTasks(ctx, c.ds)
 }

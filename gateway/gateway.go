@@ -29,6 +29,7 @@ import (
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
@@ -447,25 +448,15 @@ func (g *Gateway) downstream(ss *mcp.ServerSession) *downstreamSession {
 // rewriting the progress token so that progress finds its way back.
 func (g *Gateway) call(ctx context.Context, ss *mcp.ServerSession, cs *mcp.ClientSession, u *upstream, method string, params jsontext.Value) (jsontext.Value, error) {
 	ci := &callInfo{ds: ss, ctx: ctx}
-	meta, err := member(params, "_meta")
-	if err != nil {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
-	}
-	if meta.Kind() == '{' {
-		tok, _ := member(meta, "progressToken")
-		if tok != nil {
-			ci.progressToken = tok
-			gtok := "mcpgate-" + strconv.FormatInt(g.nextToken.Add(1), 36)
-			newMeta, err := setMembers(meta, "progressToken", gtok)
-			if err != nil {
-				return nil, err
-			}
-			if params, err = setMembers(params, "_meta", newMeta); err != nil {
-				return nil, err
-			}
-			g.progress.add(gtok, ci)
-			defer g.progress.remove(gtok)
+	if tok, ok, _ := jsonraw.GetPath(params, "_meta", "progressToken"); ok && tok != nil {
+		ci.progressToken = tok
+		gtok := "mcpgate-" + strconv.FormatInt(g.nextToken.Add(1), 36)
+		var err error
+		if params, err = jsonraw.SetPath(params, jsontext.Value(strconv.Quote(gtok)), "_meta", "progressToken"); err != nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
 		}
+		g.progress.add(gtok, ci)
+		defer g.progress.remove(gtok)
 	}
 	cctx := context.WithValue(ctx, callInfoKey{}, ci)
 	// When the upstream closes the call's stream to have us poll, close the

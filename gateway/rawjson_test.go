@@ -4,52 +4,68 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/mcp"
 )
 
-func TestSetMembers(t *testing.T) {
-	tests := []struct {
-		in   string
-		kv   []any
-		want string
-	}{
-		{`{"name":"a","arguments":{"x":1}}`, []any{"name", "b"}, `{"name":"b","arguments":{"x":1}}`},
-		{`{"arguments":{"x":1}}`, []any{"name", "b"}, `{"arguments":{"x":1},"name":"b"}`},
-		{``, []any{"name", "b"}, `{"name":"b"}`},
-		{`{"a":1,"_meta":{"progressToken":"t"},"z":[1]}`, []any{"_meta", jsontext.Value(`{"progressToken":"g1"}`)}, `{"a":1,"_meta":{"progressToken":"g1"},"z":[1]}`},
-		{`{"a":1,"b":2}`, []any{"a", nil}, `{"b":2}`},
-		{`{"\u006eame":"a"}`, []any{"name", "b"}, `{"\u006eame":"b"}`},
+func TestRawHelpers(t *testing.T) {
+	obj := jsontext.Value(`{"name":"a","n":1,"x":{"y":2},"s":null}`)
+	if got := stringOf(obj, "name"); got != "a" {
+		t.Errorf("stringOf name = %q", got)
 	}
-	for _, tt := range tests {
-		got, err := setMembers(jsontext.Value(tt.in), tt.kv...)
-		if err != nil {
-			t.Errorf("setMembers(%s): %v", tt.in, err)
-			continue
-		}
-		if string(got) != tt.want {
-			t.Errorf("setMembers(%s) = %s, want %s", tt.in, got, tt.want)
-		}
-		if !jsontext.Value(got).IsValid() {
-			t.Errorf("invalid JSON %s", got)
+	for _, name := range []string{"n", "x", "s", "missing"} {
+		if got := stringOf(obj, name); got != "" {
+			t.Errorf("stringOf %s = %q, want empty", name, got)
 		}
 	}
-	if _, err := setMembers(jsontext.Value(`[1]`), "a", "b"); err == nil {
-		t.Error("array accepted as object")
+	if got := string(valueOf(obj, "x")); got != `{"y":2}` {
+		t.Errorf("valueOf x = %s", got)
+	}
+	if valueOf(jsontext.Value(`[1]`), "x") != nil || valueOf(jsontext.Value(`{"a":1,"a":2}`), "a") != nil {
+		t.Error("valueOf of a non-object or an object with duplicate names must be nil")
+	}
+	out, err := withString(obj, "name", "b\u202e")
+	if err != nil || stringOf(out, "name") != "b\u202e" || string(valueOf(out, "x")) != `{"y":2}` {
+		t.Errorf("withString: %s %v", out, err)
+	}
+	out, err = withValue(nil, "tasks", jsontext.Value(`[]`))
+	if err != nil || string(out) != `{"tasks":[]}` {
+		t.Errorf("withValue on nil: %s %v", out, err)
+	}
+	if _, err := withValue(jsontext.Value(`[1]`), "a", jsontext.Value(`1`)); err == nil {
+		t.Error("withValue on an array must fail")
+	}
+	rel := jsontext.Value(`{"_meta":{"` + mcp.MetaKeyRelatedTask + `":{"taskId":"up-1"},"k":1},"content":[]}`)
+	out, err = withRelatedTask(rel, "gw-1")
+	if err != nil || string(out) != `{"_meta":{"`+mcp.MetaKeyRelatedTask+`":{"taskId":"gw-1"},"k":1},"content":[]}` {
+		t.Errorf("withRelatedTask: %s %v", out, err)
+	}
+	plain := jsontext.Value(`{"content":[]}`)
+	if out, err := withRelatedTask(plain, "gw-1"); err != nil || string(out) != string(plain) {
+		t.Errorf("withRelatedTask without related task: %s %v", out, err)
 	}
 }
 
-func TestMember(t *testing.T) {
-	obj := jsontext.Value(`{"name":"x\"y","n":{"deep":[1,2]}}`)
-	if s, err := stringMember(obj, "name"); err != nil || s != `x"y` {
-		t.Errorf("name = %q, %v", s, err)
-	}
-	if v, _ := member(obj, "n"); string(v) != `{"deep":[1,2]}` {
-		t.Errorf("n = %s", v)
-	}
-	if v, _ := member(obj, "missing"); v != nil {
-		t.Errorf("missing = %s", v)
-	}
-	els, err := arrayElements(jsontext.Value(`[{"a":1}, "s", 3]`))
-	if err != nil || len(els) != 3 || string(joinArray(els)) != `[{"a":1},"s",3]` {
-		t.Errorf("arrayElements = %q, %v", els, err)
-	}
+// FuzzRawHelpers: the helpers that read and edit what upstreams send never
+// panic, and an edit yields valid JSON whose member reads back.
+func FuzzRawHelpers(f *testing.F) {
+	f.Add([]byte(`{"name":"a","_meta":{"io.modelcontextprotocol/related-task":{"taskId":"x"}}}`), "name", "b")
+	f.Add([]byte(`{"a":{"b":[1,2,{"c":null}]}}`), "a", "")
+	f.Add([]byte(`[]`), "x", "y")
+	f.Fuzz(func(t *testing.T, raw []byte, name, s string) {
+		v := jsontext.Value(raw)
+		_ = valueOf(v, name)
+		_ = stringOf(v, name)
+		if out, err := withString(v, name, s); err == nil {
+			if !jsontext.Value(out).IsValid() {
+				t.Fatalf("withString produced invalid JSON %q", out)
+			}
+			if got := stringOf(out, name); got != s {
+				t.Fatalf("withString(%q, %q, %q) reads back %q", raw, name, s, got)
+			}
+		}
+		if out, err := withRelatedTask(v, s); err == nil && string(out) != string(raw) && !jsontext.Value(out).IsValid() {
+			t.Fatalf("withRelatedTask produced invalid JSON %q", out)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -59,7 +60,7 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 			return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "roots are not offered to upstream %s (its roots setting is none)", u.cfg.Name))
 		}
 	}
-	params = g.mapRelatedTask(u, params)
+	params = g.mapRelatedTask(u, principal, params)
 	target, dctx := g.relayTarget(ctx, us)
 	if target == nil {
 		return nil, g.refuse(ctx, c, outcomeUnknown, jsonrpc.NewError(jsonrpc.CodeInternalError, "no client session of %s that can answer %s is connected to the gateway", principal, method))
@@ -98,12 +99,12 @@ func clientCan(ds *downstreamSession, method string, params jsontext.Value) erro
 		case caps.Sampling == nil:
 			missing = "sampling"
 		case caps.Sampling.Tools == nil:
-			if t, _ := member(params, "tools"); t != nil {
+			if t := valueOf(params, "tools"); t != nil {
 				missing = "sampling.tools"
 			}
 		}
 	case mcp.MethodElicitationCreate:
-		mode, _ := stringMember(params, "mode")
+		mode := stringOf(params, "mode")
 		switch {
 		case caps.Elicitation == nil:
 			missing = "elicitation"
@@ -161,19 +162,19 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 	}
 	switch method {
 	case mcp.NotificationProgress:
-		tok, _ := stringMember(params, "progressToken")
+		tok := stringOf(params, "progressToken")
 		ci := g.progress.get(tok)
-		if ci == nil {
+		if ci == nil || g.downstream(ci.ds).principal != principal {
 			u.logger.Debug("progress for an unknown token", "token", tok)
 			return
 		}
-		p, err := setMembers(params, "progressToken", ci.progressToken)
+		p, err := withValue(params, "progressToken", ci.progressToken)
 		if err != nil {
 			return
 		}
-		g.notify(ci.ctx, ci.ds, method, g.mapRelatedTask(u, p))
+		g.notify(ci.ctx, ci.ds, method, g.mapRelatedTask(u, principal, p))
 	case mcp.NotificationMessage:
-		params = g.mapRelatedTask(u, params)
+		params = g.mapRelatedTask(u, principal, params)
 		if ci := callInfoOf(ctx); ci != nil {
 			g.notify(ci.ctx, ci.ds, method, params)
 			return
@@ -183,25 +184,22 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 		g.invalidate(principal)
 		g.broadcast(principal, method, params, nil)
 	case mcp.NotificationResourcesUpdated:
-		uri, _ := stringMember(params, "uri")
+		uri := stringOf(params, "uri")
 		g.broadcast(principal, method, params, func(ds *downstreamSession) bool {
 			return g.sessions.subscribed(ds, uri)
 		})
 	case mcp.NotificationElicitationComplete:
 		g.broadcast(principal, method, params, nil)
 	case mcp.NotificationTasksStatus:
-		upID, _ := stringMember(params, "taskId")
-		gid, ref := g.gatewayTaskID(u, upID)
+		gid, ref := g.gatewayTaskID(u, principal, stringOf(params, "taskId"))
 		if ref == nil {
 			return
 		}
-		p, err := setMembers(params, "taskId", gid)
+		p, err := withString(params, "taskId", gid)
 		if err != nil {
 			return
 		}
-		status, _ := stringMember(params, "status")
-		msg, _ := stringMember(params, "statusMessage")
-		g.noteStatus(ctx, ref, status, msg)
+		g.noteStatus(ctx, ref, stringOf(params, "status"), stringOf(params, "statusMessage"))
 		g.broadcast(ref.Principal, method, p, nil)
 	default:
 		u.logger.Debug("notification not relayed", "method", method)
@@ -209,38 +207,30 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 }
 
 // mapRelatedTask rewrites the related-task _meta of a message an upstream
-// sent about one of its tasks to the id the gateway gave the client. A
-// message about a task the gateway does not know is left as it is.
-func (g *Gateway) mapRelatedTask(u *upstream, params jsontext.Value) jsontext.Value {
-	meta, err := member(params, "_meta")
-	if err != nil || meta.Kind() != '{' {
+// session of principal sent about one of its tasks to the id the gateway
+// gave the client. A message about a task the gateway does not know, or
+// that is not the principal's, is left as it is.
+func (g *Gateway) mapRelatedTask(u *upstream, principal string, params jsontext.Value) jsontext.Value {
+	raw, ok, err := jsonraw.GetPath(params, "_meta", mcp.MetaKeyRelatedTask, "taskId")
+	if err != nil || !ok || raw.Kind() != '"' {
 		return params
 	}
-	rel, _ := member(meta, mcp.MetaKeyRelatedTask)
-	if rel.Kind() != '{' {
+	upID, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
 		return params
 	}
-	upID, _ := stringMember(rel, "taskId")
 	// The task may have sent this before the gateway saw the answer that
 	// created it: wait for that answer while it is on its way.
 	var gid string
 	var ref *store.GatewayTask
 	g.creations.wait(context.Background(), u, func() bool {
-		gid, ref = g.gatewayTaskID(u, upID)
+		gid, ref = g.gatewayTaskID(u, principal, string(upID))
 		return ref != nil
 	})
 	if ref == nil {
 		return params
 	}
-	newRel, err := setMembers(rel, "taskId", gid)
-	if err != nil {
-		return params
-	}
-	newMeta, err := setMembers(meta, mcp.MetaKeyRelatedTask, newRel)
-	if err != nil {
-		return params
-	}
-	out, err := setMembers(params, "_meta", newMeta)
+	out, err := withRelatedTask(params, gid)
 	if err != nil {
 		return params
 	}

@@ -3,12 +3,14 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
@@ -32,44 +34,44 @@ func errUnknownTask(id string) error {
 
 // capTaskTTL lowers a task-augmented request's ttl to the configured
 // maximum (setting it when absent).
-func (g *Gateway) capTaskTTL(params jsontext.Value) (jsontext.Value, error) {
+func (g *Gateway) capTaskTTL(p *jsonraw.Object) error {
 	max := g.opts.MaxTaskTTL
 	if max <= 0 {
-		return params, nil
+		return nil
 	}
-	task, err := member(params, "task")
-	if err != nil || task.Kind() != '{' {
-		return params, err
+	raw, _ := p.Get("task")
+	task, err := jsonraw.Parse(raw)
+	if err != nil || raw.Kind() != '{' {
+		return fmt.Errorf("task must be an object")
 	}
 	maxMS := max.Milliseconds()
-	if ttl, _ := member(task, "ttl"); ttl.Kind() == '0' {
+	if ttl, _ := task.Get("ttl"); ttl.Kind() == '0' {
 		if n, err := strconv.ParseFloat(string(ttl), 64); err == nil && n <= float64(maxMS) {
-			return params, nil
+			return nil
 		}
 	}
-	newTask, err := setMembers(task, "ttl", jsontext.Value(strconv.FormatInt(maxMS, 10)))
-	if err != nil {
-		return nil, err
+	if err := task.Set("ttl", jsontext.Value(strconv.FormatInt(maxMS, 10))); err != nil {
+		return err
 	}
-	return setMembers(params, "task", newTask)
+	return p.Set("task", task.Bytes())
 }
 
 // mapCreatedTask records the task an upstream created and rewrites its id.
 func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstreamSession, res jsontext.Value) (any, error) {
 	principal, clientID := ds.principal, ds.clientID
-	task, err := member(res, "task")
-	if err != nil || task.Kind() != '{' {
+	task := valueOf(res, "task")
+	if task.Kind() != '{' {
 		// The upstream ran the call synchronously after all.
 		return res, nil
 	}
-	upID, err := stringMember(task, "taskId")
-	if err != nil || upID == "" {
+	upID := stringOf(task, "taskId")
+	if upID == "" {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s returned a task without an id", u.cfg.Name)
 	}
 	now := time.Now().UTC()
 	rec := &store.GatewayTask{ID: newID(), Principal: principal, ClientID: clientID, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
-	rec.Status, _ = stringMember(task, "status")
-	if ttl, _ := member(task, "ttl"); ttl.Kind() == '0' {
+	rec.Status = stringOf(task, "status")
+	if ttl := valueOf(task, "ttl"); ttl.Kind() == '0' {
 		if ms, err := strconv.ParseFloat(string(ttl), 64); err == nil && ms > 0 {
 			rec.ExpiresAt = now.Add(time.Duration(ms) * time.Millisecond)
 		}
@@ -82,11 +84,11 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 	g.creations.recorded()
 	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Session: ds.id(), Upstream: u.cfg.Name,
 		Action: "task.created", Target: rec.ID, Outcome: rec.Status})
-	newTask, err := setMembers(task, "taskId", rec.ID)
+	q, err := jsontext.AppendQuote(nil, rec.ID)
 	if err != nil {
 		return nil, err
 	}
-	return setMembers(res, "task", newTask)
+	return jsonraw.SetPath(res, q, "task", "taskId")
 }
 
 // taskFor resolves a gateway task id for a principal.
@@ -99,10 +101,10 @@ func (g *Gateway) taskFor(ctx context.Context, principal, gid string) (*store.Ga
 	return rec, u, u != nil
 }
 
-// gatewayTaskID finds the gateway id of an upstream task.
-func (g *Gateway) gatewayTaskID(u *upstream, upID string) (string, *store.GatewayTask) {
+// gatewayTaskID finds the gateway id of a principal's upstream task.
+func (g *Gateway) gatewayTaskID(u *upstream, principal, upID string) (string, *store.GatewayTask) {
 	rec, err := g.taskStore.FindGatewayTask(context.Background(), u.cfg.Name, upID)
-	if err != nil {
+	if err != nil || rec.Principal != principal {
 		return "", nil
 	}
 	return rec.ID, rec
@@ -127,17 +129,26 @@ func isTerminal(status string) bool {
 
 // lostTask builds the answer for a task its upstream no longer knows.
 func lostTask(rec *store.GatewayTask) (jsontext.Value, error) {
-	return setMembers(nil,
-		"taskId", rec.ID,
-		"status", string(mcp.TaskStatusFailed),
-		"statusMessage", lostTaskMessage,
-		"createdAt", rec.CreatedAt.Format(time.RFC3339Nano),
-		"lastUpdatedAt", rec.UpdatedAt.Format(time.RFC3339Nano),
-		"ttl", jsontext.Value("null"))
+	var o jsonraw.Object
+	for _, m := range [][2]string{
+		{"taskId", rec.ID},
+		{"status", string(mcp.TaskStatusFailed)},
+		{"statusMessage", lostTaskMessage},
+		{"createdAt", rec.CreatedAt.Format(time.RFC3339Nano)},
+		{"lastUpdatedAt", rec.UpdatedAt.Format(time.RFC3339Nano)},
+	} {
+		if err := o.SetString(m[0], m[1]); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.Set("ttl", jsontext.Value("null")); err != nil {
+		return nil, err
+	}
+	return o.Bytes(), nil
 }
 
 // forwardOwnTask forwards a task request of the task's owner.
-func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, principal, method string, params jsontext.Value, gid string, rec *store.GatewayTask, u *upstream) (any, error) {
+func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, principal, method string, params *jsonraw.Object, gid string, rec *store.GatewayTask, u *upstream) (any, error) {
 	var err error
 	lost := func() (any, error) {
 		g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
@@ -152,19 +163,14 @@ func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, pri
 	if rec.Status == string(mcp.TaskStatusFailed) && rec.StatusMessage == lostTaskMessage {
 		return lost()
 	}
-	// The task lives in the upstream session it was created in.
-	profile := u.profileFor(downstreamOf(ctx))
-	if p, ok := g.taskProfiles.Load(gid); ok {
-		profile = p.(string)
-	}
-	cs, err := u.sessionAs(ctx, principal, profile)
+	cs, err := u.sessionAs(ctx, principal, g.taskProfile(ctx, u, gid))
 	if err != nil {
 		return nil, upstreamError(u, err)
 	}
-	if params, err = setMembers(params, "taskId", rec.UpstreamTaskID); err != nil {
+	if err := params.SetString("taskId", rec.UpstreamTaskID); err != nil {
 		return nil, err
 	}
-	res, err := g.call(ctx, ss, cs, u, method, params)
+	res, err := g.call(ctx, ss, cs, u, method, params.Bytes())
 	if err != nil {
 		var we *jsonrpc.Error
 		if errors.As(err, &we) && we.Code == jsonrpc.CodeInvalidParams && !isTerminal(rec.Status) && method != mcp.MethodTasksCancel {
@@ -174,41 +180,28 @@ func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, pri
 		return nil, err
 	}
 	if method == mcp.MethodTasksResult {
-		return rewriteRelatedTask(res, gid)
+		return withRelatedTask(res, gid)
 	}
 	// tasks/get and tasks/cancel answer with the task's fields.
-	status, _ := stringMember(res, "status")
-	msg, _ := stringMember(res, "statusMessage")
-	g.noteStatus(ctx, rec, status, msg)
-	return setMembers(res, "taskId", gid)
+	g.noteStatus(ctx, rec, stringOf(res, "status"), stringOf(res, "statusMessage"))
+	return withString(res, "taskId", gid)
 }
 
-// rewriteRelatedTask replaces the task id in a result's related-task _meta.
-func rewriteRelatedTask(res jsontext.Value, gid string) (jsontext.Value, error) {
-	meta, err := member(res, "_meta")
-	if err != nil || meta.Kind() != '{' {
-		return res, nil
+// taskProfile returns the capability profile of the upstream session a
+// task was created in (the session of the request in ctx when unknown,
+// after a restart).
+func (g *Gateway) taskProfile(ctx context.Context, u *upstream, gid string) string {
+	if p, ok := g.taskProfiles.Load(gid); ok {
+		return p.(string)
 	}
-	rel, _ := member(meta, mcp.MetaKeyRelatedTask)
-	if rel.Kind() != '{' {
-		return res, nil
-	}
-	newRel, err := setMembers(rel, "taskId", gid)
-	if err != nil {
-		return nil, err
-	}
-	newMeta, err := setMembers(meta, mcp.MetaKeyRelatedTask, newRel)
-	if err != nil {
-		return nil, err
-	}
-	return setMembers(res, "_meta", newMeta)
+	return u.profileFor(downstreamOf(ctx))
 }
 
 // listTasks lists the principal's tasks, with their current state from
 // their upstreams; tasks an upstream no longer knows are listed as failed.
 // Tasks policy does not let the principal see (tasks/list on the task)
 // are left out.
-func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession, params jsontext.Value) (*listResult, error) {
+func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listResult, error) {
 	principal := ds.principal
 	all, err := g.taskStore.ListGatewayTasks(ctx, principal)
 	if err != nil {
@@ -223,52 +216,35 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession, params j
 		}
 		recs = append(recs, rec)
 	}
-	// What each upstream reports, by upstream task id.
+	// What each upstream session reports, by upstream task id. Tasks live
+	// in the upstream session (capability profile) they were created in.
+	key := func(rec *store.GatewayTask) string {
+		return sessionKey(rec.Upstream, g.taskProfile(ctx, g.byName[rec.Upstream], rec.ID))
+	}
 	live := map[string]map[string]jsontext.Value{}
 	for _, rec := range recs {
-		if _, done := live[rec.Upstream]; done {
-			continue
-		}
 		u := g.byName[rec.Upstream]
 		if u == nil {
 			continue
 		}
-		cs, err := u.session(ctx, principal)
+		k := key(rec)
+		if _, done := live[k]; done {
+			continue
+		}
+		cs, err := u.sessionAs(ctx, principal, g.taskProfile(ctx, u, rec.ID))
 		if err != nil {
 			continue
 		}
-		m := map[string]jsontext.Value{}
-		cursor := ""
-		for {
-			p := jsontext.Value("{}")
-			if cursor != "" {
-				p, _ = setMembers(nil, "cursor", cursor)
-			}
-			res, err := cs.CallRaw(ctx, mcp.MethodTasksList, p)
-			if err != nil {
-				u.logger.Debug("tasks/list", "error", err)
-				m = nil // unknown: do not declare its tasks lost
-				break
-			}
-			arr, _ := member(res, "tasks")
-			tasks, _ := arrayElements(arr)
-			for _, t := range tasks {
-				id, _ := stringMember(t, "taskId")
-				m[id] = t
-			}
-			next, _ := stringMember(res, "nextCursor")
-			if next == "" || next == cursor {
-				break
-			}
-			cursor = next
-		}
-		live[rec.Upstream] = m
+		live[k] = g.upstreamTasks(ctx, u, cs)
 	}
 	raws := make([]jsontext.Value, 0, len(recs))
 	for _, rec := range recs {
-		m, known := live[rec.Upstream]
+		if g.byName[rec.Upstream] == nil {
+			continue
+		}
+		m, known := live[key(rec)]
 		if t, ok := m[rec.UpstreamTaskID]; ok {
-			if t, err := setMembers(t, "taskId", rec.ID); err == nil {
+			if t, err := withString(t, "taskId", rec.ID); err == nil {
 				raws = append(raws, t)
 			}
 			continue
@@ -282,9 +258,49 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession, params j
 			}
 		}
 	}
-	page, err := setMembers(nil, "tasks", joinArray(raws))
-	if err != nil {
+	var page jsonraw.Object
+	if err := page.Set("tasks", jsonraw.JoinArray(raws)); err != nil {
 		return nil, err
 	}
-	return &listResult{page: page, shown: len(raws), hidden: hidden}, nil
+	return &listResult{page: page.Bytes(), shown: len(raws), hidden: hidden}, nil
+}
+
+// maxTaskListPages bounds the pages of one upstream's tasks/list the
+// gateway reads for a client's tasks/list.
+const maxTaskListPages = 100
+
+// upstreamTasks lists the tasks an upstream session reports, by upstream
+// task id; nil when they cannot be known (an error, a repeated cursor, too
+// many pages), so that no task is declared lost on that account.
+func (g *Gateway) upstreamTasks(ctx context.Context, u *upstream, cs *mcp.ClientSession) map[string]jsontext.Value {
+	m := map[string]jsontext.Value{}
+	seen := map[string]bool{}
+	cursor := ""
+	for range maxTaskListPages {
+		p := jsontext.Value("{}")
+		if cursor != "" {
+			p, _ = withString(nil, "cursor", cursor)
+		}
+		res, err := cs.CallRaw(ctx, mcp.MethodTasksList, p)
+		if err != nil {
+			u.logger.Debug("tasks/list", "error", err)
+			return nil
+		}
+		tasks, _ := jsonraw.Elements(valueOf(res, "tasks"))
+		for _, t := range tasks {
+			m[stringOf(t, "taskId")] = t
+		}
+		next := stringOf(res, "nextCursor")
+		if next == "" {
+			return m
+		}
+		if seen[next] {
+			u.logger.Warn("tasks/list: the upstream repeated a cursor", "cursor", next)
+			return nil
+		}
+		seen[next] = true
+		cursor = next
+	}
+	u.logger.Warn("tasks/list: the upstream has more pages than the gateway reads", "pages", maxTaskListPages)
+	return nil
 }
