@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,11 +15,11 @@ import (
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
-	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
+	"github.com/mcpgate/mcpgate/principal"
 )
 
 // CodePolicyDenied is the JSON-RPC error code of a request the gateway's
@@ -42,9 +43,12 @@ func (g *Gateway) enforced() bool {
 
 // policyPrincipal describes a downstream session to the policy engine.
 func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
-	p := policy.Principal{User: ds.principal, Session: ds.ss.ID(), Client: policy.Client{ID: ds.clientID, Name: ds.client}}
+	id := ds.identity
+	p := policy.Principal{User: ds.principal, Session: ds.ss.ID(), Client: policy.Client{ID: ds.clientID, Name: ds.client},
+		Groups: id.groups, Roles: id.roles, Email: id.email, Name: id.name}
+	kind := subjectKind(ds.principal)
 	switch {
-	case strings.HasPrefix(ds.principal, "client:"):
+	case kind == principal.KindClient:
 		// A token of a client acting for itself (client credentials).
 		p.User = ""
 		p.Client.Registration = "m2m"
@@ -54,9 +58,14 @@ func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
 	if p.Client.Registration == "" {
 		p.Client.Registration = ds.registration
 	}
-	if strings.HasPrefix(ds.principal, "oidc:") {
+	if kind == principal.KindFederated || id.idp != "" {
+		// Enterprise users: by ID-JAG or sign-in, named by the
+		// provider's sub or by a verified email.
 		p.Client.Registration = "enterprise"
 		p.IdP = g.idpOf(ds.principal)
+		if p.IdP == "" && slices.Contains(g.configuredIssuers(), id.idp) {
+			p.IdP = id.idp
+		}
 	}
 	return p
 }
@@ -256,17 +265,8 @@ func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
 	return g.decide(ds, kindInfo[k].listMethod, policy.Resource{Kind: kindInfo[k].policyKind, Upstream: rt.up.cfg.Name, Name: rt.name}, nil).Allow
 }
 
-// idpOf names the trusted identity provider a federated subject
-// ("oidc:<issuer host/path>:<sub>") comes from, or "".
+// idpOf names the trusted identity provider a federated subject comes
+// from, or "".
 func (g *Gateway) idpOf(subject string) string {
-	var issuers []string
-	if o := g.cfg.OAuth; o != nil {
-		for _, ti := range o.TrustedIssuers {
-			issuers = append(issuers, ti.Issuer)
-		}
-		if o.OIDC != nil {
-			issuers = append(issuers, o.OIDC.Issuer)
-		}
-	}
-	return inventory.IdPOfSubject(subject, issuers)
+	return principal.Subject(subject).IdP(g.configuredIssuers())
 }
