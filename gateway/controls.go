@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
-	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/principal"
 )
 
 // CodePolicyDenied is the JSON-RPC error code of a request the gateway's
@@ -41,9 +42,12 @@ func (g *Gateway) enforced() bool {
 
 // policyPrincipal describes a downstream session to the policy engine.
 func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
-	p := policy.Principal{User: ds.principal, Session: ds.id(), Client: policy.Client{ID: ds.clientID, Name: ds.client}}
+	id := ds.identity
+	p := policy.Principal{User: ds.principal, Session: ds.id(), Client: policy.Client{ID: ds.clientID, Name: ds.client},
+		Groups: id.groups, Roles: id.roles, Email: id.email, Name: id.name}
+	kind := subjectKind(ds.principal)
 	switch {
-	case strings.HasPrefix(ds.principal, "client:"):
+	case kind == principal.KindClient:
 		// A token of a client acting for itself (client credentials).
 		p.User = ""
 		p.Client.Registration = "m2m"
@@ -53,9 +57,14 @@ func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
 	if p.Client.Registration == "" {
 		p.Client.Registration = ds.registration
 	}
-	if strings.HasPrefix(ds.principal, "oidc:") {
+	if kind == principal.KindFederated || id.idp != "" {
+		// Enterprise users: by ID-JAG or sign-in, named by the
+		// provider's sub or by a verified email.
 		p.Client.Registration = "enterprise"
 		p.IdP = g.idpOf(ds.principal)
+		if p.IdP == "" && slices.Contains(g.configuredIssuers(), id.idp) {
+			p.IdP = id.idp
+		}
 	}
 	return p
 }
@@ -209,17 +218,8 @@ func (g *Gateway) visible(ds *downstreamSession, k itemKind, rt route) bool {
 	return d.Allow || d.Indeterminate
 }
 
-// idpOf names the trusted identity provider a federated subject
-// ("oidc:<issuer host/path>:<sub>") comes from, or "".
+// idpOf names the trusted identity provider a federated subject comes
+// from, or "".
 func (g *Gateway) idpOf(subject string) string {
-	var issuers []string
-	if o := g.cfg.OAuth; o != nil {
-		for _, ti := range o.TrustedIssuers {
-			issuers = append(issuers, ti.Issuer)
-		}
-		if o.OIDC != nil {
-			issuers = append(issuers, o.OIDC.Issuer)
-		}
-	}
-	return inventory.IdPOfSubject(subject, issuers)
+	return principal.Subject(subject).IdP(g.configuredIssuers())
 }

@@ -150,6 +150,7 @@ type downstreamSession struct {
 	// token's scopes.
 	registration string
 	scopes       []string
+	identity     policyIdentity // what the token's source says about the user
 	clientMeta   map[string]any // the client's registered metadata
 	sourceAddr   string         // the IP address the session was initialized from
 	created      time.Time
@@ -385,6 +386,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	}
 	ds := &downstreamSession{ss: ss, principal: principal, clientID: tokenClientID(ctx), client: params.ClientInfo.Name, created: time.Now().UTC()}
 	ds.scopes = tokenScopes(ctx)
+	ds.identity = tokenIdentity(ctx)
 	ds.sourceAddr = sourceAddr(ctx)
 	if g.auth != nil && ds.clientID != "" {
 		if c, err := g.auth.store.GetClient(ctx, ds.clientID); err == nil {

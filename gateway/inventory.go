@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -13,6 +12,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
+	principalpkg "github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -76,12 +76,13 @@ func (g *Gateway) setupInventory(ctx context.Context) error {
 
 // matches reports whether a revocation applies to a principal and client.
 func matches(m inventory.Match, principal, clientID string) bool {
+	sub := principalpkg.Subject(principal)
 	switch {
 	case m.User != "" && principal == m.User:
 		return true
-	case m.Client != "" && (clientID == m.Client || principal == "client:"+m.Client):
+	case m.Client != "" && (clientID == m.Client || sub.ClientID() == m.Client):
 		return true
-	case m.IdP != "" && strings.HasPrefix(principal, "oidc:") && inventory.IdPOfSubject(principal, []string{m.IdP}) != "":
+	case m.IdP != "" && sub.FromIdP(m.IdP):
 		return true
 	}
 	return false
@@ -94,7 +95,7 @@ func (g *Gateway) revoked(ctx context.Context, ds *downstreamSession) bool {
 		return false
 	}
 	m := inventory.Match{User: ds.principal, Client: ds.clientID}
-	if c, ok := strings.CutPrefix(ds.principal, "client:"); ok {
+	if c := principalpkg.Subject(ds.principal).ClientID(); c != "" {
 		m = inventory.Match{Client: c}
 	}
 	return rv.IsRevoked(ctx, m)
@@ -104,7 +105,7 @@ func (g *Gateway) revoked(ctx context.Context, ds *downstreamSession) bool {
 func (g *Gateway) admit(ctx context.Context, subject, clientID string) error {
 	if rv := g.opts.Revoker; rv != nil {
 		m := inventory.Match{User: subject, Client: clientID}
-		if c, ok := strings.CutPrefix(subject, "client:"); ok {
+		if c := principalpkg.Subject(subject).ClientID(); c != "" {
 			m.User = ""
 			m.Client = c
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -218,14 +218,9 @@ type Graph struct {
 }
 
 // IdPOfSubject returns the issuer among issuers that vouched for a
-// federated subject (as the authorization server names them), or "".
+// federated subject (see [principal.Subject.IdP]), or "".
 func IdPOfSubject(subject string, issuers []string) string {
-	for _, iss := range issuers {
-		if strings.HasPrefix(subject, authserver.FederatedSubject(iss, "")) {
-			return iss
-		}
-	}
-	return ""
+	return principal.Subject(subject).IdP(issuers)
 }
 
 func splitScopes(s string) []string { return strings.Fields(s) }

@@ -10,7 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/inventory"
-	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -42,7 +42,7 @@ func populate(t *testing.T, inv *inventory.Inventory, ids store.Store, st store.
 			t.Fatal(err)
 		}
 	}
-	fed := authserver.FederatedSubject(idpIss, "u-42")
+	fed := principal.Federated(idpIss, "u-42").String()
 	must(ids.CreateUser(ctx, &store.User{Username: "alice", CreatedAt: now.Add(-time.Hour)}))
 	must(ids.CreateUser(ctx, &store.User{Username: "bob", CreatedAt: now.Add(-time.Hour)}))
 	must(ids.PutClient(ctx, &store.Client{ID: cimdID, Kind: store.ClientMetadataDocument, Name: "App",

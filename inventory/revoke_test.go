@@ -14,7 +14,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/inventory"
-	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
@@ -148,8 +148,8 @@ func TestIsRevoked(t *testing.T) {
 		{inventory.Match{User: "bob", Client: "c2", Grant: "fam-9"}, true},
 		{inventory.Match{User: "bob", Client: "c2", Grant: "fam-1"}, false},
 		{inventory.Match{IdP: idpIss}, true},
-		{inventory.Match{User: authserver.FederatedSubject(idpIss, "u1")}, true},
-		{inventory.Match{User: authserver.FederatedSubject("https://other.example", "u1")}, false},
+		{inventory.Match{User: principal.Federated(idpIss, "u1").String()}, true},
+		{inventory.Match{User: principal.Federated("https://other.example", "u1").String()}, false},
 		{inventory.Match{}, false},
 	} {
 		if got := rv.IsRevoked(ctx, tc.m); got != tc.want {
@@ -207,7 +207,7 @@ func TestRevokeDurableAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []inventory.Match{{Client: cimdID}, {User: "alice"}, {IdP: idpIss}, {User: authserver.FederatedSubject(idpIss, "x")}} {
+	for _, m := range []inventory.Match{{Client: cimdID}, {User: "alice"}, {IdP: idpIss}, {User: principal.Federated(idpIss, "x").String()}} {
 		if !rv.IsRevoked(ctx, m) {
 			t.Errorf("after restart IsRevoked(%v) = false", m)
 		}
@@ -389,7 +389,7 @@ func TestSyncAppliesRevocationsFromAnotherProcess(t *testing.T) {
 
 func TestStoreTokenRevoker(t *testing.T) {
 	ctx := context.Background()
-	fed := authserver.FederatedSubject(idpIss, "u1")
+	fed := principal.Federated(idpIss, "u1").String()
 	for _, tc := range []struct {
 		m       inventory.Match
 		revoked []string

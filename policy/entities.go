@@ -132,6 +132,10 @@ type entityKey struct {
 	kind       string // "user", "client", "upstream" or a resource kind
 	a, b, c, d string
 	md         uint64 // hash of the client metadata fields that become attributes
+	// id is a hash of the user's identity attributes (groups, roles,
+	// email, name), so that users who differ in them never share an
+	// entity.
+	id uint64
 }
 
 // entityCache holds immutable entities derived purely from their keys, so
@@ -233,7 +237,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 			if parentIdP != "" {
 				parents = types.NewEntityUIDSet(idp)
 			}
-			e = types.Entity{UID: types.NewEntityUID(TypeClient, types.String(p.Client.ID)), Parents: parents, Attributes: clientAttributes(&p.Client, r.ClientMetadata)}
+			e = types.Entity{UID: types.NewEntityUID(TypeClient, types.String(p.Client.ID)), Parents: parents, Attributes: clientAttributes(&p.Client, parentIdP, r.ClientMetadata)}
 			cache.store(k, e)
 		}
 		clientUID = e.UID
@@ -241,14 +245,14 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 	}
 	switch {
 	case p.User != "":
-		k := entityKey{kind: "user", a: p.User, b: p.IdP}
+		k := entityKey{kind: "user", a: p.User, b: p.IdP, id: cache.identityHash(p)}
 		e, ok := cache.load(k)
 		if !ok {
 			var parents types.EntityUIDSet
 			if p.IdP != "" {
 				parents = types.NewEntityUIDSet(idp)
 			}
-			e = types.Entity{UID: types.NewEntityUID(TypeUser, types.String(p.User)), Parents: parents, Attributes: types.NewRecord(types.RecordMap{"id": types.String(p.User)})}
+			e = types.Entity{UID: types.NewEntityUID(TypeUser, types.String(p.User)), Parents: parents, Attributes: userAttributes(p)}
 			cache.store(k, e)
 		}
 		cr.req.Principal = e.UID
@@ -257,7 +261,7 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 		cr.req.Principal = clientUID
 	default:
 		cr.req.Principal = types.NewEntityUID(TypeAnonymous, "anonymous")
-		cr.entities.add(types.Entity{UID: cr.req.Principal})
+		cr.entities.add(anonymousEntity)
 	}
 
 	k := entityKey{kind: r.Resource.Kind, a: r.Resource.Upstream, b: r.Resource.Name}
@@ -358,6 +362,75 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 	return nil
 }
 
+// identityAttributes adds the identity attributes every principal entity
+// has, so that a policy reading them evaluates for any principal: groups
+// and roles (sets of strings), email, name and idp (strings), empty when
+// unknown.
+func identityAttributes(m types.RecordMap, groups, roles []string, email, name, idp string) {
+	m["groups"] = stringSet(groups)
+	m["roles"] = stringSet(roles)
+	m["email"] = types.String(email)
+	if _, ok := m["name"]; !ok {
+		m["name"] = types.String(name)
+	}
+	m["idp"] = types.String(idp)
+}
+
+func stringSet(l []string) types.Set {
+	vs := make([]types.Value, len(l))
+	for i, s := range l {
+		vs[i] = types.String(s)
+	}
+	return types.NewSet(vs...)
+}
+
+// userAttributes are the attributes of a User entity.
+func userAttributes(p *Principal) types.Record {
+	m := types.RecordMap{"id": types.String(p.User)}
+	identityAttributes(m, p.Groups, p.Roles, p.Email, p.Name, p.IdP)
+	return types.NewRecord(m)
+}
+
+// anonymousEntity is the principal of unauthenticated requests.
+var anonymousEntity = func() types.Entity {
+	m := types.RecordMap{"id": types.String("anonymous")}
+	identityAttributes(m, nil, nil, "", "", "")
+	return types.Entity{UID: types.NewEntityUID(TypeAnonymous, "anonymous"), Attributes: types.NewRecord(m)}
+}()
+
+// identityHash returns a seeded hash of the identity attributes of p that
+// become User attributes besides its id and idp; it keys the user entity
+// cache.
+func (c *entityCache) identityHash(p *Principal) uint64 {
+	if len(p.Groups) == 0 && len(p.Roles) == 0 && p.Email == "" && p.Name == "" {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, l := range [][]string{p.Groups, p.Roles} {
+		for _, s := range l {
+			// Length-prefixed, so that no two lists hash alike by
+			// moving a boundary.
+			writeLen(&h, len(s))
+			h.WriteString(s)
+		}
+		h.WriteByte(0xff)
+	}
+	for _, s := range []string{p.Email, p.Name} {
+		writeLen(&h, len(s))
+		h.WriteString(s)
+	}
+	return h.Sum64() | 1 // never 0, the key of a user without attributes
+}
+
+func writeLen(h *maphash.Hash, n int) {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(n >> (8 * i))
+	}
+	h.Write(b[:])
+}
+
 // metadataFields are the client metadata fields that become attributes.
 var metadataFields = []string{"client_name", "client_uri", "software_id", "software_version", "token_endpoint_auth_method", "redirect_uris", "grant_types"}
 
@@ -410,8 +483,11 @@ func sourceIP(s string) (types.IPAddr, bool) {
 }
 
 // clientAttributes builds the attributes of a Client entity from the
-// client's identity and selected fields of its metadata.
-func clientAttributes(c *Client, md map[string]any) types.Record {
+// client's identity and selected fields of its metadata; idp is the
+// identity provider a client acting for itself came through. A client has
+// the identity attributes of every principal, with empty groups, roles and
+// email.
+func clientAttributes(c *Client, idp string, md map[string]any) types.Record {
 	m := types.RecordMap{
 		"id":           types.String(c.ID),
 		"registration": types.String(c.Registration),
@@ -440,6 +516,7 @@ func clientAttributes(c *Client, md map[string]any) types.Record {
 		grants = append(grants, types.String(g))
 	}
 	m["grant_types"] = types.NewSet(grants...)
+	identityAttributes(m, nil, nil, "", "", idp)
 	return types.NewRecord(m)
 }
 

@@ -57,6 +57,8 @@ type compiledPolicy struct {
 	reason   string
 	desc     string // how reasons name it
 	needs    *contextNeeds
+	// principalAttrs are the principal attributes its conditions read.
+	principalAttrs []string
 	// principal and resource scope constraints that name an entity, for a
 	// cheap exact pre-check (see requestScope.mayMatch).
 	principalScope, resourceScope types.EntityUID
@@ -502,6 +504,7 @@ func check(file, idName string, p *cedar.Policy) (*compiledPolicy, []string) {
 	}
 	cp.desc = describePolicy(cp)
 	cp.needs = analyseNeeds(a)
+	cp.principalAttrs = principalReads(a)
 	cp.principalScope = scopeEntity(a.Principal)
 	cp.resourceScope = scopeEntity(a.Resource)
 	return cp, nil

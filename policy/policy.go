@@ -209,12 +209,20 @@ type Request struct {
 }
 
 // Principal is who is asking: the user (if any), the client acting for the
-// user or on its own, the identity provider that vouched and the session.
+// user or on its own, the identity provider that vouched, the session, and
+// what the source of the identity says about the user.
 type Principal struct {
 	User    string // "" for machine-to-machine clients
 	Client  Client
 	IdP     string // issuer of the enterprise identity provider, or ""
 	Session string
+	// Groups, Roles, Email and Name are the user's identity attributes
+	// (principal.groups, principal.roles, principal.email,
+	// principal.name): the claims of the ID-JAG or enterprise ID token,
+	// or the local user's attributes. Empty when unknown; the attributes
+	// are present on every principal entity all the same.
+	Groups, Roles []string
+	Email, Name   string
 }
 
 // Client is the OAuth client making the request.

@@ -51,8 +51,15 @@ func (m *Memory) CreateUser(_ context.Context, u *User) error {
 	if _, ok := m.users[u.Username]; ok {
 		return fmt.Errorf("user %q: %w", u.Username, ErrExists)
 	}
-	m.users[u.Username] = *u
+	m.users[u.Username] = cloneUser(*u)
 	return nil
+}
+
+// cloneUser copies u's slices so that callers never share them with the
+// store.
+func cloneUser(u User) User {
+	u.Groups, u.Roles = slices.Clone(u.Groups), slices.Clone(u.Roles)
+	return u
 }
 
 // GetUser implements Store.
@@ -63,7 +70,7 @@ func (m *Memory) GetUser(_ context.Context, username string) (*User, error) {
 	if !ok {
 		return nil, fmt.Errorf("user %q: %w", username, ErrNotFound)
 	}
-	return ptr(u), nil
+	return ptr(cloneUser(u)), nil
 }
 
 // ListUsers implements Store.
@@ -72,7 +79,7 @@ func (m *Memory) ListUsers(context.Context) ([]*User, error) {
 	defer m.mu.Unlock()
 	var out []*User
 	for _, k := range slices.Sorted(maps.Keys(m.users)) {
-		out = append(out, ptr(m.users[k]))
+		out = append(out, ptr(cloneUser(m.users[k])))
 	}
 	return out, nil
 }

@@ -47,6 +47,11 @@ type User struct {
 	Username string
 	// PasswordHash is an argon2id PHC string.
 	PasswordHash string
+	// Groups, Roles and Email are attributes policies can read
+	// (principal.groups, principal.roles, principal.email).
+	Groups []string
+	Roles  []string
+	Email  string
 	// CreatedAt is when the user was added.
 	CreatedAt time.Time
 }
@@ -111,6 +116,10 @@ type AuthCode struct {
 	Scope string
 	// FamilyID groups every token issued from this code.
 	FamilyID string
+	// Claims are the identity attributes the user's identity provider
+	// asserted at sign-in (JSON, opaque to the store), carried into the
+	// tokens issued from this code; "" when there are none.
+	Claims string
 	// ExpiresAt is when the code stops being redeemable.
 	ExpiresAt time.Time
 	// UsedAt is set when the code is redeemed.
@@ -131,6 +140,9 @@ type RefreshToken struct {
 	Resource string
 	// Scope is the granted scope.
 	Scope string
+	// Claims are the identity attributes carried into the access tokens
+	// it yields (JSON, opaque to the store; see AuthCode.Claims).
+	Claims string
 	// ExpiresAt bounds the token's life.
 	ExpiresAt time.Time
 	// UsedAt is set when the token is rotated.

@@ -56,7 +56,7 @@ The configuration file is described in docs/configuration.md.`,
 	dataCommands := authcmd.Commands(func() string { return dataDir })
 	dataCommands = append(dataCommands, auditcmd.Commands(func() string { return dataDir })...)
 	dataCommands = append(dataCommands, inventorycmd.Commands(func() string { return dataDir })...)
-	root.AddCommand(policycmd.Commands()...)
+	root.AddCommand(policycmd.Commands(g.policySources)...)
 	for _, c := range dataCommands {
 		next := c.PersistentPreRunE
 		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {

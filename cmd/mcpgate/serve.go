@@ -49,6 +49,13 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	for _, c := range g.Collisions() {
 		fmt.Fprintf(out, "warning: %s\n", c)
 	}
+	if ws, err := policyAttributeWarnings(ctx, cfg); err != nil {
+		logger.Warn("checking the principal attributes policies read", "error", err)
+	} else {
+		for _, w := range ws {
+			fmt.Fprintf(out, "warning: policy %s\n", w)
+		}
+	}
 	if cfg.Auth == config.AuthNone {
 		if s, err := catalogSummary(ctx, g.Server()); err != nil {
 			logger.Debug("counting the catalogue", "error", err)

@@ -35,6 +35,7 @@ import (
 	"github.com/mcpgate/mcpgate/oauth/oauthclient"
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/oauth/safehttp"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
@@ -748,7 +749,7 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 		if err != nil || tok == nil || tok.ClientID != svcClientID || tok.RefreshToken != "" {
 			t.Fatalf("stored token %v: %v", tok, err)
 		}
-		w.checkPrincipals(t, mark, authserver.ClientSubject(svcClientID), svcClientID, scopeRead)
+		w.checkPrincipals(t, mark, principal.Client(svcClientID).String(), svcClientID, scopeRead)
 
 		t.Run("wrong key", func(t *testing.T) {
 			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -810,7 +811,7 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 		if err := w.idp.lastError(); err != nil {
 			t.Errorf("identity provider refused a request: %v", err)
 		}
-		w.checkPrincipals(t, mark, authserver.FederatedSubject(w.idp.issuer, idpUser), agentClientID, scopeRead)
+		w.checkPrincipals(t, mark, principal.Federated(w.idp.issuer, idpUser).String(), agentClientID, scopeRead)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -207,7 +208,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.AutoApprove != nil {
 		if sub, ok := s.opts.AutoApprove(r, az.client, az.scopes); ok && sub != "" {
-			s.approve(w, r, az, sub)
+			s.approve(w, r, az, sub, principal.Attributes{})
 			return
 		}
 	}
@@ -220,12 +221,14 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // approve issues an authorization code and redirects to the client.
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, az *authzRequest, subject string) {
+// attrs are what an identity provider asserted about the subject at
+// sign-in; they travel with the code.
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, az *authzRequest, subject string, attrs principal.Attributes) {
 	code := meta.RandomToken(32)
 	ac := &store.AuthCode{
 		CodeHash: store.Digest(code), ClientID: az.client.ID, Subject: subject, RedirectURI: az.req.RedirectURI,
 		CodeChallenge: az.req.CodeChallenge, Resource: az.resource.URI, Scope: sprintScopes(az.scopes),
-		FamilyID: meta.RandomToken(16), ExpiresAt: s.now().Add(s.opts.CodeTTL),
+		FamilyID: meta.RandomToken(16), Claims: encodeAttributes(attrs), ExpiresAt: s.now().Add(s.opts.CodeTTL),
 	}
 	if err := s.st.CreateAuthCode(r.Context(), ac); err != nil {
 		s.log.ErrorContext(r.Context(), "oauth: storing authorization code", "err", err)
@@ -292,12 +295,18 @@ func (s *Server) currentSession(r *http.Request) *sessionInfo {
 	if err != nil || se.Kind != "user" || se.Subject == "" {
 		return nil
 	}
-	return &sessionInfo{token: c.Value, subject: se.Subject}
+	attrs, err := decodeAttributes(se.Data)
+	if err != nil {
+		return nil
+	}
+	return &sessionInfo{token: c.Value, subject: se.Subject, attrs: attrs}
 }
 
 type sessionInfo struct {
 	token   string
 	subject string
+	// attrs are what the identity provider asserted at sign-in.
+	attrs principal.Attributes
 }
 
 // csrfFor derives the consent form's CSRF token from the session token
@@ -307,10 +316,11 @@ func csrfFor(sessionToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// startSession signs a user in.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, subject string) error {
+// startSession signs a user in; attrs are what an identity provider
+// asserted at sign-in (none for local users).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, subject string, attrs principal.Attributes) error {
 	tok := meta.RandomToken(32)
-	if err := s.st.CreateSession(r.Context(), &store.Session{IDHash: store.Digest(tok), Kind: "user", Subject: subject, ExpiresAt: s.now().Add(s.opts.SessionTTL)}); err != nil {
+	if err := s.st.CreateSession(r.Context(), &store.Session{IDHash: store.Digest(tok), Kind: "user", Subject: subject, Data: encodeAttributes(attrs), ExpiresAt: s.now().Add(s.opts.SessionTTL)}); err != nil {
 		return err
 	}
 	s.setCookie(w, sessionCookie, tok, int(s.opts.SessionTTL.Seconds()))
@@ -380,7 +390,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.throttle.succeed(username)
-	if err := s.startSession(w, r, form["username"]); err != nil {
+	if err := s.startSession(w, r, form["username"], principal.Attributes{}); err != nil {
 		s.errorPage(w, r, errServer(err))
 		return
 	}
@@ -428,7 +438,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	switch form["action"] {
 	case "approve":
-		s.approve(w, r, az, sess.subject)
+		s.approve(w, r, az, sess.subject, sess.attrs)
 	case "deny":
 		s.authorizeFailed(w, r, &authzError{err: oauthErr(http.StatusBadRequest, meta.ErrAccessDenied, "the user denied access"), redirect: true, req: az.req})
 	default:

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -10,6 +11,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -65,7 +67,8 @@ func (s *Server) jwtBearerGrant(ctx context.Context, client *store.Client, req *
 	if !slices.Contains(accepted, jws.Signatures[0].Header.Algorithm) {
 		return nil, errInvalidGrant("assertion alg %q is not accepted for this issuer", jws.Signatures[0].Header.Algorithm)
 	}
-	if _, err := s.issuerKeys(ti).VerifySignature(ctx, req.Assertion); err != nil {
+	payload, err := s.issuerKeys(ti).VerifySignature(ctx, req.Assertion)
+	if err != nil {
 		return nil, errInvalidGrant("assertion signature is not valid for issuer %s", ti.Issuer)
 	}
 	auds, err := c.audiences()
@@ -119,6 +122,10 @@ func (s *Server) jwtBearerGrant(ctx context.Context, client *store.Client, req *
 	if err != nil {
 		return nil, err
 	}
+	attrs, err := AttributesFromClaims(payload, ti.Issuer, ti.Claims)
+	if err != nil {
+		return nil, attributesRefused(fmt.Errorf("assertion: %w", err))
+	}
 	// Replay is checked last so that a refused request does not burn
 	// the jti.
 	if err := s.st.UseOnce(ctx, "id-jag:"+ti.Issuer, c.ID, unixTime(c.Expiry).Add(clockSkew), s.now()); err != nil {
@@ -127,5 +134,5 @@ func (s *Server) jwtBearerGrant(ctx context.Context, client *store.Client, req *
 		}
 		return nil, err
 	}
-	return &grant{client: client, subject: FederatedSubject(ti.Issuer, c.Subject), resource: res.URI, scopes: scopes}, nil
+	return &grant{client: client, subject: principal.Federated(ti.Issuer, c.Subject).String(), resource: res.URI, scopes: scopes, attrs: attrs}, nil
 }

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -176,12 +178,28 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, oauthErr(http.StatusForbidden, meta.ErrAccessDenied, "%v", err))
 		return
 	}
-	if err := s.startSession(w, r, subject); err != nil {
+	attrs, err := s.oidc.attributes(idt)
+	if err != nil {
+		s.log.WarnContext(ctx, "oauth: enterprise ID token claims refused", "err", err)
+		s.errorPage(w, r, attributesRefused(err))
+		return
+	}
+	if err := s.startSession(w, r, subject, attrs); err != nil {
 		s.errorPage(w, r, errServer(err))
 		return
 	}
 	s.log.InfoContext(ctx, "oauth: enterprise sign-in", "sub", subject)
 	http.Redirect(w, r, s.endpoint("/authorize")+"?"+pend.Authz, http.StatusSeeOther)
+}
+
+// attributes reads the user's identity attributes from a verified ID
+// token.
+func (o *oidcLogin) attributes(idt *oidc.IDToken) (principal.Attributes, error) {
+	var raw stdjson.RawMessage
+	if err := idt.Claims(&raw); err != nil {
+		return principal.Attributes{}, fmt.Errorf("reading ID token claims: %w", err)
+	}
+	return AttributesFromClaims(raw, o.cfg.Issuer, o.cfg.Claims)
 }
 
 // subject maps a verified ID token to the local subject.
@@ -199,5 +217,5 @@ func (o *oidcLogin) subject(idt *oidc.IDToken) (string, error) {
 		}
 		return strings.ToLower(c.Email), nil
 	}
-	return FederatedSubject(idt.Issuer, idt.Subject), nil
+	return principal.Federated(idt.Issuer, idt.Subject).String(), nil
 }

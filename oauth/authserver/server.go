@@ -104,6 +104,9 @@ type TrustedIssuer struct {
 	// Algorithms are the accepted JWS algorithms; nil means RS256, ES256,
 	// PS256 and EdDSA.
 	Algorithms []string
+	// Claims maps the ID-JAG's claims to the user's identity attributes
+	// (groups, roles, email, name), carried into the access token.
+	Claims ClaimMapping
 }
 
 // OIDCLogin configures sign-in through an enterprise OpenID Connect
@@ -123,6 +126,9 @@ type OIDCLogin struct {
 	// "sub" for the provider's sub (prefixed with the issuer host),
 	// "email" for a verified email.
 	SubjectClaim string
+	// Claims maps the ID token's claims to the user's identity attributes
+	// (groups, roles, email, name), carried into the access tokens.
+	Claims ClaimMapping
 	// HTTPClient is used for discovery, token and JWKS requests; nil
 	// means http.DefaultClient.
 	HTTPClient *http.Client

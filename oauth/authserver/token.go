@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -30,25 +30,23 @@ type AccessTokenClaims struct {
 	Expiry   int64  `json:"exp"`
 	// AuthTime is when the user authenticated, if a user did.
 	AuthTime int64 `json:"auth_time,omitempty"`
+	// The identity attributes of the user (claims "groups", "roles",
+	// "email", "name" and "idp"), within the bounds of
+	// [principal.Attributes.Normalize]; absent when unknown.
+	principal.Attributes
 }
 
 // ClientSubject is the sub of tokens a client obtains for itself (client
-// credentials): "client:" and the client_id, which cannot collide with a
-// local username (those never contain ':').
-func ClientSubject(clientID string) string { return "client:" + clientID }
+// credentials).
+//
+// Deprecated: use [principal.Client].
+func ClientSubject(clientID string) string { return principal.Client(clientID).String() }
 
 // FederatedSubject is the sub of a user authenticated by an external
-// identity provider (enterprise sign-in or an ID-JAG): "oidc:", the
-// issuer's host (and path), ":" and the provider's sub. The same person
-// gets the same subject by either route.
-func FederatedSubject(issuer, sub string) string {
-	u, err := url.Parse(issuer)
-	host := issuer
-	if err == nil && u.Host != "" {
-		host = u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
-	}
-	return "oidc:" + host + ":" + sub
-}
+// identity provider (enterprise sign-in or an ID-JAG).
+//
+// Deprecated: use [principal.Federated].
+func FederatedSubject(issuer, sub string) string { return principal.Federated(issuer, sub).String() }
 
 // grant is what a token request resolved to.
 type grant struct {
@@ -61,6 +59,10 @@ type grant struct {
 	// rotateFrom is the hash of the refresh token being rotated.
 	rotateFrom string
 	refreshExp time.Time
+	// attrs are the identity attributes an identity provider asserted
+	// (IdP set), carried into the tokens; local users' come from the
+	// store at issue time.
+	attrs principal.Attributes
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -204,10 +206,14 @@ func (s *Server) codeGrant(ctx context.Context, client *store.Client, req *Token
 			return nil, errInvalidTarget("resource %q differs from the authorization request's %q", req.Resource, code.Resource)
 		}
 	}
+	attrs, err := decodeAttributes(code.Claims)
+	if err != nil {
+		return nil, attributesRefused(err)
+	}
 	return &grant{
 		client: client, subject: code.Subject, resource: code.Resource, scopes: strings.Fields(code.Scope),
 		family: code.FamilyID, refresh: clientMayUse(client, meta.GrantTypeRefreshToken),
-		refreshExp: s.now().Add(s.opts.RefreshTokenTTL),
+		refreshExp: s.now().Add(s.opts.RefreshTokenTTL), attrs: attrs,
 	}, nil
 }
 
@@ -254,8 +260,12 @@ func (s *Server) refreshGrant(ctx context.Context, client *store.Client, req *To
 		}
 		scopes = want
 	}
+	attrs, err := decodeAttributes(rt.Claims)
+	if err != nil {
+		return nil, attributesRefused(err)
+	}
 	return &grant{client: client, subject: rt.Subject, resource: rt.Resource, scopes: scopes, family: rt.FamilyID,
-		refresh: true, rotateFrom: hash, refreshExp: rt.ExpiresAt}, nil
+		refresh: true, rotateFrom: hash, refreshExp: rt.ExpiresAt, attrs: attrs}, nil
 }
 
 func (s *Server) clientCredentialsGrant(ctx context.Context, client *store.Client, req *TokenRequest) (*grant, error) {
@@ -267,7 +277,7 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, client *store.Clien
 	if err != nil {
 		return nil, err
 	}
-	return &grant{client: client, subject: ClientSubject(client.ID), resource: res.URI, scopes: scopes}, nil
+	return &grant{client: client, subject: principal.Client(client.ID).String(), resource: res.URI, scopes: scopes}, nil
 }
 
 // issue mints the access token (and refresh token) for a grant.
@@ -277,17 +287,22 @@ func (s *Server) issue(ctx context.Context, g *grant) (*meta.TokenResponse, erro
 			return nil, errInvalidGrant("%v", err)
 		}
 	}
+	attrs, err := s.grantAttributes(ctx, g)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	exp := now.Add(s.opts.AccessTokenTTL)
 	claims := AccessTokenClaims{
 		Issuer: s.issuer, Subject: g.subject, Audience: g.resource, ClientID: g.client.ID,
 		Scope: sprintScopes(g.scopes), ID: meta.RandomToken(18), IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		Attributes: attrs,
 	}
 	var refresh string
 	if g.refresh {
 		refresh = meta.RandomToken(32)
 		next := &store.RefreshToken{TokenHash: store.Digest(refresh), FamilyID: g.family, ClientID: g.client.ID,
-			Subject: g.subject, Resource: g.resource, Scope: sprintScopes(g.scopes), ExpiresAt: g.refreshExp}
+			Subject: g.subject, Resource: g.resource, Scope: sprintScopes(g.scopes), Claims: encodeAttributes(g.attrs), ExpiresAt: g.refreshExp}
 		if g.rotateFrom != "" {
 			if _, err := s.st.RotateRefreshToken(ctx, g.rotateFrom, next, now); err != nil {
 				if errors.Is(err, store.ErrConsumed) {

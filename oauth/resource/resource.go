@@ -42,6 +42,16 @@ type Principal struct {
 	Issuer string
 	// ExpiresAt is when the token expires.
 	ExpiresAt time.Time
+	// Groups, Roles, Email and Name are the user's identity attributes
+	// from the token's claims ("groups", "roles", "email", "name"), as
+	// the identity provider that vouched for the user or the local user
+	// store gave them; empty when the token carries none. Groups and
+	// Roles are sorted and free of duplicates.
+	Groups, Roles []string
+	Email, Name   string
+	// IdP is the issuer of the enterprise identity provider that vouched
+	// for the user (claim "idp"), "" for local users and clients.
+	IdP string
 }
 
 // HasScopes reports whether every scope in want was granted.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/oauth/safehttp"
+	"github.com/mcpgate/mcpgate/principal"
 )
 
 // KeySource verifies a JWS signature and returns the payload. It is
@@ -92,6 +93,23 @@ type tokenClaims struct {
 	Expiry    *float64       `json:"exp"`
 	NotBefore *float64       `json:"nbf"`
 	IssuedAt  *float64       `json:"iat"`
+	// Identity attributes of the user (see [principal.Attributes]).
+	Groups []string `json:"groups"`
+	Roles  []string `json:"roles"`
+	Email  string   `json:"email"`
+	Name   string   `json:"name"`
+	IdP    string   `json:"idp"`
+}
+
+// identity checks the identity attributes of a token against the bounds
+// and fills them into p.
+func identity(p *Principal, groups, roles []string, email, name, idp string) error {
+	a, err := principal.Attributes{Groups: groups, Roles: roles, Email: email, Name: name, IdP: idp}.Normalize()
+	if err != nil {
+		return invalid("identity claims: %v", err)
+	}
+	p.Groups, p.Roles, p.Email, p.Name, p.IdP = a.Groups, a.Roles, a.Email, a.Name, a.IdP
+	return nil
 }
 
 func invalid(format string, args ...any) error {
@@ -165,7 +183,11 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 			return nil, invalid("token was revoked")
 		}
 	}
-	return &Principal{Subject: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope), TokenID: c.ID, Issuer: c.Issuer, ExpiresAt: exp}, nil
+	p := &Principal{Subject: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope), TokenID: c.ID, Issuer: c.Issuer, ExpiresAt: exp}
+	if err := identity(p, c.Groups, c.Roles, c.Email, c.Name, c.IdP); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // IntrospectionVerifier checks tokens with an RFC 7662 introspection
@@ -195,6 +217,11 @@ type introspection struct {
 	ID       string         `json:"jti"`
 	Expiry   int64          `json:"exp"`
 	Type     string         `json:"token_type"`
+	Groups   []string       `json:"groups"`
+	Roles    []string       `json:"roles"`
+	Email    string         `json:"email"`
+	Name     string         `json:"name"`
+	IdP      string         `json:"idp"`
 }
 
 // Verify implements TokenVerifier.
@@ -239,5 +266,9 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Prin
 	if in.Expiry != 0 {
 		exp = time.Unix(in.Expiry, 0)
 	}
-	return &Principal{Subject: in.Subject, ClientID: in.ClientID, Scopes: strings.Fields(in.Scope), TokenID: in.ID, Issuer: in.Issuer, ExpiresAt: exp}, nil
+	p := &Principal{Subject: in.Subject, ClientID: in.ClientID, Scopes: strings.Fields(in.Scope), TokenID: in.ID, Issuer: in.Issuer, ExpiresAt: exp}
+	if err := identity(p, in.Groups, in.Roles, in.Email, in.Name, in.IdP); err != nil {
+		return nil, err
+	}
+	return p, nil
 }

@@ -178,40 +178,64 @@ func mustAffect(res sql.Result, err error, what string) error {
 
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)`, u.Username, u.PasswordHash, ts(u.CreatedAt))
+	groups, err := jsonList("groups", u.Groups)
+	if err != nil {
+		return err
+	}
+	roles, err := jsonList("roles", u.Roles)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO users (username, password_hash, groups_json, roles_json, email, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.Username, u.PasswordHash, groups, roles, u.Email, ts(u.CreatedAt))
 	return wrap(fmt.Sprintf("user %q", u.Username), err)
 }
 
 // GetUser implements store.Store.
 func (s *Store) GetUser(ctx context.Context, username string) (*store.User, error) {
-	var u store.User
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT username, password_hash, created_at FROM users WHERE username = ?`, username).Scan(&u.Username, &u.PasswordHash, &created)
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return nil, wrap(fmt.Sprintf("user %q", username), err)
 	}
-	u.CreatedAt = fromTS(created)
-	return &u, nil
+	return u, nil
 }
 
 // ListUsers implements store.Store.
 func (s *Store) ListUsers(ctx context.Context) ([]*store.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT username, password_hash, created_at FROM users ORDER BY username`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, wrap("users", err)
 	}
 	defer rows.Close()
 	var out []*store.User
 	for rows.Next() {
-		var u store.User
-		var created int64
-		if err := rows.Scan(&u.Username, &u.PasswordHash, &created); err != nil {
+		u, err := scanUser(rows)
+		if err != nil {
 			return nil, wrap("users", err)
 		}
-		u.CreatedAt = fromTS(created)
-		out = append(out, &u)
+		out = append(out, u)
 	}
 	return out, wrap("users", rows.Err())
+}
+
+const userCols = `username, password_hash, groups_json, roles_json, email, created_at`
+
+func scanUser(r interface{ Scan(...any) error }) (*store.User, error) {
+	var u store.User
+	var groups, roles string
+	var created int64
+	if err := r.Scan(&u.Username, &u.PasswordHash, &groups, &roles, &u.Email, &created); err != nil {
+		return nil, err
+	}
+	var err error
+	if u.Groups, err = parseList("groups", groups); err != nil {
+		return nil, err
+	}
+	if u.Roles, err = parseList("roles", roles); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = fromTS(created)
+	return &u, nil
 }
 
 // DeleteUser implements store.Store.
@@ -308,16 +332,16 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 
 // CreateAuthCode implements store.Store.
 func (s *Store) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_codes (code_hash, client_id, subject, redirect_uri, code_challenge, resource, scope, family_id, expires_at, used_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		c.CodeHash, c.ClientID, c.Subject, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scope, c.FamilyID, ts(c.ExpiresAt), ts(c.UsedAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_codes (code_hash, client_id, subject, redirect_uri, code_challenge, resource, scope, family_id, claims, expires_at, used_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		c.CodeHash, c.ClientID, c.Subject, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scope, c.FamilyID, c.Claims, ts(c.ExpiresAt), ts(c.UsedAt))
 	return wrap("authorization code", err)
 }
 
 func (s *Store) getAuthCode(ctx context.Context, codeHash string) (*store.AuthCode, error) {
 	var c store.AuthCode
 	var exp, used int64
-	err := s.db.QueryRowContext(ctx, `SELECT code_hash, client_id, subject, redirect_uri, code_challenge, resource, scope, family_id, expires_at, used_at FROM auth_codes WHERE code_hash = ?`, codeHash).
-		Scan(&c.CodeHash, &c.ClientID, &c.Subject, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scope, &c.FamilyID, &exp, &used)
+	err := s.db.QueryRowContext(ctx, `SELECT code_hash, client_id, subject, redirect_uri, code_challenge, resource, scope, family_id, claims, expires_at, used_at FROM auth_codes WHERE code_hash = ?`, codeHash).
+		Scan(&c.CodeHash, &c.ClientID, &c.Subject, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scope, &c.FamilyID, &c.Claims, &exp, &used)
 	if err != nil {
 		return nil, wrap("authorization code", err)
 	}
@@ -346,13 +370,13 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 	return c, nil
 }
 
-const refreshCols = `token_hash, family_id, client_id, subject, resource, scope, expires_at, used_at, revoked`
+const refreshCols = `token_hash, family_id, client_id, subject, resource, scope, claims, expires_at, used_at, revoked`
 
 func insertRefresh(ctx context.Context, ex interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, t *store.RefreshToken) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
-		t.TokenHash, t.FamilyID, t.ClientID, t.Subject, t.Resource, t.Scope, ts(t.ExpiresAt), ts(t.UsedAt), t.Revoked)
+	_, err := ex.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		t.TokenHash, t.FamilyID, t.ClientID, t.Subject, t.Resource, t.Scope, t.Claims, ts(t.ExpiresAt), ts(t.UsedAt), t.Revoked)
 	return wrap("refresh token", err)
 }
 
@@ -367,7 +391,7 @@ func getRefresh(ctx context.Context, q interface {
 	var t store.RefreshToken
 	var exp, used int64
 	err := q.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&t.TokenHash, &t.FamilyID, &t.ClientID, &t.Subject, &t.Resource, &t.Scope, &exp, &used, &t.Revoked)
+		Scan(&t.TokenHash, &t.FamilyID, &t.ClientID, &t.Subject, &t.Resource, &t.Scope, &t.Claims, &exp, &used, &t.Revoked)
 	if err != nil {
 		return nil, wrap("refresh token", err)
 	}

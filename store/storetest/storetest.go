@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,26 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		list, err := s.ListUsers(ctx)
 		if err != nil || len(list) != 2 || list[0].Username != "alice" || list[1].Username != "bob" {
 			t.Fatalf("ListUsers = %v, %v", list, err)
+		}
+		if len(u.Groups) != 0 || len(u.Roles) != 0 || u.Email != "" {
+			t.Fatalf("user without attributes got %+v", u)
+		}
+		carol := &store.User{Username: "carol", PasswordHash: "h", Groups: []string{"contractors", "eng"}, Roles: []string{"admin"}, Email: "carol@example.com", CreatedAt: now}
+		if err := s.CreateUser(ctx, carol); err != nil {
+			t.Fatal(err)
+		}
+		carol.Groups[0] = "mutated by the caller"
+		u, err = s.GetUser(ctx, "carol")
+		if err != nil || !slices.Equal(u.Groups, []string{"contractors", "eng"}) || !slices.Equal(u.Roles, []string{"admin"}) || u.Email != "carol@example.com" {
+			t.Fatalf("GetUser(carol) = %+v, %v", u, err)
+		}
+		u.Roles[0] = "mutated"
+		list, err = s.ListUsers(ctx)
+		if err != nil || len(list) != 3 || list[2].Username != "carol" || !slices.Equal(list[2].Roles, []string{"admin"}) || list[2].Email != "carol@example.com" {
+			t.Fatalf("ListUsers with attributes = %v, %v", list, err)
+		}
+		if err := s.DeleteUser(ctx, "carol"); err != nil {
+			t.Fatal(err)
 		}
 		if err := s.DeleteUser(ctx, "alice"); err != nil {
 			t.Fatal(err)
@@ -88,7 +109,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 	t.Run("auth codes are single use", func(t *testing.T) {
 		s := open(t)
-		code := &store.AuthCode{CodeHash: "h1", ClientID: "c", Subject: "u", RedirectURI: "r", CodeChallenge: "x", Resource: "https://r", Scope: "a b", FamilyID: "f", ExpiresAt: now.Add(time.Minute)}
+		code := &store.AuthCode{CodeHash: "h1", ClientID: "c", Subject: "u", RedirectURI: "r", CodeChallenge: "x", Resource: "https://r", Scope: "a b", FamilyID: "f", Claims: `{"groups":["g"]}`, ExpiresAt: now.Add(time.Minute)}
 		if err := s.CreateAuthCode(ctx, code); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +125,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 				switch {
 				case err == nil:
 					wins++
-					if c.Subject != "u" || c.Scope != "a b" || c.FamilyID != "f" {
+					if c.Subject != "u" || c.Scope != "a b" || c.FamilyID != "f" || c.Claims != `{"groups":["g"]}` {
 						t.Errorf("consumed code = %+v", c)
 					}
 				case errors.Is(err, store.ErrConsumed):
@@ -129,7 +150,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("refresh rotation and family revocation", func(t *testing.T) {
 		s := open(t)
 		rt := func(h string) *store.RefreshToken {
-			return &store.RefreshToken{TokenHash: h, FamilyID: "fam", ClientID: "c", Subject: "u", Resource: "https://r", Scope: "a", ExpiresAt: now.Add(time.Hour)}
+			return &store.RefreshToken{TokenHash: h, FamilyID: "fam", ClientID: "c", Subject: "u", Resource: "https://r", Scope: "a", Claims: `{"email":"u@example.com"}`, ExpiresAt: now.Add(time.Hour)}
 		}
 		if err := s.CreateRefreshToken(ctx, rt("r1")); err != nil {
 			t.Fatal(err)
@@ -157,6 +178,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		r2, _ := s.GetRefreshToken(ctx, "r2")
 		if !r2.Revoked {
 			t.Fatal("r2 not revoked with its family")
+		}
+		if r2.Claims != `{"email":"u@example.com"}` {
+			t.Fatalf("refresh token claims = %q", r2.Claims)
 		}
 		if rev, _ := s.IsAccessTokenRevoked(ctx, "at1"); !rev {
 			t.Fatal("at1 not revoked with its family")

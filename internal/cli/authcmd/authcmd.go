@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
@@ -79,17 +81,53 @@ func withAudit(dataDir func() string, fn func(cmd *cobra.Command, args []string,
 	}
 }
 
+// userAttributes checks the attributes given to `user add`.
+func userAttributes(groups, roles []string, email string) (principal.Attributes, error) {
+	if email != "" {
+		a, err := mail.ParseAddress(email)
+		if err != nil || a.Address != email || a.Name != "" {
+			return principal.Attributes{}, fmt.Errorf("--email %q is not a plain email address", email)
+		}
+	}
+	for _, l := range [][]string{groups, roles} {
+		for _, v := range l {
+			if strings.TrimSpace(v) != v || v == "" {
+				return principal.Attributes{}, fmt.Errorf("group or role %q is empty or has surrounding spaces", v)
+			}
+		}
+	}
+	return principal.Attributes{Groups: groups, Roles: roles, Email: email}.Normalize()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func userCommand(dataDir func() string) *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage local users of the built-in authorization server"}
 
 	var fromStdin, generate bool
+	var groups, roles []string
+	var email string
 	add := &cobra.Command{
 		Use:   "add USERNAME",
 		Short: "Add a user (password from stdin, or generated and printed once)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Adds a local user of the built-in authorization server. --group, --role
+(both repeatable) and --email set attributes that travel in the user's
+access tokens and that policies read as principal.groups, principal.roles
+and principal.email (at most 64 groups and 64 roles, each value at most
+256 bytes).`,
+		Args: cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
 			name := args[0]
 			if err := validUsername(name); err != nil {
+				return err
+			}
+			attrs, err := userAttributes(groups, roles, email)
+			if err != nil {
 				return err
 			}
 			var password string
@@ -114,7 +152,8 @@ func userCommand(dataDir func() string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := st.CreateUser(cmd.Context(), &store.User{Username: name, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+			u := &store.User{Username: name, PasswordHash: hash, Groups: attrs.Groups, Roles: attrs.Roles, Email: attrs.Email, CreatedAt: time.Now()}
+			if err := st.CreateUser(cmd.Context(), u); err != nil {
 				if errors.Is(err, store.ErrExists) {
 					return fmt.Errorf("user %q already exists", name)
 				}
@@ -137,6 +176,9 @@ func userCommand(dataDir func() string) *cobra.Command {
 	}
 	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 	add.Flags().BoolVar(&generate, "generate-password", false, "generate a random password and print it once")
+	add.Flags().StringArrayVar(&groups, "group", nil, "a group the user belongs to (repeatable): principal.groups in policies")
+	add.Flags().StringArrayVar(&roles, "role", nil, "a role the user has (repeatable): principal.roles in policies")
+	add.Flags().StringVar(&email, "email", "", "the user's email address: principal.email in policies")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -148,9 +190,10 @@ func userCommand(dataDir func() string) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USERNAME\tCREATED")
+			fmt.Fprintln(tw, "USERNAME\tCREATED\tGROUPS\tROLES\tEMAIL")
 			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\n", u.Username, u.CreatedAt.UTC().Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.CreatedAt.UTC().Format(time.RFC3339),
+					dash(strings.Join(u.Groups, ",")), dash(strings.Join(u.Roles, ",")), dash(u.Email))
 			}
 			return tw.Flush()
 		}),

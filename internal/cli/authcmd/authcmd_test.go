@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,16 +59,25 @@ func TestUserCommands(t *testing.T) {
 		{"another-password\n", []string{"user", "add", "alice", "--password-stdin"}, "already exists"},
 		{"", []string{"user", "add", "bad name", "--generate-password"}, "invalid character"},
 		{"", []string{"user", "remove", "nobody"}, `no user "nobody"`},
+		{"", []string{"user", "add", "dave", "--generate-password", "--email", "Dave <d@example.com>"}, "not a plain email address"},
+		{"", []string{"user", "add", "dave", "--generate-password", "--group", " padded"}, "surrounding spaces"},
+		{"", []string{"user", "add", "dave", "--generate-password", "--group", strings.Repeat("g", 257)}, "at most 256"},
 	} {
 		if _, err := run(t, dir, tt.stdin, tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.want)
 		}
 	}
+	if out, err := run(t, dir, "", "user", "add", "erin", "--generate-password", "--group", "eng", "--group", "contractors", "--group", "eng", "--role", "admin", "--email", "erin@example.com"); err != nil || !strings.Contains(out, "added user erin") {
+		t.Fatalf("add with attributes: %q %v", out, err)
+	}
 	out, _ = run(t, dir, "", "user", "list")
-	if !strings.Contains(out, "alice") || !strings.Contains(out, "bob") || strings.Contains(out, "argon2") {
+	if !strings.Contains(out, "alice") || !strings.Contains(out, "bob") || strings.Contains(out, "argon2") || !strings.Contains(out, "contractors,eng") || !strings.Contains(out, "erin@example.com") {
 		t.Fatalf("list: %q", out)
 	}
 	st := openStore(t, dir)
+	if e, err := st.GetUser(context.Background(), "erin"); err != nil || !slices.Equal(e.Groups, []string{"contractors", "eng"}) || !slices.Equal(e.Roles, []string{"admin"}) || e.Email != "erin@example.com" {
+		t.Fatalf("stored erin = %+v, %v", e, err)
+	}
 	u, err := st.GetUser(context.Background(), "bob")
 	if err != nil || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
 		t.Fatalf("stored bob = %+v, %v", u, err)

@@ -4,6 +4,7 @@
 package policycmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,16 +21,21 @@ import (
 )
 
 // Commands returns the `policy` command tree.
-func Commands() []*cobra.Command {
+//
+// sources, if not nil, returns the identity attributes ("groups", "roles",
+// "email", "idp") the configured sources of identity provide, and ok=false
+// when no configuration was named; `policy validate` then warns about
+// policies that read a principal attribute no source provides.
+func Commands(sources func(ctx context.Context) (provided []string, ok bool, err error)) []*cobra.Command {
 	root := &cobra.Command{
 		Use:   "policy",
 		Short: "Validate Cedar policies and evaluate requests against them offline",
 	}
-	root.AddCommand(validateCommand(), testCommand())
+	root.AddCommand(validateCommand(sources), testCommand())
 	return []*cobra.Command{root}
 }
 
-func validateCommand() *cobra.Command {
+func validateCommand(sources func(ctx context.Context) ([]string, bool, error)) *cobra.Command {
 	var limits string
 	cmd := &cobra.Command{
 		Use:   "validate PATH...",
@@ -38,7 +44,13 @@ func validateCommand() *cobra.Command {
 *.cedar files) and checks it against the mcpgate entity model: known entity
 types, known actions and action groups, Tool/Prompt/Completion ids of the
 form "<upstream>/<name>", unique @id annotations and valid @approval
-annotations. Every problem is printed with its file:line:column.`,
+annotations. Every problem is printed with its file:line:column.
+
+With --config (or --data-dir), it also warns about each policy that reads
+a principal attribute (groups, roles, email, idp) that no configured source
+of identity provides: no enterprise identity provider is configured
+(oauth.trusted_issuers, oauth.oidc) and no local user has it. Such a
+condition sees an empty set or string for every principal.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := policy.NewEngine(&policy.Options{Paths: args})
@@ -46,6 +58,17 @@ annotations. Every problem is printed with its file:line:column.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d policies, version %s\n", e.Len(), e.Version())
+			if sources != nil {
+				provided, ok, err := sources(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("reading the configured sources of identity: %w", err)
+				}
+				if ok {
+					for _, w := range e.AttributeWarnings(provided) {
+						fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", w)
+					}
+				}
+			}
 			if limits != "" {
 				cfg, err := ratelimit.LoadConfig(limits)
 				if err != nil {
@@ -68,6 +91,8 @@ type testFlags struct {
 	clientName     string
 	registration   string
 	idp            string
+	groups, roles  []string
+	email, name    string
 	session        string
 	action         string
 	resource       string
@@ -124,6 +149,10 @@ policy tests can run in CI.`,
 	fl.StringVar(&f.clientName, "client-name", "", "the client's name")
 	fl.StringVar(&f.registration, "registration", "", "how the client registered: cimd, dynamic, pre-registered, m2m, enterprise")
 	fl.StringVar(&f.idp, "idp", "", "issuer of the identity provider that vouched for the principal")
+	fl.StringArrayVar(&f.groups, "group", nil, "a group of the principal (repeatable): principal.groups")
+	fl.StringArrayVar(&f.roles, "role", nil, "a role of the principal (repeatable): principal.roles")
+	fl.StringVar(&f.email, "email", "", "the principal's email: principal.email")
+	fl.StringVar(&f.name, "name", "", "the user's display name: principal.name")
 	fl.StringVar(&f.session, "session", "", "session id")
 	fl.StringVar(&f.action, "action", "", "MCP method, e.g. tools/call")
 	fl.StringVar(&f.resource, "resource", "", `resource, e.g. Tool::"fs/fs_read"`)
@@ -196,6 +225,10 @@ func buildRequest(f *testFlags) (*policy.Request, error) {
 		Client:  policy.Client{ID: f.client, Name: f.clientName, Registration: f.registration},
 		IdP:     f.idp,
 		Session: f.session,
+		Groups:  f.groups,
+		Roles:   f.roles,
+		Email:   f.email,
+		Name:    f.name,
 	}
 	switch {
 	case f.principal == "":

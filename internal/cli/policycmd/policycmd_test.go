@@ -17,14 +17,70 @@ import (
 const examples = "../../../policy/testdata/example"
 
 func run(args ...string) (string, error) {
+	return runWith(nil, args...)
+}
+
+func runWith(sources func(context.Context) ([]string, bool, error), args ...string) (string, error) {
 	root := &cobra.Command{Use: "mcpgate", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(policycmd.Commands()...)
+	root.AddCommand(policycmd.Commands(sources)...)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err
+}
+
+func TestValidateWarnsOfUnprovidedAttributes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action, resource);
+forbid(principal, action, resource) when { principal.groups.contains("contractors") };
+forbid(principal, action, resource) when { principal.email like "*@evil.example" };
+forbid(principal, action, resource) when { principal.department == "x" };
+`), 0o600)
+	for _, tt := range []struct {
+		name     string
+		provided []string
+		ok       bool
+		want     []string
+		notWant  []string
+	}{
+		{"no configuration named", nil, false, nil, []string{"warning"}},
+		{"nothing provided", nil, true, []string{"p.cedar:2:1: principal.groups is read, but no configured source", "p.cedar:3:1: principal.email", "principal.department is not an attribute"}, nil},
+		{"groups from an IdP", []string{"email", "groups", "idp", "name", "roles"}, true, []string{"principal.department"}, []string{"principal.groups is read", "principal.email is read"}},
+		{"email from local users", []string{"email"}, true, []string{"principal.groups is read"}, []string{"principal.email is read"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runWith(func(context.Context) ([]string, bool, error) { return tt.provided, tt.ok, nil }, "policy", "validate", dir)
+			if err != nil || !strings.HasPrefix(out, "ok: 4 policies") {
+				t.Fatalf("validate: %q %v", out, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestTestWithIdentityAttributes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`permit(principal, action, resource);
+forbid(principal, action, resource) when { principal.groups.contains("contractors") };
+`), 0o600)
+	args := []string{"policy", "test", "--policies", dir, "--principal", "alice", "--action", "tools/call", "--resource", "up/t"}
+	if out, err := run(append(args, "--group", "eng", "--expect", "allow")...); err != nil {
+		t.Fatalf("eng: %q %v", out, err)
+	}
+	if out, err := run(append(args, "--group", "eng", "--group", "contractors", "--expect", "deny")...); err != nil {
+		t.Fatalf("contractors: %q %v", out, err)
+	}
 }
 
 func TestValidate(t *testing.T) {
