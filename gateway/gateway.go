@@ -133,6 +133,8 @@ type Gateway struct {
 	progress_    map[string]*callInfo // gateway progress token -> call
 	pendingTasks map[*upstream]int    // task-augmented calls in flight
 	collisions   map[string]bool
+
+	trust trustState // tool trust (trust.go)
 }
 
 // downstreamSession is a client's session with the gateway.
