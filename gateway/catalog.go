@@ -108,10 +108,10 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 					return
 				}
 				results[i].items[k] = items
-				if itemKind(k) == kindTool {
-					g.recordTools(ctx, u, items)
-				}
 			}
+			// What upstreams list reaches clients only through tool
+			// trust (trust.go).
+			g.trustListing(ctx, u, principal, &results[i].items)
 		}()
 	}
 	wg.Wait()

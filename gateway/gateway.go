@@ -137,6 +137,8 @@ type Gateway struct {
 	mu         sync.Mutex // guards catalogs and collisions
 	catalogs   map[string]*catalog
 	collisions map[string]bool
+
+	trust trustState // tool trust (trust.go)
 }
 
 // downstreamSession is a client's session with the gateway.

@@ -11,7 +11,6 @@ import (
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/inventory"
-	"github.com/mcpgate/mcpgate/jsonrpc"
 	principalpkg "github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
@@ -29,6 +28,7 @@ func (g *Gateway) setupInventory(ctx context.Context) error {
 		inv, err := inventory.New(g.db, g.db, &inventory.Options{
 			BlockChangedTools:   g.cfg.Inventory != nil && g.cfg.Inventory.BlockChangedTools,
 			BlockChangedClients: g.cfg.Inventory != nil && g.cfg.Inventory.BlockChangedClients,
+			HoldNewTools:        g.cfg.Inventory != nil && g.cfg.Inventory.NewTools == config.NewToolsApprove,
 			OnEvent:             g.inventoryEvent,
 		})
 		if err != nil {
@@ -135,31 +135,34 @@ func (g *Gateway) clientMetadata(ctx context.Context, clientID string, doc []byt
 	return nil
 }
 
-// recordTools tells the inventory an upstream's complete tool list.
+// recordTools tells the inventory an upstream's complete tool list (the
+// tools without a name, and repeats of a name, left out).
 func (g *Gateway) recordTools(ctx context.Context, u *upstream, tools []jsontext.Value) {
 	inv := g.opts.Inventory
 	if inv == nil {
 		return
 	}
-	changes, err := inv.RecordTools(ctx, u.cfg.Name, tools)
+	changes, err := inv.RecordTools(ctx, u.cfg.Name, wellFormedTools(tools))
 	if err != nil {
 		u.logger.Warn("recording tool definitions", "error", err)
 		return
 	}
 	for _, c := range changes {
-		if c.Flagged {
-			u.logger.Warn("tool definition changed since it was approved", "tool", c.Tool, "blocked", c.Blocked)
+		switch {
+		case c.Kind == inventory.ToolNew:
+			u.logger.Warn("new tool hidden until an administrator approves it", "tool", c.Tool)
+		case c.Flagged && c.Blocked:
+			u.logger.Warn("tool definition changed since it was approved; listed with its approved definition, calls refused", "tool", c.Tool)
+		case c.Flagged:
+			u.logger.Warn("tool definition changed since it was approved", "tool", c.Tool, "blocked", false)
 		}
 	}
 }
 
-// toolBlocked refuses a tool whose definition changed and awaits approval.
+// toolBlocked refuses a tool that the inventory holds; it is toolAdmitted
+// (trust.go), kept under its old name for the call path.
 func (g *Gateway) toolBlocked(ctx context.Context, upstream, tool string) error {
-	inv := g.opts.Inventory
-	if inv == nil || !inv.IsToolBlocked(ctx, upstream, tool) {
-		return nil
-	}
-	return &jsonrpc.Error{Code: CodePolicyDenied, Message: fmt.Sprintf("tool %q of upstream %s changed since it was approved and is blocked until an administrator approves it again (mcpgate inventory approve-tool)", tool, upstream)}
+	return g.toolAdmitted(ctx, upstream, tool)
 }
 
 // inventoryEvent records inventory and revocation events in the audit log.
@@ -171,17 +174,25 @@ func (g *Gateway) inventoryEvent(e inventory.Event) {
 		target = e.User
 	}
 	outcome := "ok"
-	if e.Blocked {
+	switch {
+	case e.Pending:
+		outcome = "pending"
+	case e.Blocked:
 		outcome = "blocked"
-	} else if e.Flagged {
+	case e.Flagged:
 		outcome = "flagged"
 	}
-	r := &audit.Record{Action: e.Kind, Target: target, User: e.By, Outcome: outcome, Error: e.Detail}
+	r := &audit.Record{Action: e.Kind, Target: target, Upstream: e.Upstream, User: e.By, Outcome: outcome, Error: e.Detail}
 	if e.Revocation != nil {
 		r.Action = "revocation"
 	}
 	if err := g.auditAppend(context.Background(), r); err != nil {
 		g.logger.Error("auditing an inventory event", "kind", e.Kind, "error", err)
+	}
+	if e.Kind == inventory.EventToolApproved {
+		// Called with the inventory's lock held: refresh the catalogues
+		// without waiting for it.
+		go g.toolTrustChanged()
 	}
 }
 

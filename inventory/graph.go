@@ -145,8 +145,9 @@ type Tool struct {
 	// ApprovedDigest of the approved one.
 	Digest, ApprovedDigest string
 	// Flagged reports a definition changed since approval; Removed a tool
-	// the upstream no longer lists.
-	Flagged, Removed bool
+	// the upstream no longer lists; Pending a new tool never approved
+	// (Options.HoldNewTools), hidden and refused until approved.
+	Flagged, Removed, Pending bool
 	// FirstSeen, LastSeen, ChangedAt and ApprovedAt are event times.
 	FirstSeen, LastSeen, ChangedAt, ApprovedAt time.Time
 }
@@ -393,7 +394,7 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	}
 	for _, t := range tools {
 		u := addUpstream(t.Upstream)
-		u.Tools = append(u.Tools, Tool{Name: t.Name, Digest: t.Digest, ApprovedDigest: t.ApprovedDigest, Flagged: t.Changed, Removed: t.Removed,
+		u.Tools = append(u.Tools, Tool{Name: t.Name, Digest: t.Digest, ApprovedDigest: t.ApprovedDigest, Flagged: t.Changed, Removed: t.Removed, Pending: t.ApprovedDigest == "",
 			FirstSeen: t.FirstSeen, LastSeen: t.LastSeen, ChangedAt: t.ChangedAt, ApprovedAt: t.ApprovedAt})
 	}
 	creds, err := inv.st.ListUpstreamCredentials(ctx)

@@ -36,6 +36,7 @@ const (
 	EventClientReverted        = "client.metadata_reverted"
 	EventClientApproved        = "client.approved"
 	EventToolFirstSeen         = "tool.first_seen"
+	EventToolNew               = "tool.new"
 	EventToolChanged           = "tool.changed"
 	EventToolReverted          = "tool.reverted"
 	EventToolRemoved           = "tool.removed"
@@ -62,6 +63,10 @@ type Event struct {
 	// Flagged reports that the object now differs from what was approved;
 	// Blocked that it is refused until approved again.
 	Flagged, Blocked bool
+	// Pending reports a tool that was never approved: first seen after its
+	// upstream's baseline with Options.HoldNewTools (EventToolNew), or
+	// changed while still awaiting its first approval.
+	Pending bool
 	// Detail is a human-readable summary (never contains secrets).
 	Detail string
 	// Revocation is set for EventRevoked: the outcome of every step.
@@ -77,6 +82,15 @@ type Options struct {
 	// BlockChangedTools makes IsToolBlocked report true for a tool whose
 	// definition changed since approval.
 	BlockChangedTools bool
+	// HoldNewTools makes a tool first seen after its upstream's baseline
+	// pending: it is recorded unapproved, and IsToolBlocked reports true
+	// for it until ApproveTool. The baseline is the first listing of an
+	// upstream that has no tool record at all, recorded by this Inventory
+	// (every tool in it is approved on sight); after that listing, and
+	// whenever the store already holds records for the upstream, every
+	// tool not yet recorded is pending. Without HoldNewTools every new
+	// tool is approved on first sight.
+	HoldNewTools bool
 	// OnEvent receives every change; it is called synchronously and must
 	// not block for long. Nil drops events.
 	OnEvent func(Event)
@@ -100,6 +114,9 @@ type Inventory struct {
 
 	// mu serializes read-modify-write of records in this process.
 	mu sync.Mutex
+	// baselined holds the upstreams whose tool list this Inventory has
+	// recorded at least once (guarded by mu).
+	baselined map[string]bool
 
 	cacheMu sync.Mutex
 	cache   map[string]cached    // "client\x00id" or "tool\x00upstream\x00name"
@@ -110,7 +127,7 @@ type Inventory struct {
 }
 
 type cached struct {
-	flagged bool
+	flagged bool // clients: changed; tools: blocked
 	at      time.Time
 }
 
@@ -121,7 +138,7 @@ func New(ids store.Store, st store.InventoryStore, opts *Options) (*Inventory, e
 	if ids == nil || st == nil {
 		return nil, errors.New("inventory: nil store")
 	}
-	inv := &Inventory{ids: ids, st: st, cache: map[string]cached{}, touched: map[string]time.Time{}}
+	inv := &Inventory{ids: ids, st: st, cache: map[string]cached{}, touched: map[string]time.Time{}, baselined: map[string]bool{}}
 	if opts != nil {
 		inv.opts = *opts
 	}

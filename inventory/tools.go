@@ -20,6 +20,7 @@ const (
 	ToolReverted = "reverted"
 	ToolRemoved  = "removed"
 	ToolRestored = "restored"
+	ToolNew      = "new"
 )
 
 // ToolChange is one difference RecordTools found.
@@ -27,6 +28,8 @@ type ToolChange struct {
 	// Upstream and Tool name the tool.
 	Upstream, Tool string
 	// Kind is ToolAdded (first sight, recorded as the approved baseline),
+	// ToolNew (first sight after the baseline with Options.HoldNewTools:
+	// recorded unapproved, pending),
 	// ToolChanged (the definition now differs from the approved one),
 	// ToolReverted (back to the approved definition), ToolRemoved or
 	// ToolRestored (listed again with its last definition).
@@ -37,6 +40,9 @@ type ToolChange struct {
 	// Flagged reports that the definition differs from the approved one;
 	// Blocked that calls are refused until ApproveTool.
 	Flagged, Blocked bool
+	// Pending reports a tool that was never approved (see
+	// Options.HoldNewTools).
+	Pending bool
 }
 
 // ToolFingerprint returns the RFC 8785 canonical form of a tool
@@ -109,6 +115,9 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 	for _, r := range existing {
 		byName[r.Name] = r
 	}
+	// Tools not yet recorded are held for approval once the upstream has
+	// a baseline: records in the store, or a listing recorded before.
+	hold := inv.opts.HoldNewTools && (len(existing) > 0 || inv.baselined[upstream])
 	var (
 		changes []ToolChange
 		events  []Event
@@ -124,13 +133,50 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 	for _, name := range order {
 		d := defs[name]
 		r := byName[name]
-		if r == nil {
-			r = &store.ToolRecord{Upstream: upstream, Name: name, Definition: string(d.canonical), Digest: d.digest,
-				ApprovedDefinition: string(d.canonical), ApprovedDigest: d.digest, FirstSeen: now, LastSeen: now, ApprovedAt: now}
+		if r == nil && hold {
+			// After the baseline: recorded, but not approved.
+			r = &store.ToolRecord{Upstream: upstream, Name: name, Definition: string(d.canonical), Digest: d.digest, FirstSeen: now, LastSeen: now}
+			ch := &ToolChange{Upstream: upstream, Tool: name, Kind: ToolNew, NewDigest: d.digest, Pending: true, Blocked: true}
+			ev := &Event{Time: now, Kind: EventToolNew, Upstream: upstream, Tool: name, NewDigest: d.digest, Pending: true, Blocked: true,
+				Detail: fmt.Sprintf("new tool %s of upstream %s (definition %.12s) is hidden and refused until an administrator approves it (mcpgate inventory approve-tool)", name, upstream, d.digest)}
+			put(r, ch, ev)
+			continue
+		}
+		if r == nil || (r.ApprovedDigest == "" && !inv.opts.HoldNewTools) {
+			// First sight (or a tool left pending while new tools were
+			// held, now that they are not): approved.
+			if r == nil {
+				r = &store.ToolRecord{Upstream: upstream, Name: name, FirstSeen: now}
+			}
+			r.Definition, r.Digest, r.LastSeen, r.Removed = string(d.canonical), d.digest, now, false
+			r.ApprovedDefinition, r.ApprovedDigest, r.ApprovedAt, r.Changed = string(d.canonical), d.digest, now, false
 			ch := &ToolChange{Upstream: upstream, Tool: name, Kind: ToolAdded, NewDigest: d.digest, ApprovedDigest: d.digest}
 			ev := &Event{Time: now, Kind: EventToolFirstSeen, Upstream: upstream, Tool: name, NewDigest: d.digest,
 				Detail: fmt.Sprintf("tool %s of upstream %s first seen; definition recorded as approved", name, upstream)}
 			put(r, ch, ev)
+			continue
+		}
+		if r.ApprovedDigest == "" {
+			// Still awaiting its first approval.
+			old, wasRemoved := r.Digest, r.Removed
+			r.Removed = false
+			switch {
+			case old != d.digest:
+				r.Definition, r.Digest, r.LastSeen = string(d.canonical), d.digest, now
+				ch := &ToolChange{Upstream: upstream, Tool: name, Kind: ToolChanged, OldDigest: old, NewDigest: d.digest, Pending: true, Blocked: true}
+				ev := &Event{Time: now, Kind: EventToolChanged, Upstream: upstream, Tool: name, OldDigest: old, NewDigest: d.digest, Pending: true, Blocked: true,
+					Detail: fmt.Sprintf("definition of new tool %s of upstream %s changed before it was approved (was %.12s, now %.12s); still awaiting approval", name, upstream, old, d.digest)}
+				put(r, ch, ev)
+			case wasRemoved:
+				r.LastSeen = now
+				ch := &ToolChange{Upstream: upstream, Tool: name, Kind: ToolRestored, OldDigest: old, NewDigest: d.digest, Pending: true, Blocked: true}
+				ev := &Event{Time: now, Kind: EventToolRestored, Upstream: upstream, Tool: name, OldDigest: old, NewDigest: d.digest, Pending: true, Blocked: true,
+					Detail: fmt.Sprintf("tool %s of upstream %s is listed again; still awaiting approval", name, upstream)}
+				put(r, ch, ev)
+			case now.Sub(r.LastSeen) >= inv.opts.SeenResolution:
+				r.LastSeen = now
+				put(r, nil, nil)
+			}
 			continue
 		}
 		old := r.Digest
@@ -184,8 +230,9 @@ func (inv *Inventory) RecordTools(ctx context.Context, upstream string, tools []
 	if err := inv.st.PutToolRecords(ctx, writes); err != nil {
 		return nil, fmt.Errorf("inventory: upstream %s: recording tools: %w", upstream, err)
 	}
+	inv.baselined[upstream] = true
 	for _, r := range writes {
-		inv.setCached(toolKey(upstream, r.Name), r.Changed)
+		inv.setCached(toolKey(upstream, r.Name), inv.blocks(r))
 	}
 	for _, ev := range events {
 		inv.emit(ev)
@@ -204,35 +251,114 @@ func (inv *Inventory) ApproveTool(ctx context.Context, upstream, tool, by string
 		return fmt.Errorf("inventory: approving tool %s/%s: %w", upstream, tool, err)
 	}
 	old := r.ApprovedDigest
+	first := old == ""
 	r.ApprovedDefinition, r.ApprovedDigest = r.Definition, r.Digest
 	r.Changed, r.ApprovedAt, r.ApprovedBy = false, now, by
 	if err := inv.st.PutToolRecords(ctx, []*store.ToolRecord{r}); err != nil {
 		return fmt.Errorf("inventory: approving tool %s/%s: %w", upstream, tool, err)
 	}
 	inv.setCached(toolKey(upstream, tool), false)
-	inv.emit(Event{Time: now, Kind: EventToolApproved, Upstream: upstream, Tool: tool, By: by, OldDigest: old, NewDigest: r.Digest,
-		Detail: fmt.Sprintf("definition %.12s of tool %s of upstream %s approved", r.Digest, tool, upstream)})
+	detail := fmt.Sprintf("definition %.12s of tool %s of upstream %s approved", r.Digest, tool, upstream)
+	if first {
+		detail = fmt.Sprintf("new tool %s of upstream %s approved (definition %.12s)", tool, upstream, r.Digest)
+	}
+	inv.emit(Event{Time: now, Kind: EventToolApproved, Upstream: upstream, Tool: tool, By: by, OldDigest: old, NewDigest: r.Digest, Detail: detail})
 	return nil
 }
 
-// IsToolBlocked reports whether calls to the tool must be refused because
-// its definition changed since approval and Options.BlockChangedTools is
-// set. Unknown tools are not blocked (RecordTools has not seen them yet).
-// If the store cannot be read it fails closed (true) while blocking is
-// configured.
+// IsToolBlocked reports whether calls to the tool must be refused: its
+// definition changed since approval and Options.BlockChangedTools is set,
+// or it was never approved (a new tool held by Options.HoldNewTools). A
+// tool not recorded yet is blocked only with HoldNewTools (RecordTools
+// sees every tool before it can be routed, so an unrecorded tool is one
+// whose listing could not be recorded). If the store cannot be read it
+// fails closed (true) while either option is set.
 func (inv *Inventory) IsToolBlocked(ctx context.Context, upstream, tool string) bool {
-	if !inv.opts.BlockChangedTools {
+	if !inv.opts.BlockChangedTools && !inv.opts.HoldNewTools {
 		return false
 	}
 	f, err := inv.flagged(toolKey(upstream, tool), func() (bool, error) {
 		r, err := inv.st.GetToolRecord(ctx, upstream, tool)
 		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
+			return inv.opts.HoldNewTools, nil
 		}
 		if err != nil {
 			return false, err
 		}
-		return r.Changed, nil
+		return inv.blocks(r), nil
 	})
 	return err != nil || f
 }
+
+// blocks reports whether calls of the tool recorded in r are refused.
+func (inv *Inventory) blocks(r *store.ToolRecord) bool {
+	if r.ApprovedDigest == "" {
+		return inv.opts.HoldNewTools
+	}
+	return r.Changed && inv.opts.BlockChangedTools
+}
+
+// ToolState is the trust state of one recorded tool, for a catalogue that
+// must decide what to list.
+type ToolState struct {
+	// Approved is the approved definition (RFC 8785 canonical JSON), nil
+	// for a tool never approved.
+	Approved jsontext.Value
+	// Digest is the fingerprint of the latest definition recorded.
+	Digest string
+	// Changed reports a latest definition that differs from Approved.
+	Changed bool
+	// Pending reports a tool never approved (Options.HoldNewTools).
+	Pending bool
+	// Blocked reports that calls are refused (IsToolBlocked).
+	Blocked bool
+}
+
+// ToolStates returns the state of every tool recorded for an upstream and
+// still listed by it, by tool name. A tool missing from the map is not
+// recorded: with Options.HoldNewTools it must be treated as pending.
+func (inv *Inventory) ToolStates(ctx context.Context, upstream string) (map[string]ToolState, error) {
+	recs, err := inv.st.ListToolRecords(ctx, upstream)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: upstream %s: %w", upstream, err)
+	}
+	out := make(map[string]ToolState, len(recs))
+	for _, r := range recs {
+		if r.Removed || r.Upstream != upstream {
+			continue
+		}
+		st := ToolState{Digest: r.Digest, Changed: r.Changed, Pending: r.ApprovedDigest == "", Blocked: inv.blocks(r)}
+		if r.ApprovedDefinition != "" {
+			st.Approved = jsontext.Value(r.ApprovedDefinition)
+		}
+		out[r.Name] = st
+	}
+	return out, nil
+}
+
+// ErrToolNotRecorded is returned by ToolState for a tool the inventory has
+// no record of.
+var ErrToolNotRecorded = errors.New("inventory: tool not recorded")
+
+// ToolState returns the state of one tool, or an error wrapping
+// ErrToolNotRecorded.
+func (inv *Inventory) ToolState(ctx context.Context, upstream, tool string) (ToolState, error) {
+	r, err := inv.st.GetToolRecord(ctx, upstream, tool)
+	if errors.Is(err, store.ErrNotFound) {
+		return ToolState{}, fmt.Errorf("%w: %s/%s", ErrToolNotRecorded, upstream, tool)
+	}
+	if err != nil {
+		return ToolState{}, fmt.Errorf("inventory: tool %s/%s: %w", upstream, tool, err)
+	}
+	st := ToolState{Digest: r.Digest, Changed: r.Changed, Pending: r.ApprovedDigest == "", Blocked: inv.blocks(r)}
+	if r.ApprovedDefinition != "" {
+		st.Approved = jsontext.Value(r.ApprovedDefinition)
+	}
+	return st, nil
+}
+
+// HoldsNewTools reports whether Options.HoldNewTools is set.
+func (inv *Inventory) HoldsNewTools() bool { return inv.opts.HoldNewTools }
+
+// BlocksChangedTools reports whether Options.BlockChangedTools is set.
+func (inv *Inventory) BlocksChangedTools() bool { return inv.opts.BlockChangedTools }

@@ -119,7 +119,20 @@ type Inventory struct {
 	// BlockChangedClients refuses tokens to a client whose redirect URIs
 	// or keys changed until it is approved again.
 	BlockChangedClients bool `yaml:"block_changed_clients" json:"block_changed_clients,omitempty"`
+	// NewTools says what happens to a tool an upstream lists for the first
+	// time after its baseline (the first listing of an upstream that has
+	// no tool in the inventory): NewToolsAllow ("allow", the default when
+	// empty) lists it and lets it be called at once; NewToolsApprove
+	// ("approve") hides it from tools/list and refuses calls of it until
+	// an administrator approves it (mcpgate inventory approve-tool).
+	NewTools string `yaml:"new_tools" json:"new_tools,omitempty"`
 }
+
+// Values of Inventory.NewTools.
+const (
+	NewToolsAllow   = "allow"
+	NewToolsApprove = "approve"
+)
 
 // Approvals configures the approval pages.
 type Approvals struct {

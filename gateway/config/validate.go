@@ -129,6 +129,13 @@ func (c *Config) Validate() error {
 	if c.Policy != nil && len(c.Policy.Paths) == 0 && !c.Policy.DenyByDefault {
 		v.add("policy: no paths given (list policy files or directories, or remove the section)")
 	}
+	if inv := c.Inventory; inv != nil {
+		switch inv.NewTools {
+		case "", NewToolsAllow, NewToolsApprove:
+		default:
+			v.add("inventory.new_tools: %q is not supported (want allow or approve)", inv.NewTools)
+		}
+	}
 	if a := c.Audit; a != nil && a.Syslog != nil {
 		switch a.Syslog.Network {
 		case "udp", "tcp", "unix", "unixgram":

@@ -29,6 +29,7 @@ func TestValidate(t *testing.T) {
 		{"listen bad port", func(c *Config) { c.Listen = "127.0.0.1:99999" }, []string{"port must be a number"}},
 		{"listen empty", func(c *Config) { c.Listen = "" }, []string{"listen: empty"}},
 		{"auth", func(c *Config) { c.Auth = "basic" }, []string{`auth: "basic" is not supported`}},
+		{"new tools", func(c *Config) { c.Inventory = &Inventory{NewTools: "ask"} }, []string{`inventory.new_tools: "ask" is not supported (want allow or approve)`}},
 		{"public url", func(c *Config) { c.PublicURL = "mcp.example.com" }, []string{"public_url: must be absolute"}},
 		{"public url query", func(c *Config) { c.PublicURL = "https://x/?a=1" }, []string{"public_url: must not have a query"}},
 		{"no upstreams", func(c *Config) { c.Upstreams = nil }, []string{"upstreams: none configured"}},

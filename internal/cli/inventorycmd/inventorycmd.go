@@ -165,7 +165,7 @@ from the command line.`,
 	var by string
 	approveTool := &cobra.Command{
 		Use:   "approve-tool UPSTREAM TOOL",
-		Short: "Approve the current definition of an upstream tool (clears the changed flag)",
+		Short: "Approve the current definition of an upstream tool (clears the changed flag, or admits a new tool held by new_tools: approve)",
 		Args:  cobra.ExactArgs(2),
 		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveTool(cmd.Context(), args[0], args[1], by); err != nil {
@@ -495,12 +495,14 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			for _, t := range u.Tools {
 				st := "approved"
 				switch {
+				case t.Pending:
+					st = "NEW, pending approval (approve-tool to accept)"
 				case t.Flagged:
 					st = "CHANGED since " + ts(t.ChangedAt) + " (approve-tool to accept)"
 				case t.Removed:
 					st = "removed"
 				}
-				if t.Flagged && t.Removed {
+				if (t.Flagged || t.Pending) && t.Removed {
 					st += ", removed"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, t.Name, short(t.Digest), short(t.ApprovedDigest), ts(t.LastSeen), st)
