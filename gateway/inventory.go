@@ -10,7 +10,6 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/audit"
-	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/store"
@@ -60,8 +59,8 @@ func (g *Gateway) setupInventory(ctx context.Context) error {
 				if u == nil {
 					return fmt.Errorf("unknown upstream %q", upstream)
 				}
-				if c := u.cfg.Credentials; g.upOAuth != nil && c != nil && c.Type == config.CredentialsOAuthUser {
-					g.upOAuth.forget(ctx, u, principal)
+				if err := g.upAuth.Forget(ctx, u.authUpstream(), principal); err != nil {
+					u.logger.Warn("deleting a per-user token", "principal", principal, "error", err)
 				}
 				u.closeSession(principal)
 				return nil
