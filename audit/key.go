@@ -8,13 +8,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/keyfile"
 )
 
 // DefaultKeyFile is the checkpoint key's file name in the data directory.
@@ -23,63 +21,36 @@ const DefaultKeyFile = "audit-signing.key"
 // LoadOrCreateKey reads the Ed25519 checkpoint signing key from path (a
 // PEM "PRIVATE KEY" block, PKCS #8), generating it first if the file does
 // not exist. A new file is created with mode 0600 (its directory with
-// 0700); an existing file that group or others can access is refused.
+// 0700), once even when several processes start together (see
+// keyfile.LoadOrCreateFunc); an existing file that group or others can
+// access is refused.
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	key, err := loadPrivateKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("audit: key directory: %w", err)
-	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	b, err := keyfile.LoadOrCreateFunc(path, func() ([]byte, error) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("audit: generating key: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("audit: encoding key: %w", err)
-	}
-	// Write a temporary file and link it into place, so that a concurrent
-	// starter never reads a half-written key and the first one wins.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-key-*")
-	if err != nil {
-		return nil, fmt.Errorf("audit: writing key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return nil, fmt.Errorf("audit: writing key: %w", err)
-	}
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("audit: writing key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("audit: writing key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("audit: writing key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("audit: writing key: %w", err)
-	}
-	return loadPrivateKey(path)
+	return parsePrivateKey(path, b)
 }
 
 func loadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	fi, err := os.Stat(path)
+	b, err := keyfile.Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit: key: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit: key file %s is accessible by group or others (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: key: %w", err)
-	}
+	return parsePrivateKey(path, b)
+}
+
+func parsePrivateKey(path string, b []byte) (ed25519.PrivateKey, error) {
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("audit: key file %s: no PEM PRIVATE KEY block", path)

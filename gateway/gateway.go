@@ -29,6 +29,7 @@ import (
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
 	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
@@ -119,8 +120,9 @@ type Gateway struct {
 	// (http.DefaultTransport keeps only two idle connections per host, so
 	// concurrent calls would keep dialing).
 	upstreamClient *http.Client
-	// upOAuth holds OAuth upstream credentials (upstream_oauth.go).
-	upOAuth *upstreamOAuth
+	// upAuth holds OAuth upstream credentials (package upstreamauth;
+	// upstream_oauth.go connects it).
+	upAuth *upstreamauth.Service
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -237,7 +239,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	if g.opts.MaxTaskTTL == 0 {
 		g.opts.MaxTaskTTL = cfg.MaxTaskTTL
 	}
-	g.upOAuth = newUpstreamOAuth(g)
+	g.upAuth = g.newUpstreamAuth()
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
 		Logger:              g.logger,
 		Handler:             g.handle,
@@ -279,7 +281,7 @@ func (g *Gateway) Handler() http.Handler {
 		mux.Handle("/approvals/", pages)
 		mux.Handle("/approvals", http.RedirectHandler("/approvals/", http.StatusMovedPermanently))
 	}
-	g.upOAuth.mount(mux)
+	g.upAuth.Mount(mux)
 	return mux
 }
 

@@ -60,8 +60,8 @@ func (g *Gateway) setupInventory(ctx context.Context) error {
 				if u == nil {
 					return fmt.Errorf("unknown upstream %q", upstream)
 				}
-				if c := u.cfg.Credentials; g.upOAuth != nil && c != nil && c.Type == config.CredentialsOAuthUser {
-					g.upOAuth.forget(ctx, u, principal)
+				if err := g.upAuth.Forget(ctx, u.authUpstream(), principal); err != nil {
+					u.logger.Warn("deleting a per-user token", "principal", principal, "error", err)
 				}
 				u.closeSession(principal)
 				return nil

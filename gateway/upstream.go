@@ -434,23 +434,7 @@ func transportOf(c *http.Client) http.RoundTripper {
 }
 
 // secretValue reads a secret from an environment variable or a file.
-func secretValue(env, file string) (string, error) {
-	switch {
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", env)
-		}
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return "", errors.New("no value_env or value_file given")
-}
+func secretValue(env, file string) (string, error) { return config.ReadSecret(env, file) }
 
 // headerTransport adds one header to every request.
 type headerTransport struct {

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
@@ -438,8 +438,9 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	t.Cleanup(func() { g.Close() })
 	addUser(t, g.auth.store, "alice", "alice-gateway-pw")
 	addUser(t, g.auth.store, "bob", "bob-gateway-pw")
-	if _, isDB := g.upOAuth.tokens.(*sqlite.Store); isDB != useSQLite {
-		t.Fatalf("upstream tokens kept in %T", g.upOAuth.tokens)
+	tokens := g.upAuth.Tokens()
+	if _, isDB := tokens.(*sqlite.Store); isDB != useSQLite {
+		t.Fatalf("upstream tokens kept in %T", tokens)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -567,12 +568,15 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 		t.Errorf("upstream never saw up-bob: %q", subjects)
 	}
 
-	// The stored tokens are sealed: the store holds no token in clear.
-	rec, err := g.upOAuth.tokens.GetUpstreamToken(ctx, "alice", "files")
+	// The stored tokens are sealed: the store holds no token in clear;
+	// the key file opens them.
+	keyPath := filepath.Join(dataDir, UpstreamTokenKeyFile)
+	sealer := upstreamauth.NewSealer(keyPath)
+	rec, err := tokens.GetUpstreamToken(ctx, "alice", "files")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := g.upOAuth.open("alice", "files", rec.Ciphertext)
+	tk, err := sealer.Open("alice", "files", rec.Ciphertext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,10 +588,10 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 			t.Errorf("the store holds a token in clear")
 		}
 	}
-	if _, err := g.upOAuth.open("bob", "files", rec.Ciphertext); err == nil {
+	if _, err := sealer.Open("bob", "files", rec.Ciphertext); err == nil {
 		t.Error("alice's sealed token opened as bob's")
 	}
-	st, err := os.Stat(filepath.Join(dataDir, UpstreamTokenKeyFile))
+	st, err := os.Stat(keyPath)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v, %v; want mode 0600", st, err)
 	}
@@ -608,18 +612,23 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	}
 
 	// A refresh that fails leads back to the elicitation.
-	tk, err = g.upOAuth.loadToken(ctx, g.byName["files"], "alice")
-	if err != nil || tk == nil {
-		t.Fatalf("loading alice's token: %v, %v", tk, err)
+	if rec, err = tokens.GetUpstreamToken(ctx, "alice", "files"); err != nil {
+		t.Fatalf("loading alice's token: %v", err)
+	}
+	if tk, err = sealer.Open("alice", "files", rec.Ciphertext); err != nil {
+		t.Fatalf("opening alice's token: %v", err)
 	}
 	tk.RefreshToken = "revoked-" + tk.RefreshToken
-	if err := g.upOAuth.saveToken(ctx, g.byName["files"], "alice", tk); err != nil {
+	if rec.Ciphertext, err = sealer.Seal("alice", "files", tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := tokens.PutUpstreamToken(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond)
 	_, err = alice.call("files_whoami")
 	again := mustElicit(t, "alice after a failed refresh", err)
-	if _, err := g.upOAuth.tokens.GetUpstreamToken(ctx, "alice", "files"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := tokens.GetUpstreamToken(ctx, "alice", "files"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the unusable token was kept: %v", err)
 	}
 	// Authorizing again (the upstream's authorization server remembers
@@ -646,70 +655,6 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	}
 }
 
-// TestUpstreamTokenSealing covers the key file and the sealed format.
-func TestUpstreamTokenSealing(t *testing.T) {
-	dir := t.TempDir()
-	o := &upstreamOAuth{keyPath: filepath.Join(dir, "sub", UpstreamTokenKeyFile)}
-	tk := &oauthclient.Token{AccessToken: "at-secret", RefreshToken: "rt-secret", Resource: "https://up.example/mcp", Expiry: time.Unix(1800000000, 0)}
-	sealed, err := o.seal("alice", "files", tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(sealed, []byte("secret")) {
-		t.Fatal("sealed token contains the plaintext")
-	}
-	// Another instance reads the same key file.
-	o2 := &upstreamOAuth{keyPath: o.keyPath}
-	got, err := o2.open("alice", "files", sealed)
-	if err != nil || got.AccessToken != "at-secret" || got.RefreshToken != "rt-secret" || !got.Expiry.Equal(tk.Expiry) {
-		t.Fatalf("open: %+v, %v", got, err)
-	}
-	for name, tc := range map[string]struct {
-		principal, upstream string
-		sealed              []byte
-	}{
-		"other principal": {"bob", "files", sealed},
-		"other upstream":  {"alice", "mail", sealed},
-		"truncated":       {"alice", "files", sealed[:10]},
-		"empty":           {"alice", "files", nil},
-		"bad version":     {"alice", "files", append([]byte{9}, sealed[1:]...)},
-		"flipped bit":     {"alice", "files", append(slices.Clone(sealed[:len(sealed)-1]), sealed[len(sealed)-1]^1)},
-	} {
-		if _, err := o2.open(tc.principal, tc.upstream, tc.sealed); err == nil {
-			t.Errorf("%s: opened", name)
-		}
-	}
-	// A key file others can read is refused; so is a malformed one.
-	loose := filepath.Join(dir, "loose.key")
-	os.WriteFile(loose, []byte("AAAA\n"), 0o644)
-	if _, err := loadOrCreateKey(loose); err == nil || !strings.Contains(err.Error(), "permissions") {
-		t.Errorf("loose key file: %v", err)
-	}
-	short := filepath.Join(dir, "short.key")
-	os.WriteFile(short, []byte("AAAA\n"), 0o600)
-	if _, err := loadOrCreateKey(short); err == nil {
-		t.Error("short key accepted")
-	}
-}
-
-// FuzzOpenSealedToken: whatever the database holds, opening it fails
-// cleanly or yields a token.
-func FuzzOpenSealedToken(f *testing.F) {
-	o := &upstreamOAuth{}
-	sealed, err := o.seal("p", "u", &oauthclient.Token{AccessToken: "x"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(sealed)
-	f.Add([]byte{1})
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if tk, err := o.open("p", "u", b); err == nil && tk == nil {
-			t.Fatal("nil token without error")
-		}
-	})
-}
-
 // TestUpstreamAuthRequiredRouting: unknown names only turn into an
 // elicitation when a per-user upstream with a matching prefix waits for
 // the user.
@@ -722,25 +667,5 @@ func TestUpstreamAuthRequiredRouting(t *testing.T) {
 	other := errors.New("boom")
 	if err := g.upstreamAuthRequired(context.Background(), "p", kindTool, "x_tool", other); err != other {
 		t.Errorf("other error: %v", err)
-	}
-	if urlElicitations(errors.New("x")) != nil || urlElicitations(&jsonrpc.Error{Code: mcp.CodeURLElicitationRequired, Data: jsontext.Value(`{`)}) != nil {
-		t.Error("urlElicitations accepted garbage")
-	}
-}
-
-// BenchmarkUpstreamTokenSealing measures sealing and opening one token,
-// which happens on every per-user connect and refresh.
-func BenchmarkUpstreamTokenSealing(b *testing.B) {
-	o := &upstreamOAuth{}
-	tk := &oauthclient.Token{AccessToken: strings.Repeat("a", 800), RefreshToken: strings.Repeat("r", 43), Resource: "https://up.example/mcp", Expiry: time.Now()}
-	b.ReportAllocs()
-	for b.Loop() {
-		sealed, err := o.seal("alice", "files", tk)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := o.open("alice", "files", sealed); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
