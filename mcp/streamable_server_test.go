@@ -816,12 +816,42 @@ func TestStreamableSamplingOnPOSTStream(t *testing.T) {
 	shExpectEnd(t, ch)
 }
 
+// notifyingEventStore reports the data of every event stored, so that a
+// test can wait until the server has stored an event instead of sleeping.
+type notifyingEventStore struct {
+	EventStore
+	appended chan string
+}
+
+func (s *notifyingEventStore) Append(ctx context.Context, sessionID, streamID string, seq int64, data []byte) error {
+	err := s.EventStore.Append(ctx, sessionID, streamID, seq, data)
+	s.appended <- string(data)
+	return err
+}
+
+// waitFor returns once an event containing substr has been stored.
+func (s *notifyingEventStore) waitFor(t *testing.T, substr string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second) // only ends a broken test
+	for {
+		select {
+		case data := <-s.appended:
+			if strings.Contains(data, substr) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no event containing %s was stored", substr)
+		}
+	}
+}
+
 // TestStreamableResumption covers the polling flow of SEP-1699 that the
 // conformance fixture test_reconnection exercises: the handler closes its
 // POST stream, the client resumes with GET and Last-Event-ID, and gets
 // exactly the events of that stream it has not seen.
 func TestStreamableResumption(t *testing.T) {
-	e := newSHEnv(t, &StreamableHTTPOptions{RetryInterval: 200 * time.Millisecond})
+	events := &notifyingEventStore{EventStore: NewMemoryEventStore(nil), appended: make(chan string, 256)}
+	e := newSHEnv(t, &StreamableHTTPOptions{RetryInterval: 200 * time.Millisecond, EventStore: events})
 	sid := e.initialize(Version20251125)
 
 	// The standalone stream, to check that nothing crosses streams.
@@ -859,8 +889,9 @@ func TestStreamableResumption(t *testing.T) {
 	}
 	close(e.release) // the handler sends progress 2 and its result, with no connection
 
-	// Resuming from the priming event replays everything of the stream.
-	time.Sleep(50 * time.Millisecond)
+	// Once the result is stored (the handler is done), resuming from the
+	// priming event replays everything of the stream.
+	events.waitFor(t, `"closed=true"`)
 	full := e.do("GET", sid, "", map[string]string{"Last-Event-ID": seen[0].id})
 	if full.StatusCode != 200 {
 		t.Fatalf("resume: status %d", full.StatusCode)
