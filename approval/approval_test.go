@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -504,90 +505,106 @@ func TestConcurrentConsume(t *testing.T) {
 	})
 }
 
+// TestWait runs in synctest bubbles: synctest.Wait returns once Wait is
+// blocked waiting for a wake-up, so the decision always comes while it
+// waits (the path under test), and "Wait returned" is checked without a
+// wall-clock timeout.
 func TestWait(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st store.Approvals) {
-		ctx := context.Background()
-		c := newClock()
-		svc := newService(st, c, nil)
-		svc.pollInterval = time.Hour // only the wake-up can end the wait quickly
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := s.open(t)
+				ctx := context.Background()
+				c := newClock()
+				svc := newService(st, c, nil)
+				svc.pollInterval = time.Hour // only the wake-up can end the wait
 
-		a, err := svc.Request(ctx, deleteRequest())
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan *Approval, 1)
-		errc := make(chan error, 1)
-		go func() {
-			got, err := svc.Wait(ctx, a.ID)
-			errc <- err
-			done <- got
-		}()
-		time.Sleep(20 * time.Millisecond)
-		select {
-		case <-errc:
-			t.Fatal("Wait returned before a decision")
-		default:
-		}
-		if err := svc.Decide(ctx, a.ID, "carol", true, ""); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-errc:
-			got := <-done
-			if err != nil || got.Status != StatusApproved {
-				t.Errorf("Wait = %+v, %v; want approved", got, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Wait did not return after the decision")
-		}
-		// Already decided: returns at once.
-		if got, err := svc.Wait(ctx, a.ID); err != nil || got.Status != StatusApproved {
-			t.Errorf("Wait(decided) = %+v, %v", got, err)
-		}
-		svc.mu.Lock()
-		left := len(svc.waiters)
-		svc.mu.Unlock()
-		if left != 0 {
-			t.Errorf("%d waiter entries left behind", left)
-		}
-	})
+				a, err := svc.Request(ctx, deleteRequest())
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan *Approval, 1)
+				errc := make(chan error, 1)
+				go func() {
+					got, err := svc.Wait(ctx, a.ID)
+					errc <- err
+					done <- got
+				}()
+				synctest.Wait() // Wait is waiting
+				select {
+				case <-errc:
+					t.Fatal("Wait returned before a decision")
+				default:
+				}
+				if err := svc.Decide(ctx, a.ID, "carol", true, ""); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				select {
+				case err := <-errc:
+					got := <-done
+					if err != nil || got.Status != StatusApproved {
+						t.Errorf("Wait = %+v, %v; want approved", got, err)
+					}
+				default:
+					t.Fatal("Wait did not return after the decision")
+				}
+				// Already decided: returns at once.
+				if got, err := svc.Wait(ctx, a.ID); err != nil || got.Status != StatusApproved {
+					t.Errorf("Wait(decided) = %+v, %v", got, err)
+				}
+				svc.mu.Lock()
+				left := len(svc.waiters)
+				svc.mu.Unlock()
+				if left != 0 {
+					t.Errorf("%d waiter entries left behind", left)
+				}
+			})
+		})
+	}
 }
 
+// TestWaitOtherProcessAndExpiry runs in a synctest bubble: each wait has
+// begun before the decision, expiry or deadline that ends it (bubble time
+// only passes when Wait is blocked), so every path is exercised, whatever
+// the machine load.
 func TestWaitOtherProcessAndExpiry(t *testing.T) {
-	ctx := context.Background()
-	st := store.NewApprovalsMemory()
-	c := newClock()
-	waiter, decider := newService(st, c, nil), newService(st, c, nil)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st := store.NewApprovalsMemory()
+		c := newClock()
+		waiter, decider := newService(st, c, nil), newService(st, c, nil)
 
-	// A decision made by another Service is seen by polling.
-	a, _ := waiter.Request(ctx, deleteRequest())
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		decider.Decide(ctx, a.ID, "carol", false, "")
-	}()
-	got, err := waiter.Wait(ctx, a.ID)
-	if err != nil || got.Status != StatusDenied {
-		t.Errorf("Wait = %+v, %v; want denied", got, err)
-	}
+		// A decision made by another Service is seen by polling.
+		a, _ := waiter.Request(ctx, deleteRequest())
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			decider.Decide(ctx, a.ID, "carol", false, "")
+		}()
+		got, err := waiter.Wait(ctx, a.ID)
+		if err != nil || got.Status != StatusDenied {
+			t.Errorf("Wait = %+v, %v; want denied", got, err)
+		}
 
-	// Expiry ends the wait.
-	b, _ := waiter.Request(ctx, &Request{Principal: "alice", Tool: "t", PolicyVersion: "p"})
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		c.Advance(DefaultTTL)
-	}()
-	got, err = waiter.Wait(ctx, b.ID)
-	if err != nil || got.Status != StatusExpired {
-		t.Errorf("Wait = %+v, %v; want expired", got, err)
-	}
+		// Expiry ends the wait.
+		b, _ := waiter.Request(ctx, &Request{Principal: "alice", Tool: "t", PolicyVersion: "p"})
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			c.Advance(DefaultTTL)
+		}()
+		got, err = waiter.Wait(ctx, b.ID)
+		if err != nil || got.Status != StatusExpired {
+			t.Errorf("Wait = %+v, %v; want expired", got, err)
+		}
 
-	// The context ends the wait.
-	d, _ := waiter.Request(ctx, &Request{Principal: "alice", Tool: "t2", PolicyVersion: "p"})
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	defer cancel()
-	if got, err := waiter.Wait(cctx, d.ID); !errors.Is(err, context.DeadlineExceeded) || got != nil {
-		t.Errorf("Wait(cancelled) = %v, %v; want DeadlineExceeded", got, err)
-	}
+		// The context ends the wait.
+		d, _ := waiter.Request(ctx, &Request{Principal: "alice", Tool: "t2", PolicyVersion: "p"})
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+		defer cancel()
+		if got, err := waiter.Wait(cctx, d.ID); !errors.Is(err, context.DeadlineExceeded) || got != nil {
+			t.Errorf("Wait(cancelled) = %v, %v; want DeadlineExceeded", got, err)
+		}
+	})
 }
 
 func TestConcurrentRequestsShareOneApproval(t *testing.T) {

@@ -18,14 +18,20 @@ type fakeLog struct {
 	cps     []*store.AuditCheckpoint
 	failErr error // returned by AppendAudit when set
 	appends int
-	hold    sync.Mutex // AppendAudit waits while a test holds it
+	sizes   []int // records in each stored transaction
+	// gate, when not nil, holds the store: every AppendAudit first
+	// receives from it (a test releases one transaction per send, or all
+	// of them by closing it). A channel rather than a mutex so that a
+	// writer waiting on it is durably blocked inside a synctest bubble.
+	gate chan struct{}
 }
 
 var _ store.AuditLog = (*fakeLog)(nil)
 
 func (f *fakeLog) AppendAudit(ctx context.Context, recs []*store.AuditRecord) error {
-	f.hold.Lock()
-	f.hold.Unlock()
+	if f.gate != nil {
+		<-f.gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failErr != nil {
@@ -39,6 +45,7 @@ func (f *fakeLog) AppendAudit(ctx context.Context, recs []*store.AuditRecord) er
 		return err
 	}
 	f.appends++
+	f.sizes = append(f.sizes, len(recs))
 	for _, r := range recs {
 		f.recs = append(f.recs, store.CloneAuditRecord(r))
 	}

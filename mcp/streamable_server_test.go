@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -37,6 +38,7 @@ type shEnv struct {
 	srv     *Server
 	h       *StreamableHTTPHandler
 	ts      *httptest.Server
+	client  *http.Client // if set, used instead of ts.Client()
 	url     string
 	release chan struct{} // releases the "reconnect" and "block" tools
 	started chan struct{} // the "block" tool has started
@@ -44,6 +46,43 @@ type shEnv struct {
 }
 
 func newSHEnv(t *testing.T, opts *StreamableHTTPOptions) *shEnv {
+	t.Helper()
+	e := newSHHandler(t, opts)
+	e.ts = httptest.NewServer(e.h)
+	e.url = e.ts.URL
+	t.Cleanup(func() {
+		e.h.Close()
+		e.ts.Close()
+	})
+	return e
+}
+
+// newSHEnvInProcess is newSHEnv without a network server: requests are
+// served by calling the handler in the requesting goroutine (see
+// handlerTransport). It suits synctest bubbles, where a goroutine waiting
+// on a socket would keep bubble time from passing, for requests answered
+// with a complete response (not an open SSE stream).
+func newSHEnvInProcess(t *testing.T, opts *StreamableHTTPOptions) *shEnv {
+	t.Helper()
+	e := newSHHandler(t, opts)
+	e.client = &http.Client{Transport: handlerTransport{e.h}}
+	e.url = "http://mcp.test/"
+	t.Cleanup(func() { e.h.Close() })
+	return e
+}
+
+// handlerTransport is an http.RoundTripper that calls a handler in the
+// calling goroutine and returns its complete response.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
+}
+
+// newSHHandler builds the test server and its handler.
+func newSHHandler(t *testing.T, opts *StreamableHTTPOptions) *shEnv {
 	t.Helper()
 	e := &shEnv{
 		t:       t,
@@ -108,12 +147,6 @@ func newSHEnv(t *testing.T, opts *StreamableHTTPOptions) *shEnv {
 		return &CallToolResult{Content: []Content{&TextContent{Text: "model said " + tc.Text}}}, nil
 	})
 	e.h = NewStreamableHTTPHandler(func(*http.Request) *Server { return e.srv }, opts)
-	e.ts = httptest.NewServer(e.h)
-	e.url = e.ts.URL
-	t.Cleanup(func() {
-		e.h.Close()
-		e.ts.Close()
-	})
 	return e
 }
 
@@ -149,7 +182,11 @@ func (e *shEnv) do(method, sid string, body string, hdr map[string]string) *http
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := e.ts.Client().Do(req)
+	client := e.client
+	if client == nil {
+		client = e.ts.Client()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -816,12 +853,42 @@ func TestStreamableSamplingOnPOSTStream(t *testing.T) {
 	shExpectEnd(t, ch)
 }
 
+// notifyingEventStore reports the data of every event stored, so that a
+// test can wait until the server has stored an event instead of sleeping.
+type notifyingEventStore struct {
+	EventStore
+	appended chan string
+}
+
+func (s *notifyingEventStore) Append(ctx context.Context, sessionID, streamID string, seq int64, data []byte) error {
+	err := s.EventStore.Append(ctx, sessionID, streamID, seq, data)
+	s.appended <- string(data)
+	return err
+}
+
+// waitFor returns once an event containing substr has been stored.
+func (s *notifyingEventStore) waitFor(t *testing.T, substr string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second) // only ends a broken test
+	for {
+		select {
+		case data := <-s.appended:
+			if strings.Contains(data, substr) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no event containing %s was stored", substr)
+		}
+	}
+}
+
 // TestStreamableResumption covers the polling flow of SEP-1699 that the
 // conformance fixture test_reconnection exercises: the handler closes its
 // POST stream, the client resumes with GET and Last-Event-ID, and gets
 // exactly the events of that stream it has not seen.
 func TestStreamableResumption(t *testing.T) {
-	e := newSHEnv(t, &StreamableHTTPOptions{RetryInterval: 200 * time.Millisecond})
+	events := &notifyingEventStore{EventStore: NewMemoryEventStore(nil), appended: make(chan string, 256)}
+	e := newSHEnv(t, &StreamableHTTPOptions{RetryInterval: 200 * time.Millisecond, EventStore: events})
 	sid := e.initialize(Version20251125)
 
 	// The standalone stream, to check that nothing crosses streams.
@@ -859,8 +926,9 @@ func TestStreamableResumption(t *testing.T) {
 	}
 	close(e.release) // the handler sends progress 2 and its result, with no connection
 
-	// Resuming from the priming event replays everything of the stream.
-	time.Sleep(50 * time.Millisecond)
+	// Once the result is stored (the handler is done), resuming from the
+	// priming event replays everything of the stream.
+	events.waitFor(t, `"closed=true"`)
 	full := e.do("GET", sid, "", map[string]string{"Last-Event-ID": seen[0].id})
 	if full.StatusCode != 200 {
 		t.Fatalf("resume: status %d", full.StatusCode)
@@ -972,16 +1040,25 @@ func TestStreamableNoMessageOnTwoStreams(t *testing.T) {
 		}
 	})
 	wg.Wait()
+	// The three list_changed notifications are awaited however long they
+	// take; then a short grace period catches a message too many (it can
+	// only miss one, never fail a correct server).
 	var standalone []string
-	deadline := time.After(500 * time.Millisecond)
+	timeout := time.After(10 * time.Second)
+	var grace <-chan time.Time
 collect:
 	for {
+		if len(standalone) == 3 && grace == nil {
+			grace = time.After(100 * time.Millisecond)
+		}
 		select {
 		case ev := <-gch:
 			if ev.data != "" {
 				standalone = append(standalone, ev.data)
 			}
-		case <-deadline:
+		case <-grace:
+			break collect
+		case <-timeout:
 			break collect
 		}
 	}
@@ -1075,26 +1152,38 @@ func TestStreamableSessionEndCancelsHandlers(t *testing.T) {
 	}
 }
 
+// TestStreamableSessionTimeout runs in a synctest bubble, with the handler
+// called in process: the idle timer and the 50ms pauses are in bubble time,
+// so a loaded machine cannot stretch a pause past the timeout.
 func TestStreamableSessionTimeout(t *testing.T) {
-	e := newSHEnv(t, &StreamableHTTPOptions{SessionTimeout: 100 * time.Millisecond})
-	sid := e.initialize(Version20251125)
-	for range 3 { // activity keeps it alive
-		time.Sleep(50 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 100 * time.Millisecond
+		e := newSHEnvInProcess(t, &StreamableHTTPOptions{SessionTimeout: timeout})
+		sid := e.initialize(Version20251125)
+		for range 3 { // activity keeps it alive
+			time.Sleep(timeout / 2)
+			resp := e.post(sid, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+			shReadAll(t, resp)
+			if resp.StatusCode != 200 {
+				t.Fatalf("ping on a live session: %d", resp.StatusCode)
+			}
+		}
+		time.Sleep(timeout - time.Millisecond)
+		synctest.Wait()
+		if len(e.srv.Sessions()) != 1 {
+			t.Fatal("session closed before it was idle for the timeout")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if n := len(e.srv.Sessions()); n != 0 {
+			t.Errorf("%d sessions after the idle timeout", n)
+		}
 		resp := e.post(sid, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 		shReadAll(t, resp)
-		if resp.StatusCode != 200 {
-			t.Fatalf("ping on a live session: %d", resp.StatusCode)
+		if resp.StatusCode != 404 {
+			t.Errorf("idle session: status %d, want 404", resp.StatusCode)
 		}
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for len(e.srv.Sessions()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	resp := e.post(sid, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
-	shReadAll(t, resp)
-	if resp.StatusCode != 404 {
-		t.Errorf("idle session: status %d, want 404", resp.StatusCode)
-	}
+	})
 }
 
 func TestStreamableSessionPrincipal(t *testing.T) {
@@ -1650,7 +1739,11 @@ func TestStreamableResumeStandalone(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.url, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Mcp-Session-Id", sid)
-	resp, err := e.ts.Client().Do(req)
+	client := e.client
+	if client == nil {
+		client = e.ts.Client()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

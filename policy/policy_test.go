@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -390,50 +391,78 @@ func TestReloadKeepsOldSetOnError(t *testing.T) {
 	}
 }
 
+// TestWatch runs in a synctest bubble: the watcher's ticker only fires
+// when every goroutine in the bubble is blocked, so the watcher never looks
+// at a file the test is in the middle of writing (os.WriteFile truncates
+// first: a poll between the truncation and the write would see an empty
+// file), and "no change reported" is decided in bubble time, not by how
+// loaded the machine is.
 func TestWatch(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "p.cedar")
-	writeFile(t, file, `permit(principal, action, resource);`)
-	e := newEngine(t, &policy.Options{Paths: []string{dir}, PollInterval: 10 * time.Millisecond})
-	v1 := e.Version()
-	type change struct {
-		version string
-		err     error
-	}
-	changes := make(chan change, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	e.Watch(ctx, func(v string, err error) { changes <- change{v, err} })
-	wait := func() change {
-		t.Helper()
-		select {
-		case c := <-changes:
-			return c
-		case <-time.After(5 * time.Second):
-			t.Fatal("no change reported")
-			return change{}
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "p.cedar")
+		writeFile(t, file, `permit(principal, action, resource);`)
+		e := newEngine(t, &policy.Options{Paths: []string{dir}, PollInterval: 10 * time.Millisecond})
+		v1 := e.Version()
+		type change struct {
+			version string
+			err     error
 		}
-	}
-	req := &policy.Request{Principal: alice, Action: "tools/call", Resource: tool("a", "b")}
+		changes := make(chan change, 16)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e.Watch(ctx, func(v string, err error) { changes <- change{v, err} })
+		wait := func() change {
+			t.Helper()
+			select {
+			case c := <-changes:
+				return c
+			case <-time.After(5 * time.Second):
+				t.Fatal("no change reported")
+				return change{}
+			}
+		}
+		// noMore checks that the change was reported once: the watcher
+		// polls many times in a second and must stay quiet. The last poll
+		// falls on the instant the sleep ends; synctest.Wait lets it
+		// finish before the test writes to the file again.
+		noMore := func() {
+			t.Helper()
+			time.Sleep(time.Second)
+			synctest.Wait()
+			select {
+			case c := <-changes:
+				t.Fatalf("unexpected change reported: %+v", c)
+			default:
+			}
+		}
+		req := &policy.Request{Principal: alice, Action: "tools/call", Resource: tool("a", "b")}
 
-	writeFile(t, file, `forbid(principal, action, resource == Tool::"a/b"); permit(principal, action, resource);`)
-	c := wait()
-	if c.err != nil || c.version == v1 || c.version != e.Version() || e.Decide(req).Allow {
-		t.Fatalf("change not applied: %+v, engine %s", c, e.Version())
-	}
-	v2 := c.version
+		// Nothing changed: nothing reported.
+		noMore()
 
-	writeFile(t, file, `this is not cedar`)
-	c = wait()
-	if c.err == nil || c.version != v2 || e.Version() != v2 {
-		t.Fatalf("broken file: %+v, engine %s", c, e.Version())
-	}
+		writeFile(t, file, `forbid(principal, action, resource == Tool::"a/b"); permit(principal, action, resource);`)
+		c := wait()
+		if c.err != nil || c.version == v1 || c.version != e.Version() || e.Decide(req).Allow {
+			t.Fatalf("change not applied: %+v, engine %s", c, e.Version())
+		}
+		v2 := c.version
+		noMore()
 
-	writeFile(t, filepath.Join(dir, "p.cedar"), `permit(principal, action, resource);`)
-	c = wait()
-	if c.err != nil || c.version != v1 || !e.Decide(req).Allow {
-		t.Fatalf("fix not applied: %+v", c)
-	}
+		writeFile(t, file, `this is not cedar`)
+		c = wait()
+		if c.err == nil || c.version != v2 || e.Version() != v2 {
+			t.Fatalf("broken file: %+v, engine %s", c, e.Version())
+		}
+		noMore() // a failed reload is reported once, not at every poll
+
+		writeFile(t, filepath.Join(dir, "p.cedar"), `permit(principal, action, resource);`)
+		c = wait()
+		if c.err != nil || c.version != v1 || !e.Decide(req).Allow {
+			t.Fatalf("fix not applied: %+v", c)
+		}
+		noMore()
+	})
 }
 
 func TestCleanPathArgs(t *testing.T) {

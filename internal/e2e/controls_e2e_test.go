@@ -25,6 +25,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
@@ -523,15 +524,21 @@ func TestAgentControls(t *testing.T) {
 				t.Errorf("no %s record in the audit log (have %v)", want, slices.Sorted(maps.Keys(kinds)))
 			}
 		}
-		copyFile(t, dbPath, dbPath+".orig")
-		tamper(t, dbPath, `UPDATE audit_records SET target = 'innocent' WHERE seq = 5`)
-		out, err = runAuditVerify(w.dataDir)
+		// Each tampering is done on its own snapshot of the log, never on
+		// the gateway's own files: Gateway.Close does not wait for every
+		// goroutine that was using the database (a connection busy at
+		// Close is closed only when its query ends), and overwriting the
+		// file or deleting its -wal and -shm under an open connection
+		// corrupts what SQLite sees ("disk I/O error").
+		edited := snapshotDataDir(t, w.dataDir)
+		tamper(t, filepath.Join(edited, gateway.DatabaseFile), `UPDATE audit_records SET target = 'innocent' WHERE seq = 5`)
+		out, err = runAuditVerify(edited)
 		if err == nil || !strings.Contains(out, "record 5 edited") {
 			t.Errorf("after editing record 5: %v\n%s", err, out)
 		}
-		copyFile(t, dbPath+".orig", dbPath)
-		tamper(t, dbPath, `DELETE FROM audit_records WHERE seq = 7`)
-		out, err = runAuditVerify(w.dataDir)
+		deleted := snapshotDataDir(t, w.dataDir)
+		tamper(t, filepath.Join(deleted, gateway.DatabaseFile), `DELETE FROM audit_records WHERE seq = 7`)
+		out, err = runAuditVerify(deleted)
 		if err == nil || !strings.Contains(out, "record 7 deleted") {
 			t.Errorf("after deleting record 7: %v\n%s", err, out)
 		}
@@ -566,16 +573,27 @@ func tamper(t *testing.T, path, stmt string) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string) {
+// snapshotDataDir returns a new data directory holding a consistent copy
+// of dataDir's database, made by SQLite itself (VACUUM INTO reads in one
+// transaction, committed WAL frames included, so a connection still open on
+// the original does not matter), and of its audit signing key.
+func snapshotDataDir(t *testing.T, dataDir string) string {
 	t.Helper()
-	b, err := os.ReadFile(from)
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, gateway.DatabaseFile)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
+	defer db.Close()
+	if _, err := db.Exec(`VACUUM INTO ?`, filepath.Join(dir, gateway.DatabaseFile)); err != nil {
+		t.Fatalf("VACUUM INTO: %v", err)
+	}
+	key, err := os.ReadFile(filepath.Join(dataDir, audit.DefaultKeyFile))
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		os.Remove(to + suffix)
+	if err := os.WriteFile(filepath.Join(dir, audit.DefaultKeyFile), key, 0o600); err != nil {
+		t.Fatal(err)
 	}
+	return dir
 }
