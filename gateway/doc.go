@@ -1,0 +1,51 @@
+// Package gateway is mcpgate's MCP gateway: one MCP endpoint in front of
+// many upstream MCP servers. It merges their tools, resources and prompts
+// into one catalogue (with a name prefix per upstream), routes each request
+// to the upstream that serves it, and relays what the protocol carries in
+// both directions: progress, logging, cancellation, list changes, resource
+// updates, sampling, elicitation, roots and tasks.
+//
+// # One door
+//
+// Every request and notification a client sends, and every request an
+// upstream sends toward a client, passes one admission stage before
+// anything is forwarded ([Gateway] handle, admission.go). The stage looks
+// the method up in a method table: governed methods have their params
+// decoded once and their target resolved, are decided by policy (a
+// principal acts only on what it may see), rate limited, and recorded in
+// the audit log before they are dispatched; local methods (initialize,
+// ping) are answered by the gateway; everything else, including any method
+// in no table, is refused and recorded. docs/gateway.md has the tables and
+// the path of one request; TestMethodTables and TestMethodCoverage prove
+// every method of the schema is governed or refused.
+//
+// Upstream sessions are made lazily, one per principal and capability
+// profile (what that principal's client declared), and always with the
+// gateway's own credentials for the upstream: a caller's token never
+// leaves the gateway.
+//
+// # Files
+//
+//   - gateway.go: [Gateway], [New], [Gateway.Handler], Start and Close; the
+//     downstream session record; sending a request upstream (call).
+//   - admission.go: the method tables and the admission stage (handle,
+//     govern, refuse, handleNotification).
+//   - forward.go: the resolve and forward functions of each governed
+//     client request.
+//   - relay.go: requests and notifications from upstreams toward clients.
+//   - enforce.go: policy decisions, list-time visibility, approvals, the
+//     audit append, denial errors.
+//   - catalog.go: the merged catalogue per principal, namespacing, routes.
+//   - trust.go: tool trust (approved definitions, new tools held, names and
+//     descriptions with invisible characters refused).
+//   - tasks.go: gateway task ids bound to their owner, the task store.
+//   - upstream.go, stdioenv.go: upstream connections, capability profiles,
+//     transports, the environment of stdio upstreams.
+//   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
+//   - registry.go: the session registry, progress routes, task creations.
+//   - inventory.go, auth.go, setup.go, identity.go: hooks into the
+//     inventory, the authorization server and the controls.
+//   - admin.go: what operators see and do (sessions, upstream sessions,
+//     tasks, closing and cancelling).
+//   - rawjson.go: typed raw-JSON helpers on internal/jsonraw.
+package gateway
