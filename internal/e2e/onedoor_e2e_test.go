@@ -283,6 +283,37 @@ func TestOneDoor(t *testing.T) {
 		}
 	})
 
+	t.Run("the legacy /sse transport goes through the same door", func(t *testing.T) {
+		sse, err := mcp.NewClient(&mcp.Implementation{Name: "legacy", Version: "1"}, nil).Connect(ctx,
+			&mcp.SSEClientTransport{Endpoint: w.base + "/sse", HTTPClient: &http.Client{Transport: bearer["bob"].fixed()}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sse.Close()
+		list, err := sse.ListResources(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Resources) != 0 {
+			t.Errorf("bob over /sse lists %d resources, want 0 (both hidden from him)", len(list.Resources))
+		}
+		if _, err := sse.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///srv/secret/plan.txt"}); jsonrpc.ErrorCode(err) != gateway.CodePolicyDenied {
+			t.Errorf("bob over /sse reads the hidden resource: %v", err)
+		}
+		if _, err := sse.CallRaw(ctx, "tools/frobnicate", jsontext.Value(`{}`)); jsonrpc.ErrorCode(err) != jsonrpc.CodeMethodNotFound {
+			t.Errorf("unknown method over /sse: %v", err)
+		}
+		n := 0
+		for _, r := range auditRecords(t, w.dataDir) {
+			if r["user"] == "bob" && r["action"] == mcp.MethodResourcesRead && r["decision"] == "deny" {
+				n++
+			}
+		}
+		if n < 2 {
+			t.Errorf("bob's denied reads over both transports: %d records, want at least 2", n)
+		}
+	})
+
 	t.Run("a client's roots do not reach an upstream by default", func(t *testing.T) {
 		c := mcp.NewClient(&mcp.Implementation{Name: "roots", Version: "1"}, nil)
 		c.AddRoots(&mcp.Root{URI: "file:///etc", Name: "etc"})
