@@ -490,9 +490,19 @@ func TestAgentControls(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		// With block_changed_tools, the changed tool is refused until approved.
+		// With block_changed_tools, the changed tool is refused until approved,
+		// and its new (possibly poisoned) description never reaches a client:
+		// the approved definition is listed instead.
 		if _, err := callTool(ctx, alice, "report", `{}`); err == nil || !strings.Contains(err.Error(), "changed since it was approved") {
 			t.Errorf("changed tool: %v, want it blocked", err)
+		}
+		for tool, err := range alice.Tools(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tool.Name == "report" && tool.Description != "daily report" {
+				t.Errorf("the blocked tool is listed with description %q, want the approved %q", tool.Description, "daily report")
+			}
 		}
 	})
 
@@ -519,7 +529,7 @@ func TestAgentControls(t *testing.T) {
 		}
 		db.Close()
 		for _, want := range []string{"config.loaded", "token.issued", "token.refused", "tools/call/ok", "tools/call/denied", "tools/call/approval_requested",
-			"task.created", "task.status/cancelled", "revocation", "tool.changed"} {
+			"task.created", "task.status/cancelled", "revocation", "tool.changed", "approval.decided/approved", "tools/call/blocked"} {
 			if !kinds[want] {
 				t.Errorf("no %s record in the audit log (have %v)", want, slices.Sorted(maps.Keys(kinds)))
 			}
