@@ -173,6 +173,12 @@ func coverageUpstream(t *testing.T) string {
 // governedGateway starts a gateway in front of the coverage upstream
 // with policy text pol and an audit log in memory.
 func governedGateway(t *testing.T, up config.Upstream, pol string) (string, *store.AuditMemory) {
+	_, url, st := governedGatewayG(t, up, pol)
+	return url, st
+}
+
+// governedGatewayG is governedGateway that also returns the gateway.
+func governedGatewayG(t *testing.T, up config.Upstream, pol string) (*Gateway, string, *store.AuditMemory) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p.cedar")
@@ -200,7 +206,7 @@ func governedGateway(t *testing.T, up config.Upstream, pol string) (string, *sto
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	return userHeaderGateway(t, g), st
+	return g, userHeaderGateway(t, g), st
 }
 
 // records returns the audit records of action.
@@ -419,5 +425,77 @@ func TestUpstreamSeesClientCapabilities(t *testing.T) {
 	}
 	if c := seen[1]; c.Sampling == nil || c.Sampling.Tools != nil || c.Elicitation == nil || c.Roots != nil {
 		t.Errorf("full client's upstream session declared %+v (want sampling without tools, elicitation, no roots: roots setting none)", c)
+	}
+}
+
+// TestUpstreamRequestOutsideCall: a request an upstream sends outside any
+// call goes to a session of the principal its upstream session belongs to,
+// never to another principal's; with no such client connected, the
+// upstream gets a clear error.
+func TestUpstreamRequestOutsideCall(t *testing.T) {
+	type ask struct {
+		release chan struct{}
+		result  chan string
+	}
+	asks := make(chan ask, 4)
+	s := mcp.NewServer(&mcp.Implementation{Name: "later", Version: "1"}, nil)
+	s.AddTool(&mcp.Tool{Name: "later", InputSchema: jsontext.Value(`{"type":"object"}`)}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		a := ask{release: make(chan struct{}), result: make(chan string, 1)}
+		go func() {
+			<-a.release
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := req.Session.ListRoots(ctx)
+			if err != nil {
+				a.result <- "error: " + err.Error()
+				return
+			}
+			var uris []string
+			for _, r := range res.Roots {
+				uris = append(uris, r.URI)
+			}
+			a.result <- strings.Join(uris, ",")
+		}()
+		asks <- a
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "scheduled"}}}, nil
+	})
+	u, _ := httpUpstreamServer(t, s)
+	g, url, _ := governedGatewayG(t, config.Upstream{Name: "up", URL: u, Roots: config.RootsRelay}, `@id("all") permit(principal, action, resource);`)
+
+	rootsClient := func(user, root string) *mcp.ClientSession {
+		c := mcp.NewClient(&mcp.Implementation{Name: user, Version: "1"}, nil)
+		c.AddRoots(&mcp.Root{URI: root})
+		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: userTransport{user}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	alice := rootsClient("alice", "file:///home/alice")
+	bob := rootsClient("bob", "file:///home/bob")
+	_ = bob
+
+	callText(t, alice, "up_later")
+	a := <-asks
+	close(a.release)
+	if got := <-a.result; got != "file:///home/alice" {
+		t.Errorf("alice's upstream session asked outside a call and got %q, want alice's roots only", got)
+	}
+
+	callText(t, alice, "up_later")
+	a = <-asks
+	alice.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if !slices.ContainsFunc(g.Sessions(), func(s SessionInfo) bool { return s.Principal == "alice" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice's session did not end")
+		}
+	}
+	close(a.release)
+	if got := <-a.result; !strings.Contains(got, "no client session of alice") {
+		t.Errorf("with alice gone, the upstream got %q, want a clear error (and never bob's roots)", got)
 	}
 }
