@@ -499,3 +499,52 @@ func TestUpstreamRequestOutsideCall(t *testing.T) {
 		t.Errorf("with alice gone, the upstream got %q, want a clear error (and never bob's roots)", got)
 	}
 }
+
+// TestEndlessPagination: an upstream that paginates tools/list forever
+// (new cursors each time) is left out of the catalogue after the page
+// bound, and the other upstream is still served.
+func TestEndlessPagination(t *testing.T) {
+	var mu sync.Mutex
+	pages := 0
+	endless := mcp.NewServer(&mcp.Implementation{Name: "endless", Version: "1"}, &mcp.ServerOptions{
+		Handler: func(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
+			if method != mcp.MethodToolsList {
+				return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "no")
+			}
+			mu.Lock()
+			pages++
+			n := pages
+			mu.Unlock()
+			return jsontext.Value(fmt.Sprintf(`{"tools":[{"name":"t%d","inputSchema":{"type":"object"}}],"nextCursor":"c%d"}`, n, n)), nil
+		},
+		CapabilitiesFunc: func(context.Context, *mcp.ServerSession, *mcp.InitializeParams) mcp.ServerCapabilities {
+			return mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}}
+		},
+	})
+	eu, _ := httpUpstreamServer(t, endless)
+	good, _ := httpUpstream(t, "good")
+	g, err := New(&config.Config{Upstreams: []config.Upstream{{Name: "endless", URL: eu}, {Name: "good", URL: good}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	cs := connect(t, userHeaderGateway(t, g), nil)
+	names := []string{}
+	for tool, err := range cs.Tools(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, tool.Name)
+	}
+	if !slices.Contains(names, "good_whoami") || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "endless_") }) {
+		t.Errorf("tools %v: want good's tools and none of endless's", names)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if pages > 2*maxListPages+2 {
+		t.Errorf("the gateway read %d pages of an endless listing (bound %d per listing)", pages, maxListPages)
+	}
+}

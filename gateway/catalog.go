@@ -169,13 +169,27 @@ func (g *Gateway) reportCollision(msg string) {
 	}
 }
 
+// Bounds on what one upstream may list (see listAll).
+const (
+	maxListPages = 1000
+	maxListItems = 100000
+)
+
 // listAll lists every page of one kind of item from an upstream.
+//
+// An upstream that paginates forever cannot hold the gateway: at most
+// maxListPages pages and maxListItems items are read, and a repeated
+// cursor ends the listing; past a bound the upstream is left out of the
+// catalogue with an error saying which bound it hit.
 func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext.Value, error) {
 	info := kindInfo[k]
 	var all []jsontext.Value
 	cursor := ""
 	seen := map[string]bool{}
-	for {
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return nil, fmt.Errorf("upstream listed more than %d pages of %s", maxListPages, info.listField)
+		}
 		params := jsontext.Value("{}")
 		if cursor != "" {
 			var err error
@@ -190,6 +204,9 @@ func listAll(ctx context.Context, cs *mcp.ClientSession, k itemKind) ([]jsontext
 		items, err := jsonraw.Elements(valueOf(res, info.listField))
 		if err != nil {
 			return nil, err
+		}
+		if len(all)+len(items) > maxListItems {
+			return nil, fmt.Errorf("upstream listed more than %d %s", maxListItems, info.listField)
 		}
 		all = append(all, items...)
 		next := stringOf(res, "nextCursor")
