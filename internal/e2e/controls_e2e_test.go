@@ -27,7 +27,9 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
@@ -97,6 +99,7 @@ func controlsUpstream() *mcp.Server {
 // controlsWorld is a gateway with its built-in authorization server on
 // SQLite, in front of controlsUpstream, with the policies above.
 type controlsWorld struct {
+	app     *app.App // the gateway and what internal/app built for it
 	g       *gateway.Gateway
 	srv     *http.Server
 	base    string
@@ -135,7 +138,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	roots.AddCert(w.cimd.Certificate())
 
 	// Users and the machine-to-machine client, in the gateway's database.
-	db, err := sqlite.Open(ctx, filepath.Join(w.dataDir, gateway.DatabaseFile))
+	db, err := sqlite.Open(ctx, datadir.Database(w.dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +168,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	}
 	w.base = "http://" + ln.Addr().String()
 	cfg := &config.Config{
-		Auth: "oauth", PublicURL: w.base, DataDir: w.dataDir,
+		Listen: ln.Addr().String(), Auth: config.AuthOAuth, PublicURL: w.base, DataDir: w.dataDir,
 		Upstreams: []config.Upstream{{Name: "files", URL: upSrv.URL, Prefix: ptr("")}},
 		Policy:    &config.Policy{Paths: []string{policyDir}},
 		Approvals: &config.Approvals{Approvers: []string{"carol"}},
@@ -174,7 +177,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	if adjust != nil {
 		adjust(cfg)
 	}
-	w.g, err = gateway.New(cfg, &gateway.Options{
+	w.app, err = app.New(ctx, cfg, &app.Options{
 		Logger: discardLogger(),
 		AuthServer: func(o *authserver.Options) {
 			// The test's metadata documents are served on 127.0.0.1.
@@ -185,12 +188,13 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.g = w.app.Gateway
 	if err := w.g.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	w.srv = &http.Server{Handler: w.g.Handler()}
 	go w.srv.Serve(ln)
-	t.Cleanup(func() { w.srv.Close(); w.g.Close() })
+	t.Cleanup(func() { w.srv.Close(); w.app.Close() })
 	return w
 }
 
@@ -497,12 +501,12 @@ func TestAgentControls(t *testing.T) {
 
 	t.Run("audit verify passes, then fails naming an edited or deleted record", func(t *testing.T) {
 		w.srv.Close()
-		w.g.Close() // flushes the log and writes a final checkpoint
+		w.app.Close() // flushes the log and writes a final checkpoint
 		out, err := runAuditVerify(w.dataDir)
 		if err != nil {
 			t.Fatalf("audit verify of the untouched log: %v\n%s", err, out)
 		}
-		dbPath := filepath.Join(w.dataDir, gateway.DatabaseFile)
+		dbPath := datadir.Database(w.dataDir)
 		// Every kind of action is in the log.
 		db, err := sqlite.Open(ctx, dbPath)
 		if err != nil {
