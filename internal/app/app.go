@@ -35,6 +35,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/audit/auditotel"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/datadir"
@@ -243,7 +244,7 @@ func (a *App) auditLog(ctx context.Context, cfg *config.Config, db *sqlite.Store
 			ao.Exporters = append(ao.Exporters, e)
 		}
 		if ac.OTLPEndpoint != "" {
-			e, err := audit.NewOTelExporter(ctx, &audit.OTelOptions{Endpoint: ac.OTLPEndpoint, ServiceName: "mcpgate"})
+			e, err := auditotel.New(ctx, &auditotel.Options{Endpoint: ac.OTLPEndpoint, ServiceName: "mcpgate"})
 			if err != nil {
 				closeAll()
 				return nil, fmt.Errorf("audit OpenTelemetry export: %w", err)
