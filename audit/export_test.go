@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,8 +19,6 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/mcpgate/mcpgate/store"
 )
@@ -234,81 +230,6 @@ func TestSyslogExporterOptions(t *testing.T) {
 	} {
 		if _, err := NewSyslogExporter(tt.network, tt.addr, tt.tag); err == nil {
 			t.Errorf("NewSyslogExporter(%q, %q, %q) succeeded", tt.network, tt.addr, tt.tag)
-		}
-	}
-}
-
-// otlpReceiver is a minimal OTLP/HTTP logs endpoint counting log records.
-type otlpReceiver struct {
-	mu      sync.Mutex
-	records int
-	seqs    []int64
-	service string
-	fail    atomic.Int32 // requests to refuse with 503
-}
-
-func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v1/logs" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-		http.Error(w, "unexpected request", http.StatusBadRequest)
-		return
-	}
-	if o.fail.Load() > 0 {
-		o.fail.Add(-1)
-		http.Error(w, "busy", http.StatusServiceUnavailable)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req collogspb.ExportLogsServiceRequest
-	if err := proto.Unmarshal(body, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	o.mu.Lock()
-	for _, rl := range req.ResourceLogs {
-		for _, a := range rl.GetResource().GetAttributes() {
-			if a.Key == "service.name" {
-				o.service = a.GetValue().GetStringValue()
-			}
-		}
-		for _, sl := range rl.ScopeLogs {
-			for _, lr := range sl.LogRecords {
-				o.records++
-				for _, a := range lr.Attributes {
-					if a.Key == "mcpgate.audit.seq" {
-						o.seqs = append(o.seqs, a.GetValue().GetIntValue())
-					}
-				}
-			}
-		}
-	}
-	o.mu.Unlock()
-	resp, _ := proto.Marshal(&collogspb.ExportLogsServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Write(resp)
-}
-
-func TestOTelExporter(t *testing.T) {
-	recv := &otlpReceiver{}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	recv.fail.Store(1) // the first request fails: the Log retries
-	e, err := NewOTelExporter(context.Background(), &OTelOptions{Endpoint: srv.URL + "/v1/logs", ServiceName: "gw-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, 7, &Options{Exporters: []Exporter{e}})
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	if recv.records != 7 || recv.service != "gw-test" {
-		t.Fatalf("receiver got %d records (service %q), want 7", recv.records, recv.service)
-	}
-	for i, s := range recv.seqs {
-		if s != int64(i+1) {
-			t.Fatalf("seqs %v", recv.seqs)
 		}
 	}
 }

@@ -43,8 +43,8 @@ func TestOAuthProtectedGateway(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(&config.Config{Auth: "oauth", PublicURL: base, Upstreams: []config.Upstream{{Name: "up", URL: upURL, Prefix: ptr("")}}},
-		&Options{Store: st})
+	cfg := &config.Config{Auth: config.AuthOAuth, PublicURL: base, Upstreams: []config.Upstream{{Name: "up", URL: upURL, Prefix: ptr("")}}}
+	g, err := New(cfg, withAuth(t, cfg, st, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +102,10 @@ func TestOAuthProtectedGateway(t *testing.T) {
 // ID-JAG grant profile.
 func TestTrustedIssuerConfig(t *testing.T) {
 	url, _ := httpUpstream(t, "up")
-	g, err := New(&config.Config{Auth: "oauth", PublicURL: "http://127.0.0.1:1",
+	cfg := &config.Config{Auth: config.AuthOAuth, PublicURL: "http://127.0.0.1:1",
 		OAuth:     &config.OAuth{TrustedIssuers: []config.TrustedIssuer{{Issuer: "https://idp.example.com", JWKSURL: "https://idp.example.com/keys"}}},
-		Upstreams: []config.Upstream{{Name: "up", URL: url}}}, &Options{Store: store.NewMemory()})
+		Upstreams: []config.Upstream{{Name: "up", URL: url}}}
+	g, err := New(cfg, withAuth(t, cfg, store.NewMemory(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}

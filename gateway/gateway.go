@@ -13,7 +13,9 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/goccy/go-yaml"
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
@@ -34,11 +37,9 @@ import (
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
-	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
 	"github.com/mcpgate/mcpgate/store"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // Version is the gateway's version, sent as its implementation version.
@@ -68,16 +69,21 @@ type Options struct {
 	PageSize int
 	// StreamableHTTP configures the downstream Streamable HTTP endpoint.
 	StreamableHTTP *mcp.StreamableHTTPOptions
-	// Store is the identity store of the built-in authorization server
-	// (auth "oauth"). Nil means the SQLite database in the data directory.
-	Store store.Store
 	// Tasks keeps the records of tasks clients start through the gateway.
-	// Nil means the SQLite database in the data directory, or memory when
-	// there is no data directory.
+	// Nil means memory: tasks do not survive a restart.
 	Tasks store.GatewayTasks
 	// MaxTaskTTL, if positive, caps the ttl of tasks clients start
-	// through the gateway (and sets it when they ask for none).
+	// through the gateway (and sets it when they ask for none). Zero means
+	// the configuration's max_task_ttl.
 	MaxTaskTTL time.Duration
+
+	// Auth is the built-in authorization server and the resource server
+	// that protects the MCP endpoints. It is required when the
+	// configuration's auth is "oauth", and must be nil otherwise.
+	Auth *Auth
+	// Hooks, if set, is bound to the gateway: the controls above that call
+	// the gateway back were given its methods (see Hooks).
+	Hooks *Hooks
 
 	// Policy decides every list item, call, read and relayed request. Nil
 	// allows everything.
@@ -91,14 +97,19 @@ type Options struct {
 	// limits.
 	Limiter *ratelimit.Limiter
 	// Inventory records clients and tool definitions and flags changes;
-	// Revoker revokes users, clients, grants and identity providers. Nil
-	// means ones on the gateway's database (none without a data
-	// directory).
+	// Revoker revokes users, clients, grants and identity providers. New
+	// shows the inventory the gateway's sessions and tasks, registers the
+	// gateway's revocation hooks with the revoker and runs it until Close.
+	// Nil means none.
 	Inventory *inventory.Inventory
 	Revoker   *inventory.Revoker
-	// AuthServer, if set, adjusts the built-in authorization server's
-	// options before it is made (auth "oauth").
-	AuthServer func(*authserver.Options)
+
+	// UpstreamTokens keeps the sealed per-user upstream tokens ("oauth_user"
+	// credentials). Nil means memory, until the process ends.
+	UpstreamTokens store.UpstreamTokenStore
+	// UpstreamTokenKey is the file of the key that seals them (created on
+	// first use). "" means a key that ends with the process.
+	UpstreamTokenKey string
 }
 
 // Gateway fronts the configured upstream servers.
@@ -110,11 +121,8 @@ type Gateway struct {
 	upstreams []*upstream
 	byName    map[string]*upstream
 	server    *mcp.Server
-	auth      *authState    // nil unless auth is "oauth"
-	db        *sqlite.Store // the database in the data directory, if any
+	auth      *Auth // nil unless auth is "oauth"
 	taskStore store.GatewayTasks
-	ownPolicy bool // the policy engine and audit log were made by New
-	ownAudit  bool
 	// upstreamClient is the default HTTP client for remote upstreams: its
 	// connection pool is sized for many concurrent calls to one upstream
 	// (http.DefaultTransport keeps only two idle connections per host, so
@@ -181,7 +189,11 @@ type callInfo struct {
 
 type callInfoKey struct{}
 
-// New returns a gateway for cfg. It does not contact upstreams; Start does.
+// New returns a gateway for cfg, which must have passed cfg.Validate. It
+// uses the stores, servers and controls that opts gives it and builds none
+// of its own (internal/app builds them from the configuration); New does
+// no I/O and does not contact upstreams (Start does). Close stops what New
+// started; what opts gave stays the caller's to close.
 func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g := &Gateway{
 		cfg:        *cfg,
@@ -202,42 +214,31 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	if g.opts.PageSize <= 0 {
 		g.opts.PageSize = 1000
 	}
+	if g.opts.MaxTaskTTL == 0 {
+		g.opts.MaxTaskTTL = cfg.MaxTaskTTL
+	}
+	switch oauth := cfg.Auth == config.AuthOAuth; {
+	case oauth && g.opts.Auth == nil:
+		return nil, errors.New("gateway: auth oauth needs the authorization server (Options.Auth)")
+	case !oauth && g.opts.Auth != nil:
+		return nil, fmt.Errorf("gateway: Options.Auth given, but auth is %q", cfg.Auth)
+	}
+	g.auth = g.opts.Auth
+	if g.auth != nil && g.opts.Principal == nil {
+		g.opts.Principal = tokenPrincipal
+	}
+	g.taskStore = g.opts.Tasks
+	if g.taskStore == nil {
+		g.taskStore = store.NewMemoryGatewayTasks()
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
 	g.upstreamClient = &http.Client{Transport: tr}
 	for _, uc := range cfg.Upstreams {
-		if uc.Name == "" {
-			return nil, errors.New("gateway: an upstream has no name")
-		}
-		if _, dup := g.byName[uc.Name]; dup {
-			return nil, fmt.Errorf("gateway: upstream name %q is used twice", uc.Name)
-		}
-		if (len(uc.Command) == 0) == (uc.URL == "") {
-			return nil, fmt.Errorf("gateway: upstream %q needs exactly one of url and command", uc.Name)
-		}
 		u := newUpstream(g, uc)
 		g.upstreams = append(g.upstreams, u)
 		g.byName[uc.Name] = u
-	}
-	if err := g.setupStores(context.Background()); err != nil {
-		return nil, err
-	}
-	if err := g.setupAuth(context.Background()); err != nil {
-		g.closeStores()
-		return nil, err
-	}
-	if err := g.setupControls(context.Background()); err != nil {
-		g.closeStores()
-		return nil, err
-	}
-	if err := g.setupInventory(context.Background()); err != nil {
-		g.closeControls()
-		g.closeStores()
-		return nil, err
-	}
-	if g.opts.MaxTaskTTL == 0 {
-		g.opts.MaxTaskTTL = cfg.MaxTaskTTL
 	}
 	g.upAuth = g.newUpstreamAuth()
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
@@ -246,6 +247,10 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		NotificationHandler: g.handleNotification,
 		CapabilitiesFunc:    g.capabilities,
 	})
+	g.connectInventory()
+	if g.opts.Hooks != nil {
+		g.opts.Hooks.bind(g)
+	}
 	return g, nil
 }
 
@@ -272,7 +277,7 @@ func (g *Gateway) Handler() http.Handler {
 	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, legacyOpts)
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
-		legacy = g.auth.rs.Middleware(legacy)
+		legacy = g.auth.Resource.Middleware(legacy)
 	}
 	mux.Handle("/mcp", withSourceAddr(streamable))
 	mux.Handle("/sse", withSourceAddr(legacy))
@@ -327,6 +332,27 @@ func (g *Gateway) Start(ctx context.Context) error {
 	return nil
 }
 
+// auditConfig records the configuration the gateway starts with, as a
+// digest of its YAML form (secrets are only named in the configuration,
+// and the record holds just the digest), so that a change of configuration
+// between runs shows in the audit log.
+func (g *Gateway) auditConfig(ctx context.Context) {
+	if g.opts.Audit == nil {
+		return
+	}
+	raw, err := yaml.Marshal(g.cfg)
+	if err != nil {
+		g.logger.Warn("auditing the configuration", "error", err)
+		return
+	}
+	sum := sha256.Sum256(raw)
+	version := ""
+	if g.opts.Policy != nil {
+		version = g.opts.Policy.Version()
+	}
+	_ = g.auditAppend(ctx, &audit.Record{Action: "config.loaded", Target: "sha256:" + hex.EncodeToString(sum[:]), PolicyVersion: version, Outcome: audit.OutcomeOK})
+}
+
 // Collisions returns the name collisions found so far, as messages.
 func (g *Gateway) Collisions() []string {
 	g.mu.Lock()
@@ -356,8 +382,6 @@ func (g *Gateway) Close() error {
 				us.close()
 			}
 		}
-		g.closeControls()
-		g.closeStores()
 		g.upstreamClient.CloseIdleConnections()
 	})
 	return nil
@@ -393,7 +417,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	ds.identity = tokenIdentity(ctx)
 	ds.sourceAddr = sourceAddr(ctx)
 	if g.auth != nil && ds.clientID != "" {
-		if c, err := g.auth.store.GetClient(ctx, ds.clientID); err == nil {
+		if c, err := g.auth.Store.GetClient(ctx, ds.clientID); err == nil {
 			ds.registration = c.Kind
 			if c.Metadata != "" {
 				var m map[string]any

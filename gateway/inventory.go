@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/audit"
-	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/inventory"
 	principalpkg "github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
@@ -19,59 +17,41 @@ import (
 // user or client, or with a revoked grant.
 const CodeRevoked = -32006
 
-// setupInventory builds the identity inventory and the revoker on the
-// gateway's database, unless Options supplied them, and connects them to
-// the gateway (sessions, tasks, catalogue) and to the authorization server
-// (token issuance, client registration).
-func (g *Gateway) setupInventory(ctx context.Context) error {
-	if g.opts.Inventory == nil && g.db != nil {
-		inv, err := inventory.New(g.db, g.db, &inventory.Options{
-			BlockChangedTools:   g.cfg.Inventory != nil && g.cfg.Inventory.BlockChangedTools,
-			BlockChangedClients: g.cfg.Inventory != nil && g.cfg.Inventory.BlockChangedClients,
-			HoldNewTools:        g.cfg.Inventory != nil && g.cfg.Inventory.NewTools == config.NewToolsApprove,
-			OnEvent:             g.inventoryEvent,
-		})
-		if err != nil {
-			return fmt.Errorf("gateway: inventory: %w", err)
-		}
-		g.opts.Inventory = inv
+// connectInventory shows the inventory the gateway's sessions and tasks,
+// registers the gateway's revocation hooks (close sessions, cancel tasks,
+// drop an upstream credential) with the revoker, and runs the revoker until
+// Close, so that revocations recorded elsewhere (the command line, another
+// replica) take effect here.
+func (g *Gateway) connectInventory() {
+	if inv := g.opts.Inventory; inv != nil {
+		inv.RegisterLiveSource(liveSource{g})
 	}
-	if g.opts.Inventory != nil {
-		g.opts.Inventory.RegisterLiveSource(liveSource{g})
+	rv := g.opts.Revoker
+	if rv == nil {
+		return
 	}
-	if g.opts.Revoker == nil && g.db != nil {
-		rv, err := inventory.NewRevoker(ctx, g.db, &inventory.RevokerOptions{OnEvent: g.inventoryEvent})
-		if err != nil {
-			return fmt.Errorf("gateway: revocation: %w", err)
-		}
-		g.opts.Revoker = rv
-		rv.Register(inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(g.db, time.Now)})
-	}
-	if rv := g.opts.Revoker; rv != nil {
-		rv.Register(inventory.RevocationHooks{
-			CloseSessions: func(ctx context.Context, m inventory.Match) (int, error) {
-				return g.CloseSessions(func(s SessionInfo) bool { return matches(m, s.Principal, s.ClientID) }), nil
-			},
-			CancelTasks: func(ctx context.Context, m inventory.Match) (int, error) {
-				return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return matches(m, t.Principal, t.ClientID) })
-			},
-			DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
-				u := g.byName[upstream]
-				if u == nil {
-					return fmt.Errorf("unknown upstream %q", upstream)
-				}
-				if err := g.upAuth.Forget(ctx, u.authUpstream(), principal); err != nil {
-					u.logger.Warn("deleting a per-user token", "principal", principal, "error", err)
-				}
-				u.closeSession(principal)
-				return nil
-			},
-		})
-		runCtx, cancel := context.WithCancel(context.Background())
-		go func() { <-g.done; cancel() }()
-		go rv.Run(runCtx, func(err error) { g.logger.Warn("applying revocations", "error", err) })
-	}
-	return nil
+	rv.Register(inventory.RevocationHooks{
+		CloseSessions: func(ctx context.Context, m inventory.Match) (int, error) {
+			return g.CloseSessions(func(s SessionInfo) bool { return matches(m, s.Principal, s.ClientID) }), nil
+		},
+		CancelTasks: func(ctx context.Context, m inventory.Match) (int, error) {
+			return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return matches(m, t.Principal, t.ClientID) })
+		},
+		DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
+			u := g.byName[upstream]
+			if u == nil {
+				return fmt.Errorf("unknown upstream %q", upstream)
+			}
+			if err := g.upAuth.Forget(ctx, u.authUpstream(), principal); err != nil {
+				u.logger.Warn("deleting a per-user token", "principal", principal, "error", err)
+			}
+			u.closeSession(principal)
+			return nil
+		},
+	})
+	runCtx, cancel := context.WithCancel(context.Background())
+	go func() { <-g.done; cancel() }()
+	go rv.Run(runCtx, func(err error) { g.logger.Warn("applying revocations", "error", err) })
 }
 
 // matches reports whether a revocation applies to a principal and client.
@@ -173,10 +153,10 @@ func (g *Gateway) inventoryEvent(e inventory.Event) {
 	} else if target == "" {
 		target = e.User
 	}
-	outcome := "ok"
+	outcome := audit.OutcomeOK
 	switch {
 	case e.Pending:
-		outcome = "pending"
+		outcome = audit.OutcomePending
 	case e.Blocked:
 		outcome = "blocked"
 	case e.Flagged:
@@ -229,9 +209,9 @@ func (l liveSource) Tasks() []inventory.Task {
 	return out
 }
 
-// Inventory returns the gateway's identity inventory (nil without a data
-// directory).
+// Inventory returns the identity inventory the gateway was given (nil if
+// none).
 func (g *Gateway) Inventory() *inventory.Inventory { return g.opts.Inventory }
 
-// Revoker returns the gateway's revoker (nil without a data directory).
+// Revoker returns the revoker the gateway was given (nil if none).
 func (g *Gateway) Revoker() *inventory.Revoker { return g.opts.Revoker }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 )
@@ -50,9 +51,16 @@ func connectAs(t *testing.T, url, user string) *mcp.ClientSession {
 
 func newTaskGateway(t *testing.T, dataDir string) *Gateway {
 	t.Helper()
+	db := openDataDir(t, dataDir)
+	rv, err := inventory.NewRevoker(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := New(&config.Config{DataDir: dataDir, Upstreams: []config.Upstream{stdioUpstream("worker")}}, &Options{
 		Principal:  func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
 		MaxTaskTTL: time.Minute,
+		Tasks:      db,
+		Revoker:    rv,
 	})
 	if err != nil {
 		t.Fatal(err)

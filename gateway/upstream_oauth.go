@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
-	"github.com/mcpgate/mcpgate/store"
 )
 
 // OAuth upstream credentials ("oauth_client_credentials" and
@@ -22,10 +20,6 @@ import (
 // gateway: its options, what it is told of an upstream, what the gateway
 // does when a user has authorized it, and routing a name that a per-user
 // upstream may serve once authorized.
-
-// UpstreamTokenKeyFile is the file in the data directory holding the key
-// that seals per-user upstream tokens.
-const UpstreamTokenKeyFile = upstreamauth.KeyFile
 
 // newUpstreamAuth prepares OAuth upstream credentials.
 func (g *Gateway) newUpstreamAuth() *upstreamauth.Service {
@@ -44,23 +38,19 @@ func (g *Gateway) newUpstreamAuth() *upstreamauth.Service {
 	if !opts.PerUser {
 		return upstreamauth.New(opts)
 	}
-	if g.cfg.DataDir != "" {
-		opts.KeyPath = filepath.Join(g.cfg.DataDir, UpstreamTokenKeyFile)
-	}
+	opts.KeyPath = g.opts.UpstreamTokenKey
+	opts.Tokens = g.opts.UpstreamTokens
 	opts.BaseURL = strings.TrimRight(g.cfg.PublicURL, "/")
 	if opts.BaseURL == "" && g.cfg.Listen != "" {
 		opts.BaseURL = "http://" + g.cfg.Listen
 	}
 	switch {
 	case g.auth != nil:
-		if ts, ok := g.auth.store.(store.UpstreamTokenStore); ok {
-			opts.Tokens = ts
-		}
 		// Under the issuer path, so that the browser sends the
 		// authorization server's session cookie, which says who the user
 		// is.
-		opts.BaseURL = g.auth.as.Issuer()
-		opts.Hooks.BrowserPrincipal = upstreamauth.SessionCookiePrincipal(g.auth.store)
+		opts.BaseURL = g.auth.Server.Issuer()
+		opts.Hooks.BrowserPrincipal = upstreamauth.SessionCookiePrincipal(g.auth.Store)
 	case g.opts.Principal == nil:
 		// Callers are not authenticated: every browser is theirs.
 		opts.Hooks.BrowserPrincipal = func(*http.Request) (string, error) { return AnonymousPrincipal, nil }

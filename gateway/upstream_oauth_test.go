@@ -24,6 +24,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
@@ -424,20 +425,25 @@ func TestPerUserUpstreamOAuth(t *testing.T) {
 func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 	up := newProtectedUpstream(t, 31*time.Second) // usable for about 1s (30s expiry skew)
 	gwLn, gwBase := listen(t)
-	var opts *Options
-	if !useSQLite {
-		opts = &Options{Store: store.NewMemory()}
-	}
 	dataDir := t.TempDir()
-	g, err := New(&config.Config{Auth: "oauth", PublicURL: gwBase, DataDir: dataDir, Upstreams: []config.Upstream{{
+	cfg := &config.Config{Auth: config.AuthOAuth, PublicURL: gwBase, DataDir: dataDir, Upstreams: []config.Upstream{{
 		Name: "files", URL: up.url, Credentials: &config.Credentials{Type: config.CredentialsOAuthUser, Scopes: []string{"files:read"}},
-	}}}, opts)
+	}}}
+	// As internal/app wires it: the identity store keeps the sealed
+	// tokens when it can, the key is in the data directory.
+	var ids store.Store = store.NewMemory()
+	opts := &Options{UpstreamTokenKey: datadir.UpstreamTokenKey(dataDir)}
+	if useSQLite {
+		db := openDataDir(t, dataDir)
+		ids, opts.UpstreamTokens = db, db
+	}
+	g, err := New(cfg, withAuth(t, cfg, ids, opts))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	addUser(t, g.auth.store, "alice", "alice-gateway-pw")
-	addUser(t, g.auth.store, "bob", "bob-gateway-pw")
+	addUser(t, g.auth.Store, "alice", "alice-gateway-pw")
+	addUser(t, g.auth.Store, "bob", "bob-gateway-pw")
 	tokens := g.upAuth.Tokens()
 	if _, isDB := tokens.(*sqlite.Store); isDB != useSQLite {
 		t.Fatalf("upstream tokens kept in %T", tokens)
@@ -570,7 +576,7 @@ func testPerUserUpstreamOAuth(t *testing.T, useSQLite bool) {
 
 	// The stored tokens are sealed: the store holds no token in clear;
 	// the key file opens them.
-	keyPath := filepath.Join(dataDir, UpstreamTokenKeyFile)
+	keyPath := filepath.Join(dataDir, datadir.UpstreamTokenKeyFile)
 	sealer := upstreamauth.NewSealer(keyPath)
 	rec, err := tokens.GetUpstreamToken(ctx, "alice", "files")
 	if err != nil {

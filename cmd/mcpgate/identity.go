@@ -5,13 +5,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 
-	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/policy"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // providedAttributes returns the identity attributes some source
@@ -23,9 +21,9 @@ func providedAttributes(ctx context.Context, cfg *config.Config) ([]string, erro
 		src.IdPs = [][]string{a}
 	}
 	if cfg.DataDir != "" {
-		path := filepath.Join(cfg.DataDir, gateway.DatabaseFile)
+		path := datadir.Database(cfg.DataDir)
 		if _, err := os.Stat(path); err == nil {
-			db, err := sqlite.Open(ctx, path)
+			db, err := datadir.OpenExisting(ctx, cfg.DataDir)
 			if err != nil {
 				return nil, err
 			}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
@@ -30,7 +30,7 @@ forbid(principal, action, resource) when { principal.roles.contains("intern") };
 		t.Fatalf("warnings = %q, %v", ws, err)
 	}
 	// A local user with groups provides groups.
-	db, err := sqlite.Open(ctx, filepath.Join(dataDir, gateway.DatabaseFile))
+	db, err := sqlite.Open(ctx, datadir.Database(dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}

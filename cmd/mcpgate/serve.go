@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
@@ -35,11 +35,12 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	}
 	defer ln.Close()
 
-	g, err := gateway.New(cfg, &gateway.Options{Logger: logger, Progress: p.report})
+	a, err := app.New(ctx, cfg, &app.Options{Logger: logger, Progress: p.report})
 	if err != nil {
 		return err
 	}
-	defer g.Close()
+	defer a.Close()
+	g := a.Gateway
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
@@ -88,8 +89,8 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("server", "error", err)
 	}
-	if err := g.Close(); err != nil {
-		logger.Warn("closing upstreams", "error", err)
+	if err := a.Close(); err != nil {
+		logger.Warn("closing the gateway", "error", err)
 	}
 	fmt.Fprintln(out, "mcpgate: stopped")
 	return nil

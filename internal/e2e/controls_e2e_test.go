@@ -28,7 +28,9 @@ import (
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/app"
 	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
@@ -98,6 +100,7 @@ func controlsUpstream() *mcp.Server {
 // controlsWorld is a gateway with its built-in authorization server on
 // SQLite, in front of controlsUpstream, with the policies above.
 type controlsWorld struct {
+	app     *app.App // the gateway and what internal/app built for it
 	g       *gateway.Gateway
 	srv     *http.Server
 	base    string
@@ -136,7 +139,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	roots.AddCert(w.cimd.Certificate())
 
 	// Users and the machine-to-machine client, in the gateway's database.
-	db, err := sqlite.Open(ctx, filepath.Join(w.dataDir, gateway.DatabaseFile))
+	db, err := sqlite.Open(ctx, datadir.Database(w.dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +169,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	}
 	w.base = "http://" + ln.Addr().String()
 	cfg := &config.Config{
-		Auth: "oauth", PublicURL: w.base, DataDir: w.dataDir,
+		Listen: ln.Addr().String(), Auth: config.AuthOAuth, PublicURL: w.base, DataDir: w.dataDir,
 		Upstreams: []config.Upstream{{Name: "files", URL: upSrv.URL, Prefix: ptr("")}},
 		Policy:    &config.Policy{Paths: []string{policyDir}},
 		Approvals: &config.Approvals{Approvers: []string{"carol"}},
@@ -175,7 +178,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	if adjust != nil {
 		adjust(cfg)
 	}
-	w.g, err = gateway.New(cfg, &gateway.Options{
+	w.app, err = app.New(ctx, cfg, &app.Options{
 		Logger: discardLogger(),
 		AuthServer: func(o *authserver.Options) {
 			// The test's metadata documents are served on 127.0.0.1.
@@ -186,12 +189,13 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.g = w.app.Gateway
 	if err := w.g.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	w.srv = &http.Server{Handler: w.g.Handler()}
 	go w.srv.Serve(ln)
-	t.Cleanup(func() { w.srv.Close(); w.g.Close() })
+	t.Cleanup(func() { w.srv.Close(); w.app.Close() })
 	return w
 }
 
@@ -508,12 +512,12 @@ func TestAgentControls(t *testing.T) {
 
 	t.Run("audit verify passes, then fails naming an edited or deleted record", func(t *testing.T) {
 		w.srv.Close()
-		w.g.Close() // flushes the log and writes a final checkpoint
+		w.app.Close() // flushes the log and writes a final checkpoint
 		out, err := runAuditVerify(w.dataDir)
 		if err != nil {
 			t.Fatalf("audit verify of the untouched log: %v\n%s", err, out)
 		}
-		dbPath := filepath.Join(w.dataDir, gateway.DatabaseFile)
+		dbPath := datadir.Database(w.dataDir)
 		// Every kind of action is in the log.
 		db, err := sqlite.Open(ctx, dbPath)
 		if err != nil {
@@ -541,13 +545,13 @@ func TestAgentControls(t *testing.T) {
 		// file or deleting its -wal and -shm under an open connection
 		// corrupts what SQLite sees ("disk I/O error").
 		edited := snapshotDataDir(t, w.dataDir)
-		tamper(t, filepath.Join(edited, gateway.DatabaseFile), `UPDATE audit_records SET target = 'innocent' WHERE seq = 5`)
+		tamper(t, filepath.Join(edited, datadir.DatabaseFile), `UPDATE audit_records SET target = 'innocent' WHERE seq = 5`)
 		out, err = runAuditVerify(edited)
 		if err == nil || !strings.Contains(out, "record 5 edited") {
 			t.Errorf("after editing record 5: %v\n%s", err, out)
 		}
 		deleted := snapshotDataDir(t, w.dataDir)
-		tamper(t, filepath.Join(deleted, gateway.DatabaseFile), `DELETE FROM audit_records WHERE seq = 7`)
+		tamper(t, filepath.Join(deleted, datadir.DatabaseFile), `DELETE FROM audit_records WHERE seq = 7`)
 		out, err = runAuditVerify(deleted)
 		if err == nil || !strings.Contains(out, "record 7 deleted") {
 			t.Errorf("after deleting record 7: %v\n%s", err, out)
@@ -590,12 +594,12 @@ func tamper(t *testing.T, path, stmt string) {
 func snapshotDataDir(t *testing.T, dataDir string) string {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, gateway.DatabaseFile)+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, datadir.DatabaseFile)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`VACUUM INTO ?`, filepath.Join(dir, gateway.DatabaseFile)); err != nil {
+	if _, err := db.Exec(`VACUUM INTO ?`, filepath.Join(dir, datadir.DatabaseFile)); err != nil {
 		t.Fatalf("VACUUM INTO: %v", err)
 	}
 	key, err := os.ReadFile(filepath.Join(dataDir, audit.DefaultKeyFile))

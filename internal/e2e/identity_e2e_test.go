@@ -16,6 +16,8 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/store"
@@ -65,7 +67,7 @@ func TestIdentityAttributesInPolicy(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	idp := newIdentityProvider(t, base+"/oauth")
 
-	db, err := sqlite.Open(ctx, filepath.Join(dataDir, gateway.DatabaseFile))
+	db, err := sqlite.Open(ctx, datadir.Database(dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,21 +82,22 @@ func TestIdentityAttributesInPolicy(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(policyDir, "identity.cedar"), []byte(identityPolicies), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(&config.Config{
-		Auth: "oauth", PublicURL: base, DataDir: dataDir,
+	a, err := app.New(ctx, &config.Config{
+		Listen: ln.Addr().String(), Auth: config.AuthOAuth, PublicURL: base, DataDir: dataDir,
 		Upstreams: []config.Upstream{{Name: "files", URL: upHTTP.URL, Prefix: ptr("")}},
 		Policy:    &config.Policy{Paths: []string{policyDir}},
 		OAuth:     &config.OAuth{TrustedIssuers: []config.TrustedIssuer{{Issuer: idp.issuer, JWKSURL: idp.issuer + "/jwks"}}},
-	}, &gateway.Options{Logger: discardLogger()})
+	}, &app.Options{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := a.Gateway
 	if err := g.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: g.Handler()}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); g.Close() })
+	t.Cleanup(func() { srv.Close(); a.Close() })
 
 	// token redeems an ID-JAG for sub with the given extra claims.
 	token := func(t *testing.T, sub string, extra map[string]any) (string, int) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/meta"
@@ -81,7 +81,7 @@ func oneDoorUpstream() *mcp.Server {
 // auditRecords reads the gateway's audit log from its database.
 func auditRecords(t *testing.T, dataDir string) []map[string]string {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(dataDir, gateway.DatabaseFile)+"?mode=ro")
+	db, err := sql.Open("sqlite", datadir.Database(dataDir)+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,12 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
-
-// DatabaseFile is the database's file name in the data directory.
-const DatabaseFile = sqlite.DefaultFile
 
 // Commands returns the `audit` command tree. dataDir is called when a
 // command runs and names the directory holding the store and the
@@ -40,15 +37,7 @@ func Commands(dataDir func() string) []*cobra.Command {
 // openStore opens the existing database in the data directory; it does
 // not create one.
 func openStore(ctx context.Context, dataDir func() string) (*sqlite.Store, error) {
-	dir := dataDir()
-	if dir == "" {
-		return nil, errors.New("no data directory configured")
-	}
-	path := filepath.Join(dir, DatabaseFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no mcpgate database at %s: %w", path, err)
-	}
-	return sqlite.Open(ctx, path)
+	return datadir.OpenExisting(ctx, dataDir())
 }
 
 func verifyCommand(dataDir func() string) *cobra.Command {
@@ -75,7 +64,7 @@ directory.`,
 			out := cmd.OutOrStdout()
 			path := pubPath
 			if path == "" {
-				path = filepath.Join(dataDir(), audit.DefaultKeyFile)
+				path = datadir.AuditKey(dataDir())
 				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 					path = ""
 				}
@@ -356,7 +345,7 @@ func publicKeyCommand(dataDir func() string) *cobra.Command {
 			if dir == "" {
 				return errors.New("no data directory configured")
 			}
-			pub, err := audit.LoadPublicKey(filepath.Join(dir, audit.DefaultKeyFile))
+			pub, err := audit.LoadPublicKey(datadir.AuditKey(dir))
 			if err != nil {
 				return err
 			}

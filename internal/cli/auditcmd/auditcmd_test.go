@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
@@ -63,7 +64,7 @@ func run(t *testing.T, dir string, args ...string) (string, error) {
 func makeLog(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, auditcmd.DatabaseFile))
+	st, err := sqlite.Open(context.Background(), datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func appendRecords(t *testing.T, dir string, st *sqlite.Store, from, n int) {
 // the file would, first dropping the append-only triggers.
 func tamper(t *testing.T, dir string, stmts ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, auditcmd.DatabaseFile)+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+datadir.Database(dir)+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestNoDatabase(t *testing.T) {
 			t.Errorf("%v: err = %v", args, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, auditcmd.DatabaseFile)); err == nil {
+	if _, err := os.Stat(datadir.Database(dir)); err == nil {
 		t.Error("a database was created")
 	}
 }
@@ -240,7 +241,7 @@ func TestTail(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runCtx(ctx, dir, &buf, "audit", "tail", "-f", "-n", "1", "--interval", "20ms") }()
 	waitFor(t, func() bool { return strings.Join(seqs(buf.String()), ",") == "10" })
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, auditcmd.DatabaseFile))
+	st, err := sqlite.Open(context.Background(), datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/mcpgate/mcpgate/audit"
-	"github.com/mcpgate/mcpgate/internal/cli/authcmd"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
@@ -48,7 +48,7 @@ func TestAdminActsAudited(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, authcmd.DatabaseFile))
+	st, err := sqlite.Open(ctx, datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,15 +23,13 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
-
-// DatabaseFile is the database's file name in the data directory.
-const DatabaseFile = sqlite.DefaultFile
 
 // Commands returns the `user` and `client` command trees. dataDir is
 // called when a command runs and names the directory holding the store.
@@ -41,14 +38,7 @@ func Commands(dataDir func() string) []*cobra.Command {
 }
 
 func openStore(ctx context.Context, dataDir func() string) (*sqlite.Store, error) {
-	dir := dataDir()
-	if dir == "" {
-		return nil, errors.New("no data directory configured")
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
-	}
-	return sqlite.Open(ctx, filepath.Join(dir, DatabaseFile))
+	return datadir.Open(ctx, dataDir())
 }
 
 func withStore(dataDir func() string, fn func(cmd *cobra.Command, args []string, st store.Store) error) func(*cobra.Command, []string) error {

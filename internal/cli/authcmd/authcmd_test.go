@@ -3,7 +3,6 @@ package authcmd_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/internal/cli/authcmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
@@ -31,7 +31,7 @@ func run(t *testing.T, dir, stdin string, args ...string) (string, error) {
 }
 
 func openStore(t *testing.T, dir string) store.Store {
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, authcmd.DatabaseFile))
+	st, err := sqlite.Open(context.Background(), datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,9 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
-	"path/filepath"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -62,7 +62,7 @@ type Recorder struct {
 }
 
 // Open opens the audit log kept in st, signing checkpoints with the key
-// in dataDir (audit.DefaultKeyFile, created if missing, as the gateway
+// in dataDir (datadir.AuditKeyFile, created if missing, as the gateway
 // does). Commands open it before they act, so that an act that could not
 // be recorded is not carried out.
 func Open(st store.AuditLog, dataDir string) (*Recorder, error) {
@@ -70,7 +70,7 @@ func Open(st store.AuditLog, dataDir string) (*Recorder, error) {
 		return nil, errors.New("no data directory configured")
 	}
 	l, err := audit.New(st, &audit.Options{
-		KeyPath: filepath.Join(dataDir, audit.DefaultKeyFile),
+		KeyPath: datadir.AuditKey(dataDir),
 		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

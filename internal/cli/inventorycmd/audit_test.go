@@ -8,7 +8,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
-	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
@@ -17,7 +17,7 @@ import (
 func auditRecords(t *testing.T, dir, action string) []*audit.Record {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	st, err := sqlite.Open(ctx, datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

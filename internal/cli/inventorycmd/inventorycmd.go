@@ -15,9 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,13 +26,11 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
-
-// DatabaseFile is the database's file name in the data directory.
-const DatabaseFile = sqlite.DefaultFile
 
 // Kinds are the values of `inventory list --kind`.
 var kinds = []string{"users", "clients", "upstreams", "sessions", "grants", "tasks", "credentials", "idps", "revocations"}
@@ -48,19 +44,10 @@ func Commands(dataDir func() string) []*cobra.Command {
 // openStore opens the database; create says whether a missing database
 // may be created.
 func openStore(ctx context.Context, dataDir func() string, create bool) (*sqlite.Store, error) {
-	dir := dataDir()
-	if dir == "" {
-		return nil, errors.New("no data directory configured")
+	if create {
+		return datadir.Open(ctx, dataDir())
 	}
-	path := filepath.Join(dir, DatabaseFile)
-	if !create {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no mcpgate database at %s (has the gateway run with this data directory?): %w", path, err)
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
-	}
-	return sqlite.Open(ctx, path)
+	return datadir.OpenExisting(ctx, dataDir())
 }
 
 func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error) func(*cobra.Command, []string) error {

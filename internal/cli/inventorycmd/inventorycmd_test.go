@@ -3,7 +3,6 @@ package inventorycmd_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
@@ -37,7 +37,7 @@ const cimd = "https://app.example/client.json"
 func populate(t *testing.T, dir string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	st, err := sqlite.Open(ctx, datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestApprove(t *testing.T) {
 	}
 	// A gateway opening the database sees neither blocked.
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	st, err := sqlite.Open(ctx, datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestRevoke(t *testing.T) {
 
 	// What a restarted gateway sees.
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, inventorycmd.DatabaseFile))
+	st, err := sqlite.Open(ctx, datadir.Database(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

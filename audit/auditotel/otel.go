@@ -1,4 +1,8 @@
-package audit
+// Package auditotel exports audit records as OpenTelemetry log records
+// over OTLP/HTTP. It is a package of its own so that the OpenTelemetry SDK
+// is linked only into programs that configure it (internal/app), not into
+// everything that imports package audit.
+package auditotel
 
 import (
 	"context"
@@ -13,10 +17,16 @@ import (
 	otellog "go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/mcpgate/mcpgate/audit"
 )
 
-// OTelOptions configure NewOTelExporter.
-type OTelOptions struct {
+// exportTimeout bounds one export request and Close, as audit's own
+// exporters do.
+const exportTimeout = 10 * time.Second
+
+// Options configure New.
+type Options struct {
 	// Endpoint is the OTLP/HTTP logs URL, for example
 	// "https://collector.example:4318/v1/logs". Empty uses the standard
 	// OTEL_EXPORTER_OTLP_LOGS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT
@@ -30,11 +40,11 @@ type OTelOptions struct {
 	Timeout time.Duration
 }
 
-// OTelExporter sends records as OpenTelemetry log records over OTLP/HTTP
+// Exporter sends records as OpenTelemetry log records over OTLP/HTTP
 // (protobuf). Each log record's body is the audit record's JSON; its
 // attributes repeat the main fields under "mcpgate.audit.*"; its event
 // name is "mcpgate.audit"; its timestamp is the record's time.
-type OTelExporter struct {
+type Exporter struct {
 	mu       sync.Mutex
 	provider *sdklog.LoggerProvider
 	logger   otellog.Logger
@@ -56,11 +66,11 @@ func (c *collector) Enabled(context.Context, sdklog.EnabledParameters) bool { re
 func (c *collector) Shutdown(context.Context) error                         { return nil }
 func (c *collector) ForceFlush(context.Context) error                       { return nil }
 
-// NewOTelExporter returns an exporter to an OTLP/HTTP logs endpoint. opts
-// may be nil. Retries are the Log's (bounded); the OTLP client's own
+// New returns an exporter to an OTLP/HTTP logs endpoint, for
+// audit.Options.Exporters. opts may be nil. Retries are the Log's (bounded); the OTLP client's own
 // retry is off.
-func NewOTelExporter(ctx context.Context, opts *OTelOptions) (Exporter, error) {
-	var o OTelOptions
+func New(ctx context.Context, opts *Options) (audit.Exporter, error) {
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
@@ -87,7 +97,7 @@ func NewOTelExporter(ctx context.Context, opts *OTelOptions) (Exporter, error) {
 	proc := &collector{}
 	res := resource.NewSchemaless(attribute.String("service.name", o.ServiceName))
 	provider := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(proc))
-	return &OTelExporter{
+	return &Exporter{
 		provider: provider,
 		logger:   provider.Logger("github.com/mcpgate/mcpgate/audit"),
 		proc:     proc,
@@ -95,8 +105,8 @@ func NewOTelExporter(ctx context.Context, opts *OTelOptions) (Exporter, error) {
 	}, nil
 }
 
-// Export implements Exporter.
-func (e *OTelExporter) Export(ctx context.Context, recs []*Record) error {
+// Export implements audit.Exporter.
+func (e *Exporter) Export(ctx context.Context, recs []*audit.Record) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.exp == nil {
@@ -113,7 +123,7 @@ func (e *OTelExporter) Export(ctx context.Context, recs []*Record) error {
 		lr.SetEventName("mcpgate.audit")
 		lr.SetTimestamp(r.Time)
 		lr.SetObservedTimestamp(now)
-		if r.Decision == DecisionDeny || r.Outcome == OutcomeError || r.Outcome == OutcomeDenied {
+		if r.Decision == audit.DecisionDeny || r.Outcome == audit.OutcomeError || r.Outcome == audit.OutcomeDenied {
 			lr.SetSeverity(otellog.SeverityWarn)
 			lr.SetSeverityText("WARN")
 		} else {
@@ -145,8 +155,8 @@ func (e *OTelExporter) Export(ctx context.Context, recs []*Record) error {
 	return nil
 }
 
-// Close implements Exporter.
-func (e *OTelExporter) Close() error {
+// Close implements audit.Exporter.
+func (e *Exporter) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.exp == nil {

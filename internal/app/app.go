@@ -1,0 +1,355 @@
+// Package app is mcpgate's composition root: it builds the gateway and
+// everything it uses from a configuration, and closes them again.
+//
+// New builds, in this order:
+//
+//  1. the database in the data directory (package datadir owns the
+//     layout), if there is a data directory;
+//  2. the gateway's hooks (gateway.Hooks), which the controls and the
+//     authorization server below are given as their callbacks;
+//  3. the audit log on the database, with its JSONL, syslog and
+//     OpenTelemetry exporters;
+//  4. the policy engine from the policy files, and its watcher, which
+//     reloads them and audits each change;
+//  5. the rate limiter;
+//  6. the inventory and the revoker on the database (the revoker revokes
+//     tokens in the identity store);
+//  7. the approval service, whose pages authenticate approvers against the
+//     local users;
+//  8. the built-in authorization and resource servers (auth "oauth");
+//  9. the gateway, given all of the above; it binds the hooks and
+//     registers its own revocation hooks and inventory source.
+//
+// Close closes them in the reverse order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/approval"
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/audit/auditotel"
+	"github.com/mcpgate/mcpgate/gateway"
+	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/datadir"
+	"github.com/mcpgate/mcpgate/inventory"
+	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/oauth/resource"
+	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+// Options adjust what New builds. The zero value is the program's
+// defaults.
+type Options struct {
+	// Logger receives the log of every part. Nil discards it.
+	Logger *slog.Logger
+	// Progress is gateway.Options.Progress: how upstreams come up.
+	Progress func(upstream, state string, err error)
+	// AuthServer, if set, adjusts the built-in authorization server's
+	// options before it is made (auth "oauth").
+	AuthServer func(*authserver.Options)
+}
+
+// App is a gateway with everything New built for it.
+type App struct {
+	// Gateway is the gateway; serve its Handler after Start.
+	Gateway *gateway.Gateway
+
+	logger  *slog.Logger
+	closers []func() error // in the order of building
+}
+
+// New builds the gateway for cfg and everything it uses (see the package
+// documentation for the order). cfg must pass cfg.Validate, which New
+// checks. ctx bounds the I/O of building (opening the database, loading
+// keys and revocations); the policy watcher and the gateway run until
+// Close. If New fails, it closes what it built.
+func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	a := &App{logger: o.Logger}
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	gopts := &gateway.Options{Logger: a.logger, Progress: o.Progress}
+
+	// 1. The database.
+	var db *sqlite.Store
+	if cfg.DataDir != "" {
+		if db, err = datadir.Open(ctx, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("opening the database: %w", err)
+		}
+		a.onClose(db.Close)
+		gopts.Tasks = db
+	}
+
+	// 2. The gateway's hooks, for the controls that call it back.
+	hooks := &gateway.Hooks{}
+	gopts.Hooks = hooks
+
+	// 3. The audit log.
+	if db != nil && (cfg.Audit == nil || !cfg.Audit.Disabled) {
+		if gopts.Audit, err = a.auditLog(ctx, cfg, db); err != nil {
+			return nil, err
+		}
+		a.onClose(gopts.Audit.Close)
+	}
+
+	// 4. Policies, reloaded when their files change.
+	if p := cfg.Policy; p != nil {
+		eng, err := policy.NewEngine(&policy.Options{Paths: p.Paths, DenyByDefault: p.DenyByDefault, Logger: a.logger})
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		gopts.Policy = eng
+		a.watchPolicies(ctx, eng, p.Paths, gopts.Audit)
+	}
+
+	// 5. Rate limits.
+	if p := cfg.Policy; p != nil && p.Limits != "" {
+		lc, err := ratelimit.LoadConfig(p.Limits)
+		if err != nil {
+			return nil, fmt.Errorf("rate limits: %w", err)
+		}
+		if gopts.Limiter, err = ratelimit.NewLimiter(lc, nil); err != nil {
+			return nil, fmt.Errorf("rate limits: %w", err)
+		}
+	}
+
+	// 6. Inventory and revocation.
+	if db != nil {
+		inv := cfg.Inventory
+		if inv == nil {
+			inv = &config.Inventory{}
+		}
+		gopts.Inventory, err = inventory.New(db, db, &inventory.Options{
+			BlockChangedTools:   inv.BlockChangedTools,
+			BlockChangedClients: inv.BlockChangedClients,
+			HoldNewTools:        inv.NewTools == config.NewToolsApprove,
+			OnEvent:             hooks.InventoryEvent,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("inventory: %w", err)
+		}
+		gopts.Revoker, err = inventory.NewRevoker(ctx, db, &inventory.RevokerOptions{
+			Hooks:   inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(db, time.Now)},
+			OnEvent: hooks.InventoryEvent,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("revocation: %w", err)
+		}
+	}
+
+	// 7. Approvals.
+	if ac := cfg.Approvals; ac != nil {
+		if db == nil {
+			return nil, errors.New("approvals need a data directory")
+		}
+		gopts.Approvals = approval.New(db, &approval.Options{
+			TTL:        ac.TTL,
+			BaseURL:    baseURL(cfg) + "/approvals",
+			Approver:   localApprover(db, ac.Approvers),
+			OnDecision: hooks.ApprovalDecided,
+			Audit:      gopts.Audit,
+			Logger:     a.logger,
+		})
+	}
+
+	// 8. The built-in authorization server; per-user upstream tokens.
+	if cfg.Auth == config.AuthOAuth {
+		if db == nil {
+			return nil, errors.New("auth oauth needs a data directory for its database")
+		}
+		if gopts.Auth, err = a.authServers(ctx, cfg, db, hooks, o.AuthServer); err != nil {
+			return nil, err
+		}
+		// The identity store keeps the sealed per-user upstream tokens:
+		// with auth "oauth" they belong to signed-in users.
+		gopts.UpstreamTokens = db
+	}
+	if cfg.DataDir != "" {
+		gopts.UpstreamTokenKey = datadir.UpstreamTokenKey(cfg.DataDir)
+	}
+
+	// 9. The gateway.
+	if a.Gateway, err = gateway.New(cfg, gopts); err != nil {
+		return nil, err
+	}
+	a.onClose(a.Gateway.Close)
+	return a, nil
+}
+
+// Close closes the gateway and then everything New built for it, in the
+// reverse order of building. It returns every error met.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// onClose adds fn to what Close runs.
+func (a *App) onClose(fn func() error) { a.closers = append(a.closers, fn) }
+
+// auditLog opens the audit log on db, signing checkpoints with the key in
+// the data directory, with the exporters cfg asks for.
+func (a *App) auditLog(ctx context.Context, cfg *config.Config, db *sqlite.Store) (*audit.Log, error) {
+	ao := &audit.Options{KeyPath: datadir.AuditKey(cfg.DataDir), Logger: a.logger}
+	closeAll := func() {
+		for _, e := range ao.Exporters {
+			e.Close()
+		}
+	}
+	if ac := cfg.Audit; ac != nil {
+		ao.KeepPayloads, ao.FailOpen = ac.KeepPayloads, ac.FailOpen
+		if ac.JSONL != "" {
+			e, err := audit.NewJSONLExporter(ac.JSONL)
+			if err != nil {
+				return nil, fmt.Errorf("audit export: %w", err)
+			}
+			ao.Exporters = append(ao.Exporters, e)
+		}
+		if s := ac.Syslog; s != nil {
+			tag := s.Tag
+			if tag == "" {
+				tag = "mcpgate"
+			}
+			e, err := audit.NewSyslogExporter(s.Network, s.Address, tag)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("audit syslog: %w", err)
+			}
+			ao.Exporters = append(ao.Exporters, e)
+		}
+		if ac.OTLPEndpoint != "" {
+			e, err := auditotel.New(ctx, &auditotel.Options{Endpoint: ac.OTLPEndpoint, ServiceName: "mcpgate"})
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("audit OpenTelemetry export: %w", err)
+			}
+			ao.Exporters = append(ao.Exporters, e)
+		}
+	}
+	l, err := audit.New(db, ao)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return l, nil
+}
+
+// watchPolicies reloads the policies when their files change, until
+// Close, and records each change in the audit log (if any) with the
+// version now in force.
+func (a *App) watchPolicies(ctx context.Context, eng *policy.Engine, paths []string, log *audit.Log) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.onClose(func() error { cancel(); return nil })
+	eng.Watch(wctx, func(version string, err error) {
+		// The record names the watcher as its client.
+		rec := &audit.Record{Action: "policy.changed", Client: "policy-file-watcher", Target: strings.Join(paths, ","), PolicyVersion: version, Outcome: audit.OutcomeOK}
+		if err != nil {
+			a.logger.Error("policy files changed but do not load; the previous policies stay in force", "version", version, "error", err)
+			rec.Outcome, rec.Error = audit.OutcomeError, "policy files changed but do not load; the previous policies stay in force: "+err.Error()
+		} else {
+			a.logger.Info("policies reloaded", "version", version)
+		}
+		if log != nil {
+			if err := log.Append(wctx, rec); err != nil {
+				a.logger.Error("auditing a policy change", "error", err)
+			}
+		}
+	})
+}
+
+// authServers builds the built-in authorization server on st, at
+// <public URL>/oauth, and the resource server that accepts its tokens for
+// <public URL>/mcp. The authorization server's hooks are the gateway's.
+func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Store, hooks *gateway.Hooks, adjust func(*authserver.Options)) (*gateway.Auth, error) {
+	base := baseURL(cfg)
+	mcpURL := base + "/mcp"
+	asOpts := &authserver.Options{
+		Resources:        []authserver.Resource{{URI: mcpURL, Scopes: []string{gateway.ScopeTools}, DefaultScopes: []string{gateway.ScopeTools}}},
+		Logger:           a.logger,
+		Admit:            hooks.AdmitToken,
+		OnClientMetadata: hooks.ClientMetadata,
+		OnEvent:          hooks.AuthEvent,
+	}
+	if oc := cfg.OAuth; oc != nil {
+		for _, ti := range oc.TrustedIssuers {
+			asOpts.TrustedIssuers = append(asOpts.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURL: ti.JWKSURL})
+		}
+		if l := oc.OIDC; l != nil {
+			secret, err := config.ReadSecret(l.ClientSecretEnv, l.ClientSecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("oauth.oidc client secret: %w", err)
+			}
+			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName}
+		}
+	}
+	if adjust != nil {
+		adjust(asOpts)
+	}
+	as, err := authserver.New(ctx, base+"/oauth", st, asOpts)
+	if err != nil {
+		return nil, fmt.Errorf("authorization server: %w", err)
+	}
+	rs, err := resource.New(mcpURL,
+		resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as}),
+		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{gateway.ScopeTools}, ResourceName: "mcpgate", Logger: a.logger})
+	if err != nil {
+		return nil, fmt.Errorf("resource server: %w", err)
+	}
+	return &gateway.Auth{Server: as, Resource: rs, Store: st}, nil
+}
+
+// baseURL is the gateway's external URL: public_url, or else the listen
+// address over http.
+func baseURL(cfg *config.Config) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/")
+	}
+	return "http://" + cfg.Listen
+}
+
+// localApprover authenticates approvers on the approval pages with HTTP
+// Basic authentication against the local users in st, allowing only the
+// configured approvers.
+func localApprover(st store.Store, approvers []string) func(r *http.Request) (string, bool) {
+	return func(r *http.Request) (string, bool) {
+		name, password, ok := r.BasicAuth()
+		if !ok || !slices.Contains(approvers, name) {
+			return "", false
+		}
+		u, err := st.GetUser(r.Context(), name)
+		if err != nil {
+			return "", false
+		}
+		good, err := authserver.VerifyPassword(password, u.PasswordHash)
+		if err != nil || !good {
+			return "", false
+		}
+		return name, true
+	}
+}

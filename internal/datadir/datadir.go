@@ -1,0 +1,67 @@
+// Package datadir is the layout of mcpgate's data directory: the file
+// names of the database, the audit log's checkpoint signing key and the
+// key that seals per-user upstream tokens, and how the database is opened.
+// The gateway's wiring (internal/app) and the command-line packages
+// (internal/cli/...) both use it, so that they agree on where things are.
+package datadir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
+	"github.com/mcpgate/mcpgate/store/sqlite"
+)
+
+// The files in a data directory. The names are those their packages use
+// by default.
+const (
+	// DatabaseFile is the SQLite database: identities, tokens, tasks,
+	// inventory, approvals and the audit chain.
+	DatabaseFile = sqlite.DefaultFile
+	// AuditKeyFile is the Ed25519 key that signs audit checkpoints.
+	AuditKeyFile = audit.DefaultKeyFile
+	// UpstreamTokenKeyFile is the key that seals per-user upstream tokens.
+	UpstreamTokenKeyFile = upstreamauth.KeyFile
+)
+
+// Database returns the path of the database in dir.
+func Database(dir string) string { return filepath.Join(dir, DatabaseFile) }
+
+// AuditKey returns the path of the audit signing key in dir.
+func AuditKey(dir string) string { return filepath.Join(dir, AuditKeyFile) }
+
+// UpstreamTokenKey returns the path of the upstream token key in dir.
+func UpstreamTokenKey(dir string) string { return filepath.Join(dir, UpstreamTokenKeyFile) }
+
+// errNoDir is returned for an empty data directory.
+var errNoDir = errors.New("no data directory configured")
+
+// Open opens the database in dir, creating the directory (mode 0700) and
+// the database if they are missing.
+func Open(ctx context.Context, dir string) (*sqlite.Store, error) {
+	if dir == "" {
+		return nil, errNoDir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	return sqlite.Open(ctx, Database(dir))
+}
+
+// OpenExisting opens the database in dir; it fails, without creating
+// anything, when there is none.
+func OpenExisting(ctx context.Context, dir string) (*sqlite.Store, error) {
+	if dir == "" {
+		return nil, errNoDir
+	}
+	path := Database(dir)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no mcpgate database at %s (has the gateway run with this data directory?): %w", path, err)
+	}
+	return sqlite.Open(ctx, path)
+}
