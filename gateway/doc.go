@@ -19,6 +19,11 @@
 // the path of one request; TestMethodTables and TestMethodCoverage prove
 // every method of the schema is governed or refused.
 //
+// The gateway builds nothing from configuration files or databases: the
+// program's wiring, internal/app, opens the store and builds the policy
+// engine, audit log, approvals, inventory and authorization server, and
+// passes them in [Options].
+//
 // Upstream sessions are made lazily, one per principal and capability
 // profile (what that principal's client declared), and always with the
 // gateway's own credentials for the upstream: a caller's token never
@@ -28,6 +33,9 @@
 //
 //   - gateway.go: [Gateway], [New], [Gateway.Handler], Start and Close; the
 //     downstream session record; sending a request upstream (call).
+//   - hooks.go: [Hooks], the callbacks the wiring (internal/app) gives the
+//     authorization server, inventory and approvals before the gateway
+//     exists.
 //   - admission.go: the method tables and the admission stage (handle,
 //     govern, refuse, handleNotification).
 //   - forward.go: the resolve and forward functions of each governed
@@ -43,8 +51,8 @@
 //     transports, the environment of stdio upstreams.
 //   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
 //   - registry.go: the session registry, progress routes, task creations.
-//   - inventory.go, auth.go, setup.go, identity.go: hooks into the
-//     inventory, the authorization server and the controls.
+//   - inventory.go, auth.go, identity.go: the gateway's side of the
+//     inventory, the authorization server and the caller's identity.
 //   - admin.go: what operators see and do (sessions, upstream sessions,
 //     tasks, closing and cancelling).
 //   - rawjson.go: typed raw-JSON helpers on internal/jsonraw.

@@ -1,13 +1,3 @@
-// Package gateway is mcpgate's MCP gateway: one MCP endpoint in front of
-// many upstream MCP servers. It merges their tools, resources and prompts
-// into one catalogue (with a name prefix per upstream), routes each request
-// to the upstream that serves it, and relays everything the protocol
-// carries in both directions: progress, logging, cancellation, list
-// changes, resource updates, sampling, elicitation, roots and tasks.
-//
-// Upstream sessions are made lazily, one per (principal, upstream), and
-// always with the gateway's own credentials for the upstream: a caller's
-// token never leaves the gateway.
 package gateway
 
 import (
