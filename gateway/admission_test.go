@@ -28,27 +28,19 @@ import (
 // schema's union types (ClientRequest, ServerNotification, ...).
 func schemaMethods(t *testing.T, union string) []string {
 	t.Helper()
+	type definition struct {
+		AnyOf []struct {
+			Ref string `json:"$ref"`
+		} `json:"anyOf"`
+		Properties struct {
+			Method struct {
+				Const string `json:"const"`
+			} `json:"method"`
+		} `json:"properties"`
+	}
 	var schema struct {
-		Defs map[string]struct {
-			AnyOf []struct {
-				Ref string `json:"$ref"`
-			} `json:"anyOf"`
-			Properties struct {
-				Method struct {
-					Const string `json:"const"`
-				} `json:"method"`
-			} `json:"properties"`
-		} `json:"$defs"`
-		Definitions map[string]struct {
-			AnyOf []struct {
-				Ref string `json:"$ref"`
-			} `json:"anyOf"`
-			Properties struct {
-				Method struct {
-					Const string `json:"const"`
-				} `json:"method"`
-			} `json:"properties"`
-		} `json:"definitions"`
+		Defs        map[string]definition `json:"$defs"`
+		Definitions map[string]definition `json:"definitions"`
 	}
 	if err := json.Unmarshal(schematest.Schema(), &schema); err != nil {
 		t.Fatal(err)

@@ -127,14 +127,7 @@ func TestOneDoor(t *testing.T) {
 		recv[u] = newReceiver(t, newBrowser(u, u+"-password"))
 		redirects = append(redirects, recv[u].RedirectURL())
 	}
-	w.cimdDoc, _ = json.Marshal(map[string]any{
-		"client_id":                  w.cimd.URL + "/client.json",
-		"client_name":                "E2E Desktop Agent",
-		"redirect_uris":              redirects,
-		"grant_types":                []string{meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken},
-		"response_types":             []string{meta.ResponseTypeCode},
-		"token_endpoint_auth_method": meta.AuthMethodNone,
-	})
+	w.publicClient(redirects...)
 	tr := map[string]http.RoundTripper{}
 	bearer := map[string]*bearerRecorder{}
 	cs := map[string]*mcp.ClientSession{}
@@ -342,11 +335,7 @@ func TestOneDoorFixedRoots(t *testing.T) {
 		c.Upstreams[0].FixedRoots = []config.Root{{URI: "file:///srv/docs", Name: "docs"}}
 	})
 	recv := newReceiver(t, newBrowser("alice", "alice-password"))
-	w.cimdDoc, _ = json.Marshal(map[string]any{
-		"client_id": w.cimd.URL + "/client.json", "client_name": "E2E", "redirect_uris": []string{recv.RedirectURL()},
-		"grant_types": []string{meta.GrantTypeAuthorizationCode}, "response_types": []string{meta.ResponseTypeCode},
-		"token_endpoint_auth_method": meta.AuthMethodNone,
-	})
+	w.publicClient(recv.RedirectURL())
 	c := mcp.NewClient(&mcp.Implementation{Name: "roots", Version: "1"}, nil)
 	c.AddRoots(&mcp.Root{URI: "file:///etc", Name: "etc"})
 	rc, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.base + "/mcp", HTTPClient: &http.Client{Transport: w.userTransport(t, recv)}, MaxRetries: -1}, nil)
@@ -398,3 +387,19 @@ func (b *bearerRecorder) fixed() http.RoundTripper {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// publicClient serves the world's CIMD document: a public client with
+// these redirect URIs.
+func (w *controlsWorld) publicClient(redirects ...string) {
+	doc, _ := json.Marshal(map[string]any{
+		"client_id":                  w.cimd.URL + "/client.json",
+		"client_name":                "E2E Desktop Agent",
+		"redirect_uris":              redirects,
+		"grant_types":                []string{meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken},
+		"response_types":             []string{meta.ResponseTypeCode},
+		"token_endpoint_auth_method": meta.AuthMethodNone,
+	})
+	w.cimdMu.Lock()
+	w.cimdDoc = doc
+	w.cimdMu.Unlock()
+}
