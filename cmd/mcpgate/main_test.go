@@ -92,6 +92,42 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
+// TestGovernedExample: examples/governed validates, and its policies
+// decide as its comments say (groups from local users or an IdP).
+func TestGovernedExample(t *testing.T) {
+	code, stdout, stderr := execute(t, "config", "validate", "--config", "../../examples/governed/gateway.yaml")
+	if code != 0 || !strings.Contains(stdout, "OK: 1 upstream (demo)") {
+		t.Fatalf("validate: code %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	pol := "../../examples/governed/policies"
+	for _, c := range []struct {
+		group, action, resource, want string
+	}{
+		{"staff", "tools/call", `Tool::"demo/countdown"`, "allow"},
+		{"staff", "tools/list", `Tool::"demo/countdown"`, "allow"},
+		{"contractors", "tools/call", `Tool::"demo/countdown"`, "deny"},
+		{"contractors", "tools/list", `Tool::"demo/countdown"`, "deny"},
+		{"contractors", "tools/call", `Tool::"demo/echo"`, "allow"},
+		{"contractors", "resources/read", `Resource::"demo://readme"`, "deny"},
+		{"", "tools/call", `Tool::"demo/echo"`, "deny"},
+	} {
+		args := []string{"policy", "test", "--policies", pol, "--deny-by-default", "--principal", "alice",
+			"--action", c.action, "--resource", c.resource, "--expect", c.want}
+		if c.group != "" {
+			args = append(args, "--group", c.group)
+		}
+		if c.action == "tools/call" {
+			args = append(args, "--args", "{}")
+		}
+		if strings.HasPrefix(c.resource, "Resource::") {
+			args = append(args, "--upstream", "demo")
+		}
+		if code, stdout, stderr := execute(t, args...); code != 0 {
+			t.Errorf("%s %s %s as %q: code %d\n%s%s", c.action, c.resource, c.want, c.group, code, stdout, stderr)
+		}
+	}
+}
+
 func TestBuildConfigPrecedence(t *testing.T) {
 	file := writeFile(t, "gw.yaml", "listen: 127.0.0.1:1111\nauth: none\ndata_dir: /from/file\nupstreams:\n  - name: a\n    command: [srv]\n")
 	servers := writeFile(t, "servers.json", `{"servers": {"b": {"type": "http", "url": "https://b/mcp"}}}`)
