@@ -138,7 +138,8 @@ type Gateway struct {
 	catalogs   map[string]*catalog
 	collisions map[string]bool
 
-	trust trustState // tool trust (trust.go)
+	trust       trustState  // tool trust (trust.go)
+	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
 }
 
 // downstreamSession is a client's session with the gateway.

@@ -168,13 +168,31 @@ func (u *upstream) profileFor(ds *downstreamSession) string {
 	if caps.Roots != nil && u.rootsMode() == config.RootsRelay {
 		b.WriteString("r")
 	}
+	// Task-augmented sampling and elicitation, which the gateway relays
+	// (clienttasks.go): upper-case letters.
+	if t := caps.Tasks; t != nil {
+		if r := t.Requests; r != nil {
+			if r.Sampling != nil && r.Sampling.CreateMessage != nil && caps.Sampling != nil {
+				b.WriteString("S")
+			}
+			if r.Elicitation != nil && r.Elicitation.Create != nil && caps.Elicitation != nil {
+				b.WriteString("E")
+			}
+		}
+		if t.List != nil {
+			b.WriteString("L")
+		}
+		if t.Cancel != nil {
+			b.WriteString("C")
+		}
+	}
 	return b.String()
 }
 
 // clientCapabilities are what a session of the profile declares to the
-// upstream: what the client declared, and roots as the upstream's roots
-// setting says. The gateway declares no tasks capability: it runs no
-// task-augmented sampling or elicitation for upstreams.
+// upstream: what the client declared (task-augmented sampling and
+// elicitation included, which the gateway relays), and roots as the
+// upstream's roots setting says.
 func (u *upstream) clientCapabilities(profile string) *mcp.ClientCapabilities {
 	caps := &mcp.ClientCapabilities{}
 	has := func(c string) bool { return strings.Contains(profile, c) }
@@ -194,6 +212,21 @@ func (u *upstream) clientCapabilities(profile string) *mcp.ClientCapabilities {
 		}
 		if has("u") {
 			caps.Elicitation.URL = &mcp.URLElicitationCapabilities{}
+		}
+	}
+	if has("S") || has("E") {
+		caps.Tasks = &mcp.ClientTasksCapabilities{Requests: &mcp.ClientTaskRequestsCapabilities{}}
+		if has("S") {
+			caps.Tasks.Requests.Sampling = &mcp.SamplingTaskCapabilities{CreateMessage: &mcp.TaskRequestCapability{}}
+		}
+		if has("E") {
+			caps.Tasks.Requests.Elicitation = &mcp.ElicitationTaskCapabilities{Create: &mcp.TaskRequestCapability{}}
+		}
+		if has("L") {
+			caps.Tasks.List = &mcp.TasksListCapabilities{}
+		}
+		if has("C") {
+			caps.Tasks.Cancel = &mcp.TasksCancelCapabilities{}
 		}
 	}
 	switch u.rootsMode() {
