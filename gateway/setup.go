@@ -59,6 +59,8 @@ func (g *Gateway) setupControls(ctx context.Context) error {
 		ao := &audit.Options{KeyPath: filepath.Join(cfg.DataDir, audit.DefaultKeyFile), Logger: g.logger}
 		if a := cfg.Audit; a != nil {
 			ao.KeepPayloads, ao.FailOpen = a.KeepPayloads, a.FailOpen
+			ao.SigningKeyFile, ao.SigningCommand, ao.PublicKeyFile = a.SigningKeyFile, a.SigningCommand, a.PublicKeyFile
+			ao.SigningTimeout, ao.CheckpointFile = a.SigningTimeout, a.CheckpointFile
 			if a.JSONL != "" {
 				e, err := audit.NewJSONLExporter(a.JSONL)
 				if err != nil {
