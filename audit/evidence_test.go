@@ -175,7 +175,7 @@ func TestSigningFailure(t *testing.T) {
 			}
 			logs := &recLogger{}
 			st := store.NewAuditMemory()
-			l, err := New(st, &Options{SigningCommand: signerArgv(), PublicKeyFile: pubPath, SigningTimeout: 300 * time.Millisecond,
+			l, err := New(st, &Options{SigningCommand: signerArgv(), PublicKeyFile: pubPath, SigningTimeout: 3 * time.Second,
 				CheckpointEvery: 2, CheckpointInterval: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +190,7 @@ func TestSigningFailure(t *testing.T) {
 			if d := time.Since(start); d > 250*time.Millisecond {
 				t.Errorf("appends took %v while signing failed", d)
 			}
-			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "checkpoint not signed"); {
+			for deadline := time.Now().Add(15 * time.Second); !strings.Contains(logs.String(), "checkpoint not signed"); {
 				if time.Now().After(deadline) {
 					t.Fatalf("failure not logged: %s", logs)
 				}
