@@ -67,6 +67,23 @@ type Audit struct {
 	// OTLPEndpoint, if set, also exports every record as an OpenTelemetry
 	// log over OTLP/HTTP to this URL (e.g. http://collector:4318).
 	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint,omitempty"`
+	// SigningKeyFile is the checkpoint signing key (Ed25519, PEM PKCS #8)
+	// kept outside the data directory; it must exist. Default: the key in
+	// the data directory, generated on first use.
+	SigningKeyFile string `yaml:"signing_key_file" json:"signing_key_file,omitempty"`
+	// SigningCommand signs checkpoints by running a command (argv, no
+	// shell): checkpoint message on stdin, signature on stdout (see
+	// docs/audit.md). Needs PublicKeyFile.
+	SigningCommand []string `yaml:"signing_command" json:"signing_command,omitempty"`
+	// PublicKeyFile is the checkpoint verification key (PEM PUBLIC KEY):
+	// signatures are checked with it before checkpoints are stored, and
+	// "mcpgate audit verify" uses it.
+	PublicKeyFile string `yaml:"public_key_file" json:"public_key_file,omitempty"`
+	// SigningTimeout bounds one signing (default 10s).
+	SigningTimeout time.Duration `yaml:"signing_timeout" json:"signing_timeout,omitempty"`
+	// CheckpointFile, if set, is a file every signed checkpoint is
+	// appended to (one JSON line each, fsync'd), to ship elsewhere.
+	CheckpointFile string `yaml:"checkpoint_file" json:"checkpoint_file,omitempty"`
 }
 
 // Syslog names a syslog server.

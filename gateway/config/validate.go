@@ -136,6 +136,9 @@ func (c *Config) Validate() error {
 			v.add("inventory.new_tools: %q is not supported (want allow or approve)", inv.NewTools)
 		}
 	}
+	if a := c.Audit; a != nil {
+		a.validate(v)
+	}
 	if a := c.Audit; a != nil && a.Syslog != nil {
 		switch a.Syslog.Network {
 		case "udp", "tcp", "unix", "unixgram":
@@ -191,6 +194,27 @@ func (c *Config) Validate() error {
 		return &ValidationError{Problems: v.problems}
 	}
 	return nil
+}
+
+// validate checks the checkpoint signing settings.
+func (a *Audit) validate(v *validator) {
+	if a.SigningKeyFile != "" && len(a.SigningCommand) > 0 {
+		v.add("audit: set signing_key_file or signing_command, not both")
+	}
+	if len(a.SigningCommand) > 0 {
+		if a.SigningCommand[0] == "" {
+			v.add("audit.signing_command: empty program name")
+		}
+		if a.PublicKeyFile == "" {
+			v.add("audit.signing_command: needs audit.public_key_file to check the command's signatures")
+		}
+	}
+	if a.SigningTimeout < 0 {
+		v.add("audit.signing_timeout: negative")
+	}
+	if a.CheckpointFile != "" && a.CheckpointFile == a.JSONL {
+		v.add("audit.checkpoint_file: the same file as audit.jsonl (the export already holds the checkpoints)")
+	}
 }
 
 type validator struct{ problems []string }

@@ -224,6 +224,12 @@ func (a *App) auditLog(ctx context.Context, cfg *config.Config, db *sqlite.Store
 	}
 	if ac := cfg.Audit; ac != nil {
 		ao.KeepPayloads, ao.FailOpen = ac.KeepPayloads, ac.FailOpen
+		// The checkpoint signing key may live outside the data directory
+		// (a key file or a signing command), and every checkpoint may also
+		// go to an append-only file (docs/audit.md, "Evidence outside the
+		// database").
+		ao.SigningKeyFile, ao.SigningCommand, ao.PublicKeyFile = ac.SigningKeyFile, ac.SigningCommand, ac.PublicKeyFile
+		ao.SigningTimeout, ao.CheckpointFile = ac.SigningTimeout, ac.CheckpointFile
 		if ac.JSONL != "" {
 			e, err := audit.NewJSONLExporter(ac.JSONL)
 			if err != nil {

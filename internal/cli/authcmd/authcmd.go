@@ -62,7 +62,7 @@ func withAudit(dataDir func() string, fn func(cmd *cobra.Command, args []string,
 			return err
 		}
 		defer st.Close()
-		rec, err := cliaudit.Open(st, dataDir())
+		rec, err := cliaudit.Open(cmd.Context(), st, dataDir())
 		if err != nil {
 			return err
 		}

@@ -70,7 +70,7 @@ func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Comman
 // out), and fn records the act with rec.
 func withAudit(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error) func(*cobra.Command, []string) error {
 	return withInventory(dataDir, create, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) (err error) {
-		rec, err := cliaudit.Open(st, dataDir())
+		rec, err := cliaudit.Open(cmd.Context(), st, dataDir())
 		if err != nil {
 			return err
 		}
