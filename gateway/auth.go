@@ -6,10 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
@@ -104,6 +108,7 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 			}
 			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName}
 		}
+		clientAdmission(o, asOpts)
 	}
 	if g.opts.AuthServer != nil {
 		g.opts.AuthServer(asOpts)
@@ -119,10 +124,46 @@ func (g *Gateway) setupAuth(ctx context.Context) error {
 		return fmt.Errorf("gateway: resource server: %w", err)
 	}
 	g.auth = &authState{store: st, as: as, rs: rs}
+	// Expired records and unused dynamic registrations are collected
+	// until the gateway closes.
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	go func() { <-g.done; stopSweep() }()
+	go as.RunSweeper(sweepCtx, 10*time.Minute)
 	if g.opts.Principal == nil {
 		g.opts.Principal = tokenPrincipal
 	}
 	return nil
+}
+
+// clientAdmission passes oauth.clients and oauth.introspection_clients
+// to the authorization server.
+func clientAdmission(o *config.OAuth, opts *authserver.Options) {
+	opts.IntrospectionClients = o.IntrospectionClients
+	c := o.Clients
+	if c == nil {
+		return
+	}
+	policy := func(p *config.ClientPath) authserver.AdmissionPolicy {
+		return authserver.AdmissionPolicy{Mode: p.Mode, Allow: p.Allow, GrantTypes: config.NormalizeGrantTypes(p.GrantTypes)}
+	}
+	if c.CIMD != nil {
+		opts.MetadataDocuments.Admission = policy(c.CIMD)
+	}
+	if c.PreRegistered != nil {
+		opts.PreRegistered = policy(c.PreRegistered)
+	}
+	if d := c.Dynamic; d != nil {
+		r := &opts.Registration
+		r.Admission = policy(d.Path())
+		// Machine grants allowed explicitly may use private_key_jwt.
+		r.AllowConfidential = slices.ContainsFunc(r.Admission.GrantTypes, func(g string) bool {
+			return g == meta.GrantTypeClientCredentials || g == meta.GrantTypeJWTBearer
+		})
+		if d.RateLimit != nil {
+			r.RateLimit = authserver.RateLimit{PerMinute: d.RateLimit.PerMinute, Burst: d.RateLimit.Burst}
+		}
+		r.MaxClients, r.MaxMetadataBytes, r.UnusedClientTTL = d.MaxClients, d.MaxMetadataBytes, d.UnusedTTL
+	}
 }
 
 // tokenPrincipal names the caller by the subject of its verified token.
