@@ -127,6 +127,13 @@ type Client struct {
 	ApprovedBy string
 	// Revoked reports a revocation of the client.
 	Revoked bool
+	// Admission is the administrator's admission decision: "" (none: the
+	// configuration of its registration path decides), "pending",
+	// "approved" or "refused" (store.Client.Status); AdmissionBy and
+	// AdmissionAt record who decided and when.
+	Admission   string    `json:",omitempty"`
+	AdmissionBy string    `json:",omitempty"`
+	AdmissionAt time.Time `json:",omitzero"`
 }
 
 // IdentityProvider is a trusted identity provider in the graph.
@@ -289,6 +296,7 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	for _, sc := range registered {
 		c := addClient(sc.ID)
 		c.Name, c.RegistrationMethod = sc.Name, sc.Kind
+		c.Admission, c.AdmissionBy, c.AdmissionAt = sc.Status, sc.StatusBy, sc.StatusAt
 		c.MachineToMachine = slices.Contains(sc.GrantTypes, "client_credentials")
 		c.EnterpriseManaged = slices.Contains(sc.GrantTypes, "urn:ietf:params:oauth:grant-type:jwt-bearer")
 		if sc.Kind == store.ClientMetadataDocument {

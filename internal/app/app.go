@@ -41,6 +41,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
@@ -313,6 +314,7 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 			}
 			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName}
 		}
+		clientAdmission(oc, asOpts)
 	}
 	if adjust != nil {
 		adjust(asOpts)
@@ -321,6 +323,12 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 	if err != nil {
 		return nil, fmt.Errorf("authorization server: %w", err)
 	}
+	// Expired records and unused dynamic registrations are collected until
+	// Close.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	swept := make(chan struct{})
+	go func() { defer close(swept); as.RunSweeper(sweepCtx, 10*time.Minute) }()
+	a.onClose(func() error { stopSweep(); <-swept; return nil })
 	rs, err := resource.New(mcpURL,
 		resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as}),
 		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{gateway.ScopeTools}, ResourceName: "mcpgate", Logger: a.logger})
@@ -357,5 +365,38 @@ func localApprover(st store.Store, approvers []string) func(r *http.Request) (st
 			return "", false
 		}
 		return name, true
+	}
+}
+
+// clientAdmission passes oauth.clients and oauth.introspection_clients to
+// the authorization server: which registration path admits which clients
+// and grant types, the bounds on dynamic registration, and who may
+// introspect tokens.
+func clientAdmission(o *config.OAuth, opts *authserver.Options) {
+	opts.IntrospectionClients = o.IntrospectionClients
+	c := o.Clients
+	if c == nil {
+		return
+	}
+	policy := func(p *config.ClientPath) authserver.AdmissionPolicy {
+		return authserver.AdmissionPolicy{Mode: p.Mode, Allow: p.Allow, GrantTypes: config.NormalizeGrantTypes(p.GrantTypes)}
+	}
+	if c.CIMD != nil {
+		opts.MetadataDocuments.Admission = policy(c.CIMD)
+	}
+	if c.PreRegistered != nil {
+		opts.PreRegistered = policy(c.PreRegistered)
+	}
+	if d := c.Dynamic; d != nil {
+		r := &opts.Registration
+		r.Admission = policy(d.Path())
+		// Machine grants allowed explicitly may use private_key_jwt.
+		r.AllowConfidential = slices.ContainsFunc(r.Admission.GrantTypes, func(g string) bool {
+			return g == meta.GrantTypeClientCredentials || g == meta.GrantTypeJWTBearer
+		})
+		if d.RateLimit != nil {
+			r.RateLimit = authserver.RateLimit{PerMinute: d.RateLimit.PerMinute, Burst: d.RateLimit.Burst}
+		}
+		r.MaxClients, r.MaxMetadataBytes, r.UnusedClientTTL = d.MaxClients, d.MaxMetadataBytes, d.UnusedTTL
 	}
 }

@@ -87,6 +87,17 @@ func (s *Server) checkAuthorize(ctx context.Context, raw string) (*authzRequest,
 		// The redirect URI is malformed: never redirect to it.
 		return nil, &authzError{err: asOAuthError(perr)}
 	}
+	// A client the server does not admit is told so on the error page,
+	// never by a redirect: its redirect URIs are not vouched for.
+	if err := s.admitClient(client, meta.GrantTypeAuthorizationCode); err != nil {
+		oe := asOAuthError(err)
+		if client.Status == store.ClientRefused {
+			oe = oauthErr(http.StatusForbidden, meta.ErrAccessDenied, "%s", oe.Description)
+		} else {
+			oe = oauthErr(http.StatusForbidden, oe.Code, "%s", oe.Description)
+		}
+		return nil, &authzError{err: oe}
+	}
 	if !matchRedirectURI(client.RedirectURIs, req.RedirectURI) {
 		return nil, &authzError{err: errInvalidRequest("redirect_uri %q is not registered for this client", req.RedirectURI)}
 	}

@@ -54,6 +54,16 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	if err := s.checkDomainPolicy(u); err != nil {
 		return nil, err
 	}
+	// A closed path or an allow list refuses before any fetch, except a
+	// client an administrator approved.
+	if pol := &s.opts.MetadataDocuments.Admission; mode(pol) == AdmissionClosed || (mode(pol) == AdmissionAllowlist && !allowListMatches(pol.Allow, id)) {
+		if c, err := s.st.GetClient(ctx, id); err != nil || c.Kind != store.ClientMetadataDocument || c.Status != store.ClientApproved {
+			if mode(pol) == AdmissionClosed {
+				return nil, errInvalidClient("client ID metadata documents are not accepted by this server")
+			}
+			return nil, errInvalidClient("client ID metadata documents from %s are not accepted by this server (not on the allow list)", u.Host)
+		}
+	}
 	now := s.now()
 	if doc, err := s.st.GetMetadataDocument(ctx, id); err == nil && doc.ExpiresAt.After(now) {
 		if c, err := s.st.GetClient(ctx, id); err == nil && c.Kind == store.ClientMetadataDocument && c.Metadata == doc.Body {
@@ -107,7 +117,7 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	c := &store.Client{
 		ID: id, Kind: store.ClientMetadataDocument, Name: cm.ClientName, RedirectURIs: cm.RedirectURIs,
 		GrantTypes: grants, TokenEndpointAuthMethod: method, Scope: cm.Scope, JWKS: string(cm.JWKS), JWKSURI: cm.JWKSURI,
-		Metadata: string(body), CreatedAt: now,
+		Metadata: string(body), CreatedAt: now, Status: s.newClientStatus(store.ClientMetadataDocument),
 	}
 	doc, err := s.st.PutMetadataDocument(ctx, &store.MetadataDocument{URL: id, Body: string(body), Digest: store.Digest(string(body)), FetchedAt: now, ExpiresAt: now.Add(ttl)})
 	if err != nil {
@@ -124,7 +134,8 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	if err := s.st.PutClient(ctx, c); err != nil {
 		return nil, err
 	}
-	return c, nil
+	// The stored record keeps an earlier decision and first use.
+	return s.st.GetClient(ctx, id)
 }
 
 // fetchMetadataDocument GETs the document with the SSRF-safe client: no

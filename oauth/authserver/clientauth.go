@@ -44,9 +44,6 @@ func (s *Server) getClient(ctx context.Context, id string) (*store.Client, error
 		return nil, errInvalidClient("client_id is required")
 	}
 	if isMetadataDocumentID(id) {
-		if s.opts.MetadataDocuments.Disabled {
-			return nil, errInvalidClient("client ID metadata documents are not supported here")
-		}
 		return s.metadataDocumentClient(ctx, id)
 	}
 	c, err := s.st.GetClient(ctx, id)

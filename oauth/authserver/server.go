@@ -63,9 +63,27 @@ type RegistrationPolicy struct {
 	// registered redirect URIs (loopback addresses are always allowed).
 	AllowedRedirectHosts []string
 	// AllowConfidential permits registering clients that authenticate
-	// with a secret or private_key_jwt; by default only public clients
-	// (token_endpoint_auth_method "none") may register.
+	// with private_key_jwt.
 	AllowConfidential bool
+	// Admission decides which registrations are admitted (AdmissionClosed
+	// answers every registration with HTTP 403 and stops advertising the
+	// endpoint) and which grant types dynamically registered clients may
+	// obtain (by default authorization_code and refresh_token only).
+	Admission AdmissionPolicy
+	// RateLimit limits registrations per source address (the peer's IP
+	// address, IPv6 by /64); the zero value means 10 a minute with bursts
+	// of 20. Requests over the limit get HTTP 429 with Retry-After.
+	RateLimit RateLimit
+	// MaxClients bounds the number of dynamically registered clients
+	// stored; 0 means 10,000, negative means no bound. Registrations
+	// beyond it get HTTP 503 until unused ones are collected.
+	MaxClients int
+	// MaxMetadataBytes caps a registration request; 0 means 16 KiB.
+	MaxMetadataBytes int
+	// UnusedClientTTL is how long a registration that never obtained a
+	// token is kept before DeleteUnusedClients (and RunSweeper) remove it;
+	// 0 means 24 hours.
+	UnusedClientTTL time.Duration
 }
 
 // MetadataDocumentPolicy controls Client ID Metadata Documents.
@@ -89,6 +107,11 @@ type MetadataDocumentPolicy struct {
 	// zero values mean 1 minute and 24 hours. Documents without caching
 	// headers are kept for MinCache; no-store is honoured.
 	MinCache, MaxCache time.Duration
+	// Admission decides which metadata-document clients are admitted
+	// (AdmissionClosed is Disabled; an AdmissionAllowlist is checked
+	// before any fetch) and which grant types they may obtain (by default
+	// authorization_code and refresh_token only).
+	Admission AdmissionPolicy
 }
 
 // TrustedIssuer is an identity provider whose Identity Assertion JWT
@@ -170,6 +193,15 @@ type Options struct {
 	Registration RegistrationPolicy
 	// MetadataDocuments controls Client ID Metadata Documents.
 	MetadataDocuments MetadataDocumentPolicy
+	// PreRegistered decides which pre-registered clients are admitted
+	// (Allow lists client ids) and which grant types they may obtain (by
+	// default every grant they were registered for).
+	PreRegistered AdmissionPolicy
+	// IntrospectionClients are the client ids of the resource servers
+	// allowed to use the RFC 7662 introspection endpoint; every other
+	// client is refused (HTTP 403 unauthorized_client) without learning
+	// anything about the token.
+	IntrospectionClients []string
 	// DisablePublicClients refuses clients that do not authenticate at
 	// the token endpoint; "none" is then not advertised.
 	DisablePublicClients bool
@@ -229,6 +261,11 @@ type Server struct {
 	dummyOnce sync.Once
 	dummy     string
 	throttle  loginThrottle
+
+	// regLimit limits registrations per source address; regMu serialises
+	// the storage bound's count and the creation of a client.
+	regLimit *rateLimiter
+	regMu    sync.Mutex
 }
 
 // dummyPasswordHash is verified against when a username is unknown.
@@ -266,6 +303,25 @@ func New(ctx context.Context, issuer string, st store.Store, opts *Options) (*Se
 	if o.MetadataDocuments.MaxBytes <= 0 {
 		o.MetadataDocuments.MaxBytes = 5 << 10
 	}
+	setDefault(&o.Registration.UnusedClientTTL, 24*time.Hour)
+	if o.Registration.MaxClients == 0 {
+		o.Registration.MaxClients = 10000
+	}
+	if o.Registration.MaxMetadataBytes <= 0 {
+		o.Registration.MaxMetadataBytes = maxRegistrationBytes
+	}
+	for _, p := range []struct {
+		where string
+		p     *AdmissionPolicy
+	}{{"MetadataDocuments.Admission", &o.MetadataDocuments.Admission}, {"Registration.Admission", &o.Registration.Admission}, {"PreRegistered", &o.PreRegistered}} {
+		if err := validAdmission(p.where, p.p); err != nil {
+			return nil, err
+		}
+	}
+	if o.MetadataDocuments.Disabled {
+		o.MetadataDocuments.Admission.Mode = AdmissionClosed
+	}
+	s.regLimit = newRateLimiter(o.Registration.RateLimit)
 	for i, r := range o.Resources {
 		if err := validResourceURI(r.URI); err != nil {
 			return nil, fmt.Errorf("authserver: resource %d: %w", i, err)
@@ -417,14 +473,14 @@ func (s *Server) Metadata() *meta.AuthorizationServerMetadata {
 		IntrospectionEndpointAuthMethodsSupported:  []string{meta.AuthMethodClientSecretBasic, meta.AuthMethodClientSecretPost, meta.AuthMethodPrivateKeyJWT},
 		CodeChallengeMethodsSupported:              []string{meta.CodeChallengeMethodS256},
 		AuthorizationResponseIssParameterSupported: true,
-		ClientIDMetadataDocumentSupported:          !s.opts.MetadataDocuments.Disabled,
+		ClientIDMetadataDocumentSupported:          !s.pathClosed(store.ClientMetadataDocument),
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{"ES256"},
 	}
 	if len(s.opts.TrustedIssuers) > 0 {
 		m.AuthorizationGrantProfilesSupported = []string{meta.GrantProfileIDJAG}
 	}
-	if !s.opts.Registration.Disabled {
+	if !s.opts.Registration.Disabled && !s.pathClosed(store.ClientDynamic) {
 		m.RegistrationEndpoint = s.endpoint("/register")
 	}
 	var scopes []string

@@ -127,6 +127,9 @@ func (s *Server) token(ctx context.Context, req *TokenRequest) (*meta.TokenRespo
 	if !clientMayUse(client, req.GrantType) {
 		return nil, errUnauthorizedClient("client %q is not allowed the %s grant", client.ID, req.GrantType)
 	}
+	if err := s.admitClient(client, req.GrantType); err != nil {
+		return nil, err
+	}
 	var g *grant
 	switch req.GrantType {
 	case meta.GrantTypeAuthorizationCode:
@@ -324,6 +327,7 @@ func (s *Server) issue(ctx context.Context, g *grant) (*meta.TokenResponse, erro
 		Subject: g.subject, Resource: g.resource, Scope: claims.Scope, IssuedAt: now, ExpiresAt: exp}); err != nil {
 		return nil, fmt.Errorf("recording access token: %w", err)
 	}
+	s.markUsed(ctx, g.client)
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(ctx, Event{Kind: "token.issued", ClientID: g.client.ID, Subject: g.subject, Detail: "token " + claims.ID + " for " + g.resource})
 	}

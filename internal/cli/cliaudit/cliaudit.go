@@ -1,5 +1,6 @@
 // Package cliaudit records the administrative acts of the command line
-// (approving tools and clients, adding and removing users and clients,
+// (approving tools, approving and refusing clients, adding and removing
+// users and clients,
 // revoking and reinstating identities) in the gateway's audit log: the
 // same hash chain, in the same database, signed with the same checkpoint
 // key as the gateway's own records.
@@ -37,6 +38,7 @@ const (
 	ActionClientRemoved    = "admin.client.removed"
 	ActionToolApproved     = "admin.tool.approved"
 	ActionClientApproved   = "admin.client.approved"
+	ActionClientRefused    = "admin.client.refused"
 	ActionRevocation       = "admin.revocation"
 	ActionRevocationLifted = "admin.revocation.lifted"
 )

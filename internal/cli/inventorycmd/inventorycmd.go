@@ -175,7 +175,7 @@ from the command line.`,
 	}
 	approveClient := &cobra.Command{
 		Use:   "approve-client CLIENT_ID",
-		Short: "Approve a client's current redirect URIs and keys (clears the changed flag)",
+		Short: "Approve a client's current redirect URIs and keys (clears the changed flag; admits a client pending approval)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveClient(cmd.Context(), args[0], by); err != nil {
@@ -188,8 +188,17 @@ from the command line.`,
 			if err != nil {
 				return err
 			}
+			admitted := ""
+			// A client waiting for admission is admitted with its metadata
+			// (as "client approve" does); a refused one stays refused.
+			if c, err := st.GetClient(cmd.Context(), args[0]); err == nil && c.Status == store.ClientPending {
+				if err := st.SetClientStatus(cmd.Context(), args[0], store.ClientApproved, by, time.Now()); err != nil {
+					return err
+				}
+				admitted = "; pending client admitted"
+			}
 			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionClientApproved, Target: args[0],
-				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s", listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints), byDetail(by))}); err != nil {
+				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s%s", listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints), admitted, byDetail(by))}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints))
@@ -450,6 +459,10 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			switch {
 			case c.Revoked:
 				st = "REVOKED"
+			case c.Admission == store.ClientRefused:
+				st = "REFUSED by " + dash(c.AdmissionBy)
+			case c.Admission == store.ClientPending:
+				st = "PENDING approval (client approve " + c.ID + ")"
 			case c.Flagged:
 				st = "CHANGED since " + ts(c.ChangedAt) + " (approve-client to accept)"
 			case c.ApprovedAt.IsZero():
