@@ -51,9 +51,10 @@ func (h *hookRecorder) hooks() inventory.RevocationHooks {
 		}
 	}
 	return inventory.RevocationHooks{
-		RevokeTokens:  count("RevokeTokens", 3),
-		CloseSessions: count("CloseSessions", 2),
-		CancelTasks:   count("CancelTasks", 1),
+		RevokeTokens:      count("RevokeTokens", 3),
+		CloseSessions:     count("CloseSessions", 2),
+		CancelTasks:       count("CancelTasks", 1),
+		EndUpstreamAccess: count("EndUpstreamAccess", 1),
 		DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
 			h.add("DropUpstreamCredential " + principal + " " + upstream)
 			return nil
@@ -72,10 +73,10 @@ func TestRevokeRunsHooksWithMatch(t *testing.T) {
 		calls    []string
 		match    inventory.Match
 	}{
-		{"user", "alice", []string{"CancelTasks user=alice", "CloseSessions user=alice", "RevokeTokens user=alice"}, inventory.Match{User: "alice"}},
-		{"client", cimdID, []string{"CancelTasks client=" + cimdID, "CloseSessions client=" + cimdID, "RevokeTokens client=" + cimdID}, inventory.Match{Client: cimdID}},
-		{"grant", "fam-1", []string{"CancelTasks grant=fam-1", "CloseSessions grant=fam-1", "RevokeTokens grant=fam-1"}, inventory.Match{Grant: "fam-1"}},
-		{"idp", idpIss, []string{"CancelTasks idp=" + idpIss, "CloseSessions idp=" + idpIss, "DistrustIdP " + idpIss, "RevokeTokens idp=" + idpIss}, inventory.Match{IdP: idpIss}},
+		{"user", "alice", []string{"CancelTasks user=alice", "CloseSessions user=alice", "EndUpstreamAccess user=alice", "RevokeTokens user=alice"}, inventory.Match{User: "alice"}},
+		{"client", cimdID, []string{"CancelTasks client=" + cimdID, "CloseSessions client=" + cimdID, "EndUpstreamAccess client=" + cimdID, "RevokeTokens client=" + cimdID}, inventory.Match{Client: cimdID}},
+		{"grant", "fam-1", []string{"CancelTasks grant=fam-1", "CloseSessions grant=fam-1", "EndUpstreamAccess grant=fam-1", "RevokeTokens grant=fam-1"}, inventory.Match{Grant: "fam-1"}},
+		{"idp", idpIss, []string{"CancelTasks idp=" + idpIss, "CloseSessions idp=" + idpIss, "DistrustIdP " + idpIss, "EndUpstreamAccess idp=" + idpIss, "RevokeTokens idp=" + idpIss}, inventory.Match{IdP: idpIss}},
 		{"upstream-credential", "drive/alice", []string{"DropUpstreamCredential alice drive"}, inventory.Match{}},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -373,8 +374,8 @@ func TestSyncAppliesRevocationsFromAnotherProcess(t *testing.T) {
 			skipped++
 		}
 	}
-	if skipped != 3 {
-		t.Errorf("%d skipped steps, want 3: %+v", skipped, res.Steps)
+	if skipped != 4 {
+		t.Errorf("%d skipped steps, want 4: %+v", skipped, res.Steps)
 	}
 	if gw.IsRevoked(ctx, inventory.Match{Client: "c1"}) {
 		t.Fatal("seen before the refresh interval: the test clock is not used")
