@@ -140,6 +140,8 @@ type Gateway struct {
 
 	trust       trustState  // tool trust (trust.go)
 	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
+
+	revokerOnce sync.Once // applyRevocations
 }
 
 // downstreamSession is a client's session with the gateway.
@@ -148,6 +150,10 @@ type downstreamSession struct {
 	principal string
 	clientID  string // the OAuth client of the token, when auth is on
 	client    string // the client's own name for itself (clientInfo.name)
+	// tokenID is the jti of the token the session was opened with, and
+	// grant its grant (token family, or the jti of a token without one),
+	// when auth is on: revoking the grant closes exactly its sessions.
+	tokenID, grant string
 	// registration is how the token's client registered ("cimd",
 	// "dynamic", "pre-registered"), when auth is on; scopes are the
 	// token's scopes.
@@ -308,6 +314,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Revocations recorded while no gateway ran are applied (and
+	// audited) before the gateway serves.
+	g.applyRevocations(ctx)
 	if _, err := g.catalog(ctx, AnonymousPrincipal); err != nil {
 		g.logger.Warn("building the catalogue", "error", err)
 	}
@@ -407,6 +416,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	ds.scopes = tokenScopes(ctx)
 	ds.identity = tokenIdentity(ctx)
 	ds.sourceAddr = sourceAddr(ctx)
+	ds.tokenID, ds.grant = g.tokenGrant(ctx)
 	if g.auth != nil && ds.clientID != "" {
 		if c, err := g.auth.Store.GetClient(ctx, ds.clientID); err == nil {
 			ds.registration = c.Kind

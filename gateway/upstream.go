@@ -128,6 +128,24 @@ func (u *upstream) closeSession(principal string) {
 	}
 }
 
+// closeSessions ends the sessions of the principals match selects, as
+// closeSession does, and returns how many it ended.
+func (u *upstream) closeSessions(match func(principal string) bool) int {
+	var victims []*upstreamSession
+	u.mu.Lock()
+	for k, us := range u.sessions {
+		if match(us.principal) {
+			victims = append(victims, us)
+			delete(u.sessions, k)
+		}
+	}
+	u.mu.Unlock()
+	for _, us := range victims {
+		go us.close()
+	}
+	return len(victims)
+}
+
 // rootsMode is the upstream's roots setting (config.RootsNone, Fixed or
 // Relay).
 func (u *upstream) rootsMode() string { return u.cfg.EffectiveRoots() }

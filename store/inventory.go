@@ -133,6 +133,12 @@ type Revocation struct {
 	Reason string
 	// At is when it was revoked.
 	At time.Time
+	// AppliedAt is when a gateway applied it (closed the identity's
+	// sessions, cancelled its tasks, ended its upstream access); zero
+	// while no gateway has, as when it was recorded from the command line
+	// while no gateway ran. AppliedNote summarises what applying it did.
+	AppliedAt   time.Time
+	AppliedNote string
 }
 
 // InventoryStore is the persistent state of the inventory: client
@@ -175,6 +181,10 @@ type InventoryStore interface {
 	// (Kind, ID) replaces the first. It returns only once the record is
 	// durable.
 	PutRevocation(ctx context.Context, r *Revocation) error
+	// MarkRevocationApplied records that a gateway applied a revocation
+	// (see Revocation.AppliedAt), or returns an error wrapping
+	// ErrNotFound.
+	MarkRevocationApplied(ctx context.Context, kind, id string, at time.Time, note string) error
 	// ListRevocations returns every revocation sorted by kind then id.
 	ListRevocations(ctx context.Context) ([]*Revocation, error)
 	// DeleteRevocation lifts a revocation or returns an error wrapping

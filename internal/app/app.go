@@ -153,8 +153,18 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 		gopts.Revoker, err = inventory.NewRevoker(ctx, db, &inventory.RevokerOptions{
-			Hooks:   inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(db, time.Now)},
+			Hooks: inventory.RevocationHooks{
+				RevokeTokens: inventory.StoreTokenRevoker(db, time.Now),
+				DistrustIdP:  distrustIdP,
+			},
 			OnEvent: hooks.InventoryEvent,
+			// The gateway applies revocations recorded while it was
+			// stopped before it serves, and marks what it applied.
+			MarkApplied: true,
+			// Revocations made by the command line reach the running
+			// gateway (sessions closed, tasks cancelled) well within a
+			// second.
+			RefreshInterval: revocationRefresh,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("revocation: %w", err)
@@ -198,6 +208,19 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 	}
 	a.onClose(a.Gateway.Close)
 	return a, nil
+}
+
+// revocationRefresh is how often the gateway looks for revocations made by
+// another process (the command line, another replica).
+const revocationRefresh = 250 * time.Millisecond
+
+// distrustIdP is the revoker's DistrustIdP: the authorization server asks
+// the revoker (through the gateway's AdmitToken hook) at sign-in, consent
+// and every token request, and the revoker counts a distrusted provider's
+// federated subjects as revoked, so there is nothing else to switch off.
+func distrustIdP(ctx context.Context, issuer string) error {
+	inventory.Note(ctx, "sign-ins, consents, ID-JAG assertions and tokens of users %s vouched for are refused from now on", issuer)
+	return nil
 }
 
 // Close closes the gateway and then everything New built for it, in the

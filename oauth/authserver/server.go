@@ -217,8 +217,11 @@ type Options struct {
 	AutoApprove ApproveFunc
 	// Admit, if set, is asked before any token is issued, for every grant;
 	// an error refuses the token request (invalid_grant, with the error's
-	// text). Gateways use it to refuse revoked users and clients, and
-	// clients whose changed metadata awaits re-approval.
+	// text). It is also asked when a user signs in (the login page shows
+	// the error's text), before the consent page is shown and before an
+	// authorization code is issued (access_denied, with the error's text).
+	// Gateways use it to refuse revoked users and clients, and clients
+	// whose changed metadata awaits re-approval.
 	Admit func(ctx context.Context, subject, clientID string) error
 	// OnEvent, if set, is told of every token issued or refused and every
 	// client registered (for audit logs). It must not block.

@@ -212,22 +212,28 @@ func (s *Store) ListIdentityProviders(ctx context.Context) ([]*store.IdentityPro
 // PutRevocation implements store.InventoryStore. The write is a single
 // committed statement, durable on return.
 func (s *Store) PutRevocation(ctx context.Context, r *store.Revocation) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO revocations (kind, id, revoked_by, reason, at) VALUES (?,?,?,?,?)`,
-		r.Kind, r.ID, r.By, r.Reason, ts(r.At))
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO revocations (kind, id, revoked_by, reason, at, applied_at, applied_note) VALUES (?,?,?,?,?,?,?)`,
+		r.Kind, r.ID, r.By, r.Reason, ts(r.At), ts(r.AppliedAt), r.AppliedNote)
 	return wrap(fmt.Sprintf("revocation %s %q", r.Kind, r.ID), err)
+}
+
+// MarkRevocationApplied implements store.InventoryStore.
+func (s *Store) MarkRevocationApplied(ctx context.Context, kind, id string, at time.Time, note string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE revocations SET applied_at = ?, applied_note = ? WHERE kind = ? AND id = ?`, ts(at), note, kind, id)
+	return mustAffect(res, err, fmt.Sprintf("revocation %s %q", kind, id))
 }
 
 // ListRevocations implements store.InventoryStore.
 func (s *Store) ListRevocations(ctx context.Context) ([]*store.Revocation, error) {
 	return queryAll(ctx, s.db, "revocations", func(sc scanner) (*store.Revocation, error) {
 		var r store.Revocation
-		var at int64
-		if err := sc.Scan(&r.Kind, &r.ID, &r.By, &r.Reason, &at); err != nil {
+		var at, applied int64
+		if err := sc.Scan(&r.Kind, &r.ID, &r.By, &r.Reason, &at, &applied, &r.AppliedNote); err != nil {
 			return nil, err
 		}
-		r.At = fromTS(at)
+		r.At, r.AppliedAt = fromTS(at), fromTS(applied)
 		return &r, nil
-	}, `SELECT kind, id, revoked_by, reason, at FROM revocations ORDER BY kind, id`)
+	}, `SELECT kind, id, revoked_by, reason, at, applied_at, applied_note FROM revocations ORDER BY kind, id`)
 }
 
 // DeleteRevocation implements store.InventoryStore.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
+	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
@@ -192,9 +193,19 @@ and principal.email (at most 64 groups and 64 roles, each value at most
 
 	remove := &cobra.Command{
 		Use:   "remove USERNAME",
-		Short: "Remove a user",
-		Args:  cobra.ExactArgs(1),
+		Short: "Revoke and remove a user",
+		Long: `Revokes the user first, as "mcpgate revoke user" does (the revocation is
+recorded, the user's tokens are revoked, and a gateway ends the user's
+sessions, tasks and upstream access), then removes the account. The
+revocation stays recorded: "mcpgate reinstate user" lifts it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
+			if _, err := st.GetUser(cmd.Context(), args[0]); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no user %q", args[0])
+			}
+			if err := revokeFirst(cmd, st, rec, store.RevokeUser, args[0], "user removed"); err != nil {
+				return err
+			}
 			if err := st.DeleteUser(cmd.Context(), args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no user %q", args[0])
@@ -210,6 +221,19 @@ and principal.email (at most 64 groups and 64 roles, each value at most
 	}
 	user.AddCommand(add, list, remove)
 	return user
+}
+
+// revokeFirst revokes what `remove` removes, on the same code path as
+// `mcpgate revoke`, before it is removed.
+func revokeFirst(cmd *cobra.Command, st store.Store, rec *cliaudit.Recorder, kind, id, reason string) error {
+	db, ok := st.(*sqlite.Store)
+	if !ok {
+		return fmt.Errorf("revoking %s %s: the store %T keeps no revocations", kind, id, st)
+	}
+	if err := inventorycmd.Revoke(cmd.Context(), db, rec, cmd.OutOrStdout(), kind, id, inventorycmd.DefaultBy(), reason); err != nil {
+		return fmt.Errorf("%w; not removed (run the command again)", err)
+	}
+	return nil
 }
 
 func validUsername(n string) error {
@@ -321,9 +345,19 @@ func clientCommand(dataDir func() string) *cobra.Command {
 
 	remove := &cobra.Command{
 		Use:   "remove CLIENT_ID",
-		Short: "Remove a client",
-		Args:  cobra.ExactArgs(1),
+		Short: "Revoke and remove a client",
+		Long: `Revokes the client first, as "mcpgate revoke client" does (the revocation is
+recorded, the client's tokens are revoked, and a gateway ends its sessions,
+tasks and upstream access), then removes the client. The revocation stays
+recorded: "mcpgate reinstate client" lifts it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
+			if _, err := st.GetClient(cmd.Context(), args[0]); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no client %q", args[0])
+			}
+			if err := revokeFirst(cmd, st, rec, store.RevokeClient, args[0], "client removed"); err != nil {
+				return err
+			}
 			if err := st.DeleteClient(cmd.Context(), args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no client %q", args[0])

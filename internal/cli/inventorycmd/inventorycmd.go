@@ -87,6 +87,10 @@ func byDetail(by string) string {
 	return fmt.Sprintf(" (recorded as by %q)", by)
 }
 
+// DefaultBy names the operator of the command line ("cli:<OS user>"), as
+// approvals and revocations record it by default.
+func DefaultBy() string { return defaultBy() }
+
 // defaultBy names the operator for approvals and revocations.
 func defaultBy() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -243,42 +247,7 @@ step failed.`,
 			Short: k.short,
 			Args:  cobra.ExactArgs(1),
 			RunE: withAudit(dataDir, true, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
-				ctx := cmd.Context()
-				if _, err := inventory.ParseKind(k.kind, args[0]); err != nil {
-					return err
-				}
-				rv, err := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{
-					Hooks: inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(st, nil)},
-					// The database may be busy with a running gateway.
-					Deadline: 5 * time.Second,
-				})
-				if err != nil {
-					return err
-				}
-				res, err := rv.RevokeWithReason(ctx, k.kind, args[0], by, reason)
-				if res != nil || err == nil {
-					r := &audit.Record{Action: cliaudit.ActionRevocation, Target: k.kind + ":" + args[0],
-						Error: fmt.Sprintf("%s %s revoked; reason %q%s", k.kind, args[0], reason, byDetail(by))}
-					if k.kind == store.RevokeUpstreamCredential {
-						r.Upstream, _, _ = strings.Cut(args[0], "/")
-					}
-					if err != nil {
-						r.Outcome, r.Error = audit.OutcomeError, r.Error+"; incomplete: "+err.Error()
-					}
-					if aerr := rec.Record(ctx, r); aerr != nil {
-						err = errors.Join(err, aerr)
-					}
-				}
-				if res != nil {
-					fmt.Fprint(cmd.OutOrStdout(), res.Summary())
-					if k.kind != store.RevokeUpstreamCredential {
-						fmt.Fprintln(cmd.OutOrStdout(), "sessions and tasks live in the running gateway: it closes and cancels them when it next syncs revocations")
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("revocation incomplete: %w", err)
-				}
-				return nil
+				return Revoke(cmd.Context(), st, rec, cmd.OutOrStdout(), k.kind, args[0], by, reason)
 			}),
 		}
 		c.Flags().StringVar(&by, "by", defaultBy(), "who revokes (recorded)")
@@ -286,6 +255,50 @@ step failed.`,
 		rev.AddCommand(c)
 	}
 	return rev
+}
+
+// Revoke revokes an identity from the command line, on the database st:
+// the revocation is recorded and the identity's tokens revoked there (a
+// running gateway sharing the database closes its sessions, cancels its
+// tasks and ends its upstream access when it next syncs, within a second;
+// a stopped one does so at its next start, before it serves). The act is
+// recorded in the audit chain with rec, and the outcome of every step is
+// written to out. It is `mcpgate revoke KIND ID`, and what `mcpgate user
+// remove` and `mcpgate client remove` do first.
+func Revoke(ctx context.Context, st *sqlite.Store, rec *cliaudit.Recorder, out io.Writer, kind, id, by, reason string) error {
+	if _, err := inventory.ParseKind(kind, id); err != nil {
+		return err
+	}
+	rv, err := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{
+		Hooks: inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(st, nil)},
+		// The database may be busy with a running gateway.
+		Deadline: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	res, err := rv.RevokeWithReason(ctx, kind, id, by, reason)
+	if res != nil || err == nil {
+		r := &audit.Record{Action: cliaudit.ActionRevocation, Target: kind + ":" + id,
+			Error: fmt.Sprintf("%s %s revoked; reason %q%s", kind, id, reason, byDetail(by))}
+		if kind == store.RevokeUpstreamCredential {
+			r.Upstream, _, _ = strings.Cut(id, "/")
+		}
+		if err != nil {
+			r.Outcome, r.Error = audit.OutcomeError, r.Error+"; incomplete: "+err.Error()
+		}
+		if aerr := rec.Record(ctx, r); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+	}
+	if res != nil {
+		fmt.Fprint(out, res.Summary())
+		fmt.Fprintln(out, "sessions, tasks and upstream access live in the running gateway: it ends them when it next syncs revocations (within a second), or at its next start if it is stopped")
+	}
+	if err != nil {
+		return fmt.Errorf("revocation incomplete: %w", err)
+	}
+	return nil
 }
 
 func reinstateCommand(dataDir func() string) *cobra.Command {
