@@ -234,8 +234,23 @@ type Inventory struct {
 	// approved again (mcpgate inventory approve-tool).
 	BlockChangedTools bool `yaml:"block_changed_tools" json:"block_changed_tools,omitempty"`
 	// BlockChangedClients refuses tokens to a client whose redirect URIs
-	// or keys changed until it is approved again.
+	// or keys changed until it is approved again. Keys are every key the
+	// client can sign with: its inline jwks, a pre-registered client's
+	// keys, and the keys behind its jwks_uri.
 	BlockChangedClients bool `yaml:"block_changed_clients" json:"block_changed_clients,omitempty"`
+	// RecheckInterval is how often the gateway fetches again the metadata
+	// documents and jwks_uri key sets of recently seen clients, to notice
+	// a swap while the client is away (auth "oauth"); 0 means 1 hour,
+	// negative turns the re-check off.
+	RecheckInterval time.Duration `yaml:"recheck_interval" json:"recheck_interval,omitempty"`
+	// RecheckSeenWithin selects the clients re-checked: those seen within
+	// this long; 0 means 30 days.
+	RecheckSeenWithin time.Duration `yaml:"recheck_seen_within" json:"recheck_seen_within,omitempty"`
+	// RecheckMaxClients bounds the clients one re-check round fetches (the
+	// most recently seen first); 0 means 1000.
+	RecheckMaxClients int `yaml:"recheck_max_clients" json:"recheck_max_clients,omitempty"`
+	// RecheckTimeout bounds one re-check round; 0 means 2 minutes.
+	RecheckTimeout time.Duration `yaml:"recheck_timeout" json:"recheck_timeout,omitempty"`
 	// NewTools says what happens to a tool an upstream lists for the first
 	// time after its baseline (the first listing of an upstream that has
 	// no tool in the inventory): NewToolsAllow ("allow", the default when

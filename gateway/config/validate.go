@@ -135,6 +135,9 @@ func (c *Config) Validate() error {
 		default:
 			v.add("inventory.new_tools: %q is not supported (want allow or approve)", inv.NewTools)
 		}
+		if inv.RecheckSeenWithin < 0 || inv.RecheckMaxClients < 0 || inv.RecheckTimeout < 0 {
+			v.add("inventory: recheck_seen_within, recheck_max_clients and recheck_timeout must not be negative")
+		}
 	}
 	if a := c.Audit; a != nil {
 		a.validate(v)

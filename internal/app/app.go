@@ -66,6 +66,10 @@ type App struct {
 	// Gateway is the gateway; serve its Handler after Start.
 	Gateway *gateway.Gateway
 
+	// recheck runs one round of the re-check of clients' trust objects
+	// (nil without auth "oauth" and an inventory).
+	recheck func(ctx context.Context) (inventory.RecheckResult, error)
+
 	logger  *slog.Logger
 	closers []func() error // in the order of building
 }
@@ -194,6 +198,9 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		if gopts.Auth, err = a.authServers(ctx, cfg, db, hooks, o.AuthServer); err != nil {
 			return nil, err
 		}
+		if gopts.Inventory != nil {
+			a.recheckClients(ctx, cfg.Inventory, gopts.Inventory, gopts.Auth.Server)
+		}
 		// The identity store keeps the sealed per-user upstream tokens:
 		// with auth "oauth" they belong to signed-in users.
 		gopts.UpstreamTokens = db
@@ -221,6 +228,46 @@ const revocationRefresh = 250 * time.Millisecond
 func distrustIdP(ctx context.Context, issuer string) error {
 	inventory.Note(ctx, "sign-ins, consents, ID-JAG assertions and tokens of users %s vouched for are refused from now on", issuer)
 	return nil
+}
+
+// RecheckClients runs one round of the re-check of clients' trust objects
+// now, as the schedule (inventory.recheck_interval) does: the metadata
+// documents and jwks_uri key sets of the clients seen recently are
+// fetched again and recorded in the inventory, which flags (or blocks)
+// what changed. Without auth "oauth" it does nothing.
+func (a *App) RecheckClients(ctx context.Context) (inventory.RecheckResult, error) {
+	if a.recheck == nil {
+		return inventory.RecheckResult{}, nil
+	}
+	return a.recheck(ctx)
+}
+
+// recheckClients sets up the re-check of clients' trust objects and runs
+// it on its schedule until Close.
+func (a *App) recheckClients(ctx context.Context, ic *config.Inventory, inv *inventory.Inventory, as *authserver.Server) {
+	if ic == nil {
+		ic = &config.Inventory{}
+	}
+	ro := &inventory.RecheckOptions{SeenWithin: ic.RecheckSeenWithin, MaxClients: ic.RecheckMaxClients, Timeout: ic.RecheckTimeout}
+	a.recheck = func(ctx context.Context) (inventory.RecheckResult, error) {
+		return inv.RecheckClients(ctx, as.RecheckClient, ro)
+	}
+	if ic.RecheckInterval < 0 {
+		return
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inv.RunRecheck(runCtx, ic.RecheckInterval, as.RecheckClient, ro, func(res inventory.RecheckResult, err error) {
+			if err != nil {
+				a.logger.Warn("re-checking clients' metadata documents and keys", "error", err)
+				return
+			}
+			a.logger.Info("clients' metadata documents and keys re-checked", "checked", res.Checked, "failed", res.Failed, "skipped", res.Skipped, "errors", errors.Join(res.Errors...))
+		})
+	}()
+	a.onClose(func() error { stop(); <-done; return nil })
 }
 
 // Close closes the gateway and then everything New built for it, in the
@@ -324,6 +371,7 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 		Logger:           a.logger,
 		Admit:            hooks.AdmitToken,
 		OnClientMetadata: hooks.ClientMetadata,
+		OnClientKeys:     hooks.ClientKeys,
 		OnEvent:          hooks.AuthEvent,
 	}
 	if oc := cfg.OAuth; oc != nil {

@@ -103,6 +103,10 @@ type MetadataDocumentPolicy struct {
 	FetchTimeout time.Duration
 	// MaxBytes caps the document; 0 means 5 KiB.
 	MaxBytes int64
+	// JWKSMaxBytes caps a key set fetched from a client's jwks_uri (with
+	// HTTPClient, FetchTimeout and the cache bounds below, like
+	// documents); 0 means 64 KiB.
+	JWKSMaxBytes int64
 	// MinCache and MaxCache bound the Cache-Control max-age honoured;
 	// zero values mean 1 minute and 24 hours. Documents without caching
 	// headers are kept for MinCache; no-store is honoured.
@@ -231,6 +235,14 @@ type Options struct {
 	// error refuses the client (invalid_client). Gateways use it to detect
 	// clients whose redirect URIs or keys change.
 	OnClientMetadata func(ctx context.Context, clientID string, doc []byte) error
+	// OnClientKeys, if set, is told of the key set of every private_key_jwt
+	// client authentication (inline jwks, pre-registered keys, or the keys
+	// behind the client's jwks_uri as fetched) with the thumbprint of the
+	// key that verified the assertion, and of every key set RecheckClient
+	// fetches; an error refuses the client (invalid_client, with the
+	// error's text). Gateways use it to fingerprint keys and detect key
+	// swaps.
+	OnClientKeys func(ctx context.Context, keys ClientKeys) error
 	// Argon2 sets the password hashing cost for users created through
 	// the server; nil means DefaultArgon2Params.
 	Argon2 *Argon2Params
@@ -259,7 +271,7 @@ type Server struct {
 	idpMu   sync.Mutex
 	idpKeys map[string]keyVerifier
 	jwksMu  sync.Mutex
-	jwksURI map[string]keyVerifier
+	jwksURI map[string]*remoteKeys
 
 	dummyOnce sync.Once
 	dummy     string
@@ -290,7 +302,7 @@ func New(ctx context.Context, issuer string, st store.Store, opts *Options) (*Se
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("authserver: issuer %q must be an absolute http(s) URL without query, fragment or user info", issuer)
 	}
-	s := &Server{issuer: issuer, issuerU: u, basePath: strings.TrimSuffix(u.EscapedPath(), "/"), st: st, idpKeys: map[string]keyVerifier{}, jwksURI: map[string]keyVerifier{}}
+	s := &Server{issuer: issuer, issuerU: u, basePath: strings.TrimSuffix(u.EscapedPath(), "/"), st: st, idpKeys: map[string]keyVerifier{}, jwksURI: map[string]*remoteKeys{}}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -305,6 +317,9 @@ func New(ctx context.Context, issuer string, st store.Store, opts *Options) (*Se
 	setDefault(&o.MetadataDocuments.MaxCache, 24*time.Hour)
 	if o.MetadataDocuments.MaxBytes <= 0 {
 		o.MetadataDocuments.MaxBytes = 5 << 10
+	}
+	if o.MetadataDocuments.JWKSMaxBytes <= 0 {
+		o.MetadataDocuments.JWKSMaxBytes = 64 << 10
 	}
 	setDefault(&o.Registration.UnusedClientTTL, 24*time.Hour)
 	if o.Registration.MaxClients == 0 {

@@ -179,7 +179,7 @@ from the command line.`,
 	}
 	approveClient := &cobra.Command{
 		Use:   "approve-client CLIENT_ID",
-		Short: "Approve a client's current redirect URIs and keys (clears the changed flag; admits a client pending approval)",
+		Short: "Approve a client's current redirect URIs, keys (inline and behind jwks_uri) and document (clears the changed flag; admits a client pending approval)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveClient(cmd.Context(), args[0], by); err != nil {
@@ -201,11 +201,15 @@ from the command line.`,
 				}
 				admitted = "; pending client admitted"
 			}
+			keys := listOrNone(r.KeyThumbprints)
+			if !r.RemoteKeysFetchedAt.IsZero() {
+				keys += fmt.Sprintf("; keys behind jwks_uri %s: %s", r.RemoteKeysURI, listOrNone(r.RemoteKeyThumbprints))
+			}
 			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionClientApproved, Target: args[0],
-				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s%s", listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints), admitted, byDetail(by))}); err != nil {
+				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s%s", listOrNone(r.RedirectURIs), keys, admitted, byDetail(by))}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints))
+			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), keys)
 			return nil
 		}),
 	}
@@ -485,8 +489,26 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			for _, k := range c.KeyThumbprints {
 				keys = append(keys, short(k))
 			}
+			for _, k := range c.RemoteKeyThumbprints {
+				keys = append(keys, short(k)+"(uri)")
+			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(c.RegistrationMethod), yes(c.MachineToMachine), dash(c.Name),
 				dash(strings.Join(c.RedirectHosts, ",")), dash(strings.Join(keys, ",")), ts(c.FirstSeen), ts(c.LastSeen), st)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		first := true
+		for i := range g.Clients {
+			c := &g.Clients[i]
+			if len(c.KeyThumbprints) == 0 && len(c.RemoteKeyThumbprints) == 0 && c.JWKSURI == "" && c.DocumentDigest == "" && !c.Flagged {
+				continue
+			}
+			if first {
+				fmt.Fprintln(out, "\nclient trust objects (RFC 7638 key thumbprints, RFC 8785 document digests):")
+				first = false
+			}
+			printClientTrust(out, c)
 		}
 	}
 	if section("idps", "identity providers") {
@@ -566,6 +588,37 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 	return w.Flush()
 }
 
+// printClientTrust prints a client's fingerprints and, while it is
+// flagged, the old (approved) and new value of each changed trust object.
+func printClientTrust(out io.Writer, c *inventory.Client) {
+	fmt.Fprintf(out, "%s\n", c.ID)
+	var ap inventory.TrustObjects
+	if c.Approved != nil {
+		ap = *c.Approved
+	}
+	if c.DocumentDigest != "" {
+		note := "approved"
+		if ap.DocumentDigest != "" && ap.DocumentDigest != c.DocumentDigest {
+			note = "approved " + ap.DocumentDigest
+		}
+		fmt.Fprintf(out, "  document sha256: %s (%s)\n", c.DocumentDigest, note)
+	}
+	fmt.Fprintf(out, "  keys (jwks): %s\n", listOrNone(c.KeyThumbprints))
+	if c.JWKSURI != "" {
+		fetched := "never fetched"
+		if !c.RemoteKeysFetchedAt.IsZero() {
+			fetched = "fetched " + ts(c.RemoteKeysFetchedAt)
+		}
+		fmt.Fprintf(out, "  keys behind jwks_uri %s (%s): %s\n", c.JWKSURI, fetched, listOrNone(c.RemoteKeyThumbprints))
+	}
+	for _, d := range c.Drift {
+		fmt.Fprintf(out, "  CHANGED %s: old %s -> new %s\n", d.What, listOrNone(d.Old), listOrNone(d.New))
+	}
+	if c.Flagged {
+		fmt.Fprintf(out, "  (mcpgate inventory approve-client %s accepts the new values)\n", c.ID)
+	}
+}
+
 // principalView is the JSON form of `inventory show`.
 type principalView struct {
 	Principal   string                 `json:"principal"`
@@ -626,6 +679,10 @@ func printPrincipal(out io.Writer, g *inventory.Graph, principal string, asJSON 
 	}
 	if c := v.Client; c != nil {
 		fmt.Fprintf(w, "client %s\tmethod: %s\tm2m: %s\tflagged: %s\trevoked: %s\n", c.ID, dash(c.RegistrationMethod), yes(c.MachineToMachine), yes(c.Flagged), yes(c.Revoked))
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		printClientTrust(out, c)
 	}
 	fmt.Fprintln(w, "\npaths (user → client → session → upstream → credential):")
 	for _, p := range v.Paths {
