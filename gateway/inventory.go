@@ -194,6 +194,8 @@ func (g *Gateway) admit(ctx context.Context, subject, clientID string) error {
 			m.Client = c
 		}
 		switch {
+		case m.User != "" && rv.RevokedIdP(ctx, m.User) != "":
+			return fmt.Errorf("the identity provider %s that vouched for this account has been revoked by an administrator: its sign-ins and assertions are refused", rv.RevokedIdP(ctx, m.User))
 		case m.User != "" && rv.IsRevoked(ctx, inventory.Match{User: m.User}):
 			return errors.New(msgRevokedAccount)
 		case rv.IsRevoked(ctx, m):

@@ -639,6 +639,15 @@ func (r *Revoker) isRevokedLocked(m Match) bool {
 	return m.User != "" && IdPOfSubject(m.User, r.idpPfx) != ""
 }
 
+// RevokedIdP returns the issuer of the revoked identity provider that
+// vouched for subject (a federated subject), or "" if there is none.
+func (r *Revoker) RevokedIdP(ctx context.Context, subject string) string {
+	r.maybeRefresh(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return IdPOfSubject(subject, r.idpPfx)
+}
+
 // IsUpstreamCredentialRevoked reports whether principal's credential for
 // upstream was revoked (the gateway must then obtain a new one).
 func (r *Revoker) IsUpstreamCredentialRevoked(ctx context.Context, principal, upstream string) bool {

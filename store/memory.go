@@ -258,6 +258,9 @@ func (m *Memory) RotateRefreshToken(_ context.Context, oldHash string, next *Ref
 	if !ok {
 		return nil, fmt.Errorf("refresh token: %w", ErrNotFound)
 	}
+	if old.Revoked {
+		return ptr(old), fmt.Errorf("refresh token: %w", ErrRevoked)
+	}
 	if !old.UsedAt.IsZero() {
 		return ptr(old), fmt.Errorf("refresh token: %w", ErrConsumed)
 	}

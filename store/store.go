@@ -32,6 +32,9 @@ var (
 	ErrConsumed = errors.New("store: already used")
 	// ErrReplay reports a one-time identifier (a JWT jti) seen before.
 	ErrReplay = errors.New("store: identifier already used")
+	// ErrRevoked reports a rotation of a refresh token that was revoked
+	// (alone or with its grant family): nothing is issued from it.
+	ErrRevoked = errors.New("store: revoked")
 )
 
 // Digest returns the hex SHA-256 of a high-entropy secret (code, token,
@@ -296,9 +299,12 @@ type Store interface {
 	// CreateRefreshToken stores a new refresh token.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RotateRefreshToken atomically marks the token oldHash used and
-	// stores next. If oldHash was already used it returns the old token
-	// and ErrConsumed (next is not stored); unknown tokens give
-	// ErrNotFound.
+	// stores next. If oldHash was revoked (alone or by RevokeFamily) it
+	// returns the old token and ErrRevoked, if it was already used the
+	// old token and ErrConsumed; next is then not stored. The check and
+	// the rotation are one transaction, so a rotation racing RevokeFamily
+	// either happens before it (and next is revoked by it) or fails.
+	// Unknown tokens give ErrNotFound.
 	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (*RefreshToken, error)
 	// GetRefreshToken returns a refresh token or ErrNotFound.
 	GetRefreshToken(ctx context.Context, tokenHash string) (*RefreshToken, error)

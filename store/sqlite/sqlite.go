@@ -447,7 +447,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		return nil, wrap("refresh token", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at = 0`, ts(now), oldHash)
+	// Not revoked and not used, checked in the same transaction as the
+	// rotation: a concurrent RevokeFamily comes before (and this fails)
+	// or after (and revokes next too).
+	res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at = 0 AND revoked = 0`, ts(now), oldHash)
 	if err != nil {
 		return nil, wrap("refresh token", err)
 	}
@@ -460,6 +463,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		return nil, err
 	}
 	if n == 0 {
+		if old.Revoked {
+			return old, fmt.Errorf("refresh token: %w", store.ErrRevoked)
+		}
 		return old, fmt.Errorf("refresh token: %w", store.ErrConsumed)
 	}
 	if err := insertRefresh(ctx, tx, next); err != nil {

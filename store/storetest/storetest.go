@@ -271,6 +271,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if rev, _ := s.IsAccessTokenRevoked(ctx, "at1"); !rev {
 			t.Fatal("at1 not revoked with its family")
 		}
+		// A revoked refresh token is not rotated (the check is part of
+		// the rotation, so a refresh cannot outlive its revoked grant).
+		if _, err := s.RotateRefreshToken(ctx, "r2", rt("r4"), now); !errors.Is(err, store.ErrRevoked) {
+			t.Fatalf("rotating a revoked token: got %v, want ErrRevoked", err)
+		}
+		if _, err := s.GetRefreshToken(ctx, "r4"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("token stored from a revoked one: %v", err)
+		}
 		if rev, _ := s.IsAccessTokenRevoked(ctx, "other"); rev {
 			t.Fatal("token of another family revoked")
 		}
