@@ -263,10 +263,11 @@ func (g *Graph) sessionNode(s *Session, reach bool) *Node {
 	}
 	sum += "; since " + stamp(s.Created) + ", last seen " + stamp(s.LastSeen)
 	if !reach {
-		sum = "of " + s.Principal + or(" via "+s.ClientID, "") + "; " + sum
-		if s.ClientID == "" {
-			sum = "of " + s.Principal + "; " + sum[len("of "+s.Principal+"; "):]
+		who := "of " + s.Principal
+		if s.ClientID != "" {
+			who += " via " + s.ClientID
 		}
+		sum = who + "; " + sum
 	}
 	n := &Node{Kind: "session", ID: s.ID, Summary: sum, Item: s}
 	if reach {
