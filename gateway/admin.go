@@ -24,6 +24,9 @@ type SessionInfo struct {
 	// TokenID is the jti of the token the session was opened with, Grant
 	// its grant (token family id, or the jti of a token without family).
 	TokenID, Grant string
+	// Transport is how the client is connected ("streamable", "sse" or
+	// "stdio"), SourceAddr the IP address it connected from.
+	Transport, SourceAddr string
 	// Created is when the session was initialized.
 	Created time.Time
 }
@@ -41,7 +44,7 @@ func (g *Gateway) Sessions() []SessionInfo {
 
 func (ds *downstreamSession) info() SessionInfo {
 	return SessionInfo{ID: ds.ss.ID(), Principal: ds.principal, ClientID: ds.clientID, Client: ds.client,
-		TokenID: ds.tokenID, Grant: ds.grant, Created: ds.created}
+		TokenID: ds.tokenID, Grant: ds.grant, Transport: ds.transport, SourceAddr: ds.sourceAddr, Created: ds.created}
 }
 
 // CloseSessions closes the sessions match selects and returns how many it

@@ -186,6 +186,7 @@ var upstreamNotifications = map[string]*methodSpec{
 // it for every request but initialize and ping.
 func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
 	ds := g.downstream(ss)
+	g.sessions.touch(ds)
 	c := &call{ds: ds, method: method, params: params}
 	spec := clientRequests[method]
 	if spec == nil || spec.rule != ruleGovern {
@@ -406,6 +407,7 @@ func (g *Gateway) admitList(ctx context.Context, c *call, spec *methodSpec) (any
 // handleNotification is the admission stage of client notifications.
 func (g *Gateway) handleNotification(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) {
 	ds := g.downstream(ss)
+	g.sessions.touch(ds)
 	spec := clientNotifications[method]
 	if spec == nil || spec.rule != ruleGovern {
 		why := "it is not a notification of any supported MCP revision"

@@ -19,6 +19,7 @@ import (
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/principal"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // CodePolicyDenied is the JSON-RPC error code of a request the gateway's
@@ -98,6 +99,26 @@ func (g *Gateway) decideReq(ds *downstreamSession, action string, res policy.Res
 }
 
 type sourceAddrKey struct{}
+
+type transportKey struct{}
+
+// withTransport records in the request context the downstream transport
+// (store.TransportStreamable or TransportSSE) a request came by.
+func withTransport(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), transportKey{}, name)))
+	})
+}
+
+// downstreamTransport returns the transport a request came by: the HTTP
+// ones mark it (withTransport); the server run on anything else is run on
+// a stream, as over stdio.
+func downstreamTransport(ctx context.Context) string {
+	if s, _ := ctx.Value(transportKey{}).(string); s != "" {
+		return s
+	}
+	return store.TransportStdio
+}
 
 // withSourceAddr records the caller's IP address in the request context,
 // for policies on context.source_ip.

@@ -94,6 +94,13 @@ type Options struct {
 	Inventory *inventory.Inventory
 	Revoker   *inventory.Revoker
 
+	// Sessions keeps a record of every client session (see
+	// store.GatewaySession), for the inventory: written when a session
+	// opens and ends, and its last-seen time at most once a minute; ended
+	// ones are pruned after SessionRetention (0: 7 days). Nil keeps none.
+	Sessions         store.GatewaySessions
+	SessionRetention time.Duration
+
 	// UpstreamTokens keeps the sealed per-user upstream tokens ("oauth_user"
 	// credentials). Nil means memory, until the process ends.
 	UpstreamTokens store.UpstreamTokenStore
@@ -162,8 +169,14 @@ type downstreamSession struct {
 	identity     policyIdentity // what the token's source says about the user
 	clientMeta   map[string]any // the client's registered metadata
 	sourceAddr   string         // the IP address the session was initialized from
+	transport    string         // store.TransportStreamable, TransportSSE or TransportStdio
 	created      time.Time
 	subs         map[string]bool // subscribed resource URIs
+	// recordID is the id of its record in Options.Sessions ("" when not
+	// recorded), and seenWritten the last-seen time last written there
+	// (Unix nanoseconds).
+	recordID    string
+	seenWritten atomic.Int64
 }
 
 // id returns the session's id ("" for a request an upstream made with no
@@ -276,8 +289,8 @@ func (g *Gateway) Handler() http.Handler {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.Resource.Middleware(legacy)
 	}
-	mux.Handle("/mcp", withSourceAddr(streamable))
-	mux.Handle("/sse", withSourceAddr(legacy))
+	mux.Handle("/mcp", withSourceAddr(withTransport(store.TransportStreamable, streamable)))
+	mux.Handle("/sse", withSourceAddr(withTransport(store.TransportSSE, legacy)))
 	if g.opts.Approvals != nil {
 		pages := http.StripPrefix("/approvals", g.opts.Approvals.Handler())
 		mux.Handle("/approvals/", pages)
@@ -317,6 +330,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 	// Revocations recorded while no gateway ran are applied (and
 	// audited) before the gateway serves.
 	g.applyRevocations(ctx)
+	g.sessions.start(ctx, g.done)
+	g.recordUpstreams(ctx)
 	if _, err := g.catalog(ctx, AnonymousPrincipal); err != nil {
 		g.logger.Warn("building the catalogue", "error", err)
 	}
@@ -368,6 +383,7 @@ func (g *Gateway) Collisions() []string {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		close(g.done)
+		g.sessions.endAll()
 		for _, ss := range g.server.Sessions() {
 			ss.Close()
 		}
@@ -416,6 +432,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	ds.scopes = tokenScopes(ctx)
 	ds.identity = tokenIdentity(ctx)
 	ds.sourceAddr = sourceAddr(ctx)
+	ds.transport = downstreamTransport(ctx)
 	ds.tokenID, ds.grant = g.tokenGrant(ctx)
 	if g.auth != nil && ds.clientID != "" {
 		if c, err := g.auth.Store.GetClient(ctx, ds.clientID); err == nil {

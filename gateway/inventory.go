@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -26,6 +29,7 @@ const CodeRevoked = -32006
 // revocations recorded elsewhere (the command line, another replica) take
 // effect here.
 func (g *Gateway) connectInventory() {
+	g.sessions.record(g.opts.Sessions, g.opts.SessionRetention, g.logger)
 	if inv := g.opts.Inventory; inv != nil {
 		inv.RegisterLiveSource(liveSource{g})
 	}
@@ -285,13 +289,50 @@ func (g *Gateway) inventoryEvent(e inventory.Event) {
 	}
 }
 
+// recordUpstreams records the configured upstreams in the inventory:
+// transport, URL (without user information, query or fragment) or
+// command, credential type (never its value) and owner.
+func (g *Gateway) recordUpstreams(ctx context.Context) {
+	inv := g.opts.Inventory
+	if inv == nil {
+		return
+	}
+	recs := make([]*store.UpstreamRecord, 0, len(g.upstreams))
+	for _, u := range g.upstreams {
+		c := u.cfg
+		r := &store.UpstreamRecord{Name: c.Name, Owner: c.Owner, CredentialType: "none", PerUser: u.perUser()}
+		if c.Credentials != nil && c.Credentials.Type != "" {
+			r.CredentialType = c.Credentials.Type
+		}
+		switch {
+		case len(c.Command) > 0:
+			r.Transport, r.Command = store.TransportStdio, slices.Clone(c.Command)
+		default:
+			r.Transport = cmp.Or(c.Transport, "auto")
+			if pu, err := url.Parse(c.URL); err == nil {
+				pu.User, pu.RawQuery, pu.ForceQuery, pu.Fragment, pu.RawFragment = nil, "", false, "", ""
+				r.URL = pu.String()
+			}
+		}
+		recs = append(recs, r)
+	}
+	if err := inv.RecordUpstreams(ctx, recs); err != nil {
+		g.logger.Warn("recording the upstreams in the inventory", "error", err)
+	}
+}
+
 // liveSource shows the inventory the gateway's sessions and tasks.
 type liveSource struct{ g *Gateway }
 
 func (l liveSource) Sessions() []inventory.Session {
 	var out []inventory.Session
-	for _, s := range l.g.Sessions() {
-		out = append(out, inventory.Session{ID: s.ID, Principal: s.Principal, ClientID: s.ClientID, Created: s.Created, LastSeen: s.Created})
+	for _, ds := range l.g.sessions.all() {
+		s := ds.info()
+		if ds.recordID != "" {
+			s.ID = ds.recordID // as the session records name it
+		}
+		out = append(out, inventory.Session{ID: s.ID, Principal: s.Principal, ClientID: s.ClientID, Grant: s.Grant, TokenID: s.TokenID,
+			Transport: s.Transport, SourceAddr: s.SourceAddr, Created: s.Created, LastSeen: s.Created})
 	}
 	return out
 }
@@ -313,7 +354,7 @@ func (l liveSource) Tasks() []inventory.Task {
 	}
 	out := make([]inventory.Task, 0, len(recs))
 	for _, t := range recs {
-		out = append(out, inventory.Task{ID: t.ID, Owner: t.Principal, ClientID: t.ClientID, Upstream: t.Upstream, Status: t.Status, Created: t.CreatedAt})
+		out = append(out, inventory.TaskOf(t))
 	}
 	return out
 }

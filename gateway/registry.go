@@ -2,10 +2,14 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // Small registries with one job and one mutex each, which the Gateway
@@ -14,11 +18,31 @@ import (
 
 // sessionRegistry holds the clients' sessions with the gateway, by
 // session and by principal, and each session's resource subscriptions.
+// With a store (record), it also writes every session there when it is
+// added and removed, and its last-seen time at most once a minute, so
+// that the inventory shows live sessions from the database.
 type sessionRegistry struct {
 	mu          sync.Mutex
 	byServer    map[*mcp.ServerSession]*downstreamSession
 	byPrincipal map[string]map[*mcp.ServerSession]*downstreamSession
+
+	// Set by record, before the gateway serves.
+	rec       store.GatewaySessions
+	retention time.Duration
+	logger    *slog.Logger
+	since     time.Time   // when record was called
+	closed    atomic.Bool // endAll ran: the gateway closes, nothing more is written
 }
+
+// Session records: how often last-seen is written, how long ended
+// sessions are kept by default, how often the sweep runs, and how long a
+// write may take.
+const (
+	sessionSeenResolution   = time.Minute
+	DefaultSessionRetention = 7 * 24 * time.Hour
+	sessionSweepInterval    = time.Hour
+	sessionWriteTimeout     = 2 * time.Second
+)
 
 func newSessionRegistry() *sessionRegistry {
 	return &sessionRegistry{
@@ -27,8 +51,77 @@ func newSessionRegistry() *sessionRegistry {
 	}
 }
 
+// record makes r write its sessions to rec (nil: none), keeping ended
+// ones for retention (0: DefaultSessionRetention).
+func (r *sessionRegistry) record(rec store.GatewaySessions, retention time.Duration, logger *slog.Logger) {
+	if retention <= 0 {
+		retention = DefaultSessionRetention
+	}
+	r.rec, r.retention, r.logger, r.since = rec, retention, logger, time.Now()
+}
+
+// start ends the session records a stopped gateway process left open
+// (sessions live in one process: none of them can still be open), and
+// prunes ended records older than the retention now and every hour until
+// done is closed.
+func (r *sessionRegistry) start(ctx context.Context, done <-chan struct{}) {
+	if r.rec == nil {
+		return
+	}
+	if n, err := r.rec.EndGatewaySessionsBefore(ctx, r.since, time.Now().UTC()); err != nil {
+		r.logger.Warn("ending the session records of a stopped gateway", "error", err)
+	} else if n > 0 {
+		r.logger.Info("ended the session records a stopped gateway left open", "sessions", n)
+	}
+	sweep := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionWriteTimeout)
+		defer cancel()
+		if _, err := r.rec.DeleteEndedGatewaySessions(ctx, time.Now().Add(-r.retention)); err != nil {
+			r.logger.Warn("pruning ended session records", "error", err)
+		}
+	}
+	sweep()
+	go func() {
+		t := time.NewTicker(sessionSweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				sweep()
+			}
+		}
+	}()
+}
+
+// write runs one write to the session records, logging its failure.
+func (r *sessionRegistry) write(what string, fn func(ctx context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), sessionWriteTimeout)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		r.logger.Warn("session record: "+what, "error", err)
+	}
+}
+
+// recordID is the id of a session's record: its transport session id, or
+// one made up for a transport without ids (stdio).
+func recordID(ds *downstreamSession) string {
+	if id := ds.id(); id != "" {
+		return id
+	}
+	return "local-" + rand.Text()
+}
+
 // add registers ds until its session ends.
 func (r *sessionRegistry) add(ds *downstreamSession) {
+	if r.rec != nil && !r.closed.Load() {
+		ds.recordID = recordID(ds)
+		ds.seenWritten.Store(ds.created.UnixNano())
+		rec := &store.GatewaySession{ID: ds.recordID, Principal: ds.principal, ClientID: ds.clientID, TokenID: ds.tokenID, Grant: ds.grant,
+			Transport: ds.transport, SourceAddr: ds.sourceAddr, CreatedAt: ds.created, LastSeen: ds.created}
+		r.write("add", func(ctx context.Context) error { return r.rec.PutGatewaySession(ctx, rec) })
+	}
 	r.mu.Lock()
 	r.byServer[ds.ss] = ds
 	m := r.byPrincipal[ds.principal]
@@ -46,8 +139,8 @@ func (r *sessionRegistry) add(ds *downstreamSession) {
 
 func (r *sessionRegistry) remove(ds *downstreamSession) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.byServer[ds.ss] == ds {
+	registered := r.byServer[ds.ss] == ds
+	if registered {
 		delete(r.byServer, ds.ss)
 	}
 	if m := r.byPrincipal[ds.principal]; m != nil {
@@ -56,6 +149,40 @@ func (r *sessionRegistry) remove(ds *downstreamSession) {
 			delete(r.byPrincipal, ds.principal)
 		}
 	}
+	r.mu.Unlock()
+	if registered {
+		r.end(ds)
+	}
+}
+
+// end records that ds ended.
+func (r *sessionRegistry) end(ds *downstreamSession) {
+	if r.rec != nil && ds.recordID != "" && !r.closed.Load() {
+		r.write("end", func(ctx context.Context) error { return r.rec.EndGatewaySession(ctx, ds.recordID, time.Now().UTC()) })
+	}
+}
+
+// endAll records that every registered session ended (the gateway
+// closes).
+func (r *sessionRegistry) endAll() {
+	for _, ds := range r.all() {
+		r.end(ds)
+	}
+	r.closed.Store(true)
+}
+
+// touch notes activity on ds: its record's last-seen time is written at
+// most once per sessionSeenResolution.
+func (r *sessionRegistry) touch(ds *downstreamSession) {
+	if r.rec == nil || ds.recordID == "" || r.closed.Load() {
+		return
+	}
+	now := time.Now().UTC()
+	last := ds.seenWritten.Load()
+	if now.UnixNano()-last < int64(sessionSeenResolution) || !ds.seenWritten.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	r.write("last seen", func(ctx context.Context) error { return r.rec.TouchGatewaySession(ctx, ds.recordID, now) })
 }
 
 // get returns the record of a session, or nil.

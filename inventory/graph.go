@@ -20,9 +20,17 @@ type Session struct {
 	Principal string
 	// ClientID is the OAuth client the session's token was issued to.
 	ClientID string
-	// Grant is the token's grant family (or its jti when it has none).
-	Grant string
-	// Created and LastSeen bound its activity.
+	// Grant is the token's grant family (or its jti when it has none),
+	// TokenID the jti of the token the session was opened with.
+	Grant   string
+	TokenID string `json:",omitempty"`
+	// Transport is how the client is connected: "streamable", "sse" or
+	// "stdio" (store.Transport*); SourceAddr the IP address it connected
+	// from.
+	Transport  string `json:",omitempty"`
+	SourceAddr string `json:",omitempty"`
+	// Created and LastSeen bound its activity (LastSeen is written at
+	// most once a minute).
 	Created, LastSeen time.Time
 }
 
@@ -51,11 +59,19 @@ type Task struct {
 	ClientID string
 	// Upstream runs it.
 	Upstream string
+	// Grant is the grant it was started under, if known.
+	Grant string `json:",omitempty"`
 	// Status is the task status (working, input_required, completed,
-	// failed, cancelled).
-	Status string
-	// Created is when it was created.
-	Created time.Time
+	// failed, cancelled); StatusMessage the last message with it.
+	Status        string
+	StatusMessage string `json:",omitempty"`
+	// Created is when it was created, Updated when its status was last
+	// seen, and Expires when the gateway stops keeping it (zero: never);
+	// TTLSeconds is Expires - Created in seconds (0: no ttl).
+	Created    time.Time
+	Updated    time.Time `json:",omitzero"`
+	Expires    time.Time `json:",omitzero"`
+	TTLSeconds int64     `json:",omitempty"`
 }
 
 // LiveSource reports what is live in a running gateway. Implementations
@@ -213,12 +229,50 @@ type Tool struct {
 	Flagged, Removed, Pending bool
 	// FirstSeen, LastSeen, ChangedAt and ApprovedAt are event times.
 	FirstSeen, LastSeen, ChangedAt, ApprovedAt time.Time
+	// ApprovedBy is who approved its definition ("" for a tool approved on
+	// first sight, as the baseline of its upstream).
+	ApprovedBy string `json:",omitempty"`
+	// State sums up its approval: "approved", "pending" (new, never
+	// approved), "changed" (differs from the approved definition) or
+	// "removed" (no longer listed), as ApprovalState says.
+	State string
+}
+
+// ApprovalState is a tool's approval state: "pending", "changed",
+// "removed" or "approved", the first that applies.
+func ApprovalState(t Tool) string {
+	switch {
+	case t.Pending:
+		return "pending"
+	case t.Flagged:
+		return "changed"
+	case t.Removed:
+		return "removed"
+	}
+	return "approved"
 }
 
 // Upstream is an upstream server in the graph.
 type Upstream struct {
 	// Name is its configured name.
 	Name string
+	// Configured reports an upstream in the configuration a gateway last
+	// started with (store.UpstreamRecord); the fields below are from
+	// there. An upstream known only from its tools or credentials is not.
+	Configured bool
+	// Transport is "stdio", "streamable", "sse" or "auto"; URL a remote
+	// upstream's endpoint; Command a stdio upstream's program and
+	// arguments.
+	Transport string   `json:",omitempty"`
+	URL       string   `json:",omitempty"`
+	Command   []string `json:",omitempty"`
+	// CredentialType is how the gateway authenticates to it ("none",
+	// "header", "bearer", "oauth_client_credentials", "oauth_user"),
+	// PerUser reports a credential held per user.
+	CredentialType string `json:",omitempty"`
+	PerUser        bool   `json:",omitempty"`
+	// Owner is who is responsible for it, as configured.
+	Owner string `json:",omitempty"`
 	// Tools are its tools, sorted by name.
 	Tools []Tool
 }
@@ -474,8 +528,21 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	}
 	for _, t := range tools {
 		u := addUpstream(t.Upstream)
-		u.Tools = append(u.Tools, Tool{Name: t.Name, Digest: t.Digest, ApprovedDigest: t.ApprovedDigest, Flagged: t.Changed, Removed: t.Removed, Pending: t.ApprovedDigest == "",
-			FirstSeen: t.FirstSeen, LastSeen: t.LastSeen, ChangedAt: t.ChangedAt, ApprovedAt: t.ApprovedAt})
+		tool := Tool{Name: t.Name, Digest: t.Digest, ApprovedDigest: t.ApprovedDigest, Flagged: t.Changed, Removed: t.Removed, Pending: t.ApprovedDigest == "",
+			FirstSeen: t.FirstSeen, LastSeen: t.LastSeen, ChangedAt: t.ChangedAt, ApprovedAt: t.ApprovedAt, ApprovedBy: t.ApprovedBy}
+		tool.State = ApprovalState(tool)
+		u.Tools = append(u.Tools, tool)
+	}
+	if ur, ok := inv.st.(store.UpstreamRecords); ok {
+		recs, err := ur.ListUpstreamRecords(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("inventory: graph: %w", err)
+		}
+		for _, r := range recs {
+			u := addUpstream(r.Name)
+			u.Configured, u.Transport, u.URL, u.Command = true, r.Transport, r.URL, slices.Clone(r.Command)
+			u.CredentialType, u.PerUser, u.Owner = r.CredentialType, r.PerUser, r.Owner
+		}
 	}
 	creds, err := inv.st.ListUpstreamCredentials(ctx)
 	if err != nil {
@@ -504,14 +571,18 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 		edge("upstream:"+c.Upstream, "credential:"+c.Upstream+"/"+c.Principal, "authenticates-with")
 	}
 
-	// Live state.
+	// Live state: the session and task records in the database (what the
+	// command line sees), and what a gateway in this process reports.
+	if err := inv.storedLive(ctx, g); err != nil {
+		return nil, fmt.Errorf("inventory: graph: %w", err)
+	}
 	inv.liveMu.Lock()
 	live := slices.Clone(inv.live)
 	inv.liveMu.Unlock()
 	for _, src := range live {
-		g.Sessions = append(g.Sessions, src.Sessions()...)
+		g.Sessions = mergeByID(g.Sessions, src.Sessions(), func(s Session) string { return s.ID })
 		g.UpstreamSessions = append(g.UpstreamSessions, src.UpstreamSessions()...)
-		g.Tasks = append(g.Tasks, src.Tasks()...)
+		g.Tasks = mergeByID(g.Tasks, src.Tasks(), func(t Task) string { return t.ID })
 	}
 	slices.SortFunc(g.Sessions, func(a, b Session) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(g.UpstreamSessions, func(a, b UpstreamSession) int {
@@ -572,6 +643,68 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(a.Kind, b.Kind))
 	})
 	return g, nil
+}
+
+// storedLive adds to g the live sessions and the tasks recorded in the
+// stores, if they keep them (store.GatewaySessions, store.GatewayTasks).
+func (inv *Inventory) storedLive(ctx context.Context, g *Graph) error {
+	var sessions store.GatewaySessions
+	var tasks store.GatewayTasks
+	for _, st := range []any{inv.st, inv.ids} {
+		if s, ok := st.(store.GatewaySessions); ok && sessions == nil {
+			sessions = s
+		}
+		if t, ok := st.(store.GatewayTasks); ok && tasks == nil {
+			tasks = t
+		}
+	}
+	if sessions != nil {
+		recs, err := sessions.ListGatewaySessions(ctx, false)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			g.Sessions = append(g.Sessions, Session{ID: r.ID, Principal: r.Principal, ClientID: r.ClientID, Grant: r.Grant, TokenID: r.TokenID,
+				Transport: r.Transport, SourceAddr: r.SourceAddr, Created: r.CreatedAt, LastSeen: r.LastSeen})
+		}
+	}
+	if tasks != nil {
+		recs, err := tasks.ListGatewayTasks(ctx, "")
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			g.Tasks = append(g.Tasks, TaskOf(r))
+		}
+	}
+	return nil
+}
+
+// TaskOf returns the inventory's view of a gateway task record.
+func TaskOf(r *store.GatewayTask) Task {
+	t := Task{ID: r.ID, Owner: r.Principal, ClientID: r.ClientID, Grant: r.Grant, Upstream: r.Upstream, Status: r.Status, StatusMessage: r.StatusMessage,
+		Created: r.CreatedAt, Updated: r.UpdatedAt, Expires: r.ExpiresAt}
+	if !r.ExpiresAt.IsZero() && !r.CreatedAt.IsZero() {
+		t.TTLSeconds = int64(r.ExpiresAt.Sub(r.CreatedAt) / time.Second)
+	}
+	return t
+}
+
+// mergeByID appends to have the items of more whose id it does not hold
+// yet (the stored record, which says more, wins).
+func mergeByID[T any](have, more []T, id func(T) string) []T {
+	idx := make(map[string]int, len(have))
+	for i, x := range have {
+		idx[id(x)] = i
+	}
+	for _, x := range more {
+		if _, ok := idx[id(x)]; ok {
+			continue
+		}
+		idx[id(x)] = len(have)
+		have = append(have, x)
+	}
+	return have
 }
 
 // credentialOwner names the credential an upstream session uses: the

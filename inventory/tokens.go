@@ -120,3 +120,23 @@ func (inv *Inventory) RecordIdentityProvider(ctx context.Context, p *store.Ident
 	}
 	return nil
 }
+
+// RecordUpstreams records the configured upstreams (the gateway records
+// them at start), replacing those recorded before, if the inventory store
+// keeps them (store.UpstreamRecords); it does nothing otherwise.
+func (inv *Inventory) RecordUpstreams(ctx context.Context, recs []*store.UpstreamRecord) error {
+	ur, ok := inv.st.(store.UpstreamRecords)
+	if !ok {
+		return nil
+	}
+	now := inv.now()
+	for _, r := range recs {
+		if r.UpdatedAt.IsZero() {
+			r.UpdatedAt = now
+		}
+	}
+	if err := ur.PutUpstreamRecords(ctx, recs); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	return nil
+}

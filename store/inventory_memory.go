@@ -19,11 +19,13 @@ type InventoryMemory struct {
 	creds       map[[2]string]*UpstreamCredential
 	idps        map[string]*IdentityProvider
 	revocations map[[2]string]*Revocation
+	upstreams   []*UpstreamRecord
 }
 
 var (
-	_ InventoryStore = (*InventoryMemory)(nil)
-	_ GrantLister    = (*Memory)(nil)
+	_ InventoryStore  = (*InventoryMemory)(nil)
+	_ GrantLister     = (*Memory)(nil)
+	_ UpstreamRecords = (*InventoryMemory)(nil)
 )
 
 // NewInventoryMemory returns an empty in-memory inventory store.
@@ -246,5 +248,32 @@ func (m *Memory) ListRefreshTokens(_ context.Context, now time.Time) ([]*Refresh
 	slices.SortFunc(out, func(a, b *RefreshToken) int {
 		return compareKeys([2]string{a.FamilyID, a.TokenHash}, [2]string{b.FamilyID, b.TokenHash})
 	})
+	return out, nil
+}
+
+// PutUpstreamRecords implements UpstreamRecords.
+func (m *InventoryMemory) PutUpstreamRecords(_ context.Context, recs []*UpstreamRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.upstreams = m.upstreams[:0]
+	for _, r := range recs {
+		c := *r
+		c.Command = slices.Clone(r.Command)
+		m.upstreams = append(m.upstreams, &c)
+	}
+	slices.SortFunc(m.upstreams, func(a, b *UpstreamRecord) int { return cmp.Compare(a.Name, b.Name) })
+	return nil
+}
+
+// ListUpstreamRecords implements UpstreamRecords.
+func (m *InventoryMemory) ListUpstreamRecords(context.Context) ([]*UpstreamRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*UpstreamRecord, 0, len(m.upstreams))
+	for _, r := range m.upstreams {
+		c := *r
+		c.Command = slices.Clone(r.Command)
+		out = append(out, &c)
+	}
 	return out, nil
 }

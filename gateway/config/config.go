@@ -309,6 +309,9 @@ type Upstream struct {
 	// Credentials are how the gateway authenticates to the upstream. The
 	// caller's own token is never sent upstream.
 	Credentials *Credentials `yaml:"credentials" json:"credentials,omitempty"`
+	// Owner names who is responsible for the upstream (a team, a person),
+	// for the inventory. Optional.
+	Owner string `yaml:"owner" json:"owner,omitempty"`
 	// Timeout bounds one request to the upstream (default 5 minutes).
 	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// PollAfter, if positive, closes the client's event stream of a call to

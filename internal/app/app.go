@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		}
 		a.onClose(db.Close)
 		gopts.Tasks = db
+		gopts.Sessions = db
 	}
 
 	// 2. The gateway's hooks, for the controls that call it back.

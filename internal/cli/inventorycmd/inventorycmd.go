@@ -2,9 +2,10 @@
 // revoke` commands, which read and act on the inventory kept in the
 // gateway's SQLite store.
 //
-// The command line works on the database only. Live sessions and tasks
-// exist only inside a running gateway: `inventory` cannot list them, and
-// `revoke` records the revocation and revokes the tokens in the database;
+// The command line works on the database only, with the gateway stopped
+// or running: the gateway records its clients' sessions, its tasks and its
+// upstreams there, so `inventory` lists them. `revoke` records the
+// revocation and revokes the tokens in the database;
 // a running gateway sharing that database refuses the identity from its
 // next revocation refresh (1 second by default) and closes its sessions
 // and tasks when it syncs (inventory.Revoker.Run).
@@ -118,12 +119,14 @@ func inventoryCommand(dataDir func() string) *cobra.Command {
 	inv := &cobra.Command{
 		Use:   "inventory",
 		Short: "List identities, clients, upstreams, grants and execution paths",
-		Long: `List what the gateway knows: users, OAuth clients (how they registered, metadata
-snapshot, redirect hosts, key fingerprints, first and last seen, whether their
-metadata changed since approval), trusted identity providers, upstream servers
-with a fingerprint of each tool, per-user upstream credentials, live grants and
-revocations. Sessions and tasks live in the running gateway and are not listed
-from the command line.`,
+		Long: `List what the gateway knows: users (and the identity provider that vouched for
+them), OAuth clients (how they registered, metadata snapshot, redirect hosts,
+key fingerprints, first and last seen, status), trusted identity providers,
+upstream servers (transport, URL or command, credential type, owner) with a
+fingerprint, approval state and approver of each tool, per-user upstream
+credentials, live grants, live sessions (transport, client, source address,
+since when), tasks (owner, upstream, status, ttl) and revocations. Everything
+is read from the database: the gateway may be stopped or running.`,
 		Args: cobra.NoArgs,
 		RunE: listRun,
 	}
@@ -140,13 +143,29 @@ from the command line.`,
 
 	var showJSON bool
 	show := &cobra.Command{
-		Use:   "show PRINCIPAL",
-		Short: "Show a principal's execution paths: user → client → session → upstream → credential",
-		Args:  cobra.ExactArgs(1),
+		Use:   "show KIND ID | show PRINCIPAL",
+		Short: "Walk the paths through a user, client, session, upstream or tool: user → clients → sessions → upstreams → credentials → tools",
+		Long: `Walk the execution paths through one entity, from the database:
+
+  mcpgate inventory show user alice
+  mcpgate inventory show client https://app.example/client.json
+  mcpgate inventory show session 3f1c…
+  mcpgate inventory show upstream fs
+  mcpgate inventory show tool fs/read_file
+
+A user leads to the clients it uses, each with its grants, live sessions and
+tasks; a session to the upstreams it can reach, the credential the gateway uses
+there (the user's own or the gateway's shared one) and the tools reachable with
+it. Policy may narrow what is reachable, call by call. With one argument, the
+principal's paths, grants, credentials and revocations are shown as before.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, _ *sqlite.Store, inv *inventory.Inventory) error {
 			g, err := inv.Graph(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if len(args) == 2 {
+				return printWalk(cmd.OutOrStdout(), g, args[0], args[1], showJSON)
 			}
 			return printPrincipal(cmd.OutOrStdout(), g, args[0], showJSON)
 		}),
@@ -521,12 +540,28 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Issuer, dash(p.Kind), dash(p.Name), st)
 		}
 	}
-	if section("upstreams", "upstreams and tools") {
-		fmt.Fprintln(w, "UPSTREAM\tTOOL\tSHA256\tAPPROVED_SHA256\tLAST_SEEN\tSTATUS")
+	if section("upstreams", "upstreams") {
+		fmt.Fprintln(w, "UPSTREAM\tTRANSPORT\tURL_OR_COMMAND\tCREDENTIAL\tOWNER\tTOOLS")
 		for _, u := range g.Upstreams {
-			if len(u.Tools) == 0 {
-				fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\n", u.Name)
+			target, cred := u.URL, dash(u.CredentialType)
+			if len(u.Command) > 0 {
+				target = strings.Join(u.Command, " ")
 			}
+			if u.PerUser {
+				cred += " (per user)"
+			}
+			if !u.Configured {
+				target = "(not in the configuration the gateway last started with)"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", u.Name, dash(u.Transport), dash(target), cred, dash(u.Owner), len(u.Tools))
+		}
+		if kind == "" {
+			fmt.Fprintf(w, "\n== tools\n")
+		} else {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, "UPSTREAM\tTOOL\tSHA256\tAPPROVED_SHA256\tAPPROVED_BY\tLAST_SEEN\tSTATUS")
+		for _, u := range g.Upstreams {
 			for _, t := range u.Tools {
 				st := "approved"
 				switch {
@@ -540,7 +575,7 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 				if (t.Flagged || t.Pending) && t.Removed {
 					st += ", removed"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, t.Name, short(t.Digest), short(t.ApprovedDigest), ts(t.LastSeen), st)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, t.Name, short(t.Digest), short(t.ApprovedDigest), dash(t.ApprovedBy), ts(t.LastSeen), st)
 			}
 		}
 	}
@@ -561,22 +596,20 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 				dash(strings.Join(gr.TokenIDs, ",")), gr.RefreshTokens, ts(gr.ExpiresAt), st)
 		}
 	}
-	if section("sessions", "sessions") {
-		fmt.Fprintln(w, "SESSION\tPRINCIPAL\tCLIENT\tCREATED\tLAST_SEEN")
+	if section("sessions", "live sessions") {
+		fmt.Fprintln(w, "SESSION\tPRINCIPAL\tCLIENT\tGRANT\tTRANSPORT\tSOURCE\tSINCE\tLAST_SEEN")
 		for _, s := range g.Sessions {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Principal, dash(s.ClientID), ts(s.Created), ts(s.LastSeen))
-		}
-		if len(g.Sessions) == 0 {
-			fmt.Fprintln(w, "(sessions live in the running gateway; none are visible from the command line)")
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Principal, dash(s.ClientID), dash(s.Grant), dash(s.Transport), dash(s.SourceAddr), ts(s.Created), ts(s.LastSeen))
 		}
 	}
 	if section("tasks", "tasks") {
-		fmt.Fprintln(w, "TASK\tOWNER\tUPSTREAM\tSTATUS\tCREATED")
+		fmt.Fprintln(w, "TASK\tOWNER\tCLIENT\tUPSTREAM\tSTATUS\tTTL\tCREATED")
 		for _, t := range g.Tasks {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, dash(t.Upstream), dash(t.Status), ts(t.Created))
-		}
-		if len(g.Tasks) == 0 {
-			fmt.Fprintln(w, "(tasks live in the running gateway; none are visible from the command line)")
+			ttl := "-"
+			if t.TTLSeconds > 0 {
+				ttl = (time.Duration(t.TTLSeconds) * time.Second).String()
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, dash(t.ClientID), dash(t.Upstream), dash(t.Status), ttl, ts(t.Created))
 		}
 	}
 	if section("revocations", "revocations") {
@@ -691,7 +724,6 @@ func printPrincipal(out io.Writer, g *inventory.Graph, principal string, asJSON 
 	if len(v.Paths) == 0 {
 		fmt.Fprintln(w, "  (none)")
 	}
-	fmt.Fprintln(w, "  (live sessions and upstream sessions are known only to the running gateway)")
 	if len(v.Grants) > 0 {
 		fmt.Fprintln(w, "\ngrants:")
 		for _, gr := range v.Grants {
@@ -712,4 +744,20 @@ func printPrincipal(out io.Writer, g *inventory.Graph, principal string, asJSON 
 		}
 	}
 	return w.Flush()
+}
+
+// printWalk prints the walk through one entity (`inventory show KIND ID`).
+func printWalk(out io.Writer, g *inventory.Graph, kind, id string, asJSON bool) error {
+	n, err := g.Walk(kind, id)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, n)
+	}
+	var b strings.Builder
+	n.Render(&b)
+	b.WriteString("\n(reachable as the records say: every configured upstream, a per-user one only with the user's credential, approved tools; policy may narrow it call by call)\n")
+	_, err = io.WriteString(out, b.String())
+	return err
 }

@@ -69,6 +69,136 @@ func populate(t *testing.T, dir string) {
 	must(inv.RecordUpstreamCredential(ctx, &store.UpstreamCredential{Principal: "alice", Upstream: "drive", Kind: "oauth_user"}))
 	// A sealed per-user token the gateway stored for bob (upstream_tokens).
 	must(st.PutUpstreamToken(ctx, &store.UpstreamToken{Principal: "bob", Upstream: "crm", Ciphertext: []byte("sealed"), UpdatedAt: now}))
+	// What a running gateway records: its upstreams, its clients' sessions
+	// and its tasks.
+	must(inv.RecordUpstreams(ctx, []*store.UpstreamRecord{
+		{Name: "fs", Transport: "stdio", Command: []string{"mcp-fs", "--root", "/srv"}, CredentialType: "none", Owner: "platform-team"},
+		{Name: "drive", Transport: "streamable", URL: "https://drive.example/mcp", CredentialType: "oauth_user", PerUser: true},
+	}))
+	must(st.PutGatewaySession(ctx, &store.GatewaySession{ID: "sess-a", Principal: "alice", ClientID: cimd, TokenID: "jti-1", Grant: "fam-1",
+		Transport: store.TransportStreamable, SourceAddr: "192.0.2.10", CreatedAt: now, LastSeen: now}))
+	must(st.PutGatewaySession(ctx, &store.GatewaySession{ID: "sess-ended", Principal: "alice", ClientID: cimd, Transport: store.TransportSSE,
+		CreatedAt: now.Add(-time.Hour), EndedAt: now.Add(-time.Minute)}))
+	must(st.PutGatewaySession(ctx, &store.GatewaySession{ID: "sess-robot", Principal: "robot", ClientID: "robot", Grant: "jti-2",
+		Transport: store.TransportStreamable, SourceAddr: "198.51.100.4", CreatedAt: now, LastSeen: now}))
+	must(st.PutGatewayTask(ctx, &store.GatewayTask{ID: "task-1", Principal: "alice", ClientID: cimd, Grant: "fam-1", Upstream: "fs", UpstreamTaskID: "u-1",
+		Status: "working", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}))
+}
+
+// TestShowWalk checks `inventory show KIND ID`: the path user → client →
+// grant and session → upstream → credential → tools, from each kind, as
+// text and JSON.
+func TestShowWalk(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"user", "alice"}, []string{
+			"user alice — local account",
+			"  client " + cimd + " — registered cimd; metadata sha256 ",
+			"    grant fam-1 — scopes \"mcp:tools\"",
+			"    session sess-a — streamable from 192.0.2.10",
+			"      upstream fs — stdio: mcp-fs --root /srv; credential none; owner platform-team",
+			"        credential gateway:none — the gateway's own credential",
+			"      upstream drive — streamable: https://drive.example/mcp; credential oauth_user (per user); owner -",
+			"        credential user:oauth_user — the user's own credential",
+			"    task task-1 — on fs; working",
+			"ttl 10m0s",
+			"          tool read — sha256 ", // changed: listed with its approved definition (blocking) or as it is
+		}, []string{"sess-ended", "sess-robot"}},
+		{[]string{"client", "robot"}, []string{"client robot — registered pre-registered", "grant jti-2", "session sess-robot — streamable from 198.51.100.4", "upstream fs", "upstream drive — ", "no credential for robot yet"}, []string{"sess-a"}},
+		{[]string{"client", cimd}, []string{"client " + cimd, "  user alice", "    grant fam-1", "    session sess-a", "    task task-1"}, []string{"sess-robot"}},
+		{[]string{"session", "sess-a"}, []string{"user alice", "client " + cimd, "session sess-a", "upstream fs", "credential gateway:none"}, []string{"grant fam-1", "task-1", "sess-robot"}},
+		{[]string{"upstream", "fs"}, []string{"upstream fs — stdio: mcp-fs --root /srv; credential none; owner platform-team", "credential gateway:none", "session sess-a — of alice via " + cimd, "session sess-robot — of robot via robot", "task task-1 — of alice; on fs"}, nil},
+		{[]string{"upstream", "drive"}, []string{"upstream drive", "credential user:oauth_user — of alice", "session sess-a"}, []string{"sess-robot"}},
+		{[]string{"tool", "fs/read"}, []string{"tool fs/read — sha256 ", "changed since", "upstream fs", "session sess-a", "session sess-robot"}, nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, err := run(t, dir, append([]string{"inventory", "show"}, tc.args...)...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	out, err := run(t, dir, "inventory", "show", "user", "alice", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root inventory.Node
+	if err := json.Unmarshal([]byte(out), &root); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var path []string
+	for n := &root; n != nil; {
+		path = append(path, n.Kind+" "+n.ID)
+		var next *inventory.Node
+		for _, c := range n.Children {
+			if c.Kind != "grant" && c.Kind != "task" {
+				next = c
+				break
+			}
+		}
+		n = next
+	}
+	if want := []string{"user alice", "client " + cimd, "session sess-a", "upstream drive", "credential user:oauth_user"}; strings.Join(path, " → ") != strings.Join(want, " → ") {
+		t.Errorf("JSON path = %q, want %q", path, want)
+	}
+	if !strings.Contains(out, `"Transport": "streamable"`) || !strings.Contains(out, `"SourceAddr": "192.0.2.10"`) || !strings.Contains(out, `"Owner": "platform-team"`) {
+		t.Errorf("JSON lacks the session's or upstream's fields:\n%s", out)
+	}
+
+	for _, args := range [][]string{{"user", "nobody"}, {"session", "sess-ended"}, {"tool", "fs"}, {"upstream", "nope"}, {"grant", "fam-1"}} {
+		if out, err := run(t, dir, append([]string{"inventory", "show"}, args...)...); err == nil {
+			t.Errorf("show %v: no error:\n%s", args, out)
+		}
+	}
+}
+
+// TestListJSONFromTheDatabase checks that `inventory --json` carries the
+// sessions, tasks and upstreams recorded in the database.
+func TestListJSONFromTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	out, err := run(t, dir, "inventory", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g inventory.Graph
+	if err := json.Unmarshal([]byte(out), &g); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(g.Sessions) != 2 || g.Sessions[0].ID != "sess-a" || g.Sessions[0].Transport != "streamable" || g.Sessions[0].Grant != "fam-1" || g.Sessions[0].TokenID != "jti-1" {
+		t.Errorf("sessions = %+v, want the two live ones", g.Sessions)
+	}
+	if len(g.Tasks) != 1 || g.Tasks[0].TTLSeconds != 600 || g.Tasks[0].Owner != "alice" || g.Tasks[0].Grant != "fam-1" {
+		t.Errorf("tasks = %+v", g.Tasks)
+	}
+	ups := map[string]inventory.Upstream{}
+	for _, u := range g.Upstreams {
+		ups[u.Name] = u
+	}
+	if fs := ups["fs"]; !fs.Configured || fs.Owner != "platform-team" || fs.Transport != "stdio" || len(fs.Tools) != 1 || fs.Tools[0].State != "changed" {
+		t.Errorf("fs = %+v", fs)
+	}
+	if d := ups["drive"]; !d.Configured || !d.PerUser || d.CredentialType != "oauth_user" || d.URL != "https://drive.example/mcp" {
+		t.Errorf("drive = %+v", d)
+	}
+	if crm := ups["crm"]; crm.Configured {
+		t.Errorf("crm (known only from a token) = %+v, want not configured", crm)
+	}
 }
 
 func TestListAndShow(t *testing.T) {
@@ -79,14 +209,15 @@ func TestListAndShow(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{[]string{"inventory"}, []string{"== users", "alice", "== clients", cimd, "CHANGED since", "robot", "== upstreams", "fs", "read", "== live grants", "fam-1", "jti-1", "(sessions live in the running gateway"}, nil},
+		{[]string{"inventory"}, []string{"== users", "alice", "== clients", cimd, "CHANGED since", "robot", "== upstreams", "fs", "read", "== live grants", "fam-1", "jti-1", "== live sessions", "== tasks"}, nil},
 		{[]string{"inventory", "list", "--kind", "clients"}, []string{cimd, "cimd", "app.example,evil.example", "CHANGED", "robot", "pre-registered"}, []string{"== users", "alice"}},
 		{[]string{"inventory", "list", "--kind", "upstreams"}, []string{"fs", "read", "CHANGED since"}, []string{cimd}},
 		{[]string{"inventory", "list", "--kind", "grants"}, []string{"fam-1", "alice", "jti-2", "robot"}, nil},
 		{[]string{"inventory", "list", "--kind", "users"}, []string{"alice"}, []string{cimd, "robot"}},
-		{[]string{"inventory", "list", "--kind", "sessions"}, []string{"SESSION", "running gateway"}, nil},
+		{[]string{"inventory", "list", "--kind", "sessions"}, []string{"SESSION", "TRANSPORT", "sess-a", "streamable", "192.0.2.10"}, []string{"sess-ended"}},
 		{[]string{"inventory", "list", "--kind", "credentials"}, []string{"drive", "alice", "crm", "bob", "oauth_user"}, []string{"sealed"}},
-		{[]string{"inventory", "list", "--kind", "tasks"}, []string{"TASK", "running gateway"}, nil},
+		{[]string{"inventory", "list", "--kind", "tasks"}, []string{"TASK", "task-1", "working", "10m0s"}, nil},
+		{[]string{"inventory", "list", "--kind", "upstreams"}, []string{"fs", "stdio", "mcp-fs --root /srv", "none", "platform-team", "drive", "streamable", "https://drive.example/mcp", "oauth_user (per user)"}, nil},
 		{[]string{"inventory", "show", "alice"}, []string{"user alice", "user alice → client " + cimd, "user alice → upstream drive → credential user:oauth_user", "fam-1"}, nil},
 		{[]string{"inventory", "show", "robot"}, []string{"client robot", "m2m: yes", "user robot → client robot"}, nil},
 	} {
