@@ -91,6 +91,14 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Right after start, wait (a bounded time) for an upstream
+			// still on its first attempt; one that is not ready is left
+			// out at once, for every principal, and joins when it is.
+			g.awaitUpstream(ctx, u)
+			if err := u.notReady(); err != nil {
+				results[i].err = err
+				return
+			}
 			cs, err := u.session(ctx, principal)
 			if err != nil {
 				results[i].err = err
