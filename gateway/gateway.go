@@ -272,7 +272,9 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 func (g *Gateway) Server() *mcp.Server { return g.server }
 
 // Handler returns the HTTP handler of the gateway: Streamable HTTP at /mcp
-// and the legacy HTTP+SSE transport at /sse; with auth "oauth", also the
+// and the legacy HTTP+SSE transport at /sse (with the configuration's
+// bounds on sessions), the probes /healthz and /readyz (never behind
+// authentication); with auth "oauth", also the
 // authorization server under /oauth and the metadata documents, and both
 // MCP endpoints require a bearer token issued for /mcp.
 func (g *Gateway) Handler() http.Handler {

@@ -351,3 +351,26 @@ func (h headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set(h.name, h.value)
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// TestOversizeStdioResponse: a stdio upstream's answer over the message
+// size limit fails the call at once with a clear JSON-RPC error, instead
+// of leaving the client waiting for the upstream timeout.
+func TestOversizeStdioResponse(t *testing.T) {
+	up := stdioUpstream("huge")
+	up.Timeout = 10 * time.Minute
+	_, url := startGateway(t, &config.Config{Upstreams: []config.Upstream{up}})
+	cs := connect(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "huge_big"})
+	if err == nil || !strings.Contains(err.Error(), "exceeds the message size limit") {
+		t.Fatalf("call = %v, want the size limit error", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the call waited for the timeout")
+	}
+	// The session stays usable.
+	if got := callText(t, cs, "huge_whoami"); got != "huge" {
+		t.Fatalf("whoami = %q", got)
+	}
+}

@@ -68,7 +68,8 @@ type Server struct {
 	// legacy SSE, each) of one principal (default 64; negative: no bound).
 	MaxSessionsPerPrincipal int `yaml:"max_sessions_per_principal" json:"max_sessions_per_principal,omitempty"`
 	// MaxSessionsPerAddress bounds the sessions (each transport) opened
-	// from one source IP address (default 256; negative: no bound).
+	// from one source IP address (default 1000; negative: no bound).
+	// Behind a reverse proxy every client has the proxy's address.
 	MaxSessionsPerAddress int `yaml:"max_sessions_per_address" json:"max_sessions_per_address,omitempty"`
 	// MaxLegacySessions bounds the legacy HTTP+SSE sessions (/sse) of all
 	// clients (default 1000).
@@ -78,11 +79,13 @@ type Server struct {
 	// more may wait for a turn (default 8) before sign-ins get 503.
 	MaxPasswordHashes int `yaml:"max_password_hashes" json:"max_password_hashes,omitempty"`
 	PasswordQueue     int `yaml:"password_queue" json:"password_queue,omitempty"`
-	// PasswordFailures is how many failed password checks one user name,
-	// and one source address, may make within PasswordFailureWindow
-	// before further checks get 429 (default 5 within 15 minutes).
-	PasswordFailures      int           `yaml:"password_failures" json:"password_failures,omitempty"`
-	PasswordFailureWindow time.Duration `yaml:"password_failure_window" json:"password_failure_window,omitempty"`
+	// PasswordFailures is how many failed password checks one user name
+	// may have within PasswordFailureWindow before further checks for it
+	// get 429 (default 5 within 15 minutes); PasswordAddressFailures how
+	// many one source address may have within a minute (default 20).
+	PasswordFailures        int           `yaml:"password_failures" json:"password_failures,omitempty"`
+	PasswordFailureWindow   time.Duration `yaml:"password_failure_window" json:"password_failure_window,omitempty"`
+	PasswordAddressFailures int           `yaml:"password_address_failures" json:"password_address_failures,omitempty"`
 	// UpstreamCircuitFailures is how many consecutive failures (failed
 	// connects, or sessions that end within a minute) open an upstream's
 	// circuit (default 5); UpstreamCircuitOpen is how long it then stays

@@ -13,11 +13,12 @@ const (
 	DefaultIdleTimeout             = 2 * time.Minute
 	DefaultMaxSessions             = 10000
 	DefaultMaxSessionsPerPrincipal = 64
-	DefaultMaxSessionsPerAddress   = 256
+	DefaultMaxSessionsPerAddress   = 1000
 	DefaultMaxLegacySessions       = 1000
 	DefaultPasswordQueue           = 8
 	DefaultPasswordFailures        = 5
 	DefaultPasswordFailureWindow   = 15 * time.Minute
+	DefaultPasswordAddressFailures = 20
 	DefaultUpstreamCircuitFailures = 5
 	DefaultUpstreamCircuitOpen     = time.Minute
 )
@@ -52,6 +53,7 @@ func (c *Config) Limits() Server {
 	num(&s.MaxPasswordHashes, 2*runtime.GOMAXPROCS(0))
 	num(&s.PasswordQueue, DefaultPasswordQueue)
 	num(&s.PasswordFailures, DefaultPasswordFailures)
+	num(&s.PasswordAddressFailures, DefaultPasswordAddressFailures)
 	num(&s.UpstreamCircuitFailures, DefaultUpstreamCircuitFailures)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
@@ -97,6 +99,7 @@ func (v *validator) server(s *Server, upstreams int) {
 		{"max_password_hashes", s.MaxPasswordHashes},
 		{"password_queue", s.PasswordQueue},
 		{"password_failures", s.PasswordFailures},
+		{"password_address_failures", s.PasswordAddressFailures},
 		{"upstream_circuit_failures", s.UpstreamCircuitFailures},
 	}
 	for _, p := range counts {

@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 	// approval pages.
 	lim := cfg.Limits()
 	guard := pwguard.New(&pwguard.Options{MaxConcurrent: lim.MaxPasswordHashes, Queue: lim.PasswordQueue,
-		Failures: lim.PasswordFailures, Window: lim.PasswordFailureWindow})
+		Failures: lim.PasswordFailures, Window: lim.PasswordFailureWindow, AddressFailures: lim.PasswordAddressFailures})
 
 	// 1. The database.
 	var db *sqlite.Store

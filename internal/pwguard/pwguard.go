@@ -4,10 +4,11 @@
 // unauthenticated client can ask for. A Guard runs at most MaxConcurrent
 // checks at once and lets at most Queue more wait for a turn; beyond that
 // a check is refused at once (HTTP 503 with Retry-After). It also
-// throttles failures: after Failures failed checks for one user name, or
-// from one source address, within Window, further checks for that name or
-// from that address are refused without hashing (HTTP 429 with
-// Retry-After) until the oldest failure leaves the window.
+// throttles failures: after Failures failed checks for one user name
+// within Window, or AddressFailures from one source address within
+// AddressWindow, further checks for that name or from that address are
+// refused without hashing (HTTP 429 with Retry-After) until the oldest
+// failure leaves the window.
 //
 // One Guard is meant to be shared by every page that checks passwords
 // (the sign-in form, the approval pages), so that the bounds hold across
@@ -33,12 +34,17 @@ type Options struct {
 	Queue int
 	// MaxWait bounds how long a check waits for a turn (default 10s).
 	MaxWait time.Duration
-	// Failures is the number of failures per user name, and per source
-	// address, within Window after which checks are refused (default 5).
-	Failures int
-	// Window is the period failures are counted over (default 15
+	// Failures is the number of failures per user name within Window
+	// after which checks for that name are refused (default 5 within 15
 	// minutes).
-	Window time.Duration
+	Failures int
+	Window   time.Duration
+	// AddressFailures is the number of failures from one source address
+	// within AddressWindow after which checks from it are refused (default
+	// 20 within a minute). It is laxer than the bound per name because
+	// many users may share an address (a proxy, a NAT).
+	AddressFailures int
+	AddressWindow   time.Duration
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }
@@ -75,6 +81,12 @@ func New(opts *Options) *Guard {
 	}
 	if o.Window <= 0 {
 		o.Window = 15 * time.Minute
+	}
+	if o.AddressFailures <= 0 {
+		o.AddressFailures = 20
+	}
+	if o.AddressWindow <= 0 {
+		o.AddressWindow = time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -130,7 +142,7 @@ func (g *Guard) Check(ctx context.Context, user, addr string, verify func() (boo
 		g.users.forget(user)
 	} else {
 		g.users.add(user, now, g.opts.Window)
-		g.addrs.add(addr, now, g.opts.Window)
+		g.addrs.add(addr, now, g.opts.AddressWindow)
 	}
 	return ok, nil
 }
@@ -145,9 +157,9 @@ func (g *Guard) throttled(user, addr string) error {
 		return &RefusedError{Status: http.StatusTooManyRequests, RetryAfter: wait,
 			Reason: fmt.Sprintf("too many failed sign-ins for this user name (%d within %s); try again in %s", g.opts.Failures, g.opts.Window, wait.Round(time.Second))}
 	}
-	if wait, over := g.addrs.over(addr, now, g.opts.Window, g.opts.Failures); over {
+	if wait, over := g.addrs.over(addr, now, g.opts.AddressWindow, g.opts.AddressFailures); over {
 		return &RefusedError{Status: http.StatusTooManyRequests, RetryAfter: wait,
-			Reason: fmt.Sprintf("too many failed sign-ins from this address (%d within %s); try again in %s", g.opts.Failures, g.opts.Window, wait.Round(time.Second))}
+			Reason: fmt.Sprintf("too many failed sign-ins from this address (%d within %s); try again in %s", g.opts.AddressFailures, g.opts.AddressWindow, wait.Round(time.Second))}
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func TestConcurrencyBound(t *testing.T) {
 // until the window passes.
 func TestFailureThrottle(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	g := New(&Options{Failures: 3, Window: time.Minute, Now: func() time.Time { return now }})
+	g := New(&Options{Failures: 3, Window: time.Minute, AddressFailures: 3, AddressWindow: time.Minute, Now: func() time.Time { return now }})
 	wrong := func() (bool, error) { return false, nil }
 	ran := false
 	right := func() (bool, error) { ran = true; return true, nil }
