@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
@@ -82,10 +85,22 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	}()
 	defer func() { <-startup }()
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
+	// SIGHUP no longer ends the gateway (its default action); reloading
+	// the configuration is not implemented yet, so say so.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("serving: %w", err)
+		case <-hup:
+			fmt.Fprintln(out, "mcpgate: SIGHUP received: reloading the configuration is not supported yet; the running configuration stays in force (restart to apply changes)")
+			logger.Warn("SIGHUP received; configuration reload is not supported, ignoring it")
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	fmt.Fprintln(out, "mcpgate: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
