@@ -104,15 +104,17 @@ func (g *Gateway) supervise(u *upstream) {
 		}
 	}
 	defer endFirst()
+	var minWait time.Duration // after a failed round, never retry at once
 	for {
 		// Wait out the back-off of the last failure (recorded here or by
 		// watch when the session was lost).
 		us.mu.Lock()
-		closed, wait := us.closed, time.Until(us.retryAt)
+		closed, wait := us.closed, max(time.Until(us.retryAt), minWait)
 		us.mu.Unlock()
 		if closed {
 			return
 		}
+		minWait = 0
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -155,6 +157,7 @@ func (g *Gateway) supervise(u *upstream) {
 			us.mu.Unlock()
 			g.reportUpstreamState(u.cfg.Name, state, err)
 			endFirst()
+			minWait = backoffBase
 			continue
 		}
 		g.reportUpstreamState(u.cfg.Name, "ready", nil)
