@@ -70,6 +70,7 @@ func build(t *testing.T, n int, keep bool) (*fakeLog, ed25519.PublicKey) {
 		}
 	}
 	pub := l.PublicKey()
+	buildKeys.Store(f, l.signer.(*KeySigner).key)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,14 @@ const closeTimeout = 15 * time.Second
 
 type sink struct {
 	e     Exporter
-	queue chan []*Record
+	queue chan exportItem
 	done  chan struct{}
+}
+
+// exportItem is a batch of records or a checkpoint.
+type exportItem struct {
+	recs []*Record
+	cp   *Checkpoint
 }
 
 type dispatcher struct {
@@ -55,7 +61,7 @@ func newDispatcher(exps []Exporter, logger *slog.Logger, queue, attempts int) *d
 		if e == nil {
 			continue
 		}
-		s := &sink{e: e, queue: make(chan []*Record, queue), done: make(chan struct{})}
+		s := &sink{e: e, queue: make(chan exportItem, queue), done: make(chan struct{})}
 		d.sinks = append(d.sinks, s)
 		go d.run(s)
 	}
@@ -66,31 +72,57 @@ func newDispatcher(exps []Exporter, logger *slog.Logger, queue, attempts int) *d
 func (d *dispatcher) submit(recs []*Record) {
 	for _, s := range d.sinks {
 		select {
-		case s.queue <- recs:
+		case s.queue <- exportItem{recs: recs}:
 		default:
 			d.logger.Warn("audit: export queue full, batch dropped", "exporter", fmt.Sprintf("%T", s.e), "records", len(recs), "first_seq", recs[0].Seq)
 		}
 	}
 }
 
-func (d *dispatcher) run(s *sink) {
-	defer close(s.done)
-	for recs := range s.queue {
-		d.send(s.e, recs)
+// submitCheckpoint queues c for every exporter that takes checkpoints,
+// without blocking.
+func (d *dispatcher) submitCheckpoint(c *Checkpoint) {
+	for _, s := range d.sinks {
+		if _, ok := s.e.(CheckpointSink); !ok {
+			continue
+		}
+		select {
+		case s.queue <- exportItem{cp: c}:
+		default:
+			d.logger.Error("audit: export queue full, checkpoint dropped", "exporter", fmt.Sprintf("%T", s.e), "seq", c.Seq)
+		}
 	}
 }
 
-func (d *dispatcher) send(e Exporter, recs []*Record) {
+func (d *dispatcher) run(s *sink) {
+	defer close(s.done)
+	for it := range s.queue {
+		d.send(s.e, it)
+	}
+}
+
+func (d *dispatcher) send(e Exporter, it exportItem) {
 	backoff := 100 * time.Millisecond
+	what, n, first := "batch", len(it.recs), uint64(0)
+	if it.cp != nil {
+		what, first = "checkpoint", it.cp.Seq
+	} else {
+		first = it.recs[0].Seq
+	}
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
-		err := e.Export(ctx, recs)
+		var err error
+		if it.cp != nil {
+			err = e.(CheckpointSink).ExportCheckpoint(ctx, it.cp)
+		} else {
+			err = e.Export(ctx, it.recs)
+		}
 		cancel()
 		if err == nil {
 			return
 		}
 		if attempt >= d.attempts {
-			d.logger.Error("audit: export failed, batch dropped", "exporter", fmt.Sprintf("%T", e), "records", len(recs), "first_seq", recs[0].Seq, "attempts", attempt, "error", err)
+			d.logger.Error("audit: export failed, "+what+" dropped", "exporter", fmt.Sprintf("%T", e), "records", n, "first_seq", first, "attempts", attempt, "error", err)
 			return
 		}
 		d.logger.Warn("audit: export failed, retrying", "exporter", fmt.Sprintf("%T", e), "attempt", attempt, "error", err)
@@ -135,6 +167,7 @@ func (d *dispatcher) close() error {
 // removed (log rotation), the next Export creates a new file at the path.
 type JSONLExporter struct {
 	path   string
+	what   string // "checkpoint file" or "" (a JSONL export)
 	mu     sync.Mutex
 	f      *os.File // nil after a failed reopen: the next Export retries
 	closed bool
@@ -150,10 +183,17 @@ func NewJSONLExporter(path string) (Exporter, error) {
 	return e, nil
 }
 
+func (e *JSONLExporter) name() string {
+	if e.what != "" {
+		return e.what
+	}
+	return "jsonl export"
+}
+
 func (e *JSONLExporter) open() error {
 	f, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit: jsonl export: %w", err)
+		return fmt.Errorf("audit: %s %s: %w", e.name(), e.path, err)
 	}
 	e.f = f
 	return nil
@@ -179,10 +219,25 @@ func (e *JSONLExporter) Export(ctx context.Context, recs []*Record) error {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
+	return e.write(buf)
+}
+
+// ExportCheckpoint implements CheckpointSink: the checkpoint is one line
+// with "kind":"checkpoint", written and fsync'd like a batch.
+func (e *JSONLExporter) ExportCheckpoint(ctx context.Context, c *Checkpoint) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("audit: jsonl export: checkpoint %d: %w", c.Seq, err)
+	}
+	return e.write(append(b, '\n'))
+}
+
+// write appends buf with one write and fsyncs the file.
+func (e *JSONLExporter) write(buf []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return errors.New("audit: jsonl export: closed")
+		return fmt.Errorf("audit: %s: closed", e.name())
 	}
 	if e.f != nil && e.rotated() {
 		e.f.Close()
@@ -194,10 +249,10 @@ func (e *JSONLExporter) Export(ctx context.Context, recs []*Record) error {
 		}
 	}
 	if _, err := e.f.Write(buf); err != nil {
-		return fmt.Errorf("audit: jsonl export: %w", err)
+		return fmt.Errorf("audit: %s %s: %w", e.name(), e.path, err)
 	}
 	if err := e.f.Sync(); err != nil {
-		return fmt.Errorf("audit: jsonl export: %w", err)
+		return fmt.Errorf("audit: %s %s: %w", e.name(), e.path, err)
 	}
 	return nil
 }

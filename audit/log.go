@@ -35,8 +35,34 @@ const (
 // checkpoints (no key), digests only, fail closed.
 type Options struct {
 	// KeyPath is the Ed25519 checkpoint signing key (PEM PKCS #8),
-	// generated with mode 0600 on first use. Empty disables checkpoints.
+	// generated with mode 0600 on first use: the default key in the data
+	// directory (DefaultKeyFile). Empty disables checkpoints, unless
+	// SigningKeyFile, SigningCommand or Signer is set.
 	KeyPath string
+	// SigningKeyFile is an Ed25519 signing key kept outside the data
+	// directory (PEM PKCS #8, mode 0600 or stricter). It must exist: it is
+	// never generated. It replaces KeyPath.
+	SigningKeyFile string
+	// SigningCommand signs checkpoints by running a command (see
+	// CommandSigner for the protocol); PublicKeyFile is then required.
+	// It replaces KeyPath and excludes SigningKeyFile.
+	SigningCommand []string
+	// Signer signs checkpoints; it replaces KeyPath, SigningKeyFile and
+	// SigningCommand.
+	Signer Signer
+	// PublicKeyFile is the checkpoint verification key (PEM PUBLIC KEY).
+	// Every signature is checked with it before a checkpoint is stored;
+	// New fails when the signing key does not match it.
+	PublicKeyFile string
+	// SigningTimeout bounds one signing (0: DefaultSigningTimeout). A
+	// signing that fails or times out is logged and recorded in the chain
+	// (ActionCheckpointFailed); appends go on, uncovered, until a later
+	// checkpoint succeeds.
+	SigningTimeout time.Duration
+	// CheckpointFile, if set, is a file every checkpoint is appended to
+	// (one JSON line each, opened with O_APPEND, fsync'd), to ship
+	// elsewhere and check with VerifyExternal.
+	CheckpointFile string
 	// CheckpointEvery signs a checkpoint after that many records
 	// (0: DefaultCheckpointEvery; negative: never by count).
 	CheckpointEvery int
@@ -51,8 +77,9 @@ type Options struct {
 	// cannot be stored. By default Append fails with ErrNotStored and the
 	// gateway refuses the action (fail closed).
 	FailOpen bool
-	// Exporters receive every stored record, asynchronously. The Log
-	// owns them: Close closes them.
+	// Exporters receive every stored record, asynchronously; those that
+	// implement CheckpointSink receive every checkpoint too. The Log owns
+	// them: Close closes them.
 	Exporters []Exporter
 	// Logger receives operational messages (never payloads). Nil means
 	// slog.Default().
@@ -86,8 +113,11 @@ type Log struct {
 	st     store.AuditLog
 	opts   Options
 	logger *slog.Logger
-	key    ed25519.PrivateKey
+	signer Signer
+	pub    ed25519.PublicKey
 	keyID  string
+	cpFile *JSONLExporter
+	cpDone chan cpResult
 
 	reqs    chan *request
 	closing chan struct{}
@@ -99,7 +129,25 @@ type Log struct {
 	lastSeq, lastCheckpoint uint64
 	lastHash                string
 	stale                   bool
-	peak                    int // recent batch size, decaying
+	peak                    int       // recent batch size, decaying
+	signing                 bool      // a checkpoint is being signed
+	cpWanted                bool      // a checkpoint was due while signing
+	failing                 bool      // the last signing failed
+	retryAt                 time.Time // no count-triggered checkpoint before
+	failBackoff             time.Duration
+	failRecorded            time.Time // when a failure was last recorded in the chain
+}
+
+// ActionCheckpointFailed is the action of the record the Log appends when
+// a checkpoint could not be signed or stored.
+const ActionCheckpointFailed = "audit.checkpoint_failed"
+
+// ClientAuditLog is the Client of the records the Log writes about itself.
+const ClientAuditLog = "mcpgate-audit"
+
+type cpResult struct {
+	c   *Checkpoint
+	err error
 }
 
 type request struct {
@@ -141,20 +189,33 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	if o.KeyPath != "" {
-		k, err := LoadOrCreateKey(o.KeyPath)
-		if err != nil {
+	if o.SigningTimeout <= 0 {
+		o.SigningTimeout = DefaultSigningTimeout
+	}
+	signer, err := o.newSigner()
+	if err != nil {
+		return nil, err
+	}
+	if signer != nil {
+		l.signer, l.pub = signer, signer.PublicKey()
+		l.keyID = KeyID(l.pub)
+		l.cpDone = make(chan cpResult, 1)
+	}
+	if o.CheckpointFile != "" {
+		l.cpFile = &JSONLExporter{path: o.CheckpointFile, what: "checkpoint file"}
+		if err := l.cpFile.open(); err != nil {
 			return nil, err
 		}
-		l.key, l.keyID = k, KeyID(k.Public().(ed25519.PublicKey))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.WriteTimeout)
 	defer cancel()
 	if err := l.reload(ctx); err != nil {
+		l.closeFile()
 		return nil, err
 	}
 	cps, err := st.ListAuditCheckpoints(ctx)
 	if err != nil {
+		l.closeFile()
 		return nil, fmt.Errorf("audit: reading checkpoints: %w", err)
 	}
 	if n := len(cps); n > 0 {
@@ -169,13 +230,57 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 	return l, nil
 }
 
+// newSigner returns the checkpoint signer the options ask for, or nil.
+func (o *Options) newSigner() (Signer, error) {
+	var want ed25519.PublicKey
+	if o.PublicKeyFile != "" {
+		k, err := LoadPublicKey(o.PublicKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		want = k
+	}
+	var s Signer
+	var from string
+	switch {
+	case o.Signer != nil:
+		s, from = o.Signer, "the signer"
+	case len(o.SigningCommand) > 0:
+		if o.SigningKeyFile != "" {
+			return nil, errors.New("audit: set a signing key file or a signing command, not both")
+		}
+		if want == nil {
+			return nil, errors.New("audit: a signing command needs a public key file to check its signatures")
+		}
+		return NewCommandSigner(o.SigningCommand, want)
+	case o.SigningKeyFile != "":
+		k, err := LoadKeySigner(o.SigningKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		s, from = k, "signing key file "+o.SigningKeyFile
+	case o.KeyPath != "":
+		k, err := LoadOrCreateKey(o.KeyPath)
+		if err != nil {
+			return nil, err
+		}
+		s, from = NewKeySigner(k), "key file "+o.KeyPath
+	default:
+		return nil, nil
+	}
+	if want != nil && !want.Equal(s.PublicKey()) {
+		return nil, fmt.Errorf("audit: %s has key id %s, but the public key file %s has key id %s", from, KeyID(s.PublicKey()), o.PublicKeyFile, KeyID(want))
+	}
+	return s, nil
+}
+
 // PublicKey returns the checkpoint verification key, or nil when
 // checkpoints are disabled.
 func (l *Log) PublicKey() ed25519.PublicKey {
-	if l.key == nil {
+	if l.signer == nil {
 		return nil
 	}
-	return l.key.Public().(ed25519.PublicKey)
+	return l.pub
 }
 
 // reload reads the tail of the stored chain.
@@ -258,16 +363,23 @@ func (l *Log) Close() error {
 	l.once.Do(func() {
 		close(l.closing)
 		<-l.done
-		err = l.exp.close()
+		err = errors.Join(l.exp.close(), l.closeFile())
 	})
 	return err
+}
+
+func (l *Log) closeFile() error {
+	if l.cpFile == nil {
+		return nil
+	}
+	return l.cpFile.Close()
 }
 
 // run is the writer goroutine.
 func (l *Log) run() {
 	defer close(l.done)
 	var tick <-chan time.Time
-	if l.key != nil && l.opts.CheckpointInterval > 0 {
+	if l.signer != nil && l.opts.CheckpointInterval > 0 {
 		t := time.NewTicker(l.opts.CheckpointInterval)
 		defer t.Stop()
 		tick = t.C
@@ -281,6 +393,8 @@ func (l *Log) run() {
 			clear(batch)
 		case <-tick:
 			l.checkpoint()
+		case res := <-l.cpDone:
+			l.checkpointDone(res)
 		case <-l.closing:
 			for {
 				batch = batch[:0]
@@ -298,7 +412,11 @@ func (l *Log) run() {
 				}
 				l.commit(batch)
 			}
+			// The final checkpoint, after any being signed.
+			l.waitSigning()
+			l.cpWanted = false
 			l.checkpoint()
+			l.waitSigning()
 			return
 		}
 	}
@@ -369,7 +487,14 @@ func (l *Log) commit(batch []*request) {
 	for _, req := range batch {
 		req.done <- nil
 	}
-	if l.key != nil && l.opts.CheckpointEvery > 0 && l.lastSeq-l.lastCheckpoint >= uint64(l.opts.CheckpointEvery) {
+	l.maybeCheckpoint()
+}
+
+// maybeCheckpoint starts a checkpoint when CheckpointEvery records were
+// added since the last one, unless one is being signed (it is
+// reconsidered when that one is done) or signing failed recently.
+func (l *Log) maybeCheckpoint() {
+	if l.signer != nil && !l.signing && l.opts.CheckpointEvery > 0 && l.lastSeq-l.lastCheckpoint >= uint64(l.opts.CheckpointEvery) && !time.Now().Before(l.retryAt) {
 		l.checkpoint()
 	}
 }
@@ -441,22 +566,117 @@ func (l *Log) export(recs []*store.AuditRecord) {
 	l.exp.submit(out)
 }
 
-// checkpoint signs the head of the chain if it moved since the last
-// checkpoint. A failure is logged and retried at the next trigger.
+// checkpoint starts signing the head of the chain if it moved since the
+// last checkpoint. Signing runs outside the writer (a signing command or
+// key service may be slow), so appends never wait for it; one signing at
+// a time. The result comes back on cpDone.
 func (l *Log) checkpoint() {
-	if l.key == nil || l.stale || l.lastSeq == 0 || l.lastSeq <= l.lastCheckpoint {
+	if l.signer == nil || l.stale || l.lastSeq == 0 || l.lastSeq <= l.lastCheckpoint {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.WriteTimeout)
+	if l.signing {
+		l.cpWanted = true
+		return
+	}
+	c := &Checkpoint{Kind: CheckpointKind, Seq: l.lastSeq, Hash: l.lastHash, KeyID: l.keyID,
+		Time: l.opts.Clock().UTC().Truncate(time.Microsecond)}
+	l.signing = true
+	if _, local := l.signer.(*KeySigner); local {
+		// A key in memory signs in microseconds: no need to leave the
+		// writer.
+		l.checkpointDone(cpResult{c, l.signAndPublish(c)})
+		return
+	}
+	go func() { l.cpDone <- cpResult{c, l.signAndPublish(c)} }()
+}
+
+// waitSigning waits for the signing in progress, if any, and handles it.
+func (l *Log) waitSigning() {
+	for l.signing {
+		l.checkpointDone(<-l.cpDone)
+	}
+}
+
+// signAndPublish signs c, checks the signature with the public key,
+// stores c, appends it to the checkpoint file and queues it for the
+// exporters. Only a failure to sign or store fails it.
+func (l *Log) signAndPublish(c *Checkpoint) error {
+	msg := checkpointMessage(c.Seq, c.Hash, c.Time)
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), checkpointEnvKey{}, c), l.opts.SigningTimeout)
+	sig, err := l.signer.SignCheckpoint(ctx, msg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if !ed25519.Verify(l.pub, msg, sig) {
+		return fmt.Errorf("audit: the checkpoint signature does not verify with the public key (key id %s): checkpoint discarded", l.keyID)
+	}
+	c.Signature = sig
+	ctx, cancel = context.WithTimeout(context.Background(), l.opts.WriteTimeout)
 	defer cancel()
-	now := l.opts.Clock().UTC().Truncate(time.Microsecond)
-	c := &store.AuditCheckpoint{
-		Seq: l.lastSeq, Hash: l.lastHash, KeyID: l.keyID, Time: now,
-		Signature: ed25519.Sign(l.key, checkpointMessage(l.lastSeq, l.lastHash, now)),
+	err = l.st.PutAuditCheckpoint(ctx, &store.AuditCheckpoint{Seq: c.Seq, Hash: c.Hash, KeyID: c.KeyID, Time: c.Time, Signature: sig})
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("audit: checkpoint not stored: %w", err)
 	}
-	if err := l.st.PutAuditCheckpoint(ctx, c); err != nil && !errors.Is(err, store.ErrExists) {
-		l.logger.Error("audit: checkpoint not stored", "seq", c.Seq, "error", err)
+	if l.cpFile != nil {
+		if err := l.cpFile.ExportCheckpoint(ctx, c); err != nil {
+			l.logger.Error("audit: checkpoint not written to the checkpoint file", "seq", c.Seq, "error", err)
+		}
+	}
+	l.exp.submitCheckpoint(c)
+	return nil
+}
+
+// checkpointDone handles the outcome of a signing (in the writer).
+func (l *Log) checkpointDone(res cpResult) {
+	l.signing = false
+	if res.err != nil {
+		l.checkpointFailed(res.c, res.err)
 		return
 	}
-	l.lastCheckpoint = c.Seq
+	l.lastCheckpoint = max(l.lastCheckpoint, res.c.Seq)
+	if l.failing {
+		l.logger.Info("audit: checkpoints are signed again", "seq", res.c.Seq)
+		l.failing, l.failBackoff, l.retryAt = false, 0, time.Time{}
+	}
+	if l.cpWanted {
+		l.cpWanted = false
+		l.checkpoint()
+		return
+	}
+	l.maybeCheckpoint()
+}
+
+// failureRecordEvery bounds how often a run of signing failures is
+// recorded in the chain (every failure is logged).
+const failureRecordEvery = time.Hour
+
+// checkpointFailed logs a failed signing, records it in the chain (the
+// first of a run of failures, then at most every failureRecordEvery),
+// and backs off count-triggered retries. Appends go on; the next
+// checkpoint that succeeds covers every record since the last one.
+func (l *Log) checkpointFailed(c *Checkpoint, err error) {
+	l.cpWanted = false
+	maxBackoff := l.opts.CheckpointInterval
+	if maxBackoff <= 0 {
+		maxBackoff = DefaultCheckpointInterval
+	}
+	l.failBackoff = min(max(2*l.failBackoff, time.Second), maxBackoff)
+	l.retryAt = time.Now().Add(l.failBackoff)
+	l.logger.Error("audit: checkpoint not signed; the records after the last checkpoint stay uncovered until one succeeds",
+		"seq", c.Seq, "last_checkpoint", l.lastCheckpoint, "retry_in", l.failBackoff, "error", err)
+	first := !l.failing
+	l.failing = true
+	if !first && time.Since(l.failRecorded) < failureRecordEvery {
+		return
+	}
+	l.failRecorded = time.Now()
+	r := &Record{Client: ClientAuditLog, Action: ActionCheckpointFailed, Target: fmt.Sprintf("checkpoint at %d", c.Seq),
+		Outcome: OutcomeError, Error: err.Error(), Time: l.opts.Clock().UTC().Truncate(time.Microsecond)}
+	sr := toStore(r, false)
+	content, cerr := digestContent(sr)
+	if cerr != nil {
+		return
+	}
+	l.commit([]*request{{rec: sr, content: content, done: make(chan error, 1)}})
 }

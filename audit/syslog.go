@@ -100,8 +100,46 @@ func (e *SyslogExporter) format(r *Record) ([]byte, error) {
 	return msg, nil
 }
 
+// formatCheckpoint returns the RFC 5424 message for c: MSGID
+// "checkpoint", severity notice, MSG the checkpoint's JSON line.
+func (e *SyslogExporter) formatCheckpoint(c *Checkpoint) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("audit: syslog: checkpoint %d: %w", c.Seq, err)
+	}
+	ts := c.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+	msg := fmt.Appendf(nil, "<%d>1 %s %s %s %d checkpoint - ", syslogFacilityLogAudit*8+syslogSeverityNotice, ts, e.host, e.tag, e.pid)
+	msg = append(msg, body...)
+	if e.stream() {
+		msg = append(strconv.AppendInt(nil, int64(len(msg)), 10), append([]byte{' '}, msg...)...)
+	}
+	return msg, nil
+}
+
+// ExportCheckpoint implements CheckpointSink.
+func (e *SyslogExporter) ExportCheckpoint(ctx context.Context, c *Checkpoint) error {
+	msg, err := e.formatCheckpoint(c)
+	if err != nil {
+		return err
+	}
+	return e.send(ctx, [][]byte{msg})
+}
+
 // Export implements Exporter.
 func (e *SyslogExporter) Export(ctx context.Context, recs []*Record) error {
+	msgs := make([][]byte, len(recs))
+	for i, r := range recs {
+		msg, err := e.format(r)
+		if err != nil {
+			return err
+		}
+		msgs[i] = msg
+	}
+	return e.send(ctx, msgs)
+}
+
+// send writes msgs on the connection, dialling first if needed.
+func (e *SyslogExporter) send(ctx context.Context, msgs [][]byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conn == nil {
@@ -117,11 +155,7 @@ func (e *SyslogExporter) Export(ctx context.Context, recs []*Record) error {
 	} else {
 		e.conn.SetWriteDeadline(time.Time{})
 	}
-	for _, r := range recs {
-		msg, err := e.format(r)
-		if err != nil {
-			return err
-		}
+	for _, msg := range msgs {
 		if _, err := e.conn.Write(msg); err != nil {
 			e.conn.Close()
 			e.conn = nil

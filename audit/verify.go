@@ -67,10 +67,15 @@ type Problem struct {
 	Detail string
 }
 
-// String returns "record N KIND: DETAIL".
+// String returns "record N KIND: DETAIL" ("record N differs from
+// DETAIL" for ProblemDiffers, "checkpoint at record N invalid: DETAIL" for
+// ProblemCheckpoint).
 func (p *Problem) String() string {
-	if p.Kind == ProblemCheckpoint {
+	switch p.Kind {
+	case ProblemCheckpoint:
 		return fmt.Sprintf("checkpoint at record %d invalid: %s", p.Seq, p.Detail)
+	case ProblemDiffers:
+		return fmt.Sprintf("record %d differs from %s", p.Seq, p.Detail)
 	}
 	return fmt.Sprintf("record %d %s: %s", p.Seq, p.Kind, p.Detail)
 }

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/store"
 )
@@ -18,6 +21,9 @@ type SessionInfo struct {
 	// of its token (when auth is on); Client the name the client gave in
 	// initialize.
 	Principal, ClientID, Client string
+	// TokenID is the jti of the token the session was opened with, Grant
+	// its grant (token family id, or the jti of a token without family).
+	TokenID, Grant string
 	// Created is when the session was initialized.
 	Created time.Time
 }
@@ -34,7 +40,8 @@ func (g *Gateway) Sessions() []SessionInfo {
 }
 
 func (ds *downstreamSession) info() SessionInfo {
-	return SessionInfo{ID: ds.ss.ID(), Principal: ds.principal, ClientID: ds.clientID, Client: ds.client, Created: ds.created}
+	return SessionInfo{ID: ds.ss.ID(), Principal: ds.principal, ClientID: ds.clientID, Client: ds.client,
+		TokenID: ds.tokenID, Grant: ds.grant, Created: ds.created}
 }
 
 // CloseSessions closes the sessions match selects and returns how many it
@@ -124,14 +131,26 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 			if p, ok := g.taskProfiles.Load(rec.ID); ok {
 				profile = p.(string)
 			}
+			// The session the task runs in; after a restart (a revocation
+			// recorded while the gateway was stopped) it is opened again.
 			cs := u.existing(rec.Principal, profile)
+			if cs == nil {
+				var err error
+				if cs, err = u.sessionAs(ctx, rec.Principal, profile); err != nil {
+					u.logger.Warn("cancelling a task of a revoked identity: no session with the upstream", "task", rec.ID, "error", err)
+				}
+			}
+			var res jsontext.Value
 			if cs != nil {
 				params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
-				if _, err := cs.CallRaw(ctx, mcp.MethodTasksCancel, params); err != nil {
+				var err error
+				if res, err = cs.CallRaw(ctx, mcp.MethodTasksCancel, params); err != nil {
 					u.logger.Debug("cancelling a task", "task", rec.ID, "error", err)
+					res = nil
 				}
 			}
 			g.noteStatus(ctx, rec, string(mcp.TaskStatusCancelled), "cancelled by revocation")
+			g.tellTaskOwner(rec, res)
 			mu.Lock()
 			n++
 			mu.Unlock()
@@ -139,4 +158,25 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 	}
 	wg.Wait()
 	return n, nil
+}
+
+// tellTaskOwner sends notifications/tasks/status to the sessions of the
+// owner of a task cancelled by revocation that are still connected: the
+// task as the upstream answered tasks/cancel (res), or as the gateway
+// recorded it.
+func (g *Gateway) tellTaskOwner(rec *store.GatewayTask, res jsontext.Value) {
+	var params jsontext.Value
+	if res != nil && stringOf(res, "status") != "" {
+		params, _ = withString(res, "taskId", rec.ID)
+	}
+	if params == nil {
+		t := mcp.Task{TaskID: rec.ID, Status: mcp.TaskStatusCancelled, StatusMessage: rec.StatusMessage,
+			CreatedAt: rec.CreatedAt.Format(time.RFC3339Nano), LastUpdatedAt: rec.UpdatedAt.Format(time.RFC3339Nano)}
+		raw, err := json.Marshal(&mcp.TaskStatusNotificationParams{Task: t})
+		if err != nil {
+			return
+		}
+		params = raw
+	}
+	g.broadcast(rec.Principal, mcp.NotificationTasksStatus, params, nil)
 }

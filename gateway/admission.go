@@ -147,7 +147,7 @@ var clientNotifications = map[string]*methodSpec{
 	mcp.NotificationRootsListChanged: {rule: ruleGovern,
 		why: "relayed to the principal's sessions of upstreams whose roots setting is relay, if policy allows roots/list"},
 	mcp.NotificationProgress:    {rule: ruleRefuse, why: "the gateway does not relay progress clients report on requests upstreams sent"},
-	mcp.NotificationTasksStatus: {rule: ruleRefuse, why: "the gateway does not relay client-side tasks to upstreams"},
+	mcp.NotificationTasksStatus: {rule: ruleGovern, why: "the status of a task the client runs for an upstream session, relayed to that session only"},
 }
 
 // notificationCancelled is the method of a cancellation notification.
@@ -160,10 +160,10 @@ var upstreamRequests = map[string]*methodSpec{
 	mcp.MethodSamplingCreateMessage: {rule: ruleGovern},
 	mcp.MethodElicitationCreate:     {rule: ruleGovern},
 	mcp.MethodRootsList:             {rule: ruleGovern},
-	mcp.MethodTasksGet:              {rule: ruleRefuse, why: "the gateway runs no tasks for upstreams (it declares no tasks capability to them)"},
-	mcp.MethodTasksResult:           {rule: ruleRefuse, why: "the gateway runs no tasks for upstreams (it declares no tasks capability to them)"},
-	mcp.MethodTasksCancel:           {rule: ruleRefuse, why: "the gateway runs no tasks for upstreams (it declares no tasks capability to them)"},
-	mcp.MethodTasksList:             {rule: ruleRefuse, why: "the gateway runs no tasks for upstreams (it declares no tasks capability to them)"},
+	mcp.MethodTasksGet:              {rule: ruleGovern, why: "about a task a client runs for this upstream session, relayed to that client session only"},
+	mcp.MethodTasksResult:           {rule: ruleGovern, why: "about a task a client runs for this upstream session, relayed to that client session only"},
+	mcp.MethodTasksCancel:           {rule: ruleGovern, why: "about a task a client runs for this upstream session, relayed to that client session only"},
+	mcp.MethodTasksList:             {rule: ruleGovern, why: "the tasks clients run for this upstream session"},
 }
 
 // upstreamNotifications is the method table of notifications upstreams
@@ -422,6 +422,8 @@ func (g *Gateway) handleNotification(ctx context.Context, ss *mcp.ServerSession,
 	switch method {
 	case mcp.NotificationRootsListChanged:
 		g.rootsChanged(ctx, ds, params)
+	case mcp.NotificationTasksStatus:
+		g.clientTaskStatus(ctx, ds, params)
 	}
 }
 

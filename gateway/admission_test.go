@@ -113,7 +113,7 @@ func TestMethodTables(t *testing.T) {
 			}
 		}
 	}
-	for _, n := range []string{"notifications/roots/list_changed"} {
+	for _, n := range []string{"notifications/roots/list_changed", "notifications/tasks/status"} {
 		if !slices.Contains(policy.Actions(), n) {
 			t.Errorf("governed notification %q is not an action of the policy model", n)
 		}
@@ -538,5 +538,51 @@ func TestEndlessPagination(t *testing.T) {
 	defer mu.Unlock()
 	if pages > 2*maxListPages+2 {
 		t.Errorf("the gateway read %d pages of an endless listing (bound %d per listing)", pages, maxListPages)
+	}
+}
+
+// TestTaskAugmentedSamplingRelayed: an upstream asks a client for sampling
+// as a task; the gateway declares task support only for a client that
+// declared it, relays the upstream's polling (tasks/get, tasks/result,
+// tasks/list) to that client session alone, and records each request.
+func TestTaskAugmentedSamplingRelayed(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "tasker", Version: "1"}, nil)
+	s.AddTool(&mcp.Tool{Name: "sample_task", InputSchema: jsontext.Value(`{"type":"object"}`)}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		created, err := req.Session.CreateMessageAsTask(ctx, &mcp.CreateMessageParams{
+			Messages: []*mcp.SamplingMessage{{Role: mcp.RoleUser, Content: []mcp.Content{&mcp.TextContent{Text: "q"}}}}, MaxTokens: 5,
+		}, &mcp.TaskMetadata{})
+		if err != nil {
+			return nil, err
+		}
+		listed := 0
+		for task, err := range req.Session.ClientTasks(ctx) {
+			if err != nil {
+				return nil, err
+			}
+			if task.TaskID == created.Task.TaskID {
+				listed++
+			}
+		}
+		var res mcp.CreateMessageResult
+		if err := req.Session.WaitClientTask(ctx, created.Task.TaskID, &res); err != nil {
+			return nil, err
+		}
+		_, unknown := req.Session.GetClientTask(ctx, &mcp.GetTaskParams{TaskID: "not-a-task-of-mine"})
+		text := res.Content[0].(*mcp.TextContent).Text
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%s listed=%d unknown=%v", text, listed, unknown != nil)}}}, nil
+	})
+	u, _ := httpUpstreamServer(t, s)
+	url, st := governedGateway(t, config.Upstream{Name: "t", URL: u}, `@id("all") permit(principal, action, resource);`)
+	cs := fullClient(t, url, "alice")
+	if got := callText(t, cs, "t_sample_task"); got != "a listed=1 unknown=true" {
+		t.Errorf("tool said %q", got)
+	}
+	for _, m := range []string{mcp.MethodSamplingCreateMessage, mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksList} {
+		if !slices.ContainsFunc(records(t, st, m), func(r *store.AuditRecord) bool { return r.Decision == audit.DecisionAllow && r.Upstream == "t" }) {
+			t.Errorf("%s of the upstream not recorded", m)
+		}
+	}
+	if !slices.ContainsFunc(records(t, st, mcp.MethodTasksGet), func(r *store.AuditRecord) bool { return r.Decision == audit.DecisionDeny }) {
+		t.Error("the upstream's probe of an unknown task was not recorded as refused")
 	}
 }

@@ -67,6 +67,22 @@ func tokenClientID(ctx context.Context) string {
 	return ""
 }
 
+// tokenGrant returns the jti of the caller's verified token and the grant
+// it belongs to: its token family in the identity store, or the jti itself
+// for a token without family (client credentials) or unknown to the store.
+func (g *Gateway) tokenGrant(ctx context.Context) (tokenID, grant string) {
+	p, ok := resource.PrincipalFromContext(ctx)
+	if !ok || p.TokenID == "" {
+		return "", ""
+	}
+	if g.auth != nil && g.auth.Store != nil {
+		if t, err := g.auth.Store.GetAccessToken(ctx, p.TokenID); err == nil && t.FamilyID != "" {
+			return p.TokenID, t.FamilyID
+		}
+	}
+	return p.TokenID, p.TokenID
+}
+
 // protect adds the OAuth endpoints to mux and returns h protected by the
 // resource server.
 func (a *Auth) protect(mux *http.ServeMux, h http.Handler) http.Handler {

@@ -160,7 +160,11 @@ func (g *Gateway) checkApproval(ctx context.Context, ds *downstreamSession, res 
 		Upstream: res.Upstream, Tool: res.Upstream + "/" + res.Name, Arguments: args,
 		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Reason: d.Reason,
 	}
-	if _, err := svc.Consume(ctx, req); err == nil {
+	if a, err := svc.Consume(ctx, req); err == nil {
+		// The call's own records name the approval it used; the
+		// approver's decision is the approval.decided record with that
+		// approval id as target.
+		rec.Error = fmt.Sprintf("approved by %q: approval %s, binding %s", a.Approver, a.ID, a.Binding)
 		return nil
 	} else if errors.Is(err, approval.ErrDenied) {
 		rec.Outcome, rec.Phase = "denied", "decided"
@@ -172,6 +176,7 @@ func (g *Gateway) checkApproval(ctx context.Context, ds *downstreamSession, res 
 		return &jsonrpc.Error{Code: CodeControlFailed, Message: "opening an approval request failed: " + err.Error()}
 	}
 	rec.Outcome, rec.Phase = "approval_requested", "decided"
+	rec.Error = fmt.Sprintf("approval %s requested, binding %s", a.ID, a.Binding)
 	if err := g.auditAppend(ctx, rec); err != nil {
 		return err
 	}

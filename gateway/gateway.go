@@ -156,7 +156,10 @@ type Gateway struct {
 	catalogs   map[string]*catalog
 	collisions map[string]bool
 
-	trust trustState // tool trust (trust.go)
+	trust       trustState  // tool trust (trust.go)
+	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
+
+	revokerOnce sync.Once // applyRevocations
 }
 
 // downstreamSession is a client's session with the gateway.
@@ -165,6 +168,10 @@ type downstreamSession struct {
 	principal string
 	clientID  string // the OAuth client of the token, when auth is on
 	client    string // the client's own name for itself (clientInfo.name)
+	// tokenID is the jti of the token the session was opened with, and
+	// grant its grant (token family, or the jti of a token without one),
+	// when auth is on: revoking the grant closes exactly its sessions.
+	tokenID, grant string
 	// registration is how the token's client registered ("cimd",
 	// "dynamic", "pre-registered"), when auth is on; scopes are the
 	// token's scopes.
@@ -321,8 +328,9 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// Start brings the upstreams up in the background and returns at once:
-// each upstream's start-up session (on behalf of the default principal)
+// Start applies the revocations recorded while no gateway ran, then
+// brings the upstreams up in the background and returns: each upstream's
+// start-up session (on behalf of the default principal)
 // is connected, retried with back-off and jitter until it is ready, and
 // reconnected when it is lost, until Close; progress goes to
 // Options.Progress and the log. An upstream joins the catalogue when it
@@ -339,6 +347,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	} else {
 		g.startupUntil = g.started // no wait, but Start ran
 	}
+	// Revocations recorded while no gateway ran are applied (and
+	// audited) before the gateway serves.
+	g.applyRevocations(ctx)
 	for _, u := range g.upstreams {
 		if u.perUser() {
 			// Sessions open for each user, with the user's consent.
@@ -467,6 +478,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 	ds.scopes = tokenScopes(ctx)
 	ds.identity = tokenIdentity(ctx)
 	ds.sourceAddr = sourceAddr(ctx)
+	ds.tokenID, ds.grant = g.tokenGrant(ctx)
 	if g.auth != nil && ds.clientID != "" {
 		if c, err := g.auth.Store.GetClient(ctx, ds.clientID); err == nil {
 			ds.registration = c.Kind

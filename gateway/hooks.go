@@ -50,6 +50,18 @@ func (h *Hooks) ClientMetadata(ctx context.Context, clientID string, doc []byte)
 	return g.clientMetadata(ctx, clientID, doc)
 }
 
+// ClientKeys records the key set a client authenticated with (or that a
+// re-check fetched) in the inventory and refuses a client whose keys
+// changed while changed clients are blocked
+// (authserver.Options.OnClientKeys).
+func (h *Hooks) ClientKeys(ctx context.Context, k authserver.ClientKeys) error {
+	g := h.g.Load()
+	if g == nil {
+		return errNotReady
+	}
+	return g.clientKeys(ctx, k)
+}
+
 // AuthEvent records what the authorization server did in the audit log
 // (authserver.Options.OnEvent).
 func (h *Hooks) AuthEvent(ctx context.Context, e authserver.Event) {

@@ -8,6 +8,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
 	"github.com/mcpgate/mcpgate/inventory"
 	principalpkg "github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
@@ -17,11 +18,13 @@ import (
 // user or client, or with a revoked grant.
 const CodeRevoked = -32006
 
-// connectInventory shows the inventory the gateway's sessions and tasks,
+// connectInventory shows the inventory the gateway's sessions and tasks and
 // registers the gateway's revocation hooks (close sessions, cancel tasks,
-// drop an upstream credential) with the revoker, and runs the revoker until
-// Close, so that revocations recorded elsewhere (the command line, another
-// replica) take effect here.
+// end upstream access, drop an upstream credential) with the revoker.
+// Start applies the revocations no gateway has applied yet, before the
+// gateway serves, and then runs the revoker until Close, so that
+// revocations recorded elsewhere (the command line, another replica) take
+// effect here.
 func (g *Gateway) connectInventory() {
 	if inv := g.opts.Inventory; inv != nil {
 		inv.RegisterLiveSource(liveSource{g})
@@ -32,40 +35,137 @@ func (g *Gateway) connectInventory() {
 	}
 	rv.Register(inventory.RevocationHooks{
 		CloseSessions: func(ctx context.Context, m inventory.Match) (int, error) {
-			return g.CloseSessions(func(s SessionInfo) bool { return matches(m, s.Principal, s.ClientID) }), nil
+			return g.CloseSessions(func(s SessionInfo) bool { return matches(m, s.Principal, s.ClientID, s.Grant, s.TokenID) }), nil
 		},
 		CancelTasks: func(ctx context.Context, m inventory.Match) (int, error) {
-			return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return matches(m, t.Principal, t.ClientID) })
+			return g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return matches(m, t.Principal, t.ClientID, t.Grant, "") })
 		},
-		DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
-			u := g.byName[upstream]
-			if u == nil {
-				return fmt.Errorf("unknown upstream %q", upstream)
-			}
-			if err := g.upAuth.Forget(ctx, u.authUpstream(), principal); err != nil {
-				u.logger.Warn("deleting a per-user token", "principal", principal, "error", err)
-			}
-			u.closeSession(principal)
-			return nil
-		},
+		EndUpstreamAccess:      g.endUpstreamAccess,
+		DropUpstreamCredential: g.dropUpstreamCredential,
 	})
-	runCtx, cancel := context.WithCancel(context.Background())
-	go func() { <-g.done; cancel() }()
-	go rv.Run(runCtx, func(err error) { g.logger.Warn("applying revocations", "error", err) })
 }
 
-// matches reports whether a revocation applies to a principal and client.
-func matches(m inventory.Match, principal, clientID string) bool {
+// applyRevocations applies, before the gateway serves, the revocations
+// recorded while no gateway ran (their tokens revoked, their tasks
+// cancelled at the upstreams, their upstream grants revoked; each one
+// audited), and then keeps applying those recorded elsewhere until Close.
+func (g *Gateway) applyRevocations(ctx context.Context) {
+	rv := g.opts.Revoker
+	if rv == nil {
+		return
+	}
+	g.revokerOnce.Do(func() {
+		results, err := rv.Sync(ctx)
+		if err != nil {
+			g.logger.Error("applying the revocations recorded while the gateway was stopped", "error", err)
+		}
+		for _, res := range results {
+			if err := res.Err(); err != nil {
+				g.logger.Warn("applying a revocation recorded while the gateway was stopped", "kind", res.Kind, "id", res.ID, "error", err)
+			} else {
+				g.logger.Info("applied a revocation recorded while the gateway was stopped", "kind", res.Kind, "id", res.ID)
+			}
+		}
+		runCtx, cancel := context.WithCancel(context.Background())
+		go func() { <-g.done; cancel() }()
+		go rv.Run(runCtx, func(err error) { g.logger.Warn("applying revocations", "error", err) })
+	})
+}
+
+// matches reports whether a revocation applies to a principal, its
+// client, and the grant and token of its session or task ("" when
+// unknown).
+func matches(m inventory.Match, principal, clientID, grant, tokenID string) bool {
 	sub := principalpkg.Subject(principal)
 	switch {
 	case m.User != "" && principal == m.User:
 		return true
 	case m.Client != "" && (clientID == m.Client || sub.ClientID() == m.Client):
 		return true
+	case m.Grant != "" && (grant == m.Grant || tokenID == m.Grant):
+		return true
 	case m.IdP != "" && sub.FromIdP(m.IdP):
 		return true
 	}
 	return false
+}
+
+// endUpstreamAccess ends what the principals a revocation matches hold at
+// the upstreams: their upstream sessions (and the stdio processes run for
+// them), and their per-user upstream grants, revoked at the upstream's
+// authorization server (RFC 7009) where it offers that. A grant's
+// revocation leaves them: they are the user's, shared by the user's other
+// grants. It runs after the tasks were cancelled.
+func (g *Gateway) endUpstreamAccess(ctx context.Context, m inventory.Match) (int, error) {
+	if m.Grant != "" {
+		inventory.Note(ctx, "upstream sessions and per-user upstream grants belong to the user, not to one grant: kept")
+		return 0, nil
+	}
+	match := func(principal string) bool { return matches(m, principal, "", "", "") }
+	n := 0
+	var errs []error
+	if tokens := g.upAuth.Tokens(); tokens != nil {
+		all, err := tokens.ListUpstreamTokens(ctx, "")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listing per-user upstream tokens: %w", err))
+		}
+		for _, t := range all {
+			if !match(t.Principal) {
+				continue
+			}
+			u := g.byName[t.Upstream]
+			if u == nil {
+				continue
+			}
+			ok, err := g.revokeUpstreamGrant(ctx, u, t.Principal)
+			if ok {
+				n++
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, u := range g.upstreams {
+		n += u.closeSessions(match)
+	}
+	return n, errors.Join(errs...)
+}
+
+// revokeUpstreamGrant revokes principal's per-user grant at u's
+// authorization server and forgets the token, noting the outcome on the
+// revocation. It reports whether there was a grant.
+func (g *Gateway) revokeUpstreamGrant(ctx context.Context, u *upstream, principal string) (bool, error) {
+	outcome, err := g.upAuth.RevokeGrant(ctx, u.authUpstream(), principal)
+	switch {
+	case err != nil:
+		inventory.Note(ctx, "%s/%s: the upstream grant could not be revoked at the upstream's authorization server (the stored token is deleted): %v", u.cfg.Name, principal, err)
+		return true, fmt.Errorf("upstream %s: %w", u.cfg.Name, err)
+	case outcome == upstreamauth.GrantRevoked:
+		inventory.Note(ctx, "%s/%s: upstream grant revoked at the upstream's authorization server (RFC 7009)", u.cfg.Name, principal)
+	case outcome == upstreamauth.GrantNotRevocable:
+		inventory.Note(ctx, "%s/%s: the upstream grant could not be revoked: the upstream's authorization server offers no revocation endpoint; it stays live there until it expires (the stored token is deleted)", u.cfg.Name, principal)
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// dropUpstreamCredential ends a principal's use of its credential for an
+// upstream: its tasks there are cancelled, the grant is revoked at the
+// upstream's authorization server, the token forgotten and the upstream
+// sessions closed.
+func (g *Gateway) dropUpstreamCredential(ctx context.Context, principal, upstream string) error {
+	u := g.byName[upstream]
+	if u == nil {
+		return fmt.Errorf("unknown upstream %q", upstream)
+	}
+	if _, err := g.CancelTasksMatching(ctx, func(t *store.GatewayTask) bool { return t.Principal == principal && t.Upstream == upstream }); err != nil {
+		u.logger.Warn("cancelling tasks of a revoked upstream credential", "principal", principal, "error", err)
+	}
+	_, err := g.revokeUpstreamGrant(ctx, u, principal)
+	u.closeSession(principal)
+	return err
 }
 
 // revoked reports whether a downstream session's identity is revoked.
@@ -74,12 +174,16 @@ func (g *Gateway) revoked(ctx context.Context, ds *downstreamSession) bool {
 	if rv == nil {
 		return false
 	}
-	m := inventory.Match{User: ds.principal, Client: ds.clientID}
+	m := inventory.Match{User: ds.principal, Client: ds.clientID, Grant: ds.grant, IdP: ds.identity.idp}
 	if c := principalpkg.Subject(ds.principal).ClientID(); c != "" {
-		m = inventory.Match{Client: c}
+		m.User, m.Client = "", c
 	}
 	return rv.IsRevoked(ctx, m)
 }
+
+// msgRevokedAccount is the authorization server's answer, at sign-in,
+// consent and the token endpoint, for a revoked user.
+const msgRevokedAccount = "this account has been revoked by an administrator"
 
 // admit is the authorization server's check before it issues a token.
 func (g *Gateway) admit(ctx context.Context, subject, clientID string) error {
@@ -89,8 +193,13 @@ func (g *Gateway) admit(ctx context.Context, subject, clientID string) error {
 			m.User = ""
 			m.Client = c
 		}
-		if rv.IsRevoked(ctx, m) {
-			return errors.New("this user or client has been revoked")
+		switch {
+		case m.User != "" && rv.RevokedIdP(ctx, m.User) != "":
+			return fmt.Errorf("the identity provider %s that vouched for this account has been revoked by an administrator: its sign-ins and assertions are refused", rv.RevokedIdP(ctx, m.User))
+		case m.User != "" && rv.IsRevoked(ctx, inventory.Match{User: m.User}):
+			return errors.New(msgRevokedAccount)
+		case rv.IsRevoked(ctx, m):
+			return errors.New("this client has been revoked by an administrator")
 		}
 	}
 	if inv := g.opts.Inventory; inv != nil && clientID != "" && inv.IsClientBlocked(ctx, clientID) {

@@ -48,6 +48,10 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 		c := &call{ds: ds, method: method, res: policy.Resource{Kind: policy.KindClientRequest, Upstream: u.cfg.Name, Name: method}}
 		return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not relayed by the gateway: %s", method, why))
 	}
+	switch method {
+	case mcp.MethodTasksGet, mcp.MethodTasksResult, mcp.MethodTasksCancel, mcp.MethodTasksList:
+		return g.relayTaskRequest(ctx, us, method, params)
+	}
 	c := &call{ds: ds, method: method, params: params, args: params, up: u,
 		res: policy.Resource{Kind: policy.KindClientRequest, Upstream: u.cfg.Name, Name: method}}
 	if method == mcp.MethodRootsList {
@@ -66,6 +70,10 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 		return nil, g.refuse(ctx, c, outcomeUnknown, jsonrpc.NewError(jsonrpc.CodeInternalError, "no client session of %s that can answer %s is connected to the gateway", principal, method))
 	}
 	c.ds = target
+	var err error
+	if c.p, err = jsonraw.Parse(params); err != nil {
+		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
+	}
 	if err := clientCan(target, method, params); err != nil {
 		return nil, g.refuse(ctx, c, outcomeRefused, err)
 	}
@@ -75,10 +83,16 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
+	_, asTask := c.p.Get("task")
 	return g.govern(ctx, c, func() (any, error) {
 		res, err := target.ss.CallRaw(dctx, method, params)
 		if err != nil {
 			return nil, err
+		}
+		if asTask {
+			if err := g.noteClientTask(us, target, res); err != nil {
+				return nil, err
+			}
 		}
 		return res, nil
 	})
@@ -116,6 +130,20 @@ func clientCan(ds *downstreamSession, method string, params jsontext.Value) erro
 	case mcp.MethodRootsList:
 		if caps.Roots == nil {
 			missing = "roots"
+		}
+	}
+	if missing == "" && valueOf(params, "task") != nil {
+		var r *mcp.ClientTaskRequestsCapabilities
+		if caps.Tasks != nil {
+			r = caps.Tasks.Requests
+		}
+		switch {
+		case method == mcp.MethodSamplingCreateMessage && (r == nil || r.Sampling == nil || r.Sampling.CreateMessage == nil):
+			missing = "tasks.requests.sampling.createMessage"
+		case method == mcp.MethodElicitationCreate && (r == nil || r.Elicitation == nil || r.Elicitation.Create == nil):
+			missing = "tasks.requests.elicitation.create"
+		case method == mcp.MethodRootsList:
+			missing = "tasks for roots/list (no revision has it)"
 		}
 	}
 	if missing != "" {

@@ -69,7 +69,7 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s returned a task without an id", u.cfg.Name)
 	}
 	now := time.Now().UTC()
-	rec := &store.GatewayTask{ID: newID(), Principal: principal, ClientID: clientID, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
+	rec := &store.GatewayTask{ID: newID(), Principal: principal, ClientID: clientID, Grant: ds.grant, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
 	rec.Status = stringOf(task, "status")
 	if ttl := valueOf(task, "ttl"); ttl.Kind() == '0' {
 		if ms, err := strconv.ParseFloat(string(ttl), 64); err == nil && ms > 0 {

@@ -154,6 +154,24 @@ func (u *upstream) closeSession(principal string) {
 	}
 }
 
+// closeSessions ends the sessions of the principals match selects, as
+// closeSession does, and returns how many it ended.
+func (u *upstream) closeSessions(match func(principal string) bool) int {
+	var victims []*upstreamSession
+	u.mu.Lock()
+	for k, us := range u.sessions {
+		if match(us.principal) {
+			victims = append(victims, us)
+			delete(u.sessions, k)
+		}
+	}
+	u.mu.Unlock()
+	for _, us := range victims {
+		go us.close()
+	}
+	return len(victims)
+}
+
 // rootsMode is the upstream's roots setting (config.RootsNone, Fixed or
 // Relay).
 func (u *upstream) rootsMode() string { return u.cfg.EffectiveRoots() }
@@ -194,13 +212,31 @@ func (u *upstream) profileFor(ds *downstreamSession) string {
 	if caps.Roots != nil && u.rootsMode() == config.RootsRelay {
 		b.WriteString("r")
 	}
+	// Task-augmented sampling and elicitation, which the gateway relays
+	// (clienttasks.go): upper-case letters.
+	if t := caps.Tasks; t != nil {
+		if r := t.Requests; r != nil {
+			if r.Sampling != nil && r.Sampling.CreateMessage != nil && caps.Sampling != nil {
+				b.WriteString("S")
+			}
+			if r.Elicitation != nil && r.Elicitation.Create != nil && caps.Elicitation != nil {
+				b.WriteString("E")
+			}
+		}
+		if t.List != nil {
+			b.WriteString("L")
+		}
+		if t.Cancel != nil {
+			b.WriteString("C")
+		}
+	}
 	return b.String()
 }
 
 // clientCapabilities are what a session of the profile declares to the
-// upstream: what the client declared, and roots as the upstream's roots
-// setting says. The gateway declares no tasks capability: it runs no
-// task-augmented sampling or elicitation for upstreams.
+// upstream: what the client declared (task-augmented sampling and
+// elicitation included, which the gateway relays), and roots as the
+// upstream's roots setting says.
 func (u *upstream) clientCapabilities(profile string) *mcp.ClientCapabilities {
 	caps := &mcp.ClientCapabilities{}
 	has := func(c string) bool { return strings.Contains(profile, c) }
@@ -220,6 +256,21 @@ func (u *upstream) clientCapabilities(profile string) *mcp.ClientCapabilities {
 		}
 		if has("u") {
 			caps.Elicitation.URL = &mcp.URLElicitationCapabilities{}
+		}
+	}
+	if has("S") || has("E") {
+		caps.Tasks = &mcp.ClientTasksCapabilities{Requests: &mcp.ClientTaskRequestsCapabilities{}}
+		if has("S") {
+			caps.Tasks.Requests.Sampling = &mcp.SamplingTaskCapabilities{CreateMessage: &mcp.TaskRequestCapability{}}
+		}
+		if has("E") {
+			caps.Tasks.Requests.Elicitation = &mcp.ElicitationTaskCapabilities{Create: &mcp.TaskRequestCapability{}}
+		}
+		if has("L") {
+			caps.Tasks.List = &mcp.TasksListCapabilities{}
+		}
+		if has("C") {
+			caps.Tasks.Cancel = &mcp.TasksCancelCapabilities{}
 		}
 	}
 	switch u.rootsMode() {

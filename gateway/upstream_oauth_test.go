@@ -103,6 +103,13 @@ func (p *protectedUpstream) tokens() (subjects, tokens []string) {
 
 func newProtectedUpstream(t *testing.T, accessTTL time.Duration) *protectedUpstream {
 	t.Helper()
+	return newProtectedUpstreamWith(t, accessTTL, nil)
+}
+
+// newProtectedUpstreamWith is newProtectedUpstream with the authorization
+// server's handler wrapped by wrap (if not nil).
+func newProtectedUpstreamWith(t *testing.T, accessTTL time.Duration, wrap func(http.Handler) http.Handler) *protectedUpstream {
+	t.Helper()
 	ctx := context.Background()
 	asLn, asBase := listen(t)
 	upLn, upBase := listen(t)
@@ -118,7 +125,11 @@ func newProtectedUpstream(t *testing.T, accessTTL time.Duration) *protectedUpstr
 	p.as = as
 	asMux := http.NewServeMux()
 	as.Mount(asMux)
-	serve(t, asLn, asMux)
+	var asHandler http.Handler = asMux
+	if wrap != nil {
+		asHandler = wrap(asMux)
+	}
+	serve(t, asLn, asHandler)
 
 	rs, err := resource.New(p.url, resource.NewJWTVerifier(as.Issuer(), p.url, as, &resource.JWTOptions{Revocation: as}),
 		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{"files:read"}, ResourceName: "files"})

@@ -44,5 +44,6 @@ func ExampleRevoker_Revoke() {
 	// RevokeTokens 0 true
 	// CloseSessions 2 false
 	// CancelTasks 0 true
+	// EndUpstreamAccess 0 true
 	// true
 }

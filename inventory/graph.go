@@ -113,10 +113,26 @@ type Client struct {
 	// RedirectURIs and RedirectHosts are its current redirect URIs and
 	// their hosts.
 	RedirectURIs, RedirectHosts []string
-	// KeyThumbprints are RFC 7638 thumbprints of its current keys;
-	// JWKSURI where it publishes keys.
+	// KeyThumbprints are RFC 7638 thumbprints of its current registered
+	// keys (inline jwks, or a pre-registered client's keys); JWKSURI where
+	// it publishes keys.
 	KeyThumbprints []string
 	JWKSURI        string
+	// RemoteKeyThumbprints are the thumbprints of the keys last fetched
+	// from JWKSURI, at RemoteKeysFetchedAt.
+	RemoteKeyThumbprints []string  `json:",omitempty"`
+	RemoteKeysFetchedAt  time.Time `json:",omitzero"`
+	// DocumentDigest is the SHA-256 of the RFC 8785 canonical JSON of its
+	// latest metadata document.
+	DocumentDigest string `json:",omitempty"`
+	// Approved is the approved baseline (first seen, or last approved)
+	// of its trust objects.
+	Approved *TrustObjects `json:",omitempty"`
+	// Drift lists, while Flagged, each trust object that differs from
+	// the approved baseline, with old (approved) and new values.
+	Drift []Drift `json:",omitempty"`
+	// History is the latest changes of its trust objects, newest last.
+	History []store.ClientChange `json:",omitempty"`
 	// FirstSeen and LastSeen bound its activity.
 	FirstSeen, LastSeen time.Time
 	// Flagged reports metadata that changed since approval, since
@@ -127,6 +143,53 @@ type Client struct {
 	ApprovedBy string
 	// Revoked reports a revocation of the client.
 	Revoked bool
+	// Admission is the administrator's admission decision: "" (none: the
+	// configuration of its registration path decides), "pending",
+	// "approved" or "refused" (store.Client.Status); AdmissionBy and
+	// AdmissionAt record who decided and when.
+	Admission   string    `json:",omitempty"`
+	AdmissionBy string    `json:",omitempty"`
+	AdmissionAt time.Time `json:",omitzero"`
+}
+
+// TrustObjects are the fingerprints a client is trusted with.
+type TrustObjects struct {
+	// RedirectURIs, KeyThumbprints and JWKSURI are from its metadata or
+	// registration; RemoteKeyThumbprints are the keys behind JWKSURI.
+	RedirectURIs, KeyThumbprints []string
+	JWKSURI                      string   `json:",omitempty"`
+	RemoteKeyThumbprints         []string `json:",omitempty"`
+	// DocumentDigest is the canonical digest of the metadata document.
+	DocumentDigest string `json:",omitempty"`
+}
+
+// Drift is one trust object of a client that differs from its approved
+// value.
+type Drift struct {
+	// What is "redirect_uris", "jwks", "jwks_uri" or "jwks_uri keys".
+	What string
+	// Old is the approved value, New the current one.
+	Old, New []string
+}
+
+// clientDrift lists the trust objects of r that differ from its approved
+// baseline.
+func clientDrift(r *store.ClientRecord) []Drift {
+	var out []Drift
+	add := func(what string, old, new []string) {
+		if !slices.Equal(old, new) {
+			out = append(out, Drift{What: what, Old: slices.Clone(old), New: slices.Clone(new)})
+		}
+	}
+	if !r.ApprovedAt.IsZero() {
+		add("redirect_uris", r.ApprovedRedirectURIs, r.RedirectURIs)
+		add("jwks", r.ApprovedKeyThumbprints, r.KeyThumbprints)
+		add("jwks_uri", nonEmpty(r.ApprovedJWKSURI), nonEmpty(r.JWKSURI))
+	}
+	if !r.RemoteKeysApprovedAt.IsZero() {
+		add("jwks_uri keys", r.ApprovedRemoteKeyThumbprints, r.RemoteKeyThumbprints)
+	}
+	return out
 }
 
 // IdentityProvider is a trusted identity provider in the graph.
@@ -289,12 +352,17 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 	for _, sc := range registered {
 		c := addClient(sc.ID)
 		c.Name, c.RegistrationMethod = sc.Name, sc.Kind
+		c.Admission, c.AdmissionBy, c.AdmissionAt = sc.Status, sc.StatusBy, sc.StatusAt
 		c.MachineToMachine = slices.Contains(sc.GrantTypes, "client_credentials")
 		c.EnterpriseManaged = slices.Contains(sc.GrantTypes, "urn:ietf:params:oauth:grant-type:jwt-bearer")
 		if sc.Kind == store.ClientMetadataDocument {
 			c.CIMDURL = sc.ID
 		}
 		c.RedirectURIs, c.JWKSURI = slices.Clone(sc.RedirectURIs), sc.JWKSURI
+		if sc.JWKS != "" {
+			// Registered keys, fingerprinted even before first use.
+			c.KeyThumbprints, _ = KeySetThumbprints([]byte(sc.JWKS))
+		}
 		if sc.Metadata != "" {
 			c.Metadata, c.MetadataDigest = sc.Metadata, store.Digest(sc.Metadata)
 		}
@@ -310,7 +378,19 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 		if r.MetadataDigest != "" {
 			c.Metadata, c.MetadataDigest = r.Metadata, r.MetadataDigest
 			c.RedirectURIs, c.KeyThumbprints, c.JWKSURI = slices.Clone(r.RedirectURIs), slices.Clone(r.KeyThumbprints), r.JWKSURI
+		} else if len(r.KeyThumbprints) > 0 {
+			c.KeyThumbprints = slices.Clone(r.KeyThumbprints)
 		}
+		c.DocumentDigest = r.DocumentDigest
+		c.RemoteKeyThumbprints, c.RemoteKeysFetchedAt = slices.Clone(r.RemoteKeyThumbprints), r.RemoteKeysFetchedAt
+		if !r.ApprovedAt.IsZero() || !r.RemoteKeysApprovedAt.IsZero() {
+			c.Approved = &TrustObjects{RedirectURIs: slices.Clone(r.ApprovedRedirectURIs), KeyThumbprints: slices.Clone(r.ApprovedKeyThumbprints),
+				JWKSURI: r.ApprovedJWKSURI, RemoteKeyThumbprints: slices.Clone(r.ApprovedRemoteKeyThumbprints), DocumentDigest: r.ApprovedDocumentDigest}
+		}
+		if r.Changed {
+			c.Drift = clientDrift(r)
+		}
+		c.History = store.CloneClientRecord(r).History
 	}
 
 	edges := map[Edge]bool{}

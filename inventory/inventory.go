@@ -35,15 +35,27 @@ const (
 	EventClientMetadataUpdated = "client.metadata_updated"
 	EventClientReverted        = "client.metadata_reverted"
 	EventClientApproved        = "client.approved"
-	EventToolFirstSeen         = "tool.first_seen"
-	EventToolNew               = "tool.new"
-	EventToolChanged           = "tool.changed"
-	EventToolReverted          = "tool.reverted"
-	EventToolRemoved           = "tool.removed"
-	EventToolRestored          = "tool.restored"
-	EventToolApproved          = "tool.approved"
-	EventRevoked               = "revocation"
-	EventRevocationLifted      = "revocation.lifted"
+	// EventClientKeysFirstSeen records the first key set of a client seen
+	// behind its jwks_uri, or the first registered keys of a client
+	// without a metadata document (pre-registered): the baseline, trusted
+	// on first use.
+	EventClientKeysFirstSeen = "client.keys_first_seen"
+	// EventClientKeysChanged records keys (behind jwks_uri, or registered)
+	// that differ from the approved ones, or a client authenticating with
+	// a key that is not approved; OldDigest and NewDigest hold the approved
+	// and current thumbprints, comma-separated.
+	EventClientKeysChanged = "client.keys_changed"
+	// EventClientKeysReverted records keys back to the approved ones.
+	EventClientKeysReverted = "client.keys_reverted"
+	EventToolFirstSeen      = "tool.first_seen"
+	EventToolNew            = "tool.new"
+	EventToolChanged        = "tool.changed"
+	EventToolReverted       = "tool.reverted"
+	EventToolRemoved        = "tool.removed"
+	EventToolRestored       = "tool.restored"
+	EventToolApproved       = "tool.approved"
+	EventRevoked            = "revocation"
+	EventRevocationLifted   = "revocation.lifted"
 )
 
 // Event is a change the inventory saw or made, for the audit log.
@@ -188,23 +200,31 @@ func (inv *Inventory) flagged(key string, load func() (bool, error)) (bool, erro
 func clientKey(id string) string           { return "client\x00" + id }
 func toolKey(upstream, name string) string { return "tool\x00" + upstream + "\x00" + name }
 
-// Change describes what RecordClientMetadata found.
+// Change describes what RecordClientMetadata or RecordClientKeys found.
 type Change struct {
 	// ClientID is the client.
 	ClientID string
-	// FirstSeen reports that this document became the approved baseline.
+	// FirstSeen reports that this document (or, for RecordClientKeys,
+	// this key set) became the approved baseline: trust on first use,
+	// recorded and audited.
 	FirstSeen bool
 	// DocumentChanged reports that the document differs from the last
-	// one recorded (in any member).
-	DocumentChanged bool
-	// Flagged reports that redirect URIs or keys differ from the approved
-	// baseline; Blocked that the client is refused until ApproveClient.
+	// one recorded (in any member; compared by the SHA-256 of its RFC
+	// 8785 canonical JSON). KeysChanged reports that the key set differs
+	// from the last one recorded.
+	DocumentChanged, KeysChanged bool
+	// Flagged reports that redirect URIs or keys (inline, or behind
+	// jwks_uri) differ from the approved baseline; Blocked that the client
+	// is refused until ApproveClient.
 	Flagged, Blocked bool
 	// AddedRedirectURIs, RemovedRedirectURIs, AddedKeys and RemovedKeys
 	// compare the document with the approved baseline (keys are RFC 7638
 	// thumbprints).
 	AddedRedirectURIs, RemovedRedirectURIs []string
 	AddedKeys, RemovedKeys                 []string
+	// AddedRemoteKeys and RemovedRemoteKeys compare the keys behind
+	// jwks_uri with the approved ones.
+	AddedRemoteKeys, RemovedRemoteKeys []string
 	// JWKSURIChanged reports a different jwks_uri than approved.
 	JWKSURIChanged bool
 }
@@ -215,8 +235,9 @@ type Change struct {
 // keys (jwks thumbprints) or jwks_uri differ from the baseline flags the
 // client and, with Options.BlockChangedClients, blocks it until
 // ApproveClient; a document that returns to the baseline clears the
-// flag. Any change emits an event. It also updates the client's last-seen
-// time.
+// flag (unless the keys behind its jwks_uri still differ). Any change
+// emits an event and is kept in the record's history. It also updates
+// the client's last-seen time.
 func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string, doc []byte) (Change, error) {
 	ch := Change{ClientID: clientID}
 	if clientID == "" {
@@ -226,7 +247,10 @@ func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string,
 	if err != nil {
 		return ch, fmt.Errorf("inventory: client %q: %w", clientID, err)
 	}
-	digest := store.Digest(string(doc))
+	digest, err := DocumentDigest(doc)
+	if err != nil {
+		return ch, fmt.Errorf("inventory: client %q: %w", clientID, err)
+	}
 	now := inv.now()
 
 	inv.mu.Lock()
@@ -241,9 +265,17 @@ func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string,
 	if rec.FirstSeen.IsZero() {
 		rec.FirstSeen = now
 	}
-	oldDigest := rec.MetadataDigest
+	oldDigest := rec.DocumentDigest
 	ch.DocumentChanged = oldDigest != "" && oldDigest != digest
-	rec.Metadata, rec.MetadataDigest = string(doc), digest
+	if rec.MetadataDigest != "" {
+		addHistory(rec, now, "redirect_uris", rec.RedirectURIs, md.RedirectURIs)
+		addHistory(rec, now, "jwks", rec.KeyThumbprints, md.KeyThumbprints)
+		addHistory(rec, now, "jwks_uri", nonEmpty(rec.JWKSURI), nonEmpty(md.JWKSURI))
+		if ch.DocumentChanged {
+			addHistory(rec, now, "document", []string{oldDigest}, []string{digest})
+		}
+	}
+	rec.Metadata, rec.MetadataDigest, rec.DocumentDigest = string(doc), store.Digest(string(doc)), digest
 	rec.RedirectURIs, rec.KeyThumbprints, rec.JWKSURI = md.RedirectURIs, md.KeyThumbprints, md.JWKSURI
 	rec.LastSeen = now
 
@@ -251,13 +283,13 @@ func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string,
 		// First document: it is the baseline.
 		ch.FirstSeen = true
 		rec.ApprovedRedirectURIs, rec.ApprovedKeyThumbprints, rec.ApprovedJWKSURI = md.RedirectURIs, md.KeyThumbprints, md.JWKSURI
-		rec.ApprovedAt, rec.ApprovedBy, rec.Changed = now, "", false
-	} else {
-		ch.AddedRedirectURIs, ch.RemovedRedirectURIs = diff(rec.ApprovedRedirectURIs, md.RedirectURIs)
-		ch.AddedKeys, ch.RemovedKeys = diff(rec.ApprovedKeyThumbprints, md.KeyThumbprints)
-		ch.JWKSURIChanged = rec.ApprovedJWKSURI != md.JWKSURI
-		ch.Flagged = len(ch.AddedRedirectURIs)+len(ch.RemovedRedirectURIs)+len(ch.AddedKeys)+len(ch.RemovedKeys) > 0 || ch.JWKSURIChanged
+		rec.ApprovedDocumentDigest = digest
+		rec.ApprovedAt, rec.ApprovedBy = now, ""
+	} else if rec.ApprovedDocumentDigest == "" {
+		// Recorded before documents were fingerprinted.
+		rec.ApprovedDocumentDigest = digest
 	}
+	drift(rec, &ch)
 	wasFlagged := rec.Changed
 	rec.Changed = ch.Flagged
 	if ch.Flagged && (!wasFlagged || ch.DocumentChanged) {
@@ -273,18 +305,26 @@ func (inv *Inventory) RecordClientMetadata(ctx context.Context, clientID string,
 	ev := Event{Time: now, Client: clientID, OldDigest: oldDigest, NewDigest: digest, Flagged: ch.Flagged, Blocked: ch.Blocked}
 	switch {
 	case ch.FirstSeen:
-		ev.Kind, ev.Detail = EventClientFirstSeen, fmt.Sprintf("first metadata of client %s recorded as approved baseline (%d redirect URIs, %d keys)", clientID, len(md.RedirectURIs), len(md.KeyThumbprints))
+		ev.Kind, ev.Detail = EventClientFirstSeen, fmt.Sprintf("first metadata of client %s recorded as approved baseline (trust on first use): document sha256 %s, redirect URIs %s, keys %s%s",
+			clientID, digest, listOrNone(md.RedirectURIs), listOrNone(md.KeyThumbprints), jwksURIDetail(md.JWKSURI))
 	case ch.Flagged && (!wasFlagged || ch.DocumentChanged):
 		ev.Kind, ev.Detail = EventClientMetadataChanged, describeClientChange(ch)
 	case wasFlagged && !ch.Flagged:
 		ev.Kind, ev.Detail = EventClientReverted, fmt.Sprintf("metadata of client %s is back to its approved redirect URIs and keys", clientID)
 	case ch.DocumentChanged:
-		ev.Kind, ev.Detail = EventClientMetadataUpdated, fmt.Sprintf("metadata of client %s changed outside redirect URIs and keys", clientID)
+		ev.Kind, ev.Detail = EventClientMetadataUpdated, fmt.Sprintf("metadata of client %s changed outside redirect URIs and keys: document sha256 %s, was %s (approved %s)", clientID, digest, oldDigest, rec.ApprovedDocumentDigest)
 	}
 	if ev.Kind != "" {
 		inv.emit(ev)
 	}
 	return ch, nil
+}
+
+func jwksURIDetail(u string) string {
+	if u == "" {
+		return ""
+	}
+	return ", jwks_uri " + u
 }
 
 func describeClientChange(ch Change) string {
@@ -298,6 +338,8 @@ func describeClientChange(ch Change) string {
 	add("redirect URIs removed", ch.RemovedRedirectURIs)
 	add("keys added", ch.AddedKeys)
 	add("keys removed", ch.RemovedKeys)
+	add("keys behind jwks_uri added", ch.AddedRemoteKeys)
+	add("keys behind jwks_uri removed", ch.RemovedRemoteKeys)
 	if ch.JWKSURIChanged {
 		s += " jwks_uri changed;"
 	}
@@ -378,17 +420,33 @@ func (inv *Inventory) ApproveClient(ctx context.Context, clientID, by string) er
 		return fmt.Errorf("inventory: approving client %q: %w", clientID, err)
 	}
 	was := rec.Changed
+	var before, after []string
+	before = append(before, rec.ApprovedKeyThumbprints...)
+	before = append(before, rec.ApprovedRemoteKeyThumbprints...)
 	rec.ApprovedRedirectURIs, rec.ApprovedKeyThumbprints, rec.ApprovedJWKSURI = rec.RedirectURIs, rec.KeyThumbprints, rec.JWKSURI
+	rec.ApprovedDocumentDigest = rec.DocumentDigest
+	if !rec.RemoteKeysFetchedAt.IsZero() {
+		rec.ApprovedRemoteKeyThumbprints, rec.RemoteKeysApprovedAt = rec.RemoteKeyThumbprints, now
+	}
+	after = append(after, rec.ApprovedKeyThumbprints...)
+	after = append(after, rec.ApprovedRemoteKeyThumbprints...)
 	rec.Changed, rec.ApprovedAt, rec.ApprovedBy = false, now, by
+	appendHistory(rec, store.ClientChange{At: now, What: "approved", Old: before, New: after, By: by})
 	if err := inv.st.PutClientRecord(ctx, rec); err != nil {
 		return fmt.Errorf("inventory: approving client %q: %w", clientID, err)
 	}
 	inv.setCached(clientKey(clientID), false)
-	detail := fmt.Sprintf("client %s approved with %d redirect URIs and %d keys", clientID, len(rec.RedirectURIs), len(rec.KeyThumbprints))
+	detail := fmt.Sprintf("client %s approved: redirect URIs %s; keys %s", clientID, listOrNone(rec.RedirectURIs), listOrNone(rec.KeyThumbprints))
+	if !rec.RemoteKeysFetchedAt.IsZero() {
+		detail += fmt.Sprintf("; keys behind jwks_uri %s: %s", rec.RemoteKeysURI, listOrNone(rec.RemoteKeyThumbprints))
+	}
+	if rec.DocumentDigest != "" {
+		detail += "; document sha256 " + rec.DocumentDigest
+	}
 	if !was {
 		detail += " (it was not flagged)"
 	}
-	inv.emit(Event{Time: now, Kind: EventClientApproved, Client: clientID, By: by, NewDigest: rec.MetadataDigest, Detail: detail})
+	inv.emit(Event{Time: now, Kind: EventClientApproved, Client: clientID, By: by, NewDigest: rec.DocumentDigest, Detail: detail})
 	return nil
 }
 

@@ -58,6 +58,36 @@ type RevocationHooks struct {
 	DropUpstreamCredential func(ctx context.Context, principal, upstream string) error
 	// DistrustIdP stops accepting assertions and sign-ins from issuer.
 	DistrustIdP func(ctx context.Context, issuer string) error
+	// EndUpstreamAccess ends what the matching principals hold at the
+	// upstreams: their upstream sessions (and the stdio processes run for
+	// them) and their per-user upstream grants (revoked at the upstream's
+	// authorization server where it can be). It runs after CancelTasks,
+	// which needs those sessions to cancel the tasks at the upstreams, and
+	// returns how many sessions and grants it ended. What it could not do
+	// it reports with Note.
+	EndUpstreamAccess func(ctx context.Context, match Match) (int, error)
+}
+
+type noteKey struct{}
+
+type notes struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// Note adds a remark to the step of a revocation whose hook runs with ctx
+// (what it could not do and why, say "the upstream's authorization server
+// offers no revocation endpoint"). The remarks are in Step.Notes, in the
+// revocation's audit record and in the applied note kept in the store.
+// Outside a hook it does nothing.
+func Note(ctx context.Context, format string, args ...any) {
+	n, _ := ctx.Value(noteKey{}).(*notes)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	n.list = append(n.list, fmt.Sprintf(format, args...))
+	n.mu.Unlock()
 }
 
 // RevokerOptions configure a Revoker.
@@ -74,6 +104,13 @@ type RevokerOptions struct {
 	// OnEvent receives an EventRevoked for every revocation (with its
 	// Result) and EventRevocationLifted for Reinstate. Nil drops them.
 	OnEvent func(Event)
+	// MarkApplied says that this Revoker belongs to a gateway whose hooks
+	// close sessions and cancel tasks: every revocation it applies is
+	// marked applied in the store (store.Revocation.AppliedAt), and a
+	// revocation recorded without being applied (by the command line while
+	// no gateway ran) is applied by its first Sync. Without it (the
+	// command line) nothing is marked.
+	MarkApplied bool
 	// Now overrides the clock (tests).
 	Now func() time.Time
 }
@@ -103,6 +140,8 @@ type Step struct {
 	Err error
 	// Duration is how long it ran (up to the deadline).
 	Duration time.Duration
+	// Notes are the hook's remarks (see Note).
+	Notes []string
 }
 
 // Result is the outcome of a revocation: every step, failed or not.
@@ -120,6 +159,22 @@ type Result struct {
 	Steps []Step
 	// Duration is how long Revoke took.
 	Duration time.Duration
+	// Elsewhere reports a revocation recorded by another process (the
+	// command line, another replica) and applied here by Sync; At is
+	// then when it was recorded, Applied when it was applied here.
+	Elsewhere bool
+	Applied   time.Time
+}
+
+// Notes returns the remarks of every step, each prefixed with its step.
+func (r *Result) Notes() []string {
+	var out []string
+	for _, s := range r.Steps {
+		for _, n := range s.Notes {
+			out = append(out, s.Name+": "+n)
+		}
+	}
+	return out
 }
 
 // Err joins the errors of the failed steps (nil if none failed).
@@ -145,6 +200,9 @@ func (r *Result) Summary() string {
 			fmt.Fprintf(&b, "  %-22s FAILED: %v\n", s.Name, s.Err)
 		default:
 			fmt.Fprintf(&b, "  %-22s ok (%d)\n", s.Name, s.Count)
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(&b, "  %-22s note: %s\n", "", n)
 		}
 	}
 	return b.String()
@@ -194,10 +252,14 @@ func NewRevoker(ctx context.Context, st store.InventoryStore, opts *RevokerOptio
 		return nil, fmt.Errorf("inventory: loading revocations: %w", err)
 	}
 	r.setRevoked(revs)
-	// What was recorded before this process started was applied then (or
-	// could not be: there was nothing live to close).
-	for k := range r.revoked {
-		r.applied[k] = true
+	// What a gateway applied before this process started needs nothing
+	// more here (there is nothing live to close yet). What no gateway
+	// applied (recorded by the command line while none ran) is applied by
+	// the first Sync, which the gateway runs before it serves.
+	for k, rv := range r.revoked {
+		if !r.opts.MarkApplied || !rv.AppliedAt.IsZero() {
+			r.applied[k] = true
+		}
 	}
 	return r, nil
 }
@@ -235,6 +297,9 @@ func (r *Revoker) Register(h RevocationHooks) {
 	}
 	if h.DistrustIdP != nil {
 		r.hooks.DistrustIdP = h.DistrustIdP
+	}
+	if h.EndUpstreamAccess != nil {
+		r.hooks.EndUpstreamAccess = h.EndUpstreamAccess
 	}
 }
 
@@ -302,9 +367,29 @@ func (r *Revoker) RevokeWithReason(ctx context.Context, kind, id, by, reason str
 		r.mu.Lock()
 		delete(r.local, key)
 		r.mu.Unlock()
+		r.markApplied(ctx, res)
 	}
 	r.emit(res)
 	return res, res.Err()
+}
+
+// markApplied records in the store that res was applied here (with
+// MarkApplied), so that a gateway started later does not apply it again.
+func (r *Revoker) markApplied(ctx context.Context, res *Result) {
+	if !r.opts.MarkApplied {
+		return
+	}
+	note := "applied"
+	if err := res.Err(); err != nil {
+		note += "; partial failure: " + err.Error()
+	}
+	if ns := res.Notes(); len(ns) > 0 {
+		note += "; " + strings.Join(ns, "; ")
+	}
+	res.Applied = time.Now()
+	// The revocation is in force whatever happens to this write; a
+	// failure only means a later start applies it again.
+	_ = r.st.MarkRevocationApplied(context.WithoutCancel(ctx), res.Kind, res.ID, res.Applied, note)
 }
 
 // apply records rev (if record) and runs the hooks within the deadline.
@@ -319,24 +404,38 @@ func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, rec
 	r.hooksMu.Unlock()
 
 	type job struct {
-		name string
-		run  func(context.Context) (int, error) // nil: skipped
+		name  string
+		run   func(context.Context) (int, error) // nil: skipped
+		after string                             // the job that must finish first
 	}
 	var jobs []job
 	if record {
-		jobs = append(jobs, job{"record", func(ctx context.Context) (int, error) { return 1, r.st.PutRevocation(ctx, rev) }})
+		jobs = append(jobs, job{name: "record", run: func(ctx context.Context) (int, error) { return 1, r.st.PutRevocation(ctx, rev) }})
 	}
-	countHook := func(name string, f func(context.Context, Match) (int, error)) {
+	countHook := func(name string, f func(context.Context, Match) (int, error), after string) {
 		if f == nil {
 			jobs = append(jobs, job{name: name})
 			return
 		}
-		jobs = append(jobs, job{name, func(ctx context.Context) (int, error) { return f(ctx, m) }})
+		jobs = append(jobs, job{name: name, run: func(ctx context.Context) (int, error) { return f(ctx, m) }, after: after})
 	}
 	switch rev.Kind {
 	case store.RevokeUpstreamCredential:
 		up, principal, _ := strings.Cut(rev.ID, "/")
-		jobs = append(jobs, job{"inventory", func(ctx context.Context) (int, error) {
+		// The gateway's hook revokes the grant at the upstream's
+		// authorization server, for which it needs the sealed token: the
+		// token is deleted after it. Without the hook (the command line)
+		// the sealed token is left for a gateway to revoke and delete when
+		// it applies the revocation.
+		dropped := h.DropUpstreamCredential != nil
+		if !dropped {
+			jobs = append(jobs, job{name: "DropUpstreamCredential"})
+		} else {
+			jobs = append(jobs, job{name: "DropUpstreamCredential", run: func(ctx context.Context) (int, error) {
+				return 1, h.DropUpstreamCredential(ctx, principal, up)
+			}})
+		}
+		inv := job{name: "inventory", run: func(ctx context.Context) (int, error) {
 			n := 1
 			err := r.st.DeleteUpstreamCredential(ctx, principal, up)
 			if errors.Is(err, store.ErrNotFound) {
@@ -345,35 +444,42 @@ func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, rec
 			if err != nil {
 				return 0, err
 			}
-			// The sealed token itself, when the same store keeps it.
-			if ts, ok := r.st.(upstreamTokens); ok {
-				if _, err := ts.GetUpstreamToken(ctx, principal, up); err == nil {
-					if err := ts.DeleteUpstreamToken(ctx, principal, up); err != nil {
-						return n, fmt.Errorf("deleting the stored upstream token: %w", err)
-					}
-					n++
-				}
+			ts, ok := r.st.(upstreamTokens)
+			if !ok {
+				return n, nil
 			}
-			return n, nil
-		}})
-		if h.DropUpstreamCredential == nil {
-			jobs = append(jobs, job{name: "DropUpstreamCredential"})
-		} else {
-			jobs = append(jobs, job{"DropUpstreamCredential", func(ctx context.Context) (int, error) {
-				return 1, h.DropUpstreamCredential(ctx, principal, up)
-			}})
+			if _, err := ts.GetUpstreamToken(ctx, principal, up); err != nil {
+				return n, nil
+			}
+			if !dropped {
+				Note(ctx, "the sealed upstream token is kept until a gateway revokes it at the upstream and deletes it")
+				return n, nil
+			}
+			if err := ts.DeleteUpstreamToken(ctx, principal, up); err != nil {
+				return n, fmt.Errorf("deleting the stored upstream token: %w", err)
+			}
+			return n + 1, nil
+		}}
+		if dropped {
+			inv.after = "DropUpstreamCredential"
 		}
+		jobs = append(jobs, inv)
 	default:
 		if rev.Kind == store.RevokeIdP {
 			if h.DistrustIdP == nil {
 				jobs = append(jobs, job{name: "DistrustIdP"})
 			} else {
-				jobs = append(jobs, job{"DistrustIdP", func(ctx context.Context) (int, error) { return 1, h.DistrustIdP(ctx, rev.ID) }})
+				jobs = append(jobs, job{name: "DistrustIdP", run: func(ctx context.Context) (int, error) { return 1, h.DistrustIdP(ctx, rev.ID) }})
 			}
 		}
-		countHook("RevokeTokens", h.RevokeTokens)
-		countHook("CloseSessions", h.CloseSessions)
-		countHook("CancelTasks", h.CancelTasks)
+		countHook("RevokeTokens", h.RevokeTokens, "")
+		countHook("CloseSessions", h.CloseSessions, "")
+		countHook("CancelTasks", h.CancelTasks, "")
+		after := "CancelTasks"
+		if h.CancelTasks == nil {
+			after = ""
+		}
+		countHook("EndUpstreamAccess", h.EndUpstreamAccess, after)
 	}
 
 	type done struct {
@@ -381,9 +487,14 @@ func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, rec
 		count int
 		err   error
 		d     time.Duration
+		notes []string
 	}
 	res.Steps = make([]Step, len(jobs))
 	finished := make([]bool, len(jobs))
+	ended := map[string]chan struct{}{} // closed when the named job ends
+	for _, j := range jobs {
+		ended[j.name] = make(chan struct{})
+	}
 	ch := make(chan done, len(jobs)) // buffered: late hooks never block
 	pending := 0
 	for i, j := range jobs {
@@ -391,13 +502,27 @@ func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, rec
 		if j.run == nil {
 			res.Steps[i].Skipped = true
 			finished[i] = true
+			close(ended[j.name])
 			continue
 		}
 		pending++
 		go func() {
+			defer close(ended[j.name])
+			if j.after != "" {
+				select {
+				case <-ended[j.after]:
+				case <-ctx.Done():
+					ch <- done{i: i, err: ctx.Err()}
+					return
+				}
+			}
 			t := time.Now()
-			n, err := safeRun(ctx, j.run)
-			ch <- done{i, n, err, time.Since(t)}
+			ns := &notes{}
+			n, err := safeRun(context.WithValue(ctx, noteKey{}, ns), j.run)
+			ns.mu.Lock()
+			list := slices.Clone(ns.list)
+			ns.mu.Unlock()
+			ch <- done{i, n, err, time.Since(t), list}
 		}()
 	}
 	for pending > 0 {
@@ -405,7 +530,7 @@ func (r *Revoker) apply(ctx context.Context, rev *store.Revocation, m Match, rec
 		case d := <-ch:
 			pending--
 			finished[d.i] = true
-			res.Steps[d.i].Count, res.Steps[d.i].Err, res.Steps[d.i].Duration = d.count, d.err, d.d
+			res.Steps[d.i].Count, res.Steps[d.i].Err, res.Steps[d.i].Duration, res.Steps[d.i].Notes = d.count, d.err, d.d, d.notes
 			if d.err == nil && jobs[d.i].name == "record" {
 				res.Durable = true
 			}
@@ -448,8 +573,14 @@ func (r *Revoker) emit(res *Result) {
 	case store.RevokeUpstreamCredential:
 		ev.Upstream, ev.User, _ = strings.Cut(res.ID, "/")
 	}
+	if res.Elsewhere {
+		ev.Detail += fmt.Sprintf(" at %s in another process (the command line or another replica); applied here", res.At.UTC().Format(time.RFC3339))
+	}
 	if err := res.Err(); err != nil {
 		ev.Detail += "; partial failure: " + err.Error()
+	}
+	if ns := res.Notes(); len(ns) > 0 {
+		ev.Detail += "; " + strings.Join(ns, "; ")
 	}
 	r.opts.OnEvent(ev)
 }
@@ -506,6 +637,15 @@ func (r *Revoker) isRevokedLocked(m Match) bool {
 		return true
 	}
 	return m.User != "" && IdPOfSubject(m.User, r.idpPfx) != ""
+}
+
+// RevokedIdP returns the issuer of the revoked identity provider that
+// vouched for subject (a federated subject), or "" if there is none.
+func (r *Revoker) RevokedIdP(ctx context.Context, subject string) string {
+	r.maybeRefresh(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return IdPOfSubject(subject, r.idpPfx)
 }
 
 // IsUpstreamCredentialRevoked reports whether principal's credential for
@@ -590,6 +730,8 @@ func (r *Revoker) Sync(ctx context.Context) ([]*Result, error) {
 			continue // a kind this version does not know: keep it, apply nothing
 		}
 		res := r.apply(ctx, rv, m, false)
+		res.Elsewhere = true
+		r.markApplied(ctx, res)
 		r.emit(res)
 		out = append(out, res)
 	}

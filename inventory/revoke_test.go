@@ -51,9 +51,10 @@ func (h *hookRecorder) hooks() inventory.RevocationHooks {
 		}
 	}
 	return inventory.RevocationHooks{
-		RevokeTokens:  count("RevokeTokens", 3),
-		CloseSessions: count("CloseSessions", 2),
-		CancelTasks:   count("CancelTasks", 1),
+		RevokeTokens:      count("RevokeTokens", 3),
+		CloseSessions:     count("CloseSessions", 2),
+		CancelTasks:       count("CancelTasks", 1),
+		EndUpstreamAccess: count("EndUpstreamAccess", 1),
 		DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
 			h.add("DropUpstreamCredential " + principal + " " + upstream)
 			return nil
@@ -72,10 +73,10 @@ func TestRevokeRunsHooksWithMatch(t *testing.T) {
 		calls    []string
 		match    inventory.Match
 	}{
-		{"user", "alice", []string{"CancelTasks user=alice", "CloseSessions user=alice", "RevokeTokens user=alice"}, inventory.Match{User: "alice"}},
-		{"client", cimdID, []string{"CancelTasks client=" + cimdID, "CloseSessions client=" + cimdID, "RevokeTokens client=" + cimdID}, inventory.Match{Client: cimdID}},
-		{"grant", "fam-1", []string{"CancelTasks grant=fam-1", "CloseSessions grant=fam-1", "RevokeTokens grant=fam-1"}, inventory.Match{Grant: "fam-1"}},
-		{"idp", idpIss, []string{"CancelTasks idp=" + idpIss, "CloseSessions idp=" + idpIss, "DistrustIdP " + idpIss, "RevokeTokens idp=" + idpIss}, inventory.Match{IdP: idpIss}},
+		{"user", "alice", []string{"CancelTasks user=alice", "CloseSessions user=alice", "EndUpstreamAccess user=alice", "RevokeTokens user=alice"}, inventory.Match{User: "alice"}},
+		{"client", cimdID, []string{"CancelTasks client=" + cimdID, "CloseSessions client=" + cimdID, "EndUpstreamAccess client=" + cimdID, "RevokeTokens client=" + cimdID}, inventory.Match{Client: cimdID}},
+		{"grant", "fam-1", []string{"CancelTasks grant=fam-1", "CloseSessions grant=fam-1", "EndUpstreamAccess grant=fam-1", "RevokeTokens grant=fam-1"}, inventory.Match{Grant: "fam-1"}},
+		{"idp", idpIss, []string{"CancelTasks idp=" + idpIss, "CloseSessions idp=" + idpIss, "DistrustIdP " + idpIss, "EndUpstreamAccess idp=" + idpIss, "RevokeTokens idp=" + idpIss}, inventory.Match{IdP: idpIss}},
 		{"upstream-credential", "drive/alice", []string{"DropUpstreamCredential alice drive"}, inventory.Match{}},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -279,7 +280,7 @@ func TestRevokeRecordFailureReported(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk full") || res.Durable {
 		t.Fatalf("Revoke = %+v, %v; want a non-durable result and the store error", res, err)
 	}
-	if len(rec.got()) != 3 {
+	if len(rec.got()) != 4 {
 		t.Errorf("hooks still run when recording fails: %v", rec.got())
 	}
 	clk.Add(time.Second) // IsRevoked reloads from the store
@@ -330,7 +331,8 @@ func TestRevokeDeadline(t *testing.T) {
 			t.Error("hook context was not cancelled at the deadline")
 		}
 		for _, s := range res.Steps {
-			if s.Name != "CancelTasks" && s.Err != nil {
+			// EndUpstreamAccess runs after CancelTasks: it never started.
+			if s.Name != "CancelTasks" && s.Name != "EndUpstreamAccess" && s.Err != nil {
 				t.Errorf("step %s failed: %v", s.Name, s.Err)
 			}
 		}
@@ -373,8 +375,8 @@ func TestSyncAppliesRevocationsFromAnotherProcess(t *testing.T) {
 			skipped++
 		}
 	}
-	if skipped != 3 {
-		t.Errorf("%d skipped steps, want 3: %+v", skipped, res.Steps)
+	if skipped != 4 {
+		t.Errorf("%d skipped steps, want 4: %+v", skipped, res.Steps)
 	}
 	if gw.IsRevoked(ctx, inventory.Match{Client: "c1"}) {
 		t.Fatal("seen before the refresh interval: the test clock is not used")
@@ -387,7 +389,7 @@ func TestSyncAppliesRevocationsFromAnotherProcess(t *testing.T) {
 	if err != nil || len(results) != 1 || results[0].Durable {
 		t.Fatalf("Sync = %+v, %v", results, err)
 	}
-	if got := rec.got(); !slices.Equal(got, []string{"CancelTasks client=c1", "CloseSessions client=c1", "RevokeTokens client=c1"}) {
+	if got := rec.got(); !slices.Equal(got, []string{"CancelTasks client=c1", "CloseSessions client=c1", "EndUpstreamAccess client=c1", "RevokeTokens client=c1"}) {
 		t.Errorf("hooks run by Sync: %v", got)
 	}
 	if results, _ := gw.Sync(ctx); len(results) != 0 {
@@ -477,4 +479,103 @@ func TestConcurrentUse(t *testing.T) {
 	if n := len(rv.Revocations(ctx)); n != 200 {
 		t.Errorf("%d revocations, want 200", n)
 	}
+}
+
+// A gateway's revoker marks what it applied; a revocation recorded by the
+// command line while no gateway ran is applied (with notes) by the first
+// Sync of the next gateway, once.
+func TestMarkAppliedAndStartUpSync(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewInventoryMemory()
+	cli, _ := inventory.NewRevoker(ctx, st, nil)
+	if _, err := cli.Revoke(ctx, "user", "alice", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	revs, _ := st.ListRevocations(ctx)
+	if len(revs) != 1 || !revs[0].AppliedAt.IsZero() {
+		t.Fatalf("the command line marked its revocation applied: %+v", revs)
+	}
+	rec := &hookRecorder{}
+	h := rec.hooks()
+	h.EndUpstreamAccess = func(ctx context.Context, m inventory.Match) (int, error) {
+		inventory.Note(ctx, "drive/%s: the upstream offers no revocation endpoint", m.User)
+		return 1, nil
+	}
+	var evs events
+	gw, _ := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{Hooks: h, OnEvent: evs.add, MarkApplied: true})
+	if !gw.IsRevoked(ctx, inventory.Match{User: "alice"}) {
+		t.Fatal("not refused before the start-up Sync")
+	}
+	results, err := gw.Sync(ctx)
+	if err != nil || len(results) != 1 || !results[0].Elsewhere {
+		t.Fatalf("start-up Sync = %+v, %v", results, err)
+	}
+	if n := results[0].Notes(); len(n) != 1 || !strings.Contains(n[0], "EndUpstreamAccess: drive/alice") {
+		t.Errorf("notes = %q", n)
+	}
+	if e := evs.last(); e.Kind != inventory.EventRevoked || !strings.Contains(e.Detail, "applied here") || !strings.Contains(e.Detail, "no revocation endpoint") {
+		t.Errorf("event = %+v", e)
+	}
+	revs, _ = st.ListRevocations(ctx)
+	if revs[0].AppliedAt.IsZero() || !strings.Contains(revs[0].AppliedNote, "no revocation endpoint") {
+		t.Errorf("not marked applied: %+v", revs[0])
+	}
+	// The next gateway finds it applied.
+	gw2, _ := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{Hooks: h, MarkApplied: true})
+	if results, _ := gw2.Sync(ctx); len(results) != 0 {
+		t.Errorf("applied again: %+v", results)
+	}
+	// A revocation made by the gateway itself is marked at once.
+	if _, err := gw2.Revoke(ctx, "client", "c1", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	revs, _ = st.ListRevocations(ctx)
+	for _, r := range revs {
+		if r.AppliedAt.IsZero() {
+			t.Errorf("%s %s not marked applied", r.Kind, r.ID)
+		}
+	}
+}
+
+// The upstream token is deleted only after the gateway's hook used it to
+// revoke the grant at the upstream; without the hook it is kept for the
+// gateway.
+func TestUpstreamCredentialTokenOrder(t *testing.T) {
+	ctx := context.Background()
+	st := &tokenInventory{InventoryMemory: store.NewInventoryMemory(), UpstreamTokensMemory: store.NewUpstreamTokensMemory()}
+	put := func() {
+		if err := st.PutUpstreamToken(ctx, &store.UpstreamToken{Principal: "alice", Upstream: "drive", Ciphertext: []byte("sealed"), UpdatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put()
+	cli, _ := inventory.NewRevoker(ctx, st, nil)
+	if _, err := cli.Revoke(ctx, "upstream-credential", "drive/alice", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetUpstreamToken(ctx, "alice", "drive"); err != nil {
+		t.Errorf("the command line deleted the sealed token the gateway needs: %v", err)
+	}
+	sawToken := false
+	gw, _ := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{MarkApplied: true, Hooks: inventory.RevocationHooks{
+		DropUpstreamCredential: func(ctx context.Context, principal, upstream string) error {
+			_, err := st.GetUpstreamToken(ctx, principal, upstream)
+			sawToken = err == nil
+			return nil
+		},
+	}})
+	if _, err := gw.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !sawToken {
+		t.Error("the hook ran without the token")
+	}
+	if _, err := st.GetUpstreamToken(ctx, "alice", "drive"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("token after the gateway applied the revocation: %v", err)
+	}
+}
+
+type tokenInventory struct {
+	*store.InventoryMemory
+	*store.UpstreamTokensMemory
 }

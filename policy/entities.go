@@ -67,6 +67,8 @@ var actionGroups = map[string][]string{
 	// The client's roots/list_changed notification, relayed to upstreams
 	// whose roots setting is relay.
 	"notifications/roots/list_changed": {"client-requests"},
+	// A client's status of a task it runs for an upstream, relayed to it.
+	"notifications/tasks/status": {"client-requests"},
 }
 
 // argumentActions are the actions whose context always has an arguments

@@ -20,6 +20,10 @@ type GatewayTask struct {
 	// ClientID is the OAuth client through which it was started ("" when
 	// auth is off).
 	ClientID string
+	// Grant is the grant the task was started under: the token family id,
+	// or the token id of a token without family ("" when unknown or auth
+	// is off). Revoking the grant cancels the task.
+	Grant string
 	// Upstream is the name of the upstream running the task, and
 	// UpstreamTaskID the id it gave it.
 	Upstream       string

@@ -43,6 +43,39 @@ type ClientRecord struct {
 	ApprovedBy string
 	// FirstSeen and LastSeen bound the client's activity.
 	FirstSeen, LastSeen time.Time
+
+	// DocumentDigest is the hex SHA-256 of the RFC 8785 canonical JSON of
+	// the latest metadata document; ApprovedDocumentDigest that of the
+	// approved one.
+	DocumentDigest, ApprovedDocumentDigest string
+	// RemoteKeyThumbprints are the RFC 7638 thumbprints of the keys last
+	// fetched from RemoteKeysURI (the client's jwks_uri), at
+	// RemoteKeysFetchedAt; ApprovedRemoteKeyThumbprints the approved ones,
+	// approved at RemoteKeysApprovedAt (zero: no baseline yet).
+	RemoteKeysURI                string
+	RemoteKeyThumbprints         []string
+	ApprovedRemoteKeyThumbprints []string
+	RemoteKeysFetchedAt          time.Time
+	RemoteKeysApprovedAt         time.Time
+	// History holds the latest changes of the client's trust objects,
+	// newest last (bounded by the inventory).
+	History []ClientChange
+}
+
+// ClientChange is one change of a client's trust objects: a redirect URI
+// set, a key set (inline or behind jwks_uri), the jwks_uri itself or the
+// metadata document, or an approval.
+type ClientChange struct {
+	// At is when the change was seen.
+	At time.Time
+	// What names the object: "redirect_uris", "jwks", "jwks_uri",
+	// "jwks_uri keys", "document" or "approved".
+	What string
+	// Old and New are the values before and after (fingerprints, URIs or
+	// digests).
+	Old, New []string
+	// By names the approver of an "approved" change.
+	By string `json:",omitempty"`
 }
 
 // CloneClientRecord returns a deep copy of r.
@@ -52,6 +85,15 @@ func CloneClientRecord(r *ClientRecord) *ClientRecord {
 	c.KeyThumbprints = slices.Clone(r.KeyThumbprints)
 	c.ApprovedRedirectURIs = slices.Clone(r.ApprovedRedirectURIs)
 	c.ApprovedKeyThumbprints = slices.Clone(r.ApprovedKeyThumbprints)
+	c.RemoteKeyThumbprints = slices.Clone(r.RemoteKeyThumbprints)
+	c.ApprovedRemoteKeyThumbprints = slices.Clone(r.ApprovedRemoteKeyThumbprints)
+	if r.History != nil {
+		c.History = make([]ClientChange, len(r.History))
+		for i, h := range r.History {
+			h.Old, h.New = slices.Clone(h.Old), slices.Clone(h.New)
+			c.History[i] = h
+		}
+	}
 	return &c
 }
 
@@ -133,6 +175,12 @@ type Revocation struct {
 	Reason string
 	// At is when it was revoked.
 	At time.Time
+	// AppliedAt is when a gateway applied it (closed the identity's
+	// sessions, cancelled its tasks, ended its upstream access); zero
+	// while no gateway has, as when it was recorded from the command line
+	// while no gateway ran. AppliedNote summarises what applying it did.
+	AppliedAt   time.Time
+	AppliedNote string
 }
 
 // InventoryStore is the persistent state of the inventory: client
@@ -175,6 +223,10 @@ type InventoryStore interface {
 	// (Kind, ID) replaces the first. It returns only once the record is
 	// durable.
 	PutRevocation(ctx context.Context, r *Revocation) error
+	// MarkRevocationApplied records that a gateway applied a revocation
+	// (see Revocation.AppliedAt), or returns an error wrapping
+	// ErrNotFound.
+	MarkRevocationApplied(ctx context.Context, kind, id string, at time.Time, note string) error
 	// ListRevocations returns every revocation sorted by kind then id.
 	ListRevocations(ctx context.Context) ([]*Revocation, error)
 	// DeleteRevocation lifts a revocation or returns an error wrapping

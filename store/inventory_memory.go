@@ -185,6 +185,18 @@ func (m *InventoryMemory) PutRevocation(ctx context.Context, r *Revocation) erro
 	return nil
 }
 
+// MarkRevocationApplied implements InventoryStore.
+func (m *InventoryMemory) MarkRevocationApplied(_ context.Context, kind, id string, at time.Time, note string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.revocations[[2]string{kind, id}]
+	if !ok {
+		return fmt.Errorf("revocation %s %q: %w", kind, id, ErrNotFound)
+	}
+	r.AppliedAt, r.AppliedNote = at, note
+	return nil
+}
+
 // ListRevocations implements InventoryStore.
 func (m *InventoryMemory) ListRevocations(context.Context) ([]*Revocation, error) {
 	m.mu.Lock()

@@ -116,8 +116,67 @@ func (m *Memory) CreateClient(_ context.Context, c *Client) error {
 func (m *Memory) PutClient(_ context.Context, c *Client) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.clients[c.ID] = cloneClient(*c)
+	next := cloneClient(*c)
+	if old, ok := m.clients[c.ID]; ok {
+		next.Status, next.StatusBy, next.StatusAt, next.FirstUsedAt = old.Status, old.StatusBy, old.StatusAt, old.FirstUsedAt
+	}
+	m.clients[c.ID] = next
 	return nil
+}
+
+// SetClientStatus implements Store.
+func (m *Memory) SetClientStatus(_ context.Context, id, status, by string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.clients[id]
+	if !ok {
+		return fmt.Errorf("client %q: %w", id, ErrNotFound)
+	}
+	c.Status, c.StatusBy, c.StatusAt = status, by, at
+	m.clients[id] = c
+	return nil
+}
+
+// MarkClientUsed implements Store.
+func (m *Memory) MarkClientUsed(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.clients[id]
+	if !ok {
+		return fmt.Errorf("client %q: %w", id, ErrNotFound)
+	}
+	if c.FirstUsedAt.IsZero() {
+		c.FirstUsedAt = at
+		m.clients[id] = c
+	}
+	return nil
+}
+
+// CountClients implements Store.
+func (m *Memory) CountClients(_ context.Context, kind string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range m.clients {
+		if c.Kind == kind {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DeleteUnusedClients implements Store.
+func (m *Memory) DeleteUnusedClients(_ context.Context, kind string, createdBefore time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, c := range m.clients {
+		if c.Kind == kind && c.FirstUsedAt.IsZero() && c.Status != ClientApproved && c.CreatedAt.Before(createdBefore) {
+			delete(m.clients, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // GetClient implements Store.
@@ -198,6 +257,9 @@ func (m *Memory) RotateRefreshToken(_ context.Context, oldHash string, next *Ref
 	old, ok := m.refresh[oldHash]
 	if !ok {
 		return nil, fmt.Errorf("refresh token: %w", ErrNotFound)
+	}
+	if old.Revoked {
+		return ptr(old), fmt.Errorf("refresh token: %w", ErrRevoked)
 	}
 	if !old.UsedAt.IsZero() {
 		return ptr(old), fmt.Errorf("refresh token: %w", ErrConsumed)

@@ -32,6 +32,9 @@ var (
 	ErrConsumed = errors.New("store: already used")
 	// ErrReplay reports a one-time identifier (a JWT jti) seen before.
 	ErrReplay = errors.New("store: identifier already used")
+	// ErrRevoked reports a rotation of a refresh token that was revoked
+	// (alone or with its grant family): nothing is issued from it.
+	ErrRevoked = errors.New("store: revoked")
 )
 
 // Digest returns the hex SHA-256 of a high-entropy secret (code, token,
@@ -96,7 +99,32 @@ type Client struct {
 	Metadata string
 	// CreatedAt is when the client was added.
 	CreatedAt time.Time
+	// Status is the administrator's admission decision: "" (none: the
+	// configuration of the client's registration path decides),
+	// ClientPending, ClientApproved or ClientRefused. PutClient never
+	// changes it on an existing client; SetClientStatus does.
+	Status string
+	// StatusBy and StatusAt record who set Status and when.
+	StatusBy string
+	StatusAt time.Time
+	// FirstUsedAt is when the client first obtained a token (zero if
+	// never): registrations never used are collected by
+	// DeleteUnusedClients. PutClient never changes it on an existing
+	// client; MarkClientUsed does.
+	FirstUsedAt time.Time
 }
+
+// Admission statuses of a client (Client.Status).
+const (
+	// ClientPending is a client registered on a path that needs an
+	// administrator's approval; it obtains no token until approved.
+	ClientPending = "pending"
+	// ClientApproved is a client an administrator approved.
+	ClientApproved = "approved"
+	// ClientRefused is a client an administrator refused; it obtains no
+	// token.
+	ClientRefused = "refused"
+)
 
 // AuthCode is an issued authorization code.
 type AuthCode struct {
@@ -238,8 +266,22 @@ type Store interface {
 	// CreateClient adds a client; ErrExists if the id is taken.
 	CreateClient(ctx context.Context, c *Client) error
 	// PutClient creates or replaces a client (used for metadata-document
-	// clients, whose record follows the fetched document).
+	// clients, whose record follows the fetched document). Replacing
+	// keeps the stored Status, StatusBy, StatusAt and FirstUsedAt.
 	PutClient(ctx context.Context, c *Client) error
+	// SetClientStatus records an admission decision (Client.Status) by
+	// whom at a time; ErrNotFound if there is no such client.
+	SetClientStatus(ctx context.Context, id, status, by string, at time.Time) error
+	// MarkClientUsed sets FirstUsedAt to at if it is not set yet;
+	// ErrNotFound if there is no such client.
+	MarkClientUsed(ctx context.Context, id string, at time.Time) error
+	// CountClients returns how many clients of a kind (ClientDynamic, …)
+	// are stored.
+	CountClients(ctx context.Context, kind string) (int, error)
+	// DeleteUnusedClients removes the clients of a kind created before
+	// createdBefore that never obtained a token (FirstUsedAt zero) and
+	// that no administrator approved, and returns how many it removed.
+	DeleteUnusedClients(ctx context.Context, kind string, createdBefore time.Time) (int, error)
 	// GetClient returns a client or ErrNotFound.
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// ListClients returns all clients sorted by id.
@@ -257,9 +299,12 @@ type Store interface {
 	// CreateRefreshToken stores a new refresh token.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RotateRefreshToken atomically marks the token oldHash used and
-	// stores next. If oldHash was already used it returns the old token
-	// and ErrConsumed (next is not stored); unknown tokens give
-	// ErrNotFound.
+	// stores next. If oldHash was revoked (alone or by RevokeFamily) it
+	// returns the old token and ErrRevoked, if it was already used the
+	// old token and ErrConsumed; next is then not stored. The check and
+	// the rotation are one transaction, so a rotation racing RevokeFamily
+	// either happens before it (and next is revoked by it) or fails.
+	// Unknown tokens give ErrNotFound.
 	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (*RefreshToken, error)
 	// GetRefreshToken returns a refresh token or ErrNotFound.
 	GetRefreshToken(ctx context.Context, tokenHash string) (*RefreshToken, error)

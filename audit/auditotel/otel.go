@@ -155,6 +155,43 @@ func (e *Exporter) Export(ctx context.Context, recs []*audit.Record) error {
 	return nil
 }
 
+// ExportCheckpoint implements audit.CheckpointSink: the checkpoint is a log
+// record with event name "mcpgate.audit.checkpoint", its JSON line as
+// body, and attributes mcpgate.audit.seq, mcpgate.audit.hash and
+// mcpgate.audit.key_id.
+func (e *Exporter) ExportCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.exp == nil {
+		return errors.New("audit: otel: closed")
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("audit: otel: checkpoint %d: %w", c.Seq, err)
+	}
+	e.proc.recs = e.proc.recs[:0]
+	var lr otellog.Record
+	lr.SetEventName("mcpgate.audit.checkpoint")
+	lr.SetTimestamp(c.Time)
+	lr.SetObservedTimestamp(time.Now())
+	lr.SetSeverity(otellog.SeverityInfo)
+	lr.SetSeverityText("INFO")
+	lr.SetBody(attribute.StringValue(string(body)))
+	lr.AddAttributes(
+		attribute.Int64("mcpgate.audit.seq", int64(c.Seq)),
+		attribute.String("mcpgate.audit.hash", c.Hash),
+		attribute.String("mcpgate.audit.key_id", c.KeyID),
+	)
+	e.logger.Emit(ctx, lr)
+	if len(e.proc.recs) != 1 {
+		return errors.New("audit: otel: checkpoint not emitted")
+	}
+	if err := e.exp.Export(ctx, e.proc.recs); err != nil {
+		return fmt.Errorf("audit: otel: %w", err)
+	}
+	return nil
+}
+
 // Close implements audit.Exporter.
 func (e *Exporter) Close() error {
 	e.mu.Lock()

@@ -23,9 +23,12 @@ import (
 type otlpReceiver struct {
 	mu      sync.Mutex
 	records int
-	seqs    []int64
-	service string
-	fail    atomic.Int32 // requests to refuse with 503
+	// checkpoints counts the checkpoint log records (event name
+	// mcpgate.audit.checkpoint), which records does not.
+	checkpoints int
+	seqs        []int64
+	service     string
+	fail        atomic.Int32 // requests to refuse with 503
 }
 
 func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +60,10 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, sl := range rl.ScopeLogs {
 			for _, lr := range sl.LogRecords {
+				if lr.GetEventName() == "mcpgate.audit.checkpoint" {
+					o.checkpoints++
+					continue
+				}
 				o.records++
 				for _, a := range lr.Attributes {
 					if a.Key == "mcpgate.audit.seq" {
@@ -102,6 +109,9 @@ func TestExporter(t *testing.T) {
 	defer recv.mu.Unlock()
 	if recv.records != 7 || recv.service != "gw-test" {
 		t.Fatalf("receiver got %d records (service %q), want 7", recv.records, recv.service)
+	}
+	if recv.checkpoints == 0 {
+		t.Error("no checkpoint reached the receiver (Close writes a final one)")
 	}
 	for i, s := range recv.seqs {
 		if s != int64(i+1) {

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
 	"github.com/mcpgate/mcpgate/internal/cli/authcmd"
+	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
 )
@@ -60,11 +61,12 @@ The configuration file is described in docs/configuration.md.`,
 	for _, c := range dataCommands {
 		next := c.PersistentPreRunE
 		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-			d, err := g.resolveDataDir()
+			d, a, err := g.resolveData()
 			if err != nil {
 				return err
 			}
 			dataDir = d
+			cmd.SetContext(cliaudit.WithConfig(cmd.Context(), a))
 			if next != nil {
 				return next(cmd, args)
 			}
@@ -75,22 +77,28 @@ The configuration file is described in docs/configuration.md.`,
 	return root
 }
 
-// resolveDataDir returns the data directory that serve would use: the
-// --data-dir flag, else data_dir of the --config file, else the default.
-func (g *globalFlags) resolveDataDir() (string, error) {
-	if g.dataDir != "" {
-		return g.dataDir, nil
-	}
+// resolveData returns the data directory that serve would use (the
+// --data-dir flag, else data_dir of the --config file, else the default)
+// and the --config file's audit section (nil without one): where the
+// checkpoints are signed and published.
+func (g *globalFlags) resolveData() (string, *config.Audit, error) {
+	var a *config.Audit
+	dir := g.dataDir
 	if g.configFile != "" {
 		c, err := config.Load(g.configFile)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		if c.DataDir != "" {
-			return c.DataDir, nil
+		a = c.Audit
+		if dir == "" {
+			dir = c.DataDir
 		}
 	}
-	return config.DefaultDataDir()
+	if dir != "" {
+		return dir, a, nil
+	}
+	d, err := config.DefaultDataDir()
+	return d, a, err
 }
 
 // configFlags are the inputs of buildConfig.
@@ -262,4 +270,11 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// resolveDataDir returns the data directory that serve would use (see
+// resolveData).
+func (g *globalFlags) resolveDataDir() (string, error) {
+	d, _, err := g.resolveData()
+	return d, err
 }

@@ -123,6 +123,23 @@ type Audit struct {
 	// OTLPEndpoint, if set, also exports every record as an OpenTelemetry
 	// log over OTLP/HTTP to this URL (e.g. http://collector:4318).
 	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint,omitempty"`
+	// SigningKeyFile is the checkpoint signing key (Ed25519, PEM PKCS #8)
+	// kept outside the data directory; it must exist. Default: the key in
+	// the data directory, generated on first use.
+	SigningKeyFile string `yaml:"signing_key_file" json:"signing_key_file,omitempty"`
+	// SigningCommand signs checkpoints by running a command (argv, no
+	// shell): checkpoint message on stdin, signature on stdout (see
+	// docs/audit.md). Needs PublicKeyFile.
+	SigningCommand []string `yaml:"signing_command" json:"signing_command,omitempty"`
+	// PublicKeyFile is the checkpoint verification key (PEM PUBLIC KEY):
+	// signatures are checked with it before checkpoints are stored, and
+	// "mcpgate audit verify" uses it.
+	PublicKeyFile string `yaml:"public_key_file" json:"public_key_file,omitempty"`
+	// SigningTimeout bounds one signing (default 10s).
+	SigningTimeout time.Duration `yaml:"signing_timeout" json:"signing_timeout,omitempty"`
+	// CheckpointFile, if set, is a file every signed checkpoint is
+	// appended to (one JSON line each, fsync'd), to ship elsewhere.
+	CheckpointFile string `yaml:"checkpoint_file" json:"checkpoint_file,omitempty"`
 }
 
 // Syslog names a syslog server.
@@ -143,6 +160,106 @@ type OAuth struct {
 	// OIDC, if set, lets users sign in through an enterprise OpenID Connect
 	// provider.
 	OIDC *OIDCLogin `yaml:"oidc" json:"oidc,omitempty"`
+	// Clients decides, per registration path, which OAuth clients are
+	// admitted and which grant types they may obtain. Absent means the
+	// safe defaults (see ClientPath).
+	Clients *Clients `yaml:"clients" json:"clients,omitempty"`
+	// IntrospectionClients are the client ids of the resource servers
+	// allowed to use the token introspection endpoint (RFC 7662); every
+	// other client is refused.
+	IntrospectionClients []string `yaml:"introspection_clients" json:"introspection_clients,omitempty"`
+}
+
+// Clients configures client admission per registration path.
+type Clients struct {
+	// CIMD is clients identified by the URL of a Client ID Metadata
+	// Document. Default: open, authorization_code and refresh_token.
+	CIMD *ClientPath `yaml:"cimd" json:"cimd,omitempty"`
+	// Dynamic is clients registered through RFC 7591 dynamic
+	// registration. Default: open, authorization_code and refresh_token,
+	// rate limited and bounded.
+	Dynamic *DynamicClients `yaml:"dynamic" json:"dynamic,omitempty"`
+	// PreRegistered is clients an administrator added (mcpgate client
+	// add). Default: open, every grant they were registered for.
+	PreRegistered *ClientPath `yaml:"pre_registered" json:"pre_registered,omitempty"`
+}
+
+// ClientPath is the admission policy of one registration path.
+type ClientPath struct {
+	// Mode is ClientsOpen (the default), ClientsAllowlist, ClientsApproval
+	// or ClientsClosed.
+	Mode string `yaml:"mode" json:"mode,omitempty"`
+	// Allow, for mode allowlist, names the admitted clients: for cimd,
+	// URL prefixes of the client_id or hosts ("*.example.com" for
+	// subdomains); for dynamic, URL prefixes or hosts every redirect URI
+	// must match; for pre_registered, client ids.
+	Allow []string `yaml:"allow" json:"allow,omitempty"`
+	// GrantTypes are the grant types the path's clients may obtain
+	// (authorization_code, refresh_token, client_credentials,
+	// urn:ietf:params:oauth:grant-type:jwt-bearer or its short form
+	// jwt-bearer). Absent means authorization_code and refresh_token for
+	// cimd and dynamic, every grant for pre_registered.
+	GrantTypes []string `yaml:"grant_types" json:"grant_types,omitempty"`
+}
+
+// DynamicClients is the admission policy of dynamic registration, with
+// its rate limit and storage bounds.
+type DynamicClients struct {
+	// Mode, Allow and GrantTypes are as in ClientPath.
+	Mode       string   `yaml:"mode" json:"mode,omitempty"`
+	Allow      []string `yaml:"allow" json:"allow,omitempty"`
+	GrantTypes []string `yaml:"grant_types" json:"grant_types,omitempty"`
+	// RateLimit limits registrations per source address. Default 10 a
+	// minute with bursts of 20.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	// MaxClients bounds the dynamically registered clients stored.
+	// Default 10000.
+	MaxClients int `yaml:"max_clients" json:"max_clients,omitempty"`
+	// MaxMetadataBytes caps a registration request. Default 16384.
+	MaxMetadataBytes int `yaml:"max_metadata_bytes" json:"max_metadata_bytes,omitempty"`
+	// UnusedTTL is how long a registration that never obtained a token is
+	// kept. Default 24h.
+	UnusedTTL time.Duration `yaml:"unused_ttl" json:"unused_ttl,omitempty"`
+}
+
+// Path returns the admission part of d.
+func (d *DynamicClients) Path() *ClientPath {
+	return &ClientPath{Mode: d.Mode, Allow: d.Allow, GrantTypes: d.GrantTypes}
+}
+
+// RateLimit is a token bucket per source address.
+type RateLimit struct {
+	// PerMinute is the sustained rate; Burst how many at once.
+	PerMinute float64 `yaml:"per_minute" json:"per_minute,omitempty"`
+	Burst     int     `yaml:"burst" json:"burst,omitempty"`
+}
+
+// Client admission modes (ClientPath.Mode).
+const (
+	ClientsOpen      = "open"
+	ClientsAllowlist = "allowlist"
+	ClientsApproval  = "approval"
+	ClientsClosed    = "closed"
+)
+
+// GrantTypeJWTBearer is the jwt-bearer grant (RFC 7523, used for ID-JAGs);
+// "jwt-bearer" is accepted as its short form in grant_types.
+const GrantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+// NormalizeGrantTypes returns grant types with the short form
+// "jwt-bearer" spelled out; nil stays nil.
+func NormalizeGrantTypes(gs []string) []string {
+	if gs == nil {
+		return nil
+	}
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		if g == "jwt-bearer" {
+			g = GrantTypeJWTBearer
+		}
+		out[i] = g
+	}
+	return out
 }
 
 // TrustedIssuer is an identity provider trusted for ID-JAGs.
@@ -173,8 +290,23 @@ type Inventory struct {
 	// approved again (mcpgate inventory approve-tool).
 	BlockChangedTools bool `yaml:"block_changed_tools" json:"block_changed_tools,omitempty"`
 	// BlockChangedClients refuses tokens to a client whose redirect URIs
-	// or keys changed until it is approved again.
+	// or keys changed until it is approved again. Keys are every key the
+	// client can sign with: its inline jwks, a pre-registered client's
+	// keys, and the keys behind its jwks_uri.
 	BlockChangedClients bool `yaml:"block_changed_clients" json:"block_changed_clients,omitempty"`
+	// RecheckInterval is how often the gateway fetches again the metadata
+	// documents and jwks_uri key sets of recently seen clients, to notice
+	// a swap while the client is away (auth "oauth"); 0 means 1 hour,
+	// negative turns the re-check off.
+	RecheckInterval time.Duration `yaml:"recheck_interval" json:"recheck_interval,omitempty"`
+	// RecheckSeenWithin selects the clients re-checked: those seen within
+	// this long; 0 means 30 days.
+	RecheckSeenWithin time.Duration `yaml:"recheck_seen_within" json:"recheck_seen_within,omitempty"`
+	// RecheckMaxClients bounds the clients one re-check round fetches (the
+	// most recently seen first); 0 means 1000.
+	RecheckMaxClients int `yaml:"recheck_max_clients" json:"recheck_max_clients,omitempty"`
+	// RecheckTimeout bounds one re-check round; 0 means 2 minutes.
+	RecheckTimeout time.Duration `yaml:"recheck_timeout" json:"recheck_timeout,omitempty"`
 	// NewTools says what happens to a tool an upstream lists for the first
 	// time after its baseline (the first listing of an upstream that has
 	// no tool in the inventory): NewToolsAllow ("allow", the default when

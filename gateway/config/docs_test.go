@@ -7,6 +7,32 @@ import (
 	"testing"
 )
 
+// TestAuditDocsExamples checks that the YAML examples of docs/audit.md
+// decode strictly and validate.
+func TestAuditDocsExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/audit.md")
+	if err != nil {
+		t.Skipf("docs not found: %v", err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found only %d yaml examples", len(blocks))
+	}
+	for i, b := range blocks {
+		c, err := parseYAML("docs example", []byte(b[1]))
+		if err != nil {
+			t.Errorf("example %d:\n%s\n%v", i, b[1], err)
+			continue
+		}
+		if err := c.ApplyDefaults(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("example %d does not validate:\n%s\n%v", i, b[1], err)
+		}
+	}
+}
+
 // TestDocsExamples checks that every YAML example in docs/configuration.md
 // decodes strictly, so the documentation names only real keys.
 func TestDocsExamples(t *testing.T) {

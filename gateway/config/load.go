@@ -246,6 +246,9 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	if c.Audit != nil {
 		c.Audit.JSONL = resolvePath(dir, c.Audit.JSONL)
+		c.Audit.SigningKeyFile = resolvePath(dir, c.Audit.SigningKeyFile)
+		c.Audit.PublicKeyFile = resolvePath(dir, c.Audit.PublicKeyFile)
+		c.Audit.CheckpointFile = resolvePath(dir, c.Audit.CheckpointFile)
 	}
 	if c.OAuth != nil && c.OAuth.OIDC != nil {
 		c.OAuth.OIDC.ClientSecretFile = resolvePath(dir, c.OAuth.OIDC.ClientSecretFile)

@@ -136,6 +136,12 @@ func (c *Config) Validate() error {
 		default:
 			v.add("inventory.new_tools: %q is not supported (want allow or approve)", inv.NewTools)
 		}
+		if inv.RecheckSeenWithin < 0 || inv.RecheckMaxClients < 0 || inv.RecheckTimeout < 0 {
+			v.add("inventory: recheck_seen_within, recheck_max_clients and recheck_timeout must not be negative")
+		}
+	}
+	if a := c.Audit; a != nil {
+		a.validate(v)
 	}
 	if a := c.Audit; a != nil && a.Syslog != nil {
 		switch a.Syslog.Network {
@@ -173,6 +179,34 @@ func (c *Config) Validate() error {
 				v.add("oauth.oidc: set exactly one of client_secret_env and client_secret_file")
 			}
 		}
+		if cl := o.Clients; cl != nil {
+			if cl.CIMD != nil {
+				cl.CIMD.validate(v, "oauth.clients.cimd", "cimd")
+			}
+			if d := cl.Dynamic; d != nil {
+				d.Path().validate(v, "oauth.clients.dynamic", "dynamic")
+				if rl := d.RateLimit; rl != nil && (rl.PerMinute < 0 || rl.Burst < 0) {
+					v.add("oauth.clients.dynamic.rate_limit: per_minute and burst must not be negative")
+				}
+				if d.MaxClients < 0 {
+					v.add("oauth.clients.dynamic.max_clients: negative")
+				}
+				if d.MaxMetadataBytes < 0 || d.MaxMetadataBytes > 1<<20 {
+					v.add("oauth.clients.dynamic.max_metadata_bytes: %d is out of range (0 to 1048576)", d.MaxMetadataBytes)
+				}
+				if d.UnusedTTL < 0 {
+					v.add("oauth.clients.dynamic.unused_ttl: negative")
+				}
+			}
+			if cl.PreRegistered != nil {
+				cl.PreRegistered.validate(v, "oauth.clients.pre_registered", "pre_registered")
+			}
+		}
+		for i, id := range o.IntrospectionClients {
+			if id == "" || strings.ContainsAny(id, " \t\r\n") {
+				v.add("oauth.introspection_clients[%d]: %q is not a client id", i, id)
+			}
+		}
 	}
 	seen := make(map[string]int)
 	for i := range c.Upstreams {
@@ -192,6 +226,27 @@ func (c *Config) Validate() error {
 		return &ValidationError{Problems: v.problems}
 	}
 	return nil
+}
+
+// validate checks the checkpoint signing settings.
+func (a *Audit) validate(v *validator) {
+	if a.SigningKeyFile != "" && len(a.SigningCommand) > 0 {
+		v.add("audit: set signing_key_file or signing_command, not both")
+	}
+	if len(a.SigningCommand) > 0 {
+		if a.SigningCommand[0] == "" {
+			v.add("audit.signing_command: empty program name")
+		}
+		if a.PublicKeyFile == "" {
+			v.add("audit.signing_command: needs audit.public_key_file to check the command's signatures")
+		}
+	}
+	if a.SigningTimeout < 0 {
+		v.add("audit.signing_timeout: negative")
+	}
+	if a.CheckpointFile != "" && a.CheckpointFile == a.JSONL {
+		v.add("audit.checkpoint_file: the same file as audit.jsonl (the export already holds the checkpoints)")
+	}
 }
 
 type validator struct{ problems []string }
@@ -512,4 +567,76 @@ func redactURL(s string) string {
 		u.RawQuery = "REDACTED"
 	}
 	return u.String()
+}
+
+// validate checks one registration path's admission policy; path is
+// cimd, dynamic or pre_registered.
+func (p *ClientPath) validate(v *validator, where, path string) {
+	switch p.Mode {
+	case "", ClientsOpen, ClientsApproval, ClientsClosed:
+		if len(p.Allow) > 0 {
+			v.add("%s.allow: only used with mode: allowlist (mode is %q)", where, p.Mode)
+		}
+	case ClientsAllowlist:
+		if len(p.Allow) == 0 {
+			v.add("%s: mode allowlist needs a non-empty allow list", where)
+		}
+	default:
+		v.add("%s.mode: %q is not supported (want open, allowlist, approval or closed)", where, p.Mode)
+	}
+	for i, a := range p.Allow {
+		if err := checkAllowEntry(a, path); err != nil {
+			v.add("%s.allow[%d]: %v", where, i, err)
+		}
+	}
+	if p.GrantTypes != nil && len(p.GrantTypes) == 0 {
+		v.add("%s.grant_types: empty (remove the key for the default, or name the grant types)", where)
+	}
+	for i, g := range NormalizeGrantTypes(p.GrantTypes) {
+		switch g {
+		case "authorization_code", "refresh_token", "client_credentials", GrantTypeJWTBearer:
+		default:
+			v.add("%s.grant_types[%d]: %q is not supported (want authorization_code, refresh_token, client_credentials or jwt-bearer)", where, i, p.GrantTypes[i])
+		}
+	}
+}
+
+// checkAllowEntry checks one allow-list entry of a path.
+func checkAllowEntry(a, path string) error {
+	if a == "" || strings.TrimSpace(a) != a || strings.ContainsAny(a, " \t\r\n") {
+		return fmt.Errorf("%q is empty or contains spaces", a)
+	}
+	if path == "pre_registered" {
+		return nil // client ids
+	}
+	if strings.Contains(a, "://") {
+		u, err := url.Parse(a)
+		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%q is not a URL prefix (scheme://host/path, without query or fragment)", a)
+		}
+		if path == "cimd" && u.Scheme != "https" {
+			return fmt.Errorf("%q: client ID metadata documents are https URLs", a)
+		}
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return fmt.Errorf("%q: scheme %q is not http or https", a, u.Scheme)
+		}
+		return nil
+	}
+	host := strings.TrimPrefix(a, "*.")
+	if strings.HasPrefix(host, "[") {
+		if ip := net.ParseIP(strings.Trim(host, "[]")); ip == nil {
+			return fmt.Errorf("%q is not a host", a)
+		}
+		return nil
+	}
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if _, perr := strconv.Atoi(port); perr != nil {
+			return fmt.Errorf("%q: bad port", a)
+		}
+		host = h
+	}
+	if strings.ContainsAny(host, "/?#@*:") || strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") {
+		return fmt.Errorf("%q is not a host, *.domain or URL prefix", a)
+	}
+	return nil
 }

@@ -402,3 +402,84 @@ func (t *userTokenTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	return t.base.RoundTrip(withBearer(r2, tk.AccessToken))
 }
+
+// Outcomes of RevokeGrant.
+const (
+	// GrantNone: the principal held no token for the upstream.
+	GrantNone = "none"
+	// GrantRevoked: the upstream's authorization server revoked the grant
+	// (RFC 7009).
+	GrantRevoked = "revoked"
+	// GrantNotRevocable: the upstream's authorization server offers no
+	// revocation endpoint; the grant may stay live there until it
+	// expires.
+	GrantNotRevocable = "not-revocable"
+)
+
+// RevokeGrant ends the principal's per-user grant at up: it revokes the
+// stored refresh and access tokens at the upstream's authorization server
+// (RFC 7009) when its metadata offers a revocation_endpoint, and deletes
+// the stored token in every case, so that the gateway never uses it again.
+// It returns GrantNone, GrantRevoked or GrantNotRevocable; an error says
+// why the authorization server could not be asked or refused (the token
+// is deleted all the same).
+func (s *Service) RevokeGrant(ctx context.Context, up Upstream, principal string) (string, error) {
+	if s.tokens == nil || !PerUser(up.Credentials) {
+		return GrantNone, nil
+	}
+	up = s.described(up)
+	s.refreshMu.Lock() // no refresh replaces the token meanwhile
+	defer s.refreshMu.Unlock()
+	tk, err := s.loadToken(ctx, up, principal)
+	if err != nil {
+		return GrantNone, err
+	}
+	if tk == nil {
+		return GrantNone, nil
+	}
+	defer func() {
+		if err := s.tokens.DeleteUpstreamToken(context.WithoutCancel(ctx), principal, up.Name); err != nil {
+			up.Logger.Warn("deleting a per-user token", "principal", principal, "error", err)
+		}
+	}()
+	as, err := s.revocationServer(ctx, up, tk)
+	if err != nil {
+		return GrantNone, fmt.Errorf("upstream %s: finding its authorization server to revoke the grant of %s: %w", up.Name, principal, err)
+	}
+	client := &oauthclient.ClientAuth{ClientID: tk.ClientID}
+	if c, _ := configuredClient(up); c != nil && c.ClientID == tk.ClientID {
+		client = c
+	} else {
+		s.mu.Lock()
+		if c := s.clients[up.Name]; c != nil && c.ClientID == tk.ClientID {
+			client = c
+		}
+		s.mu.Unlock()
+	}
+	err = oauthclient.Revoke(ctx, s.asClient(up), client, tk, as)
+	switch {
+	case errors.Is(err, oauthclient.ErrNoRevocationEndpoint):
+		up.Logger.Warn("the upstream's authorization server offers no revocation endpoint: the per-user grant stays live there until it expires", "principal", principal)
+		return GrantNotRevocable, nil
+	case err != nil:
+		return GrantNone, fmt.Errorf("upstream %s: revoking the grant of %s at %s: %w", up.Name, principal, as.RevocationEndpoint, err)
+	}
+	return GrantRevoked, nil
+}
+
+// revocationServer returns the metadata of the authorization server that
+// issued tk: the upstream's discovered one when it is that server.
+func (s *Service) revocationServer(ctx context.Context, up Upstream, tk *oauthclient.Token) (*meta.AuthorizationServerMetadata, error) {
+	d, err := s.discovery(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	as := d.AuthorizationServer
+	if as == nil {
+		return nil, errors.New("no authorization server metadata")
+	}
+	if tk.TokenEndpoint != "" && as.TokenEndpoint != "" && tk.TokenEndpoint != as.TokenEndpoint {
+		return nil, fmt.Errorf("the token was issued by another authorization server (token endpoint %s)", tk.TokenEndpoint)
+	}
+	return as, nil
+}

@@ -43,6 +43,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/pwguard"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
+	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/oauth/resource"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
@@ -66,6 +67,10 @@ type Options struct {
 type App struct {
 	// Gateway is the gateway; serve its Handler after Start.
 	Gateway *gateway.Gateway
+
+	// recheck runs one round of the re-check of clients' trust objects
+	// (nil without auth "oauth" and an inventory).
+	recheck func(ctx context.Context) (inventory.RecheckResult, error)
 
 	logger  *slog.Logger
 	closers []func() error // in the order of building
@@ -160,8 +165,18 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 		gopts.Revoker, err = inventory.NewRevoker(ctx, db, &inventory.RevokerOptions{
-			Hooks:   inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(db, time.Now)},
+			Hooks: inventory.RevocationHooks{
+				RevokeTokens: inventory.StoreTokenRevoker(db, time.Now),
+				DistrustIdP:  distrustIdP,
+			},
 			OnEvent: hooks.InventoryEvent,
+			// The gateway applies revocations recorded while it was
+			// stopped before it serves, and marks what it applied.
+			MarkApplied: true,
+			// Revocations made by the command line reach the running
+			// gateway (sessions closed, tasks cancelled) well within a
+			// second.
+			RefreshInterval: revocationRefresh,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("revocation: %w", err)
@@ -191,6 +206,9 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		if gopts.Auth, err = a.authServers(ctx, cfg, db, hooks, guard, o.AuthServer); err != nil {
 			return nil, err
 		}
+		if gopts.Inventory != nil {
+			a.recheckClients(ctx, cfg.Inventory, gopts.Inventory, gopts.Auth.Server)
+		}
 		// The identity store keeps the sealed per-user upstream tokens:
 		// with auth "oauth" they belong to signed-in users.
 		gopts.UpstreamTokens = db
@@ -205,6 +223,59 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 	}
 	a.onClose(a.Gateway.Close)
 	return a, nil
+}
+
+// revocationRefresh is how often the gateway looks for revocations made by
+// another process (the command line, another replica).
+const revocationRefresh = 250 * time.Millisecond
+
+// distrustIdP is the revoker's DistrustIdP: the authorization server asks
+// the revoker (through the gateway's AdmitToken hook) at sign-in, consent
+// and every token request, and the revoker counts a distrusted provider's
+// federated subjects as revoked, so there is nothing else to switch off.
+func distrustIdP(ctx context.Context, issuer string) error {
+	inventory.Note(ctx, "sign-ins, consents, ID-JAG assertions and tokens of users %s vouched for are refused from now on", issuer)
+	return nil
+}
+
+// RecheckClients runs one round of the re-check of clients' trust objects
+// now, as the schedule (inventory.recheck_interval) does: the metadata
+// documents and jwks_uri key sets of the clients seen recently are
+// fetched again and recorded in the inventory, which flags (or blocks)
+// what changed. Without auth "oauth" it does nothing.
+func (a *App) RecheckClients(ctx context.Context) (inventory.RecheckResult, error) {
+	if a.recheck == nil {
+		return inventory.RecheckResult{}, nil
+	}
+	return a.recheck(ctx)
+}
+
+// recheckClients sets up the re-check of clients' trust objects and runs
+// it on its schedule until Close.
+func (a *App) recheckClients(ctx context.Context, ic *config.Inventory, inv *inventory.Inventory, as *authserver.Server) {
+	if ic == nil {
+		ic = &config.Inventory{}
+	}
+	ro := &inventory.RecheckOptions{SeenWithin: ic.RecheckSeenWithin, MaxClients: ic.RecheckMaxClients, Timeout: ic.RecheckTimeout}
+	a.recheck = func(ctx context.Context) (inventory.RecheckResult, error) {
+		return inv.RecheckClients(ctx, as.RecheckClient, ro)
+	}
+	if ic.RecheckInterval < 0 {
+		return
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inv.RunRecheck(runCtx, ic.RecheckInterval, as.RecheckClient, ro, func(res inventory.RecheckResult, err error) {
+			if err != nil {
+				a.logger.Warn("re-checking clients' metadata documents and keys", "error", err)
+				return
+			}
+			a.logger.Info("clients' metadata documents and keys re-checked", "checked", res.Checked, "failed", res.Failed, "skipped", res.Skipped, "errors", errors.Join(res.Errors...))
+		})
+	}()
+	a.onClose(func() error { stop(); <-done; return nil })
 }
 
 // Close closes the gateway and then everything New built for it, in the
@@ -232,6 +303,12 @@ func (a *App) auditLog(ctx context.Context, cfg *config.Config, db *sqlite.Store
 	}
 	if ac := cfg.Audit; ac != nil {
 		ao.KeepPayloads, ao.FailOpen = ac.KeepPayloads, ac.FailOpen
+		// The checkpoint signing key may live outside the data directory
+		// (a key file or a signing command), and every checkpoint may also
+		// go to an append-only file (docs/audit.md, "Evidence outside the
+		// database").
+		ao.SigningKeyFile, ao.SigningCommand, ao.PublicKeyFile = ac.SigningKeyFile, ac.SigningCommand, ac.PublicKeyFile
+		ao.SigningTimeout, ao.CheckpointFile = ac.SigningTimeout, ac.CheckpointFile
 		if ac.JSONL != "" {
 			e, err := audit.NewJSONLExporter(ac.JSONL)
 			if err != nil {
@@ -302,6 +379,7 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 		Logger:           a.logger,
 		Admit:            hooks.AdmitToken,
 		OnClientMetadata: hooks.ClientMetadata,
+		OnClientKeys:     hooks.ClientKeys,
 		OnEvent:          hooks.AuthEvent,
 		PasswordGuard:    guard,
 	}
@@ -316,6 +394,7 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 			}
 			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName}
 		}
+		clientAdmission(oc, asOpts)
 	}
 	if adjust != nil {
 		adjust(asOpts)
@@ -324,6 +403,12 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 	if err != nil {
 		return nil, fmt.Errorf("authorization server: %w", err)
 	}
+	// Expired records and unused dynamic registrations are collected until
+	// Close.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	swept := make(chan struct{})
+	go func() { defer close(swept); as.RunSweeper(sweepCtx, 10*time.Minute) }()
+	a.onClose(func() error { stopSweep(); <-swept; return nil })
 	rs, err := resource.New(mcpURL,
 		resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as}),
 		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{gateway.ScopeTools}, ResourceName: "mcpgate", Logger: a.logger})
@@ -380,3 +465,36 @@ func localApprover(st store.Store, approvers []string, guard *pwguard.Guard) fun
 // errNoApprover is the error of a request that does not authenticate an
 // approver.
 var errNoApprover = errors.New("not signed in as an approver")
+
+// clientAdmission passes oauth.clients and oauth.introspection_clients to
+// the authorization server: which registration path admits which clients
+// and grant types, the bounds on dynamic registration, and who may
+// introspect tokens.
+func clientAdmission(o *config.OAuth, opts *authserver.Options) {
+	opts.IntrospectionClients = o.IntrospectionClients
+	c := o.Clients
+	if c == nil {
+		return
+	}
+	policy := func(p *config.ClientPath) authserver.AdmissionPolicy {
+		return authserver.AdmissionPolicy{Mode: p.Mode, Allow: p.Allow, GrantTypes: config.NormalizeGrantTypes(p.GrantTypes)}
+	}
+	if c.CIMD != nil {
+		opts.MetadataDocuments.Admission = policy(c.CIMD)
+	}
+	if c.PreRegistered != nil {
+		opts.PreRegistered = policy(c.PreRegistered)
+	}
+	if d := c.Dynamic; d != nil {
+		r := &opts.Registration
+		r.Admission = policy(d.Path())
+		// Machine grants allowed explicitly may use private_key_jwt.
+		r.AllowConfidential = slices.ContainsFunc(r.Admission.GrantTypes, func(g string) bool {
+			return g == meta.GrantTypeClientCredentials || g == meta.GrantTypeJWTBearer
+		})
+		if d.RateLimit != nil {
+			r.RateLimit = authserver.RateLimit{PerMinute: d.RateLimit.PerMinute, Burst: d.RateLimit.Burst}
+		}
+		r.MaxClients, r.MaxMetadataBytes, r.UnusedClientTTL = d.MaxClients, d.MaxMetadataBytes, d.UnusedTTL
+	}
+}

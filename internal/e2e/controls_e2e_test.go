@@ -101,6 +101,7 @@ func controlsUpstream() *mcp.Server {
 // SQLite, in front of controlsUpstream, with the policies above.
 type controlsWorld struct {
 	app     *app.App // the gateway and what internal/app built for it
+	cfg     *config.Config
 	g       *gateway.Gateway
 	srv     *http.Server
 	base    string
@@ -178,6 +179,7 @@ func newGovernedWorld(t *testing.T, up *mcp.Server, policies string, adjust func
 	if adjust != nil {
 		adjust(cfg)
 	}
+	w.cfg = cfg
 	w.app, err = app.New(ctx, cfg, &app.Options{
 		Logger: discardLogger(),
 		AuthServer: func(o *authserver.Options) {

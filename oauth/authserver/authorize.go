@@ -89,6 +89,17 @@ func (s *Server) checkAuthorize(ctx context.Context, raw string) (*authzRequest,
 		// The redirect URI is malformed: never redirect to it.
 		return nil, &authzError{err: asOAuthError(perr)}
 	}
+	// A client the server does not admit is told so on the error page,
+	// never by a redirect: its redirect URIs are not vouched for.
+	if err := s.admitClient(client, meta.GrantTypeAuthorizationCode); err != nil {
+		oe := asOAuthError(err)
+		if client.Status == store.ClientRefused {
+			oe = oauthErr(http.StatusForbidden, meta.ErrAccessDenied, "%s", oe.Description)
+		} else {
+			oe = oauthErr(http.StatusForbidden, oe.Code, "%s", oe.Description)
+		}
+		return nil, &authzError{err: oe}
+	}
 	if !matchRedirectURI(client.RedirectURIs, req.RedirectURI) {
 		return nil, &authzError{err: errInvalidRequest("redirect_uri %q is not registered for this client", req.RedirectURI)}
 	}
@@ -122,6 +133,14 @@ func (s *Server) checkAuthorize(ctx context.Context, raw string) (*authzRequest,
 		return fail(asOAuthError(err))
 	}
 	return &authzRequest{raw: raw, req: req, client: client, resource: res, scopes: scopes}, nil
+}
+
+// capitalize upper-cases the first letter of an ASCII message.
+func capitalize(msg string) string {
+	if msg == "" || msg[0] < 'a' || msg[0] > 'z' {
+		return msg
+	}
+	return string(msg[0]-'a'+'A') + msg[1:]
 }
 
 // redirectWith sends the user agent back to the client with parameters,
@@ -219,13 +238,45 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, az, "", http.StatusOK)
 		return
 	}
+	if err := s.refused(r.Context(), sess.subject, az.client.ID); err != nil {
+		s.signOut(w, r)
+		s.errorPage(w, r, err)
+		return
+	}
 	s.consentPage(w, az, sess)
+}
+
+// refused asks Options.Admit whether subject may sign in to client and
+// consent: a revoked user (or client) is refused at sign-in and at
+// consent, before any code is issued, with the reason as the page's
+// message ("this account has been revoked by an administrator").
+func (s *Server) refused(ctx context.Context, subject, clientID string) *meta.Error {
+	if s.opts.Admit == nil {
+		return nil
+	}
+	if err := s.opts.Admit(ctx, subject, clientID); err != nil {
+		s.log.InfoContext(ctx, "oauth: sign-in or consent refused", "sub", subject, "client_id", clientID, "reason", err)
+		return oauthErr(http.StatusForbidden, meta.ErrAccessDenied, "%v", err)
+	}
+	return nil
+}
+
+// signOut ends the browser's sign-in session, if any.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		_ = s.st.DeleteSession(r.Context(), store.Digest(c.Value))
+	}
+	s.setCookie(w, sessionCookie, "", -1)
 }
 
 // approve issues an authorization code and redirects to the client.
 // attrs are what an identity provider asserted about the subject at
 // sign-in; they travel with the code.
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, az *authzRequest, subject string, attrs principal.Attributes) {
+	if e := s.refused(r.Context(), subject, az.client.ID); e != nil {
+		s.authorizeFailed(w, r, &authzError{err: e, redirect: true, req: az.req})
+		return
+	}
 	code := meta.RandomToken(32)
 	ac := &store.AuthCode{
 		CodeHash: store.Digest(code), ClientID: az.client.ID, Subject: subject, RedirectURI: az.req.RedirectURI,
@@ -395,6 +446,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, az, "Unknown username or wrong password.", http.StatusUnauthorized)
 		return
 	}
+	if e := s.refused(r.Context(), username, az.client.ID); e != nil {
+		s.loginPage(w, r, az, capitalize(e.Description)+".", http.StatusForbidden)
+		return
+	}
 	if err := s.startSession(w, r, form["username"], principal.Attributes{}); err != nil {
 		s.errorPage(w, r, errServer(err))
 		return
@@ -443,6 +498,11 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	switch form["action"] {
 	case "approve":
+		if e := s.refused(r.Context(), sess.subject, az.client.ID); e != nil {
+			s.signOut(w, r)
+			s.errorPage(w, r, e)
+			return
+		}
 		s.approve(w, r, az, sess.subject, sess.attrs)
 	case "deny":
 		s.authorizeFailed(w, r, &authzError{err: oauthErr(http.StatusBadRequest, meta.ErrAccessDenied, "the user denied access"), redirect: true, req: az.req})

@@ -47,6 +47,12 @@ func (s *Server) checkDomainPolicy(u *url.URL) error {
 // its Client ID Metadata Document: from the cache if fresh, otherwise by
 // fetching it. Fetch errors are never cached.
 func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.Client, error) {
+	return s.resolveMetadataDocument(ctx, id, false)
+}
+
+// resolveMetadataDocument is metadataDocumentClient; refresh fetches the
+// document even if the cached copy is fresh.
+func (s *Server) resolveMetadataDocument(ctx context.Context, id string, refresh bool) (*store.Client, error) {
 	if err := meta.ValidateClientIDMetadataURL(id); err != nil {
 		return nil, errInvalidClient("%v", err)
 	}
@@ -54,13 +60,23 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	if err := s.checkDomainPolicy(u); err != nil {
 		return nil, err
 	}
+	// A closed path or an allow list refuses before any fetch, except a
+	// client an administrator approved.
+	if pol := &s.opts.MetadataDocuments.Admission; mode(pol) == AdmissionClosed || (mode(pol) == AdmissionAllowlist && !allowListMatches(pol.Allow, id)) {
+		if c, err := s.st.GetClient(ctx, id); err != nil || c.Kind != store.ClientMetadataDocument || c.Status != store.ClientApproved {
+			if mode(pol) == AdmissionClosed {
+				return nil, errInvalidClient("client ID metadata documents are not accepted by this server")
+			}
+			return nil, errInvalidClient("client ID metadata documents from %s are not accepted by this server (not on the allow list)", u.Host)
+		}
+	}
 	now := s.now()
-	if doc, err := s.st.GetMetadataDocument(ctx, id); err == nil && doc.ExpiresAt.After(now) {
+	if doc, err := s.st.GetMetadataDocument(ctx, id); err == nil && doc.ExpiresAt.After(now) && !refresh {
 		if c, err := s.st.GetClient(ctx, id); err == nil && c.Kind == store.ClientMetadataDocument && c.Metadata == doc.Body {
 			return c, nil
 		}
 	}
-	body, ttl, err := s.fetchMetadataDocument(ctx, id)
+	body, ttl, err := s.fetchJSON(ctx, "client metadata document", id, s.opts.MetadataDocuments.MaxBytes)
 	if err != nil {
 		s.log.InfoContext(ctx, "oauth: client metadata document refused", "client_id", id, "err", err)
 		return nil, err
@@ -107,7 +123,7 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	c := &store.Client{
 		ID: id, Kind: store.ClientMetadataDocument, Name: cm.ClientName, RedirectURIs: cm.RedirectURIs,
 		GrantTypes: grants, TokenEndpointAuthMethod: method, Scope: cm.Scope, JWKS: string(cm.JWKS), JWKSURI: cm.JWKSURI,
-		Metadata: string(body), CreatedAt: now,
+		Metadata: string(body), CreatedAt: now, Status: s.newClientStatus(store.ClientMetadataDocument),
 	}
 	doc, err := s.st.PutMetadataDocument(ctx, &store.MetadataDocument{URL: id, Body: string(body), Digest: store.Digest(string(body)), FetchedAt: now, ExpiresAt: now.Add(ttl)})
 	if err != nil {
@@ -124,21 +140,23 @@ func (s *Server) metadataDocumentClient(ctx context.Context, id string) (*store.
 	if err := s.st.PutClient(ctx, c); err != nil {
 		return nil, err
 	}
-	return c, nil
+	// The stored record keeps an earlier decision and first use.
+	return s.st.GetClient(ctx, id)
 }
 
-// fetchMetadataDocument GETs the document with the SSRF-safe client: no
-// redirects, a size cap and a timeout. It returns the cache lifetime
-// allowed by the response's Cache-Control, bounded by the policy.
-func (s *Server) fetchMetadataDocument(ctx context.Context, id string) ([]byte, time.Duration, error) {
+// fetchJSON GETs a client metadata document or a jwks_uri key set (what
+// names it in errors) with the SSRF-safe client: no redirects, a size cap
+// and a timeout. It returns the cache lifetime allowed by the response's
+// Cache-Control, bounded by the policy.
+func (s *Server) fetchJSON(ctx context.Context, what, u string, maxBytes int64) ([]byte, time.Duration, error) {
 	p := &s.opts.MetadataDocuments
 	ctx, cancel := context.WithTimeout(ctx, p.FetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, errInvalidClient("client metadata document URL: %v", err)
+		return nil, 0, errInvalidClient("%s URL: %v", what, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	hc := *s.cimd
 	// Never follow redirects, whatever client was configured.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -146,26 +164,26 @@ func (s *Server) fetchMetadataDocument(ctx context.Context, id string) ([]byte, 
 	if err != nil {
 		var be *safehttp.BlockedError
 		if errors.As(err, &be) {
-			return nil, 0, errInvalidClient("client metadata document host resolves to a refused address (%s)", be.Reason)
+			return nil, 0, errInvalidClient("%s host resolves to a refused address (%s)", what, be.Reason)
 		}
-		return nil, 0, errInvalidClient("fetching client metadata document failed: %v", redactURLError(err))
+		return nil, 0, errInvalidClient("fetching %s failed: %v", what, redactURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, 0, errInvalidClient("client metadata document URL redirects (HTTP %d); redirects are not followed", resp.StatusCode)
+		return nil, 0, errInvalidClient("%s URL redirects (HTTP %d); redirects are not followed", what, resp.StatusCode)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, errInvalidClient("fetching client metadata document: HTTP %d", resp.StatusCode)
+		return nil, 0, errInvalidClient("fetching %s: HTTP %d", what, resp.StatusCode)
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return nil, 0, errInvalidClient("client metadata document Content-Type must be application/json")
+		return nil, 0, errInvalidClient("%s Content-Type must be application/json", what)
 	}
-	body, err := safehttp.ReadLimited(resp.Body, p.MaxBytes)
+	body, err := safehttp.ReadLimited(resp.Body, maxBytes)
 	if err != nil {
 		if errors.Is(err, safehttp.ErrBodyTooLarge) {
-			return nil, 0, errInvalidClient("client metadata document is larger than %d bytes", p.MaxBytes)
+			return nil, 0, errInvalidClient("%s is larger than %d bytes", what, maxBytes)
 		}
-		return nil, 0, errInvalidClient("reading client metadata document: %v", err)
+		return nil, 0, errInvalidClient("reading %s: %v", what, err)
 	}
 	return body, cacheLifetime(resp.Header, p.MinCache, p.MaxCache), nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -44,9 +43,6 @@ func (s *Server) getClient(ctx context.Context, id string) (*store.Client, error
 		return nil, errInvalidClient("client_id is required")
 	}
 	if isMetadataDocumentID(id) {
-		if s.opts.MetadataDocuments.Disabled {
-			return nil, errInvalidClient("client ID metadata documents are not supported here")
-		}
 		return s.metadataDocumentClient(ctx, id)
 	}
 	c, err := s.st.GetClient(ctx, id)
@@ -231,7 +227,7 @@ func (s *Server) checkClientAssertion(ctx context.Context, clientID, assertion, 
 	if assertion == "" {
 		return nil, errInvalidClient("client_assertion is required")
 	}
-	_, c, err := unverifiedClaims(assertion, algs(signingAlgs))
+	jws, c, err := unverifiedClaims(assertion, algs(signingAlgs))
 	if err != nil {
 		return nil, errInvalidClient("client assertion: %v", err)
 	}
@@ -248,12 +244,9 @@ func (s *Server) checkClientAssertion(ctx context.Context, clientID, assertion, 
 	if client.TokenEndpointAuthMethod != meta.AuthMethodPrivateKeyJWT {
 		return nil, errInvalidClient("client %q is not registered for private_key_jwt", client.ID)
 	}
-	kv, err := s.clientKeys(ctx, client)
+	keys, err := s.verifyClientAssertionKey(ctx, client, jws)
 	if err != nil {
-		return nil, errInvalidClient("client %q keys: %v", client.ID, err)
-	}
-	if _, err := kv.VerifySignature(ctx, assertion); err != nil {
-		return nil, errInvalidClient("client assertion signature is not valid")
+		return nil, err
 	}
 	auds, err := c.audiences()
 	if err != nil {
@@ -275,36 +268,10 @@ func (s *Server) checkClientAssertion(ctx context.Context, clientID, assertion, 
 		}
 		return nil, err
 	}
+	// The key that verified must be a fingerprinted key: the gateway
+	// records the key set and refuses a changed one when so configured.
+	if err := s.reportClientKeys(ctx, keys); err != nil {
+		return nil, err
+	}
 	return client, nil
-}
-
-// clientKeys returns the verifier for a client's registered keys.
-func (s *Server) clientKeys(ctx context.Context, c *store.Client) (keyVerifier, error) {
-	if c.JWKS != "" {
-		var set jose.JSONWebKeySet
-		if err := json.Unmarshal([]byte(c.JWKS), &set); err != nil {
-			return nil, fmt.Errorf("registered jwks: %w", err)
-		}
-		var ks oidc.StaticKeySet
-		for _, k := range set.Keys {
-			if k.IsPublic() && k.Valid() {
-				ks.PublicKeys = append(ks.PublicKeys, k.Key)
-			}
-		}
-		if len(ks.PublicKeys) == 0 {
-			return nil, errors.New("registered jwks has no usable public key")
-		}
-		return &ks, nil
-	}
-	if c.JWKSURI != "" {
-		s.jwksMu.Lock()
-		defer s.jwksMu.Unlock()
-		kv, ok := s.jwksURI[c.JWKSURI]
-		if !ok {
-			kv = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), s.cimd), c.JWKSURI)
-			s.jwksURI[c.JWKSURI] = kv
-		}
-		return kv, nil
-	}
-	return nil, errors.New("no jwks or jwks_uri registered")
 }

@@ -276,7 +276,12 @@ func TestConfidentialClientCodeFlow(t *testing.T) {
 }
 
 func TestMetadataDocumentPrivateKeyJWT(t *testing.T) {
-	e := newEnv(t, nil)
+	// A self-asserted machine client gets client credentials only where
+	// the configuration allows them for metadata documents (see
+	// TestAdmission for the default refusal).
+	e := newEnv(t, &envOptions{path: "/oauth", mutate: func(o *authserver.Options) {
+		o.MetadataDocuments.Admission.GrantTypes = []string{"client_credentials"}
+	}})
 	jwksURL := e.cimdURL("/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(map[string]any{"keys": []map[string]any{jwkOf(e.clientKey, "doc-key")}})
 		w.Header().Set("Content-Type", "application/json")
@@ -528,7 +533,7 @@ func TestDynamicRegistration(t *testing.T) {
 }
 
 func TestRevocationAndIntrospection(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, &envOptions{path: "/oauth", mutate: func(o *authserver.Options) { o.IntrospectionClients = []string{"svc"} }})
 	ver, chal := pkce()
 	code := e.code(authzQuery("web", webRedirect, chal))
 	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {ver}, "redirect_uri": {webRedirect}}, "web", webSecret)
@@ -612,7 +617,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestIntrospectionVerifierAgainstServer(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, &envOptions{path: "/oauth", mutate: func(o *authserver.Options) { o.IntrospectionClients = []string{"svc"} }})
 	r := e.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {svcSecret}, "resource": {resourceURI}}, "", "")
 	v := resource.NewIntrospectionVerifier(e.url("/introspect"), "svc", svcSecret, resourceURI, e.issuer, nil)
 	p, err := v.Verify(context.Background(), r.str("access_token"))

@@ -184,6 +184,10 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, attributesRefused(err))
 		return
 	}
+	if e := s.refused(ctx, subject, ""); e != nil {
+		s.errorPage(w, r, e)
+		return
+	}
 	if err := s.startSession(w, r, subject, attrs); err != nil {
 		s.errorPage(w, r, errServer(err))
 		return

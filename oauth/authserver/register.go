@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"crypto/subtle"
 	"io"
 	"mime"
@@ -28,6 +29,18 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pol := &s.opts.Registration
+	if s.pathClosed(store.ClientDynamic) {
+		s.writeError(w, r, oauthErr(http.StatusForbidden, meta.ErrAccessDenied,
+			"dynamic client registration is closed on this server; ask an administrator to pre-register the client, or use a client ID metadata document if the server accepts them"))
+		return
+	}
+	if ok, wait := s.regLimit.allow(sourceAddress(r), s.now()); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.log.InfoContext(r.Context(), "oauth: registration rate limited", "source", sourceAddress(r))
+		s.writeError(w, r, oauthErr(http.StatusTooManyRequests, meta.ErrTemporarilyUnavailable,
+			"too many client registrations from your address; try again in %s seconds", retryAfter(wait)))
+		return
+	}
 	if pol.InitialAccessToken != "" {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(pol.InitialAccessToken)) != 1 {
@@ -40,9 +53,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errInvalidRequest("Content-Type must be application/json"))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRegistrationBytes+1))
-	if err != nil || len(body) > maxRegistrationBytes {
-		s.writeError(w, r, errClientMetadata("registration request larger than %d bytes", maxRegistrationBytes))
+	limit := pol.MaxMetadataBytes
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil || len(body) > limit {
+		s.writeError(w, r, errClientMetadata("the registration request is larger than %d bytes, the most this server accepts", limit))
 		return
 	}
 	cm, err := meta.ParseClientMetadata(body)
@@ -61,12 +75,19 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.st.CreateClient(r.Context(), c); err != nil {
+	if err := s.createDynamicClient(r.Context(), c); err != nil {
+		if oe := asOAuthError(err); oe.StatusCode == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "3600")
+		}
 		s.writeError(w, r, err)
 		return
 	}
 	if s.opts.OnEvent != nil {
-		s.opts.OnEvent(r.Context(), Event{Kind: "client.registered", ClientID: c.ID, Detail: c.Name})
+		detail := c.Name
+		if c.Status == store.ClientPending {
+			detail += " (pending: " + approveHint(c.ID) + ")"
+		}
+		s.opts.OnEvent(r.Context(), Event{Kind: "client.registered", ClientID: c.ID, Detail: detail})
 	}
 	out := meta.ClientInformation{ClientMetadata: *cm, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix()}
 	out.ClientID = c.ID
@@ -74,8 +95,27 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	out.GrantTypes = c.GrantTypes
 	out.ResponseTypes = []string{meta.ResponseTypeCode}
 	out.Unknown = nil
-	s.log.InfoContext(r.Context(), "oauth: client registered", "client_id", c.ID, "client_name", c.Name)
+	s.log.InfoContext(r.Context(), "oauth: client registered", "client_id", c.ID, "client_name", c.Name, "status", c.Status, "source", sourceAddress(r))
 	writeJSON(w, http.StatusCreated, &out)
+}
+
+// createDynamicClient stores a new dynamically registered client within
+// the storage bound.
+func (s *Server) createDynamicClient(ctx context.Context, c *store.Client) error {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if max := s.opts.Registration.MaxClients; max > 0 {
+		n, err := s.st.CountClients(ctx, store.ClientDynamic)
+		if err != nil {
+			return err
+		}
+		if n >= max {
+			s.log.WarnContext(ctx, "oauth: registration refused: storage bound reached", "max_clients", max)
+			return oauthErr(http.StatusServiceUnavailable, meta.ErrTemporarilyUnavailable,
+				"this server holds the most dynamically registered clients it accepts (%d); registrations never used are collected after %s", max, s.opts.Registration.UnusedClientTTL)
+		}
+	}
+	return s.st.CreateClient(ctx, c)
 }
 
 // registerClient validates registration metadata and builds the client
@@ -110,15 +150,18 @@ func (s *Server) registerClient(cm *meta.ClientMetadata, raw string) (*store.Cli
 	if len(grants) == 0 {
 		grants = []string{meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken}
 	}
+	allowed := s.pathGrants(store.ClientDynamic)
 	for _, g := range grants {
 		switch g {
-		case meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken:
-		case meta.GrantTypeClientCredentials, meta.GrantTypeJWTBearer:
-			if !pol.AllowConfidential || method == meta.AuthMethodNone {
-				return nil, "", errClientMetadata("grant type %q cannot be registered dynamically here", g)
-			}
+		case meta.GrantTypeAuthorizationCode, meta.GrantTypeRefreshToken, meta.GrantTypeClientCredentials, meta.GrantTypeJWTBearer:
 		default:
 			return nil, "", errClientMetadata("grant type %q is not supported", g)
+		}
+		if !slices.Contains(allowed, g) {
+			return nil, "", errClientMetadata("grant type %q is not allowed for dynamically registered clients here (allowed: %s)", g, strings.Join(allowed, ", "))
+		}
+		if g == meta.GrantTypeClientCredentials && method == meta.AuthMethodNone {
+			return nil, "", errClientMetadata("the client_credentials grant needs a confidential client (token_endpoint_auth_method other than none)")
 		}
 	}
 	for _, rt := range cm.ResponseTypes {
@@ -151,7 +194,13 @@ func (s *Server) registerClient(cm *meta.ClientMetadata, raw string) (*store.Cli
 	c := &store.Client{
 		ID: "dyn-" + meta.RandomToken(16), Kind: store.ClientDynamic, Name: cm.ClientName, RedirectURIs: cm.RedirectURIs,
 		GrantTypes: grants, TokenEndpointAuthMethod: method, Scope: cm.Scope, JWKS: string(cm.JWKS), JWKSURI: cm.JWKSURI,
-		Metadata: raw, CreatedAt: s.now(),
+		Metadata: raw, CreatedAt: s.now(), Status: s.newClientStatus(store.ClientDynamic),
+	}
+	if mode(&pol.Admission) == AdmissionAllowlist && !s.allowlisted(c) {
+		if len(c.RedirectURIs) == 0 {
+			return nil, "", errClientMetadata("this server accepts dynamic registrations only for allowed redirect URIs, and the request has none")
+		}
+		return nil, "", oauthErr(http.StatusBadRequest, meta.ErrInvalidRedirectURI, "the redirect URIs are not all on this server's allow list for dynamic registration")
 	}
 	var secret string
 	if method == meta.AuthMethodClientSecretBasic || method == meta.AuthMethodClientSecretPost {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json"
@@ -124,7 +125,15 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errInvalidClient("introspection requires client authentication"))
 		return
 	}
-	_ = client
+	// RFC 7662 §2.1 and §4: only the resource servers the configuration
+	// names may introspect; any other client learns nothing about the
+	// token, not even whether it is active.
+	if !slices.Contains(s.opts.IntrospectionClients, client.ID) {
+		s.log.InfoContext(r.Context(), "oauth: introspection refused", "client_id", client.ID)
+		s.writeError(w, r, oauthErr(http.StatusForbidden, meta.ErrUnauthorizedClient,
+			"client %q is not allowed to introspect tokens (it is not a resource server named in oauth.introspection_clients)", client.ID))
+		return
+	}
 	tok := form["token"]
 	if tok == "" {
 		s.writeError(w, r, errInvalidRequest("token is required"))

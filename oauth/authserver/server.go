@@ -64,9 +64,27 @@ type RegistrationPolicy struct {
 	// registered redirect URIs (loopback addresses are always allowed).
 	AllowedRedirectHosts []string
 	// AllowConfidential permits registering clients that authenticate
-	// with a secret or private_key_jwt; by default only public clients
-	// (token_endpoint_auth_method "none") may register.
+	// with private_key_jwt.
 	AllowConfidential bool
+	// Admission decides which registrations are admitted (AdmissionClosed
+	// answers every registration with HTTP 403 and stops advertising the
+	// endpoint) and which grant types dynamically registered clients may
+	// obtain (by default authorization_code and refresh_token only).
+	Admission AdmissionPolicy
+	// RateLimit limits registrations per source address (the peer's IP
+	// address, IPv6 by /64); the zero value means 10 a minute with bursts
+	// of 20. Requests over the limit get HTTP 429 with Retry-After.
+	RateLimit RateLimit
+	// MaxClients bounds the number of dynamically registered clients
+	// stored; 0 means 10,000, negative means no bound. Registrations
+	// beyond it get HTTP 503 until unused ones are collected.
+	MaxClients int
+	// MaxMetadataBytes caps a registration request; 0 means 16 KiB.
+	MaxMetadataBytes int
+	// UnusedClientTTL is how long a registration that never obtained a
+	// token is kept before DeleteUnusedClients (and RunSweeper) remove it;
+	// 0 means 24 hours.
+	UnusedClientTTL time.Duration
 }
 
 // MetadataDocumentPolicy controls Client ID Metadata Documents.
@@ -86,10 +104,19 @@ type MetadataDocumentPolicy struct {
 	FetchTimeout time.Duration
 	// MaxBytes caps the document; 0 means 5 KiB.
 	MaxBytes int64
+	// JWKSMaxBytes caps a key set fetched from a client's jwks_uri (with
+	// HTTPClient, FetchTimeout and the cache bounds below, like
+	// documents); 0 means 64 KiB.
+	JWKSMaxBytes int64
 	// MinCache and MaxCache bound the Cache-Control max-age honoured;
 	// zero values mean 1 minute and 24 hours. Documents without caching
 	// headers are kept for MinCache; no-store is honoured.
 	MinCache, MaxCache time.Duration
+	// Admission decides which metadata-document clients are admitted
+	// (AdmissionClosed is Disabled; an AdmissionAllowlist is checked
+	// before any fetch) and which grant types they may obtain (by default
+	// authorization_code and refresh_token only).
+	Admission AdmissionPolicy
 }
 
 // TrustedIssuer is an identity provider whose Identity Assertion JWT
@@ -171,6 +198,15 @@ type Options struct {
 	Registration RegistrationPolicy
 	// MetadataDocuments controls Client ID Metadata Documents.
 	MetadataDocuments MetadataDocumentPolicy
+	// PreRegistered decides which pre-registered clients are admitted
+	// (Allow lists client ids) and which grant types they may obtain (by
+	// default every grant they were registered for).
+	PreRegistered AdmissionPolicy
+	// IntrospectionClients are the client ids of the resource servers
+	// allowed to use the RFC 7662 introspection endpoint; every other
+	// client is refused (HTTP 403 unauthorized_client) without learning
+	// anything about the token.
+	IntrospectionClients []string
 	// DisablePublicClients refuses clients that do not authenticate at
 	// the token endpoint; "none" is then not advertised.
 	DisablePublicClients bool
@@ -191,8 +227,11 @@ type Options struct {
 	AutoApprove ApproveFunc
 	// Admit, if set, is asked before any token is issued, for every grant;
 	// an error refuses the token request (invalid_grant, with the error's
-	// text). Gateways use it to refuse revoked users and clients, and
-	// clients whose changed metadata awaits re-approval.
+	// text). It is also asked when a user signs in (the login page shows
+	// the error's text), before the consent page is shown and before an
+	// authorization code is issued (access_denied, with the error's text).
+	// Gateways use it to refuse revoked users and clients, and clients
+	// whose changed metadata awaits re-approval.
 	Admit func(ctx context.Context, subject, clientID string) error
 	// OnEvent, if set, is told of every token issued or refused and every
 	// client registered (for audit logs). It must not block.
@@ -202,6 +241,14 @@ type Options struct {
 	// error refuses the client (invalid_client). Gateways use it to detect
 	// clients whose redirect URIs or keys change.
 	OnClientMetadata func(ctx context.Context, clientID string, doc []byte) error
+	// OnClientKeys, if set, is told of the key set of every private_key_jwt
+	// client authentication (inline jwks, pre-registered keys, or the keys
+	// behind the client's jwks_uri as fetched) with the thumbprint of the
+	// key that verified the assertion, and of every key set RecheckClient
+	// fetches; an error refuses the client (invalid_client, with the
+	// error's text). Gateways use it to fingerprint keys and detect key
+	// swaps.
+	OnClientKeys func(ctx context.Context, keys ClientKeys) error
 	// Argon2 sets the password hashing cost for users created through
 	// the server; nil means DefaultArgon2Params.
 	Argon2 *Argon2Params
@@ -230,10 +277,14 @@ type Server struct {
 	idpMu   sync.Mutex
 	idpKeys map[string]keyVerifier
 	jwksMu  sync.Mutex
-	jwksURI map[string]keyVerifier
+	jwksURI map[string]*remoteKeys
 
 	dummyOnce sync.Once
 	dummy     string
+	// regLimit limits registrations per source address; regMu serialises
+	// the storage bound's count and the creation of a client.
+	regLimit *rateLimiter
+	regMu    sync.Mutex
 }
 
 // dummyPasswordHash is verified against when a username is unknown.
@@ -255,7 +306,7 @@ func New(ctx context.Context, issuer string, st store.Store, opts *Options) (*Se
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("authserver: issuer %q must be an absolute http(s) URL without query, fragment or user info", issuer)
 	}
-	s := &Server{issuer: issuer, issuerU: u, basePath: strings.TrimSuffix(u.EscapedPath(), "/"), st: st, idpKeys: map[string]keyVerifier{}, jwksURI: map[string]keyVerifier{}}
+	s := &Server{issuer: issuer, issuerU: u, basePath: strings.TrimSuffix(u.EscapedPath(), "/"), st: st, idpKeys: map[string]keyVerifier{}, jwksURI: map[string]*remoteKeys{}}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -274,6 +325,28 @@ func New(ctx context.Context, issuer string, st store.Store, opts *Options) (*Se
 	if o.MetadataDocuments.MaxBytes <= 0 {
 		o.MetadataDocuments.MaxBytes = 5 << 10
 	}
+	if o.MetadataDocuments.JWKSMaxBytes <= 0 {
+		o.MetadataDocuments.JWKSMaxBytes = 64 << 10
+	}
+	setDefault(&o.Registration.UnusedClientTTL, 24*time.Hour)
+	if o.Registration.MaxClients == 0 {
+		o.Registration.MaxClients = 10000
+	}
+	if o.Registration.MaxMetadataBytes <= 0 {
+		o.Registration.MaxMetadataBytes = maxRegistrationBytes
+	}
+	for _, p := range []struct {
+		where string
+		p     *AdmissionPolicy
+	}{{"MetadataDocuments.Admission", &o.MetadataDocuments.Admission}, {"Registration.Admission", &o.Registration.Admission}, {"PreRegistered", &o.PreRegistered}} {
+		if err := validAdmission(p.where, p.p); err != nil {
+			return nil, err
+		}
+	}
+	if o.MetadataDocuments.Disabled {
+		o.MetadataDocuments.Admission.Mode = AdmissionClosed
+	}
+	s.regLimit = newRateLimiter(o.Registration.RateLimit)
 	for i, r := range o.Resources {
 		if err := validResourceURI(r.URI); err != nil {
 			return nil, fmt.Errorf("authserver: resource %d: %w", i, err)
@@ -425,14 +498,14 @@ func (s *Server) Metadata() *meta.AuthorizationServerMetadata {
 		IntrospectionEndpointAuthMethodsSupported:  []string{meta.AuthMethodClientSecretBasic, meta.AuthMethodClientSecretPost, meta.AuthMethodPrivateKeyJWT},
 		CodeChallengeMethodsSupported:              []string{meta.CodeChallengeMethodS256},
 		AuthorizationResponseIssParameterSupported: true,
-		ClientIDMetadataDocumentSupported:          !s.opts.MetadataDocuments.Disabled,
+		ClientIDMetadataDocumentSupported:          !s.pathClosed(store.ClientMetadataDocument),
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{"ES256"},
 	}
 	if len(s.opts.TrustedIssuers) > 0 {
 		m.AuthorizationGrantProfilesSupported = []string{meta.GrantProfileIDJAG}
 	}
-	if !s.opts.Registration.Disabled {
+	if !s.opts.Registration.Disabled && !s.pathClosed(store.ClientDynamic) {
 		m.RegistrationEndpoint = s.endpoint("/register")
 	}
 	var scopes []string

@@ -127,6 +127,9 @@ func (s *Server) token(ctx context.Context, req *TokenRequest) (*meta.TokenRespo
 	if !clientMayUse(client, req.GrantType) {
 		return nil, errUnauthorizedClient("client %q is not allowed the %s grant", client.ID, req.GrantType)
 	}
+	if err := s.admitClient(client, req.GrantType); err != nil {
+		return nil, err
+	}
 	var g *grant
 	switch req.GrantType {
 	case meta.GrantTypeAuthorizationCode:
@@ -298,32 +301,46 @@ func (s *Server) issue(ctx context.Context, g *grant) (*meta.TokenResponse, erro
 		Scope: sprintScopes(g.scopes), ID: meta.RandomToken(18), IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		Attributes: attrs,
 	}
+	token, err := s.keys.sign(ctx, AccessTokenType, claims)
+	if err != nil {
+		return nil, err
+	}
+	// The access token is recorded before the refresh token is rotated,
+	// and the rotation checks in its own transaction that the refresh
+	// token (and so its grant family) is not revoked. A revocation of the
+	// grant racing this refresh therefore either comes first, and the
+	// rotation fails, or comes after both records exist, and revokes
+	// them: no token outlives its revoked grant.
+	if err := s.st.RecordAccessToken(ctx, &store.AccessToken{ID: claims.ID, FamilyID: g.family, ClientID: g.client.ID,
+		Subject: g.subject, Resource: g.resource, Scope: claims.Scope, IssuedAt: now, ExpiresAt: exp}); err != nil {
+		return nil, fmt.Errorf("recording access token: %w", err)
+	}
 	var refresh string
 	if g.refresh {
 		refresh = meta.RandomToken(32)
 		next := &store.RefreshToken{TokenHash: store.Digest(refresh), FamilyID: g.family, ClientID: g.client.ID,
 			Subject: g.subject, Resource: g.resource, Scope: sprintScopes(g.scopes), Claims: encodeAttributes(g.attrs), ExpiresAt: g.refreshExp}
+		var err error
 		if g.rotateFrom != "" {
-			if _, err := s.st.RotateRefreshToken(ctx, g.rotateFrom, next, now); err != nil {
-				if errors.Is(err, store.ErrConsumed) {
-					// Lost a race with another use of the same token.
-					_, _ = s.st.RevokeFamily(ctx, g.family)
-					return nil, errInvalidGrant("refresh token was already used; every token of this grant is revoked")
-				}
-				return nil, err
+			_, err = s.st.RotateRefreshToken(ctx, g.rotateFrom, next, now)
+		} else {
+			err = s.st.CreateRefreshToken(ctx, next)
+		}
+		if err != nil {
+			// The access token was never handed out.
+			_ = s.st.RevokeAccessToken(context.WithoutCancel(ctx), claims.ID)
+			switch {
+			case errors.Is(err, store.ErrRevoked):
+				return nil, errInvalidGrant("refresh token was revoked")
+			case errors.Is(err, store.ErrConsumed):
+				// Lost a race with another use of the same token.
+				_, _ = s.st.RevokeFamily(ctx, g.family)
+				return nil, errInvalidGrant("refresh token was already used; every token of this grant is revoked")
 			}
-		} else if err := s.st.CreateRefreshToken(ctx, next); err != nil {
 			return nil, err
 		}
 	}
-	token, err := s.keys.sign(ctx, AccessTokenType, claims)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.st.RecordAccessToken(ctx, &store.AccessToken{ID: claims.ID, FamilyID: g.family, ClientID: g.client.ID,
-		Subject: g.subject, Resource: g.resource, Scope: claims.Scope, IssuedAt: now, ExpiresAt: exp}); err != nil {
-		return nil, fmt.Errorf("recording access token: %w", err)
-	}
+	s.markUsed(ctx, g.client)
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(ctx, Event{Kind: "token.issued", ClientID: g.client.ID, Subject: g.subject, Detail: "token " + claims.ID + " for " + g.resource})
 	}

@@ -51,6 +51,12 @@ func testClientRecords(t *testing.T, s Stores) {
 		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"}, KeyThumbprints: []string{"tp1"}, JWKSURI: "https://app.example/jwks",
 		ApprovedRedirectURIs: []string{"https://app.example/cb"}, ApprovedKeyThumbprints: []string{"tp0"}, ApprovedJWKSURI: "https://app.example/old",
 		Changed: true, ChangedAt: at(3), ApprovedAt: at(2), ApprovedBy: "admin", FirstSeen: at(1), LastSeen: at(4),
+		DocumentDigest: "c1", ApprovedDocumentDigest: "c0", RemoteKeysURI: "https://app.example/jwks",
+		RemoteKeyThumbprints: []string{"rk2", "rk3"}, ApprovedRemoteKeyThumbprints: []string{"rk1"}, RemoteKeysFetchedAt: at(5), RemoteKeysApprovedAt: at(2),
+		History: []store.ClientChange{
+			{At: at(3), What: "jwks_uri keys", Old: []string{"rk1"}, New: []string{"rk2", "rk3"}},
+			{At: at(2), What: "approved", By: "admin"},
+		},
 	}
 	empty := &store.ClientRecord{ClientID: "a-dynamic"}
 	for _, r := range []*store.ClientRecord{full, empty} {

@@ -10,7 +10,7 @@ import (
 
 var _ store.GatewayTasks = (*Store)(nil)
 
-const gatewayTaskCols = `id, principal, client_id, upstream, upstream_task_id, status, status_message, created_at, updated_at, expires_at`
+const gatewayTaskCols = `id, principal, client_id, upstream, upstream_task_id, status, status_message, created_at, updated_at, expires_at, grant_id`
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -29,7 +29,7 @@ func fromNanos(n int64) time.Time {
 func scanGatewayTask(row interface{ Scan(...any) error }) (*store.GatewayTask, error) {
 	var t store.GatewayTask
 	var created, updated, expires int64
-	if err := row.Scan(&t.ID, &t.Principal, &t.ClientID, &t.Upstream, &t.UpstreamTaskID, &t.Status, &t.StatusMessage, &created, &updated, &expires); err != nil {
+	if err := row.Scan(&t.ID, &t.Principal, &t.ClientID, &t.Upstream, &t.UpstreamTaskID, &t.Status, &t.StatusMessage, &created, &updated, &expires, &t.Grant); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt, t.ExpiresAt = fromNanos(created), fromNanos(updated), fromNanos(expires)
@@ -38,11 +38,11 @@ func scanGatewayTask(row interface{ Scan(...any) error }) (*store.GatewayTask, e
 
 // PutGatewayTask implements store.GatewayTasks.
 func (s *Store) PutGatewayTask(ctx context.Context, t *store.GatewayTask) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_tasks (`+gatewayTaskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_tasks (`+gatewayTaskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET principal=excluded.principal, client_id=excluded.client_id, upstream=excluded.upstream,
 		upstream_task_id=excluded.upstream_task_id, status=excluded.status, status_message=excluded.status_message,
-		updated_at=excluded.updated_at, expires_at=excluded.expires_at`,
-		t.ID, t.Principal, t.ClientID, t.Upstream, t.UpstreamTaskID, t.Status, t.StatusMessage, nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.ExpiresAt))
+		updated_at=excluded.updated_at, expires_at=excluded.expires_at, grant_id=excluded.grant_id`,
+		t.ID, t.Principal, t.ClientID, t.Upstream, t.UpstreamTaskID, t.Status, t.StatusMessage, nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.ExpiresAt), t.Grant)
 	return wrap("gateway task "+t.ID, err)
 }
 

@@ -38,40 +38,90 @@ func parseList(what, s string) ([]string, error) {
 	return v, nil
 }
 
-const clientRecordCols = `client_id, metadata, metadata_digest, redirect_uris, key_thumbprints, jwks_uri, approved_redirect_uris, approved_key_thumbprints, approved_jwks_uri, changed, changed_at, approved_at, approved_by, first_seen, last_seen`
+const clientRecordCols = `client_id, metadata, metadata_digest, redirect_uris, key_thumbprints, jwks_uri, approved_redirect_uris, approved_key_thumbprints, approved_jwks_uri, changed, changed_at, approved_at, approved_by, first_seen, last_seen, ` +
+	`document_digest, approved_document_digest, remote_keys_uri, remote_key_thumbprints, approved_remote_key_thumbprints, remote_keys_fetched_at, remote_keys_approved_at, history`
+
+// clientChange is the stored form of a store.ClientChange (times in Unix
+// nanoseconds, as every other time in this store).
+type clientChange struct {
+	At   int64    `json:"at"`
+	What string   `json:"what"`
+	Old  []string `json:"old,omitempty"`
+	New  []string `json:"new,omitempty"`
+	By   string   `json:"by,omitempty"`
+}
+
+func encodeHistory(what string, h []store.ClientChange) (string, error) {
+	out := make([]clientChange, len(h))
+	for i, c := range h {
+		out[i] = clientChange{At: ts(c.At), What: c.What, Old: c.Old, New: c.New, By: c.By}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "", fmt.Errorf("%s: history: %w", what, err)
+	}
+	return string(b), nil
+}
+
+func decodeHistory(what, s string) ([]store.ClientChange, error) {
+	var in []clientChange
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("%s: stored history: %w", what, err)
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]store.ClientChange, len(in))
+	for i, c := range in {
+		out[i] = store.ClientChange{At: fromTS(c.At), What: c.What, Old: c.Old, New: c.New, By: c.By}
+	}
+	return out, nil
+}
 
 // PutClientRecord implements store.InventoryStore.
 func (s *Store) PutClientRecord(ctx context.Context, r *store.ClientRecord) error {
 	what := fmt.Sprintf("client record %q", r.ClientID)
-	var lists [4]string
-	for i, l := range [][]string{r.RedirectURIs, r.KeyThumbprints, r.ApprovedRedirectURIs, r.ApprovedKeyThumbprints} {
+	var lists [6]string
+	for i, l := range [][]string{r.RedirectURIs, r.KeyThumbprints, r.ApprovedRedirectURIs, r.ApprovedKeyThumbprints, r.RemoteKeyThumbprints, r.ApprovedRemoteKeyThumbprints} {
 		var err error
 		if lists[i], err = jsonList(what, l); err != nil {
 			return err
 		}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_clients (`+clientRecordCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	history, err := encodeHistory(what, r.History)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_clients (`+clientRecordCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ClientID, r.Metadata, r.MetadataDigest, lists[0], lists[1], r.JWKSURI, lists[2], lists[3], r.ApprovedJWKSURI,
-		r.Changed, ts(r.ChangedAt), ts(r.ApprovedAt), r.ApprovedBy, ts(r.FirstSeen), ts(r.LastSeen))
+		r.Changed, ts(r.ChangedAt), ts(r.ApprovedAt), r.ApprovedBy, ts(r.FirstSeen), ts(r.LastSeen),
+		r.DocumentDigest, r.ApprovedDocumentDigest, r.RemoteKeysURI, lists[4], lists[5], ts(r.RemoteKeysFetchedAt), ts(r.RemoteKeysApprovedAt), history)
 	return wrap(what, err)
 }
 
 func scanClientRecord(sc scanner) (*store.ClientRecord, error) {
 	var r store.ClientRecord
-	var lists [4]string
-	var changedAt, approvedAt, first, last int64
+	var lists [6]string
+	var history string
+	var changedAt, approvedAt, first, last, fetched, remoteApproved int64
 	if err := sc.Scan(&r.ClientID, &r.Metadata, &r.MetadataDigest, &lists[0], &lists[1], &r.JWKSURI, &lists[2], &lists[3], &r.ApprovedJWKSURI,
-		&r.Changed, &changedAt, &approvedAt, &r.ApprovedBy, &first, &last); err != nil {
+		&r.Changed, &changedAt, &approvedAt, &r.ApprovedBy, &first, &last,
+		&r.DocumentDigest, &r.ApprovedDocumentDigest, &r.RemoteKeysURI, &lists[4], &lists[5], &fetched, &remoteApproved, &history); err != nil {
 		return nil, err
 	}
 	what := fmt.Sprintf("client record %q", r.ClientID)
-	for i, dst := range []*[]string{&r.RedirectURIs, &r.KeyThumbprints, &r.ApprovedRedirectURIs, &r.ApprovedKeyThumbprints} {
+	for i, dst := range []*[]string{&r.RedirectURIs, &r.KeyThumbprints, &r.ApprovedRedirectURIs, &r.ApprovedKeyThumbprints, &r.RemoteKeyThumbprints, &r.ApprovedRemoteKeyThumbprints} {
 		var err error
 		if *dst, err = parseList(what, lists[i]); err != nil {
 			return nil, err
 		}
 	}
+	var err error
+	if r.History, err = decodeHistory(what, history); err != nil {
+		return nil, err
+	}
 	r.ChangedAt, r.ApprovedAt, r.FirstSeen, r.LastSeen = fromTS(changedAt), fromTS(approvedAt), fromTS(first), fromTS(last)
+	r.RemoteKeysFetchedAt, r.RemoteKeysApprovedAt = fromTS(fetched), fromTS(remoteApproved)
 	return &r, nil
 }
 
@@ -212,22 +262,28 @@ func (s *Store) ListIdentityProviders(ctx context.Context) ([]*store.IdentityPro
 // PutRevocation implements store.InventoryStore. The write is a single
 // committed statement, durable on return.
 func (s *Store) PutRevocation(ctx context.Context, r *store.Revocation) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO revocations (kind, id, revoked_by, reason, at) VALUES (?,?,?,?,?)`,
-		r.Kind, r.ID, r.By, r.Reason, ts(r.At))
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO revocations (kind, id, revoked_by, reason, at, applied_at, applied_note) VALUES (?,?,?,?,?,?,?)`,
+		r.Kind, r.ID, r.By, r.Reason, ts(r.At), ts(r.AppliedAt), r.AppliedNote)
 	return wrap(fmt.Sprintf("revocation %s %q", r.Kind, r.ID), err)
+}
+
+// MarkRevocationApplied implements store.InventoryStore.
+func (s *Store) MarkRevocationApplied(ctx context.Context, kind, id string, at time.Time, note string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE revocations SET applied_at = ?, applied_note = ? WHERE kind = ? AND id = ?`, ts(at), note, kind, id)
+	return mustAffect(res, err, fmt.Sprintf("revocation %s %q", kind, id))
 }
 
 // ListRevocations implements store.InventoryStore.
 func (s *Store) ListRevocations(ctx context.Context) ([]*store.Revocation, error) {
 	return queryAll(ctx, s.db, "revocations", func(sc scanner) (*store.Revocation, error) {
 		var r store.Revocation
-		var at int64
-		if err := sc.Scan(&r.Kind, &r.ID, &r.By, &r.Reason, &at); err != nil {
+		var at, applied int64
+		if err := sc.Scan(&r.Kind, &r.ID, &r.By, &r.Reason, &at, &applied, &r.AppliedNote); err != nil {
 			return nil, err
 		}
-		r.At = fromTS(at)
+		r.At, r.AppliedAt = fromTS(at), fromTS(applied)
 		return &r, nil
-	}, `SELECT kind, id, revoked_by, reason, at FROM revocations ORDER BY kind, id`)
+	}, `SELECT kind, id, revoked_by, reason, at, applied_at, applied_note FROM revocations ORDER BY kind, id`)
 }
 
 // DeleteRevocation implements store.InventoryStore.

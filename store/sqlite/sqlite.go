@@ -255,7 +255,11 @@ func (s *Store) DeleteUser(ctx context.Context, username string) error {
 	return mustAffect(res, err, fmt.Sprintf("user %q", username))
 }
 
-const clientCols = `id, kind, name, secret_hash, redirect_uris, grant_types, auth_method, scope, jwks, jwks_uri, metadata, created_at`
+const clientCols = `id, kind, name, secret_hash, redirect_uris, grant_types, auth_method, scope, jwks, jwks_uri, metadata, created_at, status, status_by, status_at, first_used_at`
+
+// clientRegistrationCols are the columns PutClient replaces on an
+// existing client (not its admission status or first use).
+var clientRegistrationCols = []string{"kind", "name", "secret_hash", "redirect_uris", "grant_types", "auth_method", "scope", "jwks", "jwks_uri", "metadata", "created_at"}
 
 func clientArgs(c *store.Client) ([]any, error) {
 	ru, err := json.Marshal(c.RedirectURIs)
@@ -266,7 +270,8 @@ func clientArgs(c *store.Client) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client %q: grant_types: %w", c.ID, err)
 	}
-	return []any{c.ID, c.Kind, c.Name, c.SecretHash, string(ru), string(gt), c.TokenEndpointAuthMethod, c.Scope, c.JWKS, c.JWKSURI, c.Metadata, ts(c.CreatedAt)}, nil
+	return []any{c.ID, c.Kind, c.Name, c.SecretHash, string(ru), string(gt), c.TokenEndpointAuthMethod, c.Scope, c.JWKS, c.JWKSURI, c.Metadata, ts(c.CreatedAt),
+		c.Status, c.StatusBy, ts(c.StatusAt), ts(c.FirstUsedAt)}, nil
 }
 
 type scanner interface{ Scan(...any) error }
@@ -274,8 +279,9 @@ type scanner interface{ Scan(...any) error }
 func scanClient(r scanner) (*store.Client, error) {
 	var c store.Client
 	var ru, gt string
-	var created int64
-	if err := r.Scan(&c.ID, &c.Kind, &c.Name, &c.SecretHash, &ru, &gt, &c.TokenEndpointAuthMethod, &c.Scope, &c.JWKS, &c.JWKSURI, &c.Metadata, &created); err != nil {
+	var created, statusAt, firstUsed int64
+	if err := r.Scan(&c.ID, &c.Kind, &c.Name, &c.SecretHash, &ru, &gt, &c.TokenEndpointAuthMethod, &c.Scope, &c.JWKS, &c.JWKSURI, &c.Metadata, &created,
+		&c.Status, &c.StatusBy, &statusAt, &firstUsed); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(ru), &c.RedirectURIs); err != nil {
@@ -284,7 +290,7 @@ func scanClient(r scanner) (*store.Client, error) {
 	if err := json.Unmarshal([]byte(gt), &c.GrantTypes); err != nil {
 		return nil, fmt.Errorf("client %q: stored grant_types: %w", c.ID, err)
 	}
-	c.CreatedAt = fromTS(created)
+	c.CreatedAt, c.StatusAt, c.FirstUsedAt = fromTS(created), fromTS(statusAt), fromTS(firstUsed)
 	return &c, nil
 }
 
@@ -294,7 +300,7 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 	return wrap(fmt.Sprintf("client %q", c.ID), err)
 }
 
@@ -304,8 +310,43 @@ func (s *Store) PutClient(ctx context.Context, c *store.Client) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT OR REPLACE INTO clients (`+clientCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+	set := make([]string, len(clientRegistrationCols))
+	for i, col := range clientRegistrationCols {
+		set[i] = col + " = excluded." + col
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "), args...)
 	return wrap(fmt.Sprintf("client %q", c.ID), err)
+}
+
+// SetClientStatus implements store.Store.
+func (s *Store) SetClientStatus(ctx context.Context, id, status, by string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE clients SET status = ?, status_by = ?, status_at = ? WHERE id = ?`, status, by, ts(at), id)
+	return mustAffect(res, err, fmt.Sprintf("client %q", id))
+}
+
+// MarkClientUsed implements store.Store.
+func (s *Store) MarkClientUsed(ctx context.Context, id string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE clients SET first_used_at = CASE WHEN first_used_at = 0 THEN ? ELSE first_used_at END WHERE id = ?`, ts(at), id)
+	return mustAffect(res, err, fmt.Sprintf("client %q", id))
+}
+
+// CountClients implements store.Store.
+func (s *Store) CountClients(ctx context.Context, kind string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM clients WHERE kind = ?`, kind).Scan(&n)
+	return n, wrap("clients", err)
+}
+
+// DeleteUnusedClients implements store.Store.
+func (s *Store) DeleteUnusedClients(ctx context.Context, kind string, createdBefore time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM clients WHERE kind = ? AND first_used_at = 0 AND status <> ? AND created_at < ?`,
+		kind, store.ClientApproved, ts(createdBefore))
+	if err != nil {
+		return 0, wrap("clients", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap("clients", err)
 }
 
 // GetClient implements store.Store.
@@ -417,7 +458,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		return nil, wrap("refresh token", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at = 0`, ts(now), oldHash)
+	// Not revoked and not used, checked in the same transaction as the
+	// rotation: a concurrent RevokeFamily comes before (and this fails)
+	// or after (and revokes next too).
+	res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at = 0 AND revoked = 0`, ts(now), oldHash)
 	if err != nil {
 		return nil, wrap("refresh token", err)
 	}
@@ -430,6 +474,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		return nil, err
 	}
 	if n == 0 {
+		if old.Revoked {
+			return old, fmt.Errorf("refresh token: %w", store.ErrRevoked)
+		}
 		return old, fmt.Errorf("refresh token: %w", store.ErrConsumed)
 	}
 	if err := insertRefresh(ctx, tx, next); err != nil {

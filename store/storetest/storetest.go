@@ -107,6 +107,92 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("client admission status and first use", func(t *testing.T) {
+		s := open(t)
+		c := &store.Client{ID: "https://app.example/client.json", Kind: store.ClientMetadataDocument, Name: "App",
+			Status: store.ClientPending, CreatedAt: now}
+		if err := s.PutClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetClient(ctx, c.ID)
+		if err != nil || got.Status != store.ClientPending || !got.FirstUsedAt.IsZero() {
+			t.Fatalf("new client = %+v, %v", got, err)
+		}
+		at := now.Add(time.Minute)
+		if err := s.SetClientStatus(ctx, c.ID, store.ClientApproved, "cli:root", at); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkClientUsed(ctx, c.ID, at.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkClientUsed(ctx, c.ID, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		// A re-fetched document replaces the registration, never the
+		// decision or the first use.
+		if err := s.PutClient(ctx, &store.Client{ID: c.ID, Kind: store.ClientMetadataDocument, Name: "App v2", Status: store.ClientPending, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.GetClient(ctx, c.ID)
+		if err != nil || got.Name != "App v2" || got.Status != store.ClientApproved || got.StatusBy != "cli:root" || !got.StatusAt.Equal(at) ||
+			!got.FirstUsedAt.Equal(at.Add(time.Second)) {
+			t.Fatalf("after PutClient = %+v, %v", got, err)
+		}
+		if err := s.SetClientStatus(ctx, "nope", store.ClientRefused, "x", at); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("SetClientStatus(unknown) = %v", err)
+		}
+		if err := s.MarkClientUsed(ctx, "nope", at); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("MarkClientUsed(unknown) = %v", err)
+		}
+	})
+
+	t.Run("unused dynamic clients are collected", func(t *testing.T) {
+		s := open(t)
+		mk := func(id, kind string, created time.Time) {
+			t.Helper()
+			if err := s.CreateClient(ctx, &store.Client{ID: id, Kind: kind, CreatedAt: created}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old, fresh := now.Add(-48*time.Hour), now.Add(-time.Hour)
+		mk("dyn-old-unused", store.ClientDynamic, old)
+		mk("dyn-old-used", store.ClientDynamic, old)
+		mk("dyn-old-approved", store.ClientDynamic, old)
+		mk("dyn-old-refused", store.ClientDynamic, old)
+		mk("dyn-fresh", store.ClientDynamic, fresh)
+		mk("pre-old", store.ClientPreRegistered, old)
+		if err := s.MarkClientUsed(ctx, "dyn-old-used", old.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetClientStatus(ctx, "dyn-old-approved", store.ClientApproved, "admin", old); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetClientStatus(ctx, "dyn-old-refused", store.ClientRefused, "admin", old); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.CountClients(ctx, store.ClientDynamic); err != nil || n != 5 {
+			t.Fatalf("CountClients(dynamic) = %d, %v; want 5", n, err)
+		}
+		n, err := s.DeleteUnusedClients(ctx, store.ClientDynamic, now.Add(-24*time.Hour))
+		if err != nil || n != 2 {
+			t.Fatalf("DeleteUnusedClients = %d, %v; want 2 (unused and refused)", n, err)
+		}
+		list, err := s.ListClients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range list {
+			ids = append(ids, c.ID)
+		}
+		if want := []string{"dyn-fresh", "dyn-old-approved", "dyn-old-used", "pre-old"}; !slices.Equal(ids, want) {
+			t.Fatalf("left %v, want %v", ids, want)
+		}
+		if n, err := s.CountClients(ctx, store.ClientDynamic); err != nil || n != 3 {
+			t.Fatalf("CountClients(dynamic) = %d, %v; want 3", n, err)
+		}
+	})
+
 	t.Run("auth codes are single use", func(t *testing.T) {
 		s := open(t)
 		code := &store.AuthCode{CodeHash: "h1", ClientID: "c", Subject: "u", RedirectURI: "r", CodeChallenge: "x", Resource: "https://r", Scope: "a b", FamilyID: "f", Claims: `{"groups":["g"]}`, ExpiresAt: now.Add(time.Minute)}
@@ -184,6 +270,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if rev, _ := s.IsAccessTokenRevoked(ctx, "at1"); !rev {
 			t.Fatal("at1 not revoked with its family")
+		}
+		// A revoked refresh token is not rotated (the check is part of
+		// the rotation, so a refresh cannot outlive its revoked grant).
+		if _, err := s.RotateRefreshToken(ctx, "r2", rt("r4"), now); !errors.Is(err, store.ErrRevoked) {
+			t.Fatalf("rotating a revoked token: got %v, want ErrRevoked", err)
+		}
+		if _, err := s.GetRefreshToken(ctx, "r4"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("token stored from a revoked one: %v", err)
 		}
 		if rev, _ := s.IsAccessTokenRevoked(ctx, "other"); rev {
 			t.Fatal("token of another family revoked")

@@ -4,11 +4,13 @@ package auditcmd
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
@@ -41,7 +45,8 @@ func openStore(ctx context.Context, dataDir func() string) (*sqlite.Store, error
 }
 
 func verifyCommand(dataDir func() string) *cobra.Command {
-	var pubPath string
+	var pubPath, cpPath string
+	var allowDataDirKey bool
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit chain and its signed checkpoints; exit 1 naming the first bad record",
@@ -50,32 +55,62 @@ checks every record's hash, the links between records and the Ed25519
 signatures of the checkpoints. It names the first record that was edited,
 deleted, inserted or reordered, and exits with status 1 if there is one.
 
+The database alone cannot show that its tail was cut off together with its
+checkpoints, nor that the whole chain was rewritten and re-signed by
+someone who could read the signing key. --checkpoints FILE compares the
+database with checkpoints kept outside it: the checkpoint file
+(audit.checkpoint_file) or a JSON lines export (audit.jsonl) holding
+checkpoint lines. Every checkpoint in FILE must be signed by the public
+key, and the database must hold each record a checkpoint covers, with the
+hash the checkpoint signed; otherwise verify names the first missing or
+differing record.
+
 The checkpoint key is read from --public-key (a PEM PUBLIC KEY, as printed
-by "mcpgate audit public-key"), or else from the signing key in the data
-directory.`,
+by "mcpgate audit public-key"), else from audit.public_key_file of the
+configuration, else from the signing key (audit.signing_key_file, or the
+key in the data directory). With --checkpoints the key in the data
+directory is refused unless --allow-data-dir-key is given: whoever could
+rewrite the database could also have read that key and signed forged
+checkpoints with it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			acfg := cliaudit.ConfigFrom(ctx)
+			path, fromDataDir, err := verificationKeyPath(dataDir(), pubPath, acfg)
+			if err != nil {
+				return err
+			}
+			if cpPath != "" && fromDataDir && !allowDataDirKey {
+				if path == "" {
+					return errors.New("--checkpoints needs the checkpoint public key: give --public-key FILE or set audit.public_key_file")
+				}
+				return fmt.Errorf("--checkpoints: refusing to verify with the key %s in the data directory: whoever could rewrite the database could also have read that key and re-signed a forged chain and checkpoints with it; give --public-key with the public key kept elsewhere (printed by \"mcpgate audit public-key\" when the log was set up), set audit.public_key_file, or pass --allow-data-dir-key to use it anyway", path)
+			}
 			st, err := openStore(ctx, dataDir)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			out := cmd.OutOrStdout()
-			path := pubPath
-			if path == "" {
-				path = datadir.AuditKey(dataDir())
-				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-					path = ""
-				}
-			}
-			var pub []byte
+			var pub ed25519.PublicKey
 			if path != "" {
 				k, err := audit.LoadPublicKey(path)
 				if err != nil {
 					return err
 				}
 				pub = k
+			}
+			var ev *audit.ExternalEvidence
+			if cpPath != "" {
+				f, err := os.Open(cpPath)
+				if err != nil {
+					return fmt.Errorf("--checkpoints: %w", err)
+				}
+				ev, err = audit.ReadExternal(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("--checkpoints %s: %w", cpPath, err)
+				}
 			}
 			rep, err := audit.Verify(ctx, st, pub)
 			if err != nil {
@@ -84,23 +119,100 @@ directory.`,
 			if !rep.SignaturesChecked {
 				fmt.Fprintln(out, "warning: no checkpoint key found; checkpoint signatures were not checked (use --public-key)")
 			}
-			if !rep.OK {
-				fmt.Fprintf(out, "audit log FAILED verification: %s\n", rep.FirstBad)
-				return fmt.Errorf("audit verification failed: %s", rep.FirstBad)
+			var xrep *audit.ExternalReport
+			if ev != nil {
+				if xrep, err = audit.VerifyExternal(ctx, st, ev, pub, cpPath); err != nil {
+					return fmt.Errorf("--checkpoints %s: %w", cpPath, err)
+				}
+			}
+			// The first problem in sequence order, from either check.
+			bad := rep.FirstBad
+			if xrep != nil && xrep.FirstBad != nil && (bad == nil || xrep.FirstBad.Seq < bad.Seq) {
+				bad = xrep.FirstBad
+			}
+			if bad != nil {
+				fmt.Fprintf(out, "audit log FAILED verification: %s\n", bad)
+				// The other check's problem too, when both found one.
+				for _, p := range []*audit.Problem{rep.FirstBad, xrepBad(xrep)} {
+					if p != nil && p != bad {
+						fmt.Fprintf(out, "also: %s\n", p)
+					}
+				}
+				return fmt.Errorf("audit verification failed: %s", bad)
 			}
 			fmt.Fprintf(out, "audit log OK: %d records, %d checkpoints", rep.Records, rep.Checkpoints)
 			if rep.LastCheckpointSeq > 0 {
 				fmt.Fprintf(out, ", last signed checkpoint at record %d", rep.LastCheckpointSeq)
 			}
 			fmt.Fprintln(out)
+			if xrep != nil {
+				fmt.Fprintf(out, "external checkpoints OK: %d checkpoints in %s signed by key %s, the database matches them up to record %d",
+					xrep.Checkpoints, cpPath, audit.KeyID(pub), xrep.Confirmed)
+				if xrep.Records > 0 {
+					fmt.Fprintf(out, " (and %d exported records)", xrep.Records)
+				}
+				fmt.Fprintln(out)
+			}
 			if rep.Unanchored > 0 {
 				fmt.Fprintf(out, "note: the last %d records are not yet covered by a signed checkpoint\n", rep.Unanchored)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&pubPath, "public-key", "", "PEM file with the checkpoint verification key (default: the signing key in the data directory)")
+	cmd.Flags().StringVar(&pubPath, "public-key", "", "PEM file with the checkpoint verification key (default: audit.public_key_file, else the signing key)")
+	cmd.Flags().StringVar(&cpPath, "checkpoints", "", "checkpoint `file` or JSON lines export holding checkpoints kept outside the database; fail if the database lacks or changed a record they cover")
+	cmd.Flags().BoolVar(&allowDataDirKey, "allow-data-dir-key", false, "with --checkpoints, accept a public key read from the data directory")
 	return cmd
+}
+
+func xrepBad(x *audit.ExternalReport) *audit.Problem {
+	if x == nil {
+		return nil
+	}
+	return x.FirstBad
+}
+
+// verificationKeyPath returns the file to read the checkpoint public key
+// from: flag, else audit.public_key_file, else the signing key file, else
+// the key in the data directory ("" if there is none). fromDataDir says
+// the file is inside the data directory.
+func verificationKeyPath(dir, flag string, a *config.Audit) (path string, fromDataDir bool, err error) {
+	switch {
+	case flag != "":
+		path = flag
+	case a != nil && a.PublicKeyFile != "":
+		path = a.PublicKeyFile
+	case a != nil && a.SigningKeyFile != "":
+		path = a.SigningKeyFile
+	case a != nil && len(a.SigningCommand) > 0:
+		return "", false, errors.New("audit.signing_command is set without audit.public_key_file: give --public-key")
+	default:
+		path = datadir.AuditKey(dir)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return "", true, nil
+		}
+		return path, true, nil
+	}
+	return path, inside(dir, path), nil
+}
+
+// inside reports whether path is in dir (after resolving symbolic links
+// where possible).
+func inside(dir, path string) bool {
+	if dir == "" {
+		return false
+	}
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		return p
+	}
+	rel, err := filepath.Rel(abs(dir), abs(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func tailCommand(dataDir func() string) *cobra.Command {
@@ -339,13 +451,25 @@ func publicKeyCommand(dataDir func() string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "public-key",
 		Short: "Print the checkpoint verification key (PEM), to verify the log elsewhere",
-		Args:  cobra.NoArgs,
+		Long: `Public-key prints the checkpoint verification key as PEM: the key of
+audit.public_key_file when configured, else the public half of the signing
+key (audit.signing_key_file, or the key in the data directory). Keep a
+copy outside the gateway's host: "mcpgate audit verify --checkpoints"
+needs a key that whoever can write the database could not have replaced.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir := dataDir()
 			if dir == "" {
 				return errors.New("no data directory configured")
 			}
-			pub, err := audit.LoadPublicKey(datadir.AuditKey(dir))
+			path, _, err := verificationKeyPath(dir, "", cliaudit.ConfigFrom(cmd.Context()))
+			if err != nil {
+				return err
+			}
+			if path == "" {
+				path = datadir.AuditKey(dir)
+			}
+			pub, err := audit.LoadPublicKey(path)
 			if err != nil {
 				return err
 			}

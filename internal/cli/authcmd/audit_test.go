@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,8 +59,9 @@ func TestAdminActsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := audit.Verify(ctx, st, pub)
-	if err != nil || !rep.OK || rep.Records != len(steps) || rep.Unanchored != 0 {
-		t.Fatalf("audit chain: %+v %v (want %d records, all signed)", rep, err, len(steps))
+	// Each remove revokes first: one revocation record more each.
+	if err != nil || !rep.OK || rep.Records != len(steps)+2 || rep.Unanchored != 0 {
+		t.Fatalf("audit chain: %+v %v (want %d records, all signed)", rep, err, len(steps)+2)
 	}
 	secrets := []string{"s3cret-password"}
 	for _, m := range regexp.MustCompile(`(?:password|client_secret): (\S+)`).FindAllStringSubmatch(outputs, -1) {
@@ -69,9 +71,18 @@ func TestAdminActsAudited(t *testing.T) {
 		t.Fatalf("generated password and client secret not both printed:\n%s", outputs)
 	}
 	var i int
+	var revoked []string
 	for r, err := range st.ReadAudit(ctx, 1) {
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.Action == cliaudit.ActionRevocation {
+			// remove revokes first, on the path of `mcpgate revoke`.
+			revoked = append(revoked, r.Target)
+			if i == 0 || steps[i].action != cliaudit.ActionUserRemoved && steps[i].action != cliaudit.ActionClientRemoved {
+				t.Errorf("revocation record %d (%s) does not come right before a removal", r.Seq, r.Target)
+			}
+			continue
 		}
 		s := steps[i]
 		i++
@@ -84,5 +95,8 @@ func TestAdminActsAudited(t *testing.T) {
 				t.Errorf("record %d holds a secret: %q", r.Seq, r.Error)
 			}
 		}
+	}
+	if !slices.Equal(revoked, []string{"user:bob", "client:robot"}) {
+		t.Errorf("revocation records for %v, want user:bob and client:robot", revoked)
 	}
 }

@@ -23,7 +23,9 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
+	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/datadir"
+	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/principal"
@@ -62,7 +64,7 @@ func withAudit(dataDir func() string, fn func(cmd *cobra.Command, args []string,
 			return err
 		}
 		defer st.Close()
-		rec, err := cliaudit.Open(st, dataDir())
+		rec, err := cliaudit.Open(cmd.Context(), st, dataDir())
 		if err != nil {
 			return err
 		}
@@ -191,9 +193,19 @@ and principal.email (at most 64 groups and 64 roles, each value at most
 
 	remove := &cobra.Command{
 		Use:   "remove USERNAME",
-		Short: "Remove a user",
-		Args:  cobra.ExactArgs(1),
+		Short: "Revoke and remove a user",
+		Long: `Revokes the user first, as "mcpgate revoke user" does (the revocation is
+recorded, the user's tokens are revoked, and a gateway ends the user's
+sessions, tasks and upstream access), then removes the account. The
+revocation stays recorded: "mcpgate reinstate user" lifts it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
+			if _, err := st.GetUser(cmd.Context(), args[0]); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no user %q", args[0])
+			}
+			if err := revokeFirst(cmd, st, rec, store.RevokeUser, args[0], "user removed"); err != nil {
+				return err
+			}
 			if err := st.DeleteUser(cmd.Context(), args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no user %q", args[0])
@@ -211,6 +223,19 @@ and principal.email (at most 64 groups and 64 roles, each value at most
 	return user
 }
 
+// revokeFirst revokes what `remove` removes, on the same code path as
+// `mcpgate revoke`, before it is removed.
+func revokeFirst(cmd *cobra.Command, st store.Store, rec *cliaudit.Recorder, kind, id, reason string) error {
+	db, ok := st.(*sqlite.Store)
+	if !ok {
+		return fmt.Errorf("revoking %s %s: the store %T keeps no revocations", kind, id, st)
+	}
+	if err := inventorycmd.Revoke(cmd.Context(), db, rec, cmd.OutOrStdout(), kind, id, inventorycmd.DefaultBy(), reason); err != nil {
+		return fmt.Errorf("%w; not removed (run the command again)", err)
+	}
+	return nil
+}
+
 func validUsername(n string) error {
 	if n == "" || len(n) > 128 {
 		return errors.New("username must be 1 to 128 characters")
@@ -224,7 +249,7 @@ func validUsername(n string) error {
 }
 
 func clientCommand(dataDir func() string) *cobra.Command {
-	client := &cobra.Command{Use: "client", Short: "Manage pre-registered OAuth clients of the built-in authorization server"}
+	client := &cobra.Command{Use: "client", Short: "Manage OAuth clients of the built-in authorization server: pre-register, list, approve, refuse, remove"}
 
 	var (
 		name, method, scope, jwksFile, jwksURI string
@@ -309,9 +334,10 @@ func clientCommand(dataDir func() string) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT_ID\tKIND\tAUTH\tGRANTS\tNAME\tREDIRECT_URIS")
+			fmt.Fprintln(tw, "CLIENT_ID\tKIND\tSTATUS\tAUTH\tGRANTS\tNAME\tFIRST_USED\tREDIRECT_URIS")
 			for _, c := range cs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, ","), c.Name, strings.Join(c.RedirectURIs, " "))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, statusText(c), c.TokenEndpointAuthMethod, dash(strings.Join(c.GrantTypes, ",")),
+					dash(c.Name), timeText(c.FirstUsedAt), dash(strings.Join(c.RedirectURIs, " ")))
 			}
 			return tw.Flush()
 		}),
@@ -319,9 +345,19 @@ func clientCommand(dataDir func() string) *cobra.Command {
 
 	remove := &cobra.Command{
 		Use:   "remove CLIENT_ID",
-		Short: "Remove a client",
-		Args:  cobra.ExactArgs(1),
+		Short: "Revoke and remove a client",
+		Long: `Revokes the client first, as "mcpgate revoke client" does (the revocation is
+recorded, the client's tokens are revoked, and a gateway ends its sessions,
+tasks and upstream access), then removes the client. The revocation stays
+recorded: "mcpgate reinstate client" lifts it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
+			if _, err := st.GetClient(cmd.Context(), args[0]); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no client %q", args[0])
+			}
+			if err := revokeFirst(cmd, st, rec, store.RevokeClient, args[0], "client removed"); err != nil {
+				return err
+			}
 			if err := st.DeleteClient(cmd.Context(), args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no client %q", args[0])
@@ -335,8 +371,115 @@ func clientCommand(dataDir func() string) *cobra.Command {
 			return nil
 		}),
 	}
-	client.AddCommand(add, list, remove)
+	var by, reason string
+	approve := &cobra.Command{
+		Use:   "approve CLIENT_ID",
+		Short: "Approve a client: it may obtain tokens on a path that needs approval (and its current metadata becomes the inventory's baseline)",
+		Long: `Approves a client. A client registered on a path whose admission mode is
+"approval" (oauth.clients.<path>.mode) is stored as pending and obtains no
+token until it is approved; an approved client is also admitted on a path
+that is closed or whose allow list does not name it. The grant types it may
+obtain are still those of its path (oauth.clients.<path>.grant_types). Its
+current redirect URIs and keys become the inventory's approved baseline (as
+"inventory approve-client" does). A running gateway sees the decision at the
+client's next request.`,
+		Args: cobra.ExactArgs(1),
+		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
+			return decideClient(cmd, st, rec, args[0], store.ClientApproved, by, reason)
+		}),
+	}
+	refuse := &cobra.Command{
+		Use:   "refuse CLIENT_ID",
+		Short: "Refuse a client: it obtains no token on any path, and its live tokens are revoked",
+		Args:  cobra.ExactArgs(1),
+		RunE: withAudit(dataDir, func(cmd *cobra.Command, args []string, st store.Store, rec *cliaudit.Recorder) error {
+			return decideClient(cmd, st, rec, args[0], store.ClientRefused, by, reason)
+		}),
+	}
+	for _, c := range []*cobra.Command{approve, refuse} {
+		c.Flags().StringVar(&by, "by", "cli:"+cliaudit.Actor(), "who decides (recorded)")
+		c.Flags().StringVar(&reason, "reason", "", "why (recorded)")
+	}
+	client.AddCommand(add, list, remove, approve, refuse)
 	return client
+}
+
+// statusText is the admission status column of `client list`.
+func statusText(c *store.Client) string {
+	switch c.Status {
+	case store.ClientPending:
+		return "PENDING (client approve " + c.ID + ")"
+	case store.ClientRefused:
+		return "REFUSED"
+	case store.ClientApproved:
+		return "approved"
+	}
+	return "-"
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// decideClient records an administrator's admission decision on a client
+// and audits it. Approving also approves the client's current metadata in
+// the inventory; refusing revokes the client's live tokens.
+func decideClient(cmd *cobra.Command, st store.Store, rec *cliaudit.Recorder, id, status, by, reason string) error {
+	ctx := cmd.Context()
+	c, err := st.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no client %q (metadata-document clients appear once the gateway has fetched their document)", id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.SetClientStatus(ctx, id, status, by, time.Now()); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("%s client %s (was %s)", c.Kind, status, cmp.Or(c.Status, "undecided"))
+	var revokeErr error
+	switch status {
+	case store.ClientApproved:
+		if ist, ok := st.(store.InventoryStore); ok {
+			inv, err := inventory.New(st, ist, nil)
+			if err != nil {
+				return err
+			}
+			switch err := inv.ApproveClient(ctx, id, by); {
+			case err == nil:
+				if r, err := ist.GetClientRecord(ctx, id); err == nil {
+					detail += fmt.Sprintf("; redirect URIs %s; keys %s", cmp.Or(strings.Join(r.RedirectURIs, ", "), "(none)"), cmp.Or(strings.Join(r.KeyThumbprints, ", "), "(none)"))
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+	case store.ClientRefused:
+		n, err := inventory.StoreTokenRevoker(st, nil)(ctx, inventory.Match{Client: id})
+		detail += fmt.Sprintf("; %d live tokens revoked", n)
+		if err != nil {
+			revokeErr = fmt.Errorf("client refused, but revoking its tokens failed: %w", err)
+			detail += "; revoking tokens failed: " + err.Error()
+		}
+	}
+	if reason != "" {
+		detail += fmt.Sprintf("; reason %q", reason)
+	}
+	r := &audit.Record{Action: cliaudit.ActionClientApproved, Target: id, Error: detail + "; by " + by}
+	if status == store.ClientRefused {
+		r.Action = cliaudit.ActionClientRefused
+	}
+	if revokeErr != nil {
+		r.Outcome = audit.OutcomeError
+	}
+	if err := rec.Record(ctx, r); err != nil {
+		return errors.Join(revokeErr, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s client %s (%s)\n", status, id, c.Kind)
+	return revokeErr
 }
 
 // checkClient validates a pre-registered client's settings.

@@ -1,5 +1,6 @@
 // Package cliaudit records the administrative acts of the command line
-// (approving tools and clients, adding and removing users and clients,
+// (approving tools, approving and refusing clients, adding and removing
+// users and clients,
 // revoking and reinstating identities) in the gateway's audit log: the
 // same hash chain, in the same database, signed with the same checkpoint
 // key as the gateway's own records.
@@ -19,6 +20,7 @@ import (
 	"os/user"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store"
 )
@@ -36,6 +38,7 @@ const (
 	ActionClientRemoved    = "admin.client.removed"
 	ActionToolApproved     = "admin.tool.approved"
 	ActionClientApproved   = "admin.client.approved"
+	ActionClientRefused    = "admin.client.refused"
 	ActionRevocation       = "admin.revocation"
 	ActionRevocationLifted = "admin.revocation.lifted"
 )
@@ -61,18 +64,46 @@ type Recorder struct {
 	actor string
 }
 
-// Open opens the audit log kept in st, signing checkpoints with the key
-// in dataDir (datadir.AuditKeyFile, created if missing, as the gateway
-// does). Commands open it before they act, so that an act that could not
-// be recorded is not carried out.
-func Open(st store.AuditLog, dataDir string) (*Recorder, error) {
+// Options returns the audit options that sign checkpoints as the gateway
+// configured by a does: with a.SigningKeyFile or a.SigningCommand when
+// set, else with the key in dataDir (datadir.AuditKeyFile, created if
+// missing); checked against a.PublicKeyFile, and appended to
+// a.CheckpointFile. a may be nil.
+func Options(dataDir string, a *config.Audit) *audit.Options {
+	o := &audit.Options{KeyPath: datadir.AuditKey(dataDir)}
+	if a != nil {
+		o.SigningKeyFile, o.SigningCommand, o.PublicKeyFile = a.SigningKeyFile, a.SigningCommand, a.PublicKeyFile
+		o.SigningTimeout, o.CheckpointFile = a.SigningTimeout, a.CheckpointFile
+	}
+	return o
+}
+
+type configKey struct{}
+
+// WithConfig returns ctx carrying the configuration's audit section (the
+// command line's root puts it in each data command's context, having
+// loaded --config), for Open and the audit commands.
+func WithConfig(ctx context.Context, a *config.Audit) context.Context {
+	return context.WithValue(ctx, configKey{}, a)
+}
+
+// ConfigFrom returns the audit section put in ctx by WithConfig, or nil.
+func ConfigFrom(ctx context.Context) *config.Audit {
+	a, _ := ctx.Value(configKey{}).(*config.Audit)
+	return a
+}
+
+// Open opens the audit log kept in st, signing checkpoints as the gateway
+// does (see Options) with the audit configuration in ctx (ConfigFrom).
+// Commands open it before they act, so that an act that could not be
+// recorded is not carried out.
+func Open(ctx context.Context, st store.AuditLog, dataDir string) (*Recorder, error) {
 	if dataDir == "" {
 		return nil, errors.New("no data directory configured")
 	}
-	l, err := audit.New(st, &audit.Options{
-		KeyPath: datadir.AuditKey(dataDir),
-		Logger:  slog.New(slog.DiscardHandler),
-	})
+	o := Options(dataDir, ConfigFrom(ctx))
+	o.Logger = slog.New(slog.DiscardHandler)
+	l, err := audit.New(st, o)
 	if err != nil {
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}

@@ -53,7 +53,7 @@ func TestRecordWhileGatewayRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := cliaudit.Open(st, dir)
+		rec, err := cliaudit.Open(ctx, st, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

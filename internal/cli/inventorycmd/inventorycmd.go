@@ -70,7 +70,7 @@ func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Comman
 // out), and fn records the act with rec.
 func withAudit(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error) func(*cobra.Command, []string) error {
 	return withInventory(dataDir, create, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) (err error) {
-		rec, err := cliaudit.Open(st, dataDir())
+		rec, err := cliaudit.Open(cmd.Context(), st, dataDir())
 		if err != nil {
 			return err
 		}
@@ -86,6 +86,10 @@ func byDetail(by string) string {
 	}
 	return fmt.Sprintf(" (recorded as by %q)", by)
 }
+
+// DefaultBy names the operator of the command line ("cli:<OS user>"), as
+// approvals and revocations record it by default.
+func DefaultBy() string { return defaultBy() }
 
 // defaultBy names the operator for approvals and revocations.
 func defaultBy() string {
@@ -175,7 +179,7 @@ from the command line.`,
 	}
 	approveClient := &cobra.Command{
 		Use:   "approve-client CLIENT_ID",
-		Short: "Approve a client's current redirect URIs and keys (clears the changed flag)",
+		Short: "Approve a client's current redirect URIs, keys (inline and behind jwks_uri) and document (clears the changed flag; admits a client pending approval)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveClient(cmd.Context(), args[0], by); err != nil {
@@ -188,11 +192,24 @@ from the command line.`,
 			if err != nil {
 				return err
 			}
+			admitted := ""
+			// A client waiting for admission is admitted with its metadata
+			// (as "client approve" does); a refused one stays refused.
+			if c, err := st.GetClient(cmd.Context(), args[0]); err == nil && c.Status == store.ClientPending {
+				if err := st.SetClientStatus(cmd.Context(), args[0], store.ClientApproved, by, time.Now()); err != nil {
+					return err
+				}
+				admitted = "; pending client admitted"
+			}
+			keys := listOrNone(r.KeyThumbprints)
+			if !r.RemoteKeysFetchedAt.IsZero() {
+				keys += fmt.Sprintf("; keys behind jwks_uri %s: %s", r.RemoteKeysURI, listOrNone(r.RemoteKeyThumbprints))
+			}
 			if err := rec.Record(cmd.Context(), &audit.Record{Action: cliaudit.ActionClientApproved, Target: args[0],
-				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s", listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints), byDetail(by))}); err != nil {
+				Error: fmt.Sprintf("client approved: redirect URIs %s; keys %s%s%s", listOrNone(r.RedirectURIs), keys, admitted, byDetail(by))}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), listOrNone(r.KeyThumbprints))
+			fmt.Fprintf(cmd.OutOrStdout(), "approved client %s: redirect URIs %s; keys %s\n", args[0], listOrNone(r.RedirectURIs), keys)
 			return nil
 		}),
 	}
@@ -234,42 +251,7 @@ step failed.`,
 			Short: k.short,
 			Args:  cobra.ExactArgs(1),
 			RunE: withAudit(dataDir, true, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
-				ctx := cmd.Context()
-				if _, err := inventory.ParseKind(k.kind, args[0]); err != nil {
-					return err
-				}
-				rv, err := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{
-					Hooks: inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(st, nil)},
-					// The database may be busy with a running gateway.
-					Deadline: 5 * time.Second,
-				})
-				if err != nil {
-					return err
-				}
-				res, err := rv.RevokeWithReason(ctx, k.kind, args[0], by, reason)
-				if res != nil || err == nil {
-					r := &audit.Record{Action: cliaudit.ActionRevocation, Target: k.kind + ":" + args[0],
-						Error: fmt.Sprintf("%s %s revoked; reason %q%s", k.kind, args[0], reason, byDetail(by))}
-					if k.kind == store.RevokeUpstreamCredential {
-						r.Upstream, _, _ = strings.Cut(args[0], "/")
-					}
-					if err != nil {
-						r.Outcome, r.Error = audit.OutcomeError, r.Error+"; incomplete: "+err.Error()
-					}
-					if aerr := rec.Record(ctx, r); aerr != nil {
-						err = errors.Join(err, aerr)
-					}
-				}
-				if res != nil {
-					fmt.Fprint(cmd.OutOrStdout(), res.Summary())
-					if k.kind != store.RevokeUpstreamCredential {
-						fmt.Fprintln(cmd.OutOrStdout(), "sessions and tasks live in the running gateway: it closes and cancels them when it next syncs revocations")
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("revocation incomplete: %w", err)
-				}
-				return nil
+				return Revoke(cmd.Context(), st, rec, cmd.OutOrStdout(), k.kind, args[0], by, reason)
 			}),
 		}
 		c.Flags().StringVar(&by, "by", defaultBy(), "who revokes (recorded)")
@@ -277,6 +259,50 @@ step failed.`,
 		rev.AddCommand(c)
 	}
 	return rev
+}
+
+// Revoke revokes an identity from the command line, on the database st:
+// the revocation is recorded and the identity's tokens revoked there (a
+// running gateway sharing the database closes its sessions, cancels its
+// tasks and ends its upstream access when it next syncs, within a second;
+// a stopped one does so at its next start, before it serves). The act is
+// recorded in the audit chain with rec, and the outcome of every step is
+// written to out. It is `mcpgate revoke KIND ID`, and what `mcpgate user
+// remove` and `mcpgate client remove` do first.
+func Revoke(ctx context.Context, st *sqlite.Store, rec *cliaudit.Recorder, out io.Writer, kind, id, by, reason string) error {
+	if _, err := inventory.ParseKind(kind, id); err != nil {
+		return err
+	}
+	rv, err := inventory.NewRevoker(ctx, st, &inventory.RevokerOptions{
+		Hooks: inventory.RevocationHooks{RevokeTokens: inventory.StoreTokenRevoker(st, nil)},
+		// The database may be busy with a running gateway.
+		Deadline: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	res, err := rv.RevokeWithReason(ctx, kind, id, by, reason)
+	if res != nil || err == nil {
+		r := &audit.Record{Action: cliaudit.ActionRevocation, Target: kind + ":" + id,
+			Error: fmt.Sprintf("%s %s revoked; reason %q%s", kind, id, reason, byDetail(by))}
+		if kind == store.RevokeUpstreamCredential {
+			r.Upstream, _, _ = strings.Cut(id, "/")
+		}
+		if err != nil {
+			r.Outcome, r.Error = audit.OutcomeError, r.Error+"; incomplete: "+err.Error()
+		}
+		if aerr := rec.Record(ctx, r); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+	}
+	if res != nil {
+		fmt.Fprint(out, res.Summary())
+		fmt.Fprintln(out, "sessions, tasks and upstream access live in the running gateway: it ends them when it next syncs revocations (within a second), or at its next start if it is stopped")
+	}
+	if err != nil {
+		return fmt.Errorf("revocation incomplete: %w", err)
+	}
+	return nil
 }
 
 func reinstateCommand(dataDir func() string) *cobra.Command {
@@ -450,6 +476,10 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			switch {
 			case c.Revoked:
 				st = "REVOKED"
+			case c.Admission == store.ClientRefused:
+				st = "REFUSED by " + dash(c.AdmissionBy)
+			case c.Admission == store.ClientPending:
+				st = "PENDING approval (client approve " + c.ID + ")"
 			case c.Flagged:
 				st = "CHANGED since " + ts(c.ChangedAt) + " (approve-client to accept)"
 			case c.ApprovedAt.IsZero():
@@ -459,8 +489,26 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			for _, k := range c.KeyThumbprints {
 				keys = append(keys, short(k))
 			}
+			for _, k := range c.RemoteKeyThumbprints {
+				keys = append(keys, short(k)+"(uri)")
+			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(c.RegistrationMethod), yes(c.MachineToMachine), dash(c.Name),
 				dash(strings.Join(c.RedirectHosts, ",")), dash(strings.Join(keys, ",")), ts(c.FirstSeen), ts(c.LastSeen), st)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		first := true
+		for i := range g.Clients {
+			c := &g.Clients[i]
+			if len(c.KeyThumbprints) == 0 && len(c.RemoteKeyThumbprints) == 0 && c.JWKSURI == "" && c.DocumentDigest == "" && !c.Flagged {
+				continue
+			}
+			if first {
+				fmt.Fprintln(out, "\nclient trust objects (RFC 7638 key thumbprints, RFC 8785 document digests):")
+				first = false
+			}
+			printClientTrust(out, c)
 		}
 	}
 	if section("idps", "identity providers") {
@@ -540,6 +588,37 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 	return w.Flush()
 }
 
+// printClientTrust prints a client's fingerprints and, while it is
+// flagged, the old (approved) and new value of each changed trust object.
+func printClientTrust(out io.Writer, c *inventory.Client) {
+	fmt.Fprintf(out, "%s\n", c.ID)
+	var ap inventory.TrustObjects
+	if c.Approved != nil {
+		ap = *c.Approved
+	}
+	if c.DocumentDigest != "" {
+		note := "approved"
+		if ap.DocumentDigest != "" && ap.DocumentDigest != c.DocumentDigest {
+			note = "approved " + ap.DocumentDigest
+		}
+		fmt.Fprintf(out, "  document sha256: %s (%s)\n", c.DocumentDigest, note)
+	}
+	fmt.Fprintf(out, "  keys (jwks): %s\n", listOrNone(c.KeyThumbprints))
+	if c.JWKSURI != "" {
+		fetched := "never fetched"
+		if !c.RemoteKeysFetchedAt.IsZero() {
+			fetched = "fetched " + ts(c.RemoteKeysFetchedAt)
+		}
+		fmt.Fprintf(out, "  keys behind jwks_uri %s (%s): %s\n", c.JWKSURI, fetched, listOrNone(c.RemoteKeyThumbprints))
+	}
+	for _, d := range c.Drift {
+		fmt.Fprintf(out, "  CHANGED %s: old %s -> new %s\n", d.What, listOrNone(d.Old), listOrNone(d.New))
+	}
+	if c.Flagged {
+		fmt.Fprintf(out, "  (mcpgate inventory approve-client %s accepts the new values)\n", c.ID)
+	}
+}
+
 // principalView is the JSON form of `inventory show`.
 type principalView struct {
 	Principal   string                 `json:"principal"`
@@ -600,6 +679,10 @@ func printPrincipal(out io.Writer, g *inventory.Graph, principal string, asJSON 
 	}
 	if c := v.Client; c != nil {
 		fmt.Fprintf(w, "client %s\tmethod: %s\tm2m: %s\tflagged: %s\trevoked: %s\n", c.ID, dash(c.RegistrationMethod), yes(c.MachineToMachine), yes(c.Flagged), yes(c.Revoked))
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		printClientTrust(out, c)
 	}
 	fmt.Fprintln(w, "\npaths (user → client → session → upstream → credential):")
 	for _, p := range v.Paths {

@@ -194,7 +194,9 @@ func TestRevoke(t *testing.T) {
 		t.Fatalf("revoke credential: %v\n%s", err, out)
 	}
 	out, err = run(t, dir, "revoke", "upstream-credential", "crm/bob")
-	if err != nil || !strings.Contains(out, "inventory              ok (1)") {
+	// The sealed token is left for a gateway to revoke at the upstream's
+	// authorization server (RFC 7009) before deleting it.
+	if err != nil || !strings.Contains(out, "the sealed upstream token is kept until a gateway revokes it") {
 		t.Fatalf("revoke bob's crm token: %v\n%s", err, out)
 	}
 	out, err = run(t, dir, "revoke", "client", "robot")
@@ -234,8 +236,15 @@ func TestRevoke(t *testing.T) {
 	if creds, _ := st.ListUpstreamCredentials(ctx); len(creds) != 0 {
 		t.Errorf("credential record kept: %+v", creds)
 	}
-	if toks, _ := st.ListUpstreamTokens(ctx, ""); len(toks) != 0 {
-		t.Errorf("sealed upstream token kept: %+v", toks)
+	if toks, _ := st.ListUpstreamTokens(ctx, ""); len(toks) != 1 || toks[0].Principal != "bob" {
+		t.Errorf("sealed upstream tokens after revocation: %+v, want bob's kept for the gateway to revoke", toks)
+	}
+	// None of these was applied by a gateway: the next one to start
+	// applies them before it serves.
+	for _, r := range revs {
+		if !r.AppliedAt.IsZero() {
+			t.Errorf("revocation %s %s marked applied by the command line", r.Kind, r.ID)
+		}
 	}
 	out, _ = run(t, dir, "inventory", "show", "alice")
 	if !strings.Contains(out, "REVOKED") || !strings.Contains(out, "user alice") {
