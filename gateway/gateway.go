@@ -152,8 +152,9 @@ type Gateway struct {
 	// the upstream session the task was created in.
 	taskProfiles sync.Map
 
-	mu         sync.Mutex // guards catalogs and collisions
+	mu         sync.Mutex // guards catalogs, building and collisions
 	catalogs   map[string]*catalog
+	building   map[string]chan struct{} // principal -> closed when its build ends
 	collisions map[string]bool
 
 	trust       trustState  // tool trust (trust.go)

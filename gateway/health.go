@@ -161,8 +161,14 @@ func (g *Gateway) supervise(u *upstream) {
 			continue
 		}
 		g.reportUpstreamState(u.cfg.Name, "ready", nil)
+		// Ready on the first attempt within startup_wait: no client has
+		// finished initialize (initialize waits for this attempt), so
+		// there is no one to tell; a catalogue a cancelled request built
+		// meanwhile is dropped all the same. Dropped before the waiters go
+		// on, so that what they build is not built twice.
+		quiet := first && time.Now().Before(g.startupUntil)
+		g.upstreamReady(u, cs, !quiet)
 		endFirst()
-		g.upstreamReady(u, cs)
 		// Wait for the session to end: watch records the failure and
 		// tells us, and the next round waits out the back-off.
 		select {
@@ -174,11 +180,15 @@ func (g *Gateway) supervise(u *upstream) {
 }
 
 // upstreamReady makes a newly connected upstream part of every catalogue:
-// the catalogues are dropped and every client is told its lists changed.
-func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession) {
+// the catalogues are dropped and, if notify is set, every client is told
+// its lists changed.
+func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool) {
 	g.mu.Lock()
 	clear(g.catalogs)
 	g.mu.Unlock()
+	if !notify {
+		return
+	}
 	caps := cs.InitializeResult().Capabilities
 	methods := []string{mcp.NotificationToolsListChanged}
 	if caps.Prompts != nil {
