@@ -91,6 +91,12 @@ type Options struct {
 	// identity, in the same namespace as Request.Principal (the two are
 	// compared to refuse self-approval). nil refuses every page request.
 	Approver func(r *http.Request) (approver string, ok bool)
+	// Authenticate, if set, is used instead of Approver and may say why
+	// it refuses: an error with an HTTPStatus() int method (and a
+	// RetryAfterSeconds() int method) is answered with that status (and
+	// a Retry-After header), for example 429 for a throttled password
+	// check; any other error gets 401.
+	Authenticate func(r *http.Request) (approver string, err error)
 	// Now returns the current time; time.Now if nil.
 	Now func() time.Time
 	// Logger receives decisions and store failures (never argument
@@ -179,18 +185,20 @@ type Approval struct {
 // concurrent use; several Services (in several processes) may share one
 // store.
 type Service struct {
-	st         store.Approvals
-	ttl        time.Duration
-	baseURL    string // without trailing slash
-	basePath   string // path of baseURL, without trailing slash
-	secure     bool   // baseURL is https
-	approver   func(*http.Request) (string, bool)
-	now        func() time.Time
-	log        *slog.Logger
-	onDecision func(*Approval)
-	audit      *audit.Log
-	pages      *template.Template
-	cop        *http.CrossOriginProtection
+	st       store.Approvals
+	ttl      time.Duration
+	baseURL  string // without trailing slash
+	basePath string // path of baseURL, without trailing slash
+	secure   bool   // baseURL is https
+	approver func(*http.Request) (string, bool)
+	// authenticate is Options.Authenticate.
+	authenticate func(*http.Request) (string, error)
+	now          func() time.Time
+	log          *slog.Logger
+	onDecision   func(*Approval)
+	audit        *audit.Log
+	pages        *template.Template
+	cop          *http.CrossOriginProtection
 
 	// pollInterval bounds how long Wait sleeps between store reads, to
 	// see decisions made by other processes and expiry.
@@ -222,6 +230,7 @@ func New(st store.Approvals, opts *Options) *Service {
 		ttl:          o.TTL,
 		baseURL:      strings.TrimRight(o.BaseURL, "/"),
 		approver:     o.Approver,
+		authenticate: o.Authenticate,
 		now:          o.Now,
 		log:          o.Logger,
 		onDecision:   o.OnDecision,

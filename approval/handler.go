@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -66,11 +67,27 @@ func (s *Service) Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		if s.approver == nil {
+		if s.approver == nil && s.authenticate == nil {
 			s.page(w, http.StatusForbidden, "Approvals unavailable", "No approver sign-in is configured, so approvals cannot be decided here.", "")
 			return
 		}
-		who, ok := s.approver(r)
+		who, ok := "", false
+		if s.authenticate != nil {
+			var err error
+			who, err = s.authenticate(r)
+			var refused interface{ HTTPStatus() int }
+			if errors.As(err, &refused) && refused.HTTPStatus() != http.StatusUnauthorized {
+				var ra interface{ RetryAfterSeconds() int }
+				if errors.As(err, &ra) {
+					w.Header().Set("Retry-After", strconv.Itoa(ra.RetryAfterSeconds()))
+				}
+				s.page(w, refused.HTTPStatus(), "Sign-in refused", err.Error(), "")
+				return
+			}
+			ok = err == nil
+		} else {
+			who, ok = s.approver(r)
+		}
 		if !ok || who == "" {
 			s.page(w, http.StatusUnauthorized, "Sign-in required", "Sign in as an approver to see approval requests.", "")
 			return

@@ -56,19 +56,44 @@ type templateRoute struct {
 	up       *upstream
 }
 
-// catalog returns the principal's catalogue, building it if needed.
+// catalog returns the principal's catalogue, building it if needed. One
+// build runs per principal at a time: concurrent callers wait for it
+// (their lists, and what listing records, happen once).
 func (g *Gateway) catalog(ctx context.Context, principal string) (*catalog, error) {
-	g.mu.Lock()
-	c := g.catalogs[principal]
-	g.mu.Unlock()
-	if c != nil {
+	for {
+		g.mu.Lock()
+		if c := g.catalogs[principal]; c != nil {
+			g.mu.Unlock()
+			return c, nil
+		}
+		if ch, ok := g.building[principal]; ok {
+			g.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		if g.building == nil {
+			g.building = make(map[string]chan struct{})
+		}
+		g.building[principal] = ch
+		g.mu.Unlock()
+
+		c := g.buildCatalog(ctx, principal)
+		g.mu.Lock()
+		delete(g.building, principal)
+		if ctx.Err() == nil {
+			// A build cut short by its caller's context is incomplete:
+			// it is not kept.
+			g.catalogs[principal] = c
+		}
+		g.mu.Unlock()
+		close(ch)
 		return c, nil
 	}
-	c = g.buildCatalog(ctx, principal)
-	g.mu.Lock()
-	g.catalogs[principal] = c
-	g.mu.Unlock()
-	return c, nil
 }
 
 // invalidate drops the principal's catalogue after a list change.
@@ -91,6 +116,14 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Right after start, wait (a bounded time) for an upstream
+			// still on its first attempt; one that is not ready is left
+			// out at once, for every principal, and joins when it is.
+			g.awaitUpstream(ctx, u)
+			if err := u.notReady(); err != nil {
+				results[i].err = err
+				return
+			}
 			cs, err := u.session(ctx, principal)
 			if err != nil {
 				results[i].err = err

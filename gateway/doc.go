@@ -31,7 +31,8 @@
 //
 // # Files
 //
-//   - gateway.go: [Gateway], [New], [Gateway.Handler], Start and Close; the
+//   - gateway.go: [Gateway], [New], [Gateway.Handler], Start (which returns
+//     at once: upstreams come up in the background) and Close; the
 //     downstream session record; sending a request upstream (call).
 //   - hooks.go: [Hooks], the callbacks the wiring (internal/app) gives the
 //     authorization server, inventory and approvals before the gateway
@@ -48,7 +49,11 @@
 //     descriptions with invisible characters refused).
 //   - tasks.go: gateway task ids bound to their owner, the task store.
 //   - upstream.go, stdioenv.go: upstream connections, capability profiles,
-//     transports, the environment of stdio upstreams.
+//     transports, back-off and the circuit, the environment of stdio
+//     upstreams.
+//   - health.go: bringing upstreams up in the background (supervise),
+//     [Gateway.UpstreamStates], readiness and the /healthz and /readyz
+//     probes.
 //   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
 //   - registry.go: the session registry, progress routes, task creations.
 //   - inventory.go, auth.go, identity.go: the gateway's side of the

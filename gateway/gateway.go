@@ -44,9 +44,14 @@ type Options struct {
 	// Logger receives the gateway's log. Nil discards it.
 	Logger *slog.Logger
 	// Progress, if set, is told how upstreams come up: state is
-	// "connecting", "ready", "failed", "lost", or "per-user" for an
-	// upstream whose sessions open only with each user's consent.
+	// "connecting", "still connecting (<time since the attempt began>)"
+	// (every 30 seconds of an attempt), "ready", "failed", "lost",
+	// "circuit open", or "per-user" for an upstream whose sessions open
+	// only with each user's consent.
 	Progress func(upstream, state string, err error)
+	// ReadyCheck, if set, is part of readiness (/readyz): the wiring
+	// checks that the database is writable. Nil means nothing to check.
+	ReadyCheck func(ctx context.Context) error
 	// Principal names the caller of a request from its context (set by
 	// authentication middleware). Nil means every caller is
 	// AnonymousPrincipal.
@@ -131,6 +136,19 @@ type Gateway struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	// life ends with Close (stop); it bounds the supervisors' attempts.
+	life context.Context
+	stop context.CancelFunc
+
+	// limits is the configuration's server section with its defaults.
+	limits config.Server
+	// started is when Start ran; until startupUntil, first requests wait
+	// for upstreams still on their first attempt (health.go).
+	started, startupUntil time.Time
+	supervisors           sync.WaitGroup
+	startupDone           chan struct{} // closed when WaitStartup returns
+	// progressEvery is the interval of "still connecting" reports.
+	progressEvery time.Duration
 
 	nextToken atomic.Int64
 
@@ -141,8 +159,9 @@ type Gateway struct {
 	// the upstream session the task was created in.
 	taskProfiles sync.Map
 
-	mu         sync.Mutex // guards catalogs and collisions
+	mu         sync.Mutex // guards catalogs, building and collisions
 	catalogs   map[string]*catalog
+	building   map[string]chan struct{} // principal -> closed when its build ends
 	collisions map[string]bool
 
 	trust       trustState  // tool trust (trust.go)
@@ -213,7 +232,13 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		creations:  newTaskCreations(),
 		catalogs:   make(map[string]*catalog),
 		collisions: make(map[string]bool),
+		limits:     cfg.Limits(),
+
+		startupDone: make(chan struct{}),
+
+		progressEvery: 30 * time.Second,
 	}
+	g.life, g.stop = context.WithCancel(context.Background())
 	if opts != nil {
 		g.opts = *opts
 	}
@@ -268,7 +293,9 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 func (g *Gateway) Server() *mcp.Server { return g.server }
 
 // Handler returns the HTTP handler of the gateway: Streamable HTTP at /mcp
-// and the legacy HTTP+SSE transport at /sse; with auth "oauth", also the
+// and the legacy HTTP+SSE transport at /sse (with the configuration's
+// bounds on sessions), the probes /healthz and /readyz (never behind
+// authentication); with auth "oauth", also the
 // authorization server under /oauth and the metadata documents, and both
 // MCP endpoints require a bearer token issued for /mcp.
 func (g *Gateway) Handler() http.Handler {
@@ -277,18 +304,33 @@ func (g *Gateway) Handler() http.Handler {
 	if g.opts.StreamableHTTP != nil {
 		sopts = *g.opts.StreamableHTTP
 	}
+	// The configuration's bounds on sessions, unless the options set
+	// their own.
+	if sopts.MaxSessions == 0 {
+		sopts.MaxSessions = g.limits.MaxSessions
+	}
+	if sopts.MaxSessionsPerPrincipal == 0 {
+		sopts.MaxSessionsPerPrincipal = g.limits.MaxSessionsPerPrincipal
+	}
+	if sopts.MaxSessionsPerAddress == 0 {
+		sopts.MaxSessionsPerAddress = g.limits.MaxSessionsPerAddress
+	}
 	if sopts.SessionPrincipal == nil && g.opts.Principal != nil {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
 	}
 	getServer := func(*http.Request) *mcp.Server { return g.server }
 	// Both transports bind a session to the principal that opened it: a
 	// request by anyone else gets the answer of an unknown session.
-	legacyOpts := &mcp.SSEOptions{Logger: g.logger, SessionPrincipal: sopts.SessionPrincipal}
+	legacyOpts := &mcp.SSEOptions{Logger: g.logger, SessionPrincipal: sopts.SessionPrincipal,
+		MaxSessions: g.limits.MaxLegacySessions, MaxSessionsPerPrincipal: g.limits.MaxSessionsPerPrincipal, MaxSessionsPerAddress: g.limits.MaxSessionsPerAddress}
 	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, legacyOpts)
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.Resource.Middleware(legacy)
 	}
+	// Probes for load balancers and orchestrators, outside authentication.
+	mux.HandleFunc("/healthz", g.serveHealthz)
+	mux.HandleFunc("/readyz", g.serveReadyz)
 	mux.Handle("/mcp", withSourceAddr(withTransport(store.TransportStreamable, streamable)))
 	mux.Handle("/sse", withSourceAddr(withTransport(store.TransportSSE, legacy)))
 	if g.opts.Approvals != nil {
@@ -300,51 +342,69 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// Start connects to every upstream on behalf of the default principal,
-// reporting progress, and builds the catalogue so that name collisions are
-// reported at start-up. An upstream that fails does not stop the others;
-// Start returns an error only if every upstream failed.
+// Start applies the revocations recorded while no gateway ran, then
+// brings the upstreams up in the background and returns: each upstream's
+// start-up session (on behalf of the default principal)
+// is connected, retried with back-off and jitter until it is ready, and
+// reconnected when it is lost, until Close; progress goes to
+// Options.Progress and the log. An upstream joins the catalogue when it
+// becomes ready, and clients are then sent list_changed notifications.
+// During the first startup_wait, clients' first requests (initialize,
+// lists) wait for upstreams still on their first attempt. Start never
+// fails because upstreams cannot be reached: /readyz says so. Call Start
+// once.
 func (g *Gateway) Start(ctx context.Context) error {
 	g.auditConfig(ctx)
-	var wg sync.WaitGroup
-	errs := make([]error, len(g.upstreams))
-	for i, u := range g.upstreams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if u.perUser() {
-				// Sessions open for each user, with the user's consent.
-				g.reportUpstreamState(u.cfg.Name, "per-user", nil)
-				return
-			}
-			g.reportUpstreamState(u.cfg.Name, "connecting", nil)
-			if _, err := u.session(ctx, AnonymousPrincipal); err != nil {
-				errs[i] = err
-				g.reportUpstreamState(u.cfg.Name, "failed", err)
-				return
-			}
-			g.reportUpstreamState(u.cfg.Name, "ready", nil)
-		}()
+	g.started = time.Now()
+	if g.limits.StartupWait > 0 {
+		g.startupUntil = g.started.Add(g.limits.StartupWait)
+	} else {
+		g.startupUntil = g.started // no wait, but Start ran
 	}
-	wg.Wait()
 	// Revocations recorded while no gateway ran are applied (and
 	// audited) before the gateway serves.
 	g.applyRevocations(ctx)
 	g.sessions.start(ctx, g.done)
 	g.recordUpstreams(ctx)
-	if _, err := g.catalog(ctx, AnonymousPrincipal); err != nil {
-		g.logger.Warn("building the catalogue", "error", err)
-	}
-	failed := 0
-	for _, err := range errs {
-		if err != nil {
-			failed++
+	for _, u := range g.upstreams {
+		if u.perUser() {
+			// Sessions open for each user, with the user's consent.
+			g.reportUpstreamState(u.cfg.Name, "per-user", nil)
+			continue
 		}
+		u.firstDone = make(chan struct{})
+		u.primary.mu.Lock()
+		u.primary.supervised = true
+		u.primary.mu.Unlock()
+		g.supervisors.Add(1)
+		go g.supervise(u)
 	}
-	if len(g.upstreams) > 0 && failed == len(g.upstreams) {
-		return fmt.Errorf("gateway: no upstream could be reached: %w", errors.Join(errs...))
-	}
+	// Once the first attempts are over, build the default principal's
+	// catalogue, as a first listing: name collisions are found, and the
+	// inventory records the tools the upstreams start with.
+	g.supervisors.Add(1)
+	go func() {
+		defer g.supervisors.Done()
+		defer close(g.startupDone)
+		g.awaitStartup(g.life)
+		ctx, cancel := context.WithTimeout(g.life, time.Minute)
+		defer cancel()
+		if _, err := g.catalog(ctx, AnonymousPrincipal); err != nil {
+			g.logger.Warn("building the catalogue", "error", err)
+		}
+	}()
 	return nil
+}
+
+// WaitStartup waits until every upstream has had its first connection
+// attempt (or startup_wait has passed since Start) and the first
+// catalogue has been built, or ctx ends. Upstreams that are not ready by
+// then keep connecting in the background.
+func (g *Gateway) WaitStartup(ctx context.Context) {
+	select {
+	case <-g.startupDone:
+	case <-ctx.Done():
+	}
 }
 
 // auditConfig records the configuration the gateway starts with, as a
@@ -384,6 +444,8 @@ func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		close(g.done)
 		g.sessions.endAll()
+		g.stop()
+		g.supervisors.Wait()
 		for _, ss := range g.server.Sessions() {
 			ss.Close()
 		}
@@ -422,6 +484,7 @@ func (g *Gateway) reportUpstreamState(name, state string, err error) {
 // capabilities registers a new downstream session and answers its
 // initialize with what the upstreams offer.
 func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, params *mcp.InitializeParams) mcp.ServerCapabilities {
+	g.awaitStartup(ctx) // the upstreams' capabilities, when they come within startup_wait
 	principal := AnonymousPrincipal
 	if g.opts.Principal != nil {
 		if p := g.opts.Principal(ctx); p != "" {

@@ -64,6 +64,12 @@ func testUpstream(name string, _ *[]string) *mcp.Server {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%s:%s:%v", name, msg.Content[0].(*mcp.TextContent).Text, el.Content["n"])}}}, nil
 	})
+	if name == "huge" {
+		// An answer over the gateway's 4 MiB message limit.
+		s.AddTool(&mcp.Tool{Name: "big"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", 5<<20)}}}, nil
+		})
+	}
 	s.AddTool(&mcp.Tool{Name: "crash"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		os.Exit(3) // only meaningful for stdio upstreams
 		return nil, nil

@@ -390,6 +390,7 @@ func TestApprovalByAnotherProcessNoticed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	g.WaitStartup(ctx) // the first listing: the baseline
 	s.AddTool(&mcp.Tool{Name: "late"}, textTool("late"))
 	g.invalidate(AnonymousPrincipal)
 	if c, _ := g.catalog(ctx, AnonymousPrincipal); c.routes[kindTool]["late"].up != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +35,13 @@ type upstream struct {
 	// principal's client declared; see profileFor).
 	sessions map[string]*upstreamSession
 	caps     *mcp.ServerCapabilities // from the last successful initialize
+
+	// primary is the gateway's start-up session with the upstream (the
+	// default principal's, with no client capabilities), whose state is
+	// the upstream's (health.go); nil for per-user upstreams. firstDone
+	// closes when its first attempt ends (set by Start).
+	primary   *upstreamSession
+	firstDone chan struct{}
 }
 
 // sessionKey is the key of an upstream session in upstream.sessions.
@@ -49,29 +57,47 @@ type upstreamSession struct {
 	// upstream (see profileFor).
 	profile string
 
-	mu       sync.Mutex
-	cs       *mcp.ClientSession
-	since    time.Time     // when cs was established
-	dialing  chan struct{} // closed when the current dial attempt ends
-	failures int           // consecutive failed connects or crashes
-	retryAt  time.Time     // no new attempt before this time
-	lastErr  error
-	closed   bool
+	// supervised is set on the upstream's start-up session, which the
+	// gateway keeps connected (supervise in health.go); watch leaves its
+	// reconnection to the supervisor.
+	supervised bool
+	lost       chan struct{} // supervised: watch signals a lost session (buffered, 1)
+
+	mu        sync.Mutex
+	cs        *mcp.ClientSession
+	since     time.Time     // when cs was established
+	dialing   chan struct{} // closed when the current dial attempt ends
+	dialSince time.Time     // when the current dial attempt began
+	failures  int           // consecutive failed connects and short-lived sessions
+	failedAt  time.Time     // when the last failure happened
+	retryAt   time.Time     // no new attempt before this time
+	circuit   bool          // open: failures reached the bound; retryAt is the end of the open period
+	lastErr   error
+	closed    bool
 }
 
 const (
 	backoffBase = 100 * time.Millisecond
 	backoffMax  = 30 * time.Second
+	// stableAfter is how long a session must have lasted for its end not
+	// to count as one more consecutive failure: a process that crashes
+	// on every call keeps counting, and its circuit opens.
+	stableAfter = time.Minute
 )
 
 func newUpstream(g *Gateway, cfg config.Upstream) *upstream {
-	return &upstream{
+	u := &upstream{
 		g:        g,
 		cfg:      cfg,
 		prefix:   cfg.EffectivePrefix(),
 		logger:   g.logger.With("upstream", cfg.Name),
 		sessions: make(map[string]*upstreamSession),
 	}
+	if !u.perUser() {
+		u.primary = &upstreamSession{up: u, principal: AnonymousPrincipal, lost: make(chan struct{}, 1)}
+		u.sessions[sessionKey(AnonymousPrincipal, "")] = u.primary
+	}
+	return u
 }
 
 // session returns a ready client session for principal, connecting (or
@@ -287,17 +313,22 @@ func (us *upstreamSession) get(ctx context.Context) (*mcp.ClientSession, error) 
 			}
 		}
 		if wait := time.Until(us.retryAt); wait > 0 {
-			err := us.lastErr
+			err := us.unavailable(wait)
 			us.mu.Unlock()
-			return nil, fmt.Errorf("upstream %s is unavailable (next attempt in %s): %w", us.up.cfg.Name, wait.Round(time.Millisecond), err)
+			return nil, err
 		}
 		ch := make(chan struct{})
 		us.dialing = ch
+		us.dialSince = time.Now()
 		us.mu.Unlock()
 
 		cs, err := us.up.connect(ctx, us)
 		us.mu.Lock()
 		us.dialing = nil
+		if err == nil && us.closed {
+			err = errors.New("gateway is shutting down")
+			defer cs.Close()
+		}
 		if err != nil {
 			us.failed(err)
 			us.mu.Unlock()
@@ -306,7 +337,10 @@ func (us *upstreamSession) get(ctx context.Context) (*mcp.ClientSession, error) 
 		}
 		us.cs = cs
 		us.since = time.Now().UTC()
-		us.failures = 0
+		// failures is not reset here but when a session ends after
+		// lasting stableAfter (watch): an upstream that starts and then
+		// crashes on every call keeps backing off.
+		us.circuit = false
 		us.lastErr = nil
 		us.mu.Unlock()
 		close(ch)
@@ -315,15 +349,48 @@ func (us *upstreamSession) get(ctx context.Context) (*mcp.ClientSession, error) 
 	}
 }
 
-// failed records a failure and schedules the next attempt. us.mu is held.
+// unavailable is the error of a request that finds the session backing
+// off (or its circuit open) for wait more. us.mu is held.
+func (us *upstreamSession) unavailable(wait time.Duration) error {
+	name := us.up.cfg.Name
+	if us.circuit {
+		return fmt.Errorf("upstream %s is unavailable: its circuit is open after %d consecutive failures (next attempt in %s): %w",
+			name, us.failures, wait.Round(time.Second), us.lastErr)
+	}
+	return fmt.Errorf("upstream %s is unavailable (next attempt in %s): %w", name, wait.Round(time.Millisecond), us.lastErr)
+}
+
+// failed records a failure and schedules the next attempt: exponential
+// back-off with jitter, and, from the configured number of consecutive
+// failures on, the circuit opens for the configured period. us.mu is
+// held.
 func (us *upstreamSession) failed(err error) {
 	us.failures++
+	us.lastErr = err
+	us.failedAt = time.Now()
+	lim := us.up.g.limits
+	if lim.UpstreamCircuitFailures > 0 && us.failures >= lim.UpstreamCircuitFailures {
+		if !us.circuit {
+			us.up.logger.Warn("upstream circuit open", "principal", us.principal, "failures", us.failures, "open_for", lim.UpstreamCircuitOpen, "error", err)
+		}
+		us.circuit = true
+		us.retryAt = us.failedAt.Add(jitter(lim.UpstreamCircuitOpen))
+		return
+	}
 	d := backoffBase << min(us.failures-1, 20)
 	if d > backoffMax {
 		d = backoffMax
 	}
-	us.retryAt = time.Now().Add(d)
-	us.lastErr = err
+	us.retryAt = us.failedAt.Add(jitter(d))
+}
+
+// jitter returns a random duration between 3/4 d and d, so that many
+// sessions failing together do not retry together.
+func jitter(d time.Duration) time.Duration {
+	if d <= 4 {
+		return d
+	}
+	return d - rand.N(d/4)
 }
 
 // watch waits for the session to end. A session that ends while the
@@ -344,11 +411,27 @@ func (us *upstreamSession) watch(cs *mcp.ClientSession) {
 	if err == nil {
 		err = errors.New("session ended")
 	}
+	if time.Since(us.since) >= stableAfter {
+		us.failures = 0
+	}
 	us.failed(err)
 	delay := time.Until(us.retryAt)
+	circuit, supervised := us.circuit, us.supervised
 	us.mu.Unlock()
 	us.up.logger.Warn("upstream session lost; reconnecting", "principal", us.principal, "error", err, "retry_in", delay)
 	us.up.g.reportUpstreamState(us.up.cfg.Name, "lost", err)
+	if supervised {
+		select {
+		case us.lost <- struct{}{}:
+		default:
+		}
+	}
+	if circuit || supervised {
+		// An open circuit waits for the next request (or the
+		// supervisor) after its open period; the supervisor reconnects
+		// its own session.
+		return
+	}
 	t := time.NewTimer(delay)
 	select {
 	case <-t.C:

@@ -36,6 +36,13 @@ type SSEOptions struct {
 	// SessionPrincipal works as in StreamableHTTPOptions: POSTs by another
 	// principal than the GET that opened the session get 404.
 	SessionPrincipal func(*http.Request) string
+	// MaxSessions bounds the live sessions (open GET streams); a GET
+	// beyond it gets 503 with Retry-After. Zero means 1000; a negative
+	// value means no bound. MaxSessionsPerPrincipal and
+	// MaxSessionsPerAddress work as in StreamableHTTPOptions (429).
+	MaxSessions             int
+	MaxSessionsPerPrincipal int
+	MaxSessionsPerAddress   int
 }
 
 // SSEHandler is an http.Handler that serves the HTTP+SSE transport of
@@ -52,6 +59,7 @@ type SSEHandler struct {
 
 	mu       sync.Mutex
 	sessions map[string]*sseServerConn
+	limits   *sessionLimits
 }
 
 // NewSSEHandler returns a handler that serves a session of the server
@@ -74,6 +82,10 @@ func NewSSEHandler(getServer func(*http.Request) *Server, opts *SSEOptions) *SSE
 	if h.maxBody <= 0 {
 		h.maxBody = jsonrpc.DefaultMaxMessageSize
 	}
+	if h.opts.MaxSessions == 0 {
+		h.opts.MaxSessions = 1000
+	}
+	h.limits = newSessionLimits(h.opts.MaxSessions, h.opts.MaxSessionsPerPrincipal, h.opts.MaxSessionsPerAddress)
 	return h
 }
 
@@ -137,6 +149,14 @@ func (h *SSEHandler) serveStream(w http.ResponseWriter, r *http.Request) {
 	if h.opts.SessionPrincipal != nil {
 		c.principal = h.opts.SessionPrincipal(r)
 	}
+	release, refused := h.limits.acquire(r, c.principal)
+	if refused != nil {
+		h.logger.Warn("mcp: legacy session refused", "reason", refused.msg, "remote", r.RemoteAddr)
+		refused.write(w)
+		return
+	}
+	c.release = release
+	defer release() // the session lives as long as its GET stream
 	endpoint := h.opts.Endpoint
 	if endpoint == "" {
 		endpoint = r.URL.EscapedPath()
@@ -231,6 +251,7 @@ type sseServerConn struct {
 	h         *SSEHandler
 	id        string
 	principal string
+	release   func() // gives back the session's place in h.limits
 	incoming  chan jsonrpc.Message
 
 	mu     sync.Mutex
@@ -302,6 +323,9 @@ func (c *sseServerConn) Close() error {
 		c.h.mu.Lock()
 		delete(c.h.sessions, c.id)
 		c.h.mu.Unlock()
+		if c.release != nil {
+			c.release()
+		}
 		c.mu.Lock()
 		c.w = nil
 		c.mu.Unlock()

@@ -177,6 +177,11 @@ func (c *ioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		select {
 		case l := <-c.lines:
 			if l.tooLarge {
+				if resp := c.oversizeResponse(l.data); resp != nil {
+					// The waiting call fails at once, with why, instead of
+					// waiting for its timeout.
+					return resp, nil
+				}
 				c.badLine(ctx, l.data, fmt.Errorf("message exceeds the limit of %d bytes", c.maxSize), jsonrpc.CodeInvalidRequest)
 				continue
 			}
@@ -209,6 +214,20 @@ func (c *ioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// oversizeResponse turns the start of a response that exceeded the size
+// limit into an error response for the same id, so that the request it
+// answers fails at once. It returns nil for anything but a response with
+// a readable id.
+func (c *ioConn) oversizeResponse(start []byte) *jsonrpc.Response {
+	id, isRequest := peekRequestID(start)
+	if isRequest || !id.IsValid() {
+		return nil
+	}
+	c.logger.Error("mcp: response over the size limit", "id", id.String(), "limit", c.maxSize)
+	return &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError,
+		Message: fmt.Sprintf("the response exceeds the message size limit of %d bytes and was dropped", c.maxSize)}}
 }
 
 // badLine reports a line that is not a valid message and, if it is a

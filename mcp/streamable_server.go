@@ -59,8 +59,16 @@ type StreamableHTTPOptions struct {
 	// value keeps sessions until they are deleted or closed.
 	SessionTimeout time.Duration
 	// MaxSessions bounds the number of live sessions; an initialize beyond
-	// it gets 503. Zero means 10000; a negative value means no bound.
+	// it gets 503 with Retry-After. Zero means 10000; a negative value
+	// means no bound.
 	MaxSessions int
+	// MaxSessionsPerPrincipal bounds the live sessions of one principal
+	// (see SessionPrincipal), and MaxSessionsPerAddress those opened from
+	// one source IP address; an initialize beyond either gets 429 with
+	// Retry-After, so that one party cannot fill the table of MaxSessions.
+	// Zero or less means no bound.
+	MaxSessionsPerPrincipal int
+	MaxSessionsPerAddress   int
 	// RetryInterval is the reconnection delay sent in the retry field of
 	// priming events. Zero means one second.
 	RetryInterval time.Duration
@@ -99,6 +107,7 @@ type StreamableHTTPHandler struct {
 
 	mu       sync.Mutex
 	sessions map[string]*streamableServerConn
+	limits   *sessionLimits
 }
 
 // NewStreamableHTTPHandler returns a handler that serves sessions of the
@@ -135,6 +144,7 @@ func NewStreamableHTTPHandler(getServer func(*http.Request) *Server, opts *Strea
 	if h.opts.MaxSessions == 0 {
 		h.opts.MaxSessions = 10000
 	}
+	h.limits = newSessionLimits(h.opts.MaxSessions, h.opts.MaxSessionsPerPrincipal, h.opts.MaxSessionsPerAddress)
 	h.retryMS = h.opts.RetryInterval.Milliseconds()
 	if h.retryMS <= 0 {
 		h.retryMS = 1000
@@ -249,25 +259,24 @@ func errorMessage(err error) string {
 // newSession starts a session for an initialize request, or answers the
 // request with an error and returns nil.
 func (h *StreamableHTTPHandler) newSession(w http.ResponseWriter, r *http.Request) *streamableServerConn {
-	if max := h.opts.MaxSessions; max > 0 {
-		h.mu.Lock()
-		n := len(h.sessions)
-		h.mu.Unlock()
-		if n >= max {
-			w.Header().Set("Retry-After", "10")
-			writeHTTPError(w, http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "too many sessions: try again later")
-			return nil
-		}
-	}
 	srv := h.getServer(r)
 	if srv == nil {
 		writeHTTPError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "no MCP server is available for this request")
 		return nil
 	}
-	c := newStreamableServerConn(h, rand.Text())
+	principal := ""
 	if h.opts.SessionPrincipal != nil {
-		c.principal = h.opts.SessionPrincipal(r)
+		principal = h.opts.SessionPrincipal(r)
 	}
+	release, refused := h.limits.acquire(r, principal)
+	if refused != nil {
+		h.logger.Warn("mcp: session refused", "reason", refused.msg, "remote", r.RemoteAddr)
+		refused.write(w)
+		return nil
+	}
+	c := newStreamableServerConn(h, rand.Text())
+	c.principal = principal
+	c.release = release
 	ss, err := srv.Connect(c.ctx, streamableConnTransport{c}, nil)
 	if err != nil {
 		c.Close()
@@ -384,6 +393,7 @@ type streamableServerConn struct {
 	h         *StreamableHTTPHandler
 	id        string
 	principal string
+	release   func() // gives back the session's place in h.limits
 	stateless bool
 	ss        *ServerSession
 
@@ -461,6 +471,9 @@ func (c *streamableServerConn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.id != "" {
 			c.h.removeSession(c.id)
+		}
+		if c.release != nil {
+			c.release()
 		}
 		c.cancel()
 		if c.idle != nil {

@@ -77,11 +77,24 @@ http_answers() {
 	) 2>/dev/null
 }
 
+# http_ready PORT PATH: true if GET PATH on 127.0.0.1:PORT answers 200.
+http_ready() {
+	local port=$1 path=$2
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: localhost:%s\r\n\r\n' "$path" "$port" >&3 || exit 1
+		line=
+		IFS= read -r -t 3 line <&3 || true
+		[[ $line == "HTTP/"*" 200"* ]]
+	) 2>/dev/null
+}
+
 SERVER_PID=
 SERVER_URL=
 # start_server LOG TEMPLATE: start the server command TEMPLATE ("{addr}"/"{port}" substituted)
 # in its own process group, logging to LOG. Sets SERVER_PID, SERVER_PORT and SERVER_URL, and
-# returns once the server answers HTTP, or fails after 30s or if the server exits.
+# returns once the server answers HTTP (and, if SERVER_READY_PATH is set, answers 200 there), or
+# fails after 30s or if the server exits.
 start_server() {
 	local logf=$1 template=$2 attempt cmd
 	for attempt in 1 2 3; do
@@ -95,7 +108,7 @@ start_server() {
 			if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 				break
 			fi
-			if http_answers "$SERVER_PORT"; then
+			if http_answers "$SERVER_PORT" && { [[ -z ${SERVER_READY_PATH:-} ]] || http_ready "$SERVER_PORT" "$SERVER_READY_PATH"; }; then
 				SERVER_URL=http://localhost:$SERVER_PORT$SERVER_PATH
 				log "server up at $SERVER_URL (pid $SERVER_PID)"
 				return 0
@@ -314,7 +327,9 @@ run_parts() {
 				skip_run "$part" "${GATEWAY_BROKEN:-$SERVER_BROKEN}"
 				continue
 			fi
-			with_server "$part" "$SCRIPTS/gateway-fixture.sh ${part#gateway-} {addr} $BIN" server_suite \
+			# The gateway listens at once; its upstream comes up in the
+			# background: wait until /readyz says it is ready.
+			SERVER_READY_PATH=/readyz with_server "$part" "$SCRIPTS/gateway-fixture.sh ${part#gateway-} {addr} $BIN" server_suite \
 				--requirements "$REVISION" -- --requirements "$REVISION" || rc=$?
 			record "$part" "$rc"
 			;;

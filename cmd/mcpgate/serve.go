@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
@@ -41,14 +44,10 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	}
 	defer a.Close()
 	g := a.Gateway
+	// Start returns at once: upstreams come up in the background, and
+	// join the catalogue as they become ready.
 	if err := g.Start(ctx); err != nil {
 		return err
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	for _, c := range g.Collisions() {
-		fmt.Fprintf(out, "warning: %s\n", c)
 	}
 	if ws, err := policyAttributeWarnings(ctx, cfg); err != nil {
 		logger.Warn("checking the principal attributes policies read", "error", err)
@@ -57,27 +56,51 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 			fmt.Fprintf(out, "warning: policy %s\n", w)
 		}
 	}
-	if cfg.Auth == config.AuthNone {
-		if s, err := catalogSummary(ctx, g.Server()); err != nil {
-			logger.Debug("counting the catalogue", "error", err)
-		} else {
-			fmt.Fprintf(out, "mcpgate: catalogue: %s\n", s)
-		}
-	}
 
-	srv := &http.Server{
-		Handler:           g.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	lim := cfg.Limits()
+	srv := newHTTPServer(g.Handler(), lim, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "mcpgate: serving MCP at %s (Ctrl-C to stop)\n", endpointURL(cfg, ln.Addr()))
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
+	// Once the upstreams have had their first attempt (or startup_wait
+	// has passed), report name collisions and what the catalogue holds.
+	startup := make(chan struct{})
+	go func() {
+		defer close(startup)
+		g.WaitStartup(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if cfg.Auth == config.AuthNone {
+			if s, err := catalogSummary(ctx, g.Server()); err != nil {
+				logger.Debug("counting the catalogue", "error", err)
+			} else {
+				fmt.Fprintf(out, "mcpgate: catalogue: %s\n", s)
+			}
+		}
+		for _, c := range g.Collisions() {
+			fmt.Fprintf(out, "warning: %s\n", c)
+		}
+	}()
+	defer func() { <-startup }()
+
+	// SIGHUP no longer ends the gateway (its default action); reloading
+	// the configuration is not implemented yet, so say so.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("serving: %w", err)
+		case <-hup:
+			fmt.Fprintln(out, "mcpgate: SIGHUP received: reloading the configuration is not supported yet; the running configuration stays in force (restart to apply changes)")
+			logger.Warn("SIGHUP received; configuration reload is not supported, ignoring it")
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	fmt.Fprintln(out, "mcpgate: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -94,6 +117,63 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	}
 	fmt.Fprintln(out, "mcpgate: stopped")
 	return nil
+}
+
+// newHTTPServer returns the gateway's HTTP server with the configured
+// bounds on slow clients: request headers must arrive within
+// read_header_timeout and a body within read_body_timeout (see
+// bodyDeadline), and idle keep-alive connections close after
+// idle_timeout. There is no write timeout: responses may be SSE streams
+// that stay open.
+func newHTTPServer(h http.Handler, lim config.Server, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           bodyDeadline(h, lim.ReadBodyTimeout),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// bodyDeadline bounds the time to read a request's body: a client sending
+// it slowly (a byte every few seconds) loses the connection once d has
+// passed since the headers were read, and the handler's read fails. The
+// deadline is lifted once the body has been read, so that a long response
+// (an SSE stream) is not cut.
+func bodyDeadline(h http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the read deadline when the body has been read to its
+// end. A body left unread keeps it, so that the server's draining of the
+// rest after the handler is bounded too.
+type deadlineBody struct {
+	io.ReadCloser
+	once sync.Once
+	lift func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(b.lift)
+	}
+	return n, err
 }
 
 // catalogSummary counts the merged catalogue, as an anonymous client sees

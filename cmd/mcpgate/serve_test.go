@@ -62,6 +62,7 @@ func TestServe(t *testing.T) {
 	}()
 
 	endpoint := waitForEndpoint(t, &stderr, done)
+	waitForOutput(t, &stderr, done, "catalogue:")
 	out := stderr.String()
 	for _, w := range []string{"up      connecting", "up      ready", "broken  failed: ", "catalogue: 1 tool, 0 prompts"} {
 		if !strings.Contains(out, w) {
@@ -121,6 +122,7 @@ func TestServeDemoOverStdio(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--servers", servers, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}, &stdout, &stderr)
 	}()
 	endpoint := waitForEndpoint(t, &stderr, done)
+	waitForOutput(t, &stderr, done, "catalogue:")
 	if out := stderr.String(); !strings.Contains(out, "catalogue: 4 tools, 1 prompt, 1 resource, 1 resource template") {
 		t.Errorf("catalogue summary missing:\n%s", out)
 	}
@@ -152,6 +154,22 @@ func TestServeDemoOverStdio(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
 	}
+}
+
+// waitForOutput waits for serve to print want.
+func waitForOutput(t *testing.T, stderr *syncBuffer, done <-chan int, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(stderr.String(), want) {
+			return
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
+		default:
+		}
+	}
+	t.Fatalf("serve did not print %q:\n%s", want, stderr.String())
 }
 
 // waitForEndpoint waits for serve to print its URL and returns it.

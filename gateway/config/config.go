@@ -36,6 +36,62 @@ type Config struct {
 	// MaxTaskTTL caps how long tasks clients start through the gateway are
 	// kept (zero: no cap).
 	MaxTaskTTL time.Duration `yaml:"max_task_ttl" json:"max_task_ttl,omitempty"`
+	// Server bounds what clients and upstreams can make the gateway spend
+	// and says when it is ready. Absent means the defaults (see Limits).
+	Server *Server `yaml:"server" json:"server,omitempty"`
+}
+
+// Server configures the gateway's start-up, readiness and bounds. A zero
+// value means the default given with each field; a negative count or
+// duration turns that bound off where the field says so, and is refused
+// elsewhere.
+type Server struct {
+	// StartupWait is how long, after start, a client's first requests
+	// (initialize, lists) wait for upstreams still on their first
+	// connection attempt (default 10s; negative: no wait).
+	StartupWait time.Duration `yaml:"startup_wait" json:"startup_wait,omitempty"`
+	// ReadyUpstreams is how many upstreams must be ready for /readyz to
+	// answer 200 (default 1 when there are upstreams that connect at
+	// start; negative: none).
+	ReadyUpstreams int `yaml:"ready_upstreams" json:"ready_upstreams,omitempty"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout,omitempty"`
+	// ReadBodyTimeout bounds reading a request's body (default 30s).
+	ReadBodyTimeout time.Duration `yaml:"read_body_timeout" json:"read_body_timeout,omitempty"`
+	// IdleTimeout closes keep-alive connections idle this long (default
+	// 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`
+	// MaxSessions bounds the Streamable HTTP sessions of all clients
+	// (default 10000).
+	MaxSessions int `yaml:"max_sessions" json:"max_sessions,omitempty"`
+	// MaxSessionsPerPrincipal bounds the sessions (Streamable HTTP and
+	// legacy SSE, each) of one principal (default 64; negative: no bound).
+	MaxSessionsPerPrincipal int `yaml:"max_sessions_per_principal" json:"max_sessions_per_principal,omitempty"`
+	// MaxSessionsPerAddress bounds the sessions (each transport) opened
+	// from one source IP address (default 1000; negative: no bound).
+	// Behind a reverse proxy every client has the proxy's address.
+	MaxSessionsPerAddress int `yaml:"max_sessions_per_address" json:"max_sessions_per_address,omitempty"`
+	// MaxLegacySessions bounds the legacy HTTP+SSE sessions (/sse) of all
+	// clients (default 1000).
+	MaxLegacySessions int `yaml:"max_legacy_sessions" json:"max_legacy_sessions,omitempty"`
+	// MaxPasswordHashes bounds the password checks (argon2id, 64 MiB each)
+	// running at once (default 2 × GOMAXPROCS); PasswordQueue is how many
+	// more may wait for a turn (default 8) before sign-ins get 503.
+	MaxPasswordHashes int `yaml:"max_password_hashes" json:"max_password_hashes,omitempty"`
+	PasswordQueue     int `yaml:"password_queue" json:"password_queue,omitempty"`
+	// PasswordFailures is how many failed password checks one user name
+	// may have within PasswordFailureWindow before further checks for it
+	// get 429 (default 5 within 15 minutes); PasswordAddressFailures how
+	// many one source address may have within a minute (default 20).
+	PasswordFailures        int           `yaml:"password_failures" json:"password_failures,omitempty"`
+	PasswordFailureWindow   time.Duration `yaml:"password_failure_window" json:"password_failure_window,omitempty"`
+	PasswordAddressFailures int           `yaml:"password_address_failures" json:"password_address_failures,omitempty"`
+	// UpstreamCircuitFailures is how many consecutive failures (failed
+	// connects, or sessions that end within a minute) open an upstream's
+	// circuit (default 5); UpstreamCircuitOpen is how long it then stays
+	// open before one more attempt (default 1m).
+	UpstreamCircuitFailures int           `yaml:"upstream_circuit_failures" json:"upstream_circuit_failures,omitempty"`
+	UpstreamCircuitOpen     time.Duration `yaml:"upstream_circuit_open" json:"upstream_circuit_open,omitempty"`
 }
 
 // Policy configures policy evaluation.

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +40,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/datadir"
+	"github.com/mcpgate/mcpgate/internal/pwguard"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/meta"
@@ -97,6 +99,11 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		}
 	}()
 	gopts := &gateway.Options{Logger: a.logger, Progress: o.Progress}
+	// One guard bounds every password check: the sign-in form and the
+	// approval pages.
+	lim := cfg.Limits()
+	guard := pwguard.New(&pwguard.Options{MaxConcurrent: lim.MaxPasswordHashes, Queue: lim.PasswordQueue,
+		Failures: lim.PasswordFailures, Window: lim.PasswordFailureWindow, AddressFailures: lim.PasswordAddressFailures})
 
 	// 1. The database.
 	var db *sqlite.Store
@@ -107,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		a.onClose(db.Close)
 		gopts.Tasks = db
 		gopts.Sessions = db
+		gopts.ReadyCheck = db.CheckWritable
 	}
 
 	// 2. The gateway's hooks, for the controls that call it back.
@@ -182,12 +190,12 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 			return nil, errors.New("approvals need a data directory")
 		}
 		gopts.Approvals = approval.New(db, &approval.Options{
-			TTL:        ac.TTL,
-			BaseURL:    baseURL(cfg) + "/approvals",
-			Approver:   localApprover(db, ac.Approvers),
-			OnDecision: hooks.ApprovalDecided,
-			Audit:      gopts.Audit,
-			Logger:     a.logger,
+			TTL:          ac.TTL,
+			BaseURL:      baseURL(cfg) + "/approvals",
+			Authenticate: localApprover(db, ac.Approvers, guard),
+			OnDecision:   hooks.ApprovalDecided,
+			Audit:        gopts.Audit,
+			Logger:       a.logger,
 		})
 	}
 
@@ -196,7 +204,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		if db == nil {
 			return nil, errors.New("auth oauth needs a data directory for its database")
 		}
-		if gopts.Auth, err = a.authServers(ctx, cfg, db, hooks, o.AuthServer); err != nil {
+		if gopts.Auth, err = a.authServers(ctx, cfg, db, hooks, guard, o.AuthServer); err != nil {
 			return nil, err
 		}
 		if gopts.Inventory != nil {
@@ -364,7 +372,7 @@ func (a *App) watchPolicies(ctx context.Context, eng *policy.Engine, paths []str
 // authServers builds the built-in authorization server on st, at
 // <public URL>/oauth, and the resource server that accepts its tokens for
 // <public URL>/mcp. The authorization server's hooks are the gateway's.
-func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Store, hooks *gateway.Hooks, adjust func(*authserver.Options)) (*gateway.Auth, error) {
+func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Store, hooks *gateway.Hooks, guard *pwguard.Guard, adjust func(*authserver.Options)) (*gateway.Auth, error) {
 	base := baseURL(cfg)
 	mcpURL := base + "/mcp"
 	asOpts := &authserver.Options{
@@ -374,6 +382,7 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 		OnClientMetadata: hooks.ClientMetadata,
 		OnClientKeys:     hooks.ClientKeys,
 		OnEvent:          hooks.AuthEvent,
+		PasswordGuard:    guard,
 	}
 	if oc := cfg.OAuth; oc != nil {
 		for _, ti := range oc.TrustedIssuers {
@@ -421,24 +430,42 @@ func baseURL(cfg *config.Config) string {
 
 // localApprover authenticates approvers on the approval pages with HTTP
 // Basic authentication against the local users in st, allowing only the
-// configured approvers.
-func localApprover(st store.Store, approvers []string) func(r *http.Request) (string, bool) {
-	return func(r *http.Request) (string, bool) {
+// configured approvers. Every check passes guard: a throttled user name
+// or address gets 429, too many checks at once 503.
+func localApprover(st store.Store, approvers []string, guard *pwguard.Guard) func(r *http.Request) (string, error) {
+	return func(r *http.Request) (string, error) {
 		name, password, ok := r.BasicAuth()
-		if !ok || !slices.Contains(approvers, name) {
-			return "", false
+		if !ok {
+			return "", errNoApprover
 		}
-		u, err := st.GetUser(r.Context(), name)
+		addr, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
-			return "", false
+			addr = r.RemoteAddr
 		}
-		good, err := authserver.VerifyPassword(password, u.PasswordHash)
-		if err != nil || !good {
-			return "", false
+		good, err := guard.Check(r.Context(), name, addr, func() (bool, error) {
+			if !slices.Contains(approvers, name) {
+				return false, nil
+			}
+			u, err := st.GetUser(r.Context(), name)
+			if err != nil {
+				return false, nil
+			}
+			good, err := authserver.VerifyPassword(password, u.PasswordHash)
+			return good && err == nil, nil
+		})
+		if err != nil {
+			return "", err
 		}
-		return name, true
+		if !good {
+			return "", errNoApprover
+		}
+		return name, nil
 	}
 }
+
+// errNoApprover is the error of a request that does not authenticate an
+// approver.
+var errNoApprover = errors.New("not signed in as an approver")
 
 // clientAdmission passes oauth.clients and oauth.introspection_clients to
 // the authorization server: which registration path admits which clients

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/internal/pwguard"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
@@ -424,23 +426,26 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := form["username"]
-	if s.throttle.blocked(username, s.now()) {
-		s.log.WarnContext(r.Context(), "oauth: sign-in throttled", "username", username)
-		s.loginPage(w, r, az, "Too many failed attempts. Try again later.", http.StatusTooManyRequests)
+	ok, err := s.opts.PasswordGuard.Check(r.Context(), username, remoteIP(r), func() (bool, error) {
+		return s.checkPassword(r.Context(), username, form["password"])
+	})
+	if refused := (*pwguard.RefusedError)(nil); errors.As(err, &refused) {
+		// Too many failures for the name or the address (429), or too
+		// many password checks running (503).
+		s.log.WarnContext(r.Context(), "oauth: sign-in refused", "username", username, "reason", refused.Reason)
+		w.Header().Set("Retry-After", strconv.Itoa(refused.RetryAfterSeconds()))
+		s.loginPage(w, r, az, "Sign-in refused: "+refused.Reason+".", refused.Status)
 		return
 	}
-	ok, err := s.checkPassword(r.Context(), username, form["password"])
 	if err != nil {
 		s.errorPage(w, r, errServer(err))
 		return
 	}
 	if !ok {
-		s.throttle.fail(username, s.now())
 		s.log.InfoContext(r.Context(), "oauth: failed sign-in", "username", username)
 		s.loginPage(w, r, az, "Unknown username or wrong password.", http.StatusUnauthorized)
 		return
 	}
-	s.throttle.succeed(username)
 	if e := s.refused(r.Context(), username, az.client.ID); e != nil {
 		s.loginPage(w, r, az, capitalize(e.Description)+".", http.StatusForbidden)
 		return

@@ -33,6 +33,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/mcpgate/mcpgate/internal/pwguard"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/oauth/safehttp"
 	"github.com/mcpgate/mcpgate/store"
@@ -216,6 +217,11 @@ type Options struct {
 	OIDC *OIDCLogin
 	// DisableLocalLogin hides the username/password form.
 	DisableLocalLogin bool
+	// PasswordGuard bounds the password checks of the sign-in form
+	// (concurrent hashes, failures per user name and per source address);
+	// share it with other pages that check passwords. Nil means a guard
+	// with pwguard's defaults for this server alone.
+	PasswordGuard *pwguard.Guard
 	// AutoApprove, if set, may approve authorization requests without the
 	// login and consent pages (tests, trusted automation).
 	AutoApprove ApproveFunc
@@ -275,8 +281,6 @@ type Server struct {
 
 	dummyOnce sync.Once
 	dummy     string
-	throttle  loginThrottle
-
 	// regLimit limits registrations per source address; regMu serialises
 	// the storage bound's count and the creation of a client.
 	regLimit *rateLimiter
@@ -307,6 +311,9 @@ func New(ctx context.Context, issuer string, st store.Store, opts *Options) (*Se
 		s.opts = *opts
 	}
 	o := &s.opts
+	if o.PasswordGuard == nil {
+		o.PasswordGuard = pwguard.New(nil)
+	}
 	setDefault(&o.AccessTokenTTL, time.Hour)
 	setDefault(&o.RefreshTokenTTL, 30*24*time.Hour)
 	setDefault(&o.CodeTTL, time.Minute)

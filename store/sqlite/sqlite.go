@@ -66,6 +66,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// CheckWritable reports whether the database accepts writes: it takes the
+// write lock (BEGIN IMMEDIATE) and gives it back at once. Readiness
+// probes use it.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: the database does not accept writes: %w", err)
+	}
+	return tx.Rollback()
+}
+
 // migrate applies the embedded migrations not yet recorded in
 // schema_migrations, each in its own transaction.
 func (s *Store) migrate(ctx context.Context) error {

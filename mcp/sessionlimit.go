@@ -1,0 +1,86 @@
+package mcp
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/mcpgate/mcpgate/jsonrpc"
+)
+
+// sessionLimits counts the live sessions of an HTTP handler, in all, per
+// principal and per source address, so that one party cannot fill the
+// table the others share. A bound of zero or less is no bound.
+type sessionLimits struct {
+	max, perPrincipal, perAddress int
+
+	mu          sync.Mutex
+	total       int
+	byPrincipal map[string]int
+	byAddress   map[string]int
+}
+
+func newSessionLimits(max, perPrincipal, perAddress int) *sessionLimits {
+	return &sessionLimits{max: max, perPrincipal: perPrincipal, perAddress: perAddress,
+		byPrincipal: map[string]int{}, byAddress: map[string]int{}}
+}
+
+// sessionRefusal is why a new session is refused.
+type sessionRefusal struct {
+	status     int
+	retryAfter string
+	msg        string
+}
+
+// write answers the request with the refusal.
+func (f *sessionRefusal) write(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", f.retryAfter)
+	writeHTTPError(w, f.status, jsonrpc.CodeInternalError, f.msg)
+}
+
+// acquire counts a new session of principal from the request's source
+// address, or says why it may not start. release undoes it (once).
+func (l *sessionLimits) acquire(r *http.Request, principal string) (release func(), refused *sessionRefusal) {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// The party's own bounds first: a client that floods gets 429 for
+	// itself, and the shared table stays open to the others.
+	if l.perPrincipal > 0 && principal != "" && l.byPrincipal[principal] >= l.perPrincipal {
+		return nil, &sessionRefusal{http.StatusTooManyRequests, "30",
+			fmt.Sprintf("too many sessions: this principal already has %d open sessions (the limit); close some (HTTP DELETE) or wait for them to expire", l.perPrincipal)}
+	}
+	if l.perAddress > 0 && l.byAddress[addr] >= l.perAddress {
+		return nil, &sessionRefusal{http.StatusTooManyRequests, "30",
+			fmt.Sprintf("too many sessions: %d sessions are already open from this address (the limit); close some or wait for them to expire", l.perAddress)}
+	}
+	if l.max > 0 && l.total >= l.max {
+		return nil, &sessionRefusal{http.StatusServiceUnavailable, "10",
+			fmt.Sprintf("too many sessions: the server holds its limit of %d sessions; try again later", l.max)}
+	}
+	l.total++
+	if principal != "" {
+		l.byPrincipal[principal]++
+	}
+	l.byAddress[addr]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.total--
+			if principal != "" {
+				if l.byPrincipal[principal]--; l.byPrincipal[principal] <= 0 {
+					delete(l.byPrincipal, principal)
+				}
+			}
+			if l.byAddress[addr]--; l.byAddress[addr] <= 0 {
+				delete(l.byAddress, addr)
+			}
+		})
+	}, nil
+}
