@@ -158,6 +158,8 @@ type Gateway struct {
 	// taskProfiles maps a gateway task id to the capability profile of
 	// the upstream session the task was created in.
 	taskProfiles sync.Map
+	// watcher follows tasks to their end (taskwatch.go).
+	watcher taskWatcher
 
 	mu         sync.Mutex // guards catalogs, building and collisions
 	catalogs   map[string]*catalog
@@ -446,6 +448,7 @@ func (g *Gateway) Close() error {
 		g.sessions.endAll()
 		g.stop()
 		g.supervisors.Wait()
+		g.closeWatcher()
 		for _, ss := range g.server.Sessions() {
 			ss.Close()
 		}

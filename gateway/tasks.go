@@ -80,10 +80,12 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 		// Fail closed: a task whose owner cannot be recorded is not handed out.
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
 	}
-	g.taskProfiles.Store(rec.ID, u.profileFor(ds))
+	profile := u.profileFor(ds)
+	g.taskProfiles.Store(rec.ID, profile)
 	g.creations.recorded()
 	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Session: ds.id(), Upstream: u.cfg.Name,
 		Action: "task.created", Target: rec.ID, Outcome: rec.Status})
+	g.watchTask(u, rec, profile, pollIntervalIn(task))
 	q, err := jsontext.AppendQuote(nil, rec.ID)
 	if err != nil {
 		return nil, err
@@ -110,17 +112,27 @@ func (g *Gateway) gatewayTaskID(u *upstream, principal, upID string) (string, *s
 	return rec.ID, rec
 }
 
-// noteStatus records the status the gateway saw for a task.
-func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status, message string) {
+// noteStatus records the status the gateway saw for a task, with an
+// audit record (task.status) whose latency is the time since the task was
+// created, and reports whether it changed. A cancel request recorded from
+// the command line (store.TaskCancelRequested) is kept until the task
+// ends: a non-terminal status does not replace it.
+func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status, message string) bool {
 	if status == "" || (status == rec.Status && message == rec.StatusMessage) {
-		return
+		return false
 	}
-	rec.Status, rec.StatusMessage, rec.UpdatedAt = status, message, time.Now().UTC()
+	if rec.StatusMessage == store.TaskCancelRequested && !isTerminal(status) {
+		return false
+	}
+	now := time.Now().UTC()
+	rec.Status, rec.StatusMessage, rec.UpdatedAt = status, message, now
 	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
 		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
 	}
 	_ = g.auditAppend(ctx, &audit.Record{User: rec.Principal, Client: rec.ClientID, Upstream: rec.Upstream,
-		Action: "task.status", Target: rec.ID, Outcome: status, Error: message})
+		Action: "task.status", Target: rec.ID, Outcome: status, Error: message,
+		LatencyMicros: now.Sub(rec.CreatedAt).Microseconds()})
+	return true
 }
 
 func isTerminal(status string) bool {

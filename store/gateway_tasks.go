@@ -36,6 +36,12 @@ type GatewayTask struct {
 	CreatedAt, UpdatedAt, ExpiresAt time.Time
 }
 
+// TaskCancelRequested is the StatusMessage of a task an operator asked to
+// cancel from the command line (`mcpgate tasks cancel`), recorded with
+// status "cancelled": a running gateway that watches the task cancels it
+// at its upstream and replaces the message with the outcome.
+const TaskCancelRequested = "cancel requested by an operator (mcpgate tasks cancel); a running gateway cancels it at the upstream"
+
 // GatewayTasks keeps the gateway's task records.
 type GatewayTasks interface {
 	// PutGatewayTask creates or replaces a record.

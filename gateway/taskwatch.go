@@ -1,0 +1,329 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// The task watcher follows every task created through the gateway to its
+// end, whether or not its client ever asks about it, so that the store
+// and the audit log know how each task ended. Status notifications from
+// the upstream are noted as they arrive (relayNotification → noteStatus);
+// otherwise the watcher polls tasks/get on the task's upstream session at
+// the interval the upstream suggested (bounded by minWatchPoll and
+// maxWatchPoll, backing off on errors). There is one goroutine per
+// upstream session (upstream, principal, capability profile), shared by
+// its tasks. A task stops being watched at a terminal status, at its ttl,
+// or when the gateway closes. At most maxWatchedTasks are watched at once.
+//
+// The watcher also carries out cancel requests recorded from the command
+// line (`mcpgate tasks cancel`, store.TaskCancelRequested): it cancels the
+// task at its upstream and records the outcome.
+
+const (
+	// maxWatchedTasks bounds the tasks watched at once per gateway.
+	maxWatchedTasks = 10000
+	// minWatchPoll and maxWatchPoll bound the polling interval.
+	minWatchPoll = 500 * time.Millisecond
+	maxWatchPoll = 30 * time.Second
+	// defaultWatchPoll is the interval when the upstream suggests none.
+	defaultWatchPoll = 5 * time.Second
+	// watchCallTimeout bounds one tasks/get or tasks/cancel.
+	watchCallTimeout = 30 * time.Second
+)
+
+// operatorCancelMessage is the status message of a task cancelled by an
+// operator's request from the command line.
+const operatorCancelMessage = "cancelled by an operator (mcpgate tasks cancel)"
+
+// taskWatcher holds the watched tasks, grouped by upstream session.
+type taskWatcher struct {
+	mu     sync.Mutex
+	loops  map[string]*watchLoop
+	n      int  // tasks watched
+	warned bool // the bound was reached and logged
+	closed bool
+	wg     sync.WaitGroup
+	max    int // maxWatchedTasks (tests lower it)
+}
+
+// watchLoop is the goroutine of one upstream session and its tasks.
+type watchLoop struct {
+	key                string
+	u                  *upstream
+	principal, profile string
+	tasks              map[string]*watchedTask // by gateway task id
+	wake               chan struct{}
+}
+
+// watchedTask is a task followed by a watchLoop.
+type watchedTask struct {
+	id       string
+	interval time.Duration
+	next     time.Time // when to poll next
+	polled   time.Time // when last polled
+	expires  time.Time // zero: no ttl
+	failures int
+}
+
+// pollIntervalOf bounds an upstream's suggested polling interval (in
+// milliseconds; 0 when it suggested none).
+func pollIntervalOf(ms float64) time.Duration {
+	if ms <= 0 {
+		return defaultWatchPoll
+	}
+	d := time.Duration(ms * float64(time.Millisecond))
+	return min(max(d, minWatchPoll), maxWatchPoll)
+}
+
+// pollIntervalIn reads pollInterval from a task object.
+func pollIntervalIn(task jsontext.Value) float64 {
+	if v := valueOf(task, "pollInterval"); v.Kind() == '0' {
+		if ms, err := strconv.ParseFloat(string(v), 64); err == nil {
+			return ms
+		}
+	}
+	return 0
+}
+
+// watchTask starts following a task the gateway just recorded.
+func (g *Gateway) watchTask(u *upstream, rec *store.GatewayTask, profile string, pollMS float64) {
+	if isTerminal(rec.Status) {
+		return
+	}
+	w := &g.watcher
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	limit := w.max
+	if limit <= 0 {
+		limit = maxWatchedTasks
+	}
+	if w.n >= limit {
+		if !w.warned {
+			w.warned = true
+			g.logger.Warn("task watcher: too many tasks watched; new tasks are not followed until some end (their status is known only when a client asks or the upstream notifies)",
+				"limit", limit)
+		}
+		return
+	}
+	if w.loops == nil {
+		w.loops = map[string]*watchLoop{}
+	}
+	key := u.cfg.Name + "\x00" + sessionKey(rec.Principal, profile)
+	l := w.loops[key]
+	if l == nil {
+		l = &watchLoop{key: key, u: u, principal: rec.Principal, profile: profile, tasks: map[string]*watchedTask{}, wake: make(chan struct{}, 1)}
+		w.loops[key] = l
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			g.runWatchLoop(l)
+		}()
+	}
+	iv := pollIntervalOf(pollMS)
+	now := time.Now()
+	l.tasks[rec.ID] = &watchedTask{id: rec.ID, interval: iv, next: now.Add(iv), polled: now, expires: rec.ExpiresAt}
+	w.n++
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWatcher stops the watch loops and waits for them.
+func (g *Gateway) closeWatcher() {
+	w := &g.watcher
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// watchedCount returns how many tasks are watched.
+func (g *Gateway) watchedCount() int {
+	g.watcher.mu.Lock()
+	defer g.watcher.mu.Unlock()
+	return g.watcher.n
+}
+
+// unwatch stops following a task.
+func (g *Gateway) unwatch(l *watchLoop, id string) {
+	w := &g.watcher
+	w.mu.Lock()
+	if _, ok := l.tasks[id]; ok {
+		delete(l.tasks, id)
+		w.n--
+	}
+	w.mu.Unlock()
+}
+
+// runWatchLoop polls the tasks of one upstream session until none is
+// left or the gateway closes.
+func (g *Gateway) runWatchLoop(l *watchLoop) {
+	w := &g.watcher
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		if len(l.tasks) == 0 {
+			delete(w.loops, l.key)
+			w.mu.Unlock()
+			return
+		}
+		var due []*watchedTask
+		now := time.Now()
+		next := now.Add(maxWatchPoll)
+		for _, t := range l.tasks {
+			if !t.next.After(now) {
+				due = append(due, &watchedTask{id: t.id, interval: t.interval, polled: t.polled, expires: t.expires, failures: t.failures})
+			} else if t.next.Before(next) {
+				next = t.next
+			}
+		}
+		w.mu.Unlock()
+		for _, t := range due {
+			select {
+			case <-g.done:
+				return
+			default:
+			}
+			keep := g.pollWatched(l, t)
+			w.mu.Lock()
+			if cur, ok := l.tasks[t.id]; ok {
+				if keep {
+					cur.interval, cur.next, cur.polled, cur.failures = t.interval, t.next, t.polled, t.failures
+				} else {
+					delete(l.tasks, t.id)
+					w.n--
+				}
+			}
+			w.mu.Unlock()
+		}
+		if len(due) > 0 {
+			continue // recompute: polling took time
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-g.done:
+			return
+		case <-l.wake:
+			if !timer.Stop() {
+				<-timer.C
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// pollWatched looks at one watched task: it carries out a cancel request
+// from the command line, stops at a terminal status or the ttl, and
+// otherwise asks the upstream with tasks/get, noting what it answers.
+// It sets t.next and reports whether the task is still to be watched.
+func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
+	ctx := g.life
+	now := time.Now()
+	rec, err := g.taskStore.GetGatewayTask(ctx, t.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		return g.backOff(l, t, now, err)
+	}
+	if rec.StatusMessage == store.TaskCancelRequested {
+		g.cancelRequested(ctx, l, rec)
+		return false
+	}
+	if isTerminal(rec.Status) {
+		return false
+	}
+	if !t.expires.IsZero() && now.After(t.expires) {
+		l.u.logger.Debug("task watcher: the task's ttl elapsed", "task", rec.ID)
+		return false
+	}
+	// A status noted since the last poll (a notification, a client's
+	// tasks/get) postpones the next poll.
+	if rec.UpdatedAt.After(t.polled) && rec.UpdatedAt.Add(t.interval).After(now) {
+		t.polled = rec.UpdatedAt
+		t.next = rec.UpdatedAt.Add(t.interval)
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, watchCallTimeout)
+	defer cancel()
+	cs, err := l.u.sessionAs(cctx, l.principal, l.profile)
+	if err != nil {
+		return g.backOff(l, t, now, err)
+	}
+	params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
+	res, err := cs.CallRaw(cctx, mcp.MethodTasksGet, params)
+	t.polled = time.Now()
+	if err != nil {
+		var we *jsonrpc.Error
+		if errors.As(err, &we) && we.Code == jsonrpc.CodeInvalidParams {
+			// The upstream does not know a task it was running.
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
+			return false
+		}
+		return g.backOff(l, t, now, err)
+	}
+	t.failures = 0
+	if ms := pollIntervalIn(res); ms > 0 {
+		t.interval = pollIntervalOf(ms)
+	}
+	t.next = t.polled.Add(t.interval)
+	status := stringOf(res, "status")
+	if g.noteStatus(ctx, rec, status, stringOf(res, "statusMessage")) {
+		// The upstream did not tell the gateway (else the record would be
+		// up to date): tell the owner's connected sessions.
+		if p, err := withString(res, "taskId", rec.ID); err == nil {
+			g.broadcast(rec.Principal, mcp.NotificationTasksStatus, p, nil)
+		}
+	}
+	return !isTerminal(status)
+}
+
+// backOff schedules the next poll of a task after a failure: the interval
+// doubled for each failure in a row, at most maxWatchPoll.
+func (g *Gateway) backOff(l *watchLoop, t *watchedTask, now time.Time, err error) bool {
+	t.failures++
+	d := t.interval
+	for i := 1; i < t.failures && d < maxWatchPoll; i++ {
+		d *= 2
+	}
+	d = min(d, maxWatchPoll)
+	t.next = now.Add(d)
+	l.u.logger.Debug("task watcher: polling failed", "principal", l.principal, "failures", t.failures, "retry_in", d, "error", err)
+	return true
+}
+
+// cancelRequested cancels at its upstream a task an operator asked to
+// cancel from the command line, and records the outcome.
+func (g *Gateway) cancelRequested(ctx context.Context, l *watchLoop, rec *store.GatewayTask) {
+	cctx, cancel := context.WithTimeout(ctx, watchCallTimeout)
+	defer cancel()
+	var res jsontext.Value
+	msg := operatorCancelMessage
+	cs, err := l.u.sessionAs(cctx, l.principal, l.profile)
+	if err == nil {
+		params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
+		res, err = cs.CallRaw(cctx, mcp.MethodTasksCancel, params)
+	}
+	if err != nil {
+		res = nil
+		msg += "; the upstream did not confirm: " + err.Error()
+		l.u.logger.Warn("cancelling a task at an operator's request", "task", rec.ID, "error", err)
+	}
+	g.noteStatus(ctx, rec, string(mcp.TaskStatusCancelled), msg)
+	g.tellTaskOwner(rec, res)
+}
