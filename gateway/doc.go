@@ -48,6 +48,11 @@
 //   - trust.go: tool trust (approved definitions, new tools held, names and
 //     descriptions with invisible characters refused).
 //   - tasks.go: gateway task ids bound to their owner, the task store.
+//   - taskwatch.go: the task watcher, which follows every task created
+//     through the gateway to its end (status notifications, else polling
+//     tasks/get, one goroutine per upstream session, at most 10,000
+//     tasks), records each change (task.status) and carries out cancel
+//     requests recorded by `mcpgate tasks cancel`.
 //   - upstream.go, stdioenv.go: upstream connections, capability profiles,
 //     transports, back-off and the circuit, the environment of stdio
 //     upstreams.

@@ -145,3 +145,54 @@ func TestPollInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskWatcherCarriesOutCancelRequest: a cancel request recorded in the
+// store (as `mcpgate tasks cancel` does) is carried out by the running
+// gateway: the upstream task is cancelled and the outcome recorded.
+func TestTaskWatcherCarriesOutCancelRequest(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	upURL, _ := quietTaskUpstream(t, release)
+	g, url, st := governedGatewayG(t, config.Upstream{Name: "q", URL: upURL}, `@id("all") permit(principal, action, resource);`)
+	cs := connectAs(t, url, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	created, err := cs.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "q_job"}, &mcp.TaskMetadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.Task.TaskID
+	rec, err := g.taskStore.GetGatewayTask(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Status, rec.StatusMessage = string(mcp.TaskStatusCancelled), store.TaskCancelRequested
+	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := g.taskStore.GetGatewayTask(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.StatusMessage == operatorCancelMessage {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the cancel request was not carried out: %+v", got)
+		case <-tick.C:
+		}
+	}
+	if rs := records(t, st, "task.status"); len(rs) == 0 || rs[len(rs)-1].Target != id || rs[len(rs)-1].Outcome != string(mcp.TaskStatusCancelled) {
+		t.Errorf("no task.status cancelled record: %+v", rs)
+	}
+	// The upstream's task is cancelled: asking it through the gateway
+	// (which forwards tasks/get) says so.
+	got, err := cs.GetTask(ctx, &mcp.GetTaskParams{TaskID: id})
+	if err != nil || got.Status != mcp.TaskStatusCancelled {
+		t.Errorf("upstream task after the cancel request: %+v %v", got, err)
+	}
+}

@@ -263,3 +263,20 @@ func TestAuthCommandsDataDir(t *testing.T) {
 		t.Errorf("bad config: code %d, stderr %q", code, stderr)
 	}
 }
+
+// TestTasksCommandMounted: `mcpgate tasks` works on the data directory
+// that serve would use.
+func TestTasksCommandMounted(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := execute(t, "user", "list", "--data-dir", dir); code != 0 {
+		t.Fatalf("user list (creates the store): code %d, stderr %q", code, stderr)
+	}
+	code, stdout, stderr := execute(t, "tasks", "list", "--data-dir", dir)
+	if code != 0 || !strings.Contains(stdout, "no tasks") {
+		t.Fatalf("tasks list: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = execute(t, "tasks", "cancel", "nope", "--data-dir", dir)
+	if code == 0 || !strings.Contains(stderr, `no task "nope"`) {
+		t.Errorf("tasks cancel of an unknown task: code %d, stderr %q", code, stderr)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
+	"github.com/mcpgate/mcpgate/internal/cli/taskscmd"
 )
 
 // globalFlags are the flags every command understands.
@@ -57,6 +58,7 @@ The configuration file is described in docs/configuration.md.`,
 	dataCommands := authcmd.Commands(func() string { return dataDir })
 	dataCommands = append(dataCommands, auditcmd.Commands(func() string { return dataDir })...)
 	dataCommands = append(dataCommands, inventorycmd.Commands(func() string { return dataDir })...)
+	dataCommands = append(dataCommands, taskscmd.Commands(func() string { return dataDir })...)
 	root.AddCommand(policycmd.Commands(g.policySources)...)
 	for _, c := range dataCommands {
 		next := c.PersistentPreRunE

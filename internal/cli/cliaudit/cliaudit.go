@@ -41,6 +41,7 @@ const (
 	ActionClientRefused    = "admin.client.refused"
 	ActionRevocation       = "admin.revocation"
 	ActionRevocationLifted = "admin.revocation.lifted"
+	ActionTaskCancelled    = "admin.task.cancelled"
 )
 
 // Actor returns the name of the operating-system user running the
