@@ -282,6 +282,16 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 		t.interval = pollIntervalOf(ms)
 	}
 	t.next = t.polled.Add(t.interval)
+	// What was recorded while the upstream answered (a cancel request from
+	// the command line, a notification) is not overwritten with a stale
+	// record.
+	if cur, err := g.taskStore.GetGatewayTask(ctx, t.id); err == nil {
+		if cur.StatusMessage == store.TaskCancelRequested {
+			t.next = time.Now()
+			return true
+		}
+		rec = cur
+	}
 	status := stringOf(res, "status")
 	if g.noteStatus(ctx, rec, status, stringOf(res, "statusMessage")) {
 		// The upstream did not tell the gateway (else the record would be
