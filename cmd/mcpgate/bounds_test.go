@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,20 +94,8 @@ func TestServeListensAtOnce(t *testing.T) {
 	}))
 	defer hang.Close()
 	defer close(release)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gw.yaml")
-	yaml := "data_dir: ./data\nserver:\n  startup_wait: 100ms\nupstreams:\n  - name: hang\n    url: " + hang.URL + "\n"
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--log-level", "error"}, &stdout, &stderr)
-	}()
-	endpoint := waitForEndpoint(t, &stderr, done)
+	srv := serveYAML(t, "data_dir: ./data\nserver:\n  startup_wait: 100ms\nupstreams:\n  - name: hang\n    url: "+hang.URL+"\n")
+	cancel, stderr, done, endpoint := srv.cancel, srv.stderr, srv.done, srv.endpoint
 	base := strings.TrimSuffix(endpoint, "/mcp")
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
@@ -128,7 +113,7 @@ func TestServeListensAtOnce(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"state":"connecting"`) || !strings.Contains(body, `"database":"ok"`) {
 		t.Fatalf("/readyz = %d %s", code, body)
 	}
-	waitForOutput(t, &stderr, done, "catalogue: 0 tools")
+	waitForOutput(t, stderr, done, "catalogue: 0 tools")
 	cancel()
 	select {
 	case code := <-done:

@@ -47,22 +47,10 @@ func TestServe(t *testing.T) {
 	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
 	defer hs.Close()
 
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gw.yaml")
-	yaml := "data_dir: ./data\nupstreams:\n  - name: up\n    url: " + hs.URL + "\n  - name: broken\n    url: http://127.0.0.1:1/mcp\n"
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--log-level", "error"}, &stdout, &stderr)
-	}()
-
-	endpoint := waitForEndpoint(t, &stderr, done)
-	waitForOutput(t, &stderr, done, "catalogue:")
+	srv := serveYAML(t, "data_dir: ./data\nupstreams:\n  - name: up\n    url: "+hs.URL+"\n  - name: broken\n    url: http://127.0.0.1:1/mcp\n")
+	cancel, stderr, done, endpoint := srv.cancel, srv.stderr, srv.done, srv.endpoint
+	ctx := context.Background()
+	waitForOutput(t, stderr, done, "catalogue:")
 	out := stderr.String()
 	for _, w := range []string{"up      connecting", "up      ready", "broken  failed: ", "catalogue: 1 tool, 0 prompts"} {
 		if !strings.Contains(out, w) {
@@ -188,4 +176,32 @@ func waitForEndpoint(t *testing.T, stderr *syncBuffer, done <-chan int) string {
 	}
 	t.Fatalf("serve did not report its URL:\n%s", stderr.String())
 	return ""
+}
+
+// served is a "mcpgate serve" started by serveYAML.
+type served struct {
+	cancel   context.CancelFunc // stops it
+	stderr   *syncBuffer        // its progress output
+	done     chan int           // its exit code
+	endpoint string             // its /mcp URL
+}
+
+// serveYAML runs "mcpgate serve" with the configuration yaml (written to
+// a temporary directory) on a free loopback port, and waits until it
+// listens. The test's cleanup stops it.
+func serveYAML(t *testing.T, yaml string) *served {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s := &served{cancel: cancel, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	go func() {
+		var stdout syncBuffer
+		s.done <- run(ctx, []string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--log-level", "error"}, &stdout, s.stderr)
+	}()
+	s.endpoint = waitForEndpoint(t, s.stderr, s.done)
+	return s
 }
