@@ -148,13 +148,13 @@ func TestSelfAssertedMachineClient(t *testing.T) {
 		if status != http.StatusBadRequest || body["error"] != meta.ErrUnauthorizedClient || !strings.Contains(desc, "mcpgate client approve "+id) {
 			t.Fatalf("pending machine client: HTTP %d %v", status, body)
 		}
-		if out, err := runCLI(t, w.dataDir, "client", "approve", id); err != nil {
+		if out, err := runCLI(t, w.dataDir, authcmd.Commands, "client", "approve", id); err != nil {
 			t.Fatalf("client approve: %v\n%s", err, out)
 		}
 		if status, body := machineToken(t, w, assertion()); status != http.StatusOK {
 			t.Fatalf("approved machine client: HTTP %d %v", status, body)
 		}
-		if out, err := runCLI(t, w.dataDir, "client", "refuse", id); err != nil {
+		if out, err := runCLI(t, w.dataDir, authcmd.Commands, "client", "refuse", id); err != nil {
 			t.Fatalf("client refuse: %v\n%s", err, out)
 		}
 		if status, body := machineToken(t, w, assertion()); status != http.StatusBadRequest || !strings.Contains(body["error_description"].(string), "refused") {
@@ -191,12 +191,13 @@ func TestRegistrationFlood(t *testing.T) {
 	}
 }
 
-// runCLI runs an mcpgate user or client command on dataDir, as an
-// administrator would while the gateway runs.
-func runCLI(t *testing.T, dataDir string, args ...string) (string, error) {
+// runCLI runs an mcpgate command tree (authcmd.Commands,
+// inventorycmd.Commands, ...) on dataDir, as an administrator would while
+// the gateway runs.
+func runCLI(t *testing.T, dataDir string, commands func(func() string) []*cobra.Command, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "mcpgate", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(authcmd.Commands(func() string { return dataDir })...)
+	root.AddCommand(commands(func() string { return dataDir })...)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -20,7 +19,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-json-experiment/json"
-	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
@@ -99,20 +97,6 @@ func newJWKSClient(t *testing.T, w *controlsWorld) *jwksClient {
 	return c
 }
 
-// runInventoryCLI runs an mcpgate inventory command on dataDir, as an
-// administrator would while the gateway runs.
-func runInventoryCLI(t *testing.T, dataDir string, args ...string) (string, error) {
-	t.Helper()
-	root := &cobra.Command{Use: "mcpgate", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(inventorycmd.Commands(func() string { return dataDir })...)
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), err
-}
-
 // auditDetail returns outcome and error of the audit records with action
 // and target.
 func auditDetail(t *testing.T, dataDir, action, target string) [][2]string {
@@ -186,7 +170,7 @@ func TestJWKSURIKeySwap(t *testing.T) {
 			t.Logf("audit client.keys_changed (%s): %s", recs[0][0], recs[0][1])
 
 			// The inventory shows the old and new fingerprints.
-			out, err := runInventoryCLI(t, w.dataDir, "inventory", "list", "--kind", "clients")
+			out, err := runCLI(t, w.dataDir, inventorycmd.Commands, "inventory", "list", "--kind", "clients")
 			if err != nil {
 				t.Fatalf("inventory: %v\n%s", err, out)
 			}
@@ -194,7 +178,7 @@ func TestJWKSURIKeySwap(t *testing.T) {
 				t.Fatalf("inventory does not show the key change:\n%s", out)
 			}
 			t.Logf("mcpgate inventory list --kind clients:\n%s", out)
-			js, err := runInventoryCLI(t, w.dataDir, "inventory", "list", "--kind", "clients", "--json")
+			js, err := runCLI(t, w.dataDir, inventorycmd.Commands, "inventory", "list", "--kind", "clients", "--json")
 			if err != nil {
 				t.Fatalf("inventory --json: %v\n%s", err, js)
 			}
@@ -219,7 +203,7 @@ func TestJWKSURIKeySwap(t *testing.T) {
 			if status != http.StatusUnauthorized || body["error"] != meta.ErrInvalidClient || !strings.Contains(desc, "mcpgate inventory approve-client "+c.id) {
 				t.Fatalf("blocked client's token: HTTP %d %v", status, body)
 			}
-			if out, err := runInventoryCLI(t, w.dataDir, "inventory", "approve-client", c.id, "--by", "sec-team"); err != nil || !strings.Contains(out, new) {
+			if out, err := runCLI(t, w.dataDir, inventorycmd.Commands, "inventory", "approve-client", c.id, "--by", "sec-team"); err != nil || !strings.Contains(out, new) {
 				t.Fatalf("approve-client: %v\n%s", err, out)
 			}
 			if status, body := c.token(t, key2, "k2"); status != http.StatusOK {
