@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/store"
@@ -29,7 +30,56 @@ const (
 	DefaultMaxBatch           = 256
 	DefaultBatchWindow        = time.Millisecond
 	DefaultWriteTimeout       = 5 * time.Second
+	DefaultGroupWindow        = 5 * time.Millisecond
 )
+
+// SyncPolicy says how often the records a Log has written reach stable
+// storage. Whatever the policy, Append returns only once its record is
+// committed and written to the operating system, so an acknowledged
+// record survives the process being killed (SIGKILL, a crash); the policy
+// decides what a power loss or a kernel crash can take. It applies to
+// stores that implement store.AuditSyncer (SQLite on a file); other stores
+// are durable on every commit.
+type SyncPolicy string
+
+// Sync policies.
+const (
+	// SyncAlways syncs after every commit, before Append returns: nothing
+	// acknowledged is lost on power loss. Concurrent appends share one
+	// commit and one sync.
+	SyncAlways SyncPolicy = "always"
+	// SyncGroup (the default) syncs at most once per GroupWindow, when
+	// records were written since the last sync: a power loss can take the
+	// records acknowledged in the last GroupWindow plus one sync's time.
+	SyncGroup SyncPolicy = "group"
+	// SyncOS never syncs for appends: the operating system writes the
+	// pages back on its own schedule (Linux: within about 30 s by
+	// default), and SQLite syncs when it checkpoints its write-ahead log.
+	// Close syncs.
+	SyncOS SyncPolicy = "os"
+)
+
+// ParseSyncPolicy returns the policy named s; "" is SyncGroup.
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	switch p := SyncPolicy(s); p {
+	case "":
+		return SyncGroup, nil
+	case SyncAlways, SyncGroup, SyncOS:
+		return p, nil
+	}
+	return "", fmt.Errorf("audit: unknown sync policy %q (want always, group or os)", s)
+}
+
+// Stats counts what a Log has done since New.
+type Stats struct {
+	// Records is the number of records stored.
+	Records uint64
+	// Commits is the number of store transactions that stored them.
+	Commits uint64
+	// Syncs is the number of explicit syncs (store.AuditSyncer.SyncAudit)
+	// the Log made.
+	Syncs uint64
+}
 
 // Options configure a Log. The zero value (or nil) is usable: no
 // checkpoints (no key), digests only, fail closed.
@@ -99,6 +149,12 @@ type Options struct {
 	BatchWindow time.Duration
 	// WriteTimeout bounds one store transaction (0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// Sync is the sync policy ("": SyncGroup).
+	Sync SyncPolicy
+	// GroupWindow is, with SyncGroup, the shortest time between two syncs
+	// and the longest a written record waits for its sync
+	// (0: DefaultGroupWindow).
+	GroupWindow time.Duration
 	// ExportQueue bounds the batches waiting for each exporter
 	// (0: 1024); when full, batches are dropped for that exporter and
 	// the drop is logged.
@@ -124,6 +180,15 @@ type Log struct {
 	done    chan struct{}
 	once    sync.Once
 	exp     *dispatcher
+
+	// Syncing (store.AuditSyncer), for SyncGroup by the syncer goroutine.
+	syncer     store.AuditSyncer // nil: the store is durable on commit
+	syncKick   chan struct{}     // a record was written since the last sync
+	syncStop   chan struct{}
+	syncDone   chan struct{}
+	syncFailed atomic.Bool // the last sync failed: appends sync first
+
+	records, commits, syncs atomic.Uint64
 
 	// Owned by the writer goroutine.
 	lastSeq, lastCheckpoint uint64
@@ -167,6 +232,7 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 		l.opts = *opts
 	}
 	o := &l.opts
+	var err error
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = DefaultCheckpointEvery
 	}
@@ -181,6 +247,12 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.Sync, err = ParseSyncPolicy(string(o.Sync)); err != nil {
+		return nil, err
+	}
+	if o.GroupWindow <= 0 {
+		o.GroupWindow = DefaultGroupWindow
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -226,8 +298,71 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 		}
 	}
 	l.exp = newDispatcher(o.Exporters, l.logger, o.ExportQueue, o.ExportAttempts)
+	if sy, ok := st.(store.AuditSyncer); ok {
+		l.syncer = sy
+		if o.Sync == SyncGroup {
+			l.syncKick, l.syncStop, l.syncDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+			go l.syncLoop()
+		}
+	}
 	go l.run()
 	return l, nil
+}
+
+// Stats returns what the Log has done since New.
+func (l *Log) Stats() Stats {
+	return Stats{Records: l.records.Load(), Commits: l.commits.Load(), Syncs: l.syncs.Load()}
+}
+
+// syncLoop is the syncer goroutine of SyncGroup: once a record is written
+// it waits GroupWindow, then syncs every record written so far. So syncs
+// are at least GroupWindow apart, and a record waits at most GroupWindow
+// and one sync for its sync.
+func (l *Log) syncLoop() {
+	defer close(l.syncDone)
+	for {
+		select {
+		case <-l.syncKick:
+		case <-l.syncStop:
+			return
+		}
+		t := time.NewTimer(l.opts.GroupWindow)
+		select {
+		case <-t.C:
+		case <-l.syncStop:
+			t.Stop()
+			return
+		}
+		if err := l.sync(); err != nil {
+			l.logger.Error("audit: records written but not synced to disk; appends will sync first until a sync succeeds", "error", err)
+		}
+	}
+}
+
+// sync syncs the store (store.AuditSyncer) and notes whether it failed.
+func (l *Log) sync() error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.WriteTimeout)
+	defer cancel()
+	l.syncs.Add(1)
+	err := l.syncer.SyncAudit(ctx)
+	l.syncFailed.Store(err != nil)
+	return err
+}
+
+// written applies the sync policy after a commit by the writer: SyncAlways
+// syncs now (the caller fails the batch if that fails), SyncGroup wakes
+// the syncer, SyncOS does nothing.
+func (l *Log) written() error {
+	switch l.opts.Sync {
+	case SyncAlways:
+		return l.sync()
+	case SyncGroup:
+		select {
+		case l.syncKick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 // newSigner returns the checkpoint signer the options ask for, or nil.
@@ -301,8 +436,11 @@ func (l *Log) reload(ctx context.Context) error {
 // Append adds r to the chain. It sets r.Time, r.ArgsDigest and
 // r.ResultDigest (from r.Args and r.Result when set), and, once stored,
 // r.Seq, r.PrevHash and r.Hash. When Append returns nil the record is
-// durable in the store (or, with Options.FailOpen, its failure has been
-// logged). A record whose Args or Result is not valid JSON (or has
+// committed to the store and written to the operating system, so it
+// survives the process being killed; it is on stable storage at once with
+// SyncAlways, within Options.GroupWindow with SyncGroup (see SyncPolicy).
+// With Options.FailOpen, a record that could not be stored is logged and
+// Append returns nil. A record whose Args or Result is not valid JSON (or has
 // duplicate member names) is refused; invalid UTF-8 in the string fields
 // is stored as U+FFFD.
 //
@@ -363,7 +501,16 @@ func (l *Log) Close() error {
 	l.once.Do(func() {
 		close(l.closing)
 		<-l.done
-		err = errors.Join(l.exp.close(), l.closeFile())
+		if l.syncStop != nil {
+			close(l.syncStop)
+			<-l.syncDone
+		}
+		if l.syncer != nil {
+			if serr := l.sync(); serr != nil {
+				err = fmt.Errorf("audit: final sync: %w", serr)
+			}
+		}
+		err = errors.Join(err, l.exp.close(), l.closeFile())
 	})
 	return err
 }
@@ -483,6 +630,7 @@ func (l *Log) commit(batch []*request) {
 		}
 		return
 	}
+	l.records.Add(uint64(len(recs)))
 	l.export(recs)
 	for _, req := range batch {
 		req.done <- nil
@@ -514,15 +662,40 @@ func (l *Log) store(ctx context.Context, batch []*request, recs []*store.AuditRe
 		// The store reads the head inside its write transaction: another
 		// writer (a second process on the same database, such as the
 		// command line next to a running gateway) cannot slip in between,
-		// so the chain never forks and no retry is needed.
-		err := ch.AppendAuditChained(ctx, recs, func(last *store.AuditRecord) error {
+		// so the chain never forks and no retry is needed. The head is
+		// normally the one the writer keeps (l.lastSeq, l.lastHash); the
+		// store's is used, and the writer's corrected, when another
+		// process appended in between.
+		chain := func(last *store.AuditRecord) error {
 			if last == nil {
 				link(0, "")
 			} else {
 				link(last.Seq, last.Hash)
 			}
 			return nil
-		})
+		}
+		var err error
+		if l.syncer != nil {
+			if l.syncFailed.Load() {
+				// The disk refused the last sync: do not acknowledge
+				// more records until it takes one.
+				if err = l.sync(); err != nil {
+					return fmt.Errorf("audit: sync: %w", err)
+				}
+			}
+			err = l.syncer.AppendAuditWritten(ctx, recs, chain)
+			if err == nil {
+				l.commits.Add(1)
+				if err = l.written(); err != nil {
+					err = fmt.Errorf("audit: sync: %w", err)
+				}
+			}
+		} else {
+			err = ch.AppendAuditChained(ctx, recs, chain)
+			if err == nil {
+				l.commits.Add(1)
+			}
+		}
 		if err != nil {
 			l.stale = true
 			return err
@@ -541,6 +714,7 @@ func (l *Log) store(ctx context.Context, batch []*request, recs []*store.AuditRe
 		link(l.lastSeq, l.lastHash)
 		err = l.st.AppendAudit(ctx, recs)
 		if err == nil {
+			l.commits.Add(1)
 			last := recs[len(recs)-1]
 			l.lastSeq, l.lastHash = last.Seq, last.Hash
 			return nil

@@ -108,11 +108,30 @@ type AuditLog interface {
 // saw it.
 type AuditChainer interface {
 	// AppendAuditChained reads the record with the highest Seq (nil for
-	// an empty log) inside one write transaction, calls chain with it, and
+	// an empty log) inside one write transaction, calls chain with it (an
+	// implementation may set only its Seq and Hash, all chaining needs), and
 	// stores recs as AppendAudit does. chain must set Seq, PrevHash and
 	// Hash of every record so that recs continue last; if it returns an
 	// error nothing is stored and that error is returned.
 	AppendAuditChained(ctx context.Context, recs []*AuditRecord, chain func(last *AuditRecord) error) error
+}
+
+// AuditSyncer is implemented by AuditLog stores that can separate writing
+// records from making them durable: AppendAuditWritten returns once the
+// records are committed and handed to the operating system (they survive
+// the process being killed, not a power loss or a kernel crash), and
+// SyncAudit forces them to stable storage. The audit log's writer uses it
+// to apply its sync policy (audit.SyncAlways, SyncGroup, SyncOS).
+type AuditSyncer interface {
+	AuditChainer
+	// AppendAuditWritten is AppendAuditChained, except that it returns
+	// once the records are written to the operating system rather than
+	// once they are on stable storage. Its chain function receives the
+	// head with at least Seq and Hash set.
+	AppendAuditWritten(ctx context.Context, recs []*AuditRecord, chain func(last *AuditRecord) error) error
+	// SyncAudit makes every record appended so far durable (it calls
+	// fsync). It is safe to call concurrently with appends.
+	SyncAudit(ctx context.Context) error
 }
 
 // CheckAuditAppend reports whether recs may be appended after last (nil

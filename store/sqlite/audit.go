@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"math"
+	"os"
+	"strings"
 
 	"github.com/go-json-experiment/json"
 
@@ -16,6 +19,7 @@ import (
 var (
 	_ store.AuditLog     = (*Store)(nil)
 	_ store.AuditChainer = (*Store)(nil)
+	_ store.AuditSyncer  = (*Store)(nil)
 )
 
 const auditCols = `seq, time, principal_user, principal_client, principal_session, upstream, action, target, decision, policy_version, policies, args_digest, result_digest, args, result, outcome, error, latency_us, phase, prev_hash, hash`
@@ -65,20 +69,92 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*store.AuditRecord) erro
 // AppendAuditChained implements store.AuditChainer: the head is read
 // inside the IMMEDIATE transaction, which holds SQLite's write lock, so
 // no other connection or process can append between the read and the
-// commit. A nil chain stores recs as given, as AppendAudit does.
+// commit. A nil chain stores recs as given, as AppendAudit does. The
+// commit is synchronous (durable on return); only Seq and Hash of the
+// head given to chain are set.
 func (s *Store) AppendAuditChained(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
+	return appendAudit(ctx, s.db, nil, recs, chain)
+}
+
+// AppendAuditWritten implements store.AuditSyncer. It appends as
+// AppendAuditChained does, on the audit connection (synchronous=NORMAL):
+// when it returns the transaction is in the WAL file, in the kernel's
+// page cache, so it survives the process being killed; SyncAudit makes it
+// survive a power loss. In memory it is AppendAuditChained.
+func (s *Store) AppendAuditWritten(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
+	if s.audit == nil {
+		return s.AppendAuditChained(ctx, recs, chain)
+	}
+	return appendAudit(ctx, s.audit, &s.auditStmts, recs, chain)
+}
+
+// SyncAudit implements store.AuditSyncer: it fsyncs the write-ahead log,
+// which holds every transaction committed since the last WAL checkpoint
+// (a checkpoint syncs what it copies into the database file). When there
+// is no WAL file (every connection closed cleanly) it syncs the database
+// file. In memory it does nothing.
+func (s *Store) SyncAudit(ctx context.Context) error {
+	if s.wal == "" {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := syncFile(s.wal)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = syncFile(strings.TrimSuffix(s.wal, "-wal"))
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: audit sync: %w", err)
+	}
+	return nil
+}
+
+// syncFile fsyncs the file at path. The file is opened for each sync: the
+// WAL may be deleted and created again by other processes.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
+
+// auditStmts are the audit writer's statements, prepared once on its
+// connection.
+type auditStmts struct {
+	insert *sql.Stmt
+}
+
+// prepare prepares the statements on db.
+func (ps *auditStmts) prepare(db *sql.DB) error {
+	var err error
+	ps.insert, err = db.Prepare(insertAudit)
+	return err
+}
+
+// close closes the statements.
+func (ps *auditStmts) close() error {
+	return ps.insert.Close()
+}
+
+const selectAuditHead = `SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1`
+
+const insertAudit = `INSERT INTO audit_records (` + auditCols + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+// appendAudit stores recs in one IMMEDIATE transaction on db, after
+// chain has linked them to the head read inside it. ps, if not nil, are
+// the statements prepared on db.
+func appendAudit(ctx context.Context, db *sql.DB, ps *auditStmts, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap("audit append", err)
 	}
 	defer tx.Rollback()
-	last, err := lastAudit(ctx, tx)
-	if errors.Is(err, store.ErrNotFound) {
-		last, err = nil, nil
-	}
+	last, err := auditHead(tx.QueryRowContext(ctx, selectAuditHead))
 	if err != nil {
 		return err
 	}
@@ -90,34 +166,62 @@ func (s *Store) AppendAuditChained(ctx context.Context, recs []*store.AuditRecor
 	if err := store.CheckAuditAppend(last, recs); err != nil {
 		return err
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (`+auditCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
-	if err != nil {
+	var stmt *sql.Stmt
+	if ps != nil {
+		stmt = tx.StmtContext(ctx, ps.insert)
+	} else if stmt, err = tx.PrepareContext(ctx, insertAudit); err != nil {
 		return wrap("audit append", err)
 	}
 	defer stmt.Close()
 	for _, r := range recs {
-		if r.Seq > math.MaxInt64 {
-			return fmt.Errorf("audit record seq %d out of range", r.Seq)
-		}
-		policies := ""
-		if len(r.Policies) > 0 {
-			b, err := json.Marshal(r.Policies)
-			if err != nil {
-				return fmt.Errorf("audit record %d: policies: %w", r.Seq, err)
-			}
-			policies = string(b)
-		}
-		if _, err := stmt.ExecContext(ctx, int64(r.Seq), ts(r.Time), r.User, r.Client, r.Session, r.Upstream, r.Action, r.Target, r.Decision,
-			r.PolicyVersion, policies, r.ArgsDigest, r.ResultDigest, nullBytes(r.Args), nullBytes(r.Result), r.Outcome, r.Error,
-			r.LatencyMicros, r.Phase, r.PrevHash, r.Hash); err != nil {
-			if isUnique(err) {
-				return fmt.Errorf("audit record %d: %w", r.Seq, store.ErrAuditConflict)
-			}
-			return wrap(fmt.Sprintf("audit record %d", r.Seq), err)
+		if err := insertRecord(ctx, stmt, r); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap("audit append", err)
+	}
+	return nil
+}
+
+// auditHead scans the Seq and Hash of the last record (nil for an empty
+// log) from row (selectAuditHead: a seek to the end of the table's
+// B-tree, without the other columns).
+func auditHead(row *sql.Row) (*store.AuditRecord, error) {
+	var seq int64
+	var hash string
+	err := row.Scan(&seq, &hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, wrap("audit chain head", err)
+	case seq < 0:
+		return nil, fmt.Errorf("audit record with negative seq %d", seq)
+	}
+	return &store.AuditRecord{Seq: uint64(seq), Hash: hash}, nil
+}
+
+// insertRecord inserts r with stmt (insertAudit).
+func insertRecord(ctx context.Context, stmt *sql.Stmt, r *store.AuditRecord) error {
+	if r.Seq > math.MaxInt64 {
+		return fmt.Errorf("audit record seq %d out of range", r.Seq)
+	}
+	policies := ""
+	if len(r.Policies) > 0 {
+		b, err := json.Marshal(r.Policies)
+		if err != nil {
+			return fmt.Errorf("audit record %d: policies: %w", r.Seq, err)
+		}
+		policies = string(b)
+	}
+	if _, err := stmt.ExecContext(ctx, int64(r.Seq), ts(r.Time), r.User, r.Client, r.Session, r.Upstream, r.Action, r.Target, r.Decision,
+		r.PolicyVersion, policies, r.ArgsDigest, r.ResultDigest, nullBytes(r.Args), nullBytes(r.Result), r.Outcome, r.Error,
+		r.LatencyMicros, r.Phase, r.PrevHash, r.Hash); err != nil {
+		if isUnique(err) {
+			return fmt.Errorf("audit record %d: %w", r.Seq, store.ErrAuditConflict)
+		}
+		return wrap(fmt.Sprintf("audit record %d", r.Seq), err)
 	}
 	return nil
 }

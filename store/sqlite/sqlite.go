@@ -32,6 +32,14 @@ const DefaultFile = "mcpgate.db"
 // Store is a store.Store backed by SQLite.
 type Store struct {
 	db *sql.DB
+	// audit is the audit writer's own connection (synchronous=NORMAL: a
+	// commit is in the WAL, in the kernel's page cache, when it returns,
+	// and SyncAudit fsyncs the WAL); nil for an in-memory database.
+	audit *sql.DB
+	// auditStmts are prepared on audit.
+	auditStmts auditStmts
+	// wal is the path of the database's write-ahead log ("" in memory).
+	wal string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -63,7 +71,44 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if path != ":memory:" {
+		if err := s.openAudit(name); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		s.wal = path + "-wal"
+	}
 	return s, nil
+}
+
+// openAudit opens the audit writer's connection to the database file
+// (name escaped as in Open): one connection, WAL, synchronous=NORMAL, so
+// that an audit commit costs no fsync and the audit log's sync policy
+// decides when the WAL reaches the disk (SyncAudit). synchronous=NORMAL
+// still syncs at every WAL checkpoint, so the database stays consistent
+// after a power loss whatever the policy.
+func (s *Store) openAudit(name string) error {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+name+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return err
+	}
+	if err := s.auditStmts.prepare(db); err != nil {
+		db.Close()
+		return err
+	}
+	s.audit = db
+	return nil
 }
 
 // CheckWritable reports whether the database accepts writes: it takes the
@@ -141,7 +186,13 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 // Close implements store.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	var err error
+	if s.audit != nil {
+		err = errors.Join(s.auditStmts.close(), s.audit.Close())
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 func ts(t time.Time) int64 {
 	if t.IsZero() {
