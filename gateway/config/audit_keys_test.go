@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateAuditSigning(t *testing.T) {
@@ -18,6 +19,12 @@ func TestValidateAuditSigning(t *testing.T) {
 		{"empty program", Audit{SigningCommand: []string{""}, PublicKeyFile: "/p"}, "empty program name"},
 		{"negative timeout", Audit{SigningTimeout: -1}, "signing_timeout: negative"},
 		{"checkpoint file is the export", Audit{JSONL: "/x", CheckpointFile: "/x"}, "the same file as audit.jsonl"},
+		{"sync always", Audit{Sync: "always"}, ""},
+		{"sync group with window", Audit{Sync: "group", GroupWindow: 2 * time.Millisecond}, ""},
+		{"window, default sync", Audit{GroupWindow: 2 * time.Millisecond}, ""},
+		{"unknown sync", Audit{Sync: "never"}, `audit.sync: "never" is not a sync policy`},
+		{"negative window", Audit{GroupWindow: -1}, "group_window: negative"},
+		{"window without group", Audit{Sync: "os", GroupWindow: time.Millisecond}, "only applies to audit.sync group"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Config{Upstreams: []Upstream{{Name: "x", URL: "https://x/mcp"}}, Audit: &tt.a, DataDir: "/d"}

@@ -140,6 +140,15 @@ type Audit struct {
 	// CheckpointFile, if set, is a file every signed checkpoint is
 	// appended to (one JSON line each, fsync'd), to ship elsewhere.
 	CheckpointFile string `yaml:"checkpoint_file" json:"checkpoint_file,omitempty"`
+	// Sync is how often written records are synced to disk: "always"
+	// (before each call is forwarded), "group" (default: at most once per
+	// GroupWindow) or "os" (the operating system's schedule). Every policy
+	// survives the gateway being killed; they differ on power loss (see
+	// docs/audit.md).
+	Sync string `yaml:"sync" json:"sync,omitempty"`
+	// GroupWindow is, with sync "group", the longest a written record
+	// waits for its sync (default 5ms).
+	GroupWindow time.Duration `yaml:"group_window" json:"group_window,omitempty"`
 }
 
 // Syslog names a syslog server.

@@ -244,6 +244,17 @@ func (a *Audit) validate(v *validator) {
 	if a.SigningTimeout < 0 {
 		v.add("audit.signing_timeout: negative")
 	}
+	switch a.Sync {
+	case "", "always", "group", "os":
+	default:
+		v.add("audit.sync: %q is not a sync policy (want always, group or os)", a.Sync)
+	}
+	if a.GroupWindow < 0 {
+		v.add("audit.group_window: negative")
+	}
+	if a.GroupWindow > 0 && a.Sync != "" && a.Sync != "group" {
+		v.add("audit.group_window: only applies to audit.sync group")
+	}
 	if a.CheckpointFile != "" && a.CheckpointFile == a.JSONL {
 		v.add("audit.checkpoint_file: the same file as audit.jsonl (the export already holds the checkpoints)")
 	}

@@ -310,6 +310,7 @@ func (a *App) auditLog(ctx context.Context, cfg *config.Config, db *sqlite.Store
 		// database").
 		ao.SigningKeyFile, ao.SigningCommand, ao.PublicKeyFile = ac.SigningKeyFile, ac.SigningCommand, ac.PublicKeyFile
 		ao.SigningTimeout, ao.CheckpointFile = ac.SigningTimeout, ac.CheckpointFile
+		ao.Sync, ao.GroupWindow = audit.SyncPolicy(ac.Sync), ac.GroupWindow
 		if ac.JSONL != "" {
 			e, err := audit.NewJSONLExporter(ac.JSONL)
 			if err != nil {
