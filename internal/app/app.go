@@ -411,13 +411,37 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 	swept := make(chan struct{})
 	go func() { defer close(swept); as.RunSweeper(sweepCtx, 10*time.Minute) }()
 	a.onClose(func() error { stopSweep(); <-swept; return nil })
-	rs, err := resource.New(mcpURL,
-		resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as}),
+	rs, err := resource.New(mcpURL, a.tokenVerifier(ctx, st, resource.NewJWTVerifier(as.Issuer(), mcpURL, as, &resource.JWTOptions{Revocation: as})),
 		&resource.Options{AuthorizationServers: []string{as.Issuer()}, ScopesSupported: []string{gateway.ScopeTools}, ResourceName: "mcpgate", Logger: a.logger})
 	if err != nil {
 		return nil, fmt.Errorf("resource server: %w", err)
 	}
 	return &gateway.Auth{Server: as, Resource: rs, Store: st}, nil
+}
+
+// revocationFeed is a store that tells a token cache about revocations
+// (sqlite.Store).
+type revocationFeed interface {
+	OnTokenRevoked(func())
+	TokenRevocationVersion(context.Context) (int64, error)
+}
+
+// tokenVerifier puts a cache of verified tokens in front of v when st can
+// report revocations: those made in this process empty it at once, those
+// made by other processes (mcpgate revoke) within one poll of the
+// revocation version (resource.DefaultRevocationPoll), until Close.
+func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.TokenVerifier) resource.TokenVerifier {
+	feed, ok := st.(revocationFeed)
+	if !ok {
+		return v
+	}
+	cache := resource.NewCachingVerifier(v, &resource.CacheOptions{Logger: a.logger})
+	feed.OnTokenRevoked(cache.Invalidate)
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	watched := make(chan struct{})
+	go func() { defer close(watched); cache.Watch(watchCtx, feed.TokenRevocationVersion, 0) }()
+	a.onClose(func() error { stopWatch(); <-watched; return nil })
+	return cache
 }
 
 // baseURL is the gateway's external URL: public_url, or else the listen

@@ -74,3 +74,48 @@ func auditRawDB(t *testing.T, path string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestAppendAuditWritten checks the audit connection: a batch appended
+// without a sync is chained like AppendAuditChained, visible to another
+// handle on the file at once, and SyncAudit succeeds (in memory too).
+func TestAppendAuditWritten(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mem, err := sqlite.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	for _, s := range []*sqlite.Store{st, mem} {
+		for i := range 3 {
+			rec := &store.AuditRecord{Time: time.Unix(0, int64(i+1)), Action: "a"}
+			err := s.AppendAuditWritten(ctx, []*store.AuditRecord{rec}, func(last *store.AuditRecord) error {
+				rec.Seq, rec.Hash = 1, "h1"
+				if last != nil {
+					rec.Seq, rec.PrevHash, rec.Hash = last.Seq+1, last.Hash, last.Hash+"x"
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SyncAudit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := other.LastAudit(ctx)
+	if err != nil || last.Seq != 3 || last.Hash != "h1xx" {
+		t.Fatalf("other handle sees %+v, %v; want seq 3", last, err)
+	}
+}

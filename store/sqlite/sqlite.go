@@ -40,6 +40,7 @@ type Store struct {
 	auditStmts auditStmts
 	// wal is the path of the database's write-ahead log ("" in memory).
 	wal string
+	revokeHooks
 }
 
 var _ store.Store = (*Store)(nil)
@@ -573,7 +574,11 @@ func (s *Store) GetAccessToken(ctx context.Context, id string) (*store.AccessTok
 // RevokeAccessToken implements store.Store.
 func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE access_tokens SET revoked = 1 WHERE id = ?`, id)
-	return mustAffect(res, err, "access token")
+	if err := mustAffect(res, err, "access token"); err != nil {
+		return err
+	}
+	s.tokensRevoked()
+	return nil
 }
 
 // IsAccessTokenRevoked implements store.Store.
@@ -613,6 +618,9 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string) (int, error) 
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, wrap("token family", err)
+	}
+	if total > 0 {
+		s.tokensRevoked()
 	}
 	return int(total), nil
 }
