@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -75,7 +76,8 @@ func NewCachingVerifier(next TokenVerifier, opts *CacheOptions) *CachingVerifier
 }
 
 // Verify implements TokenVerifier. The Principal returned is a copy of
-// the cached one; its slices are shared and must not be modified.
+// the cached one; its slices are shared (with no spare capacity, so
+// appending copies them) and their elements must not be modified.
 func (c *CachingVerifier) Verify(ctx context.Context, token string) (*Principal, error) {
 	key := sha256.Sum256([]byte(token))
 	now := c.opts.Now()
@@ -100,6 +102,8 @@ func (c *CachingVerifier) Verify(ctx context.Context, token string) (*Principal,
 		return p, nil
 	}
 	cp := *p
+	// A caller appending to a slice of its copy gets a new array.
+	cp.Scopes, cp.Groups, cp.Roles = slices.Clip(cp.Scopes), slices.Clip(cp.Groups), slices.Clip(cp.Roles)
 	c.mu.Lock()
 	if c.gen == gen {
 		c.makeRoom(now)
