@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -280,4 +282,83 @@ func TestSIGKILLChild(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// failingSync is a SQLite store whose syncs fail while fail is set.
+type failingSync struct {
+	*countingStore
+	fail atomic.Bool
+}
+
+func (f *failingSync) SyncAudit(ctx context.Context) error {
+	if f.fail.Load() {
+		return errors.New("fsync: input/output error")
+	}
+	return f.countingStore.SyncAudit(ctx)
+}
+
+// TestSyncFailureFailsClosed checks that a record whose sync failed is
+// not acknowledged (always), that after a failed background sync the next
+// appends are refused until a sync succeeds (group), and that FailOpen
+// still lets them through.
+func TestSyncFailureFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	t.Run("always", func(t *testing.T) {
+		sq, _ := openSQLite(t)
+		st := &failingSync{countingStore: &countingStore{AuditLog: sq}}
+		l, err := audit.New(st, &audit.Options{Sync: audit.SyncAlways, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		st.fail.Store(true)
+		if err := l.Append(ctx, decided(1)); !errors.Is(err, audit.ErrNotStored) {
+			t.Fatalf("Append with a failing sync: %v, want ErrNotStored", err)
+		}
+		st.fail.Store(false)
+		if err := l.Append(ctx, decided(2)); err != nil {
+			t.Fatalf("Append once syncs work again: %v", err)
+		}
+	})
+	t.Run("group", func(t *testing.T) {
+		sq, _ := openSQLite(t)
+		st := &failingSync{countingStore: &countingStore{AuditLog: sq}}
+		synctest.Test(t, func(t *testing.T) {
+			l, err := audit.New(st, &audit.Options{Sync: audit.SyncGroup, GroupWindow: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.fail.Store(true)
+			if err := l.Append(ctx, decided(1)); err != nil {
+				t.Fatalf("Append before the sync: %v", err)
+			}
+			time.Sleep(2 * time.Millisecond) // the background sync fails
+			synctest.Wait()
+			if l.Stats().Syncs != 1 {
+				t.Fatalf("%d syncs, want 1", l.Stats().Syncs)
+			}
+			if err := l.Append(ctx, decided(2)); !errors.Is(err, audit.ErrNotStored) {
+				t.Fatalf("Append after a failed sync: %v, want ErrNotStored", err)
+			}
+			st.fail.Store(false)
+			if err := l.Append(ctx, decided(3)); err != nil {
+				t.Fatalf("Append once syncs work again: %v", err)
+			}
+			l.Close()
+		})
+	})
+	t.Run("fail open", func(t *testing.T) {
+		sq, _ := openSQLite(t)
+		st := &failingSync{countingStore: &countingStore{AuditLog: sq}}
+		l, err := audit.New(st, &audit.Options{Sync: audit.SyncAlways, FailOpen: true, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		st.fail.Store(true)
+		if err := l.Append(ctx, decided(1)); err != nil {
+			t.Fatalf("Append with FailOpen: %v", err)
+		}
+		st.fail.Store(false)
+	})
 }
