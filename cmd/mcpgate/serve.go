@@ -62,6 +62,14 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "mcpgate: serving MCP at %s (Ctrl-C to stop)\n", endpointURL(cfg, ln.Addr()))
+	if lim.DebugListen != "" {
+		addr, stop, err := serveDebug(lim.DebugListen, logger)
+		if err != nil {
+			return fmt.Errorf("server.debug_listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(out, "mcpgate: serving Go runtime profiles at http://%s/debug/pprof/\n", addr)
+	}
 
 	// Once the upstreams have had their first attempt (or startup_wait
 	// has passed), report name collisions and what the catalogue holds.

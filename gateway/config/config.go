@@ -92,6 +92,10 @@ type Server struct {
 	// open before one more attempt (default 1m).
 	UpstreamCircuitFailures int           `yaml:"upstream_circuit_failures" json:"upstream_circuit_failures,omitempty"`
 	UpstreamCircuitOpen     time.Duration `yaml:"upstream_circuit_open" json:"upstream_circuit_open,omitempty"`
+	// DebugListen, when set, is a loopback address (127.0.0.1:6060) where
+	// `mcpgate serve` serves the Go runtime's profiles (net/http/pprof
+	// under /debug/pprof/) for diagnosis and benchmarks. Off by default.
+	DebugListen string `yaml:"debug_listen" json:"debug_listen,omitempty"`
 }
 
 // Policy configures policy evaluation.

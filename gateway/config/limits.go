@@ -107,4 +107,5 @@ func (v *validator) server(s *Server, upstreams int) {
 			v.add("server.%s: must not be negative (zero means the default)", p.name)
 		}
 	}
+	v.debugListen(s.DebugListen)
 }
