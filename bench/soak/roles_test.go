@@ -76,7 +76,7 @@ func paginateForever(w http.ResponseWriter, r *http.Request) {
 	}
 	var req struct {
 		ID     json.RawMessage `json:"id"`
-		Method string         `json:"method"`
+		Method string          `json:"method"`
 		Params struct {
 			Cursor string `json:"cursor"`
 		} `json:"params"`
