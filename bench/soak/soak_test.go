@@ -24,7 +24,6 @@
 package soak
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,9 +31,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -48,6 +45,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/bench/internal/harness"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
@@ -69,113 +67,16 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// progress tells the person running the benchmark where it is.
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "soak: "+format+"\n", args...)
+func TestMain(m *testing.M) {
+	harness.RunRole()
+	os.Exit(m.Run())
 }
 
-func BenchmarkSoak(b *testing.B) {
-	duration := envDuration("MCPGATE_SOAK_DURATION", 2*time.Minute)
-	sessions := envInt("MCPGATE_SOAK_SESSIONS", 256)
-	w := newWorld(b)
-	defer w.stop()
-
-	progress("starting the gateway")
-	gw := w.startGateway(b)
-	progress("waiting for /readyz at %s", gw.base)
-	w.waitReady(b, gw)
-	tokens := make([]string, principals)
-	for i := range tokens {
-		tokens[i] = w.token(b, gw, fmt.Sprintf("soak-%d", i))
-	}
-	flooder := w.token(b, gw, "flooder")
-	echo, crash := w.toolNames(b, gw, tokens[0])
-	startG := gw.goroutines(b)
-	b.Logf("gateway up: goroutines %d, RSS %d MiB", startG, gw.rss()>>20)
-
-	ctx, cancel := context.WithTimeout(context.Background(), duration)
-	defer cancel()
-	var hostile hostileStats
-	var hwg sync.WaitGroup
-	hwg.Add(3)
-	go func() { defer hwg.Done(); slowBodies(ctx, gw.base, tokens[0], 16, &hostile) }()
-	go func() { defer hwg.Done(); floodSessions(ctx, gw.base, flooder, &hostile) }()
-	go func() { defer hwg.Done(); callCrashing(ctx, gw.base, tokens[1], crash, &hostile) }()
-
-	var peakRSS atomic.Int64
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if r := gw.rss(); r > peakRSS.Load() {
-				peakRSS.Store(r)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-
-	progress("load phase: %d sessions for %s", sessions, duration)
-	start := time.Now()
-	res := wellBehaved(ctx, b, gw.base, tokens, sessions, echo, "")
-	elapsed := time.Since(start)
-	hwg.Wait()
-	<-sampled
-
-	// Let closed sessions and connections wind down before counting.
-	endG := gw.settledGoroutines(b, startG)
-	if endG > startG+startG/10+5 {
-		gw.logGoroutines(b)
-	}
-	report(b, res, elapsed, &hostile, peakRSS.Load(), gw.peakRSS(), startG, endG, sessions)
-
-	w.killAndRestart(b, gw, tokens, echo)
-}
-
-// world holds the processes and files of one run.
-type world struct {
-	dir, bin, config string
-	procs            []*exec.Cmd
-	clients          map[string]string // client id → secret
-}
-
-func newWorld(b *testing.B) *world {
-	b.Helper()
-	w := &world{dir: b.TempDir(), clients: map[string]string{}}
-	w.bin = filepath.Join(w.dir, "mcpgate")
-	build := exec.Command("go", "build", "-o", w.bin, "github.com/mcpgate/mcpgate/cmd/mcpgate")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building mcpgate: %v\n%s", err, out)
-	}
-	progress("built mcpgate; starting upstreams")
-	echoPort := w.startRole(b, "echo")
-	pagePort := w.startRole(b, "paginate")
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	policies := filepath.Join(w.dir, "policies")
-	if err := os.MkdirAll(policies, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	// A realistic small policy set: everyone may list and call, nobody
-	// may call tools named like deletion, and one tool is off limits.
-	for name, text := range map[string]string{
-		"base.cedar":   "@id(\"base\")\npermit(principal, action, resource);\n",
-		"delete.cedar": "@id(\"no-delete\")\nforbid(principal, action == Action::\"tools/call\", resource) when { resource.name like \"*delete*\" };\n",
-		"secret.cedar": "@id(\"no-secret\")\nforbid(principal, action, resource) when { resource has name && resource.name == \"secret\" };\n",
-	} {
-		if err := os.WriteFile(filepath.Join(policies, name), []byte(text), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	w.config = filepath.Join(w.dir, "gateway.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
+// soakConfig is the gateway's configuration: OAuth, Cedar policies with
+// deny by default, the audit log (a data directory), and three upstreams:
+// a well-behaved one, one whose tools/list never ends, and a stdio one
+// that crashes on every call.
+const soakConfig = `listen: 127.0.0.1:%d
 public_url: http://127.0.0.1:%[1]d
 auth: oauth
 data_dir: %s
@@ -194,191 +95,119 @@ upstreams:
 policy:
   paths: [%s]
   deny_by_default: true
-`, freePort(b), filepath.Join(w.dir, "data"), echoPort, pagePort, self, roleEnv, policies)
-	if err := os.WriteFile(w.config, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
+`
+
+// soakPolicies are a small realistic policy set: everyone may list and
+// call, nobody may call tools named like deletion, one tool is off
+// limits.
+var soakPolicies = map[string]string{
+	"base.cedar":   "@id(\"base\")\npermit(principal, action, resource);\n",
+	"delete.cedar": "@id(\"no-delete\")\nforbid(principal, action == Action::\"tools/call\", resource) when { resource.name like \"*delete*\" };\n",
+	"secret.cedar": "@id(\"no-secret\")\nforbid(principal, action, resource) when { resource has name && resource.name == \"secret\" };\n",
+}
+
+// world is one run: the gateway's configuration and its clients.
+type world struct {
+	*harness.World
+	config  string
+	secrets map[string]string // client id → secret
+}
+
+func newWorld(b *testing.B) *world {
+	w := &world{World: harness.NewWorld(b), secrets: map[string]string{}}
+	harness.Progress("built mcpgate; starting upstreams")
+	echoPort := w.StartRole(b, "echo")
+	pagePort := w.StartRole(b, "paginate")
+	for name, text := range soakPolicies {
+		w.WriteFile(b, filepath.Join("policies", name), text)
 	}
+	w.config = w.WriteFile(b, "gateway.yaml", fmt.Sprintf(soakConfig, harness.FreePort(b), filepath.Join(w.Dir, "data"),
+		echoPort, pagePort, harness.Self(b), harness.RoleEnv, filepath.Join(w.Dir, "policies")))
 	ids := []string{"flooder"}
 	for i := range principals {
 		ids = append(ids, fmt.Sprintf("soak-%d", i))
 	}
 	for _, id := range ids {
-		out := w.cli(b, "client", "add", id, "--grant", "client_credentials")
-		_, secret, ok := strings.Cut(out, "client_secret: ")
-		if !ok {
-			b.Fatalf("client add %s printed no secret:\n%s", id, out)
-		}
-		w.clients[id] = strings.Fields(secret)[0]
+		w.secrets[id] = w.AddClient(b, w.config, id)
 	}
 	return w
 }
 
-func freePort(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
+func BenchmarkSoak(b *testing.B) {
+	duration := envDuration("MCPGATE_SOAK_DURATION", 2*time.Minute)
+	sessions := envInt("MCPGATE_SOAK_SESSIONS", 256)
+	w := newWorld(b)
+	harness.Progress("starting the gateway")
+	gw := w.StartGateway(b, w.config, true)
+	harness.Progress("waiting for /readyz at %s", gw.Base)
+	gw.WaitReady(b)
+	tokens := make([]string, principals)
+	for i := range tokens {
+		id := fmt.Sprintf("soak-%d", i)
+		tokens[i] = gw.Token(b, id, w.secrets[id])
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+	flooder := gw.Token(b, "flooder", w.secrets["flooder"])
+	echo, crash := toolNames(b, gw, tokens[0])
+	startG := gw.Goroutines(b)
+	b.Logf("gateway up: goroutines %d, RSS %d MiB", startG, gw.RSS()>>20)
 
-func (w *world) stop() {
-	for _, p := range w.procs {
-		if p.Process != nil {
-			_ = p.Process.Kill()
-			_ = p.Wait()
-		}
-	}
-}
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var hostile hostileStats
+	var hwg sync.WaitGroup
+	hwg.Add(3)
+	go func() { defer hwg.Done(); slowBodies(ctx, gw.Base, tokens[0], 16, &hostile) }()
+	go func() { defer hwg.Done(); floodSessions(ctx, gw.Base, flooder, &hostile) }()
+	go func() { defer hwg.Done(); callCrashing(ctx, gw.Base, tokens[1], crash, &hostile) }()
 
-// cli runs an mcpgate command on the run's configuration.
-func (w *world) cli(b *testing.B, args ...string) string {
-	b.Helper()
-	cmd := exec.Command(w.bin, append([]string{"--config", w.config}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		b.Fatalf("mcpgate %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// startRole starts the test binary as an HTTP upstream and returns its
-// port.
-func (w *world) startRole(b *testing.B, role string) int {
-	b.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), roleEnv+"="+role)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	w.procs = append(w.procs, cmd)
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatalf("upstream %s: %v", role, err)
-	}
-	port, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		b.Fatalf("upstream %s printed %q", role, line)
-	}
-	return port
-}
-
-// gateway is one run of `mcpgate serve`.
-type gateway struct {
-	cmd         *exec.Cmd
-	base, debug string
-	started     time.Time
-}
-
-func (w *world) startGateway(b *testing.B) *gateway {
-	b.Helper()
-	cmd := exec.Command(w.bin, "serve", "--config", w.config)
-	// The gateway says where it serves, and logs, on standard error.
-	out, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := &gateway{cmd: cmd, started: time.Now()}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	w.procs = append(w.procs, cmd)
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "mcpgate: serving MCP at "); ok {
-			g.base = strings.TrimSuffix(strings.Fields(rest)[0], "/mcp")
-		}
-		if rest, ok := strings.CutPrefix(line, "mcpgate: serving Go runtime profiles at "); ok {
-			g.debug = strings.TrimSuffix(strings.TrimSpace(rest), "/debug/pprof/")
-		}
-		if g.base != "" && g.debug != "" {
-			break
-		}
-	}
-	if g.base == "" || g.debug == "" {
-		_ = cmd.Process.Kill()
-		b.Fatalf("mcpgate serve did not say where it serves (%v)", sc.Err())
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return g
-}
-
-// waitReady waits for /readyz (the echo upstream is up).
-func (w *world) waitReady(b *testing.B, g *gateway) {
-	b.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(g.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+	var peakRSS atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if r := gw.RSS(); r > peakRSS.Load() {
+				peakRSS.Store(r)
+			}
+			select {
+			case <-ctx.Done():
 				return
+			case <-t.C:
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b.Fatal("the gateway never became ready")
-}
+	}()
 
-// token gets an access token with the client credentials grant.
-func (w *world) token(b *testing.B, g *gateway, id string) string {
-	b.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "resource": {g.base + "/mcp"}}
-	req, _ := http.NewRequest(http.MethodPost, g.base+"/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(w.clients[id]))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &body); err != nil || body.AccessToken == "" {
-		b.Fatalf("token for %s: HTTP %d %s", id, resp.StatusCode, raw)
-	}
-	return body.AccessToken
-}
+	harness.Progress("load phase: %d sessions for %s", sessions, duration)
+	start := time.Now()
+	res := wellBehaved(ctx, b, gw.Base, tokens, sessions, echo, "")
+	elapsed := time.Since(start)
+	hwg.Wait()
+	<-sampled
 
-// bearer adds a token to every request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
+	// Let closed sessions and connections wind down before counting.
+	endG := settledGoroutines(b, gw, startG)
+	if endG > startG+startG/10+5 {
+		for _, s := range gw.GoroutineStacks(12) {
+			lines := strings.Split(s, "\n")
+			b.Logf("goroutines: %s", strings.Join(lines[:min(len(lines), 8)], "\n\t"))
+		}
+	}
+	report(b, res, elapsed, &hostile, peakRSS.Load(), gw.PeakRSS(), startG, endG, sessions)
 
-func (t bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+t.token)
-	return t.next.RoundTrip(r)
-}
-
-func connect(ctx context.Context, base, token string, tr http.RoundTripper) (*mcp.ClientSession, error) {
-	return mcp.NewClient(&mcp.Implementation{Name: "soak", Version: "1"}, nil).
-		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: &http.Client{Transport: bearer{token, tr}}}, nil)
+	w.killAndRestart(b, gw, tokens, echo)
 }
 
 // toolNames finds the catalogue names of the echo and crash tools.
-func (w *world) toolNames(b *testing.B, g *gateway, token string) (echo, crash string) {
+func toolNames(b *testing.B, g *harness.Gateway, token string) (echo, crash string) {
 	b.Helper()
 	ctx := context.Background()
-	cs, err := connect(ctx, g.base, token, http.DefaultTransport)
+	cs, err := harness.Connect(ctx, g.Base+"/mcp", token, http.DefaultTransport)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cs.Close()
-	deadline := time.Now().Add(time.Minute)
-	for echo == "" || crash == "" {
+	for deadline := time.Now().Add(time.Minute); echo == "" || crash == ""; time.Sleep(100 * time.Millisecond) {
 		res, err := cs.ListTools(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -394,71 +223,19 @@ func (w *world) toolNames(b *testing.B, g *gateway, token string) (echo, crash s
 		if time.Now().After(deadline) {
 			b.Fatalf("tools echo and crash not in the catalogue: %d tools", len(res.Tools))
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	return echo, crash
 }
 
-// goroutines reads the gateway's goroutine count from its profiles.
-func (g *gateway) goroutines(b *testing.B) int {
-	b.Helper()
-	resp, err := http.Get(g.debug + "/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "goroutine profile: total ")))
-	if err != nil {
-		b.Fatalf("goroutine profile: %q", line)
-	}
-	return n
-}
-
-// logGoroutines logs the most common goroutine stacks, headed by their
-// counts.
-func (g *gateway) logGoroutines(b *testing.B) {
-	resp, err := http.Get(g.debug + "/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		b.Log(err)
-		return
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	groups := strings.Split(string(raw), "\n\n")
-	for _, grp := range groups[:min(len(groups), 12)] {
-		lines := strings.Split(grp, "\n")
-		b.Logf("goroutines: %s", strings.Join(lines[:min(len(lines), 8)], "\n\t"))
-	}
-}
-
-// settledGoroutines waits (up to a minute) for the goroutine count to come
-// back near where it started, and returns the last count.
-func (g *gateway) settledGoroutines(b *testing.B, start int) int {
-	n := g.goroutines(b)
+// settledGoroutines waits (up to a minute) for the gateway's goroutine
+// count to come back near where it started, and returns the last count.
+func settledGoroutines(b *testing.B, g *harness.Gateway, start int) int {
+	n := g.Goroutines(b)
 	for deadline := time.Now().Add(time.Minute); n > start+start/10+5 && time.Now().Before(deadline); {
 		time.Sleep(time.Second)
-		n = g.goroutines(b)
+		n = g.Goroutines(b)
 	}
 	return n
-}
-
-// rss and peakRSS read the gateway's resident set size and its peak.
-func (g *gateway) rss() int64     { return procStatus(g.cmd.Process.Pid, "VmRSS:") }
-func (g *gateway) peakRSS() int64 { return procStatus(g.cmd.Process.Pid, "VmHWM:") }
-
-func procStatus(pid int, field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // results are the well-behaved sessions' outcomes.
@@ -503,7 +280,7 @@ func wellBehaved(ctx context.Context, b *testing.B, base string, tokens []string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cs, err := connect(context.WithoutCancel(ctx), base, tokens[i%len(tokens)], tr)
+			cs, err := harness.Connect(context.WithoutCancel(ctx), base+"/mcp", tokens[i%len(tokens)], tr)
 			if err != nil {
 				r.fail(fmt.Errorf("connect: %w", err))
 				return
@@ -646,7 +423,7 @@ func floodSessions(ctx context.Context, base, token string, st *hostileStats) {
 // callCrashing calls the tool that crashes its stdio upstream, over and
 // over, on one session.
 func callCrashing(ctx context.Context, base, token, tool string, st *hostileStats) {
-	cs, err := connect(ctx, base, token, http.DefaultTransport)
+	cs, err := harness.Connect(ctx, base+"/mcp", token, http.DefaultTransport)
 	if err != nil {
 		return
 	}
@@ -704,22 +481,22 @@ func report(b *testing.B, r *results, elapsed time.Duration, h *hostileStats, pe
 // killAndRestart kills the gateway with SIGKILL under load, checks that
 // every acknowledged call has its audit records and that the chain
 // verifies, then restarts it and measures how long it takes to answer.
-func (w *world) killAndRestart(b *testing.B, g *gateway, tokens []string, echo string) {
+func (w *world) killAndRestart(b *testing.B, g *harness.Gateway, tokens []string, echo string) {
 	since := time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
-	progress("SIGKILL phase")
+	harness.Progress("SIGKILL phase")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *results, 1)
-	go func() { done <- wellBehaved(ctx, b, g.base, tokens, 32, echo, "kill-") }()
+	go func() { done <- wellBehaved(ctx, b, g.Base, tokens, 32, echo, "kill-") }()
 	time.Sleep(5 * time.Second)
-	if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := g.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		b.Fatal(err)
 	}
-	_ = g.cmd.Wait()
+	_ = g.Cmd.Wait()
 	cancel()
 	r := <-done
 	b.Logf("SIGKILL under load: %d calls acknowledged before the kill", len(r.acked))
 
-	out := w.cli(b, "audit", "export", "--since", since)
+	out := w.CLI(b, w.config, "audit", "export", "--since", since)
 	seen := map[string]int{} // args digest → records
 	for line := range strings.SplitSeq(out, "\n") {
 		var rec struct {
@@ -746,14 +523,14 @@ func (w *world) killAndRestart(b *testing.B, g *gateway, tokens []string, echo s
 		b.Errorf("%d acknowledged calls lost audit records", missing)
 	}
 	// cli fails the benchmark if verification fails.
-	b.Logf("audit verify: %s", strings.TrimSpace(w.cli(b, "audit", "verify")))
+	b.Logf("audit verify: %s", strings.TrimSpace(w.CLI(b, w.config, "audit", "verify")))
 
 	t0 := time.Now()
-	g2 := w.startGateway(b)
+	g2 := w.StartGateway(b, w.config, false)
 	var healthy, served time.Duration
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if healthy == 0 {
-			if resp, err := http.Get(g2.base + "/healthz"); err == nil {
+			if resp, err := http.Get(g2.Base + "/healthz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					healthy = time.Since(t0)
@@ -762,7 +539,7 @@ func (w *world) killAndRestart(b *testing.B, g *gateway, tokens []string, echo s
 		}
 		if healthy != 0 {
 			cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
-			cs, err := connect(cctx, g2.base, tokens[0], http.DefaultTransport)
+			cs, err := harness.Connect(cctx, g2.Base+"/mcp", tokens[0], http.DefaultTransport)
 			if err == nil {
 				err = cs.Ping(cctx)
 				cs.Close()
