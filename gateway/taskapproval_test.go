@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/approval"
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+const approvalTaskPolicies = `
+@id("all") permit(principal, action, resource);
+@id("echo-needs-approval") @approval("required")
+permit(principal, action == Action::"tools/call", resource == Tool::"up/echo");
+`
+
+// approvalGateway serves controlledUpstream under policies that send
+// up/echo to approval.
+func approvalGateway(t *testing.T) (*Gateway, string, *approval.Service, *store.AuditMemory) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(approvalTaskPolicies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.NewEngine(&policy.Options{Paths: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewAuditMemory()
+	alog, err := audit.New(st, &audit.Options{KeyPath: filepath.Join(dir, "audit.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alog.Close() })
+	var g *Gateway
+	approvals := approval.New(store.NewApprovalsMemory(), &approval.Options{
+		BaseURL:    "http://gateway.test/approvals",
+		OnDecision: func(a *approval.Approval) { g.ApprovalDecided(a) },
+	})
+	g, err = New(&config.Config{Upstreams: []config.Upstream{{Name: "up", URL: controlledUpstream(t), Prefix: ptr("")}}}, &Options{
+		Principal: func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
+		Policy:    eng, Audit: alog, Approvals: approvals,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g, userHeaderGateway(t, g), approvals, st
+}
+
+// heldApproval returns the approval id a held task waits for.
+func heldApproval(t *testing.T, g *Gateway, id string) string {
+	t.Helper()
+	rec, err := g.taskStore.GetGatewayTask(context.Background(), id)
+	if err != nil || rec.ApprovalID == "" || !rec.Held() {
+		t.Fatalf("held task record: %+v %v", rec, err)
+	}
+	return rec.ApprovalID
+}
+
+// TestApprovalInsideTask: a task-augmented call that needs approval
+// becomes a task waiting in input_required; approved, it runs and
+// completes with the call's result; denied, it fails with the reason;
+// cancelled by its owner, it ends as cancelled. Every change is audited.
+func TestApprovalInsideTask(t *testing.T) {
+	g, url, approvals, st := approvalGateway(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := connectAs(t, url, "alice")
+	bob := connectAs(t, url, "bob")
+
+	start := func(path string) *mcp.Task {
+		t.Helper()
+		created, err := alice.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "echo", Arguments: jsontext.Value(`{"path":"` + path + `"}`)},
+			&mcp.TaskMetadata{TTL: ms(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		task := created.Task
+		if task.Status != mcp.TaskStatusInputRequired || !strings.Contains(task.StatusMessage, "http://gateway.test/approvals/") {
+			t.Fatalf("created task: %+v", task)
+		}
+		return &task
+	}
+
+	// Approved: the call runs, the task completes with its result.
+	task := start("/a")
+	aid := heldApproval(t, g, task.TaskID)
+	if !strings.Contains(task.StatusMessage, aid) {
+		t.Errorf("status message %q does not name approval %s", task.StatusMessage, aid)
+	}
+	if got, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: task.TaskID}); err != nil || got.Status != mcp.TaskStatusInputRequired {
+		t.Fatalf("get while waiting: %+v %v", got, err)
+	}
+	if l, err := alice.ListTasks(ctx, nil); err != nil || len(l.Tasks) != 1 || l.Tasks[0].Status != mcp.TaskStatusInputRequired {
+		t.Fatalf("list while waiting: %+v %v", l, err)
+	}
+	if _, err := bob.GetTask(ctx, &mcp.GetTaskParams{TaskID: task.TaskID}); err == nil {
+		t.Error("bob sees alice's held task")
+	}
+	if err := approvals.Decide(ctx, aid, "carol", true, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := alice.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: task.TaskID})
+	if err != nil || res.IsError || len(res.Content) != 1 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, `"/a"`) {
+		t.Fatalf("result of the approved task: %+v %v", res, err)
+	}
+	if got, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: task.TaskID}); err != nil || got.Status != mcp.TaskStatusCompleted {
+		t.Fatalf("get after approval: %+v %v", got, err)
+	}
+
+	// Denied: the task fails with the reason.
+	task = start("/b")
+	if err := approvals.Decide(ctx, heldApproval(t, g, task.TaskID), "carol", false, "not today"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: task.TaskID})
+	if jsonrpc.ErrorCode(err) != CodePolicyDenied || !strings.Contains(err.Error(), "not today") {
+		t.Fatalf("result of the denied task: %v", err)
+	}
+	got, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: task.TaskID})
+	if err != nil || got.Status != mcp.TaskStatusFailed || !strings.Contains(got.StatusMessage, `denied by approver "carol"`) || !strings.Contains(got.StatusMessage, "not today") {
+		t.Fatalf("get after denial: %+v %v", got, err)
+	}
+
+	// Cancelled by its owner while waiting.
+	task = start("/c")
+	if c, err := alice.CancelTask(ctx, &mcp.CancelTaskParams{TaskID: task.TaskID}); err != nil || c.Status != mcp.TaskStatusCancelled {
+		t.Fatalf("cancel: %+v %v", c, err)
+	}
+	if _, err := alice.CancelTask(ctx, &mcp.CancelTaskParams{TaskID: task.TaskID}); err == nil {
+		t.Error("cancelling a cancelled task succeeded")
+	}
+
+	var trail []string
+	for r, err := range st.ReadAudit(ctx, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(r.Action, "task.") || r.Action == mcp.MethodToolsCall {
+			trail = append(trail, r.Action+" "+r.Outcome+" "+r.Phase)
+		}
+	}
+	joined := strings.Join(trail, "\n")
+	for _, want := range []string{"tools/call approval_requested decided", "task.created input_required", "task.status working",
+		"tools/call approved decided", "tools/call ok completed", "task.status completed", "task.status failed", "task.status cancelled"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no audit record %q in:\n%s", want, joined)
+		}
+	}
+}
