@@ -27,7 +27,7 @@ permit(principal, action == Action::"tools/call", resource == Tool::"up/echo");
 
 // approvalGateway serves controlledUpstream under policies that send
 // up/echo to approval.
-func approvalGateway(t *testing.T) (*Gateway, string, *approval.Service, *store.AuditMemory) {
+func approvalGateway(t *testing.T, ttl time.Duration) (*Gateway, string, *approval.Service, *store.AuditMemory) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(approvalTaskPolicies), 0o600); err != nil {
@@ -46,6 +46,7 @@ func approvalGateway(t *testing.T) (*Gateway, string, *approval.Service, *store.
 	var g *Gateway
 	approvals := approval.New(store.NewApprovalsMemory(), &approval.Options{
 		BaseURL:    "http://gateway.test/approvals",
+		TTL:        ttl,
 		OnDecision: func(a *approval.Approval) { g.ApprovalDecided(a) },
 	})
 	g, err = New(&config.Config{Upstreams: []config.Upstream{{Name: "up", URL: controlledUpstream(t), Prefix: ptr("")}}}, &Options{
@@ -77,7 +78,7 @@ func heldApproval(t *testing.T, g *Gateway, id string) string {
 // completes with the call's result; denied, it fails with the reason;
 // cancelled by its owner, it ends as cancelled. Every change is audited.
 func TestApprovalInsideTask(t *testing.T) {
-	g, url, approvals, st := approvalGateway(t)
+	g, url, approvals, st := approvalGateway(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	alice := connectAs(t, url, "alice")
@@ -161,5 +162,68 @@ func TestApprovalInsideTask(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no audit record %q in:\n%s", want, joined)
 		}
+	}
+}
+
+// startHeld starts a call of echo as a task, which waits for approval.
+func startHeld(t *testing.T, ctx context.Context, cs *mcp.ClientSession, path string) string {
+	t.Helper()
+	created, err := cs.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "echo", Arguments: jsontext.Value(`{"path":"` + path + `"}`)}, &mcp.TaskMetadata{})
+	if err != nil || created.Task.Status != mcp.TaskStatusInputRequired {
+		t.Fatalf("created: %+v %v", created, err)
+	}
+	return created.Task.TaskID
+}
+
+// TestApprovalTaskExpires: an approval that expires before anyone
+// decides fails its task with the reason.
+func TestApprovalTaskExpires(t *testing.T) {
+	_, url, _, _ := approvalGateway(t, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := connectAs(t, url, "alice")
+	id := startHeld(t, ctx, alice, "/x")
+	_, err := alice.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: id})
+	if jsonrpc.ErrorCode(err) != CodePolicyDenied || !strings.Contains(err.Error(), "expired before an approver approved it") {
+		t.Fatalf("result of a task whose approval expired: %v", err)
+	}
+	got, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: id})
+	if err != nil || got.Status != mcp.TaskStatusFailed || !strings.Contains(got.StatusMessage, "expired") {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+}
+
+// TestHeldTaskStoppedByOperators: revoking the owner and a cancel request
+// from the command line both cancel a task held for approval.
+func TestHeldTaskStoppedByOperators(t *testing.T) {
+	g, url, _, _ := approvalGateway(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := connectAs(t, url, "alice")
+	bob := connectAs(t, url, "bob")
+
+	id := startHeld(t, ctx, alice, "/r")
+	if n, err := g.CancelTasks(ctx, "alice"); err != nil || n != 1 {
+		t.Fatalf("revocation cancelled %d tasks: %v", n, err)
+	}
+	if rec, err := g.taskStore.GetGatewayTask(ctx, id); err != nil || rec.Status != string(mcp.TaskStatusCancelled) || rec.StatusMessage != "cancelled by revocation" {
+		t.Fatalf("after revocation: %+v %v", rec, err)
+	}
+
+	id = startHeld(t, ctx, bob, "/c")
+	rec, err := g.taskStore.GetGatewayTask(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Status, rec.StatusMessage = string(mcp.TaskStatusCancelled), store.TaskCancelRequested
+	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// tasks/result ends when the gateway carries out the request.
+	if _, err := bob.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: id}); err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("result of a task cancelled by an operator: %v", err)
+	}
+	if rec, err := g.taskStore.GetGatewayTask(ctx, id); err != nil || rec.StatusMessage != operatorCancelMessage {
+		t.Fatalf("after the cancel request: %+v %v", rec, err)
 	}
 }
