@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +82,20 @@ func TestApprovalInsideTask(t *testing.T) {
 	g, url, approvals, st := approvalGateway(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice := connectAs(t, url, "alice")
+	var res *mcp.CallToolResult
+	notes := make(chan string, 64)
+	alice, err := mcp.NewClient(&mcp.Implementation{Name: "alice", Version: "1"}, &mcp.ClientOptions{
+		TaskStatusHandler: func(_ context.Context, _ *mcp.ClientSession, p *mcp.TaskStatusNotificationParams) {
+			select {
+			case notes <- p.TaskID + " " + string(p.Status):
+			default:
+			}
+		},
+	}).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: userTransport{"alice"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
 	bob := connectAs(t, url, "bob")
 
 	start := func(path string) *mcp.Task {
@@ -116,12 +130,22 @@ func TestApprovalInsideTask(t *testing.T) {
 	if err := approvals.Decide(ctx, aid, "carol", true, "ok"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := alice.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: task.TaskID})
+	res, err = alice.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: task.TaskID})
 	if err != nil || res.IsError || len(res.Content) != 1 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, `"/a"`) {
 		t.Fatalf("result of the approved task: %+v %v", res, err)
 	}
 	if got, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: task.TaskID}); err != nil || got.Status != mcp.TaskStatusCompleted {
 		t.Fatalf("get after approval: %+v %v", got, err)
+	}
+	// The owner's session was told of each change.
+	for _, want := range []string{task.TaskID + " working", task.TaskID + " completed"} {
+		for got := ""; got != want; {
+			select {
+			case got = <-notes:
+			case <-ctx.Done():
+				t.Fatalf("no notifications/tasks/status %q", want)
+			}
+		}
 	}
 
 	// Denied: the task fails with the reason.

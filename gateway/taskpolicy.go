@@ -73,8 +73,8 @@ func taskToolOf(ctx context.Context) string {
 // configured ttl cap is applied, and c.taskReq describes the task
 // (context.task).
 func (g *Gateway) resolveTaskCall(ctx context.Context, c *call) error {
-	if c.method != mcp.MethodToolsCall {
-		return nil
+	if c.method != mcp.MethodToolsCall || g.opts.Policy == nil {
+		return nil // without policy, forwardNamed applies the cap
 	}
 	if _, ok := c.p.Get("task"); !ok {
 		return nil
@@ -114,19 +114,26 @@ func requestedTTL(params jsontext.Value) (time.Duration, error) {
 }
 
 // runningTasks counts the principal's non-terminal, unexpired tasks in
-// the store and the creations reserved and not yet recorded.
+// the store and the creations reserved and not yet recorded, for
+// context.task.running: a snapshot, without the lock admitTask holds.
 func (g *Gateway) runningTasks(ctx context.Context, principal string) int {
 	g.taskGov.mu.Lock()
-	defer g.taskGov.mu.Unlock()
-	return g.runningLocked(ctx, principal)
-}
-
-func (g *Gateway) runningLocked(ctx context.Context, principal string) int {
 	n := g.taskGov.reserved[principal]
-	recs, err := g.taskStore.ListGatewayTasks(ctx, principal)
+	g.taskGov.mu.Unlock()
+	m, err := g.storedRunning(ctx, principal)
 	if err != nil {
 		g.logger.Warn("counting a principal's tasks", "principal", principal, "error", err)
-		return n
+	}
+	return n + m
+}
+
+// storedRunning counts the principal's recorded tasks that have not
+// ended nor expired.
+func (g *Gateway) storedRunning(ctx context.Context, principal string) (int, error) {
+	n := 0
+	recs, err := g.taskStore.ListGatewayTasks(ctx, principal)
+	if err != nil {
+		return 0, err
 	}
 	now := time.Now()
 	for _, r := range recs {
@@ -134,7 +141,7 @@ func (g *Gateway) runningLocked(ctx context.Context, principal string) int {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }
 
 // admitTask enforces the task limits of an allow decision on a
@@ -160,7 +167,12 @@ func (g *Gateway) admitTask(ctx context.Context, c *call, d policy.Decision, rec
 	g.taskGov.mu.Lock()
 	defer g.taskGov.mu.Unlock()
 	if lim.MaxConcurrent > 0 {
-		if n := g.runningLocked(ctx, principal); n >= lim.MaxConcurrent {
+		stored, err := g.storedRunning(ctx, principal)
+		if err != nil {
+			// Fail closed: a limit that cannot be checked is not passed.
+			return nil, &jsonrpc.Error{Code: CodeControlFailed, Message: "counting your running tasks failed, so the task was not started: " + err.Error()}
+		}
+		if n := stored + g.taskGov.reserved[principal]; n >= lim.MaxConcurrent {
 			msg := fmt.Sprintf("you have %d running tasks, the limit is %d (policy %q): wait for one to end or cancel one", n, lim.MaxConcurrent, lim.MaxConcurrentPolicy)
 			return nil, g.refuseTask(ctx, rec, d, lim.MaxConcurrentPolicy, msg, "max_concurrent_tasks", int64(lim.MaxConcurrent), int64(n))
 		}
