@@ -27,9 +27,11 @@ import (
 // message naming the approval and its page, and opens the approval
 // request. The task belongs to its caller like every gateway task. When
 // an approver approves, the gateway uses the approval and sends the call
-// to the upstream in the background (an ordinary, synchronous
-// tools/call), and the task goes working → completed (or failed, with
-// the upstream's error); tasks/result answers with the call's result.
+// to the upstream: task-augmented when the upstream runs the tool as a
+// task, which then takes the task over (handOver); otherwise as an
+// ordinary tools/call in the background, and the task goes working →
+// completed (or failed, with the upstream's error); tasks/result answers
+// with the call's result.
 // When an approver denies, or the approval expires, the task fails with
 // the reason. Every change is recorded (task.status) and sent to the
 // owner's sessions as notifications/tasks/status.
@@ -63,7 +65,11 @@ type heldTask struct {
 	up         *upstream
 	profile    string
 	params     jsontext.Value // the tools/call params to forward, without task
-	req        approval.Request
+	// task is params.task when the upstream runs the tool as a task: the
+	// approved call is then sent task-augmented and the task handed over
+	// to the upstream (handOver); nil for a synchronous call.
+	task jsontext.Value
+	req  approval.Request
 	// audit fields of the call's records
 	clientID, session string
 	args              jsontext.Value
@@ -75,6 +81,10 @@ type heldTask struct {
 	result jsontext.Value
 	err    error
 	ended  time.Time
+	// handedOver is set when the upstream took the task over: the
+	// record now names the upstream task, and requests about it are
+	// forwarded.
+	handedOver bool
 }
 
 // approvalTask holds a task-augmented call that needs approval. It
@@ -98,6 +108,10 @@ func (g *Gateway) approvalTask(ctx context.Context, c *call, d policy.Decision, 
 	params, err := jsonraw.Parse(c.p.Bytes())
 	if err != nil {
 		return nil, true, err
+	}
+	var taskParams jsontext.Value
+	if g.upstreamRunsAsTask(ctx, c) {
+		taskParams, _ = params.Get("task")
 	}
 	params.Delete("task")
 	if c.rt.name != c.name {
@@ -129,7 +143,7 @@ func (g *Gateway) approvalTask(ctx context.Context, c *call, d policy.Decision, 
 		Action: "task.created", Target: t.ID, Outcome: t.Status, Error: t.StatusMessage})
 	hctx, cancel := context.WithCancel(g.life)
 	h := &heldTask{id: t.ID, principal: t.Principal, approvalID: a.ID, up: c.up, profile: c.up.profileFor(ds),
-		params: params.Bytes(), req: req, clientID: ds.clientID, session: ds.id(), args: c.args,
+		params: params.Bytes(), task: taskParams, req: req, clientID: ds.clientID, session: ds.id(), args: c.args,
 		cancel: cancel, done: make(chan struct{})}
 	g.taskGov.mu.Lock()
 	if g.taskGov.held == nil {
@@ -155,6 +169,27 @@ func (g *Gateway) approvalTask(ctx context.Context, c *call, d policy.Decision, 
 		return nil, true, err
 	}
 	return jsontext.Value(raw), true, nil
+}
+
+// upstreamRunsAsTask reports whether the upstream of a call can run its
+// tool as a task: it declares task-augmented tools/call, and the tool's
+// execution.taskSupport is optional or required.
+func (g *Gateway) upstreamRunsAsTask(ctx context.Context, c *call) bool {
+	caps := c.up.capabilities()
+	if caps == nil || caps.Tasks == nil || caps.Tasks.Requests == nil || caps.Tasks.Requests.Tools == nil || caps.Tasks.Requests.Tools.Call == nil {
+		return false
+	}
+	cat, err := g.catalog(ctx, c.ds.principal)
+	if err != nil {
+		return false
+	}
+	for i, rt := range cat.iroute[kindTool] {
+		if rt.up == c.up && rt.name == c.rt.name {
+			support := mcp.TaskSupport(stringOf(valueOf(cat.items[kindTool][i], "execution"), "taskSupport"))
+			return support == mcp.TaskSupportOptional || support == mcp.TaskSupportRequired
+		}
+	}
+	return false
 }
 
 // waitingMessage is the status message of a task waiting for approval.
@@ -252,6 +287,10 @@ func (g *Gateway) runHeld(ctx context.Context, h *heldTask) {
 		g.endHeld(h, mcp.TaskStatusFailed, err.Error(), nil, err)
 		return
 	}
+	if h.task != nil {
+		g.handOver(ctx, h, base)
+		return
+	}
 	start := time.Now()
 	res, err := g.runHeldCall(ctx, h)
 	done := base
@@ -272,13 +311,90 @@ func (g *Gateway) runHeld(ctx context.Context, h *heldTask) {
 	g.endHeld(h, mcp.TaskStatusCompleted, "", res, nil)
 }
 
+// handOver sends an approved call to an upstream that runs the tool as a
+// task, task-augmented, and hands the task over: the record gets the
+// upstream's task id, the watcher follows it, and requests about it are
+// forwarded from then on. An upstream that answers with a plain result
+// completes the task with it.
+func (g *Gateway) handOver(ctx context.Context, h *heldTask, base audit.Record) {
+	start := time.Now()
+	res, err := g.runHeldCallAs(ctx, h, h.task)
+	done := base
+	done.Phase, done.Outcome, done.LatencyMicros = audit.PhaseCompleted, audit.OutcomeOK, time.Since(start).Microseconds()
+	if err != nil {
+		done.Outcome, done.Error = audit.OutcomeError, err.Error()
+	} else {
+		done.Result = res
+	}
+	_ = g.auditAppend(context.WithoutCancel(ctx), &done)
+	if ctx.Err() != nil {
+		return
+	}
+	task := valueOf(res, "task")
+	switch {
+	case err != nil:
+		g.endHeld(h, mcp.TaskStatusFailed, "the call failed: "+err.Error(), nil, err)
+		return
+	case task.Kind() != '{':
+		g.endHeld(h, mcp.TaskStatusCompleted, "", res, nil)
+		return
+	}
+	upID := stringOf(task, "taskId")
+	if upID == "" {
+		err := jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s returned a task without an id", h.up.cfg.Name)
+		g.endHeld(h, mcp.TaskStatusFailed, err.Error(), nil, err)
+		return
+	}
+	g.taskGov.mu.Lock()
+	defer g.taskGov.mu.Unlock()
+	select {
+	case <-h.done:
+		return // cancelled meanwhile
+	default:
+	}
+	bg := context.WithoutCancel(ctx)
+	rec, err := g.taskStore.GetGatewayTask(bg, h.id)
+	if err != nil {
+		g.logger.Warn("handing a held task over to its upstream", "task", h.id, "error", err)
+		return
+	}
+	rec.UpstreamTaskID = upID
+	g.taskProfiles.Store(rec.ID, h.profile)
+	status, msg := stringOf(task, "status"), stringOf(task, "statusMessage")
+	if !g.noteStatus(bg, rec, status, msg) {
+		if err := g.taskStore.PutGatewayTask(bg, rec); err != nil {
+			g.logger.Warn("handing a held task over to its upstream", "task", h.id, "error", err)
+		}
+	}
+	h.handedOver, h.ended = true, time.Now()
+	close(h.done)
+	delete(g.taskGov.held, h.id)
+	delete(g.taskGov.heldByApproval, h.approvalID)
+	g.watchTask(h.up, rec, h.profile, pollIntervalIn(task))
+	if raw, err := json.Marshal(&mcp.TaskStatusNotificationParams{Task: taskObject(rec)}); err == nil {
+		g.broadcast(rec.Principal, mcp.NotificationTasksStatus, raw, nil)
+	}
+}
+
 // runHeldCall sends the held call to its upstream.
 func (g *Gateway) runHeldCall(ctx context.Context, h *heldTask) (jsontext.Value, error) {
+	return g.runHeldCallAs(ctx, h, nil)
+}
+
+// runHeldCallAs sends the held call to its upstream, task-augmented with
+// task when it is not nil.
+func (g *Gateway) runHeldCallAs(ctx context.Context, h *heldTask, task jsontext.Value) (jsontext.Value, error) {
 	cs, err := h.up.sessionAs(ctx, h.principal, h.profile)
 	if err != nil {
 		return nil, upstreamError(h.up, err)
 	}
-	res, err := cs.CallRaw(ctx, mcp.MethodToolsCall, h.params)
+	params := h.params
+	if task != nil {
+		if params, err = withValue(params, "task", task); err != nil {
+			return nil, err
+		}
+	}
+	res, err := cs.CallRaw(ctx, mcp.MethodToolsCall, params)
 	if err != nil {
 		return nil, upstreamError(h.up, err)
 	}
@@ -356,9 +472,17 @@ func (g *Gateway) cancelHeld(rec *store.GatewayTask, msg string) bool {
 func (g *Gateway) heldTaskRequest(ctx context.Context, c *call) (any, error) {
 	rec := c.task
 	h := g.heldOf(rec.ID)
-	if h == nil && !isTerminal(rec.Status) {
-		// A restarted gateway no longer holds it.
-		g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostHeldMessage)
+	if h == nil {
+		if cur, err := g.taskStore.GetGatewayTask(ctx, rec.ID); err == nil {
+			if !cur.Held() {
+				return g.forwardHandedOver(ctx, c) // taken over meanwhile
+			}
+			rec = cur
+		}
+		if !isTerminal(rec.Status) {
+			// A restarted gateway no longer holds it.
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostHeldMessage)
+		}
 	}
 	switch c.method {
 	case mcp.MethodTasksGet:
@@ -386,6 +510,9 @@ func (g *Gateway) heldTaskRequest(ctx context.Context, c *call) (any, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	if h.handedOver {
+		return g.forwardHandedOver(ctx, c)
+	}
 	if h.err != nil {
 		var we *jsonrpc.Error
 		if errors.As(h.err, &we) {
@@ -398,6 +525,16 @@ func (g *Gateway) heldTaskRequest(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	return jsonraw.SetPath(h.result, meta.Bytes(), "_meta", mcp.MetaKeyRelatedTask)
+}
+
+// forwardHandedOver forwards a request about a task the upstream took
+// over while the request waited.
+func (g *Gateway) forwardHandedOver(ctx context.Context, c *call) (any, error) {
+	rec, u, ok := g.taskFor(ctx, c.ds.principal, c.task.ID)
+	if !ok || rec.Held() {
+		return nil, errUnknownTask(c.task.ID)
+	}
+	return g.forwardOwnTask(ctx, c.ds.ss, c.ds.principal, c.method, c.p, rec.ID, rec, u)
 }
 
 // heldTaskNow answers with the current record of a held task.
@@ -414,8 +551,13 @@ func (g *Gateway) heldTaskNow(ctx context.Context, rec *store.GatewayTask) (any,
 
 // heldTaskListed is the tasks/list entry of a held task.
 func (g *Gateway) heldTaskListed(ctx context.Context, rec *store.GatewayTask) jsontext.Value {
-	if g.heldOf(rec.ID) == nil && !isTerminal(rec.Status) {
-		g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostHeldMessage)
+	if g.heldOf(rec.ID) == nil {
+		if cur, err := g.taskStore.GetGatewayTask(ctx, rec.ID); err == nil {
+			rec = cur // maybe taken over by its upstream meanwhile
+		}
+		if rec.Held() && !isTerminal(rec.Status) {
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostHeldMessage)
+		}
 	}
 	raw, err := json.Marshal(taskObject(rec))
 	if err != nil {

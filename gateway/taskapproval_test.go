@@ -29,9 +29,15 @@ permit(principal, action == Action::"tools/call", resource == Tool::"up/echo");
 // approvalGateway serves controlledUpstream under policies that send
 // up/echo to approval.
 func approvalGateway(t *testing.T, ttl time.Duration) (*Gateway, string, *approval.Service, *store.AuditMemory) {
+	return approvalGatewayWith(t, ttl, config.Upstream{Name: "up", URL: controlledUpstream(t), Prefix: ptr("")}, approvalTaskPolicies)
+}
+
+// approvalGatewayWith serves up under the policies pol, with an approval
+// service whose approvals expire after ttl (0: the default).
+func approvalGatewayWith(t *testing.T, ttl time.Duration, up config.Upstream, pol string) (*Gateway, string, *approval.Service, *store.AuditMemory) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(approvalTaskPolicies), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	eng, err := policy.NewEngine(&policy.Options{Paths: []string{dir}})
@@ -50,7 +56,7 @@ func approvalGateway(t *testing.T, ttl time.Duration) (*Gateway, string, *approv
 		TTL:        ttl,
 		OnDecision: func(a *approval.Approval) { g.ApprovalDecided(a) },
 	})
-	g, err = New(&config.Config{Upstreams: []config.Upstream{{Name: "up", URL: controlledUpstream(t), Prefix: ptr("")}}}, &Options{
+	g, err = New(&config.Config{Upstreams: []config.Upstream{up}}, &Options{
 		Principal: func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
 		Policy:    eng, Audit: alog, Approvals: approvals,
 	})
@@ -249,5 +255,72 @@ func TestHeldTaskStoppedByOperators(t *testing.T) {
 	}
 	if rec, err := g.taskStore.GetGatewayTask(ctx, id); err != nil || rec.StatusMessage != operatorCancelMessage {
 		t.Fatalf("after the cancel request: %+v %v", rec, err)
+	}
+}
+
+// TestApprovedTaskHandedOver: when the upstream runs the tool as a task,
+// the approved call is sent task-augmented and the upstream takes the
+// task over: the record names the upstream task, the watcher follows it,
+// and a tasks/result that was waiting since before the approval gets the
+// upstream's result.
+func TestApprovedTaskHandedOver(t *testing.T) {
+	release := make(chan struct{})
+	upURL, _ := quietTaskUpstream(t, release)
+	g, url, approvals, _ := approvalGatewayWith(t, 0, config.Upstream{Name: "q", URL: upURL}, `
+@id("all") permit(principal, action, resource);
+@id("job-needs-approval") @approval("required")
+permit(principal, action == Action::"tools/call", resource == Tool::"q/job");
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice := connectAs(t, url, "alice")
+	created, err := alice.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "q_job"}, &mcp.TaskMetadata{TTL: ms(time.Minute)})
+	if err != nil || created.Task.Status != mcp.TaskStatusInputRequired {
+		t.Fatalf("created: %+v %v", created, err)
+	}
+	id := created.Task.TaskID
+	type outcome struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	waited := make(chan outcome, 1)
+	go func() {
+		res, err := alice.GetTaskResult(ctx, &mcp.GetTaskPayloadParams{TaskID: id})
+		waited <- outcome{res, err}
+	}()
+	if err := approvals.Decide(ctx, heldApproval(t, g, id), "carol", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rec, err := g.taskStore.GetGatewayTask(ctx, id)
+		if err == nil && !rec.Held() {
+			if rec.Status != string(mcp.TaskStatusWorking) {
+				t.Errorf("handed over in status %q", rec.Status)
+			}
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("the task was not handed over: %+v %v", rec, err)
+		}
+	}
+	if n := g.watchedCount(); n != 1 {
+		t.Errorf("watched tasks = %d, want 1", n)
+	}
+	close(release)
+	select {
+	case o := <-waited:
+		if o.err != nil || len(o.res.Content) != 1 || o.res.Content[0].(*mcp.TextContent).Text != "done" {
+			t.Fatalf("result: %+v %v", o.res, o.err)
+		}
+	case <-ctx.Done():
+		t.Fatal("tasks/result did not return")
+	}
+	got, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: id})
+	if err != nil || got.Status != mcp.TaskStatusCompleted {
+		t.Fatalf("get: %+v %v", got, err)
 	}
 }
