@@ -101,6 +101,13 @@ func (g *Gateway) approvalTask(ctx context.Context, c *call, d policy.Decision, 
 	if a, err := svc.Consume(ctx, &req); err == nil {
 		rec.Error = fmt.Sprintf("approved by %q: approval %s, binding %s", a.Approver, a.ID, a.Binding)
 		return nil, false, nil
+	} else if errors.Is(err, approval.ErrDenied) {
+		// As for a call without task: refused until the denial expires.
+		rec.Outcome, rec.Phase = audit.OutcomeDenied, audit.PhaseDecided
+		if err := g.auditAppend(ctx, rec); err != nil {
+			return nil, true, err
+		}
+		return nil, true, &jsonrpc.Error{Code: CodePolicyDenied, Message: fmt.Sprintf("the approver denied this call of %q", req.Tool)}
 	}
 	if err := g.sweepHeld(); err != nil {
 		return nil, true, err

@@ -168,6 +168,12 @@ func TestApprovalInsideTask(t *testing.T) {
 		t.Fatalf("get after denial: %+v %v", got, err)
 	}
 
+	// The same call again is refused at once while the denial stands.
+	_, err = alice.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "echo", Arguments: jsontext.Value(`{"path":"/b"}`)}, &mcp.TaskMetadata{})
+	if jsonrpc.ErrorCode(err) != CodePolicyDenied || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("the denied call again: %v", err)
+	}
+
 	// Cancelled by its owner while waiting.
 	task = start("/c")
 	if c, err := alice.CancelTask(ctx, &mcp.CancelTaskParams{TaskID: task.TaskID}); err != nil || c.Status != mcp.TaskStatusCancelled {
