@@ -69,7 +69,8 @@ func TestCancelLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alog, err := audit.New(store.NewAuditMemory(), &audit.Options{KeyPath: filepath.Join(t.TempDir(), "audit.key")})
+	gwAudit := store.NewAuditMemory()
+	alog, err := audit.New(gwAudit, &audit.Options{KeyPath: filepath.Join(t.TempDir(), "audit.key")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +142,7 @@ func TestCancelLatency(t *testing.T) {
 	}
 	waitCancel("revoke user", t0)
 	waitStatus(id, "cancelled by revocation")
+	revoked := id
 
 	// (b) `mcpgate tasks cancel ID`, with its own audit record.
 	id = start("bob")
@@ -166,5 +168,15 @@ func TestCancelLatency(t *testing.T) {
 	}
 	if !found {
 		t.Error("no admin.task.cancelled record naming who cancelled")
+	}
+	// The gateway recorded both cancellations.
+	want := map[string]string{revoked: "cancelled by revocation", id: operatorCancelMessage}
+	for _, r := range records(t, gwAudit, "task.status") {
+		if r.Outcome == string(mcp.TaskStatusCancelled) && strings.HasPrefix(r.Error, want[r.Target]) {
+			delete(want, r.Target)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no task.status cancelled records for %v", want)
 	}
 }
