@@ -127,6 +127,15 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 		if u == nil {
 			continue
 		}
+		if rec.Held() {
+			// Held by the gateway (taskapproval.go): no upstream task.
+			if g.cancelHeld(rec, "cancelled by revocation") {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -97,6 +97,10 @@ type call struct {
 	rt   route              // tools/call, prompts/get
 	name string             // the tool or prompt name or URI as the client gave it
 	task *store.GatewayTask // tasks/get, tasks/result, tasks/cancel
+
+	// taskReq describes the task a task-augmented tools/call would
+	// create (context.task; taskpolicy.go), or nil.
+	taskReq *policy.TaskContext
 }
 
 // seenCheck is a list-time policy check.
@@ -285,7 +289,7 @@ func (g *Gateway) decideCall(c *call) policy.Decision {
 			return d
 		}
 	}
-	return g.decide(c.ds, c.method, c.res, c.args)
+	return g.decideReq(c.ds, c.method, c.res, c.args, false, c.taskReq)
 }
 
 // govern runs a governed request under the controls: the policy decision
@@ -320,6 +324,15 @@ func (g *Gateway) govern(ctx context.Context, c *call, forward func() (any, erro
 			return nil, &jsonrpc.Error{Code: CodeRateLimited, Message: fmt.Sprintf("rate limit exceeded; retry in %s", after.Round(time.Millisecond)), Data: data}
 		}
 	}
+	if c.taskReq != nil && d.Allow {
+		// Task limits of the policy (taskpolicy.go); the slot is released
+		// once the task is recorded or the call failed.
+		release, err := g.admitTask(ctx, c, d, rec)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	switch {
 	case !d.Allow:
 		rec.Decision, rec.Outcome, rec.Phase = audit.DecisionDeny, audit.OutcomeDenied, audit.PhaseDecided
@@ -329,6 +342,13 @@ func (g *Gateway) govern(ctx context.Context, c *call, forward func() (any, erro
 		return nil, deniedError(c.method, res, d)
 	case d.RequireApproval:
 		rec.Decision = audit.DecisionApprovalRequired
+		if c.taskReq != nil && g.opts.Approvals != nil {
+			// A task waits for the approval (taskapproval.go).
+			if out, held, err := g.approvalTask(ctx, c, d, rec); held {
+				return out, err
+			}
+			break
+		}
 		if err := g.checkApproval(ctx, ds, res, args, d, rec); err != nil {
 			return nil, err
 		}

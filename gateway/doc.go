@@ -53,6 +53,12 @@
 //     tasks/get, one goroutine per upstream session, at most 10,000
 //     tasks), records each change (task.status) and carries out cancel
 //     requests recorded by `mcpgate tasks cancel`.
+//   - taskpolicy.go: policy over tasks (context.task, the limits
+//     @max_task_ttl and @max_concurrent_tasks, slots reserved before a
+//     task is forwarded) and the pick-up of `mcpgate tasks cancel`
+//     requests every 200 ms.
+//   - taskapproval.go: tasks held by the gateway while a call waits for
+//     approval, then run by the gateway.
 //   - upstream.go, stdioenv.go: upstream connections, capability profiles,
 //     transports, back-off and the circuit, the environment of stdio
 //     upstreams.

@@ -72,16 +72,16 @@ func (g *Gateway) policyPrincipal(ds *downstreamSession) policy.Principal {
 
 // decide asks the policy engine; without one, everything is allowed.
 func (g *Gateway) decide(ds *downstreamSession, action string, res policy.Resource, args jsontext.Value) policy.Decision {
-	return g.decideReq(ds, action, res, args, false)
+	return g.decideReq(ds, action, res, args, false, nil)
 }
 
 // probe asks whether the action could be allowed on res with some
 // arguments: the request has no arguments record (see policy.Request.Probe).
 func (g *Gateway) probe(ds *downstreamSession, action string, res policy.Resource) policy.Decision {
-	return g.decideReq(ds, action, res, nil, true)
+	return g.decideReq(ds, action, res, nil, true, nil)
 }
 
-func (g *Gateway) decideReq(ds *downstreamSession, action string, res policy.Resource, args jsontext.Value, probe bool) policy.Decision {
+func (g *Gateway) decideReq(ds *downstreamSession, action string, res policy.Resource, args jsontext.Value, probe bool, task *policy.TaskContext) policy.Decision {
 	if g.opts.Policy == nil {
 		return policy.Decision{Allow: true}
 	}
@@ -95,6 +95,7 @@ func (g *Gateway) decideReq(ds *downstreamSession, action string, res policy.Res
 		Time:           time.Now(),
 		SourceAddr:     ds.sourceAddr,
 		ClientMetadata: ds.clientMeta,
+		Task:           task,
 	})
 }
 

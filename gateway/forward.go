@@ -119,7 +119,7 @@ func resolveNamed(k itemKind) func(*Gateway, context.Context, *call) error {
 				return refused(outcomeBlocked, err)
 			}
 		}
-		return nil
+		return g.resolveTaskCall(ctx, c)
 	}
 }
 
@@ -145,6 +145,7 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid task params: %v", err)
 		}
 		defer g.creations.begin(rt.up)()
+		ctx = withTaskTool(ctx, c.name)
 	}
 	res, err := g.call(ctx, ss, cs, rt.up, c.method, c.encode())
 	if err != nil {
@@ -319,6 +320,9 @@ func resolveTask(g *Gateway, ctx context.Context, c *call) error {
 }
 
 func forwardTask(g *Gateway, ctx context.Context, c *call) (any, error) {
+	if c.task.Held() {
+		return g.heldTaskRequest(ctx, c) // taskapproval.go
+	}
 	return g.forwardOwnTask(ctx, c.ds.ss, c.ds.principal, c.method, c.p, c.name, c.task, c.up)
 }
 

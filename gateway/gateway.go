@@ -160,6 +160,9 @@ type Gateway struct {
 	taskProfiles sync.Map
 	// watcher follows tasks to their end (taskwatch.go).
 	watcher taskWatcher
+	// taskGov holds task policy reservations and held tasks
+	// (taskpolicy.go, taskapproval.go).
+	taskGov taskGovernance
 
 	mu         sync.Mutex // guards catalogs, building and collisions
 	catalogs   map[string]*catalog
@@ -368,6 +371,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.applyRevocations(ctx)
 	g.sessions.start(ctx, g.done)
 	g.recordUpstreams(ctx)
+	// Cancel requests of `mcpgate tasks cancel` (taskpolicy.go).
+	g.supervisors.Add(1)
+	go func() {
+		defer g.supervisors.Done()
+		g.pollCancelRequests()
+	}()
 	for _, u := range g.upstreams {
 		if u.perUser() {
 			// Sessions open for each user, with the user's consent.

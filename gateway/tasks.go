@@ -71,6 +71,7 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 	now := time.Now().UTC()
 	rec := &store.GatewayTask{ID: newID(), Principal: principal, ClientID: clientID, Grant: ds.grant, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
 	rec.Status = stringOf(task, "status")
+	rec.Tool = taskToolOf(ctx) // task governance
 	if ttl := valueOf(task, "ttl"); ttl.Kind() == '0' {
 		if ms, err := strconv.ParseFloat(string(ttl), 64); err == nil && ms > 0 {
 			rec.ExpiresAt = now.Add(time.Duration(ms) * time.Millisecond)
@@ -236,7 +237,7 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 	live := map[string]map[string]jsontext.Value{}
 	for _, rec := range recs {
 		u := g.byName[rec.Upstream]
-		if u == nil {
+		if u == nil || rec.Held() {
 			continue
 		}
 		k := key(rec)
@@ -252,6 +253,13 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 	raws := make([]jsontext.Value, 0, len(recs))
 	for _, rec := range recs {
 		if g.byName[rec.Upstream] == nil {
+			continue
+		}
+		if rec.Held() {
+			// Held by the gateway (taskapproval.go).
+			if t := g.heldTaskListed(ctx, rec); t != nil {
+				raws = append(raws, t)
+			}
 			continue
 		}
 		m, known := live[key(rec)]

@@ -59,6 +59,8 @@ type Task struct {
 	ClientID string
 	// Upstream runs it.
 	Upstream string
+	// Tool is the tool it runs, as the client named it, if known.
+	Tool string `json:",omitempty"`
 	// Grant is the grant it was started under, if known.
 	Grant string `json:",omitempty"`
 	// Status is the task status (working, input_required, completed,
@@ -682,7 +684,7 @@ func (inv *Inventory) storedLive(ctx context.Context, g *Graph) error {
 
 // TaskOf returns the inventory's view of a gateway task record.
 func TaskOf(r *store.GatewayTask) Task {
-	t := Task{ID: r.ID, Owner: r.Principal, ClientID: r.ClientID, Grant: r.Grant, Upstream: r.Upstream, Status: r.Status, StatusMessage: r.StatusMessage,
+	t := Task{ID: r.ID, Owner: r.Principal, ClientID: r.ClientID, Grant: r.Grant, Upstream: r.Upstream, Tool: r.Tool, Status: r.Status, StatusMessage: r.StatusMessage,
 		Created: r.CreatedAt, Updated: r.UpdatedAt, Expires: r.ExpiresAt}
 	if !r.ExpiresAt.IsZero() && !r.CreatedAt.IsZero() {
 		t.TTLSeconds = int64(r.ExpiresAt.Sub(r.CreatedAt) / time.Second)

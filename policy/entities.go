@@ -360,6 +360,9 @@ func (r *Request) toCedar(cr *cedarRequest, set *policySet, cache *entityCache, 
 	if p.Session != "" && needs.context("session") {
 		ctx["session"] = types.String(p.Session)
 	}
+	if r.Task != nil && needs.context("task") {
+		ctx["task"] = r.Task.record()
+	}
 	cr.req.Context = types.NewRecord(ctx)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
@@ -54,9 +55,13 @@ type compiledPolicy struct {
 	policy   *cedar.Policy
 	forbid   bool
 	approval bool
-	reason   string
-	desc     string // how reasons name it
-	needs    *contextNeeds
+	// maxTaskTTL and maxConcurrentTasks are the task annotations (see
+	// tasks.go); zero when absent.
+	maxTaskTTL         time.Duration
+	maxConcurrentTasks int
+	reason             string
+	desc               string // how reasons name it
+	needs              *contextNeeds
 	// principalAttrs are the principal attributes its conditions read.
 	principalAttrs []string
 	// principal and resource scope constraints that name an entity, for a
@@ -441,6 +446,10 @@ func check(file, idName string, p *cedar.Policy) (*compiledPolicy, []string) {
 			cp.approval = true
 		case AnnotationReason:
 			cp.reason = string(v)
+		case AnnotationMaxTaskTTL, AnnotationMaxConcurrentTasks:
+			if msg := parseTaskAnnotation(cp, string(k), string(v)); msg != "" {
+				bad("%s", msg)
+			}
 		}
 	}
 	a := (*xast.Policy)(p.AST())

@@ -200,6 +200,9 @@ type Request struct {
 	// ClientMetadata is the client's registered metadata; selected fields
 	// become attributes of the Client entity.
 	ClientMetadata map[string]any
+	// Task describes the task a task-augmented request would create
+	// (context.task); nil for a request that creates none.
+	Task *TaskContext
 	// Probe asks whether the action could be allowed for some arguments:
 	// the context has no arguments record, even for actions that always
 	// have one, so a policy that reads context.arguments fails to
@@ -269,6 +272,9 @@ type Decision struct {
 	// which grants nothing). For a [Request.Probe] it means the outcome
 	// depends on the arguments.
 	Indeterminate bool
+	// Task holds the task limits of the permits of an allow
+	// (@max_task_ttl, @max_concurrent_tasks): see [TaskContext].
+	Task TaskLimits
 }
 
 // Decide evaluates req against the current policy set.
@@ -324,6 +330,9 @@ func (e *Engine) Decide(req *Request) Decision {
 			d.Policies = append(d.Policies, string(r.PolicyID))
 			if p := set.byID[r.PolicyID]; p != nil && p.approval && approval == "" {
 				approval = string(r.PolicyID)
+			}
+			if p := set.byID[r.PolicyID]; p != nil {
+				d.Task.add(p)
 			}
 		}
 		if approval != "" {

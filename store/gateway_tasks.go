@@ -34,7 +34,22 @@ type GatewayTask struct {
 	// CreatedAt, UpdatedAt and ExpiresAt (zero: never) are when the task
 	// was created, last updated and stops being kept.
 	CreatedAt, UpdatedAt, ExpiresAt time.Time
+
+	// Task governance (policy over tasks, approvals inside tasks).
+
+	// Tool is the tool the task runs, as the client named it ("" when
+	// unknown: a record made before the gateway kept it).
+	Tool string
+	// ApprovalID is the approval a task held by the gateway waits for or
+	// waited for ("" for a task that never needed one). A held task has
+	// no UpstreamTaskID.
+	ApprovalID string
 }
+
+// Held reports whether the gateway itself holds the task (a call waiting
+// for approval, or run by the gateway after it): no upstream task is
+// behind it.
+func (t *GatewayTask) Held() bool { return t.UpstreamTaskID == "" }
 
 // TaskCancelRequested is the StatusMessage of a task an operator asked to
 // cancel from the command line (`mcpgate tasks cancel`), recorded with
@@ -56,6 +71,10 @@ type GatewayTasks interface {
 	ListGatewayTasks(ctx context.Context, principal string) ([]*GatewayTask, error)
 	// DeleteExpiredGatewayTasks deletes records that expired before now.
 	DeleteExpiredGatewayTasks(ctx context.Context, now time.Time) (int, error)
+	// ListCancelRequestedGatewayTasks returns the records whose
+	// StatusMessage is TaskCancelRequested: cancel requests no gateway
+	// has carried out yet.
+	ListCancelRequestedGatewayTasks(ctx context.Context) ([]*GatewayTask, error)
 }
 
 // MemoryGatewayTasks is an in-memory GatewayTasks, for tests and for
@@ -96,7 +115,7 @@ func (m *MemoryGatewayTasks) FindGatewayTask(_ context.Context, upstream, upstre
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range m.tasks {
-		if t.Upstream == upstream && t.UpstreamTaskID == upstreamTaskID {
+		if upstreamTaskID != "" && t.Upstream == upstream && t.UpstreamTaskID == upstreamTaskID {
 			return &t, nil
 		}
 	}
@@ -134,4 +153,17 @@ func (m *MemoryGatewayTasks) DeleteExpiredGatewayTasks(_ context.Context, now ti
 		}
 	}
 	return n, nil
+}
+
+// ListCancelRequestedGatewayTasks implements GatewayTasks.
+func (m *MemoryGatewayTasks) ListCancelRequestedGatewayTasks(_ context.Context) ([]*GatewayTask, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*GatewayTask
+	for _, t := range m.tasks {
+		if t.Status == "cancelled" && t.StatusMessage == TaskCancelRequested {
+			out = append(out, &t)
+		}
+	}
+	return out, nil
 }

@@ -57,3 +57,43 @@ func TestGatewayTasks(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayTaskGovernance checks the task governance fields: the tool,
+// the approval of a held task, held tasks without upstream task ids, and
+// the cancel requests.
+func TestGatewayTaskGovernance(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, st := range map[string]store.GatewayTasks{"memory": store.NewMemoryGatewayTasks(), "sqlite": db} {
+		t.Run(name, func(t *testing.T) {
+			now := time.Now().UTC()
+			// Two held tasks of one upstream: neither has an upstream task id.
+			for _, id := range []string{"h1", "h2"} {
+				h := &store.GatewayTask{ID: id, Principal: "alice", Upstream: "up", Tool: "up_deploy", ApprovalID: "ap-" + id,
+					Status: "input_required", CreatedAt: now, UpdatedAt: now}
+				if err := st.PutGatewayTask(ctx, h); err != nil {
+					t.Fatalf("put held %s: %v", id, err)
+				}
+			}
+			got, err := st.GetGatewayTask(ctx, "h2")
+			if err != nil || got.Tool != "up_deploy" || got.ApprovalID != "ap-h2" || !got.Held() {
+				t.Fatalf("get held: %+v %v", got, err)
+			}
+			if _, err := st.FindGatewayTask(ctx, "up", ""); err == nil {
+				t.Fatal("a held task was found by an empty upstream task id")
+			}
+			got.Status, got.StatusMessage = "cancelled", store.TaskCancelRequested
+			if err := st.PutGatewayTask(ctx, got); err != nil {
+				t.Fatal(err)
+			}
+			l, err := st.ListCancelRequestedGatewayTasks(ctx)
+			if err != nil || len(l) != 1 || l[0].ID != "h2" {
+				t.Fatalf("cancel requested: %+v %v", l, err)
+			}
+		})
+	}
+}

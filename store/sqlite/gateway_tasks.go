@@ -10,7 +10,7 @@ import (
 
 var _ store.GatewayTasks = (*Store)(nil)
 
-const gatewayTaskCols = `id, principal, client_id, upstream, upstream_task_id, status, status_message, created_at, updated_at, expires_at, grant_id`
+const gatewayTaskCols = `id, principal, client_id, upstream, upstream_task_id, status, status_message, created_at, updated_at, expires_at, grant_id, tool, approval_id`
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -29,7 +29,7 @@ func fromNanos(n int64) time.Time {
 func scanGatewayTask(row interface{ Scan(...any) error }) (*store.GatewayTask, error) {
 	var t store.GatewayTask
 	var created, updated, expires int64
-	if err := row.Scan(&t.ID, &t.Principal, &t.ClientID, &t.Upstream, &t.UpstreamTaskID, &t.Status, &t.StatusMessage, &created, &updated, &expires, &t.Grant); err != nil {
+	if err := row.Scan(&t.ID, &t.Principal, &t.ClientID, &t.Upstream, &t.UpstreamTaskID, &t.Status, &t.StatusMessage, &created, &updated, &expires, &t.Grant, &t.Tool, &t.ApprovalID); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt, t.ExpiresAt = fromNanos(created), fromNanos(updated), fromNanos(expires)
@@ -38,11 +38,11 @@ func scanGatewayTask(row interface{ Scan(...any) error }) (*store.GatewayTask, e
 
 // PutGatewayTask implements store.GatewayTasks.
 func (s *Store) PutGatewayTask(ctx context.Context, t *store.GatewayTask) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_tasks (`+gatewayTaskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_tasks (`+gatewayTaskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET principal=excluded.principal, client_id=excluded.client_id, upstream=excluded.upstream,
 		upstream_task_id=excluded.upstream_task_id, status=excluded.status, status_message=excluded.status_message,
-		updated_at=excluded.updated_at, expires_at=excluded.expires_at, grant_id=excluded.grant_id`,
-		t.ID, t.Principal, t.ClientID, t.Upstream, t.UpstreamTaskID, t.Status, t.StatusMessage, nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.ExpiresAt), t.Grant)
+		updated_at=excluded.updated_at, expires_at=excluded.expires_at, grant_id=excluded.grant_id, tool=excluded.tool, approval_id=excluded.approval_id`,
+		t.ID, t.Principal, t.ClientID, t.Upstream, t.UpstreamTaskID, t.Status, t.StatusMessage, nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.ExpiresAt), t.Grant, t.Tool, t.ApprovalID)
 	return wrap("gateway task "+t.ID, err)
 }
 
@@ -57,7 +57,7 @@ func (s *Store) GetGatewayTask(ctx context.Context, id string) (*store.GatewayTa
 
 // FindGatewayTask implements store.GatewayTasks.
 func (s *Store) FindGatewayTask(ctx context.Context, upstream, upstreamTaskID string) (*store.GatewayTask, error) {
-	t, err := scanGatewayTask(s.db.QueryRowContext(ctx, `SELECT `+gatewayTaskCols+` FROM gateway_tasks WHERE upstream = ? AND upstream_task_id = ?`, upstream, upstreamTaskID))
+	t, err := scanGatewayTask(s.db.QueryRowContext(ctx, `SELECT `+gatewayTaskCols+` FROM gateway_tasks WHERE upstream = ? AND upstream_task_id = ? AND upstream_task_id != ''`, upstream, upstreamTaskID))
 	if err != nil {
 		return nil, wrap("gateway task of "+upstream, err)
 	}
@@ -96,4 +96,22 @@ func (s *Store) DeleteExpiredGatewayTasks(ctx context.Context, now time.Time) (i
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// ListCancelRequestedGatewayTasks implements store.GatewayTasks.
+func (s *Store) ListCancelRequestedGatewayTasks(ctx context.Context) ([]*store.GatewayTask, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+gatewayTaskCols+` FROM gateway_tasks WHERE status = 'cancelled' AND status_message = ?`, store.TaskCancelRequested)
+	if err != nil {
+		return nil, wrap("gateway tasks", err)
+	}
+	defer rows.Close()
+	var out []*store.GatewayTask
+	for rows.Next() {
+		t, err := scanGatewayTask(rows)
+		if err != nil {
+			return nil, wrap("gateway tasks", err)
+		}
+		out = append(out, t)
+	}
+	return out, wrap("gateway tasks", rows.Err())
 }

@@ -603,13 +603,13 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 		}
 	}
 	if section("tasks", "tasks") {
-		fmt.Fprintln(w, "TASK\tOWNER\tCLIENT\tUPSTREAM\tSTATUS\tTTL\tCREATED")
+		fmt.Fprintln(w, "TASK\tOWNER\tCLIENT\tUPSTREAM\tTOOL\tSTATUS\tTTL\tCREATED\tLAST_CHANGE")
 		for _, t := range g.Tasks {
 			ttl := "-"
 			if t.TTLSeconds > 0 {
 				ttl = (time.Duration(t.TTLSeconds) * time.Second).String()
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, dash(t.ClientID), dash(t.Upstream), dash(t.Status), ttl, ts(t.Created))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, dash(t.ClientID), dash(t.Upstream), dash(t.Tool), dash(t.Status), ttl, ts(t.Created), ts(t.Updated))
 		}
 	}
 	if section("revocations", "revocations") {

@@ -104,6 +104,10 @@ type testFlags struct {
 	clientMetadata string
 	asJSON         bool
 	expect         string
+	// A task-augmented tools/call (context.task).
+	task         bool
+	taskTTL      time.Duration
+	runningTasks int
 }
 
 // output is the JSON form of a decision printed by `policy test --json`.
@@ -114,6 +118,10 @@ type output struct {
 	Policies        []string `json:"policies"`
 	Errors          []string `json:"errors,omitempty"`
 	PolicyVersion   string   `json:"policy_version"`
+	// Task limits of the permits of an allow (@max_task_ttl,
+	// @max_concurrent_tasks); with --task only.
+	MaxTaskTTL         string `json:"max_task_ttl,omitempty"`
+	MaxConcurrentTasks int    `json:"max_concurrent_tasks,omitempty"`
 }
 
 func testCommand() *cobra.Command {
@@ -164,6 +172,9 @@ policy tests can run in CI.`,
 	fl.StringVar(&f.clientMetadata, "client-metadata", "", "client metadata as a JSON object")
 	fl.BoolVar(&f.asJSON, "json", false, "print the decision as JSON")
 	fl.StringVar(&f.expect, "expect", "", "fail unless the outcome is allow, deny or approval")
+	fl.BoolVar(&f.task, "task", false, "the call asks to run as a task (context.task); implied by --task-ttl and --running-tasks")
+	fl.DurationVar(&f.taskTTL, "task-ttl", 0, "the ttl the task asks for: context.task.ttl")
+	fl.IntVar(&f.runningTasks, "running-tasks", 0, "the principal's running tasks: context.task.running")
 	_ = cmd.MarkFlagRequired("policies")
 	_ = cmd.MarkFlagRequired("action")
 	_ = cmd.MarkFlagRequired("resource")
@@ -193,6 +204,10 @@ func runTest(w io.Writer, f *testFlags) error {
 	if out.Policies == nil {
 		out.Policies = []string{}
 	}
+	if d.Task.MaxTTL > 0 {
+		out.MaxTaskTTL = d.Task.MaxTTL.String()
+	}
+	out.MaxConcurrentTasks = d.Task.MaxConcurrent
 	if f.asJSON {
 		b, err := json.Marshal(out, jsontext.WithIndent("  "))
 		if err != nil {
@@ -205,6 +220,12 @@ func runTest(w io.Writer, f *testFlags) error {
 			fmt.Fprint(w, " (approval required)")
 		}
 		fmt.Fprintf(w, "\nreason:   %s\npolicies: %s\nversion:  %s\n", d.Reason, strings.Join(d.Policies, ", "), d.PolicyVersion)
+		if d.Task.MaxTTL > 0 {
+			fmt.Fprintf(w, "max task ttl: %s (policy %s)\n", d.Task.MaxTTL, d.Task.MaxTTLPolicy)
+		}
+		if d.Task.MaxConcurrent > 0 {
+			fmt.Fprintf(w, "max concurrent tasks: %d (policy %s)\n", d.Task.MaxConcurrent, d.Task.MaxConcurrentPolicy)
+		}
 		for _, e := range d.Errors {
 			fmt.Fprintf(w, "error:    %s\n", e)
 		}
@@ -270,6 +291,12 @@ func buildRequest(f *testFlags) (*policy.Request, error) {
 		if err := json.Unmarshal([]byte(f.clientMetadata), &req.ClientMetadata); err != nil {
 			return nil, fmt.Errorf("--client-metadata: %w", err)
 		}
+	}
+	if f.task || f.taskTTL != 0 || f.runningTasks != 0 {
+		if f.taskTTL < 0 || f.runningTasks < 0 {
+			return nil, errors.New("--task-ttl and --running-tasks must not be negative")
+		}
+		req.Task = &policy.TaskContext{TTL: f.taskTTL, Running: f.runningTasks}
 	}
 	if f.at != "" {
 		t, err := time.Parse(time.RFC3339, f.at)

@@ -177,3 +177,24 @@ func TestTestJSON(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+func TestTestTaskPolicies(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(`
+@id("contractor-tasks") @max_task_ttl("10m") @max_concurrent_tasks("3")
+permit(principal, action == Action::"tools/call", resource) when { principal.groups.contains("contractors") };
+@id("no-shell-tasks")
+forbid(principal, action == Action::"tools/call", resource == Tool::"sh/exec") when { context has task };
+`), 0o600)
+	args := []string{"policy", "test", "--policies", dir, "--principal", "carol", "--group", "contractors", "--action", "tools/call"}
+	out, err := run(append(args, "--resource", "fs/index", "--task-ttl", "5m", "--running-tasks", "1", "--expect", "allow")...)
+	if err != nil || !strings.Contains(out, "max task ttl: 10m0s (policy contractor-tasks)") || !strings.Contains(out, "max concurrent tasks: 3 (policy contractor-tasks)") {
+		t.Fatalf("task: %q %v", out, err)
+	}
+	if out, err := run(append(args, "--resource", "sh/exec", "--task", "--expect", "deny")...); err != nil {
+		t.Fatalf("shell task: %q %v", out, err)
+	}
+	if out, err := run(append(args, "--resource", "sh/exec", "--expect", "allow")...); err != nil {
+		t.Fatalf("shell call: %q %v", out, err)
+	}
+}

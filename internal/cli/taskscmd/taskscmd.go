@@ -1,17 +1,17 @@
-// Package taskscmd provides the `mcpgate tasks` commands, which list and
-// cancel the tasks clients started through the gateway, as recorded in
-// the gateway's SQLite store.
+// Package taskscmd provides the `mcpgate tasks` commands, which list,
+// show and cancel the tasks clients started through the gateway, as
+// recorded in the gateway's SQLite store.
 //
 // The commands work on the database only, with the gateway stopped or
 // running. `tasks cancel` records a cancel request on the task (status
 // cancelled, message store.TaskCancelRequested) and an audit record
-// (admin.task.cancelled). A running gateway sharing the database that
-// watches the task (it created it since it started) sees the request at
-// its next poll of the task (at most 30 seconds, usually the upstream's
-// poll interval, at least 500 ms), cancels the task at the upstream,
-// records the outcome and tells the owner's connected sessions. Without a
-// running gateway the upstream is not reached: the task is only recorded
-// as cancelled.
+// (admin.task.cancelled, naming the operator). A running gateway sharing
+// the database looks for cancel requests every 200 ms: for a task it
+// watches (it created it since it started) it cancels the task at the
+// upstream at once, records the outcome and tells the owner's connected
+// sessions; a task it holds for approval is cancelled in the gateway.
+// Without a running gateway the upstream is not reached: the task is only
+// recorded as cancelled.
 package taskscmd
 
 import (
@@ -41,18 +41,24 @@ func Commands(dataDir func() string) []*cobra.Command {
 
 // Task is a task as `tasks list --json` prints it.
 type Task struct {
-	ID             string    `json:"id"`
-	Owner          string    `json:"owner"`
-	Client         string    `json:"client,omitzero"`
-	Upstream       string    `json:"upstream"`
-	UpstreamTaskID string    `json:"upstream_task_id"`
-	Status         string    `json:"status"`
-	StatusMessage  string    `json:"status_message,omitzero"`
-	CreatedAt      time.Time `json:"created_at"`
-	AgeSeconds     float64   `json:"age_seconds"`
-	ExpiresAt      time.Time `json:"expires_at,omitzero"`
-	TTLSeconds     float64   `json:"ttl_seconds,omitzero"`
-	LastChange     time.Time `json:"last_change"`
+	ID             string `json:"id"`
+	Owner          string `json:"owner"`
+	Client         string `json:"client,omitzero"`
+	Upstream       string `json:"upstream"`
+	UpstreamTaskID string `json:"upstream_task_id,omitzero"`
+	// Tool is the tool the task runs, as the client named it ("" for
+	// tasks recorded before the gateway kept it).
+	Tool string `json:"tool,omitzero"`
+	// ApprovalID is the approval a task held by the gateway waits or
+	// waited for.
+	ApprovalID    string    `json:"approval_id,omitzero"`
+	Status        string    `json:"status"`
+	StatusMessage string    `json:"status_message,omitzero"`
+	CreatedAt     time.Time `json:"created_at"`
+	AgeSeconds    float64   `json:"age_seconds"`
+	ExpiresAt     time.Time `json:"expires_at,omitzero"`
+	TTLSeconds    float64   `json:"ttl_seconds,omitzero"`
+	LastChange    time.Time `json:"last_change"`
 	// CancelRequested says that `tasks cancel` asked for it and no
 	// gateway has carried the request out yet.
 	CancelRequested bool `json:"cancel_requested,omitzero"`
@@ -63,7 +69,7 @@ func tasksCommand(dataDir func() string) *cobra.Command {
 	var owner string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List the tasks clients started through the gateway (id, owner, client, upstream, status, age, ttl, last change)",
+		Short: "List the tasks clients started through the gateway (id, owner, client, upstream, tool, status, age, ttl, last change)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := datadir.OpenExisting(cmd.Context(), dataDir())
@@ -89,16 +95,44 @@ func tasksCommand(dataDir func() string) *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().StringVar(&owner, "owner", "", "list only the tasks of this principal")
 
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one task: owner, client, upstream, tool, status and message, created, last change, age, ttl and expiry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := datadir.OpenExisting(cmd.Context(), dataDir())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := st.GetGatewayTask(cmd.Context(), args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no task %q in the database", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			t := taskOf(r, time.Now())
+			if showJSON {
+				return writeJSON(cmd.OutOrStdout(), t)
+			}
+			return printTask(cmd.OutOrStdout(), t)
+		},
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+
 	var reason string
 	cancel := &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Ask for a task to be cancelled (a running gateway cancels it at the upstream)",
 		Long: `Record a cancel request for a task started through the gateway: the task is
 recorded as cancelled, and a running gateway using the same database that
-watches the task cancels it at its upstream at its next poll of the task (within
-30 seconds, usually much sooner) and records the outcome. With no gateway
-running the upstream is not reached; the task is only recorded as cancelled.
-The request is recorded in the audit log (admin.task.cancelled).`,
+watches the task sees the request within 200 ms, cancels the task at its
+upstream and records the outcome (a task the gateway holds for approval is
+cancelled in the gateway). With no gateway running the upstream is not
+reached; the task is only recorded as cancelled. The request is recorded in
+the audit log (admin.task.cancelled), naming who asked.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ctx := cmd.Context()
@@ -119,14 +153,14 @@ The request is recorded in the audit log (admin.task.cancelled).`,
 
 	tasks := &cobra.Command{
 		Use:   "tasks",
-		Short: "List and cancel the tasks clients started through the gateway",
-		Long: `List and cancel the tasks clients started through the gateway, as recorded in
-its database. The gateway may be stopped or running.`,
+		Short: "List, show and cancel the tasks clients started through the gateway",
+		Long: `List, show and cancel the tasks clients started through the gateway, as
+recorded in its database. The gateway may be stopped or running.`,
 		Args: cobra.NoArgs,
 		RunE: list.RunE,
 	}
 	tasks.Flags().AddFlagSet(list.Flags())
-	tasks.AddCommand(list, cancel)
+	tasks.AddCommand(list, show, cancel)
 	return tasks
 }
 
@@ -164,7 +198,7 @@ func Cancel(ctx context.Context, st store.GatewayTasks, rec *cliaudit.Recorder, 
 }
 
 func taskOf(r *store.GatewayTask, now time.Time) Task {
-	t := Task{ID: r.ID, Owner: r.Principal, Client: r.ClientID, Upstream: r.Upstream, UpstreamTaskID: r.UpstreamTaskID,
+	t := Task{ID: r.ID, Owner: r.Principal, Client: r.ClientID, Upstream: r.Upstream, UpstreamTaskID: r.UpstreamTaskID, Tool: r.Tool, ApprovalID: r.ApprovalID,
 		Status: r.Status, StatusMessage: r.StatusMessage, CreatedAt: r.CreatedAt, AgeSeconds: now.Sub(r.CreatedAt).Seconds(),
 		ExpiresAt: r.ExpiresAt, LastChange: r.UpdatedAt, CancelRequested: r.StatusMessage == store.TaskCancelRequested}
 	if !r.ExpiresAt.IsZero() {
@@ -179,24 +213,65 @@ func printTasks(w io.Writer, tasks []Task) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tOWNER\tCLIENT\tUPSTREAM\tSTATUS\tAGE\tTTL\tLAST CHANGE")
+	fmt.Fprintln(tw, "ID\tOWNER\tCLIENT\tUPSTREAM\tTOOL\tSTATUS\tAGE\tTTL\tLAST CHANGE")
 	for _, t := range tasks {
-		status := t.Status
-		if t.CancelRequested {
-			status += " (cancel requested)"
-		}
-		ttl := "-"
-		if t.TTLSeconds > 0 {
-			ttl = (time.Duration(t.TTLSeconds * float64(time.Second))).Round(time.Second).String()
-		}
-		client := t.Client
-		if client == "" {
-			client = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, client, t.Upstream, status,
-			(time.Duration(t.AgeSeconds * float64(time.Second))).Round(time.Second), ttl, t.LastChange.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, dash(t.Client), t.Upstream, dash(t.Tool), t.status(),
+			seconds(t.AgeSeconds), t.ttl(), t.LastChange.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// printTask prints one task, a field a line.
+func printTask(w io.Writer, t Task) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	expires := "never"
+	if !t.ExpiresAt.IsZero() {
+		expires = t.ExpiresAt.Format(time.RFC3339)
+	}
+	for _, f := range [][2]string{
+		{"id", t.ID},
+		{"owner", t.Owner},
+		{"client", dash(t.Client)},
+		{"upstream", t.Upstream},
+		{"upstream task", dash(t.UpstreamTaskID)},
+		{"tool", dash(t.Tool)},
+		{"approval", dash(t.ApprovalID)},
+		{"status", t.status()},
+		{"status message", dash(t.StatusMessage)},
+		{"created", t.CreatedAt.Format(time.RFC3339)},
+		{"last change", t.LastChange.Format(time.RFC3339)},
+		{"age", seconds(t.AgeSeconds)},
+		{"ttl", t.ttl()},
+		{"expires", expires},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
+	return tw.Flush()
+}
+
+func (t *Task) status() string {
+	if t.CancelRequested {
+		return t.Status + " (cancel requested)"
+	}
+	return t.Status
+}
+
+func (t *Task) ttl() string {
+	if t.TTLSeconds > 0 {
+		return seconds(t.TTLSeconds)
+	}
+	return "-"
+}
+
+func seconds(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func writeJSON(w io.Writer, v any) error {

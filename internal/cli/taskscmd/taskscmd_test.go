@@ -43,7 +43,7 @@ func populate(t *testing.T, dir string) {
 	defer st.Close()
 	now := time.Now().UTC()
 	for _, r := range []*store.GatewayTask{
-		{ID: "t-run", Principal: "alice", ClientID: "app", Upstream: "fs", UpstreamTaskID: "u1", Status: "working",
+		{ID: "t-run", Principal: "alice", ClientID: "app", Upstream: "fs", UpstreamTaskID: "u1", Tool: "fs_index", Status: "working",
 			CreatedAt: now.Add(-time.Minute), UpdatedAt: now.Add(-30 * time.Second), ExpiresAt: now.Add(time.Hour - time.Minute)},
 		{ID: "t-done", Principal: "bob", Upstream: "fs", UpstreamTaskID: "u2", Status: "completed", CreatedAt: now, UpdatedAt: now},
 	} {
@@ -77,7 +77,7 @@ func TestList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ID", "OWNER", "CLIENT", "UPSTREAM", "STATUS", "AGE", "TTL", "LAST CHANGE", "t-run", "alice", "app", "fs", "working", "1h0m0s", "t-done", "bob", "completed"} {
+	for _, want := range []string{"ID", "OWNER", "CLIENT", "UPSTREAM", "TOOL", "fs_index", "STATUS", "AGE", "TTL", "LAST CHANGE", "t-run", "alice", "app", "fs", "working", "1h0m0s", "t-done", "bob", "completed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
@@ -157,5 +157,31 @@ func TestCancel(t *testing.T) {
 	if r.Target != "t-run" || r.User != cliaudit.Actor() || r.Client != cliaudit.Client || r.Upstream != "fs" ||
 		!strings.Contains(r.Error, "alice") || !strings.Contains(r.Error, "runaway") {
 		t.Errorf("audit record: %+v", r)
+	}
+}
+
+func TestShow(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	out, err := run(t, dir, "tasks", "show", "t-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"owner:", "alice", "client:", "app", "upstream:", "fs", "tool:", "fs_index", "status:", "working",
+		"status message:", "created:", "last change:", "age:", "ttl:", "1h0m0s", "expires:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(t, dir, "tasks", "show", "t-run", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task taskscmd.Task
+	if err := json.Unmarshal([]byte(out), &task); err != nil || task.Tool != "fs_index" || task.Owner != "alice" || task.TTLSeconds != 3600 {
+		t.Errorf("show --json: %+v %v\n%s", task, err, out)
+	}
+	if _, err := run(t, dir, "tasks", "show", "nope"); err == nil || !strings.Contains(err.Error(), "no task") {
+		t.Errorf("show of an unknown task: %v", err)
 	}
 }
