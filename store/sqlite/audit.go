@@ -123,19 +123,25 @@ func syncFile(path string) error {
 // auditStmts are the audit writer's statements, prepared once on its
 // connection.
 type auditStmts struct {
-	insert *sql.Stmt
+	head, insert *sql.Stmt
 }
 
 // prepare prepares the statements on db.
 func (ps *auditStmts) prepare(db *sql.DB) error {
 	var err error
-	ps.insert, err = db.Prepare(insertAudit)
-	return err
+	if ps.head, err = db.Prepare(selectAuditHead); err != nil {
+		return err
+	}
+	if ps.insert, err = db.Prepare(insertAudit); err != nil {
+		ps.head.Close()
+		return err
+	}
+	return nil
 }
 
 // close closes the statements.
 func (ps *auditStmts) close() error {
-	return ps.insert.Close()
+	return errors.Join(ps.head.Close(), ps.insert.Close())
 }
 
 const selectAuditHead = `SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1`
@@ -154,7 +160,13 @@ func appendAudit(ctx context.Context, db *sql.DB, ps *auditStmts, recs []*store.
 		return wrap("audit append", err)
 	}
 	defer tx.Rollback()
-	last, err := auditHead(tx.QueryRowContext(ctx, selectAuditHead))
+	var headRow *sql.Row
+	if ps != nil {
+		headRow = tx.StmtContext(ctx, ps.head).QueryRowContext(ctx)
+	} else {
+		headRow = tx.QueryRowContext(ctx, selectAuditHead)
+	}
+	last, err := auditHead(headRow)
 	if err != nil {
 		return err
 	}
