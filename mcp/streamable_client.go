@@ -227,6 +227,24 @@ func (c *streamableClientConn) SessionID() string {
 	return c.sessionID
 }
 
+// resumeSession makes the connection use an existing session: every
+// request carries id. It implements sessionResumer.
+func (c *streamableClientConn) resumeSession(id string) error {
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7E {
+			return fmt.Errorf("mcp: session id with a character outside visible ASCII (%q)", id)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessionID != "" {
+		return errors.New("mcp: the connection already has a session")
+	}
+	c.sessionID = id
+	c.sessionHdr = []string{id}
+	return nil
+}
+
 // setProtocolVersion makes every later request carry MCP-Protocol-Version.
 func (c *streamableClientConn) setProtocolVersion(v string) {
 	c.mu.Lock()
