@@ -112,6 +112,10 @@ type Options struct {
 	// UpstreamTokenKey is the file of the key that seals them (created on
 	// first use). "" means a key that ends with the process.
 	UpstreamTokenKey string
+	// TaskResultKey is the file of the key that seals the stored results
+	// of tasks (created on first use; see TaskResultKeyFile). "" means a
+	// key that ends with the process.
+	TaskResultKey string
 }
 
 // Gateway fronts the configured upstream servers.
@@ -160,6 +164,10 @@ type Gateway struct {
 	taskProfiles sync.Map
 	// watcher follows tasks to their end (taskwatch.go).
 	watcher taskWatcher
+	// results seals stored task results; storedResultMax, if positive,
+	// replaces maxStoredTaskResult (tests) (taskresult.go).
+	results         resultSealer
+	storedResultMax int64
 
 	mu         sync.Mutex // guards catalogs, building and collisions
 	catalogs   map[string]*catalog
@@ -268,6 +276,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	if g.taskStore == nil {
 		g.taskStore = store.NewMemoryGatewayTasks()
 	}
+	g.results.keyPath = g.opts.TaskResultKey
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
@@ -368,6 +377,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.applyRevocations(ctx)
 	g.sessions.start(ctx, g.done)
 	g.recordUpstreams(ctx)
+	// Tasks that ran when the gateway stopped get their upstream sessions
+	// back (taskresume.go): set up before the upstreams connect.
+	g.resumeTasks(ctx)
 	for _, u := range g.upstreams {
 		if u.perUser() {
 			// Sessions open for each user, with the user's consent.

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"net"
 	"net/http"
 	"slices"
@@ -216,6 +217,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 	}
 	if cfg.DataDir != "" {
 		gopts.UpstreamTokenKey = datadir.UpstreamTokenKey(cfg.DataDir)
+		gopts.TaskResultKey = filepath.Join(cfg.DataDir, gateway.TaskResultKeyFile)
 	}
 
 	// 9. The gateway.
