@@ -472,7 +472,11 @@ func (g *Gateway) Close() error {
 			}
 			u.mu.Unlock()
 			for _, us := range sessions {
-				us.close()
+				if g.holdsTasks(us) {
+					us.detach() // its tasks are taken back at the next start
+				} else {
+					us.close()
+				}
 			}
 		}
 		g.upstreamClient.CloseIdleConnections()

@@ -259,3 +259,27 @@ func (g *Gateway) reattachTask(ctx context.Context, u *upstream, cs *mcp.ClientS
 	g.noteStatus(ctx, rec, status, stringOf(res, "statusMessage"))
 	g.watchTask(u, rec, rec.Profile, pollIntervalIn(res))
 }
+
+// holdsTasks reports whether the watcher follows tasks on the upstream
+// session us (Close then detaches it instead of ending it).
+func (g *Gateway) holdsTasks(us *upstreamSession) bool {
+	w := &g.watcher
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.loops[us.up.cfg.Name+"\x00"+sessionKey(us.principal, us.profile)]
+	return l != nil && len(l.tasks) > 0
+}
+
+// detach ends the gateway's use of the session but leaves it at the
+// upstream (HTTP: no DELETE), so that the tasks it holds can be taken
+// back by the next gateway (resumeTasks).
+func (us *upstreamSession) detach() {
+	us.mu.Lock()
+	us.closed = true
+	cs := us.cs
+	us.cs = nil
+	us.mu.Unlock()
+	if cs != nil {
+		cs.Detach()
+	}
+}

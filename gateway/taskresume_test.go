@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,23 +16,19 @@ import (
 	"github.com/mcpgate/mcpgate/store"
 )
 
-// stepsUpstream serves a tasktest server over Streamable HTTP. Unless
-// allowDelete is set, it refuses DELETE, so that the upstream sessions of
-// a gateway that closes outlive it, as those of a killed gateway do.
-func stepsUpstream(t *testing.T, allowDelete bool) (*tasktest.Server, string) {
+// stepsUpstream serves a tasktest server over Streamable HTTP; restart
+// makes it forget its sessions (a new handler), as an upstream process
+// that restarted would.
+func stepsUpstream(t *testing.T) (up *tasktest.Server, url string, restart func()) {
 	t.Helper()
-	up := tasktest.New(500 * time.Millisecond)
+	up = tasktest.New(500 * time.Millisecond)
 	up.Gate = make(chan struct{})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up.MCP }, nil)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && !allowDelete {
-			http.Error(w, "not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
+	var h atomic.Pointer[mcp.StreamableHTTPHandler]
+	restart = func() { h.Store(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up.MCP }, nil)) }
+	restart()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Load().ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	return up, srv.URL
+	return up, srv.URL, restart
 }
 
 // newResumeGateway starts a gateway on dataDir in front of the upstream
@@ -70,11 +67,12 @@ func waitTask(t *testing.T, st store.GatewayTasks, id string, cond func(*store.G
 }
 
 // TestTaskSurvivesRestart: a task running on an HTTP upstream when the
-// gateway stops is re-attached by the next gateway (its upstream session
-// resumed), followed to its end with no client polling, and its result is
-// kept for its owner (from a new session) and no one else.
+// gateway stops is re-attached by the next gateway (its upstream session,
+// which the first gateway detached rather than ended, resumed), followed
+// to its end with no client polling, and its result is kept for its owner
+// (from a new session) and no one else.
 func TestTaskSurvivesRestart(t *testing.T) {
-	up, url := stepsUpstream(t, false)
+	up, url, _ := stepsUpstream(t)
 	dataDir := t.TempDir()
 	ctx := context.Background()
 	g1, url1 := newResumeGateway(t, dataDir, url)
@@ -122,7 +120,7 @@ func TestTaskSurvivesRestart(t *testing.T) {
 // upstream no longer knows when the gateway starts ends as failed, with a
 // message that says so.
 func TestTaskSessionGoneAtRestart(t *testing.T) {
-	_, url := stepsUpstream(t, true) // the first gateway's Close ends its sessions
+	_, url, restart := stepsUpstream(t)
 	dataDir := t.TempDir()
 	ctx := context.Background()
 	g1, url1 := newResumeGateway(t, dataDir, url)
@@ -134,6 +132,7 @@ func TestTaskSessionGoneAtRestart(t *testing.T) {
 	id := created.Task.TaskID
 	waitTask(t, g1.taskStore, id, func(r *store.GatewayTask) bool { return r.UpstreamSession != "" })
 	g1.Close()
+	restart() // the upstream forgets the session
 
 	g2, url2 := newResumeGateway(t, dataDir, url)
 	defer g2.Close()
@@ -150,7 +149,7 @@ func TestTaskSessionGoneAtRestart(t *testing.T) {
 // TestWatcherSharesPolling: several tasks on one upstream session are
 // polled with one tasks/list per interval, not one tasks/get each.
 func TestWatcherSharesPolling(t *testing.T) {
-	up, url := stepsUpstream(t, true)
+	up, url, _ := stepsUpstream(t)
 	dataDir := t.TempDir()
 	ctx := context.Background()
 	g, gurl := newResumeGateway(t, dataDir, url)

@@ -398,6 +398,24 @@ func (cs *ClientSession) Close() error {
 	return nil
 }
 
+// detacher is implemented by connections that can end without ending
+// the server's session.
+type detacher interface {
+	keepSession()
+}
+
+// Detach ends the connection like Close, but leaves the session at the
+// server (Streamable HTTP: no DELETE), so that it can be resumed later,
+// by this process or another, with the state State returns (see
+// ClientSessionOptions.Resume). With a transport that has no session ids
+// it is Close.
+func (cs *ClientSession) Detach() error {
+	if d, ok := cs.engine().conn.(detacher); ok {
+		d.keepSession()
+	}
+	return cs.Close()
+}
+
 // Wait blocks until the session ends.
 func (cs *ClientSession) Wait() error { return cs.engine().wait() }
 

@@ -101,3 +101,36 @@ func TestClientResumeBadState(t *testing.T) {
 		}
 	}
 }
+
+// TestClientDetach: a detached session stays at the server and can be
+// resumed; a closed one is ended (DELETE) and cannot.
+func TestClientDetach(t *testing.T) {
+	server := ctE2EServer()
+	srv := httptest.NewServer(NewStreamableHTTPHandler(func(*http.Request) *Server { return server }, nil))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, detach := range []bool{true, false} {
+		client := NewClient(&Implementation{Name: "c", Version: "1"}, nil)
+		cs, err := client.Connect(ctx, &AutoClientTransport{Endpoint: srv.URL, HTTPClient: noListenClient()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := cs.State()
+		if detach {
+			cs.Detach()
+		} else {
+			cs.Close()
+		}
+		resumed, err := client.Connect(ctx, &StreamableClientTransport{Endpoint: srv.URL, HTTPClient: noListenClient()}, &ClientSessionOptions{Resume: st})
+		switch {
+		case detach && err != nil:
+			t.Errorf("resume after Detach: %v", err)
+		case !detach && !errors.Is(err, ErrSessionExpired):
+			t.Errorf("resume after Close: err = %v, want ErrSessionExpired", err)
+		}
+		if resumed != nil {
+			resumed.Close()
+		}
+	}
+}
