@@ -19,11 +19,14 @@ import (
 // end, whether or not its client ever asks about it, so that the store
 // and the audit log know how each task ended. Status notifications from
 // the upstream are noted as they arrive (relayNotification → noteStatus);
-// otherwise the watcher polls tasks/get on the task's upstream session at
-// the interval the upstream suggested (bounded by minWatchPoll and
-// maxWatchPoll, backing off on errors). There is one goroutine per
-// upstream session (upstream, principal, capability profile), shared by
-// its tasks. A task stops being watched at a terminal status, at its ttl,
+// otherwise the watcher polls the task's upstream session at the interval
+// the upstream suggested (bounded by minWatchPoll and maxWatchPoll,
+// backing off on errors): one tasks/list (bounded pages) per round serves
+// every task of the session when it holds several and the upstream
+// supports tasks/list; otherwise, and for a task the listing lacks,
+// tasks/get. There is one goroutine per upstream session (upstream,
+// principal, capability profile), shared by its tasks. When a task ends,
+// its result is fetched once and kept (taskresult.go). A task stops being watched at a terminal status, at its ttl,
 // or when the gateway closes. At most maxWatchedTasks are watched at once.
 //
 // The watcher also carries out cancel requests recorded from the command
