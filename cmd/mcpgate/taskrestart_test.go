@@ -171,8 +171,13 @@ func TestTaskSurvivesGatewayKill(t *testing.T) {
 		t.Errorf("another client's result: %v (unknown task: %v)", errOther, errUnknown)
 	}
 
-	// Every status change of the upstream is in the audit log.
-	audited := auditedStatuses(t, dataDir, id)
+	// Every status change of the upstream is in the audit log, and the
+	// digest of the kept result with the terminal status (or, when a
+	// notification brought that status first, in a task.result record).
+	audited, digests := auditedStatuses(t, dataDir, id)
+	if rec := readTask(t, dataDir, id); !digests[rec.ResultDigest] {
+		t.Errorf("the result digest %s is in no audit record of the task (%v)", rec.ResultDigest, digests)
+	}
 	for _, c := range up.Changes() {
 		if c.Status == mcp.TaskStatusWorking && c.Message == "" {
 			continue // the creation (task.created)
@@ -229,18 +234,22 @@ func readTask(t *testing.T, dataDir, id string) *store.GatewayTask {
 }
 
 // auditedStatuses returns, by status and message, when the audit log
-// (in the database) recorded each task.status of the task.
-func auditedStatuses(t *testing.T, dataDir, id string) map[string]time.Time {
+// (in the database) recorded each task.status of the task, and the result
+// digests its records carry.
+func auditedStatuses(t *testing.T, dataDir, id string) (map[string]time.Time, map[string]bool) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), datadir.Database(dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	out := map[string]time.Time{}
+	out, digests := map[string]time.Time{}, map[string]bool{}
 	for r, err := range db.ReadAudit(context.Background(), 1) {
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.Target == id && r.ResultDigest != "" {
+			digests[r.ResultDigest] = true
 		}
 		if r.Action == "task.status" && r.Target == id {
 			k := r.Outcome + "\x00" + r.Error
@@ -249,5 +258,5 @@ func auditedStatuses(t *testing.T, dataDir, id string) map[string]time.Time {
 			}
 		}
 	}
-	return out
+	return out, digests
 }
