@@ -337,6 +337,10 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask, listed map[string]js
 		t.interval = pollIntervalOf(ms)
 	}
 	t.next = t.polled.Add(t.interval)
+	status := stringOf(res, "status")
+	if status == rec.Status && stringOf(res, "statusMessage") == rec.StatusMessage {
+		return true // nothing to note (the common case of a listing)
+	}
 	// What was recorded while the upstream answered (a cancel request from
 	// the command line, a notification) is not overwritten with a stale
 	// record.
@@ -347,7 +351,6 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask, listed map[string]js
 		}
 		rec = cur
 	}
-	status := stringOf(res, "status")
 	if isTerminal(status) {
 		g.endWatched(ctx, cs, rec, res)
 		return false
