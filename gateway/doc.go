@@ -50,15 +50,22 @@
 //   - tasks.go: gateway task ids bound to their owner, the task store.
 //   - taskwatch.go: the task watcher, which follows every task created
 //     through the gateway to its end (status notifications, else polling
-//     tasks/get, one goroutine per upstream session, at most 10,000
+//     tasks/get or tasks/list, one goroutine per upstream session, at most 10,000
 //     tasks), records each change (task.status) and carries out cancel
-//     requests recorded by `mcpgate tasks cancel`.
+//     requests recorded by `mcpgate tasks cancel`; several tasks of one
+//     upstream session share one tasks/list per interval.
 //   - taskpolicy.go: policy over tasks (context.task, the limits
 //     @max_task_ttl and @max_concurrent_tasks, slots reserved before a
 //     task is forwarded) and the pick-up of `mcpgate tasks cancel`
 //     requests every 200 ms.
 //   - taskapproval.go: tasks held by the gateway while a call waits for
 //     approval, then run by the gateway.
+//   - taskresult.go: results of tasks that ended, fetched once by the
+//     watcher and kept sealed (AES-256-GCM) with their digest, answered
+//     to their owner from the store.
+//   - taskresume.go: tasks across a gateway restart: the upstream session
+//     state saved with each task, resumed at start-up; tasks the upstream
+//     no longer knows end as failed.
 //   - upstream.go, stdioenv.go: upstream connections, capability profiles,
 //     transports, back-off and the circuit, the environment of stdio
 //     upstreams.

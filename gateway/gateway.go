@@ -112,6 +112,10 @@ type Options struct {
 	// UpstreamTokenKey is the file of the key that seals them (created on
 	// first use). "" means a key that ends with the process.
 	UpstreamTokenKey string
+	// TaskResultKey is the file of the key that seals the stored results
+	// of tasks (created on first use; see TaskResultKeyFile). "" means a
+	// key that ends with the process.
+	TaskResultKey string
 }
 
 // Gateway fronts the configured upstream servers.
@@ -163,6 +167,10 @@ type Gateway struct {
 	// taskGov holds task policy reservations and held tasks
 	// (taskpolicy.go, taskapproval.go).
 	taskGov taskGovernance
+	// results seals stored task results; storedResultMax, if positive,
+	// replaces maxStoredTaskResult (tests) (taskresult.go).
+	results         resultSealer
+	storedResultMax int64
 
 	mu         sync.Mutex // guards catalogs, building and collisions
 	catalogs   map[string]*catalog
@@ -271,6 +279,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	if g.taskStore == nil {
 		g.taskStore = store.NewMemoryGatewayTasks()
 	}
+	g.results.keyPath = g.opts.TaskResultKey
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
@@ -371,6 +380,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.applyRevocations(ctx)
 	g.sessions.start(ctx, g.done)
 	g.recordUpstreams(ctx)
+	// Tasks that ran when the gateway stopped get their upstream sessions
+	// back (taskresume.go): set up before the upstreams connect.
+	g.resumeTasks(ctx)
 	// Cancel requests of `mcpgate tasks cancel` (taskpolicy.go).
 	g.supervisors.Add(1)
 	go func() {
@@ -469,7 +481,11 @@ func (g *Gateway) Close() error {
 			}
 			u.mu.Unlock()
 			for _, us := range sessions {
-				us.close()
+				if g.holdsTasks(us) {
+					us.detach() // its tasks are taken back at the next start
+				} else {
+					us.close()
+				}
 			}
 		}
 		g.upstreamClient.CloseIdleConnections()

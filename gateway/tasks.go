@@ -72,6 +72,10 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 	rec := &store.GatewayTask{ID: newID(), Principal: principal, ClientID: clientID, Grant: ds.grant, Upstream: u.cfg.Name, UpstreamTaskID: upID, CreatedAt: now, UpdatedAt: now}
 	rec.Status = stringOf(task, "status")
 	rec.Tool = taskToolOf(ctx) // task governance
+	rec.Profile = u.profileFor(ds)
+	if cs := u.existing(principal, rec.Profile); cs != nil && len(u.cfg.Command) == 0 {
+		saveSessionState(rec, cs) // so that a restarted gateway resumes it (taskresume.go)
+	}
 	if ttl := valueOf(task, "ttl"); ttl.Kind() == '0' {
 		if ms, err := strconv.ParseFloat(string(ttl), 64); err == nil && ms > 0 {
 			rec.ExpiresAt = now.Add(time.Duration(ms) * time.Millisecond)
@@ -81,7 +85,7 @@ func (g *Gateway) mapCreatedTask(ctx context.Context, u *upstream, ds *downstrea
 		// Fail closed: a task whose owner cannot be recorded is not handed out.
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
 	}
-	profile := u.profileFor(ds)
+	profile := rec.Profile
 	g.taskProfiles.Store(rec.ID, profile)
 	g.creations.recorded()
 	_ = g.auditAppend(ctx, &audit.Record{User: principal, Client: clientID, Session: ds.id(), Upstream: u.cfg.Name,
@@ -115,7 +119,8 @@ func (g *Gateway) gatewayTaskID(u *upstream, principal, upID string) (string, *s
 
 // noteStatus records the status the gateway saw for a task, with an
 // audit record (task.status) whose latency is the time since the task was
-// created, and reports whether it changed. A cancel request recorded from
+// created (and, for a terminal status, the digest of the result the
+// gateway kept, if any), and reports whether it changed. A cancel request recorded from
 // the command line (store.TaskCancelRequested) is kept until the task
 // ends: a non-terminal status does not replace it.
 func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status, message string) bool {
@@ -130,9 +135,13 @@ func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status
 	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
 		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
 	}
-	_ = g.auditAppend(ctx, &audit.Record{User: rec.Principal, Client: rec.ClientID, Upstream: rec.Upstream,
+	r := &audit.Record{User: rec.Principal, Client: rec.ClientID, Upstream: rec.Upstream,
 		Action: "task.status", Target: rec.ID, Outcome: status, Error: message,
-		LatencyMicros: now.Sub(rec.CreatedAt).Microseconds()})
+		LatencyMicros: now.Sub(rec.CreatedAt).Microseconds()}
+	if isTerminal(status) {
+		r.ResultDigest = rec.ResultDigest // kept by the watcher (taskresult.go)
+	}
+	_ = g.auditAppend(ctx, r)
 	return true
 }
 
@@ -142,11 +151,22 @@ func isTerminal(status string) bool {
 
 // lostTask builds the answer for a task its upstream no longer knows.
 func lostTask(rec *store.GatewayTask) (jsontext.Value, error) {
+	r := *rec
+	r.Status = string(mcp.TaskStatusFailed)
+	if !isLost(&r) {
+		r.StatusMessage = lostTaskMessage
+	}
+	return taskFromRecord(&r)
+}
+
+// taskFromRecord builds a task object (as tasks/get answers) from what
+// the gateway recorded of a task.
+func taskFromRecord(rec *store.GatewayTask) (jsontext.Value, error) {
 	var o jsonraw.Object
 	for _, m := range [][2]string{
 		{"taskId", rec.ID},
-		{"status", string(mcp.TaskStatusFailed)},
-		{"statusMessage", lostTaskMessage},
+		{"status", rec.Status},
+		{"statusMessage", rec.StatusMessage},
 		{"createdAt", rec.CreatedAt.Format(time.RFC3339Nano)},
 		{"lastUpdatedAt", rec.UpdatedAt.Format(time.RFC3339Nano)},
 	} {
@@ -154,7 +174,11 @@ func lostTask(rec *store.GatewayTask) (jsontext.Value, error) {
 			return nil, err
 		}
 	}
-	if err := o.Set("ttl", jsontext.Value("null")); err != nil {
+	ttl := jsontext.Value("null")
+	if !rec.ExpiresAt.IsZero() {
+		ttl = jsontext.Value(strconv.FormatInt(rec.ExpiresAt.Sub(rec.CreatedAt).Milliseconds(), 10))
+	}
+	if err := o.Set("ttl", ttl); err != nil {
 		return nil, err
 	}
 	return o.Bytes(), nil
@@ -164,17 +188,22 @@ func lostTask(rec *store.GatewayTask) (jsontext.Value, error) {
 func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, principal, method string, params *jsonraw.Object, gid string, rec *store.GatewayTask, u *upstream) (any, error) {
 	var err error
 	lost := func() (any, error) {
-		g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
+		if !isLost(rec) {
+			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
+		}
 		switch method {
 		case mcp.MethodTasksResult:
-			return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "%s", lostTaskMessage)
+			return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "%s", rec.StatusMessage)
 		case mcp.MethodTasksCancel:
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Cannot cancel task: already in terminal status 'failed' (%s)", lostTaskMessage)
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Cannot cancel task: already in terminal status 'failed' (%s)", rec.StatusMessage)
 		}
 		return lostTask(rec)
 	}
-	if rec.Status == string(mcp.TaskStatusFailed) && rec.StatusMessage == lostTaskMessage {
+	if isLost(rec) {
 		return lost()
+	}
+	if res, ok, err := g.storedAnswer(method, gid, rec); ok {
+		return res, err
 	}
 	cs, err := u.sessionAs(ctx, principal, g.taskProfile(ctx, u, gid))
 	if err != nil {
@@ -184,6 +213,12 @@ func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, pri
 		return nil, err
 	}
 	res, err := g.call(ctx, ss, cs, u, method, params.Bytes())
+	if err != nil && method == mcp.MethodTasksResult && rec.ResultDigest != "" && isTerminal(rec.Status) {
+		// The result was too large to keep, and the upstream no longer
+		// has it: say so.
+		_, _, kept := g.storedResult(rec)
+		return nil, kept
+	}
 	if err != nil {
 		var we *jsonrpc.Error
 		if errors.As(err, &we) && we.Code == jsonrpc.CodeInvalidParams && !isTerminal(rec.Status) && method != mcp.MethodTasksCancel {
@@ -198,6 +233,34 @@ func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, pri
 	// tasks/get and tasks/cancel answer with the task's fields.
 	g.noteStatus(ctx, rec, stringOf(res, "status"), stringOf(res, "statusMessage"))
 	return withString(res, "taskId", gid)
+}
+
+// storedAnswer answers tasks/get, tasks/result and tasks/cancel of a task
+// that ended and whose result the gateway kept, from the store: from any
+// session of the owner, after a restart, when the upstream forgot it. ok
+// is false when the upstream is to be asked.
+func (g *Gateway) storedAnswer(method, gid string, rec *store.GatewayTask) (res any, ok bool, err error) {
+	if !isTerminal(rec.Status) || rec.StatusMessage == store.TaskCancelRequested || rec.ResultDigest == "" {
+		return nil, false, nil
+	}
+	switch method {
+	case mcp.MethodTasksGet:
+		t, err := taskFromRecord(rec)
+		return t, true, err
+	case mcp.MethodTasksCancel:
+		return nil, true, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Cannot cancel task: already in terminal status '%s'", rec.Status)
+	case mcp.MethodTasksResult:
+		if rec.ResultSealed == nil {
+			return nil, false, nil // too large to keep: the upstream may still have it
+		}
+		raw, _, err := g.storedResult(rec)
+		if err != nil {
+			return nil, true, err
+		}
+		raw, err = withRelatedTask(raw, gid)
+		return raw, true, err
+	}
+	return nil, false, nil
 }
 
 // taskProfile returns the capability profile of the upstream session a
@@ -272,8 +335,13 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 		if known && m != nil && !isTerminal(rec.Status) {
 			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), lostTaskMessage)
 		}
-		if rec.Status == string(mcp.TaskStatusFailed) && rec.StatusMessage == lostTaskMessage {
+		if isLost(rec) {
 			if t, err := lostTask(rec); err == nil {
+				raws = append(raws, t)
+			}
+		} else if rec.ResultDigest != "" && isTerminal(rec.Status) {
+			// Ended, and forgotten by its upstream: the gateway kept it.
+			if t, err := taskFromRecord(rec); err == nil {
 				raws = append(raws, t)
 			}
 		}

@@ -121,7 +121,7 @@ func TestTaskGovernance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != mcp.TaskStatusFailed || !strings.Contains(got.StatusMessage, "lost") {
+	if got.Status != mcp.TaskStatusFailed || !strings.Contains(got.StatusMessage, "lost") || !strings.Contains(got.StatusMessage, "stdio") {
 		t.Errorf("after restart: status %s %q, want failed with a message", got.Status, got.StatusMessage)
 	}
 	if _, err := alice2.GetTaskPayload(ctx, &mcp.GetTaskPayloadParams{TaskID: id}); err == nil || !strings.Contains(err.Error(), "lost") {

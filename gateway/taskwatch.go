@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -18,11 +19,14 @@ import (
 // end, whether or not its client ever asks about it, so that the store
 // and the audit log know how each task ended. Status notifications from
 // the upstream are noted as they arrive (relayNotification → noteStatus);
-// otherwise the watcher polls tasks/get on the task's upstream session at
-// the interval the upstream suggested (bounded by minWatchPoll and
-// maxWatchPoll, backing off on errors). There is one goroutine per
-// upstream session (upstream, principal, capability profile), shared by
-// its tasks. A task stops being watched at a terminal status, at its ttl,
+// otherwise the watcher polls the task's upstream session at the interval
+// the upstream suggested (bounded by minWatchPoll and maxWatchPoll,
+// backing off on errors): one tasks/list (bounded pages) per round serves
+// every task of the session when it holds several and the upstream
+// supports tasks/list; otherwise, and for a task the listing lacks,
+// tasks/get. There is one goroutine per upstream session (upstream,
+// principal, capability profile), shared by its tasks. When a task ends,
+// its result is fetched once and kept (taskresult.go). A task stops being watched at a terminal status, at its ttl,
 // or when the gateway closes. At most maxWatchedTasks are watched at once.
 //
 // The watcher also carries out cancel requests recorded from the command
@@ -54,6 +58,10 @@ type taskWatcher struct {
 	closed bool
 	wg     sync.WaitGroup
 	max    int // maxWatchedTasks (tests lower it)
+
+	// gets and lists count the tasks/get and tasks/list requests the
+	// watcher sent (tests and benchmarks read them).
+	gets, lists atomic.Int64
 }
 
 // watchLoop is the goroutine of one upstream session and its tasks.
@@ -97,7 +105,7 @@ func pollIntervalIn(task jsontext.Value) float64 {
 
 // watchTask starts following a task the gateway just recorded.
 func (g *Gateway) watchTask(u *upstream, rec *store.GatewayTask, profile string, pollMS float64) {
-	if isTerminal(rec.Status) {
+	if isTerminal(rec.Status) && rec.StatusMessage != store.TaskCancelRequested {
 		return
 	}
 	w := &g.watcher
@@ -170,7 +178,10 @@ func (g *Gateway) unwatch(l *watchLoop, id string) {
 }
 
 // runWatchLoop polls the tasks of one upstream session until none is
-// left or the gateway closes.
+// left or the gateway closes. When the session holds several tasks and
+// the upstream supports tasks/list, one listing per due interval serves
+// them all (see listWatched): every task of the session is then looked at,
+// so that their polls stay in step.
 func (g *Gateway) runWatchLoop(l *watchLoop) {
 	w := &g.watcher
 	timer := time.NewTimer(time.Hour)
@@ -182,24 +193,35 @@ func (g *Gateway) runWatchLoop(l *watchLoop) {
 			w.mu.Unlock()
 			return
 		}
-		var due []*watchedTask
+		var due, rest []*watchedTask
 		now := time.Now()
 		next := now.Add(maxWatchPoll)
 		for _, t := range l.tasks {
+			c := &watchedTask{id: t.id, interval: t.interval, next: t.next, polled: t.polled, expires: t.expires, failures: t.failures}
 			if !t.next.After(now) {
-				due = append(due, &watchedTask{id: t.id, interval: t.interval, polled: t.polled, expires: t.expires, failures: t.failures})
-			} else if t.next.Before(next) {
-				next = t.next
+				due = append(due, c)
+			} else {
+				rest = append(rest, c)
+				if t.next.Before(next) {
+					next = t.next
+				}
 			}
 		}
 		w.mu.Unlock()
-		for _, t := range due {
+		var listed map[string]jsontext.Value
+		if len(due) > 0 && len(due)+len(rest) > 1 {
+			listed = g.listWatched(l)
+		}
+		if listed == nil {
+			rest = nil
+		}
+		for i, t := range append(due, rest...) {
 			select {
 			case <-g.done:
 				return
 			default:
 			}
-			keep := g.pollWatched(l, t)
+			keep := g.pollWatched(l, t, listed, i < len(due))
 			w.mu.Lock()
 			if cur, ok := l.tasks[t.id]; ok {
 				if keep {
@@ -227,11 +249,31 @@ func (g *Gateway) runWatchLoop(l *watchLoop) {
 	}
 }
 
+// listWatched lists the tasks of a watch loop's upstream session with
+// tasks/list (bounded pages, see upstreamTasks), by upstream task id; nil
+// when the upstream does not support tasks/list or the listing failed.
+func (g *Gateway) listWatched(l *watchLoop) map[string]jsontext.Value {
+	cs := l.u.existing(l.principal, l.profile)
+	if cs == nil {
+		return nil
+	}
+	if t := cs.InitializeResult().Capabilities.Tasks; t == nil || t.List == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(g.life, watchCallTimeout)
+	defer cancel()
+	g.watcher.lists.Add(1)
+	return g.upstreamTasks(ctx, l.u, cs)
+}
+
 // pollWatched looks at one watched task: it carries out a cancel request
-// from the command line, stops at a terminal status or the ttl, and
-// otherwise asks the upstream with tasks/get, noting what it answers.
-// It sets t.next and reports whether the task is still to be watched.
-func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
+// from the command line, keeps the result of a task that ended, stops at
+// a terminal status or the ttl, and otherwise takes the task's state from
+// listed (a tasks/list of its session; may be nil) or asks the upstream
+// with tasks/get, noting what it learns. A task that is not due is only
+// looked up in listed. It sets t.next and reports whether the task is
+// still to be watched.
+func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask, listed map[string]jsontext.Value, due bool) bool {
 	ctx := g.life
 	now := time.Now()
 	rec, err := g.taskStore.GetGatewayTask(ctx, t.id)
@@ -239,6 +281,9 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 		return false
 	}
 	if err != nil {
+		if !due {
+			return true
+		}
 		return g.backOff(l, t, now, err)
 	}
 	if rec.StatusMessage == store.TaskCancelRequested {
@@ -246,15 +291,22 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 		return false
 	}
 	if isTerminal(rec.Status) {
+		// Noted from a notification or a client's request: the result is
+		// still to be kept.
+		g.keepLateResult(ctx, l, rec)
 		return false
 	}
 	if !t.expires.IsZero() && now.After(t.expires) {
 		l.u.logger.Debug("task watcher: the task's ttl elapsed", "task", rec.ID)
 		return false
 	}
+	res, inList := listed[rec.UpstreamTaskID]
+	if !inList && !due {
+		return true
+	}
 	// A status noted since the last poll (a notification, a client's
 	// tasks/get) postpones the next poll.
-	if rec.UpdatedAt.After(t.polled) && rec.UpdatedAt.Add(t.interval).After(now) {
+	if !inList && rec.UpdatedAt.After(t.polled) && rec.UpdatedAt.Add(t.interval).After(now) {
 		t.polled = rec.UpdatedAt
 		t.next = rec.UpdatedAt.Add(t.interval)
 		return true
@@ -265,8 +317,11 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 	if err != nil {
 		return g.backOff(l, t, now, err)
 	}
-	params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
-	res, err := cs.CallRaw(cctx, mcp.MethodTasksGet, params)
+	if !inList {
+		params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
+		g.watcher.gets.Add(1)
+		res, err = cs.CallRaw(cctx, mcp.MethodTasksGet, params)
+	}
 	t.polled = time.Now()
 	if err != nil {
 		var we *jsonrpc.Error
@@ -282,6 +337,10 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 		t.interval = pollIntervalOf(ms)
 	}
 	t.next = t.polled.Add(t.interval)
+	status := stringOf(res, "status")
+	if status == rec.Status && stringOf(res, "statusMessage") == rec.StatusMessage {
+		return true // nothing to note (the common case of a listing)
+	}
 	// What was recorded while the upstream answered (a cancel request from
 	// the command line, a notification) is not overwritten with a stale
 	// record.
@@ -292,7 +351,10 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 		}
 		rec = cur
 	}
-	status := stringOf(res, "status")
+	if isTerminal(status) {
+		g.endWatched(ctx, cs, rec, res)
+		return false
+	}
 	if g.noteStatus(ctx, rec, status, stringOf(res, "statusMessage")) {
 		// The upstream did not tell the gateway (else the record would be
 		// up to date): tell the owner's connected sessions.
@@ -300,7 +362,40 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask) bool {
 			g.broadcast(rec.Principal, mcp.NotificationTasksStatus, p, nil)
 		}
 	}
-	return !isTerminal(status)
+	return true
+}
+
+// endWatched notes the terminal status res reports for a watched task,
+// after fetching and keeping its result (whose digest goes in the audit
+// record of the status).
+func (g *Gateway) endWatched(ctx context.Context, cs *mcp.ClientSession, rec *store.GatewayTask, res jsontext.Value) {
+	if rec.ResultDigest == "" {
+		g.fetchResult(ctx, cs, rec)
+	}
+	if g.noteStatus(ctx, rec, stringOf(res, "status"), stringOf(res, "statusMessage")) {
+		if p, err := withString(res, "taskId", rec.ID); err == nil {
+			g.broadcast(rec.Principal, mcp.NotificationTasksStatus, p, nil)
+		}
+		return
+	}
+	g.recordResult(ctx, rec)
+}
+
+// keepLateResult fetches and keeps the result of a task whose terminal
+// status was noted without it (from a notification or a client's
+// request).
+func (g *Gateway) keepLateResult(ctx context.Context, l *watchLoop, rec *store.GatewayTask) {
+	if rec.ResultDigest != "" || isLost(rec) || rec.StatusMessage == operatorCancelMessage {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, watchCallTimeout)
+	defer cancel()
+	cs, err := l.u.sessionAs(cctx, l.principal, l.profile)
+	if err != nil {
+		return
+	}
+	g.fetchResult(ctx, cs, rec)
+	g.recordResult(ctx, rec)
 }
 
 // backOff schedules the next poll of a task after a failure: the interval

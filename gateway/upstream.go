@@ -74,6 +74,13 @@ type upstreamSession struct {
 	circuit   bool          // open: failures reached the bound; retryAt is the end of the open period
 	lastErr   error
 	closed    bool
+
+	// resume, when set, is the saved state of an upstream session that
+	// holds tasks from before a gateway restart: the next connect resumes
+	// it instead of initializing anew (taskresume.go); resumed tells how
+	// that went.
+	resume  *mcp.ClientSessionState
+	resumed resumeOutcome
 }
 
 const (
@@ -478,7 +485,10 @@ func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.Clien
 	})
 	cctx, cancel := context.WithTimeout(ctx, u.timeout())
 	defer cancel()
-	cs, err := client.Connect(cctx, t, nil)
+	cs, err := u.resumeSaved(cctx, client, t, us)
+	if cs == nil && err == nil {
+		cs, err = client.Connect(cctx, t, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.cfg.Name, err)
 	}

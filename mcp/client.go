@@ -203,15 +203,46 @@ func (c *Client) capabilities() ClientCapabilities {
 }
 
 // ClientSessionOptions configure one client session.
-type ClientSessionOptions struct{}
+type ClientSessionOptions struct {
+	// Resume, if set, resumes an existing session with the server (one
+	// that State returned, typically saved by an earlier process) instead
+	// of performing the initialize handshake. The transport must support
+	// session ids (StreamableClientTransport). If the server no longer
+	// knows the session, Connect fails with an error wrapping
+	// ErrSessionExpired: there is no silent re-initialization then.
+	Resume *ClientSessionState
+}
+
+// ClientSessionState is what a client needs to resume a session with a
+// server without a new initialize handshake: the session id the server
+// assigned, the negotiated protocol version and the server's initialize
+// result.
+type ClientSessionState struct {
+	SessionID        string
+	ProtocolVersion  string
+	InitializeResult *InitializeResult
+}
+
+// sessionResumer is implemented by connections that can take over an
+// existing session by its id.
+type sessionResumer interface {
+	resumeSession(id string) error
+}
 
 // Connect connects to a server through t and performs the initialize
-// handshake. If the transport later reports that the server ended the
-// session (ErrSessionExpired), the session re-connects and re-initializes
+// handshake (or, with opts.Resume, resumes an existing session). If the
+// transport later reports that the server ended the session
+// (ErrSessionExpired), the session re-connects and re-initializes
 // transparently and retries the request once.
 func (c *Client) Connect(ctx context.Context, t Transport, opts *ClientSessionOptions) (*ClientSession, error) {
 	cs := &ClientSession{client: c, transport: t}
-	if err := cs.connect(ctx); err != nil {
+	var err error
+	if opts != nil && opts.Resume != nil {
+		err = cs.resume(ctx, opts.Resume)
+	} else {
+		err = cs.connect(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -285,6 +316,61 @@ func (cs *ClientSession) connect(ctx context.Context) error {
 	return nil
 }
 
+// resume takes over the existing server session st describes: it checks
+// with a ping that the server still knows the session.
+func (cs *ClientSession) resume(ctx context.Context, st *ClientSessionState) error {
+	switch {
+	case st.SessionID == "":
+		return errors.New("mcp: resuming a session: no session id")
+	case st.InitializeResult == nil:
+		return errors.New("mcp: resuming a session: no initialize result")
+	case !IsSupportedProtocolVersion(st.ProtocolVersion):
+		return fmt.Errorf("mcp: resuming a session: unsupported protocol version %q", st.ProtocolVersion)
+	}
+	conn, err := cs.transport.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("mcp: connecting: %w", err)
+	}
+	r, ok := conn.(sessionResumer)
+	if !ok {
+		conn.Close()
+		return errors.New("mcp: resuming a session: the transport has no session ids")
+	}
+	if err := r.resumeSession(st.SessionID); err != nil {
+		conn.Close()
+		return fmt.Errorf("mcp: resuming a session: %w", err)
+	}
+	if pv, ok := conn.(protocolVersionSetter); ok {
+		pv.setProtocolVersion(st.ProtocolVersion)
+	}
+	eng := newEngine(conn, cs.client.opts.Logger)
+	eng.onRequest = cs.handleRequest
+	eng.onNotification = cs.handleNotification
+	eng.start(ctx)
+	cs.eng.Store(eng)
+	res := *st.InitializeResult
+	res.ProtocolVersion = st.ProtocolVersion
+	cs.mu.Lock()
+	cs.initResult = &res
+	cs.mu.Unlock()
+	if err := eng.call(cs.withTimeout(ctx), MethodPing, nil, nil); err != nil {
+		eng.shutdown(nil)
+		return fmt.Errorf("mcp: resuming session %s: %w", st.SessionID, err)
+	}
+	if l, ok := conn.(interface{ startStandalone() }); ok {
+		l.startStandalone()
+	}
+	return nil
+}
+
+// State returns what resuming this session later needs (see
+// ClientSessionOptions.Resume). Its SessionID is "" when the transport
+// has no session ids.
+func (cs *ClientSession) State() *ClientSessionState {
+	res := cs.InitializeResult()
+	return &ClientSessionState{SessionID: cs.ID(), ProtocolVersion: res.ProtocolVersion, InitializeResult: res}
+}
+
 // InitializeResult returns the server's initialize result.
 func (cs *ClientSession) InitializeResult() *InitializeResult {
 	cs.mu.Lock()
@@ -310,6 +396,24 @@ func (cs *ClientSession) Close() error {
 	cs.client.mu.Unlock()
 	cs.engine().shutdown(nil)
 	return nil
+}
+
+// detacher is implemented by connections that can end without ending
+// the server's session.
+type detacher interface {
+	keepSession()
+}
+
+// Detach ends the connection like Close, but leaves the session at the
+// server (Streamable HTTP: no DELETE), so that it can be resumed later,
+// by this process or another, with the state State returns (see
+// ClientSessionOptions.Resume). With a transport that has no session ids
+// it is Close.
+func (cs *ClientSession) Detach() error {
+	if d, ok := cs.engine().conn.(detacher); ok {
+		d.keepSession()
+	}
+	return cs.Close()
 }
 
 // Wait blocks until the session ends.

@@ -401,6 +401,14 @@ func (c *autoConn) Close() error {
 	return c.first.Close()
 }
 
+// keepSession makes Close leave the chosen transport's session at the
+// server, if it has one (see ClientSession.Detach).
+func (c *autoConn) keepSession() {
+	if d, ok := c.conn().(detacher); ok {
+		d.keepSession()
+	}
+}
+
 // SessionID returns the session id of the chosen transport.
 func (c *autoConn) SessionID() string {
 	if a := c.conn(); a != nil {

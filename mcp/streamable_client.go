@@ -147,6 +147,7 @@ type streamableClientConn struct {
 	standalone bool // the GET stream was started
 	streams    map[*clientStream]struct{}
 	finished   bool // done is closed and the streams told to stop
+	kept       bool // Close leaves the session at the server (keepSession)
 
 	// related maps requests and notifications that arrived on the stream
 	// of one of our requests to that request's id, until the engine asks
@@ -225,6 +226,32 @@ func (c *streamableClientConn) SessionID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sessionID
+}
+
+// resumeSession makes the connection use an existing session: every
+// request carries id. It implements sessionResumer.
+func (c *streamableClientConn) resumeSession(id string) error {
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7E {
+			return fmt.Errorf("mcp: session id with a character outside visible ASCII (%q)", id)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessionID != "" {
+		return errors.New("mcp: the connection already has a session")
+	}
+	c.sessionID = id
+	c.sessionHdr = []string{id}
+	return nil
+}
+
+// keepSession makes Close leave the session at the server. It implements
+// detacher.
+func (c *streamableClientConn) keepSession() {
+	c.mu.Lock()
+	c.kept = true
+	c.mu.Unlock()
 }
 
 // setProtocolVersion makes every later request carry MCP-Protocol-Version.
@@ -818,11 +845,11 @@ func (c *streamableClientConn) Close() error {
 	}
 	c.closed = true
 	expired := c.failErr != nil && errors.Is(c.failErr, ErrSessionExpired)
-	sid := c.sessionID
+	sid, kept := c.sessionID, c.kept
 	c.finishLocked()
 	c.mu.Unlock()
 	c.wg.Wait()
-	if sid == "" || expired {
+	if sid == "" || expired || kept {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)

@@ -44,6 +44,40 @@ type GatewayTask struct {
 	// waited for ("" for a task that never needed one). A held task has
 	// no UpstreamTaskID.
 	ApprovalID string
+
+	// Profile is the capability profile of the upstream session the task
+	// runs in (the gateway's name for what the client declared).
+	Profile string
+	// UpstreamSession, UpstreamProtocol and UpstreamInit are the state of
+	// that upstream session, so that a restarted gateway can resume it:
+	// the session id, the negotiated protocol version and the upstream's
+	// initialize result (JSON). Empty when not saved (stdio upstreams,
+	// transports without session ids).
+	UpstreamSession  string
+	UpstreamProtocol string
+	UpstreamInit     []byte
+
+	// ResultSealed is the task's result (the tasks/result answer) once it
+	// ended, sealed by the gateway; ResultDigest ("sha256:" and hex) and
+	// ResultSize describe it. A result above the gateway's bound keeps
+	// only its digest and size (ResultSealed nil).
+	ResultSealed []byte
+	ResultDigest string
+	ResultSize   int64
+}
+
+// clone returns a copy of t that shares no memory with it.
+func (t GatewayTask) clone() *GatewayTask {
+	t.UpstreamInit = cloneBytes(t.UpstreamInit)
+	t.ResultSealed = cloneBytes(t.ResultSealed)
+	return &t
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 // Held reports whether the gateway itself holds the task (a call waiting
@@ -95,7 +129,7 @@ var _ GatewayTasks = (*MemoryGatewayTasks)(nil)
 func (m *MemoryGatewayTasks) PutGatewayTask(_ context.Context, t *GatewayTask) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tasks[t.ID] = *t
+	m.tasks[t.ID] = *t.clone()
 	return nil
 }
 
@@ -107,7 +141,7 @@ func (m *MemoryGatewayTasks) GetGatewayTask(_ context.Context, id string) (*Gate
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return &t, nil
+	return t.clone(), nil
 }
 
 // FindGatewayTask implements GatewayTasks.
@@ -116,7 +150,7 @@ func (m *MemoryGatewayTasks) FindGatewayTask(_ context.Context, upstream, upstre
 	defer m.mu.Unlock()
 	for _, t := range m.tasks {
 		if upstreamTaskID != "" && t.Upstream == upstream && t.UpstreamTaskID == upstreamTaskID {
-			return &t, nil
+			return t.clone(), nil
 		}
 	}
 	return nil, ErrNotFound
@@ -129,7 +163,7 @@ func (m *MemoryGatewayTasks) ListGatewayTasks(_ context.Context, principal strin
 	var out []*GatewayTask
 	for _, t := range m.tasks {
 		if principal == "" || t.Principal == principal {
-			out = append(out, &t)
+			out = append(out, t.clone())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

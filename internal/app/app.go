@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -216,6 +217,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 	}
 	if cfg.DataDir != "" {
 		gopts.UpstreamTokenKey = datadir.UpstreamTokenKey(cfg.DataDir)
+		gopts.TaskResultKey = filepath.Join(cfg.DataDir, gateway.TaskResultKeyFile)
 	}
 
 	// 9. The gateway.
