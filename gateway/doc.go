@@ -59,6 +59,9 @@
 //   - health.go: bringing upstreams up in the background (supervise),
 //     [Gateway.UpstreamStates], readiness and the /healthz and /readyz
 //     probes.
+//   - overload.go: the bounds on MCP requests in progress, in all and per
+//     principal (server.max_inflight), past which requests are refused at
+//     once with a retry hint.
 //   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
 //   - registry.go: the session registry, progress routes, task creations.
 //   - inventory.go, auth.go, identity.go: the gateway's side of the

@@ -142,6 +142,8 @@ type Gateway struct {
 
 	// limits is the configuration's server section with its defaults.
 	limits config.Server
+	// inflight bounds the MCP requests processed at once (overload.go).
+	inflight *inflight
 	// started is when Start ran; until startupUntil, first requests wait
 	// for upstreams still on their first attempt (health.go).
 	started, startupUntil time.Time
@@ -235,6 +237,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		catalogs:   make(map[string]*catalog),
 		collisions: make(map[string]bool),
 		limits:     cfg.Limits(),
+		inflight:   newInflight(cfg.Limits().MaxInflight, cfg.Limits().MaxInflightPerPrincipal),
 
 		startupDone: make(chan struct{}),
 
@@ -325,7 +328,9 @@ func (g *Gateway) Handler() http.Handler {
 	// request by anyone else gets the answer of an unknown session.
 	legacyOpts := &mcp.SSEOptions{Logger: g.logger, SessionPrincipal: sopts.SessionPrincipal,
 		MaxSessions: g.limits.MaxLegacySessions, MaxSessionsPerPrincipal: g.limits.MaxSessionsPerPrincipal, MaxSessionsPerAddress: g.limits.MaxSessionsPerAddress}
-	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, legacyOpts)
+	// The bounds on requests in progress apply inside authentication,
+	// where the principal is known.
+	var streamable, legacy http.Handler = g.shedding(mcp.NewStreamableHTTPHandler(getServer, &sopts)), g.shedding(mcp.NewSSEHandler(getServer, legacyOpts))
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.Resource.Middleware(legacy)

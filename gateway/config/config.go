@@ -92,6 +92,15 @@ type Server struct {
 	// open before one more attempt (default 1m).
 	UpstreamCircuitFailures int           `yaml:"upstream_circuit_failures" json:"upstream_circuit_failures,omitempty"`
 	UpstreamCircuitOpen     time.Duration `yaml:"upstream_circuit_open" json:"upstream_circuit_open,omitempty"`
+	// MaxInflight bounds the MCP requests (POST /mcp, POST /sse message)
+	// being processed at once, of all callers (default 512; negative: no
+	// bound); MaxInflightPerPrincipal those of one principal (default 64;
+	// negative: no bound). Requests beyond are refused at once (HTTP 503,
+	// or 429 for one principal's, with Retry-After) rather than queued.
+	// The probes /healthz and /readyz are never counted. A reload applies
+	// new values.
+	MaxInflight             int `yaml:"max_inflight" json:"max_inflight,omitempty"`
+	MaxInflightPerPrincipal int `yaml:"max_inflight_per_principal" json:"max_inflight_per_principal,omitempty"`
 }
 
 // Policy configures policy evaluation.

@@ -21,6 +21,8 @@ const (
 	DefaultPasswordAddressFailures = 20
 	DefaultUpstreamCircuitFailures = 5
 	DefaultUpstreamCircuitOpen     = time.Minute
+	DefaultMaxInflight             = 512
+	DefaultMaxInflightPerPrincipal = 64
 )
 
 // Limits returns the Server section with every default filled in. Fields
@@ -55,6 +57,8 @@ func (c *Config) Limits() Server {
 	num(&s.PasswordFailures, DefaultPasswordFailures)
 	num(&s.PasswordAddressFailures, DefaultPasswordAddressFailures)
 	num(&s.UpstreamCircuitFailures, DefaultUpstreamCircuitFailures)
+	num(&s.MaxInflight, DefaultMaxInflight)
+	num(&s.MaxInflightPerPrincipal, DefaultMaxInflightPerPrincipal)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
 			if u.Credentials == nil || u.Credentials.Type != CredentialsOAuthUser {
