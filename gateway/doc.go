@@ -59,6 +59,9 @@
 //   - health.go: bringing upstreams up in the background (supervise),
 //     [Gateway.UpstreamStates], readiness and the /healthz and /readyz
 //     probes.
+//   - reload.go: the upstream set in force (read without a lock, replaced
+//     whole), and ApplyUpstreams, which a configuration reload uses to
+//     add, remove and replace upstreams without touching the others.
 //   - overload.go: the bounds on MCP requests in progress, in all and per
 //     principal (server.max_inflight), past which requests are refused at
 //     once with a retry hint.

@@ -120,8 +120,9 @@ type Gateway struct {
 	opts   Options
 	logger *slog.Logger
 
-	upstreams []*upstream
-	byName    map[string]*upstream
+	// ups is the upstream set in force; a reload replaces it
+	// (reload.go). Read it with upstreamList and upstreamNamed.
+	ups atomic.Pointer[upstreamSet]
 	server    *mcp.Server
 	auth      *Auth // nil unless auth is "oauth"
 	taskStore store.GatewayTasks
@@ -163,8 +164,9 @@ type Gateway struct {
 	// watcher follows tasks to their end (taskwatch.go).
 	watcher taskWatcher
 
-	mu         sync.Mutex // guards catalogs, building and collisions
+	mu         sync.Mutex // guards catalogs, catalogGen, building and collisions
 	catalogs   map[string]*catalog
+	catalogGen uint64 // counts changes of the upstream set (reload.go)
 	building   map[string]chan struct{} // principal -> closed when its build ends
 	collisions map[string]bool
 
@@ -172,6 +174,7 @@ type Gateway struct {
 	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
 
 	revokerOnce sync.Once // applyRevocations
+	reloadMu    sync.Mutex // one reload at a time (reload.go); Close waits for it
 }
 
 // downstreamSession is a client's session with the gateway.
@@ -230,7 +233,6 @@ type callInfoKey struct{}
 func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g := &Gateway{
 		cfg:        *cfg,
-		byName:     make(map[string]*upstream),
 		done:       make(chan struct{}),
 		sessions:   newSessionRegistry(),
 		creations:  newTaskCreations(),
@@ -275,11 +277,13 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
 	g.upstreamClient = &http.Client{Transport: tr}
+	set := &upstreamSet{byName: make(map[string]*upstream)}
 	for _, uc := range cfg.Upstreams {
 		u := newUpstream(g, uc)
-		g.upstreams = append(g.upstreams, u)
-		g.byName[uc.Name] = u
+		set.list = append(set.list, u)
+		set.byName[uc.Name] = u
 	}
+	g.ups.Store(set)
 	g.upAuth = g.newUpstreamAuth()
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
 		Logger:              g.logger,
@@ -373,18 +377,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.applyRevocations(ctx)
 	g.sessions.start(ctx, g.done)
 	g.recordUpstreams(ctx)
-	for _, u := range g.upstreams {
-		if u.perUser() {
-			// Sessions open for each user, with the user's consent.
-			g.reportUpstreamState(u.cfg.Name, "per-user", nil)
-			continue
-		}
-		u.firstDone = make(chan struct{})
-		u.primary.mu.Lock()
-		u.primary.supervised = true
-		u.primary.mu.Unlock()
-		g.supervisors.Add(1)
-		go g.supervise(u)
+	for _, u := range g.upstreamList() {
+		g.startUpstream(u)
 	}
 	// Once the first attempts are over, build the default principal's
 	// catalogue, as a first listing: name collisions are found, and the
@@ -450,6 +444,9 @@ func (g *Gateway) Collisions() []string {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		close(g.done)
+		// A reload under way finishes first; later ones do nothing.
+		g.reloadMu.Lock()
+		g.reloadMu.Unlock()
 		g.sessions.endAll()
 		g.stop()
 		g.supervisors.Wait()
@@ -457,7 +454,7 @@ func (g *Gateway) Close() error {
 		for _, ss := range g.server.Sessions() {
 			ss.Close()
 		}
-		for _, u := range g.upstreams {
+		for _, u := range g.upstreamList() {
 			u.mu.Lock()
 			sessions := make([]*upstreamSession, 0, len(u.sessions))
 			for _, us := range u.sessions {
@@ -522,7 +519,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 		Tools:   &mcp.ToolCapabilities{ListChanged: true},
 		Logging: &mcp.LoggingCapabilities{},
 	}
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		uc := u.capabilities()
 		if uc == nil {
 			continue

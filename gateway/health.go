@@ -53,8 +53,8 @@ type UpstreamState struct {
 // UpstreamStates returns the state of every configured upstream, in the
 // order of the configuration.
 func (g *Gateway) UpstreamStates() []UpstreamState {
-	out := make([]UpstreamState, 0, len(g.upstreams))
-	for _, u := range g.upstreams {
+	out := make([]UpstreamState, 0, len(g.upstreamList()))
+	for _, u := range g.upstreamList() {
 		out = append(out, u.state())
 	}
 	return out
@@ -104,6 +104,17 @@ func (g *Gateway) supervise(u *upstream) {
 		}
 	}
 	defer endFirst()
+	// The upstream's life: until Close, or a reload that removes or
+	// replaces it (retire).
+	life, endLife := context.WithCancel(g.life)
+	defer endLife()
+	go func() {
+		select {
+		case <-u.gone:
+			endLife()
+		case <-life.Done():
+		}
+	}()
 	var minWait time.Duration // after a failed round, never retry at once
 	for {
 		// Wait out the back-off of the last failure (recorded here or by
@@ -119,12 +130,12 @@ func (g *Gateway) supervise(u *upstream) {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
-			case <-g.done:
+			case <-life.Done():
 				t.Stop()
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(g.life, u.timeout())
+		ctx, cancel := context.WithTimeout(life, u.timeout())
 		g.reportUpstreamState(u.cfg.Name, "connecting", nil)
 		start := time.Now()
 		ticker := time.NewTicker(g.progressEvery)
@@ -143,10 +154,8 @@ func (g *Gateway) supervise(u *upstream) {
 		cs, err := us.get(ctx)
 		close(tickDone)
 		cancel()
-		select {
-		case <-g.done:
-			return
-		default:
+		if life.Err() != nil {
+			return // closed or retired: either closes the session
 		}
 		if err != nil {
 			us.mu.Lock()
@@ -173,7 +182,7 @@ func (g *Gateway) supervise(u *upstream) {
 		// tells us, and the next round waits out the back-off.
 		select {
 		case <-us.lost:
-		case <-g.done:
+		case <-life.Done():
 			return
 		}
 	}
@@ -209,7 +218,7 @@ func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool)
 // that connects right after start sees the whole catalogue. It returns at
 // once after that period, and when ctx ends.
 func (g *Gateway) awaitStartup(ctx context.Context) {
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		g.awaitUpstream(ctx, u)
 	}
 }

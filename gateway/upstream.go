@@ -42,6 +42,11 @@ type upstream struct {
 	// closes when its first attempt ends (set by Start).
 	primary   *upstreamSession
 	firstDone chan struct{}
+
+	// gone closes when a reload removes or replaces the upstream
+	// (retire): its supervisor stops.
+	gone     chan struct{}
+	goneOnce sync.Once
 }
 
 // sessionKey is the key of an upstream session in upstream.sessions.
@@ -92,6 +97,7 @@ func newUpstream(g *Gateway, cfg config.Upstream) *upstream {
 		prefix:   cfg.EffectivePrefix(),
 		logger:   g.logger.With("upstream", cfg.Name),
 		sessions: make(map[string]*upstreamSession),
+		gone:     make(chan struct{}),
 	}
 	if !u.perUser() {
 		u.primary = &upstreamSession{up: u, principal: AnonymousPrincipal, lost: make(chan struct{}, 1)}
@@ -112,6 +118,12 @@ func (u *upstream) session(ctx context.Context, principal string) (*mcp.ClientSe
 func (u *upstream) sessionAs(ctx context.Context, principal, profile string) (*mcp.ClientSession, error) {
 	key := sessionKey(principal, profile)
 	u.mu.Lock()
+	select {
+	case <-u.gone:
+		u.mu.Unlock()
+		return nil, fmt.Errorf("upstream %s was removed or replaced by a configuration reload", u.cfg.Name)
+	default:
+	}
 	us := u.sessions[key]
 	if us == nil {
 		us = &upstreamSession{up: u, principal: principal, profile: profile}
