@@ -122,7 +122,7 @@ type Gateway struct {
 
 	// ups is the upstream set in force; a reload replaces it
 	// (reload.go). Read it with upstreamList and upstreamNamed.
-	ups atomic.Pointer[upstreamSet]
+	ups       atomic.Pointer[upstreamSet]
 	server    *mcp.Server
 	auth      *Auth // nil unless auth is "oauth"
 	taskStore store.GatewayTasks
@@ -166,14 +166,14 @@ type Gateway struct {
 
 	mu         sync.Mutex // guards catalogs, catalogGen, building and collisions
 	catalogs   map[string]*catalog
-	catalogGen uint64 // counts changes of the upstream set (reload.go)
+	catalogGen uint64                   // counts changes of the upstream set (reload.go)
 	building   map[string]chan struct{} // principal -> closed when its build ends
 	collisions map[string]bool
 
 	trust       trustState  // tool trust (trust.go)
 	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
 
-	revokerOnce sync.Once // applyRevocations
+	revokerOnce sync.Once  // applyRevocations
 	reloadMu    sync.Mutex // one reload at a time (reload.go); Close waits for it
 }
 
