@@ -103,6 +103,16 @@ func (a *App) Reload(ctx context.Context, cfg *config.Config) (*ReloadResult, er
 	return res, nil
 }
 
+// ReloadRejected records a reload whose configuration could not be read
+// or did not validate (err says why), as Reload records one it rejects:
+// the running configuration stays in force.
+func (a *App) ReloadRejected(ctx context.Context, err error) {
+	a.reload.mu.Lock()
+	defer a.reload.mu.Unlock()
+	a.logger.Error("configuration reload rejected; the running configuration stays in force", "error", err)
+	a.auditReload(ctx, nil, nil, err)
+}
+
 // checkReload checks a configuration in full without applying it: its
 // validation, and that its policy files and rate-limits file load.
 func checkReload(cfg *config.Config) error {
@@ -185,7 +195,9 @@ func (a *App) auditReload(ctx context.Context, cfg *config.Config, res *ReloadRe
 		return
 	}
 	target := "config"
-	if raw, err := yaml.Marshal(cfg); err == nil {
+	if cfg == nil {
+		// The configuration did not even load.
+	} else if raw, err := yaml.Marshal(cfg); err == nil {
 		sum := sha256.Sum256(raw)
 		target = "sha256:" + hex.EncodeToString(sum[:])
 	}
