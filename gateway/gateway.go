@@ -106,6 +106,12 @@ type Options struct {
 	Sessions         store.GatewaySessions
 	SessionRetention time.Duration
 
+	// UpstreamStates, if set, receives the state of every upstream
+	// (UpstreamStates) each time one changes, and "stopped" at Close, so
+	// that the inventory, run in another process, shows them. Nil keeps
+	// none.
+	UpstreamStates store.UpstreamStates
+
 	// UpstreamTokens keeps the sealed per-user upstream tokens ("oauth_user"
 	// credentials). Nil means memory, until the process ends.
 	UpstreamTokens store.UpstreamTokenStore
@@ -175,6 +181,10 @@ type Gateway struct {
 
 	revokerOnce sync.Once  // applyRevocations
 	reloadMu    sync.Mutex // one reload at a time (reload.go); Close waits for it
+	// statesDirty asks the state writer (health.go) to write the
+	// upstream states; statesDone closes when the writer has ended.
+	statesDirty chan struct{}
+	statesDone  chan struct{}
 }
 
 // downstreamSession is a client's session with the gateway.
@@ -377,6 +387,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.applyRevocations(ctx)
 	g.sessions.start(ctx, g.done)
 	g.recordUpstreams(ctx)
+	g.startStateWriter()
 	for _, u := range g.upstreamList() {
 		g.startUpstream(u)
 	}
@@ -450,6 +461,7 @@ func (g *Gateway) Close() error {
 		g.sessions.endAll()
 		g.stop()
 		g.supervisors.Wait()
+		g.stopStateWriter()
 		g.closeWatcher()
 		for _, ss := range g.server.Sessions() {
 			ss.Close()
@@ -471,6 +483,7 @@ func (g *Gateway) Close() error {
 }
 
 func (g *Gateway) reportUpstreamState(name, state string, err error) {
+	g.statesChanged()
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn

@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // States of an upstream (UpstreamState.State).
@@ -348,5 +349,72 @@ func writeProbe(w http.ResponseWriter, r *http.Request, status int, body any) {
 	w.WriteHeader(status)
 	if r.Method == http.MethodGet {
 		w.Write(append(b, '\n'))
+	}
+}
+
+// stateWriteTimeout bounds one write of the upstream states.
+const stateWriteTimeout = 5 * time.Second
+
+// startStateWriter starts the goroutine that writes the upstream states
+// to Options.UpstreamStates after each change, until Close. Changes that
+// come while a write is under way are written once it ends, together:
+// there is never more than one write pending.
+func (g *Gateway) startStateWriter() {
+	if g.opts.UpstreamStates == nil {
+		return
+	}
+	g.statesDirty = make(chan struct{}, 1)
+	g.statesDone = make(chan struct{})
+	g.statesChanged()
+	go func() {
+		defer close(g.statesDone)
+		for {
+			select {
+			case <-g.statesDirty:
+				g.writeStates("")
+			case <-g.done:
+				return
+			}
+		}
+	}()
+}
+
+// statesChanged asks the state writer, if any, to write the states.
+func (g *Gateway) statesChanged() {
+	if g.statesDirty == nil {
+		return
+	}
+	select {
+	case g.statesDirty <- struct{}{}:
+	default: // a write is pending already
+	}
+}
+
+// stopStateWriter waits for the state writer to end and records every
+// upstream as "stopped".
+func (g *Gateway) stopStateWriter() {
+	if g.statesDone == nil {
+		return
+	}
+	<-g.statesDone
+	g.writeStates("stopped")
+}
+
+// writeStates writes the states of the upstreams in force; state, if set,
+// replaces each one's (with the time of the write as Since).
+func (g *Gateway) writeStates(state string) {
+	now := time.Now().UTC()
+	var recs []*store.UpstreamStateRecord
+	for _, st := range g.UpstreamStates() {
+		r := &store.UpstreamStateRecord{Name: st.Name, State: st.State, Since: st.Since, Failures: st.Failures, LastError: st.LastError, RetryAt: st.RetryAt, UpdatedAt: now}
+		if state != "" {
+			r.State, r.Since, r.RetryAt = state, now, time.Time{}
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stateWriteTimeout)
+	defer cancel()
+	if err := g.opts.UpstreamStates.PutUpstreamStates(ctx, recs); err != nil {
+		g.logger.Warn("writing the upstream states for the inventory", "error", err)
 	}
 }

@@ -118,6 +118,7 @@ func (g *Gateway) ApplyUpstreams(ctx context.Context, ups []config.Upstream) (Up
 		u.retire()
 	}
 	g.recordUpstreams(ctx)
+	g.statesChanged()
 	// Clients are told of what left; what joins is announced when it is
 	// ready (supervise).
 	if len(stopped) > 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // toolNames lists the tools the client sees.
@@ -119,5 +120,64 @@ func TestApplyUpstreams(t *testing.T) {
 	// The same set again changes nothing.
 	if ch, err := g.ApplyUpstreams(context.Background(), []config.Upstream{{Name: "a", URL: urlA + "/mcp"}, {Name: "c", URL: urlC + "/mcp", Prefix: ptr("cc_")}}); err != nil || !ch.Empty() {
 		t.Fatalf("no-op reload: %+v, %v", ch, err)
+	}
+}
+
+// TestUpstreamStatesWritten: the gateway writes its upstreams' states to
+// Options.UpstreamStates as they change (a ready one, one failing with its
+// error), follows a reload, and records them as stopped at Close.
+func TestUpstreamStatesWritten(t *testing.T) {
+	urlA, _ := httpUpstream(t, "a")
+	st := &store.UpstreamStatesMemory{}
+	g, err := New(&config.Config{Server: &config.Server{StartupWait: -1}, Upstreams: []config.Upstream{
+		{Name: "a", URL: urlA + "/mcp"}, {Name: "down", URL: "http://127.0.0.1:1/mcp"},
+	}}, &Options{UpstreamStates: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			g.Close()
+		}
+	}()
+	waitStates := func(what string, ok func(map[string]*store.UpstreamStateRecord) bool) map[string]*store.UpstreamStateRecord {
+		t.Helper()
+		var m map[string]*store.UpstreamStateRecord
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			recs, err := st.ListUpstreamStates(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m = map[string]*store.UpstreamStateRecord{}
+			for _, r := range recs {
+				m[r.Name] = r
+			}
+			if ok(m) {
+				return m
+			}
+		}
+		t.Fatalf("states never %s: %+v", what, m)
+		return nil
+	}
+	m := waitStates("ready and failing", func(m map[string]*store.UpstreamStateRecord) bool {
+		return m["a"] != nil && m["a"].State == UpstreamReady && m["down"] != nil && m["down"].LastError != "" &&
+			(m["down"].State == UpstreamBackoff || m["down"].State == UpstreamCircuitOpen)
+	})
+	if d := m["down"]; d.Failures < 1 || d.RetryAt.IsZero() || d.UpdatedAt.IsZero() {
+		t.Errorf("down = %+v", d)
+	}
+	if _, err := g.ApplyUpstreams(context.Background(), []config.Upstream{{Name: "a", URL: urlA + "/mcp"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStates("without down", func(m map[string]*store.UpstreamStateRecord) bool { return m["down"] == nil && m["a"] != nil })
+	closed = true
+	g.Close()
+	recs, _ := st.ListUpstreamStates(context.Background())
+	if len(recs) != 1 || recs[0].Name != "a" || recs[0].State != "stopped" {
+		t.Fatalf("states after Close: %+v", recs)
 	}
 }

@@ -18,13 +18,13 @@ type UpstreamStateRecord struct {
 	// "per_user", or "stopped" (written when the gateway stops).
 	State string
 	// Since is when the upstream entered State.
-	Since time.Time
+	Since time.Time `json:",omitzero"`
 	// Failures counts consecutive failures.
-	Failures int
+	Failures int `json:",omitempty"`
 	// LastError is the last failure, if any.
-	LastError string
+	LastError string `json:",omitempty"`
 	// RetryAt is when the next attempt is due (backoff, circuit_open).
-	RetryAt time.Time
+	RetryAt time.Time `json:",omitzero"`
 	// UpdatedAt is when the gateway wrote the record.
 	UpdatedAt time.Time
 }

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		a.onClose(db.Close)
 		gopts.Tasks = db
 		gopts.Sessions = db
+		gopts.UpstreamStates = db
 		gopts.ReadyCheck = db.CheckWritable
 	}
 
