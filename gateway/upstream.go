@@ -47,6 +47,10 @@ type upstream struct {
 	// (retire): its supervisor stops.
 	gone     chan struct{}
 	goneOnce sync.Once
+
+	// notify bounds the rate of its flooding notifications
+	// (notifylimit.go).
+	notify *notifyLimit
 }
 
 // sessionKey is the key of an upstream session in upstream.sessions.
@@ -98,6 +102,7 @@ func newUpstream(g *Gateway, cfg config.Upstream) *upstream {
 		logger:   g.logger.With("upstream", cfg.Name),
 		sessions: make(map[string]*upstreamSession),
 		gone:     make(chan struct{}),
+		notify:   newNotifyLimit(g.limits.UpstreamNotificationRate),
 	}
 	if !u.perUser() {
 		u.primary = &upstreamSession{up: u, principal: AnonymousPrincipal, lost: make(chan struct{}, 1)}

@@ -101,6 +101,11 @@ type Server struct {
 	// new values.
 	MaxInflight             int `yaml:"max_inflight" json:"max_inflight,omitempty"`
 	MaxInflightPerPrincipal int `yaml:"max_inflight_per_principal" json:"max_inflight_per_principal,omitempty"`
+	// UpstreamNotificationRate bounds the progress, log message and
+	// resource update notifications one upstream may send per second,
+	// with bursts of twice as many (default 1000; negative: no bound).
+	// The excess is dropped, counted and logged.
+	UpstreamNotificationRate int `yaml:"upstream_notification_rate" json:"upstream_notification_rate,omitempty"`
 }
 
 // Policy configures policy evaluation.

@@ -7,22 +7,23 @@ import (
 
 // Defaults of the Server section.
 const (
-	DefaultStartupWait             = 10 * time.Second
-	DefaultReadHeaderTimeout       = 10 * time.Second
-	DefaultReadBodyTimeout         = 30 * time.Second
-	DefaultIdleTimeout             = 2 * time.Minute
-	DefaultMaxSessions             = 10000
-	DefaultMaxSessionsPerPrincipal = 64
-	DefaultMaxSessionsPerAddress   = 1000
-	DefaultMaxLegacySessions       = 1000
-	DefaultPasswordQueue           = 8
-	DefaultPasswordFailures        = 5
-	DefaultPasswordFailureWindow   = 15 * time.Minute
-	DefaultPasswordAddressFailures = 20
-	DefaultUpstreamCircuitFailures = 5
-	DefaultUpstreamCircuitOpen     = time.Minute
-	DefaultMaxInflight             = 512
-	DefaultMaxInflightPerPrincipal = 64
+	DefaultStartupWait              = 10 * time.Second
+	DefaultReadHeaderTimeout        = 10 * time.Second
+	DefaultReadBodyTimeout          = 30 * time.Second
+	DefaultIdleTimeout              = 2 * time.Minute
+	DefaultMaxSessions              = 10000
+	DefaultMaxSessionsPerPrincipal  = 64
+	DefaultMaxSessionsPerAddress    = 1000
+	DefaultMaxLegacySessions        = 1000
+	DefaultPasswordQueue            = 8
+	DefaultPasswordFailures         = 5
+	DefaultPasswordFailureWindow    = 15 * time.Minute
+	DefaultPasswordAddressFailures  = 20
+	DefaultUpstreamCircuitFailures  = 5
+	DefaultUpstreamCircuitOpen      = time.Minute
+	DefaultMaxInflight              = 512
+	DefaultMaxInflightPerPrincipal  = 64
+	DefaultUpstreamNotificationRate = 1000
 )
 
 // Limits returns the Server section with every default filled in. Fields
@@ -59,6 +60,7 @@ func (c *Config) Limits() Server {
 	num(&s.UpstreamCircuitFailures, DefaultUpstreamCircuitFailures)
 	num(&s.MaxInflight, DefaultMaxInflight)
 	num(&s.MaxInflightPerPrincipal, DefaultMaxInflightPerPrincipal)
+	num(&s.UpstreamNotificationRate, DefaultUpstreamNotificationRate)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
 			if u.Credentials == nil || u.Credentials.Type != CredentialsOAuthUser {
