@@ -334,6 +334,15 @@ func (g *Gateway) Handler() http.Handler {
 	if sopts.MaxSessionsPerAddress == 0 {
 		sopts.MaxSessionsPerAddress = g.limits.MaxSessionsPerAddress
 	}
+	if sopts.MaxStreamsPerSession == 0 {
+		sopts.MaxStreamsPerSession = g.limits.MaxStreamsPerSession
+	}
+	if sopts.MaxStreamsPerPrincipal == 0 {
+		sopts.MaxStreamsPerPrincipal = g.limits.MaxStreamsPerPrincipal
+	}
+	if sopts.MaxStreamsPerAddress == 0 {
+		sopts.MaxStreamsPerAddress = g.limits.MaxStreamsPerAddress
+	}
 	if sopts.SessionPrincipal == nil && g.opts.Principal != nil {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
 	}

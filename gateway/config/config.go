@@ -106,6 +106,14 @@ type Server struct {
 	// with bursts of twice as many (default 1000; negative: no bound).
 	// The excess is dropped, counted and logged.
 	UpstreamNotificationRate int `yaml:"upstream_notification_rate" json:"upstream_notification_rate,omitempty"`
+	// MaxStreamsPerSession, MaxStreamsPerPrincipal and
+	// MaxStreamsPerAddress bound the streams open at once on /mcp (GET
+	// streams, and POST requests being answered) of one session (default
+	// 32), one principal (default 256) and one source address (default
+	// 1024); negative: no bound. One beyond gets 429 with Retry-After.
+	MaxStreamsPerSession   int `yaml:"max_streams_per_session" json:"max_streams_per_session,omitempty"`
+	MaxStreamsPerPrincipal int `yaml:"max_streams_per_principal" json:"max_streams_per_principal,omitempty"`
+	MaxStreamsPerAddress   int `yaml:"max_streams_per_address" json:"max_streams_per_address,omitempty"`
 }
 
 // Policy configures policy evaluation.

@@ -24,6 +24,9 @@ const (
 	DefaultMaxInflight              = 512
 	DefaultMaxInflightPerPrincipal  = 64
 	DefaultUpstreamNotificationRate = 1000
+	DefaultMaxStreamsPerSession     = 32
+	DefaultMaxStreamsPerPrincipal   = 256
+	DefaultMaxStreamsPerAddress     = 1024
 )
 
 // Limits returns the Server section with every default filled in. Fields
@@ -61,6 +64,9 @@ func (c *Config) Limits() Server {
 	num(&s.MaxInflight, DefaultMaxInflight)
 	num(&s.MaxInflightPerPrincipal, DefaultMaxInflightPerPrincipal)
 	num(&s.UpstreamNotificationRate, DefaultUpstreamNotificationRate)
+	num(&s.MaxStreamsPerSession, DefaultMaxStreamsPerSession)
+	num(&s.MaxStreamsPerPrincipal, DefaultMaxStreamsPerPrincipal)
+	num(&s.MaxStreamsPerAddress, DefaultMaxStreamsPerAddress)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
 			if u.Credentials == nil || u.Credentials.Type != CredentialsOAuthUser {
