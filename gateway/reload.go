@@ -20,12 +20,23 @@ type upstreamSet struct {
 	byName map[string]*upstream
 }
 
-// upstreamList returns the upstreams in force, in configuration order.
-// The slice is shared: do not change it.
-func (g *Gateway) upstreamList() []*upstream { return g.ups.Load().list }
+// upstreamList returns the upstreams in force, in configuration order
+// (none for a Gateway not made by New). The slice is shared: do not
+// change it.
+func (g *Gateway) upstreamList() []*upstream {
+	if set := g.ups.Load(); set != nil {
+		return set.list
+	}
+	return nil
+}
 
 // upstreamNamed returns the upstream in force with the name, or nil.
-func (g *Gateway) upstreamNamed(name string) *upstream { return g.ups.Load().byName[name] }
+func (g *Gateway) upstreamNamed(name string) *upstream {
+	if set := g.ups.Load(); set != nil {
+		return set.byName[name]
+	}
+	return nil
+}
 
 // startUpstream brings u up in the background: its start-up session is
 // supervised (health.go) unless its sessions are per-user.
@@ -76,6 +87,9 @@ func (g *Gateway) ApplyUpstreams(ctx context.Context, ups []config.Upstream) (Up
 	default:
 	}
 	old := g.ups.Load()
+	if old == nil {
+		old = &upstreamSet{}
+	}
 	next := &upstreamSet{byName: make(map[string]*upstream, len(ups))}
 	var ch UpstreamChanges
 	var started, stopped []*upstream
