@@ -140,6 +140,9 @@ type Gateway struct {
 	// upAuth holds OAuth upstream credentials (package upstreamauth;
 	// upstream_oauth.go connects it).
 	upAuth *upstreamauth.Service
+	// perUserAuth is set when upAuth was built for per-user ("oauth_user")
+	// upstreams; a reload cannot add the first one (reload.go).
+	perUserAuth bool
 
 	done      chan struct{}
 	closeOnce sync.Once

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 
@@ -117,6 +118,11 @@ func (g *Gateway) ApplyUpstreams(ctx context.Context, ups []config.Upstream) (Up
 	}
 	if ch.Empty() {
 		return ch, nil
+	}
+	for _, u := range started {
+		if u.perUser() && !g.perUserAuth {
+			return UpstreamChanges{}, fmt.Errorf("upstream %s: oauth_user credentials need the per-user authorization the gateway sets up at start, and it started with no such upstream: restart it to add one", u.cfg.Name)
+		}
 	}
 	// The new upstreams are made ready to be waited for before anyone can
 	// find them; then the set is published and the catalogues dropped.

@@ -181,3 +181,20 @@ func TestUpstreamStatesWritten(t *testing.T) {
 		t.Fatalf("states after Close: %+v", recs)
 	}
 }
+
+// TestApplyUpstreamsFirstPerUser: a reload cannot add the first per-user
+// (oauth_user) upstream, whose authorization is set up at start: it is
+// refused with why, and nothing changes.
+func TestApplyUpstreamsFirstPerUser(t *testing.T) {
+	urlA, _ := httpUpstream(t, "a")
+	g, _ := startGateway(t, &config.Config{Upstreams: []config.Upstream{{Name: "a", URL: urlA + "/mcp"}}})
+	_, err := g.ApplyUpstreams(context.Background(), []config.Upstream{
+		{Name: "b", URL: "https://b.example/mcp", Credentials: &config.Credentials{Type: config.CredentialsOAuthUser}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("err = %v", err)
+	}
+	if g.upstreamNamed("a") == nil || g.upstreamNamed("b") != nil {
+		t.Fatal("the refused reload changed the upstream set")
+	}
+}

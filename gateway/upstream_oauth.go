@@ -35,6 +35,7 @@ func (g *Gateway) newUpstreamAuth() *upstreamauth.Service {
 	for _, u := range g.upstreamList() {
 		opts.PerUser = opts.PerUser || u.perUser()
 	}
+	g.perUserAuth = opts.PerUser
 	if !opts.PerUser {
 		return upstreamauth.New(opts)
 	}
