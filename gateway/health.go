@@ -195,6 +195,7 @@ func (g *Gateway) supervise(u *upstream) {
 func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool) {
 	g.mu.Lock()
 	clear(g.catalogs)
+	g.catalogGen++ // a build under way may have left u out: not kept
 	g.mu.Unlock()
 	if !notify {
 		return
