@@ -73,7 +73,7 @@ type UpstreamSessionInfo struct {
 // UpstreamSessions lists the gateway's sessions with its upstreams.
 func (g *Gateway) UpstreamSessions() []UpstreamSessionInfo {
 	var out []UpstreamSessionInfo
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		cred := "none"
 		if c := u.cfg.Credentials; c != nil && c.Type != "" {
 			cred = c.Type
@@ -123,7 +123,7 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 		if isTerminal(rec.Status) {
 			continue
 		}
-		u := g.byName[rec.Upstream]
+		u := g.upstreamNamed(rec.Upstream)
 		if u == nil {
 			continue
 		}

@@ -454,7 +454,7 @@ func (g *Gateway) handleNotification(ctx context.Context, ss *mcp.ServerSession,
 // give that upstream its roots.
 func (g *Gateway) rootsChanged(ctx context.Context, ds *downstreamSession, params jsontext.Value) {
 
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		if u.rootsMode() != config.RootsRelay {
 			continue
 		}

@@ -80,12 +80,16 @@ func (g *Gateway) catalog(ctx context.Context, principal string) (*catalog, erro
 			g.building = make(map[string]chan struct{})
 		}
 		g.building[principal] = ch
+		gen := g.catalogGen
 		g.mu.Unlock()
 
 		c := g.buildCatalog(ctx, principal)
 		g.mu.Lock()
 		delete(g.building, principal)
-		if ctx.Err() == nil {
+		// A build that overlapped a change of the upstream set (a
+		// reload) may hold upstreams that are gone: it serves its
+		// caller once, and is not kept.
+		if ctx.Err() == nil && gen == g.catalogGen {
 			// A build cut short by its caller's context is incomplete:
 			// it is not kept.
 			g.catalogs[principal] = c
@@ -110,9 +114,12 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 		items [4][]jsontext.Value
 		err   error
 	}
-	results := make([]listing, len(g.upstreams))
+	// One snapshot of the upstream set for the whole build: a reload may
+	// replace it meanwhile (the catalogue it makes is then not kept).
+	ups := g.upstreamList()
+	results := make([]listing, len(ups))
 	var wg sync.WaitGroup
-	for i, u := range g.upstreams {
+	for i, u := range ups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -153,7 +160,7 @@ func (g *Gateway) buildCatalog(ctx context.Context, principal string) *catalog {
 	for k := range c.routes {
 		c.routes[k] = make(map[string]route)
 	}
-	for i, u := range g.upstreams {
+	for i, u := range ups {
 		if err := results[i].err; err != nil {
 			c.failed[u.cfg.Name] = err
 			g.logger.Warn("upstream left out of the catalogue", "upstream", u.cfg.Name, "principal", principal, "error", err)

@@ -72,6 +72,14 @@
 //   - health.go: bringing upstreams up in the background (supervise),
 //     [Gateway.UpstreamStates], readiness and the /healthz and /readyz
 //     probes.
+//   - reload.go: the upstream set in force (read without a lock, replaced
+//     whole), and ApplyUpstreams, which a configuration reload uses to
+//     add, remove and replace upstreams without touching the others.
+//   - notifylimit.go: the rate of the notifications each upstream may
+//     send that come in floods (server.upstream_notification_rate).
+//   - overload.go: the bounds on MCP requests in progress, in all and per
+//     principal (server.max_inflight), past which requests are refused at
+//     once with a retry hint.
 //   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
 //   - registry.go: the session registry, progress routes, task creations.
 //   - inventory.go, auth.go, identity.go: the gateway's side of the

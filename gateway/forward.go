@@ -273,7 +273,7 @@ func resolveSetLevel(g *Gateway, ctx context.Context, c *call) error {
 // principal that policy lets it reach.
 func forwardSetLevel(g *Gateway, ctx context.Context, c *call) (any, error) {
 	var wg sync.WaitGroup
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		if caps := u.capabilities(); caps != nil && caps.Logging == nil {
 			continue
 		}

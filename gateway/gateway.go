@@ -106,6 +106,12 @@ type Options struct {
 	Sessions         store.GatewaySessions
 	SessionRetention time.Duration
 
+	// UpstreamStates, if set, receives the state of every upstream
+	// (UpstreamStates) each time one changes, and "stopped" at Close, so
+	// that the inventory, run in another process, shows them. Nil keeps
+	// none.
+	UpstreamStates store.UpstreamStates
+
 	// UpstreamTokens keeps the sealed per-user upstream tokens ("oauth_user"
 	// credentials). Nil means memory, until the process ends.
 	UpstreamTokens store.UpstreamTokenStore
@@ -124,8 +130,9 @@ type Gateway struct {
 	opts   Options
 	logger *slog.Logger
 
-	upstreams []*upstream
-	byName    map[string]*upstream
+	// ups is the upstream set in force; a reload replaces it
+	// (reload.go). Read it with upstreamList and upstreamNamed.
+	ups       atomic.Pointer[upstreamSet]
 	server    *mcp.Server
 	auth      *Auth // nil unless auth is "oauth"
 	taskStore store.GatewayTasks
@@ -137,6 +144,9 @@ type Gateway struct {
 	// upAuth holds OAuth upstream credentials (package upstreamauth;
 	// upstream_oauth.go connects it).
 	upAuth *upstreamauth.Service
+	// perUserAuth is set when upAuth was built for per-user ("oauth_user")
+	// upstreams; a reload cannot add the first one (reload.go).
+	perUserAuth bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -146,6 +156,8 @@ type Gateway struct {
 
 	// limits is the configuration's server section with its defaults.
 	limits config.Server
+	// inflight bounds the MCP requests processed at once (overload.go).
+	inflight *inflight
 	// started is when Start ran; until startupUntil, first requests wait
 	// for upstreams still on their first attempt (health.go).
 	started, startupUntil time.Time
@@ -172,15 +184,21 @@ type Gateway struct {
 	results         resultSealer
 	storedResultMax int64
 
-	mu         sync.Mutex // guards catalogs, building and collisions
+	mu         sync.Mutex // guards catalogs, catalogGen, building and collisions
 	catalogs   map[string]*catalog
+	catalogGen uint64                   // counts changes of the upstream set (reload.go)
 	building   map[string]chan struct{} // principal -> closed when its build ends
 	collisions map[string]bool
 
 	trust       trustState  // tool trust (trust.go)
 	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
 
-	revokerOnce sync.Once // applyRevocations
+	revokerOnce sync.Once  // applyRevocations
+	reloadMu    sync.Mutex // one reload at a time (reload.go); Close waits for it
+	// statesDirty asks the state writer (health.go) to write the
+	// upstream states; statesDone closes when the writer has ended.
+	statesDirty chan struct{}
+	statesDone  chan struct{}
 }
 
 // downstreamSession is a client's session with the gateway.
@@ -239,13 +257,13 @@ type callInfoKey struct{}
 func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g := &Gateway{
 		cfg:        *cfg,
-		byName:     make(map[string]*upstream),
 		done:       make(chan struct{}),
 		sessions:   newSessionRegistry(),
 		creations:  newTaskCreations(),
 		catalogs:   make(map[string]*catalog),
 		collisions: make(map[string]bool),
 		limits:     cfg.Limits(),
+		inflight:   newInflight(cfg.Limits().MaxInflight, cfg.Limits().MaxInflightPerPrincipal),
 
 		startupDone: make(chan struct{}),
 
@@ -284,11 +302,13 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
 	g.upstreamClient = &http.Client{Transport: tr}
+	set := &upstreamSet{byName: make(map[string]*upstream)}
 	for _, uc := range cfg.Upstreams {
 		u := newUpstream(g, uc)
-		g.upstreams = append(g.upstreams, u)
-		g.byName[uc.Name] = u
+		set.list = append(set.list, u)
+		set.byName[uc.Name] = u
 	}
+	g.ups.Store(set)
 	g.upAuth = g.newUpstreamAuth()
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate MCP gateway", Version: Version}, &mcp.ServerOptions{
 		Logger:              g.logger,
@@ -329,6 +349,15 @@ func (g *Gateway) Handler() http.Handler {
 	if sopts.MaxSessionsPerAddress == 0 {
 		sopts.MaxSessionsPerAddress = g.limits.MaxSessionsPerAddress
 	}
+	if sopts.MaxStreamsPerSession == 0 {
+		sopts.MaxStreamsPerSession = g.limits.MaxStreamsPerSession
+	}
+	if sopts.MaxStreamsPerPrincipal == 0 {
+		sopts.MaxStreamsPerPrincipal = g.limits.MaxStreamsPerPrincipal
+	}
+	if sopts.MaxStreamsPerAddress == 0 {
+		sopts.MaxStreamsPerAddress = g.limits.MaxStreamsPerAddress
+	}
 	if sopts.SessionPrincipal == nil && g.opts.Principal != nil {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
 	}
@@ -337,7 +366,9 @@ func (g *Gateway) Handler() http.Handler {
 	// request by anyone else gets the answer of an unknown session.
 	legacyOpts := &mcp.SSEOptions{Logger: g.logger, SessionPrincipal: sopts.SessionPrincipal,
 		MaxSessions: g.limits.MaxLegacySessions, MaxSessionsPerPrincipal: g.limits.MaxSessionsPerPrincipal, MaxSessionsPerAddress: g.limits.MaxSessionsPerAddress}
-	var streamable, legacy http.Handler = mcp.NewStreamableHTTPHandler(getServer, &sopts), mcp.NewSSEHandler(getServer, legacyOpts)
+	// The bounds on requests in progress apply inside authentication,
+	// where the principal is known.
+	var streamable, legacy http.Handler = g.shedding(mcp.NewStreamableHTTPHandler(getServer, &sopts)), g.shedding(mcp.NewSSEHandler(getServer, legacyOpts))
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.Resource.Middleware(legacy)
@@ -389,18 +420,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 		defer g.supervisors.Done()
 		g.pollCancelRequests()
 	}()
-	for _, u := range g.upstreams {
-		if u.perUser() {
-			// Sessions open for each user, with the user's consent.
-			g.reportUpstreamState(u.cfg.Name, "per-user", nil)
-			continue
-		}
-		u.firstDone = make(chan struct{})
-		u.primary.mu.Lock()
-		u.primary.supervised = true
-		u.primary.mu.Unlock()
-		g.supervisors.Add(1)
-		go g.supervise(u)
+	g.startStateWriter()
+	for _, u := range g.upstreamList() {
+		g.startUpstream(u)
 	}
 	// Once the first attempts are over, build the default principal's
 	// catalogue, as a first listing: name collisions are found, and the
@@ -466,14 +488,18 @@ func (g *Gateway) Collisions() []string {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		close(g.done)
+		// A reload under way finishes first; later ones do nothing.
+		g.reloadMu.Lock()
+		g.reloadMu.Unlock()
 		g.sessions.endAll()
 		g.stop()
 		g.supervisors.Wait()
+		g.stopStateWriter()
 		g.closeWatcher()
 		for _, ss := range g.server.Sessions() {
 			ss.Close()
 		}
-		for _, u := range g.upstreams {
+		for _, u := range g.upstreamList() {
 			u.mu.Lock()
 			sessions := make([]*upstreamSession, 0, len(u.sessions))
 			for _, us := range u.sessions {
@@ -494,6 +520,7 @@ func (g *Gateway) Close() error {
 }
 
 func (g *Gateway) reportUpstreamState(name, state string, err error) {
+	g.statesChanged()
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelWarn
@@ -542,7 +569,7 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 		Tools:   &mcp.ToolCapabilities{ListChanged: true},
 		Logging: &mcp.LoggingCapabilities{},
 	}
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		uc := u.capabilities()
 		if uc == nil {
 			continue

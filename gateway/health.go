@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // States of an upstream (UpstreamState.State).
@@ -53,8 +54,8 @@ type UpstreamState struct {
 // UpstreamStates returns the state of every configured upstream, in the
 // order of the configuration.
 func (g *Gateway) UpstreamStates() []UpstreamState {
-	out := make([]UpstreamState, 0, len(g.upstreams))
-	for _, u := range g.upstreams {
+	out := make([]UpstreamState, 0, len(g.upstreamList()))
+	for _, u := range g.upstreamList() {
 		out = append(out, u.state())
 	}
 	return out
@@ -104,6 +105,17 @@ func (g *Gateway) supervise(u *upstream) {
 		}
 	}
 	defer endFirst()
+	// The upstream's life: until Close, or a reload that removes or
+	// replaces it (retire).
+	life, endLife := context.WithCancel(g.life)
+	defer endLife()
+	go func() {
+		select {
+		case <-u.gone:
+			endLife()
+		case <-life.Done():
+		}
+	}()
 	var minWait time.Duration // after a failed round, never retry at once
 	for {
 		// Wait out the back-off of the last failure (recorded here or by
@@ -119,12 +131,12 @@ func (g *Gateway) supervise(u *upstream) {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
-			case <-g.done:
+			case <-life.Done():
 				t.Stop()
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(g.life, u.timeout())
+		ctx, cancel := context.WithTimeout(life, u.timeout())
 		g.reportUpstreamState(u.cfg.Name, "connecting", nil)
 		start := time.Now()
 		ticker := time.NewTicker(g.progressEvery)
@@ -143,10 +155,8 @@ func (g *Gateway) supervise(u *upstream) {
 		cs, err := us.get(ctx)
 		close(tickDone)
 		cancel()
-		select {
-		case <-g.done:
-			return
-		default:
+		if life.Err() != nil {
+			return // closed or retired: either closes the session
 		}
 		if err != nil {
 			us.mu.Lock()
@@ -173,7 +183,7 @@ func (g *Gateway) supervise(u *upstream) {
 		// tells us, and the next round waits out the back-off.
 		select {
 		case <-us.lost:
-		case <-g.done:
+		case <-life.Done():
 			return
 		}
 	}
@@ -185,6 +195,7 @@ func (g *Gateway) supervise(u *upstream) {
 func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool) {
 	g.mu.Lock()
 	clear(g.catalogs)
+	g.catalogGen++ // a build under way may have left u out: not kept
 	g.mu.Unlock()
 	if !notify {
 		return
@@ -209,7 +220,7 @@ func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool)
 // that connects right after start sees the whole catalogue. It returns at
 // once after that period, and when ctx ends.
 func (g *Gateway) awaitStartup(ctx context.Context) {
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		g.awaitUpstream(ctx, u)
 	}
 }
@@ -339,5 +350,72 @@ func writeProbe(w http.ResponseWriter, r *http.Request, status int, body any) {
 	w.WriteHeader(status)
 	if r.Method == http.MethodGet {
 		w.Write(append(b, '\n'))
+	}
+}
+
+// stateWriteTimeout bounds one write of the upstream states.
+const stateWriteTimeout = 5 * time.Second
+
+// startStateWriter starts the goroutine that writes the upstream states
+// to Options.UpstreamStates after each change, until Close. Changes that
+// come while a write is under way are written once it ends, together:
+// there is never more than one write pending.
+func (g *Gateway) startStateWriter() {
+	if g.opts.UpstreamStates == nil {
+		return
+	}
+	g.statesDirty = make(chan struct{}, 1)
+	g.statesDone = make(chan struct{})
+	g.statesChanged()
+	go func() {
+		defer close(g.statesDone)
+		for {
+			select {
+			case <-g.statesDirty:
+				g.writeStates("")
+			case <-g.done:
+				return
+			}
+		}
+	}()
+}
+
+// statesChanged asks the state writer, if any, to write the states.
+func (g *Gateway) statesChanged() {
+	if g.statesDirty == nil {
+		return
+	}
+	select {
+	case g.statesDirty <- struct{}{}:
+	default: // a write is pending already
+	}
+}
+
+// stopStateWriter waits for the state writer to end and records every
+// upstream as "stopped".
+func (g *Gateway) stopStateWriter() {
+	if g.statesDone == nil {
+		return
+	}
+	<-g.statesDone
+	g.writeStates("stopped")
+}
+
+// writeStates writes the states of the upstreams in force; state, if set,
+// replaces each one's (with the time of the write as Since).
+func (g *Gateway) writeStates(state string) {
+	now := time.Now().UTC()
+	var recs []*store.UpstreamStateRecord
+	for _, st := range g.UpstreamStates() {
+		r := &store.UpstreamStateRecord{Name: st.Name, State: st.State, Since: st.Since, Failures: st.Failures, LastError: st.LastError, RetryAt: st.RetryAt, UpdatedAt: now}
+		if state != "" {
+			r.State, r.Since, r.RetryAt = state, now, time.Time{}
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stateWriteTimeout)
+	defer cancel()
+	if err := g.opts.UpstreamStates.PutUpstreamStates(ctx, recs); err != nil {
+		g.logger.Warn("writing the upstream states for the inventory", "error", err)
 	}
 }

@@ -117,7 +117,7 @@ func (g *Gateway) endUpstreamAccess(ctx context.Context, m inventory.Match) (int
 			if !match(t.Principal) {
 				continue
 			}
-			u := g.byName[t.Upstream]
+			u := g.upstreamNamed(t.Upstream)
 			if u == nil {
 				continue
 			}
@@ -130,7 +130,7 @@ func (g *Gateway) endUpstreamAccess(ctx context.Context, m inventory.Match) (int
 			}
 		}
 	}
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		n += u.closeSessions(match)
 	}
 	return n, errors.Join(errs...)
@@ -160,7 +160,7 @@ func (g *Gateway) revokeUpstreamGrant(ctx context.Context, u *upstream, principa
 // upstream's authorization server, the token forgotten and the upstream
 // sessions closed.
 func (g *Gateway) dropUpstreamCredential(ctx context.Context, principal, upstream string) error {
-	u := g.byName[upstream]
+	u := g.upstreamNamed(upstream)
 	if u == nil {
 		return fmt.Errorf("unknown upstream %q", upstream)
 	}
@@ -297,8 +297,8 @@ func (g *Gateway) recordUpstreams(ctx context.Context) {
 	if inv == nil {
 		return
 	}
-	recs := make([]*store.UpstreamRecord, 0, len(g.upstreams))
-	for _, u := range g.upstreams {
+	recs := make([]*store.UpstreamRecord, 0, len(g.upstreamList()))
+	for _, u := range g.upstreamList() {
 		c := u.cfg
 		r := &store.UpstreamRecord{Name: c.Name, Owner: c.Owner, CredentialType: "none", PerUser: u.perUser()}
 		if c.Credentials != nil && c.Credentials.Type != "" {

@@ -188,6 +188,9 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 		u.logger.Debug("notification not relayed", "method", method)
 		return
 	}
+	if !u.admitNotification(method) {
+		return // over the upstream's notification rate: dropped, counted
+	}
 	switch method {
 	case mcp.NotificationProgress:
 		tok := stringOf(params, "progressToken")

@@ -172,7 +172,7 @@ func (g *Gateway) resumeTasks(ctx context.Context) {
 		if !needsResume(rec, now) {
 			continue
 		}
-		u := g.byName[rec.Upstream]
+		u := g.upstreamNamed(rec.Upstream)
 		if u == nil {
 			continue // no longer configured: listed by nobody, kept until it expires
 		}

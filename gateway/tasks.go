@@ -104,7 +104,7 @@ func (g *Gateway) taskFor(ctx context.Context, principal, gid string) (*store.Ga
 	if err != nil || rec.Principal != principal {
 		return nil, nil, false
 	}
-	u := g.byName[rec.Upstream]
+	u := g.upstreamNamed(rec.Upstream)
 	return rec, u, u != nil
 }
 
@@ -295,11 +295,11 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 	// What each upstream session reports, by upstream task id. Tasks live
 	// in the upstream session (capability profile) they were created in.
 	key := func(rec *store.GatewayTask) string {
-		return sessionKey(rec.Upstream, g.taskProfile(ctx, g.byName[rec.Upstream], rec.ID))
+		return sessionKey(rec.Upstream, g.taskProfile(ctx, g.upstreamNamed(rec.Upstream), rec.ID))
 	}
 	live := map[string]map[string]jsontext.Value{}
 	for _, rec := range recs {
-		u := g.byName[rec.Upstream]
+		u := g.upstreamNamed(rec.Upstream)
 		if u == nil || rec.Held() {
 			continue
 		}
@@ -315,7 +315,7 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 	}
 	raws := make([]jsontext.Value, 0, len(recs))
 	for _, rec := range recs {
-		if g.byName[rec.Upstream] == nil {
+		if g.upstreamNamed(rec.Upstream) == nil {
 			continue
 		}
 		if rec.Held() {

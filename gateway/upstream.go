@@ -42,6 +42,15 @@ type upstream struct {
 	// closes when its first attempt ends (set by Start).
 	primary   *upstreamSession
 	firstDone chan struct{}
+
+	// gone closes when a reload removes or replaces the upstream
+	// (retire): its supervisor stops.
+	gone     chan struct{}
+	goneOnce sync.Once
+
+	// notify bounds the rate of its flooding notifications
+	// (notifylimit.go).
+	notify *notifyLimit
 }
 
 // sessionKey is the key of an upstream session in upstream.sessions.
@@ -99,6 +108,8 @@ func newUpstream(g *Gateway, cfg config.Upstream) *upstream {
 		prefix:   cfg.EffectivePrefix(),
 		logger:   g.logger.With("upstream", cfg.Name),
 		sessions: make(map[string]*upstreamSession),
+		gone:     make(chan struct{}),
+		notify:   newNotifyLimit(g.limits.UpstreamNotificationRate),
 	}
 	if !u.perUser() {
 		u.primary = &upstreamSession{up: u, principal: AnonymousPrincipal, lost: make(chan struct{}, 1)}
@@ -119,6 +130,12 @@ func (u *upstream) session(ctx context.Context, principal string) (*mcp.ClientSe
 func (u *upstream) sessionAs(ctx context.Context, principal, profile string) (*mcp.ClientSession, error) {
 	key := sessionKey(principal, profile)
 	u.mu.Lock()
+	select {
+	case <-u.gone:
+		u.mu.Unlock()
+		return nil, fmt.Errorf("upstream %s was removed or replaced by a configuration reload", u.cfg.Name)
+	default:
+	}
 	us := u.sessions[key]
 	if us == nil {
 		us = &upstreamSession{up: u, principal: principal, profile: profile}

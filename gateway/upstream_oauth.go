@@ -32,9 +32,10 @@ func (g *Gateway) newUpstreamAuth() *upstreamauth.Service {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = g.upstreamClient
 	}
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		opts.PerUser = opts.PerUser || u.perUser()
 	}
+	g.perUserAuth = opts.PerUser
 	if !opts.PerUser {
 		return upstreamauth.New(opts)
 	}
@@ -86,7 +87,7 @@ func (u *upstream) oauthHTTPClient(ctx context.Context, base *http.Client, princ
 // at once, the catalogue is rebuilt, and the clients are told that the
 // elicitation is complete and that the tool list changed.
 func (g *Gateway) upstreamAuthorized(principal string, up upstreamauth.Upstream, elicitationID string) {
-	if u := g.byName[up.Name]; u != nil {
+	if u := g.upstreamNamed(up.Name); u != nil {
 		u.mu.Lock()
 		for _, us := range u.sessions {
 			if us.principal != principal {
@@ -123,7 +124,7 @@ func (g *Gateway) upstreamAuthRequired(ctx context.Context, principal string, k 
 		return notFound
 	}
 	var elicitations []*mcp.ElicitParams
-	for _, u := range g.upstreams {
+	for _, u := range g.upstreamList() {
 		if !u.perUser() || (kindInfo[k].prefixed && !strings.HasPrefix(key, u.prefix)) {
 			continue
 		}

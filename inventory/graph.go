@@ -275,9 +275,18 @@ type Upstream struct {
 	PerUser        bool   `json:",omitempty"`
 	// Owner is who is responsible for it, as configured.
 	Owner string `json:",omitempty"`
+	// State is the running gateway's session with it as the gateway last
+	// wrote it (store.UpstreamStateRecord), nil if none was written.
+	State *UpstreamState `json:",omitempty"`
 	// Tools are its tools, sorted by name.
 	Tools []Tool
 }
+
+// UpstreamState is the state of the gateway's own session with an
+// upstream: connecting, ready, backoff (failing, with the last error,
+// until RetryAt), circuit_open, per_user, or stopped (the gateway
+// stopped; UpdatedAt says when).
+type UpstreamState = store.UpstreamStateRecord
 
 // Credential is a per-user upstream credential (metadata only).
 type Credential = store.UpstreamCredential
@@ -544,6 +553,15 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 			u := addUpstream(r.Name)
 			u.Configured, u.Transport, u.URL, u.Command = true, r.Transport, r.URL, slices.Clone(r.Command)
 			u.CredentialType, u.PerUser, u.Owner = r.CredentialType, r.PerUser, r.Owner
+		}
+	}
+	if us, ok := inv.st.(store.UpstreamStates); ok {
+		states, err := us.ListUpstreamStates(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("inventory: graph: %w", err)
+		}
+		for _, st := range states {
+			addUpstream(st.Name).State = st
 		}
 	}
 	creds, err := inv.st.ListUpstreamCredentials(ctx)

@@ -84,3 +84,73 @@ func (l *sessionLimits) acquire(r *http.Request, principal string) (release func
 		})
 	}, nil
 }
+
+// Defaults of the bounds on open streams (StreamableHTTPOptions).
+const (
+	DefaultMaxStreamsPerSession   = 32
+	DefaultMaxStreamsPerPrincipal = 256
+	DefaultMaxStreamsPerAddress   = 1024
+)
+
+// streamLimits counts the open streams of an HTTP handler: GET streams
+// (the standalone stream and resumptions) and POST requests being
+// answered, per session, per principal and per source address. A bound of
+// zero or less is no bound.
+type streamLimits struct {
+	perSession, perPrincipal, perAddress int
+
+	mu          sync.Mutex
+	bySession   map[string]int
+	byPrincipal map[string]int
+	byAddress   map[string]int
+}
+
+func newStreamLimits(perSession, perPrincipal, perAddress int) *streamLimits {
+	return &streamLimits{perSession: perSession, perPrincipal: perPrincipal, perAddress: perAddress,
+		bySession: map[string]int{}, byPrincipal: map[string]int{}, byAddress: map[string]int{}}
+}
+
+// acquire counts one more open stream of session (of principal, "" for
+// none) from the request's source address, or says why it may not open.
+// release undoes it (once).
+func (l *streamLimits) acquire(r *http.Request, session, principal string) (release func(), refused *sessionRefusal) {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.perSession > 0 && l.bySession[session] >= l.perSession:
+		return nil, &sessionRefusal{http.StatusTooManyRequests, "1",
+			fmt.Sprintf("too many open streams: this session already has %d requests and streams open (the limit); wait for some to finish", l.perSession)}
+	case l.perPrincipal > 0 && principal != "" && l.byPrincipal[principal] >= l.perPrincipal:
+		return nil, &sessionRefusal{http.StatusTooManyRequests, "1",
+			fmt.Sprintf("too many open streams: this principal already has %d requests and streams open (the limit); wait for some to finish", l.perPrincipal)}
+	case l.perAddress > 0 && l.byAddress[addr] >= l.perAddress:
+		return nil, &sessionRefusal{http.StatusTooManyRequests, "1",
+			fmt.Sprintf("too many open streams: %d requests and streams are already open from this address (the limit); wait for some to finish", l.perAddress)}
+	}
+	l.bySession[session]++
+	if principal != "" {
+		l.byPrincipal[principal]++
+	}
+	l.byAddress[addr]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			dec := func(m map[string]int, k string) {
+				if m[k]--; m[k] <= 0 {
+					delete(m, k)
+				}
+			}
+			dec(l.bySession, session)
+			if principal != "" {
+				dec(l.byPrincipal, principal)
+			}
+			dec(l.byAddress, addr)
+		})
+	}, nil
+}

@@ -172,6 +172,13 @@ func (c *sseClientConn) readLoop(rd *sse.Reader) {
 			return
 		}
 	}
+	if errors.Is(err, sse.ErrEventTooLarge) {
+		// An event cannot be skipped: the stream ends, and the calls
+		// waiting on it fail at once with why.
+		c.logger.Error("mcp: the server sent a message over the size limit; ending the connection", "limit", c.maxSize)
+		c.end(fmt.Errorf("mcp: a message from the server exceeds the message size limit of %d bytes; the event stream cannot continue past it: %w", c.maxSize, err))
+		return
+	}
 	c.end(fmt.Errorf("mcp: the server's event stream ended: %w", err))
 }
 

@@ -69,6 +69,17 @@ type StreamableHTTPOptions struct {
 	// Zero or less means no bound.
 	MaxSessionsPerPrincipal int
 	MaxSessionsPerAddress   int
+	// MaxStreamsPerSession, MaxStreamsPerPrincipal and
+	// MaxStreamsPerAddress bound the streams open at once: GET streams
+	// (the standalone stream and resumed ones) and POST requests being
+	// answered, of one session, of one principal (see SessionPrincipal)
+	// and from one source IP address. One beyond gets 429 with
+	// Retry-After: 1. Zero means DefaultMaxStreamsPerSession (32),
+	// DefaultMaxStreamsPerPrincipal (256) and DefaultMaxStreamsPerAddress
+	// (1024); a negative value means no bound.
+	MaxStreamsPerSession   int
+	MaxStreamsPerPrincipal int
+	MaxStreamsPerAddress   int
 	// RetryInterval is the reconnection delay sent in the retry field of
 	// priming events. Zero means one second.
 	RetryInterval time.Duration
@@ -108,6 +119,7 @@ type StreamableHTTPHandler struct {
 	mu       sync.Mutex
 	sessions map[string]*streamableServerConn
 	limits   *sessionLimits
+	streams  *streamLimits
 }
 
 // NewStreamableHTTPHandler returns a handler that serves sessions of the
@@ -145,6 +157,14 @@ func NewStreamableHTTPHandler(getServer func(*http.Request) *Server, opts *Strea
 		h.opts.MaxSessions = 10000
 	}
 	h.limits = newSessionLimits(h.opts.MaxSessions, h.opts.MaxSessionsPerPrincipal, h.opts.MaxSessionsPerAddress)
+	orDefault := func(n, def int) int {
+		if n == 0 {
+			return def
+		}
+		return n
+	}
+	h.streams = newStreamLimits(orDefault(h.opts.MaxStreamsPerSession, DefaultMaxStreamsPerSession),
+		orDefault(h.opts.MaxStreamsPerPrincipal, DefaultMaxStreamsPerPrincipal), orDefault(h.opts.MaxStreamsPerAddress, DefaultMaxStreamsPerAddress))
 	h.retryMS = h.opts.RetryInterval.Milliseconds()
 	if h.retryMS <= 0 {
 		h.retryMS = 1000
@@ -237,6 +257,13 @@ func (h *StreamableHTTPHandler) servePOST(w http.ResponseWriter, r *http.Request
 	} else if c = h.session(w, r); c == nil {
 		return
 	}
+	if isCall && !isInit {
+		release, ok := h.openStream(w, r, c)
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	c.enter()
 	defer c.leave()
 	if !isCall {
@@ -294,6 +321,18 @@ func (h *StreamableHTTPHandler) newSession(w http.ResponseWriter, r *http.Reques
 	h.sessions[c.id] = c
 	h.mu.Unlock()
 	return c
+}
+
+// openStream counts a GET stream or a POST request of session c against
+// the bounds on open streams, or answers the request with 429.
+func (h *StreamableHTTPHandler) openStream(w http.ResponseWriter, r *http.Request, c *streamableServerConn) (release func(), ok bool) {
+	release, refused := h.streams.acquire(r, c.id, c.principal)
+	if refused != nil {
+		h.logger.Warn("mcp: stream refused", "reason", refused.msg, "remote", r.RemoteAddr)
+		refused.write(w)
+		return nil, false
+	}
+	return release, true
 }
 
 func (h *StreamableHTTPHandler) removeSession(id string) {
@@ -358,6 +397,11 @@ func (h *StreamableHTTPHandler) serveGET(w http.ResponseWriter, r *http.Request)
 	if c == nil {
 		return
 	}
+	release, ok := h.openStream(w, r, c)
+	if !ok {
+		return
+	}
+	defer release()
 	c.enter()
 	defer c.leave()
 	if last := r.Header.Get(headerLastEventID); last != "" {

@@ -25,8 +25,9 @@ import (
 const shutdownTimeout = 10 * time.Second
 
 // runGateway runs the gateway for cfg until ctx is done, printing progress
-// for people to out.
-func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error {
+// for people to out. On SIGHUP it reads the configuration again with
+// reread and applies it (reload.go); nil reread means reloading is off.
+func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer, reread func() (*config.Config, error)) error {
 	p := &progressPrinter{out: out, width: nameWidth(cfg)}
 	fmt.Fprintf(out, "mcpgate: %d upstream%s, auth %s, data in %s\n", len(cfg.Upstreams), plural(len(cfg.Upstreams)), cfg.Auth, cfg.DataDir)
 
@@ -93,8 +94,15 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	}()
 	defer func() { <-startup }()
 
-	// SIGHUP no longer ends the gateway (its default action); reloading
-	// the configuration is not implemented yet, so say so.
+	// SIGHUP (sent by `mcpgate reload`, which finds this process by the
+	// pid file) reads the configuration again and applies it.
+	removePID, err := writePID(cfg.DataDir)
+	if err != nil {
+		logger.Warn("recording the process id for mcpgate reload", "error", err)
+		removePID = func() {}
+	}
+	defer removePID()
+	rl := &reloader{app: a, reread: reread, dir: cfg.DataDir, out: out}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -104,8 +112,12 @@ wait:
 		case err := <-served:
 			return fmt.Errorf("serving: %w", err)
 		case <-hup:
-			fmt.Fprintln(out, "mcpgate: SIGHUP received: reloading the configuration is not supported yet; the running configuration stays in force (restart to apply changes)")
-			logger.Warn("SIGHUP received; configuration reload is not supported, ignoring it")
+			if reread == nil {
+				fmt.Fprintln(out, "mcpgate: SIGHUP received: this gateway was not started from files; nothing to reload")
+				continue
+			}
+			fmt.Fprintln(out, "mcpgate: SIGHUP received: reloading the configuration")
+			rl.reload(ctx)
 		case <-ctx.Done():
 			break wait
 		}

@@ -29,7 +29,8 @@ added after those of --config. Flags override the values of the file.
 
 With --auth oauth the built-in authorization server protects /mcp. An
 upstream that fails to start does not stop the others. SIGINT (Ctrl-C) or
-SIGTERM shut the gateway down cleanly.`,
+SIGTERM shut the gateway down cleanly; SIGHUP (or mcpgate reload) makes it
+re-read its configuration.`,
 		Example: `  # the quickstart, from the repository root
   mcpgate serve --config examples/quickstart.yaml
 
@@ -42,17 +43,20 @@ SIGTERM shut the gateway down cleanly.`,
 				return err
 			}
 			flags := cmd.Flags()
-			cfg, err := buildConfig(&configFlags{
+			cf := &configFlags{
 				configFile: g.configFile, serversFile: serversFile,
 				listen: listen, setListen: flags.Changed("listen"),
 				dataDir: g.dataDir, setDataDir: g.dataDir != "",
 				auth: auth, setAuth: flags.Changed("auth"),
-			})
+			}
+			cfg, err := buildConfig(cf)
 			if err != nil {
 				printConfigError(cmd.ErrOrStderr(), err)
 				return &exitError{code: 1}
 			}
-			return runGateway(cmd.Context(), cfg, logger, cmd.ErrOrStderr())
+			// A reload reads the same files with the same flags.
+			reread := func() (*config.Config, error) { return buildConfig(cf) }
+			return runGateway(cmd.Context(), cfg, logger, cmd.ErrOrStderr(), reread)
 		},
 	}
 	f := cmd.Flags()

@@ -184,6 +184,7 @@ type served struct {
 	stderr   *syncBuffer        // its progress output
 	done     chan int           // its exit code
 	endpoint string             // its /mcp URL
+	config   string             // its configuration file
 }
 
 // serveYAML runs "mcpgate serve" with the configuration yaml (written to
@@ -197,7 +198,7 @@ func serveYAML(t *testing.T, yaml string) *served {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s := &served{cancel: cancel, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	s := &served{cancel: cancel, stderr: &syncBuffer{}, done: make(chan int, 1), config: cfg}
 	go func() {
 		var stdout syncBuffer
 		s.done <- run(ctx, []string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--log-level", "error"}, &stdout, s.stderr)

@@ -92,6 +92,28 @@ type Server struct {
 	// open before one more attempt (default 1m).
 	UpstreamCircuitFailures int           `yaml:"upstream_circuit_failures" json:"upstream_circuit_failures,omitempty"`
 	UpstreamCircuitOpen     time.Duration `yaml:"upstream_circuit_open" json:"upstream_circuit_open,omitempty"`
+	// MaxInflight bounds the MCP requests (POST /mcp, POST /sse message)
+	// being processed at once, of all callers (default 512; negative: no
+	// bound); MaxInflightPerPrincipal those of one principal (default 64;
+	// negative: no bound). Requests beyond are refused at once (HTTP 503,
+	// or 429 for one principal's, with Retry-After) rather than queued.
+	// The probes /healthz and /readyz are never counted. A reload applies
+	// new values.
+	MaxInflight             int `yaml:"max_inflight" json:"max_inflight,omitempty"`
+	MaxInflightPerPrincipal int `yaml:"max_inflight_per_principal" json:"max_inflight_per_principal,omitempty"`
+	// UpstreamNotificationRate bounds the progress, log message and
+	// resource update notifications one upstream may send per second,
+	// with bursts of twice as many (default 1000; negative: no bound).
+	// The excess is dropped, counted and logged.
+	UpstreamNotificationRate int `yaml:"upstream_notification_rate" json:"upstream_notification_rate,omitempty"`
+	// MaxStreamsPerSession, MaxStreamsPerPrincipal and
+	// MaxStreamsPerAddress bound the streams open at once on /mcp (GET
+	// streams, and POST requests being answered) of one session (default
+	// 32), one principal (default 256) and one source address (default
+	// 1024); negative: no bound. One beyond gets 429 with Retry-After.
+	MaxStreamsPerSession   int `yaml:"max_streams_per_session" json:"max_streams_per_session,omitempty"`
+	MaxStreamsPerPrincipal int `yaml:"max_streams_per_principal" json:"max_streams_per_principal,omitempty"`
+	MaxStreamsPerAddress   int `yaml:"max_streams_per_address" json:"max_streams_per_address,omitempty"`
 	// DebugListen, when set, is a loopback address (127.0.0.1:6060) where
 	// `mcpgate serve` serves the Go runtime's profiles (net/http/pprof
 	// under /debug/pprof/) for diagnosis and benchmarks. Off by default.

@@ -7,20 +7,26 @@ import (
 
 // Defaults of the Server section.
 const (
-	DefaultStartupWait             = 10 * time.Second
-	DefaultReadHeaderTimeout       = 10 * time.Second
-	DefaultReadBodyTimeout         = 30 * time.Second
-	DefaultIdleTimeout             = 2 * time.Minute
-	DefaultMaxSessions             = 10000
-	DefaultMaxSessionsPerPrincipal = 64
-	DefaultMaxSessionsPerAddress   = 1000
-	DefaultMaxLegacySessions       = 1000
-	DefaultPasswordQueue           = 8
-	DefaultPasswordFailures        = 5
-	DefaultPasswordFailureWindow   = 15 * time.Minute
-	DefaultPasswordAddressFailures = 20
-	DefaultUpstreamCircuitFailures = 5
-	DefaultUpstreamCircuitOpen     = time.Minute
+	DefaultStartupWait              = 10 * time.Second
+	DefaultReadHeaderTimeout        = 10 * time.Second
+	DefaultReadBodyTimeout          = 30 * time.Second
+	DefaultIdleTimeout              = 2 * time.Minute
+	DefaultMaxSessions              = 10000
+	DefaultMaxSessionsPerPrincipal  = 64
+	DefaultMaxSessionsPerAddress    = 1000
+	DefaultMaxLegacySessions        = 1000
+	DefaultPasswordQueue            = 8
+	DefaultPasswordFailures         = 5
+	DefaultPasswordFailureWindow    = 15 * time.Minute
+	DefaultPasswordAddressFailures  = 20
+	DefaultUpstreamCircuitFailures  = 5
+	DefaultUpstreamCircuitOpen      = time.Minute
+	DefaultMaxInflight              = 512
+	DefaultMaxInflightPerPrincipal  = 64
+	DefaultUpstreamNotificationRate = 1000
+	DefaultMaxStreamsPerSession     = 32
+	DefaultMaxStreamsPerPrincipal   = 256
+	DefaultMaxStreamsPerAddress     = 1024
 )
 
 // Limits returns the Server section with every default filled in. Fields
@@ -55,6 +61,12 @@ func (c *Config) Limits() Server {
 	num(&s.PasswordFailures, DefaultPasswordFailures)
 	num(&s.PasswordAddressFailures, DefaultPasswordAddressFailures)
 	num(&s.UpstreamCircuitFailures, DefaultUpstreamCircuitFailures)
+	num(&s.MaxInflight, DefaultMaxInflight)
+	num(&s.MaxInflightPerPrincipal, DefaultMaxInflightPerPrincipal)
+	num(&s.UpstreamNotificationRate, DefaultUpstreamNotificationRate)
+	num(&s.MaxStreamsPerSession, DefaultMaxStreamsPerSession)
+	num(&s.MaxStreamsPerPrincipal, DefaultMaxStreamsPerPrincipal)
+	num(&s.MaxStreamsPerAddress, DefaultMaxStreamsPerAddress)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
 			if u.Credentials == nil || u.Credentials.Type != CredentialsOAuthUser {

@@ -75,6 +75,7 @@ type App struct {
 
 	logger  *slog.Logger
 	closers []func() error // in the order of building
+	reload  reloadState    // what Reload needs (reload.go)
 }
 
 // New builds the gateway for cfg and everything it uses (see the package
@@ -115,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		a.onClose(db.Close)
 		gopts.Tasks = db
 		gopts.Sessions = db
+		gopts.UpstreamStates = db
 		gopts.ReadyCheck = db.CheckWritable
 	}
 
@@ -225,6 +227,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		return nil, err
 	}
 	a.onClose(a.Gateway.Close)
+	a.reload.cfg, a.reload.policy, a.reload.audit = cfg, gopts.Policy, gopts.Audit
 	return a, nil
 }
 

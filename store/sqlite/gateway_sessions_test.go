@@ -26,3 +26,7 @@ func TestSQLiteGatewaySessions(t *testing.T) {
 func TestSQLiteUpstreamRecords(t *testing.T) {
 	storetest.RunUpstreamRecords(t, func(t *testing.T) store.UpstreamRecords { return openSQLite(t) })
 }
+
+func TestSQLiteUpstreamStates(t *testing.T) {
+	storetest.RunUpstreamStates(t, func(t *testing.T) store.UpstreamStates { return openSQLite(t) })
+}

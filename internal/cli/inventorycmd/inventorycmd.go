@@ -541,7 +541,7 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 		}
 	}
 	if section("upstreams", "upstreams") {
-		fmt.Fprintln(w, "UPSTREAM\tTRANSPORT\tURL_OR_COMMAND\tCREDENTIAL\tOWNER\tTOOLS")
+		fmt.Fprintln(w, "UPSTREAM\tTRANSPORT\tURL_OR_COMMAND\tCREDENTIAL\tOWNER\tTOOLS\tSTATE")
 		for _, u := range g.Upstreams {
 			target, cred := u.URL, dash(u.CredentialType)
 			if len(u.Command) > 0 {
@@ -553,7 +553,7 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 			if !u.Configured {
 				target = "(not in the configuration the gateway last started with)"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", u.Name, dash(u.Transport), dash(target), cred, dash(u.Owner), len(u.Tools))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, dash(u.Transport), dash(target), cred, dash(u.Owner), len(u.Tools), upstreamState(u.State))
 		}
 		if kind == "" {
 			fmt.Fprintf(w, "\n== tools\n")
@@ -760,4 +760,26 @@ func printWalk(out io.Writer, g *inventory.Graph, kind, id string, asJSON bool) 
 	b.WriteString("\n(reachable as the records say: every configured upstream, a per-user one only with the user's credential, approved tools; policy may narrow it call by call)\n")
 	_, err = io.WriteString(out, b.String())
 	return err
+}
+
+// upstreamState describes an upstream's state as the running gateway last
+// wrote it: "ready since T", "backoff until T (N failures: error)", ...
+func upstreamState(st *inventory.UpstreamState) string {
+	if st == nil {
+		return "-"
+	}
+	out := st.State
+	switch {
+	case !st.RetryAt.IsZero():
+		out += " until " + ts(st.RetryAt)
+	case !st.Since.IsZero():
+		out += " since " + ts(st.Since)
+	}
+	if st.LastError != "" {
+		out += fmt.Sprintf(" (%d failure%s, last: %s)", st.Failures, map[bool]string{true: "s", false: ""}[st.Failures != 1], st.LastError)
+	}
+	if st.State != "stopped" {
+		out += ", as of " + ts(st.UpdatedAt)
+	}
+	return out
 }

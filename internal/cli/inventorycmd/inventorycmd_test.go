@@ -75,6 +75,11 @@ func populate(t *testing.T, dir string) {
 		{Name: "fs", Transport: "stdio", Command: []string{"mcp-fs", "--root", "/srv"}, CredentialType: "none", Owner: "platform-team"},
 		{Name: "drive", Transport: "streamable", URL: "https://drive.example/mcp", CredentialType: "oauth_user", PerUser: true},
 	}))
+	// The states the running gateway writes as its upstreams change.
+	must(st.PutUpstreamStates(ctx, []*store.UpstreamStateRecord{
+		{Name: "fs", State: "backoff", Since: now, Failures: 2, LastError: "exec: mcp-fs: not found", RetryAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), UpdatedAt: now},
+		{Name: "drive", State: "per_user", UpdatedAt: now},
+	}))
 	must(st.PutGatewaySession(ctx, &store.GatewaySession{ID: "sess-a", Principal: "alice", ClientID: cimd, TokenID: "jti-1", Grant: "fam-1",
 		Transport: store.TransportStreamable, SourceAddr: "192.0.2.10", CreatedAt: now, LastSeen: now}))
 	must(st.PutGatewaySession(ctx, &store.GatewaySession{ID: "sess-ended", Principal: "alice", ClientID: cimd, Transport: store.TransportSSE,
@@ -380,5 +385,37 @@ func TestRevoke(t *testing.T) {
 	out, _ = run(t, dir, "inventory", "show", "alice")
 	if !strings.Contains(out, "REVOKED") || !strings.Contains(out, "user alice") {
 		t.Errorf("show after revoke:\n%s", out)
+	}
+}
+
+// TestUpstreamStates: the upstream states a running gateway wrote show in
+// the upstreams table and in --json.
+func TestUpstreamStates(t *testing.T) {
+	dir := t.TempDir()
+	populate(t, dir)
+	out, err := run(t, dir, "inventory", "list", "--kind", "upstreams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"STATE", "backoff until 2030-01-02T03:04:05Z (2 failures, last: exec: mcp-fs: not found), as of ", "per_user, as of "} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	out, err = run(t, dir, "inventory", "list", "--kind", "upstreams", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ups []inventory.Upstream
+	if err := json.Unmarshal([]byte(out), &ups); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, u := range ups {
+		if u.Name == "fs" && (u.State == nil || u.State.State != "backoff" || u.State.LastError != "exec: mcp-fs: not found" || u.State.Failures != 2) {
+			t.Errorf("fs state = %+v", u.State)
+		}
+		if u.Name == "crm" && u.State != nil {
+			t.Errorf("crm (not run by the gateway) has a state: %+v", u.State)
+		}
 	}
 }
