@@ -69,6 +69,9 @@
 //   - upstream.go, stdioenv.go: upstream connections, capability profiles,
 //     transports, back-off and the circuit, the environment of stdio
 //     upstreams.
+//   - upstreamreap.go: upstream sessions ended when idle, and bounded per
+//     upstream (server.upstream_session_idle, max_upstream_sessions,
+//     max_stdio_sessions).
 //   - health.go: bringing upstreams up in the background (supervise),
 //     [Gateway.UpstreamStates], readiness and the /healthz and /readyz
 //     probes.

@@ -420,6 +420,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 		defer g.supervisors.Done()
 		g.pollCancelRequests()
 	}()
+	// Idle upstream sessions end (upstreamreap.go).
+	g.supervisors.Add(1)
+	go func() {
+		defer g.supervisors.Done()
+		g.reapLoop()
+	}()
 	g.startStateWriter()
 	for _, u := range g.upstreamList() {
 		g.startUpstream(u)

@@ -143,6 +143,7 @@ func (u *upstream) sessionEntry(principal, profile string) *upstreamSession {
 		us = &upstreamSession{up: u, principal: principal, profile: profile}
 		u.sessions[key] = us
 	}
+	us.touch()
 	return us
 }
 

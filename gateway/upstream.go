@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -71,6 +72,10 @@ type upstreamSession struct {
 	// reconnection to the supervisor.
 	supervised bool
 	lost       chan struct{} // supervised: watch signals a lost session (buffered, 1)
+
+	// lastUsed is when a request last asked for the session (unix
+	// nanoseconds; upstreamreap.go).
+	lastUsed atomic.Int64
 
 	mu        sync.Mutex
 	cs        *mcp.ClientSession
@@ -138,9 +143,18 @@ func (u *upstream) sessionAs(ctx context.Context, principal, profile string) (*m
 	}
 	us := u.sessions[key]
 	if us == nil {
+		if m := u.maxSessions(); m > 0 && len(u.sessions) >= m {
+			// Make room (upstreamreap.go), then try again.
+			u.mu.Unlock()
+			if err := u.makeRoom(); err != nil {
+				return nil, err
+			}
+			return u.sessionAs(ctx, principal, profile)
+		}
 		us = &upstreamSession{up: u, principal: principal, profile: profile}
 		u.sessions[key] = us
 	}
+	us.touch()
 	u.mu.Unlock()
 	return us.get(ctx)
 }

@@ -118,6 +118,18 @@ type Server struct {
 	// `mcpgate serve` serves the Go runtime's profiles (net/http/pprof
 	// under /debug/pprof/) for diagnosis and benchmarks. Off by default.
 	DebugListen string `yaml:"debug_listen" json:"debug_listen,omitempty"`
+	// UpstreamSessionIdle is how long an upstream session (one per
+	// principal and client capability profile) may stay unused while its
+	// principal has no session with the gateway and it holds no watched
+	// task, before the gateway ends it (default 10m; negative: never).
+	// MaxUpstreamSessions bounds the sessions one upstream holds (default
+	// 1000), MaxStdioSessions those of one stdio upstream, each a process
+	// (default 32); negative: no bound. At the bound the least recently
+	// used session that could be ended is ended; if none can, the request
+	// fails with a clear error.
+	UpstreamSessionIdle time.Duration `yaml:"upstream_session_idle" json:"upstream_session_idle,omitempty"`
+	MaxUpstreamSessions int           `yaml:"max_upstream_sessions" json:"max_upstream_sessions,omitempty"`
+	MaxStdioSessions    int           `yaml:"max_stdio_sessions" json:"max_stdio_sessions,omitempty"`
 }
 
 // Policy configures policy evaluation.

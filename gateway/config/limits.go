@@ -27,6 +27,9 @@ const (
 	DefaultMaxStreamsPerSession     = 32
 	DefaultMaxStreamsPerPrincipal   = 256
 	DefaultMaxStreamsPerAddress     = 1024
+	DefaultUpstreamSessionIdle      = 10 * time.Minute
+	DefaultMaxUpstreamSessions      = 1000
+	DefaultMaxStdioSessions         = 32
 )
 
 // Limits returns the Server section with every default filled in. Fields
@@ -67,6 +70,9 @@ func (c *Config) Limits() Server {
 	num(&s.MaxStreamsPerSession, DefaultMaxStreamsPerSession)
 	num(&s.MaxStreamsPerPrincipal, DefaultMaxStreamsPerPrincipal)
 	num(&s.MaxStreamsPerAddress, DefaultMaxStreamsPerAddress)
+	dur(&s.UpstreamSessionIdle, DefaultUpstreamSessionIdle)
+	num(&s.MaxUpstreamSessions, DefaultMaxUpstreamSessions)
+	num(&s.MaxStdioSessions, DefaultMaxStdioSessions)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
 			if u.Credentials == nil || u.Credentials.Type != CredentialsOAuthUser {
