@@ -353,13 +353,17 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 	return &listResult{page: page.Bytes(), shown: len(raws), hidden: hidden}, nil
 }
 
-// maxTaskListPages bounds the pages of one upstream's tasks/list the
-// gateway reads for a client's tasks/list.
-const maxTaskListPages = 100
+// maxTaskListPages and maxTaskListItems bound the pages of one
+// upstream's tasks/list the gateway reads (for a client's tasks/list, or
+// the watcher's shared polling) and the tasks it keeps from them.
+const (
+	maxTaskListPages = 100
+	maxTaskListItems = 100000
+)
 
 // upstreamTasks lists the tasks an upstream session reports, by upstream
 // task id; nil when they cannot be known (an error, a repeated cursor, too
-// many pages), so that no task is declared lost on that account.
+// many pages or tasks), so that no task is declared lost on that account.
 func (g *Gateway) upstreamTasks(ctx context.Context, u *upstream, cs *mcp.ClientSession) map[string]jsontext.Value {
 	m := map[string]jsontext.Value{}
 	seen := map[string]bool{}
@@ -377,6 +381,10 @@ func (g *Gateway) upstreamTasks(ctx context.Context, u *upstream, cs *mcp.Client
 		tasks, _ := jsonraw.Elements(valueOf(res, "tasks"))
 		for _, t := range tasks {
 			m[stringOf(t, "taskId")] = t
+		}
+		if len(m) > maxTaskListItems {
+			u.logger.Warn("tasks/list: the upstream lists more tasks than the gateway reads", "tasks", maxTaskListItems)
+			return nil
 		}
 		next := stringOf(res, "nextCursor")
 		if next == "" {

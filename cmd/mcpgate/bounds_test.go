@@ -124,3 +124,29 @@ func TestServeListensAtOnce(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// TestIdleConnectionClosed: a keep-alive connection left idle after its
+// answer is closed by the server once idle_timeout has passed.
+func TestIdleConnectionClosed(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		config.Server{ReadHeaderTimeout: time.Second, ReadBodyTimeout: time.Second, IdleTimeout: 200 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	// The answer, then the server's close: ReadAll ends without error at
+	// EOF. A server that kept the connection would hit the deadline.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("idle connection not closed: %v (read %q)", err, b)
+	}
+	if !strings.Contains(string(b), "200 OK") {
+		t.Fatalf("answer: %q", b)
+	}
+}
