@@ -139,7 +139,7 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			profile := ""
+			profile := rec.Profile
 			if p, ok := g.taskProfiles.Load(rec.ID); ok {
 				profile = p.(string)
 			}

@@ -172,7 +172,8 @@ type Gateway struct {
 	progress  progressRoutes   // gateway progress token -> call
 	creations *taskCreations   // task-augmented calls in flight
 	// taskProfiles maps a gateway task id to the capability profile of
-	// the upstream session the task was created in.
+	// the upstream session the task was created in, while the watcher
+	// follows the task (its record keeps the profile too).
 	taskProfiles sync.Map
 	// watcher follows tasks to their end (taskwatch.go).
 	watcher taskWatcher

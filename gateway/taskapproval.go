@@ -365,7 +365,7 @@ func (g *Gateway) handOver(ctx context.Context, h *heldTask, base audit.Record) 
 		g.logger.Warn("handing a held task over to its upstream", "task", h.id, "error", err)
 		return
 	}
-	rec.UpstreamTaskID = upID
+	rec.UpstreamTaskID, rec.Profile = upID, h.profile
 	g.taskProfiles.Store(rec.ID, h.profile)
 	status, msg := stringOf(task, "status"), stringOf(task, "statusMessage")
 	if !g.noteStatus(bg, rec, status, msg) {

@@ -264,11 +264,15 @@ func (g *Gateway) storedAnswer(method, gid string, rec *store.GatewayTask) (res 
 }
 
 // taskProfile returns the capability profile of the upstream session a
-// task was created in (the session of the request in ctx when unknown,
-// after a restart).
+// task was created in: from taskProfiles while the task is watched, else
+// from its record (the session of the request in ctx for a record made
+// before the gateway kept it).
 func (g *Gateway) taskProfile(ctx context.Context, u *upstream, gid string) string {
 	if p, ok := g.taskProfiles.Load(gid); ok {
 		return p.(string)
+	}
+	if rec, err := g.taskStore.GetGatewayTask(ctx, gid); err == nil && rec.Profile != "" {
+		return rec.Profile
 	}
 	return u.profileFor(downstreamOf(ctx))
 }

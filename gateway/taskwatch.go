@@ -175,6 +175,7 @@ func (g *Gateway) unwatch(l *watchLoop, id string) {
 		w.n--
 	}
 	w.mu.Unlock()
+	g.taskProfiles.Delete(id) // the record keeps it (taskProfile)
 }
 
 // runWatchLoop polls the tasks of one upstream session until none is
@@ -229,6 +230,7 @@ func (g *Gateway) runWatchLoop(l *watchLoop) {
 				} else {
 					delete(l.tasks, t.id)
 					w.n--
+					g.taskProfiles.Delete(t.id) // the record keeps it (taskProfile)
 				}
 			}
 			w.mu.Unlock()

@@ -15,7 +15,9 @@ import (
 // (server.max_stdio_sessions for a stdio upstream): a new one beyond ends
 // the least recently used session that could be ended, idle or not yet;
 // when none can, the request fails with a clear error. The start-up
-// session of an upstream (upstream.primary) is never ended.
+// session of an upstream (upstream.primary) is never ended. The reaper
+// also drops the catalogues of principals that left (catalog.go), so that
+// they too are bounded by the principals present, not those ever seen.
 
 // touch records that us was used now.
 func (us *upstreamSession) touch() { us.lastUsed.Store(time.Now().UnixNano()) }
@@ -95,7 +97,9 @@ func (u *upstream) makeRoom() error {
 }
 
 // reapIdle ends the sessions idle since before cutoff that may be ended,
-// and returns how many it ended.
+// and drops the catalogues of principals with no session with the
+// gateway (rebuilt when they come back). It returns how many sessions it
+// ended.
 func (g *Gateway) reapIdle(cutoff time.Time) int {
 	n := 0
 	for _, u := range g.upstreamList() {
@@ -103,6 +107,19 @@ func (g *Gateway) reapIdle(cutoff time.Time) int {
 			if us.idleSince().Before(cutoff) && g.endable(us) && u.endSession(us, "idle") {
 				n++
 			}
+		}
+	}
+	g.mu.Lock()
+	principals := make([]string, 0, len(g.catalogs))
+	for p := range g.catalogs {
+		if p != AnonymousPrincipal {
+			principals = append(principals, p)
+		}
+	}
+	g.mu.Unlock()
+	for _, p := range principals {
+		if len(g.sessions.ofPrincipal(p)) == 0 {
+			g.invalidate(p)
 		}
 	}
 	return n

@@ -96,6 +96,13 @@ func TestUpstreamSessionBound(t *testing.T) {
 	if p := sessionPrincipals(u); p["carol"] || !p["alice"] || len(p) != 2 {
 		t.Fatalf("sessions after reaping: %v, want the start-up session and alice", p)
 	}
+	g.mu.Lock()
+	_, carolCat := g.catalogs["carol"]
+	_, aliceCat := g.catalogs["alice"]
+	g.mu.Unlock()
+	if carolCat || !aliceCat {
+		t.Fatalf("catalogues after reaping: carol's kept %v, alice's kept %v; want only alice's", carolCat, aliceCat)
+	}
 	// Alice's session was not ended: her calls still work.
 	if err := call(alice); err != nil {
 		t.Fatal(err)
