@@ -60,6 +60,9 @@
 //     requests every 200 ms.
 //   - taskapproval.go: tasks held by the gateway while a call waits for
 //     approval, then run by the gateway.
+//   - taskheld.go: held tasks across a restart: the call kept sealed with
+//     the record, held again at start-up, results kept like an upstream
+//     task's.
 //   - taskresult.go: results of tasks that ended, fetched once by the
 //     watcher and kept sealed (AES-256-GCM) with their digest, answered
 //     to their owner from the store.

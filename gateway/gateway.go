@@ -415,6 +415,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 	// Tasks that ran when the gateway stopped get their upstream sessions
 	// back (taskresume.go): set up before the upstreams connect.
 	g.resumeTasks(ctx)
+	// So do tasks it held for an approval (taskheld.go).
+	g.resumeHeld(ctx)
 	// Cancel requests of `mcpgate tasks cancel` (taskpolicy.go).
 	g.supervisors.Add(1)
 	go func() {

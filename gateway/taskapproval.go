@@ -36,11 +36,11 @@ import (
 // the reason. Every change is recorded (task.status) and sent to the
 // owner's sessions as notifications/tasks/status.
 //
-// Held tasks live in this process: their params and results are kept in
-// memory, at most maxHeldTasks at once; a result is kept until the task's
-// ttl ends, or heldResultRetention after the task ended when it has no
-// ttl. A gateway that restarts while a task waits fails it on the next
-// request about it (lostHeldMessage).
+// This process holds at most maxHeldTasks tasks in memory at once; an
+// ended one is dropped from memory when its ttl ends, or
+// heldResultRetention after it ended when it has no ttl. Held tasks
+// outlive the process: their call and result are kept, sealed, with their
+// record (taskheld.go), and a restarted gateway holds them again.
 
 const (
 	// maxHeldTasks bounds the tasks the gateway holds at once (waiting,
@@ -143,15 +143,22 @@ func (g *Gateway) approvalTask(ctx context.Context, c *call, d policy.Decision, 
 	if err := g.auditAppend(ctx, rec); err != nil {
 		return nil, true, err
 	}
-	if err := g.taskStore.PutGatewayTask(ctx, t); err != nil {
-		return nil, true, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
-	}
-	_ = g.auditAppend(ctx, &audit.Record{User: t.Principal, Client: t.ClientID, Session: ds.id(), Upstream: t.Upstream,
-		Action: "task.created", Target: t.ID, Outcome: t.Status, Error: t.StatusMessage})
 	hctx, cancel := context.WithCancel(g.life)
 	h := &heldTask{id: t.ID, principal: t.Principal, approvalID: a.ID, up: c.up, profile: c.up.profileFor(ds),
 		params: params.Bytes(), task: taskParams, req: req, clientID: ds.clientID, session: ds.id(), args: c.args,
 		cancel: cancel, done: make(chan struct{})}
+	// The call is kept sealed with the record, so that a restarted
+	// gateway holds the task again (taskheld.go).
+	if err := g.sealHeldCall(t, h); err != nil {
+		cancel()
+		return nil, true, jsonrpc.NewError(jsonrpc.CodeInternalError, "keeping the held call failed: %v", err)
+	}
+	if err := g.taskStore.PutGatewayTask(ctx, t); err != nil {
+		cancel()
+		return nil, true, jsonrpc.NewError(jsonrpc.CodeInternalError, "recording the task failed: %v", err)
+	}
+	_ = g.auditAppend(ctx, &audit.Record{User: t.Principal, Client: t.ClientID, Session: ds.id(), Upstream: t.Upstream,
+		Action: "task.created", Target: t.ID, Outcome: t.Status, Error: t.StatusMessage})
 	g.taskGov.mu.Lock()
 	if g.taskGov.held == nil {
 		g.taskGov.held, g.taskGov.heldByApproval = map[string]*heldTask{}, map[string]string{}
@@ -365,7 +372,7 @@ func (g *Gateway) handOver(ctx context.Context, h *heldTask, base audit.Record) 
 		g.logger.Warn("handing a held task over to its upstream", "task", h.id, "error", err)
 		return
 	}
-	rec.UpstreamTaskID, rec.Profile = upID, h.profile
+	rec.UpstreamTaskID, rec.Profile, rec.HeldCall = upID, h.profile, nil
 	g.taskProfiles.Store(rec.ID, h.profile)
 	status, msg := stringOf(task, "status"), stringOf(task, "statusMessage")
 	if !g.noteStatus(bg, rec, status, msg) {
@@ -433,9 +440,11 @@ func (g *Gateway) endHeld(h *heldTask, status mcp.TaskStatus, msg string, res js
 	default:
 	}
 	h.result, h.err, h.ended = res, err, time.Now()
+	// The record first, so that whoever waits on done finds it ended.
+	g.endHeldRecord(h, status)
+	g.noteHeld(h.id, status, msg)
 	close(h.done)
 	h.cancel()
-	g.noteHeld(h.id, status, msg)
 	return true
 }
 
@@ -507,6 +516,13 @@ func (g *Gateway) heldTaskRequest(ctx context.Context, c *call) (any, error) {
 	}
 	// tasks/result blocks until the task ends.
 	if h == nil {
+		// Ended before a restart: its result was kept (taskheld.go).
+		if res, ok, err := g.storedResult(rec); ok {
+			if err != nil {
+				return nil, err
+			}
+			return withRelatedTask(res, rec.ID)
+		}
 		if rec.Status == string(mcp.TaskStatusFailed) {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "%s", rec.StatusMessage)
 		}

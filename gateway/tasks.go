@@ -122,13 +122,22 @@ func (g *Gateway) gatewayTaskID(u *upstream, principal, upID string) (string, *s
 // created (and, for a terminal status, the digest of the result the
 // gateway kept, if any), and reports whether it changed. A cancel request recorded from
 // the command line (store.TaskCancelRequested) is kept until the task
-// ends: a non-terminal status does not replace it.
+// ends: a non-terminal status does not replace it, and the cancelled
+// status that ends it is recorded as the operator's (operatorCancelMessage).
 func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status, message string) bool {
 	if status == "" || (status == rec.Status && message == rec.StatusMessage) {
 		return false
 	}
-	if rec.StatusMessage == store.TaskCancelRequested && !isTerminal(status) {
-		return false
+	if rec.StatusMessage == store.TaskCancelRequested {
+		if !isTerminal(status) {
+			return false
+		}
+		if status == string(mcp.TaskStatusCancelled) {
+			// The operator's cancellation, however the gateway learns
+			// that it took effect (the upstream's answer, a status
+			// notification, a poll): the record says who cancelled.
+			message = operatorCancelMessage
+		}
 	}
 	now := time.Now().UTC()
 	rec.Status, rec.StatusMessage, rec.UpdatedAt = status, message, now

@@ -44,6 +44,9 @@ type GatewayTask struct {
 	// waited for ("" for a task that never needed one). A held task has
 	// no UpstreamTaskID.
 	ApprovalID string
+	// HeldCall is the call a held task waits to run, sealed by the
+	// gateway (nil once the task ended or was handed over).
+	HeldCall []byte
 
 	// Profile is the capability profile of the upstream session the task
 	// runs in (the gateway's name for what the client declared).
@@ -70,6 +73,7 @@ type GatewayTask struct {
 func (t GatewayTask) clone() *GatewayTask {
 	t.UpstreamInit = cloneBytes(t.UpstreamInit)
 	t.ResultSealed = cloneBytes(t.ResultSealed)
+	t.HeldCall = cloneBytes(t.HeldCall)
 	return &t
 }
 

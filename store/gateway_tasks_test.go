@@ -41,13 +41,15 @@ func TestGatewayTasks(t *testing.T) {
 			}
 			a.Profile, a.UpstreamSession, a.UpstreamProtocol, a.UpstreamInit = "ef", "sess-1", "2025-11-25", []byte(`{"capabilities":{}}`)
 			a.ResultSealed, a.ResultDigest, a.ResultSize = []byte{1, 2, 3}, "sha256:00", 3
+			a.HeldCall = []byte{7, 8}
 			if err := st.PutGatewayTask(ctx, a); err != nil {
 				t.Fatal(err)
 			}
 			a.ResultSealed[0] = 9 // the store kept its own copy
 			got, err = st.GetGatewayTask(ctx, "g1")
 			if err != nil || got.Profile != "ef" || got.UpstreamSession != "sess-1" || got.UpstreamProtocol != "2025-11-25" ||
-				string(got.UpstreamInit) != `{"capabilities":{}}` || string(got.ResultSealed) != "\x01\x02\x03" || got.ResultDigest != "sha256:00" || got.ResultSize != 3 {
+				string(got.UpstreamInit) != `{"capabilities":{}}` || string(got.ResultSealed) != "\x01\x02\x03" || got.ResultDigest != "sha256:00" || got.ResultSize != 3 ||
+				string(got.HeldCall) != "\x07\x08" {
 				t.Fatalf("get with session state and result: %+v %v", got, err)
 			}
 			if _, err := st.GetGatewayTask(ctx, "nope"); err == nil {

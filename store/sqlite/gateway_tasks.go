@@ -11,7 +11,7 @@ import (
 var _ store.GatewayTasks = (*Store)(nil)
 
 const gatewayTaskCols = `id, principal, client_id, upstream, upstream_task_id, status, status_message, created_at, updated_at, expires_at, grant_id, tool, approval_id,
-	profile, upstream_session, upstream_protocol, upstream_init, result_sealed, result_digest, result_size`
+	profile, upstream_session, upstream_protocol, upstream_init, result_sealed, result_digest, result_size, held_call`
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -31,7 +31,7 @@ func scanGatewayTask(row interface{ Scan(...any) error }) (*store.GatewayTask, e
 	var t store.GatewayTask
 	var created, updated, expires int64
 	if err := row.Scan(&t.ID, &t.Principal, &t.ClientID, &t.Upstream, &t.UpstreamTaskID, &t.Status, &t.StatusMessage, &created, &updated, &expires, &t.Grant, &t.Tool, &t.ApprovalID,
-		&t.Profile, &t.UpstreamSession, &t.UpstreamProtocol, &t.UpstreamInit, &t.ResultSealed, &t.ResultDigest, &t.ResultSize); err != nil {
+		&t.Profile, &t.UpstreamSession, &t.UpstreamProtocol, &t.UpstreamInit, &t.ResultSealed, &t.ResultDigest, &t.ResultSize, &t.HeldCall); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt, t.ExpiresAt = fromNanos(created), fromNanos(updated), fromNanos(expires)
@@ -40,14 +40,14 @@ func scanGatewayTask(row interface{ Scan(...any) error }) (*store.GatewayTask, e
 
 // PutGatewayTask implements store.GatewayTasks.
 func (s *Store) PutGatewayTask(ctx context.Context, t *store.GatewayTask) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_tasks (`+gatewayTaskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_tasks (`+gatewayTaskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET principal=excluded.principal, client_id=excluded.client_id, upstream=excluded.upstream,
 		upstream_task_id=excluded.upstream_task_id, status=excluded.status, status_message=excluded.status_message,
 		updated_at=excluded.updated_at, expires_at=excluded.expires_at, grant_id=excluded.grant_id, tool=excluded.tool, approval_id=excluded.approval_id,
 		profile=excluded.profile, upstream_session=excluded.upstream_session, upstream_protocol=excluded.upstream_protocol,
-		upstream_init=excluded.upstream_init, result_sealed=excluded.result_sealed, result_digest=excluded.result_digest, result_size=excluded.result_size`,
+		upstream_init=excluded.upstream_init, result_sealed=excluded.result_sealed, result_digest=excluded.result_digest, result_size=excluded.result_size, held_call=excluded.held_call`,
 		t.ID, t.Principal, t.ClientID, t.Upstream, t.UpstreamTaskID, t.Status, t.StatusMessage, nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.ExpiresAt), t.Grant, t.Tool, t.ApprovalID,
-		t.Profile, t.UpstreamSession, t.UpstreamProtocol, t.UpstreamInit, t.ResultSealed, t.ResultDigest, t.ResultSize)
+		t.Profile, t.UpstreamSession, t.UpstreamProtocol, t.UpstreamInit, t.ResultSealed, t.ResultDigest, t.ResultSize, t.HeldCall)
 	return wrap("gateway task "+t.ID, err)
 }
 
