@@ -67,3 +67,19 @@ func TestClientConfig(t *testing.T) {
 		t.Errorf("shellQuote: %s", got)
 	}
 }
+
+func TestConnectHeaders(t *testing.T) {
+	h, err := parseHeaders([]string{"Authorization: Bearer abc", "x-team:  blue "})
+	if err != nil || h.Get("Authorization") != "Bearer abc" || h.Get("X-Team") != "blue" {
+		t.Errorf("parseHeaders: %v %v", h, err)
+	}
+	for _, bad := range []string{"no colon", ": empty name", "Bad Name: x", "X: a\r\nInjected: y"} {
+		if _, err := parseHeaders([]string{bad}); err == nil {
+			t.Errorf("parseHeaders(%q) accepted", bad)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"connect"}, &out, &errOut); code == 0 {
+		t.Error("connect without URL succeeded")
+	}
+}
