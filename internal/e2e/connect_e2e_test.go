@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,18 +97,40 @@ func TestConnect(t *testing.T) {
 		t.Errorf("the second run opened the browser (%d sign-ins in all)", n)
 	}
 
+	// An expired access token is refreshed without the browser.
+	first := editToken(t, tokenFile, o.URL, func(tok map[string]any) { tok["expiry"] = time.Now().Add(-time.Hour).Format(time.RFC3339) })
+	cs, stop = runConnect(ctx, t, o)
+	if got := toolNames(ctx, t, cs); len(got) != 4 {
+		t.Errorf("tools/list after expiry: %v", got)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("run after expiry: %v", err)
+	}
+	refreshed := editToken(t, tokenFile, o.URL, func(map[string]any) {})
+	if n := opened.Load(); n != 1 || refreshed["access_token"] == first["access_token"] {
+		t.Errorf("after expiry: %d sign-ins, access token changed %v; want 1 and a refreshed token", n, refreshed["access_token"] != first["access_token"])
+	}
+
+	// A refresh token the server refuses (invalid_grant) leads to a new
+	// sign-in.
+	editToken(t, tokenFile, o.URL, func(tok map[string]any) {
+		tok["expiry"] = time.Now().Add(-time.Hour).Format(time.RFC3339)
+		tok["refresh_token"] = "not-a-refresh-token"
+	})
+	cs, stop = runConnect(ctx, t, o)
+	if got := toolNames(ctx, t, cs); len(got) != 4 {
+		t.Errorf("tools/list after a refused refresh: %v", got)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("run after a refused refresh: %v", err)
+	}
+	if n := opened.Load(); n != 2 {
+		t.Errorf("after a refused refresh: %d sign-ins in all, want 2", n)
+	}
+
 	// With a static Authorization header there is no OAuth at all.
-	data, err := os.ReadFile(tokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stored map[string]struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(data, &stored); err != nil || stored[o.URL].AccessToken == "" {
-		t.Fatalf("token file %s: %v", data, err)
-	}
-	cs, stop = runConnect(ctx, t, connect.Options{URL: o.URL, Header: http.Header{"Authorization": {"Bearer " + stored[o.URL].AccessToken}},
+	stored := editToken(t, tokenFile, o.URL, func(map[string]any) {})
+	cs, stop = runConnect(ctx, t, connect.Options{URL: o.URL, Header: http.Header{"Authorization": {"Bearer " + stored["access_token"].(string)}},
 		OpenURL: func(context.Context, string) error { return errors.New("no sign-in expected") }})
 	if got := toolNames(ctx, t, cs); len(got) != 4 {
 		t.Errorf("tools/list with a static header: %v", got)
@@ -115,4 +138,27 @@ func TestConnect(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("static header run: %v", err)
 	}
+}
+
+// editToken changes the token stored for key in the token file and
+// returns it as it was before the change.
+func editToken(t *testing.T, file, key string, edit func(tok map[string]any)) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]map[string]any
+	if err := json.Unmarshal(data, &m); err != nil || m[key] == nil {
+		t.Fatalf("token file %s: %v", data, err)
+	}
+	before := maps.Clone(m[key])
+	edit(m[key])
+	if data, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return before
 }
