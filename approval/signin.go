@@ -170,22 +170,29 @@ func (s *Service) redeemTicket(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// wantsHTML reports whether the request comes from a browser navigating
-// to a page.
-func wantsHTML(r *http.Request) bool {
-	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html")
+// fromBrowser reports whether the request comes from a browser (it
+// accepts HTML pages).
+func fromBrowser(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // basicRealm is the WWW-Authenticate challenge of the pages.
 const basicRealm = `Basic realm="mcpgate approvals", charset="UTF-8"`
 
 // unauthenticated answers a request without valid credentials: a
-// browser is sent to the sign-in page when there is one; anything else
-// gets 401 with a Basic challenge (scripts sign in with Basic auth).
+// browser is sent to the sign-in page when there is one (a form posted
+// after the sign-in expired gets a page linking to it, since the
+// decision must be made again on a fresh page); anything else gets 401
+// with a Basic challenge (scripts sign in with Basic auth).
 func (s *Service) unauthenticated(w http.ResponseWriter, r *http.Request) {
-	if b := s.browser; b != nil && wantsHTML(r) {
-		next := url.URL{Path: s.basePath + r.URL.Path, RawQuery: r.URL.RawQuery}
-		http.Redirect(w, r, b.SignIn.SignInURL(next.String()), http.StatusSeeOther)
+	if b := s.browser; b != nil && fromBrowser(r) {
+		next := url.URL{Path: s.basePath + r.URL.Path}
+		if r.Method == http.MethodGet {
+			next.RawQuery = r.URL.RawQuery
+			http.Redirect(w, r, b.SignIn.SignInURL(next.String()), http.StatusSeeOther)
+			return
+		}
+		s.page(w, http.StatusUnauthorized, "Sign-in expired", "Your sign-in expired before the decision was sent, so nothing was recorded. Sign in again and repeat your decision.", b.SignIn.SignInURL(next.String()))
 		return
 	}
 	w.Header().Set("WWW-Authenticate", basicRealm)
