@@ -292,8 +292,9 @@ func (r *relay) run(ctx context.Context) error {
 	return err
 }
 
-// fromHost sends the host's messages to the remote. Requests are sent
-// concurrently (their responses may take long), the rest in order.
+// fromHost sends the host's messages to the remote. Requests other than
+// initialize are sent concurrently (their responses may take long), the
+// rest in order.
 func (r *relay) fromHost(ctx context.Context) error {
 	for {
 		msg, err := r.local.Read(ctx)
@@ -308,9 +309,17 @@ func (r *relay) fromHost(ctx context.Context) error {
 			continue
 		}
 		if req.Method == mcp.MethodInitialize {
+			// Sent before anything that follows it: once Write returns,
+			// the remote's session id is known, and a host that does not
+			// wait for the result before its next message is served too.
 			r.mu.Lock()
 			r.initIDs[req.ID] = true
 			r.mu.Unlock()
+			if err := r.remote.Write(ctx, req); err != nil {
+				r.log.Warn("sending initialize to the remote failed", "error", err)
+				r.answer(ctx, req.ID, err)
+			}
+			continue
 		}
 		select {
 		case r.sem <- struct{}{}:

@@ -153,3 +153,69 @@ func TestOptionsChecked(t *testing.T) {
 		t.Errorf("DefaultTokenFile = %s, want …/%s", p, want)
 	}
 }
+
+// TestRelayPipelined: a host that writes its messages without waiting
+// for the initialize result is served, since initialize is sent first.
+func TestRelayPipelined(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil)
+	s.AddTool(&mcp.Tool{Name: "hello"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello back"}}}, nil
+	})
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	defer srv.Close()
+	in := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello","arguments":{}}}`,
+	}, "\n") + "\n"
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &Options{URL: srv.URL, Header: http.Header{"Authorization": {"Bearer x"}}, Stdin: inR, Stdout: outW,
+			Stderr: io.Discard, Logger: slog.New(slog.DiscardHandler)})
+	}()
+	go inW.Write([]byte(in))
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 0, 4096)
+		tmp := make([]byte, 4096)
+		for {
+			n, err := outR.Read(tmp)
+			buf = append(buf, tmp[:n]...)
+			for {
+				i := strings.IndexByte(string(buf), '\n')
+				if i < 0 {
+					break
+				}
+				lines <- string(buf[:i])
+				buf = buf[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var got []string
+	for len(got) < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stdout closed after %q", got)
+			}
+			got = append(got, l)
+		case <-ctx.Done():
+			t.Fatalf("responses so far: %q", got)
+		}
+	}
+	if !strings.Contains(got[0], `"id":1`) || !strings.Contains(got[0], `"protocolVersion"`) || !strings.Contains(got[1], "hello back") {
+		t.Errorf("responses %q", got)
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}

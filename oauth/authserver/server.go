@@ -12,7 +12,8 @@
 // client registration, Client ID Metadata Documents, a JWKS endpoint,
 // RFC 7009 revocation and RFC 7662 introspection. Access tokens are RFC
 // 9068 JWTs signed with rotating ES256 keys, with the resource as
-// audience.
+// audience. With Options.SignInReturns it also signs users in for the
+// gateway's other pages (signin.go: SignInURL, RedeemSignIn).
 //
 // A Server is an http.Handler for every path it serves (see Patterns), so
 // it can be mounted on a mux at the issuer's path prefix. All state lives
