@@ -19,6 +19,11 @@
 // loopback redirect listener and the user's browser. Tokens are kept in
 // a file readable only by the user and refreshed when they expire; a
 // refused refresh starts a new sign-in.
+//
+// When the remote says the session expired (404), the relay starts a new
+// session with the host's own initialize request and answers the host's
+// requests that were waiting with an error, so the host keeps working
+// (at most MaxReinitializations times per run).
 package connect
 
 import (
@@ -148,9 +153,10 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	defer closeAuth()
 	pv := &protocolVersion{next: rt}
-	remote, err := (&mcp.StreamableClientTransport{
+	tr := &mcp.StreamableClientTransport{
 		Endpoint: o.URL, HTTPClient: &http.Client{Transport: pv}, Header: o.Header, Logger: o.Logger,
-	}).Connect(ctx)
+	}
+	remote, err := tr.Connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -159,7 +165,7 @@ func Run(ctx context.Context, o *Options) error {
 		remote.Close()
 		return err
 	}
-	r := &relay{local: local, remote: remote, pv: pv, log: o.Logger, sem: make(chan struct{}, o.MaxInFlight)}
+	r := &relay{local: local, remote: remote, dial: tr.Connect, pv: pv, log: o.Logger, sem: make(chan struct{}, o.MaxInFlight)}
 	return r.run(ctx)
 }
 
@@ -263,26 +269,50 @@ func (p *protocolVersion) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // relay copies messages both ways.
 type relay struct {
-	local, remote mcp.Connection
-	pv            *protocolVersion
-	log           *slog.Logger
-	sem           chan struct{}
+	local mcp.Connection
+	// dial opens a new connection to the remote, when its session
+	// expired.
+	dial func(context.Context) (mcp.Connection, error)
+	pv   *protocolVersion
+	log  *slog.Logger
+	sem  chan struct{}
 
 	mu      sync.Mutex
+	remote  mcp.Connection      // the current remote connection
 	initIDs map[jsonrpc.ID]bool // pending initialize requests
+	// init is the host's initialize request, replayed when the remote
+	// session expires; initialized reports whether the host sent
+	// notifications/initialized.
+	init        *jsonrpc.Request
+	initialized bool
+	// pending are the host's requests sent to the current remote and
+	// not answered yet.
+	pending map[jsonrpc.ID]bool
+	reinits int
 	wg      sync.WaitGroup
 }
+
+// current returns the current remote connection.
+func (r *relay) current() mcp.Connection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.remote
+}
+
+// closeRemote closes the current remote connection.
+func (r *relay) closeRemote() error { return r.current().Close() }
 
 func (r *relay) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.initIDs = map[jsonrpc.ID]bool{}
+	r.pending = map[jsonrpc.ID]bool{}
 	errc := make(chan error, 2)
 	go func() { errc <- r.fromHost(ctx) }()
 	go func() { errc <- r.fromRemote(ctx) }()
 	err := <-errc
 	cancel()
-	r.remote.Close()
+	r.closeRemote()
 	r.local.Close()
 	<-errc
 	r.wg.Wait()
@@ -303,7 +333,12 @@ func (r *relay) fromHost(ctx context.Context) error {
 		}
 		req, ok := msg.(*jsonrpc.Request)
 		if !ok || req.IsNotification() {
-			if err := r.remote.Write(ctx, msg); err != nil {
+			if ok && req.Method == mcp.NotificationInitialized {
+				r.mu.Lock()
+				r.initialized = true
+				r.mu.Unlock()
+			}
+			if err := r.current().Write(ctx, msg); err != nil {
 				r.log.Warn("sending a message to the remote failed", "error", err)
 			}
 			continue
@@ -314,8 +349,9 @@ func (r *relay) fromHost(ctx context.Context) error {
 			// wait for the result before its next message is served too.
 			r.mu.Lock()
 			r.initIDs[req.ID] = true
+			r.init = req
 			r.mu.Unlock()
-			if err := r.remote.Write(ctx, req); err != nil {
+			if err := r.current().Write(ctx, req); err != nil {
 				r.log.Warn("sending initialize to the remote failed", "error", err)
 				r.answer(ctx, req.ID, err)
 			}
@@ -329,9 +365,15 @@ func (r *relay) fromHost(ctx context.Context) error {
 		r.wg.Add(1)
 		go func() {
 			defer func() { <-r.sem; r.wg.Done() }()
-			if err := r.remote.Write(ctx, req); err != nil {
+			r.mu.Lock()
+			remote := r.remote
+			r.pending[req.ID] = true
+			r.mu.Unlock()
+			if err := remote.Write(ctx, req); err != nil {
 				r.log.Warn("sending a request to the remote failed", "method", req.Method, "error", err)
-				r.answer(ctx, req.ID, err)
+				if r.settle(req.ID) {
+					r.answer(ctx, req.ID, err)
+				}
 			}
 		}()
 	}
@@ -345,23 +387,114 @@ func (r *relay) answer(ctx context.Context, id jsonrpc.ID, err error) {
 	}
 }
 
-// fromRemote writes the remote's messages to the host.
+// settle marks a host request answered and reports whether it was
+// still pending.
+func (r *relay) settle(id jsonrpc.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.pending[id]
+	delete(r.pending, id)
+	return was
+}
+
+// fromRemote writes the remote's messages to the host. When the remote
+// says the session expired, it starts a new one (reinitialize).
 func (r *relay) fromRemote(ctx context.Context) error {
 	for {
-		msg, err := r.remote.Read(ctx)
+		msg, err := r.current().Read(ctx)
 		if err != nil {
+			if errors.Is(err, mcp.ErrSessionExpired) && ctx.Err() == nil {
+				if rerr := r.reinitialize(ctx); rerr == nil {
+					continue
+				} else {
+					err = fmt.Errorf("%w; starting a new session failed: %w", err, rerr)
+				}
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, mcp.ErrConnectionClosed) && ctx.Err() == nil {
 				r.log.Error("the remote session ended", "error", err)
 			}
 			return err
 		}
 		if resp, ok := msg.(*jsonrpc.Response); ok {
+			r.settle(resp.ID)
 			r.noteInitialized(resp)
 		}
 		if err := r.local.Write(ctx, msg); err != nil {
 			return err
 		}
 	}
+}
+
+// MaxReinitializations bounds how many times one run starts a new remote
+// session after the previous one expired.
+const MaxReinitializations = 100
+
+// reinitTimeout bounds one re-initialization.
+const reinitTimeout = 2 * time.Minute
+
+// reinitialize replaces an expired remote session with a new one,
+// initialized with the host's own initialize request, so that the host
+// keeps working. The host's requests that were waiting on the old
+// session are answered with an error (the host may retry them).
+func (r *relay) reinitialize(ctx context.Context) error {
+	r.mu.Lock()
+	init, initialized := r.init, r.initialized
+	r.reinits++
+	n := r.reinits
+	pending := r.pending
+	r.pending = map[jsonrpc.ID]bool{}
+	old := r.remote
+	r.mu.Unlock()
+	old.Close()
+	for id := range pending {
+		r.answer(ctx, id, errors.New("the remote session expired; a new one was started, retry the request"))
+	}
+	if init == nil || n > MaxReinitializations {
+		return fmt.Errorf("no initialize to replay, or more than %d expired sessions", MaxReinitializations)
+	}
+	ictx, cancel := context.WithTimeout(ctx, reinitTimeout)
+	defer cancel()
+	conn, err := r.dial(ctx)
+	if err != nil {
+		return err
+	}
+	req := *init
+	req.ID = jsonrpc.StringID(fmt.Sprintf("mcpgate-connect-reinitialize-%d", n))
+	if err := conn.Write(ictx, &req); err != nil {
+		conn.Close()
+		return err
+	}
+	for {
+		msg, err := conn.Read(ictx)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		if resp, ok := msg.(*jsonrpc.Response); ok && resp.ID == req.ID {
+			if resp.Error != nil {
+				conn.Close()
+				return resp.Error
+			}
+			break
+		}
+		// Anything the server sends before its initialize result goes
+		// to the host as usual.
+		if err := r.local.Write(ctx, msg); err != nil {
+			conn.Close()
+			return err
+		}
+	}
+	if initialized {
+		if err := conn.Write(ictx, &jsonrpc.Request{Method: mcp.NotificationInitialized}); err != nil {
+			conn.Close()
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.remote = conn
+	r.mu.Unlock()
+	r.log.Info("the remote session expired; a new one was started", "session", conn.SessionID())
+	return nil
 }
 
 // noteInitialized records the protocol version of an initialize result.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,82 @@ func TestRelayPipelined(t *testing.T) {
 	inW.Close()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestRelaySessionExpired: when the remote forgets the session (404), the
+// relay starts a new one with the host's initialize request, and the
+// host's next requests work without a new handshake on its side.
+func TestRelaySessionExpired(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil)
+	s.AddTool(&mcp.Tool{Name: "hello"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello back"}}}, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	var mu sync.Mutex
+	var forgotten, sessions []string
+	inits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sid := r.Header.Get("Mcp-Session-Id")
+		mu.Lock()
+		gone := sid != "" && slices.Contains(forgotten, sid)
+		mu.Unlock()
+		if gone {
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
+		rec := &headerWatch{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if id := rec.Header().Get("Mcp-Session-Id"); id != "" && sid == "" {
+			mu.Lock()
+			sessions = append(sessions, id)
+			inits++
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+
+	cs, stop, err := pipeHost(ctx, t, Options{URL: srv.URL, Header: http.Header{"Authorization": {"Bearer x"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func() error {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello"})
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	forgotten = append(forgotten, sessions...)
+	mu.Unlock()
+	// The first call after expiry may fail (it met the expired session);
+	// the relay starts a new session and later calls succeed.
+	deadline := time.Now().Add(30 * time.Second)
+	for err := call(); err != nil; err = call() {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls still fail after the session expired: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	n := inits
+	mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d sessions initialized, want 2", n)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// headerWatch lets a test read the response headers a handler set.
+type headerWatch struct{ http.ResponseWriter }
+
+func (h *headerWatch) Flush() {
+	if f, ok := h.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
