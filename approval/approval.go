@@ -199,6 +199,8 @@ type Service struct {
 	audit        *audit.Log
 	pages        *template.Template
 	cop          *http.CrossOriginProtection
+	// browser is the browser sign-in (signin.go), nil without one.
+	browser *browserSignIn
 
 	// pollInterval bounds how long Wait sleeps between store reads, to
 	// see decisions made by other processes and expiry.

@@ -67,11 +67,18 @@ func (s *Service) Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		if s.approver == nil && s.authenticate == nil {
+		if s.approver == nil && s.authenticate == nil && s.browser == nil {
 			s.page(w, http.StatusForbidden, "Approvals unavailable", "No approver sign-in is configured, so approvals cannot be decided here.", "")
 			return
 		}
-		who, ok := "", false
+		if s.redeemTicket(w, r) {
+			return
+		}
+		who, ok := s.sessionApprover(r)
+		if ok {
+			mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), approverKey{}, who)))
+			return
+		}
 		if s.authenticate != nil {
 			var err error
 			who, err = s.authenticate(r)
@@ -89,7 +96,7 @@ func (s *Service) Handler() http.Handler {
 			who, ok = s.approver(r)
 		}
 		if !ok || who == "" {
-			s.page(w, http.StatusUnauthorized, "Sign-in required", "Sign in as an approver to see approval requests.", "")
+			s.unauthenticated(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), approverKey{}, who)))

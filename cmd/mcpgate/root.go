@@ -50,6 +50,7 @@ The configuration file is described in docs/configuration.md.`,
 	_ = root.MarkPersistentFlagDirname("data-dir")
 
 	root.AddCommand(newServeCommand(g), newReloadCommand(g), newConfigCommand(g), newVersionCommand())
+	root.AddCommand(newConnectCommand(), newClientConfigCommand())
 
 	// The user and client management commands work on the data directory
 	// that serve would use; it is resolved before they run, so that a bad

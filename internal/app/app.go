@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,6 +218,17 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		// with auth "oauth" they belong to signed-in users.
 		gopts.UpstreamTokens = db
 	}
+	if gopts.Approvals != nil && gopts.Auth != nil {
+		// Approvers may also sign in from a browser, with the sign-in of
+		// the authorization server (local password or OIDC).
+		approvers := cfg.Approvals.Approvers
+		if err := gopts.Approvals.SetBrowserSignIn(approval.SignInOptions{
+			SignIn: gopts.Auth.Server, TicketParam: authserver.SignInTicketParam,
+			MayApprove: func(who string) bool { return slices.Contains(approvers, who) },
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.DataDir != "" {
 		gopts.UpstreamTokenKey = datadir.UpstreamTokenKey(cfg.DataDir)
 		gopts.TaskResultKey = filepath.Join(cfg.DataDir, gateway.TaskResultKeyFile)
@@ -390,6 +402,10 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 		OnEvent:          hooks.AuthEvent,
 		PasswordGuard:    guard,
 	}
+	if cfg.Approvals != nil {
+		// The approval pages send browsers to <issuer>/signin.
+		asOpts.SignInReturns = []string{urlPath(base) + "/approvals/"}
+	}
 	if oc := cfg.OAuth; oc != nil {
 		for _, ti := range oc.TrustedIssuers {
 			asOpts.TrustedIssuers = append(asOpts.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURL: ti.JWKSURL})
@@ -456,6 +472,15 @@ func baseURL(cfg *config.Config) string {
 		return strings.TrimRight(cfg.PublicURL, "/")
 	}
 	return "http://" + cfg.Listen
+}
+
+// urlPath returns the path of u without a trailing slash.
+func urlPath(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(p.Path, "/")
 }
 
 // localApprover authenticates approvers on the approval pages with HTTP

@@ -411,6 +411,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, asOAuthError(err))
 		return
 	}
+	if _, ok := form["authz"]; !ok && form["next"] != "" {
+		s.signInLogin(w, r, form)
+		return
+	}
 	az, ae := s.checkAuthorize(r.Context(), form["authz"])
 	if ae != nil {
 		s.authorizeFailed(w, r, ae)

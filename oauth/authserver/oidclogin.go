@@ -40,6 +40,8 @@ type pendingOIDC struct {
 	Nonce    string `json:"nonce"`
 	Verifier string `json:"verifier"`
 	Authz    string `json:"authz"`
+	// Next is set instead of Authz by a browser sign-in (signin.go).
+	Next string `json:"next,omitempty"`
 }
 
 func newOIDCLogin(_ context.Context, s *Server, cfg *OIDCLogin) (*oidcLogin, error) {
@@ -96,8 +98,13 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, oauthErr(http.StatusMethodNotAllowed, meta.ErrInvalidRequest, "use GET"))
 		return
 	}
-	authz := r.URL.Query().Get("authz")
-	if _, ae := s.checkAuthorize(r.Context(), authz); ae != nil {
+	authz, next := r.URL.Query().Get("authz"), r.URL.Query().Get("next")
+	if authz == "" && next != "" {
+		if !s.signInReturnAllowed(next) {
+			s.errorPage(w, r, errInvalidRequest("next is not a sign-in return path of this server"))
+			return
+		}
+	} else if _, ae := s.checkAuthorize(r.Context(), authz); ae != nil {
 		s.authorizeFailed(w, r, ae)
 		return
 	}
@@ -108,7 +115,7 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := meta.RandomToken(24)
-	pend := pendingOIDC{Nonce: meta.RandomToken(24), Verifier: oauth2.GenerateVerifier(), Authz: authz}
+	pend := pendingOIDC{Nonce: meta.RandomToken(24), Verifier: oauth2.GenerateVerifier(), Authz: authz, Next: next}
 	data, _ := json.Marshal(pend)
 	if err := s.st.CreateSession(r.Context(), &store.Session{IDHash: store.Digest(state), Kind: "oidc-pending", Data: string(data), ExpiresAt: s.now().Add(10 * time.Minute)}); err != nil {
 		s.errorPage(w, r, errServer(err))
@@ -193,6 +200,10 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "oauth: enterprise sign-in", "sub", subject)
+	if pend.Authz == "" && pend.Next != "" {
+		http.Redirect(w, r, s.SignInURL(pend.Next), http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, s.endpoint("/authorize")+"?"+pend.Authz, http.StatusSeeOther)
 }
 

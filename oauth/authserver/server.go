@@ -12,7 +12,8 @@
 // client registration, Client ID Metadata Documents, a JWKS endpoint,
 // RFC 7009 revocation and RFC 7662 introspection. Access tokens are RFC
 // 9068 JWTs signed with rotating ES256 keys, with the resource as
-// audience.
+// audience. With Options.SignInReturns it also signs users in for the
+// gateway's other pages (signin.go: SignInURL, RedeemSignIn).
 //
 // A Server is an http.Handler for every path it serves (see Patterns), so
 // it can be mounted on a mux at the issuer's path prefix. All state lives
@@ -222,6 +223,11 @@ type Options struct {
 	// share it with other pages that check passwords. Nil means a guard
 	// with pwguard's defaults for this server alone.
 	PasswordGuard *pwguard.Guard
+	// SignInReturns are the path prefixes on the issuer's host (for
+	// example "/approvals/") that the browser sign-in endpoint
+	// <issuer>/signin may return to with a one-time ticket (see
+	// SignInURL and RedeemSignIn). Empty disables that endpoint.
+	SignInReturns []string
 	// AutoApprove, if set, may approve authorization requests without the
 	// login and consent pages (tests, trusted automation).
 	AutoApprove ApproveFunc
@@ -443,6 +449,9 @@ func (s *Server) routes() {
 	handle(b+"/login", s.handleLogin)
 	handle(b+"/consent", s.handleConsent)
 	handle(b+"/logout", s.handleLogout)
+	if len(s.opts.SignInReturns) > 0 {
+		handle(b+"/signin", s.handleSignIn)
+	}
 	if s.oidc != nil {
 		handle(b+"/login/oidc", s.handleOIDCStart)
 		handle(b+"/login/oidc/callback", s.handleOIDCCallback)
