@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -358,6 +359,50 @@ func TestRequestLog(t *testing.T) {
 	for _, secret := range []string{"caller-secret-token", "s3cr3t-argument-value"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the log has %q:\n%s", secret, out)
+		}
+	}
+}
+
+// TestDocsMetrics checks that docs/observability.md lists every metric the
+// gateway registers, and no other mcpgate_ metric.
+func TestDocsMetrics(t *testing.T) {
+	doc, err := os.ReadFile("../docs/observability.md")
+	if err != nil {
+		t.Skipf("docs not found: %v", err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(mcpgate_\\w+)` \\|").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	g, err := New(&config.Config{}, &Options{Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	m := g.metrics
+	ch := make(chan *prometheus.Desc, 64)
+	for _, c := range []prometheus.Collector{m.requests, m.ownTime, m.upstreamVec, m.revocations, &stateCollector{g: g}} {
+		c.Describe(ch)
+	}
+	close(ch)
+	registered := map[string]bool{}
+	name := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		if n := name.FindStringSubmatch(d.String()); n != nil {
+			registered[n[1]] = true
+		}
+	}
+	if len(registered) != 13 || len(documented) == 0 {
+		t.Fatalf("found %d registered metrics (want 13) and %d documented", len(registered), len(documented))
+	}
+	for n := range registered {
+		if !documented[n] {
+			t.Errorf("%s is not in docs/observability.md", n)
+		}
+	}
+	for n := range documented {
+		if !registered[n] {
+			t.Errorf("docs/observability.md lists %s, which the gateway does not register", n)
 		}
 	}
 }
