@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mcpgate/mcpgate/audit"
 )
 
 // Metrics.
@@ -95,6 +97,29 @@ func NewMetricsRegistry() *prometheus.Registry {
 func metricMethod(method string) string {
 	if _, ok := clientRequests[method]; ok {
 		return method
+	}
+	return "other"
+}
+
+// metricOutcomes are the outcome label values: the outcomes the admission
+// stage records. Anything else (an upstream's task status, say) is "other".
+var metricOutcomes = map[string]bool{
+	audit.OutcomeOK: true, audit.OutcomeError: true, audit.OutcomeDenied: true,
+	audit.OutcomeCancelled: true, audit.OutcomePending: true, "tool_error": true,
+	"approval_requested": true, "approved": true,
+	outcomeRefused: true, outcomeUnknown: true, outcomeBlocked: true, outcomeRevoked: true,
+	outcomeInvalid: true, outcomeLimited: true, outcomeFiltered: true,
+}
+
+// metricDecisions are the decision label values.
+var metricDecisions = map[string]bool{
+	audit.DecisionAllow: true, audit.DecisionDeny: true, audit.DecisionApprovalRequired: true, "none": true,
+}
+
+// boundLabel returns v if it is in known, else "other".
+func boundLabel(v string, known map[string]bool) string {
+	if known[v] {
+		return v
 	}
 	return "other"
 }

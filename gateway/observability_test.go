@@ -182,6 +182,12 @@ func TestMetricMethodBounded(t *testing.T) {
 	if got := metricMethod(mcp.MethodToolsCall); got != mcp.MethodToolsCall {
 		t.Errorf("metricMethod(tools/call) = %q", got)
 	}
+	if got := boundLabel("upstream-chosen-status", metricOutcomes); got != "other" {
+		t.Errorf("boundLabel(unknown outcome) = %q", got)
+	}
+	if got := boundLabel(outcomeLimited, metricOutcomes); got != outcomeLimited {
+		t.Errorf("boundLabel(%s) = %q", outcomeLimited, got)
+	}
 }
 
 // traceUpstream is the test upstream behind a recorder of the traceparent

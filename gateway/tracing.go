@@ -107,7 +107,7 @@ func (g *Gateway) finish(ctx context.Context, o *reqObs, c *call, err error) {
 	}
 	method := metricMethod(c.method)
 	own := total - time.Duration(o.upstreamNanos.Load())
-	g.metrics.request(requestLabels{method, upstream, decision, outcome}, own)
+	g.metrics.request(requestLabels{method, upstream, boundLabel(decision, metricDecisions), boundLabel(outcome, metricOutcomes)}, own)
 	if s := o.span; s != nil {
 		s.SetAttributes(attrUpstream.String(upstream), attrDecision.String(decision), attrOutcome.String(outcome))
 		if t := c.target(); t != "" {
