@@ -39,11 +39,19 @@ type metrics struct {
 	ownTime     prometheus.Histogram
 	upstreamVec *prometheus.HistogramVec
 	revocations prometheus.Counter
+	tasks       *prometheus.CounterVec
 
 	mu          sync.RWMutex
 	reqs        map[requestLabels]prometheus.Counter
 	upstreamObs map[string]prometheus.Observer
+	taskObs     map[string]prometheus.Counter // by status: bound once
 }
+
+// The actions of the audit records of task statuses.
+const (
+	actionTaskCreated = "task.created"
+	actionTaskStatus  = "task.status"
+)
 
 // requestLabels are the label values of mcpgate_requests_total.
 type requestLabels struct{ method, upstream, decision, outcome string }
@@ -73,10 +81,18 @@ func newMetrics(g *Gateway, reg *prometheus.Registry) (*metrics, error) {
 			Name: "mcpgate_revocations_applied_total",
 			Help: "Revocations of users, clients, grants and identity providers this gateway applied (closed their sessions).",
 		}),
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpgate_task_status_total",
+			Help: "Tasks started through the gateway by the status they were created in (working, or input_required) and each status they changed to, as the gateway recorded them.",
+		}, []string{"status"}),
 		reqs:        make(map[requestLabels]prometheus.Counter),
 		upstreamObs: make(map[string]prometheus.Observer),
+		taskObs:     make(map[string]prometheus.Counter),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.ownTime, m.upstreamVec, m.revocations, &stateCollector{g: g}} {
+	for _, st := range taskStatuses {
+		m.taskObs[st] = m.tasks.WithLabelValues(st)
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.ownTime, m.upstreamVec, m.revocations, m.tasks, &stateCollector{g: g}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -157,6 +173,21 @@ func (m *metrics) upstreamTime(upstream string, d time.Duration) {
 		m.mu.Unlock()
 	}
 	o.Observe(d.Seconds())
+}
+
+// taskStatuses are the status label values of mcpgate_task_status_total.
+var taskStatuses = []string{"working", "input_required", "completed", "failed", "cancelled", "other"}
+
+// taskStatus counts a task created in, or changed to, status.
+func (m *metrics) taskStatus(status string) {
+	if m == nil {
+		return
+	}
+	c := m.taskObs[status] // written only by newMetrics
+	if c == nil {
+		c = m.taskObs["other"]
+	}
+	c.Inc()
 }
 
 // revocation counts one revocation applied.

@@ -164,6 +164,22 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(string(body), "caller-secret-token") || strings.Contains(string(body), "anonymous") {
 		t.Error("/metrics names a token or a principal")
 	}
+	// A task: created working, and watched.
+	_, err = cs.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "slowtask"}, &mcp.TaskMetadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := metricValue(t, reg, "mcpgate_task_status_total", map[string]string{"status": "working"}); v != 1 {
+		t.Errorf("tasks created working = %v, want 1", v)
+	}
+	if v := metricValue(t, reg, "mcpgate_tasks_watched", nil); v != 1 {
+		t.Errorf("tasks watched = %v, want 1", v)
+	}
+	g.metrics.taskStatus("made-up-by-an-upstream")
+	if v := metricValue(t, reg, "mcpgate_task_status_total", map[string]string{"status": "other"}); v != 1 {
+		t.Errorf("tasks in an unknown status = %v, want 1 (other)", v)
+	}
+
 	// From another address: refused.
 	rec := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/metrics", nil) // RemoteAddr 192.0.2.1
@@ -387,7 +403,7 @@ func TestDocsMetrics(t *testing.T) {
 	defer g.Close()
 	m := g.metrics
 	ch := make(chan *prometheus.Desc, 64)
-	for _, c := range []prometheus.Collector{m.requests, m.ownTime, m.upstreamVec, m.revocations, &stateCollector{g: g}} {
+	for _, c := range []prometheus.Collector{m.requests, m.ownTime, m.upstreamVec, m.revocations, m.tasks, &stateCollector{g: g}} {
 		c.Describe(ch)
 	}
 	close(ch)
@@ -398,8 +414,8 @@ func TestDocsMetrics(t *testing.T) {
 			registered[n[1]] = true
 		}
 	}
-	if len(registered) != 13 || len(documented) == 0 {
-		t.Fatalf("found %d registered metrics (want 13) and %d documented", len(registered), len(documented))
+	if len(registered) != 14 || len(documented) == 0 {
+		t.Fatalf("found %d registered metrics (want 14) and %d documented", len(registered), len(documented))
 	}
 	for n := range registered {
 		if !documented[n] {

@@ -140,10 +140,14 @@ func sessionPrefix(id string) string {
 	return id
 }
 
-// noteRecord notes the decision and outcome of an audit record of the
-// request in ctx, and starts the audit append's span; call the returned
+// noteRecord counts task statuses (task.created, task.status records),
+// notes the decision and outcome of an audit record of the request in
+// ctx, and starts the audit append's span; call the returned
 // function when the append is done.
 func (g *Gateway) noteRecord(ctx context.Context, r *audit.Record) (context.Context, func(error)) {
+	if r.Action == actionTaskCreated || r.Action == actionTaskStatus {
+		g.metrics.taskStatus(r.Outcome)
+	}
 	o := obsOf(ctx)
 	if o == nil {
 		return ctx, func(error) {}
