@@ -77,8 +77,12 @@ type Stats struct {
 	// Commits is the number of store transactions that stored them.
 	Commits uint64
 	// Syncs is the number of explicit syncs (store.AuditSyncer.SyncAudit)
-	// the Log made.
-	Syncs uint64
+	// the Log made, and SyncTime the time they took in all.
+	Syncs    uint64
+	SyncTime time.Duration
+	// Pending is the number of appends in progress now: handed to the
+	// writer or waiting for it, and not yet stored.
+	Pending int64
 }
 
 // Options configure a Log. The zero value (or nil) is usable: no
@@ -189,6 +193,8 @@ type Log struct {
 	syncFailed atomic.Bool // the last sync failed: appends sync first
 
 	records, commits, syncs atomic.Uint64
+	syncNanos               atomic.Int64 // time spent in syncs
+	pending                 atomic.Int64 // appends not yet stored (Stats.Pending)
 
 	// Owned by the writer goroutine.
 	lastSeq, lastCheckpoint uint64
@@ -311,7 +317,8 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 
 // Stats returns what the Log has done since New.
 func (l *Log) Stats() Stats {
-	return Stats{Records: l.records.Load(), Commits: l.commits.Load(), Syncs: l.syncs.Load()}
+	return Stats{Records: l.records.Load(), Commits: l.commits.Load(), Syncs: l.syncs.Load(),
+		SyncTime: time.Duration(l.syncNanos.Load()), Pending: l.pending.Load()}
 }
 
 // syncLoop is the syncer goroutine of SyncGroup: once a record is written
@@ -344,7 +351,9 @@ func (l *Log) sync() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.WriteTimeout)
 	defer cancel()
 	l.syncs.Add(1)
+	start := time.Now()
 	err := l.syncer.SyncAudit(ctx)
+	l.syncNanos.Add(int64(time.Since(start)))
 	l.syncFailed.Store(err != nil)
 	return err
 }
@@ -474,6 +483,8 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 		return err
 	}
 	req := &request{rec: sr, content: content, done: make(chan error, 1)}
+	l.pending.Add(1)
+	defer l.pending.Add(-1)
 	select {
 	case l.reqs <- req:
 	case <-l.done:

@@ -188,10 +188,13 @@ var upstreamNotifications = map[string]*methodSpec{
 
 // handle is the admission stage of client requests: the mcp.Server calls
 // it for every request but initialize and ping.
-func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (any, error) {
+func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (_ any, err error) {
 	ds := g.downstream(ss)
 	g.sessions.touch(ds)
 	c := &call{ds: ds, method: method, params: params}
+	// Metrics, the request's span and the request log (tracing.go).
+	ctx, o := g.observe(ctx, method, params)
+	defer func() { g.finish(ctx, o, c, err) }()
 	spec := clientRequests[method]
 	if spec == nil || spec.rule != ruleGovern {
 		why := "it is not a method of any supported MCP revision"
@@ -301,7 +304,9 @@ func (g *Gateway) govern(ctx context.Context, c *call, forward func() (any, erro
 		return forward()
 	}
 	ds, res, args := c.ds, c.res, c.args
+	decided := g.policySpan(ctx)
 	d := g.decideCall(c)
+	decided(d)
 	rec := &audit.Record{
 		User: ds.principal, Client: ds.clientID, Session: ds.id(),
 		Upstream: res.Upstream, Action: c.method, Target: res.Name,

@@ -86,6 +86,11 @@
 //   - overload.go: the bounds on MCP requests in progress, in all and per
 //     principal (server.max_inflight), past which requests are refused at
 //     once with a retry hint.
+//   - metrics.go: the Prometheus metrics (Options.Metrics), read at
+//     scrape time where they are state, and /metrics (MetricsHandler).
+//   - tracing.go: the span of each client request and its children, W3C
+//     trace context from clients and to upstreams (headers and _meta),
+//     and the debug request log.
 //   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
 //   - registry.go: the session registry, progress routes, task creations.
 //   - inventory.go, auth.go, identity.go: the gateway's side of the

@@ -157,10 +157,13 @@ func deniedError(action string, res policy.Resource, d policy.Decision) error {
 // auditAppend records an audit record; failure to record fails the
 // request (the audit log itself decides whether to fail open).
 func (g *Gateway) auditAppend(ctx context.Context, r *audit.Record) error {
+	ctx, appended := g.noteRecord(ctx, r) // metrics and traces (tracing.go)
 	if g.opts.Audit == nil {
 		return nil
 	}
-	if err := g.opts.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
+	err := g.opts.Audit.Append(context.WithoutCancel(ctx), r)
+	appended(err)
+	if err != nil {
 		return &jsonrpc.Error{Code: CodeControlFailed, Message: "the gateway could not record this request in its audit log, so it was not forwarded: " + err.Error()}
 	}
 	return nil

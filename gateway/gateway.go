@@ -18,6 +18,8 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/goccy/go-yaml"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
@@ -122,6 +124,16 @@ type Options struct {
 	// of tasks (created on first use; see TaskResultKeyFile). "" means a
 	// key that ends with the process.
 	TaskResultKey string
+
+	// Metrics, if set, receives the gateway's Prometheus metrics
+	// (metrics.go; NewMetricsRegistry makes one), and MetricsHandler
+	// serves them. MetricsOnHandler also serves them at /metrics of
+	// Handler, to loopback callers only. Nil means no metrics.
+	Metrics          *prometheus.Registry
+	MetricsOnHandler bool
+	// TracerProvider, if set, traces every client request (tracing.go).
+	// Nil means no traces.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway fronts the configured upstream servers.
@@ -144,6 +156,9 @@ type Gateway struct {
 	// upAuth holds OAuth upstream credentials (package upstreamauth;
 	// upstream_oauth.go connects it).
 	upAuth *upstreamauth.Service
+	// metrics and tracer are nil when off (metrics.go, tracing.go).
+	metrics *metrics
+	tracer  trace.Tracer
 	// perUserAuth is set when upAuth was built for per-user ("oauth_user")
 	// upstreams; a reload cannot add the first one (reload.go).
 	perUserAuth bool
@@ -303,6 +318,17 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
 	g.upstreamClient = &http.Client{Transport: tr}
+	if tp := g.opts.TracerProvider; tp != nil {
+		g.tracer = tp.Tracer(instrumentationName, trace.WithInstrumentationVersion(Version))
+		g.upstreamClient = withTraceTransport(g.upstreamClient)
+		if g.opts.HTTPClient != nil {
+			g.opts.HTTPClient = withTraceTransport(g.opts.HTTPClient)
+		}
+	}
+	var err error
+	if g.metrics, err = newMetrics(g, g.opts.Metrics); err != nil {
+		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
 	set := &upstreamSet{byName: make(map[string]*upstream)}
 	for _, uc := range cfg.Upstreams {
 		u := newUpstream(g, uc)
@@ -377,6 +403,12 @@ func (g *Gateway) Handler() http.Handler {
 	// Probes for load balancers and orchestrators, outside authentication.
 	mux.HandleFunc("/healthz", g.serveHealthz)
 	mux.HandleFunc("/readyz", g.serveReadyz)
+	if g.opts.MetricsOnHandler && g.opts.Metrics != nil {
+		mux.Handle("/metrics", loopbackOnly(g.MetricsHandler()))
+	}
+	if g.tracer != nil {
+		streamable, legacy = extractTrace(streamable), extractTrace(legacy)
+	}
 	mux.Handle("/mcp", withSourceAddr(withTransport(store.TransportStreamable, streamable)))
 	mux.Handle("/sse", withSourceAddr(withTransport(store.TransportSSE, legacy)))
 	if g.opts.Approvals != nil {
@@ -641,7 +673,9 @@ func (g *Gateway) call(ctx context.Context, ss *mcp.ServerSession, cs *mcp.Clien
 		t := time.AfterFunc(d, func() { mcp.CloseRequestStream(ctx) })
 		defer t.Stop()
 	}
+	cctx, params, done := g.upstreamCall(cctx, u.cfg.Name, method, params)
 	res, err := cs.CallRaw(cctx, method, params)
+	done(err)
 	if err != nil {
 		return nil, upstreamError(u, err)
 	}

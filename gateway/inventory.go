@@ -39,6 +39,7 @@ func (g *Gateway) connectInventory() {
 	}
 	rv.Register(inventory.RevocationHooks{
 		CloseSessions: func(ctx context.Context, m inventory.Match) (int, error) {
+			g.metrics.revocation()
 			return g.CloseSessions(func(s SessionInfo) bool { return matches(m, s.Principal, s.ClientID, s.Grant, s.TokenID) }), nil
 		},
 		CancelTasks: func(ctx context.Context, m inventory.Match) (int, error) {

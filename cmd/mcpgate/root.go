@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/cli/auditcmd"
 	"github.com/mcpgate/mcpgate/internal/cli/authcmd"
@@ -229,50 +230,76 @@ func newVersionCommand() *cobra.Command {
 	}
 }
 
-// versionString describes the running binary from its build information.
+// versionString describes the running binary: the version the gateway
+// reports to clients (gateway.Version, the one source of truth), then what
+// the build information says of the source (module version when it
+// differs, VCS commit and time) and the toolchain.
 func versionString() string {
-	version, details := "(unknown)", []string{}
+	details := []string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version = bi.Main.Version
-		if version == "" {
-			version = "(devel)"
-		}
-		var rev, when, modified string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.time":
-				when = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			if modified == "true" {
-				rev += "-dirty"
-			}
-			details = append(details, "commit "+rev)
-		}
-		if when != "" {
-			details = append(details, when)
-		}
+		details = append(details, buildDetails(bi)...)
 	}
 	details = append(details, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
-	return fmt.Sprintf("mcpgate %s (%s)", version, strings.Join(details, ", "))
+	return fmt.Sprintf("mcpgate %s (%s)", gateway.Version, strings.Join(details, ", "))
 }
 
+// buildDetails describes the source a binary was built from: the module
+// version when it is a release other than gateway.Version, and the VCS
+// commit ("-dirty" when modified) and its time.
+func buildDetails(bi *debug.BuildInfo) []string {
+	var details []string
+	if v := strings.TrimPrefix(bi.Main.Version, "v"); v != "" && v != "(devel)" && v != gateway.Version {
+		details = append(details, "module "+bi.Main.Version)
+	}
+	var rev, when, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if modified == "true" {
+			rev += "-dirty"
+		}
+		details = append(details, "commit "+rev)
+	}
+	if when != "" {
+		details = append(details, when)
+	}
+	return details
+}
+
+// Log formats of --log-format.
+const (
+	logFormatText = "text"
+	logFormatJSON = "json"
+)
+
 // newLogger returns the logger for level (debug, info, warn or error),
-// writing text to w.
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+// writing to w in format (text or json). Every log record of the program
+// goes through it; the progress lines of serve are output for people,
+// not log records.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case logFormatText, "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case logFormatJSON:
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // resolveDataDir returns the data directory that serve would use (see

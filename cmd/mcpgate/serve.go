@@ -71,6 +71,14 @@ func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 		defer stop()
 		fmt.Fprintf(out, "mcpgate: serving Go runtime profiles at http://%s/debug/pprof/\n", addr)
 	}
+	if oc := cfg.Observability; oc != nil && oc.MetricsListen != "" {
+		addr, stop, err := serveMetrics(oc.MetricsListen, g.MetricsHandler(), logger)
+		if err != nil {
+			return fmt.Errorf("observability.metrics_listen: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(out, "mcpgate: serving metrics at http://%s/metrics\n", addr)
+	}
 
 	// Once the upstreams have had their first attempt (or startup_wait
 	// has passed), report name collisions and what the catalogue holds.

@@ -3,17 +3,19 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/telemetry"
 )
 
 func newServeCommand(g *globalFlags) *cobra.Command {
 	var (
 		serversFile, listen, auth string
-		logLevel                  string
+		logLevel, logFormat       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -38,9 +40,15 @@ re-read its configuration.`,
   mcpgate serve --servers ~/.cursor/mcp.json --listen 127.0.0.1:9000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(cmd.ErrOrStderr(), logLevel)
+			logger, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
 			if err != nil {
 				return err
+			}
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok && f == os.Stderr {
+				// The program's own stderr: other libraries' log output
+				// (the log package, OpenTelemetry) goes through the same
+				// handler. Tests that pass a buffer keep global state.
+				telemetry.RouteLogs(logger)
 			}
 			flags := cmd.Flags()
 			cf := &configFlags{
@@ -64,8 +72,10 @@ re-read its configuration.`,
 	f.StringVar(&listen, "listen", "", "`address` to serve on, host:port (overrides listen; default "+config.DefaultListen+")")
 	f.StringVar(&auth, "auth", "", "how callers authenticate: none or oauth (overrides auth; default none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", logFormatText, "log format: text or json (progress lines stay text)")
 	_ = cmd.MarkFlagFilename("servers", "json")
 	_ = cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions([]string{config.AuthNone, config.AuthOAuth}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{logFormatText, logFormatJSON}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

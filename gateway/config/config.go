@@ -39,6 +39,8 @@ type Config struct {
 	// Server bounds what clients and upstreams can make the gateway spend
 	// and says when it is ready. Absent means the defaults (see Limits).
 	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Observability configures metrics and traces (observability.go).
+	Observability *Observability `yaml:"observability" json:"observability,omitempty"`
 }
 
 // Server configures the gateway's start-up, readiness and bounds. A zero

@@ -127,6 +127,7 @@ func (c *Config) Validate() error {
 		v.add("upstreams: none configured (add upstreams to the config file or pass --servers)")
 	}
 	v.server(c.Server, len(c.Upstreams))
+	v.observability(c.Observability)
 	if c.Policy != nil && len(c.Policy.Paths) == 0 && !c.Policy.DenyByDefault {
 		v.add("policy: no paths given (list policy files or directories, or remove the section)")
 	}

@@ -17,7 +17,8 @@
 //  7. the approval service, whose pages authenticate approvers against the
 //     local users;
 //  8. the built-in authorization and resource servers (auth "oauth");
-//  9. the gateway, given all of the above; it binds the hooks and
+//  9. the metrics registry and the tracer provider (observability), and
+//     the gateway, given all of the above; it binds the hooks and
 //     registers its own revocation hooks and inventory source.
 //
 // Close closes them in the reverse order.
@@ -43,6 +44,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/internal/pwguard"
+	"github.com/mcpgate/mcpgate/internal/telemetry"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
 	"github.com/mcpgate/mcpgate/oauth/meta"
@@ -234,7 +236,10 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		gopts.TaskResultKey = filepath.Join(cfg.DataDir, gateway.TaskResultKeyFile)
 	}
 
-	// 9. The gateway.
+	// 9. Metrics and traces (docs/observability.md), then the gateway.
+	if err := a.observability(ctx, cfg.Observability, gopts); err != nil {
+		return nil, err
+	}
 	if a.Gateway, err = gateway.New(cfg, gopts); err != nil {
 		return nil, err
 	}
@@ -553,4 +558,28 @@ func clientAdmission(o *config.OAuth, opts *authserver.Options) {
 		}
 		r.MaxClients, r.MaxMetadataBytes, r.UnusedClientTTL = d.MaxClients, d.MaxMetadataBytes, d.UnusedTTL
 	}
+}
+
+// observability sets up the gateway's metrics registry and tracer
+// provider from the configuration's observability section. The tracer
+// provider is shut down (its last spans flushed) at Close.
+func (a *App) observability(ctx context.Context, oc *config.Observability, gopts *gateway.Options) error {
+	if oc.MetricsOn() {
+		gopts.Metrics = gateway.NewMetricsRegistry()
+		gopts.MetricsOnHandler = oc == nil || oc.MetricsListen == ""
+	}
+	if oc == nil || oc.OTLPTracesEndpoint == "" {
+		return nil
+	}
+	tp, err := telemetry.NewTracerProvider(ctx, oc.OTLPTracesEndpoint, gateway.Version, oc.SampleRatio())
+	if err != nil {
+		return fmt.Errorf("observability: %w", err)
+	}
+	a.onClose(func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return tp.Shutdown(sctx)
+	})
+	gopts.TracerProvider = tp
+	return nil
 }
