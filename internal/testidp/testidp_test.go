@@ -86,7 +86,7 @@ func TestExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Scope != "tools" || g.Assertion == "" || g.Expiry.IsZero() {
+	if g.Scope != "tools" || g.Assertion == "" || g.Expiry.IsZero() || g.Issuer != p.Issuer || g.JTI == "" {
 		t.Errorf("ID-JAG %+v", g)
 	}
 	_, err = oauthclient.RequestIDJAG(ctx, http.DefaultClient, d, ent("bob"), "")
@@ -94,7 +94,7 @@ func TestExchange(t *testing.T) {
 		t.Errorf("bob: %v", err)
 	}
 	ex := p.Exchanges()
-	if len(ex) != 2 || !ex[0].Granted || ex[0].JTI == "" || ex[1].Granted || ex[1].Reason == "" {
+	if len(ex) != 2 || !ex[0].Granted || ex[0].JTI != g.JTI || ex[1].Granted || ex[1].Reason == "" {
 		t.Errorf("exchanges %+v", ex)
 	}
 	// An ID token issued to another client is not a subject token.
