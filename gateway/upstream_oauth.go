@@ -10,13 +10,14 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
-// OAuth upstream credentials ("oauth_client_credentials" and
-// "oauth_user") are package upstreamauth's. This file connects it to the
+// OAuth upstream credentials ("oauth_client_credentials", "oauth_user"
+// and "enterprise") are package upstreamauth's. This file connects it to the
 // gateway: its options, what it is told of an upstream, what the gateway
 // does when a user has authorized it, and routing a name that a per-user
 // upstream may serve once authorized.
@@ -27,7 +28,7 @@ func (g *Gateway) newUpstreamAuth() *upstreamauth.Service {
 		Logger:     g.logger,
 		HTTPClient: g.opts.HTTPClient,
 		Done:       g.done,
-		Hooks:      upstreamauth.Hooks{OnAuthorized: g.upstreamAuthorized},
+		Hooks:      upstreamauth.Hooks{OnAuthorized: g.upstreamAuthorized, OnExchange: g.upstreamExchange},
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = g.upstreamClient
@@ -124,15 +125,22 @@ func (g *Gateway) upstreamAuthRequired(ctx context.Context, principal string, k 
 		return notFound
 	}
 	var elicitations []*mcp.ElicitParams
+	var refused error
 	for _, u := range g.upstreamList() {
 		if !u.perUser() || (kindInfo[k].prefixed && !strings.HasPrefix(key, u.prefix)) {
 			continue
 		}
 		if _, err := u.session(ctx, principal); err != nil {
 			elicitations = append(elicitations, upstreamauth.Elicitations(err)...)
+			if je := enterpriseRefusal(err); je != nil && refused == nil {
+				refused = je
+			}
 		}
 	}
 	if len(elicitations) == 0 {
+		if refused != nil {
+			return refused
+		}
 		return notFound
 	}
 	data, err := json.Marshal(&mcp.URLElicitationRequiredErrorData{Elicitations: elicitations})
@@ -140,4 +148,65 @@ func (g *Gateway) upstreamAuthRequired(ctx context.Context, principal string, k 
 		return notFound
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeURLElicitationRequired, Message: fmt.Sprintf("%s may be offered by an upstream that needs your authorization", key), Data: data}
+}
+
+// enterpriseRefusal returns the JSON-RPC error for a request whose
+// upstream session could not be opened because its enterprise
+// credentials were refused (by the identity provider, or the upstream's
+// authorization server) or cannot be asked for (no identity assertion),
+// or nil for other errors. Its message names who refused and their
+// decision.
+func enterpriseRefusal(err error) *jsonrpc.Error {
+	var re *upstreamauth.RefusedError
+	var na *upstreamauth.NoAssertionError
+	switch {
+	case errors.As(err, &re):
+		data, _ := json.Marshal(struct {
+			Upstream    string `json:"upstream"`
+			RefusedBy   string `json:"refusedBy"`
+			IdP         string `json:"idp,omitempty"`
+			Error       string `json:"error,omitempty"`
+			Description string `json:"errorDescription,omitempty"`
+		}{re.Upstream, refusedBy(re), re.IdP, re.Code, re.Description})
+		return &jsonrpc.Error{Code: CodePolicyDenied, Message: re.Error(), Data: data}
+	case errors.As(err, &na):
+		return &jsonrpc.Error{Code: CodePolicyDenied, Message: na.Error()}
+	}
+	return nil
+}
+
+func refusedBy(re *upstreamauth.RefusedError) string {
+	if re.ByIdP {
+		return "identity_provider"
+	}
+	return "authorization_server"
+}
+
+// upstreamExchange records a step of obtaining a principal's enterprise
+// token for an upstream in the audit log (action
+// "upstream.token_exchange"; target the identity provider's token
+// endpoint; outcome asked, granted, refreshed or refused).
+func (g *Gateway) upstreamExchange(ctx context.Context, ev upstreamauth.ExchangeEvent) {
+	r := &audit.Record{Action: ActionTokenExchange, User: ev.Principal, Upstream: ev.Upstream, Target: ev.IdP, Outcome: ev.Outcome}
+	switch ev.Outcome {
+	case upstreamauth.ExchangeRefused:
+		r.Decision, r.Error = audit.DecisionDeny, ev.Error
+	case upstreamauth.ExchangeGranted, upstreamauth.ExchangeRefreshed:
+		r.Decision = audit.DecisionAllow
+		r.Error = fmt.Sprintf("ID-JAG jti %s; scope %q; expires %s", ev.JTI, ev.Scope, ev.Expiry.UTC().Format(time.RFC3339))
+	}
+	if err := g.auditAppend(ctx, r); err != nil {
+		g.logger.Error("auditing an upstream token exchange", "upstream", ev.Upstream, "error", err)
+	}
+}
+
+// ActionTokenExchange is the audit action of the steps of obtaining a
+// principal's enterprise token for an upstream.
+const ActionTokenExchange = "upstream.token_exchange"
+
+// KeepAssertion keeps the ID token of a principal's sign-in through the
+// enterprise identity provider, sealed, for upstreams with enterprise
+// credentials. It does nothing when no upstream has per-user credentials.
+func (g *Gateway) KeepAssertion(ctx context.Context, principal, idToken, issuer string, expiry time.Time) error {
+	return g.upAuth.KeepAssertion(ctx, principal, idToken, issuer, expiry)
 }

@@ -70,11 +70,10 @@ type Upstream struct {
 	Logger *slog.Logger
 }
 
-// PerUser reports whether credentials ask each principal's own consent
-// (type "oauth_user").
-func PerUser(cr *config.Credentials) bool {
-	return cr != nil && cr.Type == config.CredentialsOAuthUser
-}
+// PerUser reports whether credentials are each principal's own: type
+// "oauth_user" (the principal's consent) or "enterprise" (the principal's
+// identity provider vouching).
+func PerUser(cr *config.Credentials) bool { return cr.PerUser() }
 
 // Hooks are what the service needs from the gateway.
 type Hooks struct {
@@ -89,6 +88,10 @@ type Hooks struct {
 	// SessionCookiePrincipal makes one for the built-in authorization
 	// server.
 	BrowserPrincipal func(r *http.Request) (string, error)
+	// OnExchange is told every step of obtaining enterprise tokens
+	// (asked, granted, refreshed, refused), for the audit log. Nil does
+	// nothing.
+	OnExchange func(ctx context.Context, ev ExchangeEvent)
 }
 
 // Options configure a Service.
@@ -146,6 +149,8 @@ type Service struct {
 	flows   map[string]*authFlow                // by elicitation id
 	byState map[string]*authFlow                // by OAuth state, once known
 	pending map[[2]string]*authFlow             // by (principal, upstream)
+
+	entLocks map[[2]string]*sync.Mutex // enterprise exchanges, by (principal, upstream)
 }
 
 // New returns a Service. It never fails: problems are reported when an
@@ -229,6 +234,18 @@ func (s *Service) HTTPClient(ctx context.Context, up Upstream, base *http.Client
 			return nil, s.ElicitationRequired(ctx, up, principal)
 		}
 		c.Transport = &userTokenTransport{base: transportOf(base), s: s, up: up, principal: principal, origin: originOf(up.URL), tk: tok}
+		return &c, nil
+	case config.CredentialsEnterprise:
+		if s.tokens == nil {
+			return nil, fmt.Errorf("upstream %s: enterprise credentials are not set up", up.Name)
+		}
+		// The token is obtained now, so that a refusal fails the
+		// session with the identity provider's decision.
+		tok, err := s.enterpriseToken(ctx, up, principal, nil, "")
+		if err != nil {
+			return nil, err
+		}
+		c.Transport = &enterpriseTransport{base: transportOf(base), s: s, up: up, principal: principal, origin: originOf(up.URL), tk: tok}
 		return &c, nil
 	}
 	return nil, fmt.Errorf("upstream %s: unknown OAuth credentials type %q", up.Name, up.Credentials.Type)

@@ -193,6 +193,9 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "oauth: enterprise sign-in", "sub", subject)
+	if f := s.oidc.cfg.OnSignIn; f != nil {
+		f(ctx, subject, raw, idt.Issuer, idt.Expiry)
+	}
 	http.Redirect(w, r, s.endpoint("/authorize")+"?"+pend.Authz, http.StatusSeeOther)
 }
 
