@@ -11,9 +11,11 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // OAuth upstream credentials ("oauth_client_credentials", "oauth_user"
@@ -197,6 +199,33 @@ func (g *Gateway) upstreamExchange(ctx context.Context, ev upstreamauth.Exchange
 	}
 	if err := g.auditAppend(ctx, r); err != nil {
 		g.logger.Error("auditing an upstream token exchange", "upstream", ev.Upstream, "error", err)
+	}
+	g.recordEnterpriseCredential(ctx, ev)
+}
+
+// recordEnterpriseCredential keeps the inventory's record of a principal's
+// enterprise credential for an upstream in step with an exchange: which
+// identity provider vouched, with which ID-JAG, for what scope and until
+// when; a refusal removes it.
+func (g *Gateway) recordEnterpriseCredential(ctx context.Context, ev upstreamauth.ExchangeEvent) {
+	inv := g.opts.Inventory
+	if inv == nil {
+		return
+	}
+	var err error
+	switch ev.Outcome {
+	case upstreamauth.ExchangeGranted, upstreamauth.ExchangeRefreshed:
+		idp := ev.Issuer
+		if idp == "" {
+			idp = ev.IdP
+		}
+		err = inv.RecordUpstreamCredential(ctx, &store.UpstreamCredential{Principal: ev.Principal, Upstream: ev.Upstream,
+			Kind: config.CredentialsEnterprise, Scope: ev.Scope, ExpiresAt: ev.Expiry, LastUsed: time.Now(), IdP: idp, GrantID: ev.JTI})
+	case upstreamauth.ExchangeRefused:
+		err = inv.ForgetUpstreamCredential(ctx, ev.Principal, ev.Upstream)
+	}
+	if err != nil {
+		g.logger.Warn("recording an enterprise upstream credential in the inventory", "upstream", ev.Upstream, "error", err)
 	}
 }
 

@@ -55,6 +55,8 @@ type ExchangeEvent struct {
 	Outcome string
 	// IdP is the identity provider's token endpoint.
 	IdP string
+	// Issuer is the issuer of the ID-JAG, when granted.
+	Issuer string
 	// JTI and Scope are the ID-JAG's id and the token's scope, when
 	// granted.
 	JTI, Scope string
@@ -249,7 +251,7 @@ func (s *Service) exchange(ctx context.Context, up Upstream, principal, sc strin
 		report(ExchangeRefused, err)
 		return nil, err
 	}
-	ev.JTI = jag.JTI
+	ev.JTI, ev.Issuer = jag.JTI, jag.Issuer
 	if sc == "" {
 		sc = jag.Scope
 	}

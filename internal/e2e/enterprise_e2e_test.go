@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
 	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/internal/testidp"
 	"github.com/mcpgate/mcpgate/jsonrpc"
@@ -279,6 +281,27 @@ func TestCrossAppAccess(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling an eventual condition
 	}
 
+	// The inventory shows alice's credential for B: its mode, the IdP
+	// and the jti of the ID-JAG that vouched, its scope and expiry.
+	var lastJTI string
+	for _, ex := range w.idp.Exchanges() {
+		if ex.Subject == "alice" && ex.Granted {
+			lastJTI = ex.JTI
+		}
+	}
+	dir := func() string { return w.aDir }
+	out := runCommand(t, inventorycmd.Commands(dir), w.aDir, "inventory", "list")
+	if !credentialLine(out, "b", aliceAt(w, "alice"), "enterprise", w.idp.Issuer, lastJTI, gateway.ScopeTools) {
+		t.Errorf("mcpgate inventory show lacks alice's enterprise credential for b (jti %s):\n%s", lastJTI, out)
+	}
+	out = runCommand(t, inventorycmd.Commands(dir), w.aDir, "inventory", "show", aliceAt(w, "alice"))
+	if !credentialLine(out, "b", "enterprise", w.idp.Issuer, lastJTI) {
+		t.Errorf("mcpgate inventory show %s lacks her enterprise credential for b:\n%s", aliceAt(w, "alice"), out)
+	}
+	if out := runCommand(t, inventorycmd.Commands(dir), w.aDir, "inventory", "show", aliceAt(w, "alice"), "--json"); !strings.Contains(out, lastJTI) {
+		t.Errorf("mcpgate inventory show --json lacks the ID-JAG jti %s", lastJTI)
+	}
+
 	recsA := auditRecords(t, w.aDir)
 	for _, want := range []map[string]string{
 		{"action": gateway.ActionTokenExchange, "user": aliceAt(w, "alice"), "outcome": "asked"},
@@ -325,6 +348,24 @@ func TestCrossAppAccess(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("after the revocation A still keeps %d sealed tokens of alice", len(left))
 	}
+	if out := runCommand(t, inventorycmd.Commands(dir), w.aDir, "inventory", "list"); credentialLine(out, "b", aliceAt(w, "alice"), "enterprise") {
+		t.Errorf("after the revocation the inventory still shows alice's credential for b:\n%s", out)
+	}
+}
+
+// credentialLine reports whether a line of out has every field.
+func credentialLine(out string, fields ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		ok := len(f) > 0
+		for _, want := range fields {
+			ok = ok && slices.Contains(f, want)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // aliceAt is the principal a user of the IdP is at gateway A.
