@@ -45,6 +45,7 @@ const (
 // built-in authorization server (trusting the IdP) → the MCP server behind
 // B.
 type crossAppWorld struct {
+	t                *testing.T
 	idp              *testidp.IdP
 	a, b             *app.App
 	aBase, bBase     string
@@ -86,11 +87,16 @@ func secretFile(t *testing.T, dir, name, secret string) string {
 	return p
 }
 
-func newCrossAppWorld(ctx context.Context, t *testing.T, bTokenTTL time.Duration) *crossAppWorld {
+// newCrossAppWorld starts the IdP and gateway B, then gateway A with the
+// configuration cfgA returns (nil: A with upstream b of type enterprise).
+func newCrossAppWorld(ctx context.Context, t *testing.T, bTokenTTL time.Duration, cfgA func(w *crossAppWorld, listen string) *config.Config) *crossAppWorld {
 	t.Helper()
-	w := &crossAppWorld{aDir: t.TempDir(), bDir: t.TempDir()}
+	w := &crossAppWorld{t: t, aDir: t.TempDir(), bDir: t.TempDir()}
 	lnA, aBase := listen(t)
-	lnB, bBase := listen(t)
+	lnB, _ := listen(t)
+	// B is named localhost, A 127.0.0.1: a browser keeps their cookies
+	// apart (cookies ignore ports).
+	bBase := "http://localhost:" + strings.TrimPrefix(lnB.Addr().String(), "127.0.0.1:")
 	w.aBase, w.bBase = aBase, bBase
 
 	idp, err := testidp.Start(&testidp.Options{
@@ -112,10 +118,11 @@ func newCrossAppWorld(ctx context.Context, t *testing.T, bTokenTTL time.Duration
 		t.Fatal(err)
 	}
 	if err := db.CreateClient(ctx, &store.Client{ID: gwAID, Kind: store.ClientPreRegistered, Name: "Gateway A",
-		SecretHash: store.Digest(gwABSecret), GrantTypes: []string{meta.GrantTypeJWTBearer},
+		SecretHash: store.Digest(gwABSecret), GrantTypes: []string{meta.GrantTypeJWTBearer, meta.GrantTypeClientCredentials},
 		TokenEndpointAuthMethod: meta.AuthMethodClientSecretBasic, Scope: gateway.ScopeTools, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	addUsers(ctx, t, db, "carol")
 	db.Close()
 	mcpSrv := mcp.NewServer(&mcp.Implementation{Name: "behind-b", Version: "1"}, nil)
 	mcpSrv.AddTool(&mcp.Tool{Name: "hello"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -135,19 +142,44 @@ func newCrossAppWorld(ctx context.Context, t *testing.T, bTokenTTL time.Duration
 
 	// Gateway A: users sign in through the IdP; upstream B with
 	// enterprise credentials.
-	cfgA := &config.Config{Listen: lnA.Addr().String(), Auth: config.AuthOAuth, PublicURL: aBase, DataDir: w.aDir,
+	if cfgA == nil {
+		cfgA = enterpriseConfigA
+	}
+	cfg := cfgA(w, lnA.Addr().String())
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	w.a, w.aServer = startApp(ctx, t, lnA, cfg, nil)
+	return w
+}
+
+// enterpriseConfigA is gateway A with upstream b of type enterprise.
+func enterpriseConfigA(w *crossAppWorld, listen string) *config.Config {
+	t := w.t
+	idp := w.idp
+	cfg := &config.Config{Listen: listen, Auth: config.AuthOAuth, PublicURL: w.aBase, DataDir: w.aDir,
 		OAuth: &config.OAuth{OIDC: &config.OIDCLogin{Issuer: idp.Issuer, ClientID: gwAID,
 			ClientSecretFile: secretFile(t, w.aDir, "idp-login.secret", gwAIdPSecret)}},
-		Upstreams: []config.Upstream{{Name: "b", URL: bBase + "/mcp", Credentials: &config.Credentials{
+		Upstreams: []config.Upstream{{Name: "b", URL: w.bBase + "/mcp", Credentials: &config.Credentials{
 			Type: config.CredentialsEnterprise, ClientID: gwAID, ClientSecretFile: secretFile(t, w.aDir, "b.secret", gwABSecret),
 			Scopes: []string{gateway.ScopeTools}, IdPTokenURL: idp.TokenEndpoint(), IdPClientID: gwAID,
 			IdPClientSecretFile: secretFile(t, w.aDir, "idp.secret", gwAIdPSecret)}}},
 	}
-	if err := cfgA.Validate(); err != nil {
-		t.Fatal(err)
+	return cfg
+}
+
+// addUsers creates local users (password "<name>-password").
+func addUsers(ctx context.Context, t *testing.T, db *sqlite.Store, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		hash, err := authserver.HashPassword(u+"-password", &cheapArgon2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateUser(ctx, &store.User{Username: u, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	w.a, w.aServer = startApp(ctx, t, lnA, cfgA, nil)
-	return w
 }
 
 // ssoBrowser signs in on gateway A's pages through the identity
@@ -241,7 +273,7 @@ func TestCrossAppAccess(t *testing.T) {
 	defer cancel()
 	// B's tokens live 32 s: within 2 s they are inside the 30 s margin
 	// before expiry in which A exchanges again.
-	w := newCrossAppWorld(ctx, t, 32*time.Second)
+	w := newCrossAppWorld(ctx, t, 32*time.Second, nil)
 	aliceAtB := principal.Federated(w.idp.Issuer, "alice").String()
 
 	alice := w.signIn(ctx, t, "alice")
