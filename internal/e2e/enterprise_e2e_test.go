@@ -404,3 +404,82 @@ func credentialLine(out string, fields ...string) bool {
 func aliceAt(w *crossAppWorld, user string) string {
 	return principal.Federated(w.idp.Issuer, user).String()
 }
+
+// TestCrossAppRevocation: revoking the IdP's trust at A, or alice's
+// credential for B, drops her cached tokens at A and ends her session at
+// B (measured and logged). After the credential's revocation her next
+// call exchanges again, which the IdP decides; after the IdP's, nothing of
+// hers is left at A.
+func TestCrossAppRevocation(t *testing.T) {
+	for _, kind := range []string{store.RevokeIdP, store.RevokeUpstreamCredential} {
+		t.Run(kind, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			w := newCrossAppWorld(ctx, t, 0, nil)
+			alice := aliceAt(w, "alice")
+			aliceAtB := principal.Federated(w.idp.Issuer, "alice").String()
+			cs := w.signIn(ctx, t, "alice")
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "b_hello"}); err != nil {
+				t.Fatal(err)
+			}
+			id := w.idp.Issuer
+			if kind == store.RevokeUpstreamCredential {
+				id = "b/" + alice
+			}
+			start := time.Now()
+			res, err := w.a.Gateway.Revoker().Revoke(ctx, kind, id, "e2e-admin")
+			if err != nil {
+				t.Fatalf("revoke %s %s: %v", kind, id, err)
+			}
+			for w.sessionsAtB(aliceAtB) != 0 {
+				if time.Since(start) > 10*time.Second {
+					t.Fatal("alice's session at B did not end")
+				}
+				time.Sleep(5 * time.Millisecond) // polling an eventual condition
+			}
+			t.Logf("revoke %s: alice's session at B ended in %s\n%s", kind, time.Since(start), res.Summary())
+
+			db, err := sqlite.Open(ctx, datadir.Database(w.aDir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			left, err := db.ListUpstreamTokens(ctx, alice)
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, tk := range left {
+				names = append(names, tk.Upstream)
+			}
+			switch kind {
+			case store.RevokeIdP:
+				if len(left) != 0 {
+					t.Errorf("after revoke idp A keeps alice's sealed tokens %v", names)
+				}
+			case store.RevokeUpstreamCredential:
+				if slices.Contains(names, "b") {
+					t.Errorf("after revoke upstream-credential A keeps alice's token for b")
+				}
+				granted := 0
+				for _, ex := range w.idp.Exchanges() {
+					if ex.Subject == "alice" && ex.Granted {
+						granted++
+					}
+				}
+				if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "b_hello"}); err != nil {
+					t.Fatalf("alice's call after her credential's revocation: %v", err)
+				}
+				after := 0
+				for _, ex := range w.idp.Exchanges() {
+					if ex.Subject == "alice" && ex.Granted {
+						after++
+					}
+				}
+				if after != granted+1 {
+					t.Errorf("alice's call after the revocation made %d new exchanges, want 1", after-granted)
+				}
+			}
+		})
+	}
+}
