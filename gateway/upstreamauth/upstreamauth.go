@@ -25,6 +25,13 @@
 // tokens are used when the access token expires; when refreshing fails,
 // the principal is asked again.
 //
+// "enterprise" (Cross App Access): every principal's token is obtained
+// without consent screen, through the enterprise identity provider that
+// signed the principal in: the ID token of that sign-in (kept sealed with
+// KeepAssertion) is exchanged at the provider for an ID-JAG (RFC 8693),
+// and the ID-JAG for the token at the upstream's authorization server
+// (RFC 7523). See enterprise.go.
+//
 // The package knows upstreams only by a small descriptor (Upstream) and
 // asks the gateway for what it needs through Hooks.
 package upstreamauth
@@ -63,7 +70,7 @@ type Upstream struct {
 	// origin, and per-user tokens must be for it as a resource.
 	URL string
 	// Credentials are the upstream's configured credentials, of type
-	// "oauth_client_credentials" or "oauth_user".
+	// "oauth_client_credentials", "oauth_user" or "enterprise".
 	Credentials *config.Credentials
 	// Logger receives what concerns the upstream. Nil means the service's
 	// logger.
@@ -96,7 +103,8 @@ type Hooks struct {
 
 // Options configure a Service.
 type Options struct {
-	// PerUser says that some upstream's credentials are "oauth_user".
+	// PerUser says that some upstream's credentials are "oauth_user" or
+	// "enterprise".
 	// Without it the service keeps no tokens, needs no key and serves
 	// no pages: only client credentials work.
 	PerUser bool
