@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/inventory"
@@ -84,5 +85,16 @@ func (h *Hooks) InventoryEvent(e inventory.Event) {
 func (h *Hooks) ApprovalDecided(a *approval.Approval) {
 	if g := h.g.Load(); g != nil {
 		g.ApprovalDecided(a)
+	}
+}
+
+// OIDCSignIn keeps the ID token of a user's sign-in through the
+// enterprise identity provider, sealed, for upstreams with enterprise
+// credentials (authserver.OIDCLogin.OnSignIn).
+func (h *Hooks) OIDCSignIn(ctx context.Context, subject, idToken, issuer string, expiry time.Time) {
+	if g := h.g.Load(); g != nil {
+		if err := g.KeepAssertion(ctx, subject, idToken, issuer, expiry); err != nil {
+			g.logger.Warn("keeping the identity assertion of a sign-in", "error", err)
+		}
 	}
 }

@@ -118,6 +118,13 @@ func (g *Gateway) endUpstreamAccess(ctx context.Context, m inventory.Match) (int
 			if !match(t.Principal) {
 				continue
 			}
+			if t.Upstream == upstreamauth.AssertionKey {
+				if err := g.upAuth.ForgetAssertion(ctx, t.Principal); err != nil {
+					errs = append(errs, err)
+				}
+				inventory.Note(ctx, "%s: the identity assertion kept for enterprise upstream credentials is deleted", t.Principal)
+				continue
+			}
 			u := g.upstreamNamed(t.Upstream)
 			if u == nil {
 				continue
@@ -148,6 +155,13 @@ func (g *Gateway) revokeUpstreamGrant(ctx context.Context, u *upstream, principa
 		return true, fmt.Errorf("upstream %s: %w", u.cfg.Name, err)
 	case outcome == upstreamauth.GrantRevoked:
 		inventory.Note(ctx, "%s/%s: upstream grant revoked at the upstream's authorization server (RFC 7009)", u.cfg.Name, principal)
+	case outcome == upstreamauth.GrantDropped:
+		if inv := g.opts.Inventory; inv != nil {
+			if err := inv.ForgetUpstreamCredential(ctx, principal, u.cfg.Name); err != nil {
+				u.logger.Warn("forgetting an enterprise upstream credential in the inventory", "error", err)
+			}
+		}
+		inventory.Note(ctx, "%s/%s: the enterprise upstream token is deleted (a new one needs a new exchange at the identity provider)", u.cfg.Name, principal)
 	case outcome == upstreamauth.GrantNotRevocable:
 		inventory.Note(ctx, "%s/%s: the upstream grant could not be revoked: the upstream's authorization server offers no revocation endpoint; it stays live there until it expires (the stored token is deleted)", u.cfg.Name, principal)
 	default:

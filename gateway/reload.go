@@ -121,7 +121,7 @@ func (g *Gateway) ApplyUpstreams(ctx context.Context, ups []config.Upstream) (Up
 	}
 	for _, u := range started {
 		if u.perUser() && !g.perUserAuth {
-			return UpstreamChanges{}, fmt.Errorf("upstream %s: oauth_user credentials need the per-user authorization the gateway sets up at start, and it started with no such upstream: restart it to add one", u.cfg.Name)
+			return UpstreamChanges{}, fmt.Errorf("upstream %s: %s credentials need the per-user setup the gateway makes at start, and it started with no such upstream: restart it to add one", u.cfg.Name, u.cfg.Credentials.Type)
 		}
 	}
 	// The new upstreams are made ready to be waited for before anyone can

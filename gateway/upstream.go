@@ -595,7 +595,7 @@ func (u *upstream) httpClient(ctx context.Context, principal string) (*http.Clie
 		c := *base
 		c.Transport = &headerTransport{base: transportOf(base), name: name, value: value}
 		return &c, nil
-	case "oauth_client_credentials", "oauth_user":
+	case "oauth_client_credentials", "oauth_user", "enterprise":
 		return u.oauthHTTPClient(ctx, base, principal)
 	}
 	return nil, fmt.Errorf("upstream %s: unknown credentials type %q", u.cfg.Name, cr.Type)

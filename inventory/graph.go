@@ -576,6 +576,9 @@ func (inv *Inventory) Graph(ctx context.Context) (*Graph, error) {
 			return nil, fmt.Errorf("inventory: graph: %w", err)
 		}
 		for _, t := range toks {
+			if strings.HasPrefix(t.Upstream, "@") {
+				continue // not an upstream: the gateway's own rows (the identity assertions kept for enterprise credentials)
+			}
 			if !slices.ContainsFunc(creds, func(c *store.UpstreamCredential) bool { return c.Principal == t.Principal && c.Upstream == t.Upstream }) {
 				creds = append(creds, &store.UpstreamCredential{Principal: t.Principal, Upstream: t.Upstream, Kind: "oauth_user", CreatedAt: t.UpdatedAt})
 			}

@@ -106,6 +106,15 @@ func (inv *Inventory) RecordUpstreamCredential(ctx context.Context, c *store.Ups
 	return nil
 }
 
+// ForgetUpstreamCredential removes the record of a principal's credential
+// for an upstream; a missing record is not an error.
+func (inv *Inventory) ForgetUpstreamCredential(ctx context.Context, principal, upstream string) error {
+	if err := inv.st.DeleteUpstreamCredential(ctx, principal, upstream); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	return nil
+}
+
 // RecordIdentityProvider records a trusted identity provider (the
 // gateway records its configured ones at start).
 func (inv *Inventory) RecordIdentityProvider(ctx context.Context, p *store.IdentityProvider) error {

@@ -136,6 +136,10 @@ type UpstreamCredential struct {
 	// CreatedAt, ExpiresAt and LastUsed describe its life (zero if
 	// unknown).
 	CreatedAt, ExpiresAt, LastUsed time.Time
+	// IdP and GrantID name the identity provider that vouched for the
+	// principal and the jti of its ID-JAG, for credentials of kind
+	// "enterprise" (Cross App Access); "" otherwise.
+	IdP, GrantID string
 }
 
 // IdentityProvider is an identity provider the deployment trusts to

@@ -468,8 +468,11 @@ func (u *Upstream) EffectivePrefix() string {
 
 // Credentials are how the gateway authenticates to an upstream.
 type Credentials struct {
-	// Type is "none", "header", "bearer", "oauth_client_credentials" or
-	// "oauth_user" (per-user consent through URL-mode elicitation).
+	// Type is "none", "header", "bearer", "oauth_client_credentials",
+	// "oauth_user" (per-user consent through URL-mode elicitation) or
+	// "enterprise" (per-user tokens through Cross App Access: the user's
+	// identity assertion from the enterprise IdP exchanged for an ID-JAG,
+	// then the jwt-bearer grant at the upstream's authorization server).
 	Type string `yaml:"type" json:"type"`
 	// Header is the header name for Type "header" (e.g. X-API-Key).
 	Header string `yaml:"header" json:"header,omitempty"`
@@ -490,4 +493,22 @@ type Credentials struct {
 	ClientSecretFile string   `yaml:"client_secret_file" json:"client_secret_file,omitempty"`
 	Scopes           []string `yaml:"scopes" json:"scopes,omitempty"`
 	TokenURL         string   `yaml:"token_url" json:"token_url,omitempty"`
+	// IdPTokenURL is the enterprise identity provider's token endpoint,
+	// where the user's identity assertion is exchanged (RFC 8693) for an
+	// ID-JAG; IdPClientID and IdPClientSecretEnv / IdPClientSecretFile
+	// are the gateway's client registration there. Type "enterprise"
+	// only; ClientID (and its secret, if any) is then the gateway's
+	// client at the upstream's authorization server, which the ID-JAG
+	// names.
+	IdPTokenURL         string `yaml:"idp_token_url" json:"idp_token_url,omitempty"`
+	IdPClientID         string `yaml:"idp_client_id" json:"idp_client_id,omitempty"`
+	IdPClientSecretEnv  string `yaml:"idp_client_secret_env" json:"idp_client_secret_env,omitempty"`
+	IdPClientSecretFile string `yaml:"idp_client_secret_file" json:"idp_client_secret_file,omitempty"`
+}
+
+// PerUser reports whether the credentials are each principal's own
+// ("oauth_user" and "enterprise"): the upstream's sessions are opened per
+// principal, never in the gateway's name alone.
+func (c *Credentials) PerUser() bool {
+	return c != nil && (c.Type == CredentialsOAuthUser || c.Type == CredentialsEnterprise)
 }

@@ -75,7 +75,7 @@ func (c *Config) Limits() Server {
 	num(&s.MaxStdioSessions, DefaultMaxStdioSessions)
 	if s.ReadyUpstreams == 0 {
 		for _, u := range c.Upstreams {
-			if u.Credentials == nil || u.Credentials.Type != CredentialsOAuthUser {
+			if !u.Credentials.PerUser() {
 				s.ReadyUpstreams = 1
 				break
 			}

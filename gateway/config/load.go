@@ -259,6 +259,7 @@ func (c *Config) resolvePaths(dir string) {
 		if cr := u.Credentials; cr != nil {
 			cr.ValueFile = resolvePath(dir, cr.ValueFile)
 			cr.ClientSecretFile = resolvePath(dir, cr.ClientSecretFile)
+			cr.IdPClientSecretFile = resolvePath(dir, cr.IdPClientSecretFile)
 		}
 	}
 }

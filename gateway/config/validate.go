@@ -31,6 +31,7 @@ const (
 	CredentialsBearer                 = "bearer"
 	CredentialsOAuthClientCredentials = "oauth_client_credentials"
 	CredentialsOAuthUser              = "oauth_user"
+	CredentialsEnterprise             = "enterprise"
 )
 
 // Upstream transports.
@@ -361,16 +362,21 @@ func (c *Credentials) validate(v *validator, where string, stdio bool, auth stri
 	// unexpected reports the fields set that the type does not use.
 	unexpected := func(allowed ...string) {
 		set := map[string]bool{
-			"header":             c.Header != "",
-			"value_env":          c.ValueEnv != "",
-			"value_file":         c.ValueFile != "",
-			"client_id":          c.ClientID != "",
-			"client_secret_env":  c.ClientSecretEnv != "",
-			"client_secret_file": c.ClientSecretFile != "",
-			"scopes":             len(c.Scopes) > 0,
-			"token_url":          c.TokenURL != "",
+			"header":                 c.Header != "",
+			"value_env":              c.ValueEnv != "",
+			"value_file":             c.ValueFile != "",
+			"client_id":              c.ClientID != "",
+			"client_secret_env":      c.ClientSecretEnv != "",
+			"client_secret_file":     c.ClientSecretFile != "",
+			"scopes":                 len(c.Scopes) > 0,
+			"token_url":              c.TokenURL != "",
+			"idp_token_url":          c.IdPTokenURL != "",
+			"idp_client_id":          c.IdPClientID != "",
+			"idp_client_secret_env":  c.IdPClientSecretEnv != "",
+			"idp_client_secret_file": c.IdPClientSecretFile != "",
 		}
-		for _, k := range []string{"header", "value_env", "value_file", "client_id", "client_secret_env", "client_secret_file", "scopes", "token_url"} {
+		for _, k := range []string{"header", "value_env", "value_file", "client_id", "client_secret_env", "client_secret_file", "scopes", "token_url",
+			"idp_token_url", "idp_client_id", "idp_client_secret_env", "idp_client_secret_file"} {
 			if set[k] && !slices.Contains(allowed, k) {
 				v.add("%s: %s does not apply to type %s", where, k, c.Type)
 			}
@@ -435,10 +441,12 @@ func (c *Credentials) validate(v *validator, where string, stdio bool, auth stri
 		if auth != AuthOAuth {
 			v.add("%s: type oauth_user needs auth: oauth (the gateway must know who the user is)", where)
 		}
+	case CredentialsEnterprise:
+		c.validateEnterprise(v, where, unexpected, auth)
 	case "":
-		v.add("%s: type is required (none, header, bearer, oauth_client_credentials or oauth_user)", where)
+		v.add("%s: type is required (none, header, bearer, oauth_client_credentials, oauth_user or enterprise)", where)
 	default:
-		v.add("%s: type %q is not supported (want none, header, bearer, oauth_client_credentials or oauth_user)", where, c.Type)
+		v.add("%s: type %q is not supported (want none, header, bearer, oauth_client_credentials, oauth_user or enterprise)", where, c.Type)
 	}
 	for _, s := range c.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
@@ -565,7 +573,44 @@ func (c Credentials) LogValue() slog.Value {
 	if c.ClientID != "" {
 		attrs = append(attrs, slog.String("client_id", c.ClientID))
 	}
+	if c.IdPTokenURL != "" {
+		attrs = append(attrs, slog.String("idp_token_url", redactURL(c.IdPTokenURL)), slog.String("idp_client_id", c.IdPClientID))
+	}
 	return slog.GroupValue(attrs...)
+}
+
+// validateEnterprise checks credentials of type "enterprise".
+func (c *Credentials) validateEnterprise(v *validator, where string, unexpected func(...string), auth string) {
+	unexpected("client_id", "client_secret_env", "client_secret_file", "scopes", "token_url",
+		"idp_token_url", "idp_client_id", "idp_client_secret_env", "idp_client_secret_file")
+	if c.ClientID == "" {
+		v.add("%s: type enterprise needs client_id (the gateway's client at the upstream's authorization server, which the ID-JAG names)", where)
+	}
+	if c.ClientSecretEnv != "" && c.ClientSecretFile != "" {
+		v.add("%s: set at most one of client_secret_env and client_secret_file", where)
+	}
+	switch {
+	case c.IdPTokenURL == "":
+		v.add("%s: type enterprise needs idp_token_url (the identity provider's token endpoint)", where)
+	default:
+		if err := checkURL(c.IdPTokenURL); err != nil {
+			v.add("%s: idp_token_url: %v", where, err)
+		}
+	}
+	if c.IdPClientID == "" {
+		v.add("%s: type enterprise needs idp_client_id (the gateway's client at the identity provider)", where)
+	}
+	if (c.IdPClientSecretEnv == "") == (c.IdPClientSecretFile == "") {
+		v.add("%s: type enterprise needs exactly one of idp_client_secret_env or idp_client_secret_file", where)
+	}
+	if c.TokenURL != "" {
+		if err := checkURL(c.TokenURL); err != nil {
+			v.add("%s: token_url: %v", where, err)
+		}
+	}
+	if auth != AuthOAuth {
+		v.add("%s: type enterprise needs auth: oauth (users sign in through the enterprise identity provider)", where)
+	}
 }
 
 // redactURL drops the query and user info of a URL for display.

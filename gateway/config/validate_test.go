@@ -89,6 +89,18 @@ func TestValidate(t *testing.T) {
 			c.Auth = "oauth"
 			c.Upstreams[1].Credentials = &Credentials{Type: "oauth_user", ClientSecretEnv: "S", ClientSecretFile: "/f"}
 		}, []string{"at most one of client_secret_env and client_secret_file", "a client secret needs client_id"}},
+		{"enterprise ok", func(c *Config) {
+			c.Auth = "oauth"
+			c.Upstreams[1].Credentials = &Credentials{Type: "enterprise", ClientID: "gw", IdPTokenURL: "https://idp.example/token",
+				IdPClientID: "gw-at-idp", IdPClientSecretEnv: "S", Scopes: []string{"tools"}}
+		}, nil},
+		{"enterprise incomplete", func(c *Config) {
+			c.Upstreams[1].Credentials = &Credentials{Type: "enterprise", IdPTokenURL: "token", ValueEnv: "X"}
+		}, []string{"value_env does not apply", "type enterprise needs client_id", "idp_token_url: must be absolute", "needs idp_client_id",
+			"exactly one of idp_client_secret_env or idp_client_secret_file", "type enterprise needs auth: oauth"}},
+		{"enterprise fields on another type", func(c *Config) {
+			c.Upstreams[1].Credentials = &Credentials{Type: "bearer", ValueEnv: "T", IdPClientID: "x"}
+		}, []string{"idp_client_id does not apply to type bearer"}},
 		{"many problems at once", func(c *Config) {
 			c.Listen = "x"
 			c.Auth = "basic"

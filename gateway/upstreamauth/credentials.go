@@ -410,6 +410,11 @@ const (
 	// GrantRevoked: the upstream's authorization server revoked the grant
 	// (RFC 7009).
 	GrantRevoked = "revoked"
+	// GrantDropped: the principal's enterprise token was deleted (such
+	// tokens have no refresh token and are not revoked at the upstream;
+	// the next request needs a new exchange, which the identity provider
+	// decides).
+	GrantDropped = "dropped"
 	// GrantNotRevocable: the upstream's authorization server offers no
 	// revocation endpoint; the grant may stay live there until it
 	// expires.
@@ -420,7 +425,8 @@ const (
 // stored refresh and access tokens at the upstream's authorization server
 // (RFC 7009) when its metadata offers a revocation_endpoint, and deletes
 // the stored token in every case, so that the gateway never uses it again.
-// It returns GrantNone, GrantRevoked or GrantNotRevocable; an error says
+// For enterprise credentials it deletes the token and returns
+// GrantDropped. It returns GrantNone, GrantRevoked or GrantNotRevocable; an error says
 // why the authorization server could not be asked or refused (the token
 // is deleted all the same).
 func (s *Service) RevokeGrant(ctx context.Context, up Upstream, principal string) (string, error) {
@@ -428,6 +434,9 @@ func (s *Service) RevokeGrant(ctx context.Context, up Upstream, principal string
 		return GrantNone, nil
 	}
 	up = s.described(up)
+	if Enterprise(up.Credentials) {
+		return s.dropEnterprise(ctx, up, principal)
+	}
 	s.refreshMu.Lock() // no refresh replaces the token meanwhile
 	defer s.refreshMu.Unlock()
 	tk, err := s.loadToken(ctx, up, principal)
@@ -465,6 +474,20 @@ func (s *Service) RevokeGrant(ctx context.Context, up Upstream, principal string
 		return GrantNone, fmt.Errorf("upstream %s: revoking the grant of %s at %s: %w", up.Name, principal, as.RevocationEndpoint, err)
 	}
 	return GrantRevoked, nil
+}
+
+// dropEnterprise deletes principal's enterprise token for up.
+func (s *Service) dropEnterprise(ctx context.Context, up Upstream, principal string) (string, error) {
+	l := s.entLock(principal, up.Name)
+	l.Lock()
+	defer l.Unlock()
+	if _, err := s.tokens.GetUpstreamToken(ctx, principal, up.Name); errors.Is(err, store.ErrNotFound) {
+		return GrantNone, nil
+	}
+	if err := s.tokens.DeleteUpstreamToken(context.WithoutCancel(ctx), principal, up.Name); err != nil {
+		return GrantNone, fmt.Errorf("upstream %s: deleting the enterprise token of %s: %w", up.Name, principal, err)
+	}
+	return GrantDropped, nil
 }
 
 // revocationServer returns the metadata of the authorization server that

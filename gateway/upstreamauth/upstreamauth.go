@@ -25,6 +25,13 @@
 // tokens are used when the access token expires; when refreshing fails,
 // the principal is asked again.
 //
+// "enterprise" (Cross App Access): every principal's token is obtained
+// without consent screen, through the enterprise identity provider that
+// signed the principal in: the ID token of that sign-in (kept sealed with
+// KeepAssertion) is exchanged at the provider for an ID-JAG (RFC 8693),
+// and the ID-JAG for the token at the upstream's authorization server
+// (RFC 7523). See enterprise.go.
+//
 // The package knows upstreams only by a small descriptor (Upstream) and
 // asks the gateway for what it needs through Hooks.
 package upstreamauth
@@ -63,18 +70,17 @@ type Upstream struct {
 	// origin, and per-user tokens must be for it as a resource.
 	URL string
 	// Credentials are the upstream's configured credentials, of type
-	// "oauth_client_credentials" or "oauth_user".
+	// "oauth_client_credentials", "oauth_user" or "enterprise".
 	Credentials *config.Credentials
 	// Logger receives what concerns the upstream. Nil means the service's
 	// logger.
 	Logger *slog.Logger
 }
 
-// PerUser reports whether credentials ask each principal's own consent
-// (type "oauth_user").
-func PerUser(cr *config.Credentials) bool {
-	return cr != nil && cr.Type == config.CredentialsOAuthUser
-}
+// PerUser reports whether credentials are each principal's own: type
+// "oauth_user" (the principal's consent) or "enterprise" (the principal's
+// identity provider vouching).
+func PerUser(cr *config.Credentials) bool { return cr.PerUser() }
 
 // Hooks are what the service needs from the gateway.
 type Hooks struct {
@@ -89,11 +95,16 @@ type Hooks struct {
 	// SessionCookiePrincipal makes one for the built-in authorization
 	// server.
 	BrowserPrincipal func(r *http.Request) (string, error)
+	// OnExchange is told every step of obtaining enterprise tokens
+	// (asked, granted, refreshed, refused), for the audit log. Nil does
+	// nothing.
+	OnExchange func(ctx context.Context, ev ExchangeEvent)
 }
 
 // Options configure a Service.
 type Options struct {
-	// PerUser says that some upstream's credentials are "oauth_user".
+	// PerUser says that some upstream's credentials are "oauth_user" or
+	// "enterprise".
 	// Without it the service keeps no tokens, needs no key and serves
 	// no pages: only client credentials work.
 	PerUser bool
@@ -146,6 +157,8 @@ type Service struct {
 	flows   map[string]*authFlow                // by elicitation id
 	byState map[string]*authFlow                // by OAuth state, once known
 	pending map[[2]string]*authFlow             // by (principal, upstream)
+
+	entLocks map[[2]string]*sync.Mutex // enterprise exchanges, by (principal, upstream)
 }
 
 // New returns a Service. It never fails: problems are reported when an
@@ -229,6 +242,18 @@ func (s *Service) HTTPClient(ctx context.Context, up Upstream, base *http.Client
 			return nil, s.ElicitationRequired(ctx, up, principal)
 		}
 		c.Transport = &userTokenTransport{base: transportOf(base), s: s, up: up, principal: principal, origin: originOf(up.URL), tk: tok}
+		return &c, nil
+	case config.CredentialsEnterprise:
+		if s.tokens == nil {
+			return nil, fmt.Errorf("upstream %s: enterprise credentials are not set up", up.Name)
+		}
+		// The token is obtained now, so that a refusal fails the
+		// session with the identity provider's decision.
+		tok, err := s.enterpriseToken(ctx, up, principal, nil, "")
+		if err != nil {
+			return nil, err
+		}
+		c.Transport = &enterpriseTransport{base: transportOf(base), s: s, up: up, principal: principal, origin: originOf(up.URL), tk: tok}
 		return &c, nil
 	}
 	return nil, fmt.Errorf("upstream %s: unknown OAuth credentials type %q", up.Name, up.Credentials.Type)

@@ -31,17 +31,21 @@ type testUpstream struct {
 	st  store.Store
 }
 
-func newTestUpstream(t *testing.T) *testUpstream {
+func newTestUpstream(t *testing.T, adjust ...func(*authserver.Options)) *testUpstream {
 	t.Helper()
 	asMux, upMux := http.NewServeMux(), http.NewServeMux()
 	asSrv, upSrv := httptest.NewServer(asMux), httptest.NewServer(upMux)
 	t.Cleanup(asSrv.Close)
 	t.Cleanup(upSrv.Close)
 	p := &testUpstream{url: upSrv.URL + "/mcp", st: store.NewMemory()}
-	as, err := authserver.New(context.Background(), asSrv.URL+"/as", p.st, &authserver.Options{
+	opts := &authserver.Options{
 		Resources: []authserver.Resource{{URI: p.url, Scopes: []string{"files:read"}, DefaultScopes: []string{"files:read"}}},
 		Logger:    slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, f := range adjust {
+		f(opts)
+	}
+	as, err := authserver.New(context.Background(), asSrv.URL+"/as", p.st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +60,16 @@ func newTestUpstream(t *testing.T) *testUpstream {
 	upMux.Handle("/mcp", rs.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pr, _ := resource.PrincipalFromContext(r.Context())
 		io.WriteString(w, pr.Subject)
+	})))
+	// /mcp/write needs files:write, and says so (step-up).
+	upMux.Handle("/mcp/write", rs.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pr, _ := resource.PrincipalFromContext(r.Context())
+		if !pr.HasScopes("files:write") {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="files:read files:write"`)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, "wrote as "+pr.Subject)
 	})))
 	return p
 }

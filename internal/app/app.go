@@ -420,7 +420,8 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 			if err != nil {
 				return nil, fmt.Errorf("oauth.oidc client secret: %w", err)
 			}
-			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName}
+			asOpts.OIDC = &authserver.OIDCLogin{Issuer: l.Issuer, ClientID: l.ClientID, ClientSecret: secret, DisplayName: l.DisplayName,
+				OnSignIn: hooks.OIDCSignIn}
 		}
 		clientAdmission(oc, asOpts)
 	}

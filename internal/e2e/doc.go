@@ -15,4 +15,11 @@
 // grant). It also checks that tokens for another audience, expired tokens
 // and revoked tokens are refused. Every test runs once with the in-memory
 // store and once with store/sqlite.
+//
+// enterprise_e2e_test.go runs Cross App Access toward an upstream: a
+// client → gateway A (users signed in through internal/testidp) → the
+// identity provider's token exchange → gateway B's built-in authorization
+// server (trusting the provider for ID-JAGs) → the MCP server behind B;
+// credential_examples_e2e_test.go runs the examples of
+// docs/upstream-credentials.md together in one gateway.
 package e2e

@@ -200,6 +200,9 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "oauth: enterprise sign-in", "sub", subject)
+	if f := s.oidc.cfg.OnSignIn; f != nil {
+		f(ctx, subject, raw, idt.Issuer, idt.Expiry)
+	}
 	if pend.Authz == "" && pend.Next != "" {
 		http.Redirect(w, r, s.SignInURL(pend.Next), http.StatusSeeOther)
 		return

@@ -161,6 +161,11 @@ type OIDCLogin struct {
 	// HTTPClient is used for discovery, token and JWKS requests; nil
 	// means http.DefaultClient.
 	HTTPClient *http.Client
+	// OnSignIn, if set, is given the verified raw ID token of each
+	// completed sign-in, with the local subject it signed in and its
+	// expiry: the gateway keeps it sealed as the user's identity
+	// assertion for enterprise upstream credentials (Cross App Access).
+	OnSignIn func(ctx context.Context, subject, idToken, issuer string, expiry time.Time)
 }
 
 // ApproveFunc decides, without any user interaction, that an

@@ -2,11 +2,15 @@ package oauthclient
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/mcpgate/mcpgate/oauth/meta"
 )
@@ -71,6 +75,38 @@ type IDJAG struct {
 	Scope string
 	// Expiry is when the grant expires, if the IdP said.
 	Expiry time.Time
+	// Issuer and JTI are the ID-JAG's iss and jti claims, read without
+	// verifying its signature (the authorization server does that), ""
+	// when they cannot be read.
+	Issuer, JTI string
+}
+
+// maxAssertion bounds the size of an ID-JAG whose claims are read.
+const maxAssertion = 64 << 10
+
+// readClaims fills in g's Issuer and JTI from the ID-JAG's payload.
+func (g *IDJAG) readClaims() {
+	parts := strings.Split(g.Assertion, ".")
+	if len(g.Assertion) > maxAssertion || len(parts) != 3 {
+		return
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return
+	}
+	var c struct {
+		Iss string `json:"iss"`
+		JTI string `json:"jti"`
+	}
+	if json.Unmarshal(payload, &c) == nil {
+		g.Issuer, g.JTI = c.Iss, c.JTI
+	}
+}
+
+// Info returns what the ID-JAG says of the grant, for the token obtained
+// with it.
+func (g *IDJAG) Info() *GrantInfo {
+	return &GrantInfo{IdP: g.Issuer, JTI: g.JTI, Scope: g.Scope}
 }
 
 // RequestIDJAG performs the RFC 8693 token exchange at the IdP: the
@@ -139,6 +175,7 @@ func RequestIDJAG(ctx context.Context, hc *http.Client, d *Discovery, ent *Enter
 	if tr.ExpiresIn > 0 {
 		g.Expiry = time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
 	}
+	g.readClaims()
 	return g, nil
 }
 
@@ -177,6 +214,7 @@ func EnterpriseExchange(ctx context.Context, hc *http.Client, d *Discovery, clie
 		return nil, err
 	}
 	tok.RefreshToken = "" // the profile issues no refresh tokens
+	tok.Grant = g.Info()
 	return tok, nil
 }
 

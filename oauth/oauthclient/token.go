@@ -37,6 +37,22 @@ type Token struct {
 	TokenEndpoint string `json:"token_endpoint,omitempty"`
 	// ClientID is the client the token was issued to.
 	ClientID string `json:"client_id,omitempty"`
+	// Grant describes the ID-JAG the token was obtained with
+	// (enterprise-managed authorization); nil for other grants.
+	Grant *GrantInfo `json:"grant,omitempty"`
+}
+
+// GrantInfo is what the identity provider said when it vouched for a
+// token's user with an ID-JAG: for inventories and audit, never for
+// decisions (the claims are read from the ID-JAG without verifying it;
+// the authorization server verifies it).
+type GrantInfo struct {
+	// IdP is the ID-JAG's issuer.
+	IdP string `json:"idp,omitempty"`
+	// JTI is the ID-JAG's jti.
+	JTI string `json:"jti,omitempty"`
+	// Scope is the scope the identity provider granted.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Expired reports whether the token is expired or expires within 30s of now.

@@ -149,7 +149,7 @@ func testUpstreamCredentials(t *testing.T, s Stores) {
 	ctx := context.Background()
 	st := s.Inventory
 	c1 := &store.UpstreamCredential{Principal: "alice", Upstream: "drive", Kind: "oauth_user", Scope: "files.read", CreatedAt: at(1), ExpiresAt: at(100), LastUsed: at(5)}
-	c2 := &store.UpstreamCredential{Principal: "alice", Upstream: "crm", Kind: "oauth_user"}
+	c2 := &store.UpstreamCredential{Principal: "alice", Upstream: "crm", Kind: "enterprise", IdP: "https://idp.example", GrantID: "jti-1"}
 	c3 := &store.UpstreamCredential{Principal: "bob", Upstream: "drive", Kind: "oauth_user"}
 	for _, c := range []*store.UpstreamCredential{c1, c2, c3} {
 		if err := st.PutUpstreamCredential(ctx, c); err != nil {

@@ -213,8 +213,8 @@ func (s *Store) ListToolRecords(ctx context.Context, upstream string) ([]*store.
 
 // PutUpstreamCredential implements store.InventoryStore.
 func (s *Store) PutUpstreamCredential(ctx context.Context, c *store.UpstreamCredential) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_upstream_credentials (principal, upstream, kind, scope, created_at, expires_at, last_used) VALUES (?,?,?,?,?,?,?)`,
-		c.Principal, c.Upstream, c.Kind, c.Scope, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.LastUsed))
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO inventory_upstream_credentials (principal, upstream, kind, scope, created_at, expires_at, last_used, idp, grant_id) VALUES (?,?,?,?,?,?,?,?,?)`,
+		c.Principal, c.Upstream, c.Kind, c.Scope, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.LastUsed), c.IdP, c.GrantID)
 	return wrap(fmt.Sprintf("upstream credential %s/%s", c.Upstream, c.Principal), err)
 }
 
@@ -223,12 +223,12 @@ func (s *Store) ListUpstreamCredentials(ctx context.Context) ([]*store.UpstreamC
 	return queryAll(ctx, s.db, "upstream credentials", func(sc scanner) (*store.UpstreamCredential, error) {
 		var c store.UpstreamCredential
 		var created, expires, used int64
-		if err := sc.Scan(&c.Principal, &c.Upstream, &c.Kind, &c.Scope, &created, &expires, &used); err != nil {
+		if err := sc.Scan(&c.Principal, &c.Upstream, &c.Kind, &c.Scope, &created, &expires, &used, &c.IdP, &c.GrantID); err != nil {
 			return nil, err
 		}
 		c.CreatedAt, c.ExpiresAt, c.LastUsed = fromTS(created), fromTS(expires), fromTS(used)
 		return &c, nil
-	}, `SELECT principal, upstream, kind, scope, created_at, expires_at, last_used FROM inventory_upstream_credentials ORDER BY principal, upstream`)
+	}, `SELECT principal, upstream, kind, scope, created_at, expires_at, last_used, idp, grant_id FROM inventory_upstream_credentials ORDER BY principal, upstream`)
 }
 
 // DeleteUpstreamCredential implements store.InventoryStore.

@@ -580,9 +580,9 @@ func printGraph(out io.Writer, g *inventory.Graph, kind string) error {
 		}
 	}
 	if section("credentials", "per-user upstream credentials") {
-		fmt.Fprintln(w, "UPSTREAM\tPRINCIPAL\tKIND\tSCOPE\tEXPIRES\tLAST_USED")
+		fmt.Fprintln(w, "UPSTREAM\tPRINCIPAL\tKIND\tSCOPE\tEXPIRES\tLAST_USED\tIDP\tID_JAG_JTI")
 		for _, c := range g.Credentials {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Upstream, c.Principal, dash(c.Kind), dash(c.Scope), ts(c.ExpiresAt), ts(c.LastUsed))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Upstream, c.Principal, dash(c.Kind), dash(c.Scope), ts(c.ExpiresAt), ts(c.LastUsed), dash(c.IdP), dash(c.GrantID))
 		}
 	}
 	if section("grants", "live grants") {
@@ -734,7 +734,11 @@ func printPrincipal(out io.Writer, g *inventory.Graph, principal string, asJSON 
 	if len(v.Credentials) > 0 {
 		fmt.Fprintln(w, "\nupstream credentials:")
 		for _, c := range v.Credentials {
-			fmt.Fprintf(w, "  %s\t%s\tscope %s\texpires %s\n", c.Upstream, dash(c.Kind), dash(c.Scope), ts(c.ExpiresAt))
+			fmt.Fprintf(w, "  %s\t%s\tscope %s\texpires %s", c.Upstream, dash(c.Kind), dash(c.Scope), ts(c.ExpiresAt))
+			if c.IdP != "" {
+				fmt.Fprintf(w, "\tidp %s\tid-jag jti %s", c.IdP, dash(c.GrantID))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if len(v.Revocations) > 0 {
