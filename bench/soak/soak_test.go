@@ -227,11 +227,12 @@ func toolNames(b *testing.B, g *harness.Gateway, token string) (echo, crash stri
 	return echo, crash
 }
 
-// settledGoroutines waits (up to a minute) for the gateway's goroutine
+// settledGoroutines waits (up to two minutes: idle keep-alive
+// connections to upstreams close after 90 s) for the gateway's goroutine
 // count to come back near where it started, and returns the last count.
 func settledGoroutines(b *testing.B, g *harness.Gateway, start int) int {
 	n := g.Goroutines(b)
-	for deadline := time.Now().Add(time.Minute); n > start+start/10+5 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Minute); n > start+start/10+5 && time.Now().Before(deadline); {
 		time.Sleep(time.Second)
 		n = g.Goroutines(b)
 	}

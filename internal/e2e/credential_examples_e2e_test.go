@@ -166,6 +166,24 @@ func TestCredentialExamples(t *testing.T) {
 			t.Errorf("mcpgate inventory list has no line with %q", want)
 		}
 	}
+	// And in what `mcpgate inventory show` says of each upstream and of
+	// the users who hold their own credentials.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"upstream", "crm"}, []string{"oauth_client_credentials"}},
+		{[]string{"upstream", "drive"}, []string{"oauth_user", "carol"}},
+		{[]string{"upstream", "b"}, []string{"enterprise", aliceAt(w, "alice")}},
+		{[]string{aliceAt(w, "alice")}, []string{"enterprise", w.idp.Issuer}},
+	} {
+		out := runCommand(t, inventorycmd.Commands(dir), w.aDir, append([]string{"inventory", "show"}, c.args...)...)
+		for _, want := range c.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("mcpgate inventory show %s does not say %q:\n%s", strings.Join(c.args, " "), want, out)
+			}
+		}
+	}
 }
 
 // consentUpstream opens a per-user authorization URL of gateway A in the
