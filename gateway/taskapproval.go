@@ -159,25 +159,9 @@ func (g *Gateway) approvalTask(ctx context.Context, c *call, d policy.Decision, 
 	}
 	_ = g.auditAppend(ctx, &audit.Record{User: t.Principal, Client: t.ClientID, Session: ds.id(), Upstream: t.Upstream,
 		Action: "task.created", Target: t.ID, Outcome: t.Status, Error: t.StatusMessage})
-	g.taskGov.mu.Lock()
-	if g.taskGov.held == nil {
-		g.taskGov.held, g.taskGov.heldByApproval = map[string]*heldTask{}, map[string]string{}
+	if err := g.hold(hctx, h); err != nil {
+		return nil, true, jsonrpc.NewError(jsonrpc.CodeInternalError, "%v", err)
 	}
-	g.taskGov.held[h.id] = h
-	g.taskGov.heldByApproval[a.ID] = h.id
-	g.taskGov.mu.Unlock()
-	g.watcher.mu.Lock()
-	if g.watcher.closed {
-		g.watcher.mu.Unlock()
-		cancel()
-		return nil, true, jsonrpc.NewError(jsonrpc.CodeInternalError, "the gateway is closing")
-	}
-	g.watcher.wg.Add(1)
-	g.watcher.mu.Unlock()
-	go func() {
-		defer g.watcher.wg.Done()
-		g.runHeld(hctx, h)
-	}()
 	raw, err := json.Marshal(&mcp.CreateTaskResult{Task: taskObject(t)})
 	if err != nil {
 		return nil, true, err
@@ -247,6 +231,31 @@ func (g *Gateway) sweepHeld() error {
 	if len(g.taskGov.held) >= maxHeldTasks {
 		return jsonrpc.NewError(jsonrpc.CodeInternalError, "the gateway holds too many tasks waiting for approval (%d); try again later", maxHeldTasks)
 	}
+	return nil
+}
+
+// hold registers h and starts waiting for its approval (runHeld, with
+// ctx, which h.cancel ends).
+func (g *Gateway) hold(ctx context.Context, h *heldTask) error {
+	g.taskGov.mu.Lock()
+	if g.taskGov.held == nil {
+		g.taskGov.held, g.taskGov.heldByApproval = map[string]*heldTask{}, map[string]string{}
+	}
+	g.taskGov.held[h.id] = h
+	g.taskGov.heldByApproval[h.approvalID] = h.id
+	g.taskGov.mu.Unlock()
+	g.watcher.mu.Lock()
+	if g.watcher.closed {
+		g.watcher.mu.Unlock()
+		h.cancel()
+		return errors.New("the gateway is closing")
+	}
+	g.watcher.wg.Add(1)
+	g.watcher.mu.Unlock()
+	go func() {
+		defer g.watcher.wg.Done()
+		g.runHeld(ctx, h)
+	}()
 	return nil
 }
 

@@ -142,25 +142,9 @@ func (g *Gateway) rehold(rec *store.GatewayTask) error {
 	h := &heldTask{id: rec.ID, principal: rec.Principal, approvalID: rec.ApprovalID, up: u, profile: c.Profile,
 		params: c.Params, task: c.Task, req: c.Request, clientID: c.ClientID, session: c.Session, args: c.Args,
 		cancel: cancel, done: make(chan struct{})}
-	g.taskGov.mu.Lock()
-	if g.taskGov.held == nil {
-		g.taskGov.held, g.taskGov.heldByApproval = map[string]*heldTask{}, map[string]string{}
+	if err := g.hold(hctx, h); err != nil {
+		return err
 	}
-	g.taskGov.held[h.id] = h
-	g.taskGov.heldByApproval[h.approvalID] = h.id
-	g.taskGov.mu.Unlock()
-	g.watcher.mu.Lock()
-	if g.watcher.closed {
-		g.watcher.mu.Unlock()
-		cancel()
-		return fmt.Errorf("the gateway is closing")
-	}
-	g.watcher.wg.Add(1)
-	g.watcher.mu.Unlock()
-	go func() {
-		defer g.watcher.wg.Done()
-		g.runHeld(hctx, h)
-	}()
 	g.logger.Info("holding a task again after a restart", "task", rec.ID, "approval", rec.ApprovalID)
 	return nil
 }

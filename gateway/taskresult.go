@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -53,20 +52,9 @@ type resultSealer struct {
 
 func (s *resultSealer) key() (cipher.AEAD, error) {
 	s.once.Do(func() {
-		var key []byte
-		if s.keyPath == "" {
-			key = make([]byte, 32)
-			rand.Read(key)
-		} else if key, s.err = keyfile.LoadOrCreate(s.keyPath, 32); s.err != nil {
+		if s.aead, s.err = keyfile.AESGCM(s.keyPath); s.err != nil {
 			s.err = fmt.Errorf("task result key: %w", s.err)
-			return
 		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			s.err = fmt.Errorf("task result key: %w", err)
-			return
-		}
-		s.aead, s.err = cipher.NewGCM(block)
 	})
 	return s.aead, s.err
 }

@@ -1,7 +1,6 @@
 package upstreamauth
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -45,20 +44,9 @@ func NewSealer(keyPath string) *Sealer { return &Sealer{keyPath: keyPath} }
 // key returns the AEAD, reading or creating the key file on first use.
 func (s *Sealer) key() (cipher.AEAD, error) {
 	s.once.Do(func() {
-		var key []byte
-		if s.keyPath == "" {
-			key = make([]byte, keySize)
-			rand.Read(key)
-		} else if key, s.err = keyfile.LoadOrCreate(s.keyPath, keySize); s.err != nil {
+		if s.aead, s.err = keyfile.AESGCM(s.keyPath); s.err != nil {
 			s.err = fmt.Errorf("upstream token key: %w", s.err)
-			return
 		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			s.err = fmt.Errorf("upstream token key: %w", err)
-			return
-		}
-		s.aead, s.err = cipher.NewGCM(block)
 	})
 	return s.aead, s.err
 }
