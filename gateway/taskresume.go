@@ -150,6 +150,9 @@ func (u *upstream) sessionEntry(principal, profile string) *upstreamSession {
 // needsResume reports whether a task record is of a task that was running
 // (or that an operator asked to cancel) and has not expired.
 func needsResume(rec *store.GatewayTask, now time.Time) bool {
+	if rec.Held() {
+		return false // the gateway's own task, no upstream session (taskheld.go)
+	}
 	if isTerminal(rec.Status) && rec.StatusMessage != store.TaskCancelRequested {
 		return false
 	}
