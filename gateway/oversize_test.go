@@ -27,7 +27,7 @@ func TestOversizeHTTPResponse(t *testing.T) {
 		{"streamable-json", config.TransportStreamable, true, "exceeds the limit of 4194304 bytes"},
 		// The legacy stream cannot skip the event: the upstream session
 		// ends (the log says why) and the call fails at once.
-		{"legacy-sse", config.TransportSSE, false, "connection closed"},
+		{"legacy-sse", config.TransportSSE, false, "exceeds the message size limit of 4194304 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testUpstream("huge", nil)

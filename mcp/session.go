@@ -50,7 +50,10 @@ type engine struct {
 	// may still finish and answer.
 	readDone     chan struct{}
 	readDoneOnce sync.Once
-	handlers     sync.WaitGroup
+	// readErr is why input ended, when not at a clean end (set before
+	// readDone is closed): calls that fail for lack of an answer say so.
+	readErr  error
+	handlers sync.WaitGroup
 }
 
 // drainTimeout bounds how long handlers still running at the end of input
@@ -103,7 +106,7 @@ func (e *engine) readLoop(ctx context.Context) {
 			}
 			// Nothing more will come: answers to our calls never will, but
 			// requests already received may still be answered.
-			e.readDoneOnce.Do(func() { close(e.readDone) })
+			e.readDoneOnce.Do(func() { e.readErr = err; close(e.readDone) })
 			drained := make(chan struct{})
 			go func() { e.handlers.Wait(); close(drained) }()
 			t := time.NewTimer(drainTimeout)
@@ -380,6 +383,9 @@ func (e *engine) callRaw(ctx context.Context, method string, params jsontext.Val
 			}
 			return resp.Result, nil
 		default:
+		}
+		if e.readErr != nil {
+			return nil, closedError(e.readErr)
 		}
 		return nil, closedError(io.EOF)
 	case <-e.done:
