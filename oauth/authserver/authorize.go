@@ -420,14 +420,27 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.authorizeFailed(w, r, ae)
 		return
 	}
+	page := func(msg string, status int) { s.loginPage(w, r, az, msg, status) }
+	if !s.passwordSignIn(w, r, form, az.client.ID, page) {
+		return
+	}
+	s.setCookie(w, loginCSRFCookie, "", -1)
+	http.Redirect(w, r, s.endpoint("/authorize")+"?"+az.raw, http.StatusSeeOther)
+}
+
+// passwordSignIn checks a sign-in form (its CSRF token, the password
+// through Options.PasswordGuard, the user's admission for clientID) and
+// starts the user's session. When it cannot, it answers the request, the
+// form's problems through page, and reports false.
+func (s *Server) passwordSignIn(w http.ResponseWriter, r *http.Request, form map[string]string, clientID string, page func(msg string, status int)) bool {
 	c, cerr := r.Cookie(loginCSRFCookie)
 	if cerr != nil || form["csrf"] == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form["csrf"])) != 1 {
-		s.loginPage(w, r, az, "Your sign-in form expired. Please try again.", http.StatusForbidden)
-		return
+		page("Your sign-in form expired. Please try again.", http.StatusForbidden)
+		return false
 	}
 	if s.opts.DisableLocalLogin {
 		s.errorPage(w, r, errInvalidRequest("local sign-in is disabled"))
-		return
+		return false
 	}
 	username := form["username"]
 	ok, err := s.opts.PasswordGuard.Check(r.Context(), username, remoteIP(r), func() (bool, error) {
@@ -438,28 +451,27 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		// many password checks running (503).
 		s.log.WarnContext(r.Context(), "oauth: sign-in refused", "username", username, "reason", refused.Reason)
 		w.Header().Set("Retry-After", strconv.Itoa(refused.RetryAfterSeconds()))
-		s.loginPage(w, r, az, "Sign-in refused: "+refused.Reason+".", refused.Status)
-		return
+		page("Sign-in refused: "+refused.Reason+".", refused.Status)
+		return false
 	}
 	if err != nil {
 		s.errorPage(w, r, errServer(err))
-		return
+		return false
 	}
 	if !ok {
 		s.log.InfoContext(r.Context(), "oauth: failed sign-in", "username", username)
-		s.loginPage(w, r, az, "Unknown username or wrong password.", http.StatusUnauthorized)
-		return
+		page("Unknown username or wrong password.", http.StatusUnauthorized)
+		return false
 	}
-	if e := s.refused(r.Context(), username, az.client.ID); e != nil {
-		s.loginPage(w, r, az, capitalize(e.Description)+".", http.StatusForbidden)
-		return
+	if e := s.refused(r.Context(), username, clientID); e != nil {
+		page(capitalize(e.Description)+".", http.StatusForbidden)
+		return false
 	}
-	if err := s.startSession(w, r, form["username"], principal.Attributes{}); err != nil {
+	if err := s.startSession(w, r, username, principal.Attributes{}); err != nil {
 		s.errorPage(w, r, errServer(err))
-		return
+		return false
 	}
-	s.setCookie(w, loginCSRFCookie, "", -1)
-	http.Redirect(w, r, s.endpoint("/authorize")+"?"+az.raw, http.StatusSeeOther)
+	return true
 }
 
 func (s *Server) checkPassword(ctx context.Context, username, password string) (bool, error) {

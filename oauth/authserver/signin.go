@@ -2,17 +2,13 @@ package authserver
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/mcpgate/mcpgate/internal/pwguard"
 	"github.com/mcpgate/mcpgate/oauth/meta"
-	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -153,40 +149,8 @@ func (s *Server) signInLogin(w http.ResponseWriter, r *http.Request, form map[st
 		s.errorPage(w, r, errInvalidRequest("next is not a sign-in return path of this server"))
 		return
 	}
-	c, cerr := r.Cookie(loginCSRFCookie)
-	if cerr != nil || form["csrf"] == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form["csrf"])) != 1 {
-		s.signInPage(w, next, "Your sign-in form expired. Please try again.", http.StatusForbidden)
-		return
-	}
-	if s.opts.DisableLocalLogin {
-		s.errorPage(w, r, errInvalidRequest("local sign-in is disabled"))
-		return
-	}
-	username := form["username"]
-	ok, err := s.opts.PasswordGuard.Check(r.Context(), username, remoteIP(r), func() (bool, error) {
-		return s.checkPassword(r.Context(), username, form["password"])
-	})
-	if refused := (*pwguard.RefusedError)(nil); errors.As(err, &refused) {
-		s.log.WarnContext(r.Context(), "oauth: sign-in refused", "username", username, "reason", refused.Reason)
-		w.Header().Set("Retry-After", strconv.Itoa(refused.RetryAfterSeconds()))
-		s.signInPage(w, next, "Sign-in refused: "+refused.Reason+".", refused.Status)
-		return
-	}
-	if err != nil {
-		s.errorPage(w, r, errServer(err))
-		return
-	}
-	if !ok {
-		s.log.InfoContext(r.Context(), "oauth: failed sign-in", "username", username)
-		s.signInPage(w, next, "Unknown username or wrong password.", http.StatusUnauthorized)
-		return
-	}
-	if e := s.refused(r.Context(), username, ""); e != nil {
-		s.signInPage(w, next, capitalize(e.Description)+".", http.StatusForbidden)
-		return
-	}
-	if err := s.startSession(w, r, username, principal.Attributes{}); err != nil {
-		s.errorPage(w, r, errServer(err))
+	page := func(msg string, status int) { s.signInPage(w, next, msg, status) }
+	if !s.passwordSignIn(w, r, form, "", page) {
 		return
 	}
 	s.setCookie(w, loginCSRFCookie, "", -1)
