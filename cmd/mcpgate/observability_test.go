@@ -137,7 +137,14 @@ func TestServeMetrics(t *testing.T) {
 		t.Fatalf("no metrics URL in:\n%s", srv.stderr.String())
 	}
 	if code, body := get(m[1]); code != http.StatusOK || !strings.Contains(body, "mcpgate_sessions_open 0") {
-		t.Errorf("metrics_listen /metrics: %d\n%.400s", code, body)
+		// Only the gateway's own lines (the Go runtime's come first).
+		var own []string
+		for line := range strings.SplitSeq(body, "\n") {
+			if strings.HasPrefix(line, "mcpgate_") {
+				own = append(own, line)
+			}
+		}
+		t.Errorf("metrics_listen /metrics: %d, mcpgate lines:\n%s", code, strings.Join(own, "\n"))
 	}
 	if code, _ := get(strings.TrimSuffix(srv.endpoint, "/mcp") + "/metrics"); code != http.StatusNotFound {
 		t.Errorf("main /metrics with metrics_listen set: %d, want 404", code)
