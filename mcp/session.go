@@ -94,7 +94,37 @@ func (e *engine) start(ctx context.Context) {
 		})
 		return
 	}
+	if rc, ok := e.conn.(responder); ok {
+		rc.setRespond(e.resolve)
+	}
 	go e.readLoop(context.WithoutCancel(ctx))
+}
+
+// responder is implemented by connections that can hand the response to
+// an outgoing call straight to the engine, on the goroutine that
+// received it, instead of queueing it for Read (the Streamable HTTP
+// client, for a response that is a POST's JSON body): the caller then
+// wakes without a hop through the read loop.
+type responder interface {
+	// setRespond installs resolve, called before the first Write.
+	// resolve reports false when no call waits for the response; the
+	// connection then queues it for Read as usual.
+	setRespond(resolve func(*jsonrpc.Response) bool)
+}
+
+// resolve gives a response to the outgoing call waiting for it, and
+// reports whether there was one.
+func (e *engine) resolve(m *jsonrpc.Response) bool {
+	e.mu.Lock()
+	pc, ok := e.pending[m.ID]
+	if ok {
+		delete(e.pending, m.ID)
+	}
+	e.mu.Unlock()
+	if ok {
+		pc.ch <- m // buffered: one response per call
+	}
+	return ok
 }
 
 func (e *engine) readLoop(ctx context.Context) {
@@ -128,17 +158,9 @@ func (e *engine) readLoop(ctx context.Context) {
 func (e *engine) handleMessage(ctx context.Context, msg jsonrpc.Message, inline bool) {
 	switch m := msg.(type) {
 	case *jsonrpc.Response:
-		e.mu.Lock()
-		pc, ok := e.pending[m.ID]
-		if ok {
-			delete(e.pending, m.ID)
-		}
-		e.mu.Unlock()
-		if !ok {
+		if !e.resolve(m) {
 			e.logger.Debug("mcp: response for unknown request", "id", m.ID.String())
-			return
 		}
-		pc.ch <- m
 	case *jsonrpc.Request:
 		if m.IsNotification() {
 			if m.Method == notificationCancelled {

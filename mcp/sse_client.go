@@ -416,6 +416,14 @@ func (c *autoConn) keepSession() {
 	}
 }
 
+// setRespond implements responder for the Streamable HTTP connection
+// tried first; the HTTP+SSE fallback queues every message for Read.
+func (c *autoConn) setRespond(resolve func(*jsonrpc.Response) bool) {
+	if r, ok := c.first.(responder); ok {
+		r.setRespond(resolve)
+	}
+}
+
 // SessionID returns the session id of the chosen transport.
 func (c *autoConn) SessionID() string {
 	if a := c.conn(); a != nil {

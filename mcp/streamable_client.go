@@ -135,8 +135,11 @@ type streamableClientConn struct {
 	logger     *slog.Logger
 
 	incoming chan jsonrpc.Message
-	done     chan struct{} // closed by Close or a fatal error
-	wg       sync.WaitGroup
+	// respond, when set (responder), takes the response of a JSON body
+	// straight to the waiting call.
+	respond func(*jsonrpc.Response) bool
+	done    chan struct{} // closed by Close or a fatal error
+	wg      sync.WaitGroup
 
 	mu         sync.Mutex
 	sessionID  string
@@ -299,6 +302,11 @@ func (c *streamableClientConn) finishLocked() {
 	}
 }
 
+// setRespond implements responder.
+func (c *streamableClientConn) setRespond(resolve func(*jsonrpc.Response) bool) {
+	c.respond = resolve
+}
+
 // deliver queues an incoming message for Read.
 func (c *streamableClientConn) deliver(msg jsonrpc.Message) bool {
 	select {
@@ -430,6 +438,12 @@ func (c *streamableClientConn) handleRequestResponse(ctx context.Context, resp *
 		msg, err := jsonrpc.DecodeMessageLimit(data, c.maxSize)
 		if err != nil {
 			return fmt.Errorf("mcp: invalid JSON-RPC message in response: %w", err)
+		}
+		// A JSON body holds the response alone: nothing sent before it on
+		// this request's stream can be overtaken by handing it over
+		// directly.
+		if r, ok := msg.(*jsonrpc.Response); ok && c.respond != nil && c.respond(r) {
+			return nil
 		}
 		if !c.deliver(msg) {
 			return c.endErr()
