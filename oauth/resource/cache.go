@@ -2,10 +2,10 @@ package resource
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,9 +34,13 @@ type CacheOptions struct {
 }
 
 // CachingVerifier remembers the tokens another TokenVerifier accepted,
-// keyed by the SHA-256 of the token itself, until they expire, so that a
+// keyed by the token itself (a map lookup: the runtime's string hash and
+// one comparison, no cryptographic hash), until they expire, so that a
 // token is verified (signature, claims, revocation lookup) once and not
-// on every request. Refused tokens are not cached.
+// on every request: a cached token costs neither a signature check nor a
+// query. Refused tokens are not cached. The cache holds the tokens it
+// maps, as the requests carrying them do, until they expire or are
+// dropped.
 //
 // Revocations must reach it: call Invalidate when a token is revoked in
 // this process, and run Watch with a revocation version (a number that
@@ -49,7 +53,7 @@ type CachingVerifier struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]*Principal
+	entries map[string]*Principal // by token
 	// gen counts invalidations: a verification that started before one
 	// is not cached.
 	gen uint64
@@ -58,7 +62,7 @@ type CachingVerifier struct {
 // NewCachingVerifier returns a verifier that caches what next accepts.
 // opts may be nil.
 func NewCachingVerifier(next TokenVerifier, opts *CacheOptions) *CachingVerifier {
-	c := &CachingVerifier{next: next, entries: make(map[[sha256.Size]byte]*Principal)}
+	c := &CachingVerifier{next: next, entries: make(map[string]*Principal)}
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -79,12 +83,11 @@ func NewCachingVerifier(next TokenVerifier, opts *CacheOptions) *CachingVerifier
 // the cached one; its slices are shared (with no spare capacity, so
 // appending copies them) and their elements must not be modified.
 func (c *CachingVerifier) Verify(ctx context.Context, token string) (*Principal, error) {
-	key := sha256.Sum256([]byte(token))
 	now := c.opts.Now()
 	c.mu.Lock()
-	p, ok := c.entries[key]
+	p, ok := c.entries[token]
 	if ok && !now.Before(p.ExpiresAt) {
-		delete(c.entries, key)
+		delete(c.entries, token)
 		ok = false
 	}
 	gen := c.gen
@@ -107,7 +110,7 @@ func (c *CachingVerifier) Verify(ctx context.Context, token string) (*Principal,
 	c.mu.Lock()
 	if c.gen == gen {
 		c.makeRoom(now)
-		c.entries[key] = &cp
+		c.entries[strings.Clone(token)] = &cp // not a slice of a larger header
 	}
 	c.mu.Unlock()
 	return p, nil

@@ -70,6 +70,49 @@ func TestCachingVerifierCachesUntilExpiry(t *testing.T) {
 	}
 }
 
+// countingKeys counts signature checks.
+type countingKeys struct {
+	staticKeys
+	n atomic.Int64
+}
+
+func (k *countingKeys) VerifySignature(ctx context.Context, tok string) ([]byte, error) {
+	k.n.Add(1)
+	return k.staticKeys.VerifySignature(ctx, tok)
+}
+
+// countingRevocation counts revocation lookups (the database query).
+type countingRevocation struct{ n atomic.Int64 }
+
+func (r *countingRevocation) IsRevoked(context.Context, string) (bool, error) {
+	r.n.Add(1)
+	return false, nil
+}
+
+// TestCachedTokenSkipsSignatureAndLookup: once a token is verified, its
+// later uses check no signature and query no revocation.
+func TestCachedTokenSkipsSignatureAndLookup(t *testing.T) {
+	a := &fakeAS{}
+	a.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := &countingKeys{staticKeys: staticKeys{&a.key.PublicKey}}
+	rev := &countingRevocation{}
+	c := resource.NewCachingVerifier(resource.NewJWTVerifier(issuer, res, keys, &resource.JWTOptions{Revocation: rev}), nil)
+	tok := a.token(t, "at+jwt")
+	for i := range 100 {
+		// A fresh copy each time, as each request's header is.
+		p, err := c.Verify(context.Background(), string([]byte(tok)))
+		if err != nil || p.Subject != "alice" {
+			t.Fatalf("use %d: %v, %+v", i, err, p)
+		}
+	}
+	if s, r := keys.n.Load(), rev.n.Load(); s != 1 || r != 1 {
+		t.Fatalf("100 uses: %d signature checks and %d revocation lookups, want 1 and 1", s, r)
+	}
+	if _, err := c.Verify(context.Background(), tok+"x"); err == nil {
+		t.Fatal("a token differing from a cached one by a suffix was accepted")
+	}
+}
+
 func TestCachingVerifierRefusalsNotCached(t *testing.T) {
 	inner := &countingVerifier{exp: time.Now().Add(time.Hour)}
 	inner.revoked.Store(true)
