@@ -70,7 +70,12 @@ const (
 // GET and Last-Event-ID after the delay the server asked for with a retry
 // field. A 404 answer to a request carrying the session id ends the
 // connection with an error wrapping ErrSessionExpired; Close ends the
-// session with DELETE.
+// session with DELETE. A request answered 429 Too Many Requests while
+// other requests of the connection are in flight is sent again once one
+// of them is answered (up to 8 times), and the connection keeps at most
+// as many requests in flight as the server took at that moment: a server
+// that bounds a session's open requests slows the client down instead of
+// failing its calls.
 type StreamableClientTransport struct {
 	// Endpoint is the URL of the MCP endpoint.
 	Endpoint string
@@ -151,6 +156,15 @@ type streamableClientConn struct {
 	streams    map[*clientStream]struct{}
 	finished   bool // done is closed and the streams told to stop
 	kept       bool // Close leaves the session at the server (keepSession)
+
+	// posts counts the requests POSTed and not yet answered; limit, when
+	// not zero, is the most the server has taken at once (learned from a
+	// 429 answer: see busy). freed is closed when a request ends while
+	// callers wait for room. All under bmu.
+	bmu   sync.Mutex
+	posts int
+	limit int
+	freed chan struct{}
 
 	// related maps requests and notifications that arrived on the stream
 	// of one of our requests to that request's id, until the engine asks
@@ -375,31 +389,118 @@ func (c *streamableClientConn) Write(ctx context.Context, msg jsonrpc.Message) e
 		reqID, method = r.ID, r.Method
 	}
 	isRequest := reqID.IsValid()
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("mcp: %w", err)
-	}
-	req.Header["Content-Type"] = hdrJSON
-	req.Header["Accept"] = hdrAcceptBoth
-	sentSession := c.setHeaders(req.Header)
-
-	resp, err := c.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("mcp: POST %s: %w", c.endpoint, context.Cause(ctx))
+	if !isRequest {
+		resp, sentSession, err := c.post(ctx, body)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("mcp: %w", err)
-	}
-	if isRequest {
-		err = c.handleRequestResponse(ctx, resp, reqID, sentSession)
-	} else {
 		err = c.handleAck(resp, sentSession)
 		if err == nil && method == NotificationInitialized {
 			c.startStandalone()
 		}
+		return err
 	}
-	return err
+
+	if err := c.acquirePost(ctx); err != nil {
+		return err
+	}
+	for retries := 0; ; retries++ {
+		resp, sentSession, err := c.post(ctx, body)
+		if err != nil {
+			c.releasePost()
+			return err
+		}
+		if resp.StatusCode == http.StatusTooManyRequests && retries < maxBusyRetries && c.busy() {
+			// The server refused one request too many of ours: wait until
+			// one of the others is answered, and send it again.
+			drainClose(resp)
+			c.releasePost()
+			if err := c.acquirePost(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		return c.handleRequestResponse(ctx, resp, reqID, sentSession, c.releasePost)
+	}
+}
+
+// maxBusyRetries bounds how often one request is sent again after a 429
+// answer while other requests of the connection were in flight.
+const maxBusyRetries = 8
+
+// post POSTs one encoded message and returns the response and the session
+// id sent.
+func (c *streamableClientConn) post(ctx context.Context, body []byte) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, "", fmt.Errorf("mcp: %w", err)
+	}
+	req.Header["Content-Type"] = hdrJSON
+	req.Header["Accept"] = hdrAcceptBoth
+	sentSession := c.setHeaders(req.Header)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", fmt.Errorf("mcp: POST %s: %w", c.endpoint, context.Cause(ctx))
+		}
+		return nil, "", fmt.Errorf("mcp: %w", err)
+	}
+	return resp, sentSession, nil
+}
+
+// acquirePost counts one more request in flight, first waiting while the
+// connection has as many in flight as the server was seen to take.
+func (c *streamableClientConn) acquirePost(ctx context.Context) error {
+	for {
+		c.bmu.Lock()
+		if c.limit == 0 || c.posts < c.limit {
+			c.posts++
+			c.bmu.Unlock()
+			return nil
+		}
+		if c.freed == nil {
+			c.freed = make(chan struct{})
+		}
+		freed := c.freed
+		c.bmu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return fmt.Errorf("mcp: waiting to send a request (%d in flight, the most the server takes): %w", c.limit, context.Cause(ctx))
+		case <-c.done:
+			return c.endErr()
+		}
+	}
+}
+
+// releasePost counts one request in flight fewer and wakes those waiting.
+func (c *streamableClientConn) releasePost() {
+	c.bmu.Lock()
+	c.posts--
+	if c.freed != nil {
+		close(c.freed)
+		c.freed = nil
+	}
+	c.bmu.Unlock()
+}
+
+// busy is called when the server answers a request with 429 Too Many
+// Requests. When other requests of the connection are in flight, the
+// server's bound on a session's open requests is taken to be their
+// number (it stays the connection's bound from then on) and busy reports
+// true: the request waits for one of them and is sent again. Otherwise
+// the 429 is the request's answer.
+func (c *streamableClientConn) busy() bool {
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	others := c.posts - 1
+	if others <= 0 {
+		return false
+	}
+	if c.limit == 0 || others < c.limit {
+		c.limit = others
+	}
+	return true
 }
 
 // handleAck handles the response to a POSTed notification or response.
@@ -415,7 +516,16 @@ func (c *streamableClientConn) handleAck(resp *http.Response, sentSession string
 //
 // An event stream is read by its own goroutine. Its body stays bound to
 // ctx: if the caller gives up on the request, the stream ends too.
-func (c *streamableClientConn) handleRequestResponse(ctx context.Context, resp *http.Response, id jsonrpc.ID, sentSession string) error {
+//
+// release is called once the request is answered (for an event stream,
+// when the stream ends).
+func (c *streamableClientConn) handleRequestResponse(ctx context.Context, resp *http.Response, id jsonrpc.ID, sentSession string, release func()) error {
+	handed := false
+	defer func() {
+		if !handed {
+			release()
+		}
+	}()
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		defer drainClose(resp)
 		return c.statusError(http.MethodPost, resp, sentSession, id)
@@ -455,7 +565,11 @@ func (c *streamableClientConn) handleRequestResponse(ctx context.Context, resp *
 			resp.Body.Close()
 			return c.endErr()
 		}
-		go c.runStream(ctx, s, resp.Body, id)
+		handed = true
+		go func() {
+			defer release()
+			c.runStream(ctx, s, resp.Body, id)
+		}()
 		return nil
 	case resp.StatusCode == http.StatusAccepted:
 		// No body: the response will come on another stream.
