@@ -103,11 +103,16 @@ type sourceAddrKey struct{}
 
 type transportKey struct{}
 
-// withTransport records in the request context the downstream transport
-// (store.TransportStreamable or TransportSSE) a request came by.
+// withTransport marks the request context with the transport a request
+// came by (name) and the caller's IP address (for policies on
+// context.source_ip), with one copy of the request.
 func withTransport(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), transportKey{}, name)))
+		ctx := context.WithValue(r.Context(), transportKey{}, name)
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			ctx = context.WithValue(ctx, sourceAddrKey{}, host)
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -119,17 +124,6 @@ func downstreamTransport(ctx context.Context) string {
 		return s
 	}
 	return store.TransportStdio
-}
-
-// withSourceAddr records the caller's IP address in the request context,
-// for policies on context.source_ip.
-func withSourceAddr(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			r = r.WithContext(context.WithValue(r.Context(), sourceAddrKey{}, host))
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func sourceAddr(ctx context.Context) string {

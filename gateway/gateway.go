@@ -409,8 +409,8 @@ func (g *Gateway) Handler() http.Handler {
 	if g.tracer != nil {
 		streamable, legacy = extractTrace(streamable), extractTrace(legacy)
 	}
-	mux.Handle("/mcp", withSourceAddr(withTransport(store.TransportStreamable, streamable)))
-	mux.Handle("/sse", withSourceAddr(withTransport(store.TransportSSE, legacy)))
+	mux.Handle("/mcp", withTransport(store.TransportStreamable, streamable))
+	mux.Handle("/sse", withTransport(store.TransportSSE, legacy))
 	if g.opts.Approvals != nil {
 		pages := http.StripPrefix("/approvals", g.opts.Approvals.Handler())
 		mux.Handle("/approvals/", pages)
