@@ -110,10 +110,18 @@ func newStreamLimits(perSession, perPrincipal, perAddress int) *streamLimits {
 		bySession: map[string]int{}, byPrincipal: map[string]int{}, byAddress: map[string]int{}}
 }
 
+// A streamSlot is one open stream counted by streamLimits.acquire; its
+// release gives it back. It is a value, so that counting a request's
+// stream allocates nothing.
+type streamSlot struct {
+	l                        *streamLimits
+	addr, session, principal string
+}
+
 // acquire counts one more open stream of session (of principal, "" for
 // none) from the request's source address, or says why it may not open.
-// release undoes it (once).
-func (l *streamLimits) acquire(r *http.Request, session, principal string) (release func(), refused *sessionRefusal) {
+// The slot's release undoes it; call it once.
+func (l *streamLimits) acquire(r *http.Request, session, principal string) (streamSlot, *sessionRefusal) {
 	addr, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		addr = r.RemoteAddr
@@ -122,13 +130,13 @@ func (l *streamLimits) acquire(r *http.Request, session, principal string) (rele
 	defer l.mu.Unlock()
 	switch {
 	case l.perSession > 0 && l.bySession[session] >= l.perSession:
-		return nil, &sessionRefusal{http.StatusTooManyRequests, "1",
+		return streamSlot{}, &sessionRefusal{http.StatusTooManyRequests, "1",
 			fmt.Sprintf("too many open streams: this session already has %d requests and streams open (the limit); wait for some to finish", l.perSession)}
 	case l.perPrincipal > 0 && principal != "" && l.byPrincipal[principal] >= l.perPrincipal:
-		return nil, &sessionRefusal{http.StatusTooManyRequests, "1",
+		return streamSlot{}, &sessionRefusal{http.StatusTooManyRequests, "1",
 			fmt.Sprintf("too many open streams: this principal already has %d requests and streams open (the limit); wait for some to finish", l.perPrincipal)}
 	case l.perAddress > 0 && l.byAddress[addr] >= l.perAddress:
-		return nil, &sessionRefusal{http.StatusTooManyRequests, "1",
+		return streamSlot{}, &sessionRefusal{http.StatusTooManyRequests, "1",
 			fmt.Sprintf("too many open streams: %d requests and streams are already open from this address (the limit); wait for some to finish", l.perAddress)}
 	}
 	l.bySession[session]++
@@ -136,21 +144,25 @@ func (l *streamLimits) acquire(r *http.Request, session, principal string) (rele
 		l.byPrincipal[principal]++
 	}
 	l.byAddress[addr]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			dec := func(m map[string]int, k string) {
-				if m[k]--; m[k] <= 0 {
-					delete(m, k)
-				}
-			}
-			dec(l.bySession, session)
-			if principal != "" {
-				dec(l.byPrincipal, principal)
-			}
-			dec(l.byAddress, addr)
-		})
-	}, nil
+	return streamSlot{l: l, addr: addr, session: session, principal: principal}, nil
+}
+
+// release gives the slot back; the zero slot has nothing to give.
+func (s streamSlot) release() {
+	l := s.l
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dec := func(m map[string]int, k string) {
+		if m[k]--; m[k] <= 0 {
+			delete(m, k)
+		}
+	}
+	dec(l.bySession, s.session)
+	if s.principal != "" {
+		dec(l.byPrincipal, s.principal)
+	}
+	dec(l.byAddress, s.addr)
 }

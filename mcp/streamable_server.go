@@ -258,11 +258,11 @@ func (h *StreamableHTTPHandler) servePOST(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if isCall && !isInit {
-		release, ok := h.openStream(w, r, c)
+		slot, ok := h.openStream(w, r, c)
 		if !ok {
 			return
 		}
-		defer release()
+		defer slot.release()
 	}
 	c.enter()
 	defer c.leave()
@@ -325,14 +325,14 @@ func (h *StreamableHTTPHandler) newSession(w http.ResponseWriter, r *http.Reques
 
 // openStream counts a GET stream or a POST request of session c against
 // the bounds on open streams, or answers the request with 429.
-func (h *StreamableHTTPHandler) openStream(w http.ResponseWriter, r *http.Request, c *streamableServerConn) (release func(), ok bool) {
-	release, refused := h.streams.acquire(r, c.id, c.principal)
+func (h *StreamableHTTPHandler) openStream(w http.ResponseWriter, r *http.Request, c *streamableServerConn) (slot streamSlot, ok bool) {
+	slot, refused := h.streams.acquire(r, c.id, c.principal)
 	if refused != nil {
 		h.logger.Warn("mcp: stream refused", "reason", refused.msg, "remote", r.RemoteAddr)
 		refused.write(w)
-		return nil, false
+		return streamSlot{}, false
 	}
-	return release, true
+	return slot, true
 }
 
 func (h *StreamableHTTPHandler) removeSession(id string) {
@@ -397,11 +397,11 @@ func (h *StreamableHTTPHandler) serveGET(w http.ResponseWriter, r *http.Request)
 	if c == nil {
 		return
 	}
-	release, ok := h.openStream(w, r, c)
+	slot, ok := h.openStream(w, r, c)
 	if !ok {
 		return
 	}
-	defer release()
+	defer slot.release()
 	c.enter()
 	defer c.leave()
 	if last := r.Header.Get(headerLastEventID); last != "" {
