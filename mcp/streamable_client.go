@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -102,11 +103,13 @@ func (t *StreamableClientTransport) Connect(ctx context.Context) (Connection, er
 	if t.Endpoint == "" {
 		return nil, errors.New("mcp: StreamableClientTransport has no Endpoint")
 	}
-	if _, err := http.NewRequest(http.MethodPost, t.Endpoint, nil); err != nil {
+	tmpl, err := http.NewRequest(http.MethodPost, t.Endpoint, nil)
+	if err != nil {
 		return nil, fmt.Errorf("mcp: invalid endpoint: %w", err)
 	}
 	c := &streamableClientConn{
 		endpoint:   t.Endpoint,
+		url:        tmpl.URL,
 		client:     t.HTTPClient,
 		maxRetries: t.MaxRetries,
 		maxSize:    t.MaxMessageSize,
@@ -133,6 +136,7 @@ func (t *StreamableClientTransport) Connect(ctx context.Context) (Connection, er
 
 type streamableClientConn struct {
 	endpoint   string
+	url        *url.URL // endpoint parsed, shared by the POSTs (never modified)
 	client     *http.Client
 	maxRetries int
 	maxSize    int
@@ -431,10 +435,20 @@ const maxBusyRetries = 8
 // post POSTs one encoded message and returns the response and the session
 // id sent.
 func (c *streamableClientConn) post(ctx context.Context, body []byte) (*http.Response, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, "", fmt.Errorf("mcp: %w", err)
-	}
+	// As http.NewRequestWithContext makes it, without parsing the
+	// endpoint again.
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           c.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        make(http.Header, 4),
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		GetBody:       func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
+		ContentLength: int64(len(body)),
+		Host:          c.url.Host,
+	}).WithContext(ctx)
 	req.Header["Content-Type"] = hdrJSON
 	req.Header["Accept"] = hdrAcceptBoth
 	sentSession := c.setHeaders(req.Header)
