@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,13 +13,15 @@ import (
 )
 
 // BenchmarkProfile takes a CPU profile of one gateway configuration
-// (MCPGATE_BENCH_CONFIG: stripped, the default, or oauth+policies) under
-// the Configurations workload at MCPGATE_BENCH_SESSIONS sessions (default
-// 16), through server.debug_listen, and writes it to MCPGATE_BENCH_PROFILE
+// (MCPGATE_BENCH_CONFIG: stripped, the default, or default,
+// oauth+policies, full) under the Configurations workload at
+// MCPGATE_BENCH_SESSIONS sessions (default 16), through
+// server.debug_listen, and writes it to MCPGATE_BENCH_PROFILE
 // (default cpu-<config>.pprof in the working directory):
 //
 //	MCPGATE_BENCH_CONFIG=oauth+policies go test ./bench/configs -run '^$' -bench Profile -benchtime 1x
 //	go tool pprof -top -cum cpu-oauth+policies.pprof
+//	go tool pprof -sample_index alloc_space -top cpu-oauth+policies.pprof.allocs
 //
 // The profile covers MCPGATE_BENCH_ARM (default 10s) of load.
 func BenchmarkProfile(b *testing.B) {
@@ -41,63 +41,36 @@ func BenchmarkProfile(b *testing.B) {
 	if out == "" {
 		out = "cpu-" + name + ".pprof"
 	}
-	oauth, policy := name == "oauth+policies", name == "oauth+policies"
-	if name != "stripped" && !oauth {
-		b.Fatalf("MCPGATE_BENCH_CONFIG=%q: want stripped or oauth+policies", name)
-	}
-
 	w := harness.NewWorld(b)
 	port := w.StartRole(b, "echo")
-	upstream := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
-	gwPort := harness.FreePort(b)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "listen: 127.0.0.1:%d\npublic_url: http://127.0.0.1:%[1]d\ndata_dir: %s\n", gwPort, filepath.Join(w.Dir, "gw"))
-	if oauth {
-		cfg.WriteString("auth: oauth\n")
-	} else {
-		cfg.WriteString("auth: none\n")
-	}
-	cfg.WriteString("audit:\n  disabled: true\n")
-	if policy {
-		polDir := filepath.Dir(w.WriteFile(b, "policies/bench.cedar", policies()))
-		fmt.Fprintf(&cfg, "policy:\n  paths: [%s]\n  deny_by_default: true\n", polDir)
-	}
-	fmt.Fprintf(&cfg, "server:\n  startup_wait: 1ms\n  debug_listen: 127.0.0.1:%d\nupstreams:\n  - name: up\n    url: %s\n    prefix: \"\"\n",
-		harness.FreePort(b), upstream)
-	path := w.WriteFile(b, "gw.yaml", cfg.String())
-	var secret string
-	if oauth {
-		secret = w.AddClient(b, path, "bench-0")
-	}
-	g := w.StartGateway(b, path, true)
-	g.WaitReady(b)
-	a := &arm{name: name, endpoint: g.Base + "/mcp", tool: "echo"}
-	if oauth {
-		a.tokens = []string{g.Token(b, "bench-0", secret)}
-	}
+	a, g := gatewayArm(b, w, w.Bin, name, name, fmt.Sprintf("http://127.0.0.1:%d/mcp", port), true)
 	run(b, a, sessions, time.Second) // warm up: sessions, connections, caches
 
 	var wg sync.WaitGroup
-	var perr error
-	wg.Add(1)
+	var perr, aerr error
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		perr = fetchProfile(g.Debug, d, out)
+		perr = fetchProfile(g.Debug+"/debug/pprof/profile", d, out)
+	}()
+	go func() {
+		defer wg.Done()
+		aerr = fetchProfile(g.Debug+"/debug/pprof/allocs", d, out+".allocs")
 	}()
 	st := run(b, a, sessions, d)
 	wg.Wait()
-	if perr != nil {
-		b.Fatal(perr)
+	if perr != nil || aerr != nil {
+		b.Fatal(perr, aerr)
 	}
 	b.Logf("%s, %d sessions: %.0f calls/s, p50 %s; profile in %s", name, sessions, st.perSecond, st.p50, out)
 	b.ReportMetric(st.perSecond, "calls/s")
 	b.ReportMetric(0, "ns/op")
 }
 
-// fetchProfile writes a CPU profile of d taken through base's pprof
-// handler to out.
-func fetchProfile(base string, d time.Duration, out string) error {
-	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
+// fetchProfile writes the profile of d that a pprof handler (url) takes
+// to out.
+func fetchProfile(url string, d time.Duration, out string) error {
+	resp, err := http.Get(fmt.Sprintf("%s?seconds=%d", url, int(d.Seconds())))
 	if err != nil {
 		return err
 	}
