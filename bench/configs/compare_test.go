@@ -71,7 +71,9 @@ func gatewayArm(b *testing.B, w *harness.World, bin, name, config, upstream stri
 //	MCPGATE_BENCH_BASELINE=/tmp/mcpgate-base go test ./bench/configs -run '^$' -bench Compare -benchtime 1x -timeout 30m -v
 //
 // MCPGATE_BENCH_ROUNDS (default 3), MCPGATE_BENCH_ARM (default 3s) and
-// MCPGATE_BENCH_SESSIONS (default 1,16,64) change the run.
+// MCPGATE_BENCH_SESSIONS (default 1,16,64) change the run;
+// MCPGATE_BENCH_NEW_ENV (NAME=value pairs, comma-separated) is set in the
+// environment of the new build's gateways only (GOMAXPROCS=1, say).
 func BenchmarkCompare(b *testing.B) {
 	base := os.Getenv("MCPGATE_BENCH_BASELINE")
 	if base == "" {
@@ -108,7 +110,7 @@ func BenchmarkCompare(b *testing.B) {
 	for _, c := range configs {
 		a, _ := gatewayArm(b, w, base, c+"@base", c, upstream, false)
 		arms = append(arms, a)
-		a, _ = gatewayArm(b, w, w.Bin, c+"@new", c, upstream, false)
+		newEnv(b, func() { a, _ = gatewayArm(b, w, w.Bin, c+"@new", c, upstream, false) })
 		arms = append(arms, a)
 	}
 
@@ -144,4 +146,30 @@ func BenchmarkCompare(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// newEnv runs start with MCPGATE_BENCH_NEW_ENV's variables set in the
+// environment (which the processes it starts inherit), then restores it.
+func newEnv(b *testing.B, start func()) {
+	v := os.Getenv("MCPGATE_BENCH_NEW_ENV")
+	if v == "" {
+		start()
+		return
+	}
+	for kv := range strings.SplitSeq(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			b.Fatalf("MCPGATE_BENCH_NEW_ENV=%q: want NAME=value pairs", v)
+		}
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, val)
+		defer func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		}()
+	}
+	start()
 }
