@@ -246,7 +246,7 @@ func (r *Resource) Middleware(next http.Handler, extra ...string) http.Handler {
 			r.challenge(w, http.StatusBadRequest, meta.ErrInvalidRequest, "use exactly one Authorization: Bearer header", required)
 			return
 		}
-		if req.URL.Query().Has("access_token") {
+		if req.URL.RawQuery != "" && req.URL.Query().Has("access_token") {
 			r.challenge(w, http.StatusBadRequest, meta.ErrInvalidRequest, "access tokens are not accepted in the query", required)
 			return
 		}
