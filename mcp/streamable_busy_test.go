@@ -101,3 +101,34 @@ func (r *busyStatusRecorder) Flush() {
 		f.Flush()
 	}
 }
+
+// TestStreamableClientBusyBound: a 429 with others in flight sets the
+// bound to their number; answers received at the bound raise it by one
+// every busyProbeEvery; a 429 with none in flight is the answer.
+func TestStreamableClientBusyBound(t *testing.T) {
+	c := &streamableClientConn{}
+	c.posts = 1
+	if c.busy() {
+		t.Fatal("a 429 with no other request in flight was retried")
+	}
+	c.posts = 5
+	if !c.busy() || c.limit != 4 {
+		t.Fatalf("busy with 4 others in flight: limit %d, want 4", c.limit)
+	}
+	c.posts = 4 // the refused request gave its place back
+	for i := range busyProbeEvery {
+		c.releasePost()
+		c.posts++ // the next request takes the place
+		if i < busyProbeEvery-1 && c.limit != 4 {
+			t.Fatalf("after %d answers at the bound: limit %d", i+1, c.limit)
+		}
+	}
+	if c.limit != 5 {
+		t.Fatalf("after %d answers at the bound: limit %d, want 5", busyProbeEvery, c.limit)
+	}
+	c.posts = 3
+	c.releasePost() // below the bound: no probe counted
+	if c.atLimit != 0 || c.limit != 5 {
+		t.Fatalf("an answer below the bound counted: atLimit %d, limit %d", c.atLimit, c.limit)
+	}
+}

@@ -74,9 +74,10 @@ const (
 // session with DELETE. A request answered 429 Too Many Requests while
 // other requests of the connection are in flight is sent again once one
 // of them is answered (up to 8 times), and the connection keeps at most
-// as many requests in flight as the server took at that moment: a server
-// that bounds a session's open requests slows the client down instead of
-// failing its calls.
+// as many requests in flight as the server took at that moment (trying
+// one more after every 100 answers received at that bound, in case the
+// refusal was passing): a server that bounds a session's open requests
+// slows the client down instead of failing its calls.
 type StreamableClientTransport struct {
 	// Endpoint is the URL of the MCP endpoint.
 	Endpoint string
@@ -163,12 +164,14 @@ type streamableClientConn struct {
 
 	// posts counts the requests POSTed and not yet answered; limit, when
 	// not zero, is the most the server has taken at once (learned from a
-	// 429 answer: see busy). freed is closed when a request ends while
-	// callers wait for room. All under bmu.
-	bmu   sync.Mutex
-	posts int
-	limit int
-	freed chan struct{}
+	// 429 answer: see busy), and atLimit counts the answers received at
+	// that bound since it last changed. freed is closed when a request
+	// ends while callers wait for room. All under bmu.
+	bmu     sync.Mutex
+	posts   int
+	limit   int
+	atLimit int
+	freed   chan struct{}
 
 	// related maps requests and notifications that arrived on the stream
 	// of one of our requests to that request's id, until the engine asks
@@ -428,9 +431,14 @@ func (c *streamableClientConn) Write(ctx context.Context, msg jsonrpc.Message) e
 	}
 }
 
-// maxBusyRetries bounds how often one request is sent again after a 429
-// answer while other requests of the connection were in flight.
-const maxBusyRetries = 8
+const (
+	// maxBusyRetries bounds how often one request is sent again after a
+	// 429 answer while other requests of the connection were in flight.
+	maxBusyRetries = 8
+	// busyProbeEvery is how many answers received at the learned bound
+	// on requests in flight raise it by one.
+	busyProbeEvery = 100
+)
 
 // post POSTs one encoded message and returns the response and the session
 // id sent.
@@ -490,6 +498,12 @@ func (c *streamableClientConn) acquirePost(ctx context.Context) error {
 // releasePost counts one request in flight fewer and wakes those waiting.
 func (c *streamableClientConn) releasePost() {
 	c.bmu.Lock()
+	if c.limit > 0 && c.posts >= c.limit {
+		if c.atLimit++; c.atLimit >= busyProbeEvery {
+			c.limit++
+			c.atLimit = 0
+		}
+	}
 	c.posts--
 	if c.freed != nil {
 		close(c.freed)
@@ -513,6 +527,7 @@ func (c *streamableClientConn) busy() bool {
 	}
 	if c.limit == 0 || others < c.limit {
 		c.limit = others
+		c.atLimit = 0
 	}
 	return true
 }
