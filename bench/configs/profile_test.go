@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +17,10 @@ import (
 // BenchmarkProfile takes a CPU profile of one gateway configuration
 // (MCPGATE_BENCH_CONFIG: stripped, the default, or default,
 // oauth+policies, full) under the Configurations workload at
-// MCPGATE_BENCH_SESSIONS sessions (default 16), through
-// server.debug_listen, and writes it to MCPGATE_BENCH_PROFILE
-// (default cpu-<config>.pprof in the working directory):
+// MCPGATE_BENCH_SESSIONS sessions (default 16; the first number of the
+// list), through server.debug_listen, and writes it to
+// MCPGATE_BENCH_PROFILE (default cpu-<config>.pprof in the working
+// directory):
 //
 //	MCPGATE_BENCH_CONFIG=oauth+policies go test ./bench/configs -run '^$' -bench Profile -benchtime 1x
 //	go tool pprof -top -cum cpu-oauth+policies.pprof
@@ -29,9 +32,14 @@ func BenchmarkProfile(b *testing.B) {
 	if name == "" {
 		name = "stripped"
 	}
-	sessions := 16
-	if n, err := fmt.Sscan(os.Getenv("MCPGATE_BENCH_SESSIONS"), &sessions); n != 1 || err != nil {
-		sessions = 16
+	sessions := 16 // the first of MCPGATE_BENCH_SESSIONS, if set
+	if v := os.Getenv("MCPGATE_BENCH_SESSIONS"); v != "" {
+		first, _, _ := strings.Cut(v, ",")
+		n, err := strconv.Atoi(strings.TrimSpace(first))
+		if err != nil || n <= 0 {
+			b.Fatalf("MCPGATE_BENCH_SESSIONS=%q", v)
+		}
+		sessions = n
 	}
 	d := 10 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("MCPGATE_BENCH_ARM")); err == nil && v > 0 {
