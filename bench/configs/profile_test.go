@@ -70,7 +70,8 @@ func BenchmarkProfile(b *testing.B) {
 	if perr != nil || aerr != nil {
 		b.Fatal(perr, aerr)
 	}
-	b.Logf("%s, %d sessions: %.0f calls/s, p50 %s; profile in %s", name, sessions, st.perSecond, st.p50, out)
+	b.Logf("%s, %d sessions: %.0f calls/s, p50 %s, gateway peak RSS %d MiB; profile in %s",
+		name, sessions, st.perSecond, st.p50, g.PeakRSS()>>20, out)
 	b.ReportMetric(st.perSecond, "calls/s")
 	b.ReportMetric(0, "ns/op")
 }
