@@ -260,6 +260,12 @@ func (s *Server) modernSession(eng *engine, meta *RequestMeta) *ServerSession {
 	}
 }
 
+// servesModern reports whether the server serves modern requests (see
+// ServerOptions.LegacyOnly and HandlerServesModern).
+func (s *Server) servesModern() bool {
+	return !s.opts.LegacyOnly && (s.opts.Handler == nil || s.opts.HandlerServesModern)
+}
+
 // maybeModern serves req as a modern request when it is one: a request
 // that carries the modern envelope (or is server/discover) on a session
 // that has not been initialized (stdio and other single-connection
@@ -268,7 +274,7 @@ func (ss *ServerSession) maybeModern(ctx context.Context, req *jsonrpc.Request) 
 	if m := modernFrom(ctx); m != nil {
 		return ss.serveModern(ctx, m, req), nil, true
 	}
-	if ss.isInitialized() || req.Method == MethodInitialize {
+	if ss.isInitialized() || req.Method == MethodInitialize || !ss.server.servesModern() {
 		return nil, nil, false
 	}
 	if req.Method != MethodServerDiscover && !hasModernEnvelope(req.Params) {

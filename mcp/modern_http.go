@@ -41,22 +41,29 @@ func isModernPOST(r *http.Request, req *jsonrpc.Request) bool {
 
 // serveModern serves one modern request (or notification): no session, no
 // state beyond the request.
-func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) {
+//
+// It reports false, having answered nothing, when the server does not serve
+// modern requests (ServerOptions.LegacyOnly): the caller then serves the
+// request as before.
+func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) bool {
+	srv := h.getServer(r)
+	if srv == nil {
+		writeHTTPErrorID(w, http.StatusBadRequest, req.ID, jsonrpc.CodeInvalidRequest, "no MCP server is available for this request")
+		return true
+	}
+	if !srv.servesModern() {
+		return false
+	}
 	if req.IsNotification() {
 		// No client-to-server notification is defined over Streamable HTTP
 		// in modern revisions; accept and drop.
 		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	srv := h.getServer(r)
-	if srv == nil {
-		writeHTTPErrorID(w, http.StatusBadRequest, req.ID, jsonrpc.CodeInvalidRequest, "no MCP server is available for this request")
-		return
+		return true
 	}
 	meta, err := srv.checkModernHTTP(r, req)
 	if err != nil {
 		writeModernError(w, req.ID, toWireError(err))
-		return
+		return true
 	}
 	principal := ""
 	if h.opts.SessionPrincipal != nil {
@@ -66,7 +73,7 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 	release, refused := h.streams.acquire(r, fmt.Sprintf("modern-%p", c), principal)
 	if refused != nil {
 		refused.write(w)
-		return
+		return true
 	}
 	defer release()
 
@@ -84,6 +91,7 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 	ctx := WithPrincipal(context.WithValue(r.Context(), modernKey{}, m), principal)
 	c.deliver(ctx, req)
 	c.finish()
+	return true
 }
 
 // checkModernHTTP validates the envelope and the headers of a modern

@@ -110,6 +110,16 @@ type ServerOptions struct {
 	// RequestStateTTL is how long a requestState stays valid. Zero means
 	// DefaultRequestStateTTL (10 minutes).
 	RequestStateTTL time.Duration
+	// LegacyOnly turns off the serving of modern (2026-07-28) requests:
+	// requests with the per-request _meta envelope and server/discover
+	// are then handled as in a legacy session (which must be initialized
+	// first).
+	LegacyOnly bool
+	// HandlerServesModern says that Handler is written for modern requests
+	// too (it reads the envelope with RequestMetaFromContext and serves
+	// without a session). A server with a Handler serves only legacy
+	// sessions unless it is set.
+	HandlerServesModern bool
 
 	now func() time.Time // the clock, for tests
 }

@@ -243,8 +243,7 @@ func (h *StreamableHTTPHandler) servePOST(w http.ResponseWriter, r *http.Request
 		return
 	}
 	req, _ := msg.(*jsonrpc.Request)
-	if isModernPOST(r, req) {
-		h.serveModern(w, r, req) // modern_http.go
+	if isModernPOST(r, req) && h.serveModern(w, r, req) { // modern_http.go
 		return
 	}
 	if v := r.Header.Get(headerProtocolVersion); v != "" && !IsSupportedProtocolVersion(v) {
