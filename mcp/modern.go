@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -199,6 +200,8 @@ type modernRequest struct {
 	method    string
 	principal string
 	input     *inputRound // nil for methods that cannot ask for input
+	esc       *escalation // set while a task-capable tools/call runs (modern_tasks.go)
+	task      *extTask    // the task the call became, once it did
 }
 
 func modernFrom(ctx context.Context) *modernRequest {
@@ -250,12 +253,14 @@ func (s *Server) modernSession(eng *engine, meta *RequestMeta) *ServerSession {
 	if meta.ClientInfo != nil {
 		info = *meta.ClientInfo
 	}
+	caps := meta.ClientCapabilities
+	caps.Tasks = nil // core tasks do not exist in modern revisions
 	return &ServerSession{
 		server:     s,
 		eng:        eng,
 		version:    meta.ProtocolVersion,
 		initDone:   true,
-		initParams: &InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: meta.ClientCapabilities, ClientInfo: info},
+		initParams: &InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: caps, ClientInfo: info},
 		logLevel:   meta.LogLevel,
 	}
 }
@@ -398,10 +403,18 @@ func (s *Server) discover(ctx context.Context, ss *ServerSession) *DiscoverResul
 }
 
 // modernCapabilities adapts capabilities to a modern revision: the core
-// tasks of 2025-11-25 do not exist there (the Tasks extension replaces
-// them, see modern_tasks.go).
+// tasks of 2025-11-25 do not exist there; a server with task-capable tools
+// offers the Tasks extension instead (modern_tasks.go).
 func modernCapabilities(c ServerCapabilities) ServerCapabilities {
-	c.Tasks = nil
+	if c.Tasks != nil {
+		c.Tasks = nil
+		ext := make(map[string]jsontext.Value, len(c.Extensions)+1)
+		maps.Copy(ext, c.Extensions)
+		if _, ok := ext[ExtensionTasks]; !ok {
+			ext[ExtensionTasks] = jsontext.Value("{}")
+		}
+		c.Extensions = ext
+	}
 	return c
 }
 

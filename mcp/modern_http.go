@@ -426,6 +426,7 @@ func (c *modernConn) finish() {
 	if err != nil {
 		b, _ = jsonrpc.EncodeMessage(&jsonrpc.Response{ID: c.id, Error: jsonrpc.NewError(jsonrpc.CodeInternalError, "encoding the response: %v", err)})
 	}
+	defer func() { c.failed = true }() // nothing more may be written
 	if c.sse {
 		c.writeEventLocked(b)
 		return

@@ -665,3 +665,130 @@ func TestModernOverStdioLikeTransport(t *testing.T) {
 		t.Fatalf("initialize after the probe: %+v %s", r.Error, r.Result)
 	}
 }
+
+// taskEnv is a server with task-capable tools for the Tasks extension.
+func newTaskEnv(t *testing.T) *modernEnv {
+	e := newModernEnv(t, nil)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	e.srv.AddTool(&Tool{Name: "confirm", Execution: &ToolExecution{TaskSupport: TaskSupportOptional}},
+		func(ctx context.Context, req *CallToolRequest) (*CallToolResult, error) {
+			if err := req.Session.StartTask(ctx); err != nil {
+				return nil, err
+			}
+			r, err := req.Session.ElicitInput(ctx, "ok", &ElicitParams{Message: "Sure?", RequestedSchema: &ElicitationSchema{
+				Properties: map[string]PrimitiveSchemaDefinition{"ok": {Type: "boolean"}}}})
+			if err != nil {
+				return nil, err
+			}
+			return &CallToolResult{Content: []Content{&TextContent{Text: "answer " + string(r.Action)}}}, nil
+		})
+	e.srv.AddTool(&Tool{Name: "wait", Execution: &ToolExecution{TaskSupport: TaskSupportRequired}},
+		func(ctx context.Context, req *CallToolRequest) (*CallToolResult, error) {
+			if err := req.Session.StartTask(ctx); err != nil {
+				return nil, err
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-release:
+				return &CallToolResult{Content: []Content{&TextContent{Text: "released"}}}, nil
+			}
+		})
+	return e
+}
+
+const taskCaps = `{"elicitation":{},"extensions":{"io.modelcontextprotocol/tasks":{}}}`
+
+func (e *modernEnv) taskCall(t *testing.T, user, method string, params map[string]any) *modernResp {
+	t.Helper()
+	h := map[string]string{"X-Test-User": user}
+	if id, ok := params["taskId"].(string); ok {
+		h["Mcp-Name"] = id
+	}
+	return e.post(t, modernReq{method: method, params: params, caps: taskCaps, header: h})
+}
+
+// pollTask polls tasks/get until the task leaves "working".
+func (e *modernEnv) pollTask(t *testing.T, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.taskCall(t, "alice", MethodTasksGet, map[string]any{"taskId": id})
+		res := r.result()
+		if res == nil {
+			t.Fatalf("tasks/get: %s", r.raw)
+		}
+		if res["status"] != "working" || time.Now().After(deadline) {
+			return res
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestModernTasksExtension(t *testing.T) {
+	e := newTaskEnv(t)
+	r := e.post(t, modernReq{method: MethodServerDiscover})
+	if !bytes.Contains(r.raw, []byte(`"extensions":{"io.modelcontextprotocol/tasks":{}}`)) || bytes.Contains(r.raw, []byte(`"tasks":{"list"`)) {
+		t.Errorf("discover does not offer the extension (only): %s", r.raw)
+	}
+
+	r = e.taskCall(t, "alice", MethodToolsCall, map[string]any{"name": "confirm", "arguments": map[string]any{}})
+	created := r.result()
+	id, _ := created["taskId"].(string)
+	if created["resultType"] != ResultTypeTask || id == "" || created["status"] != "working" || created["ttlMs"] == nil {
+		t.Fatalf("CreateTaskResult %s", r.raw)
+	}
+	got := e.pollTask(t, id)
+	reqs, _ := got["inputRequests"].(map[string]any)
+	if got["status"] != "input_required" || reqs["ok"] == nil || got["resultType"] != "complete" {
+		t.Fatalf("tasks/get %v", got)
+	}
+	// Another caller cannot see, answer or cancel the task.
+	for _, m := range []string{MethodTasksGet, MethodTasksUpdate, MethodTasksCancel} {
+		if r := e.taskCall(t, "mallory", m, map[string]any{"taskId": id, "inputResponses": map[string]any{}}); r.errCode() != jsonrpc.CodeInvalidParams {
+			t.Errorf("%s by another caller: %s", m, r.raw)
+		}
+	}
+	r = e.taskCall(t, "alice", MethodTasksUpdate, map[string]any{"taskId": id, "inputResponses": map[string]any{"ok": accept(map[string]any{"ok": true}), "extra": 1}})
+	if res := r.result(); res == nil || res["resultType"] != "complete" || res["status"] != nil {
+		t.Fatalf("tasks/update ack %s", r.raw)
+	}
+	got = e.pollTask(t, id)
+	if got["status"] != "completed" || !strings.Contains(fmt.Sprint(got["result"]), "answer accept") {
+		t.Fatalf("after the answer: %v", got)
+	}
+
+	// Cancellation, and idempotent cancellation of a terminal task.
+	r = e.taskCall(t, "alice", MethodToolsCall, map[string]any{"name": "wait", "arguments": map[string]any{}})
+	wid, _ := r.result()["taskId"].(string)
+	for range 2 {
+		if r := e.taskCall(t, "alice", MethodTasksCancel, map[string]any{"taskId": wid}); r.result()["resultType"] != "complete" {
+			t.Fatalf("tasks/cancel %s", r.raw)
+		}
+	}
+	if got := e.pollTask(t, wid); got["status"] != "cancelled" {
+		t.Errorf("after cancel: %v", got)
+	}
+
+	// Without the extension: the task methods and the task-only tool are
+	// refused with -32021; the optional one runs synchronously... until
+	// it asks for input, which becomes a multi round-trip request.
+	noExt := func(method string, params map[string]any) *modernResp {
+		return e.post(t, modernReq{method: method, params: params, caps: `{"elicitation":{}}`, header: map[string]string{"Mcp-Name": fmt.Sprint(params["taskId"])}})
+	}
+	if r := noExt(MethodTasksGet, map[string]any{"taskId": id}); r.errCode() != CodeMissingRequiredClientCapability || r.status != 400 {
+		t.Errorf("tasks/get without the extension: %s", r.raw)
+	}
+	r = e.post(t, modernReq{method: MethodToolsCall, params: map[string]any{"name": "wait", "arguments": map[string]any{}}})
+	if r.errCode() != CodeMissingRequiredClientCapability || !bytes.Contains(r.raw, []byte(ExtensionTasks)) {
+		t.Errorf("task-only tool without the extension: %s", r.raw)
+	}
+	r = e.post(t, modernReq{method: MethodToolsCall, params: map[string]any{"name": "confirm", "arguments": map[string]any{}}, caps: `{"elicitation":{}}`})
+	if res := r.result(); res["resultType"] != ResultTypeInputRequired {
+		t.Errorf("optional task tool without the extension: %s", r.raw)
+	}
+	if r := e.taskCall(t, "alice", MethodTasksGet, map[string]any{"taskId": "nope"}); r.errCode() != jsonrpc.CodeInvalidParams {
+		t.Errorf("unknown task: %s", r.raw)
+	}
+}

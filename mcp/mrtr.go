@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,13 +132,31 @@ func (ss *ServerSession) serveWithInput(ctx context.Context, m *modernRequest, r
 		return nil, err
 	}
 	m.input = round
-	h := serverMethods[req.Method]
-	res, herr := h.fn(ss, ctx, req.Params)
+	if req.Method == MethodToolsCall {
+		if st := ss.server.toolFor(req.Params); st != nil {
+			support := taskSupport(st.tool)
+			hasExt := clientHasTasksExtension(m.meta.ClientCapabilities)
+			if support == TaskSupportRequired && !hasExt {
+				return nil, missingTasksExtension("tool %q runs only as a task: the client must declare the %s extension", st.tool.Name, ExtensionTasks)
+			}
+			if support != TaskSupportForbidden && hasExt {
+				return ss.serveTaskCapable(ctx, m, req, round)
+			}
+		}
+	}
+	res, herr := serverMethods[req.Method].fn(ss, ctx, req.Params)
+	return ss.server.inputOrResult(m, req, round, res, herr)
+}
+
+// inputOrResult turns a handler's outcome into the answer of a modern
+// request: an InputRequiredResult if the handler asked for input it does
+// not have, else its result or error.
+func (s *Server) inputOrResult(m *modernRequest, req *jsonrpc.Request, round *inputRound, res any, herr error) (any, error) {
 	round.mu.Lock()
 	pending := round.pending
 	round.mu.Unlock()
 	if len(pending) > 0 {
-		state, err := ss.server.sealState(m, req, round)
+		state, err := s.sealState(m, req, round)
 		if err != nil {
 			return nil, err
 		}
@@ -147,6 +166,28 @@ func (ss *ServerSession) serveWithInput(ctx context.Context, m *modernRequest, r
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "handler reported input required without asking for input")
 	}
 	return res, herr
+}
+
+// toolFor returns the tool a tools/call names, or nil.
+func (s *Server) toolFor(params jsontext.Value) *serverTool {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, _ := s.tools.get(p.Name)
+	return st
+}
+
+// taskSupport returns a tool's task support, forbidden by default.
+func taskSupport(t *Tool) TaskSupport {
+	if t.Execution != nil && t.Execution.TaskSupport != "" {
+		return t.Execution.TaskSupport
+	}
+	return TaskSupportForbidden
 }
 
 // openRound reads the answers and the state a (retried) request carries.
@@ -175,7 +216,9 @@ func (s *Server) openRound(ctx context.Context, m *modernRequest, req *jsonrpc.R
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: inputResponses: %v", err)
 		}
 		for k, v := range rs {
-			round.responses[k] = v
+			// Cloned: v may alias the request's pooled buffer, and a task
+			// may outlive the request.
+			round.responses[k] = slices.Clone(v)
 		}
 	}
 	return round, nil
@@ -385,6 +428,14 @@ func (ss *ServerSession) RequestInput(ctx context.Context, reqs map[string]*Inpu
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "%s cannot ask the client for input", m.method)
 	}
 	round := m.input
+	if m.task != nil {
+		// A task waits for the answers (tasks/update); answers of the
+		// multi round-trip phase before it count too.
+		round.mu.Lock()
+		known := maps.Clone(round.responses)
+		round.mu.Unlock()
+		return m.task.input(ctx, reqs, known)
+	}
 	round.mu.Lock()
 	defer round.mu.Unlock()
 	out := make(map[string]jsontext.Value, len(reqs))

@@ -34,6 +34,7 @@ type Server struct {
 	tasks     *taskReceiver // the tasks of task-augmented requests (tasks_server.go)
 	listeners listenerSet   // open subscriptions/listen streams (modern_listen.go)
 	stateKey  []byte        // signs MRTR requestState (mrtr.go)
+	extTasks  extTaskStore  // tasks of the 2026-07-28 Tasks extension (modern_tasks.go)
 }
 
 // ServerOptions configure a Server. The zero value is valid.
@@ -923,7 +924,7 @@ func (ss *ServerSession) callTool(ctx context.Context, params jsontext.Value) (a
 	if st.tool.Execution != nil && st.tool.Execution.TaskSupport != "" {
 		support = st.tool.Execution.TaskSupport
 	}
-	if p.Task != nil && !ss.acceptsToolTasks() {
+	if p.Task != nil && (!ss.acceptsToolTasks() || modernFrom(ctx) != nil) {
 		// A receiver that did not declare task support for tools/call
 		// (or a session below 2025-11-25) processes the call normally.
 		p.Task = nil
@@ -934,7 +935,7 @@ func (ss *ServerSession) callTool(ctx context.Context, params jsontext.Value) (a
 		}
 		return ss.callToolAsTask(ctx, st, p)
 	}
-	if support == TaskSupportRequired && ss.ProtocolVersion() >= Version20251125 {
+	if support == TaskSupportRequired && ss.ProtocolVersion() >= Version20251125 && modernFrom(ctx) == nil {
 		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "tool %q must be called as a task", p.Name)
 	}
 	return ss.runTool(ctx, st, p)

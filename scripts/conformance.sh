@@ -6,9 +6,8 @@
 #     server        conformance server --requirements 2025-11-25 (30 scored + 3 unscored scenarios)
 #     server-0618   conformance server --spec-version 2025-06-18
 #     server-2026   conformance server --requirements 2026-07-28 (modern, stateless requests on
-#                   the same endpoint; the scored, pending and tasks-* extension scenarios),
-#                   judged against conformance/expected-failures-server-2026.yaml. Not in `all`
-#                   while that baseline lists anything (see the file).
+#                   the same endpoint: the scored, the pending and the tasks-* extension
+#                   scenarios), baseline conformance/expected-failures-server-2026.yaml (empty)
 #     client        conformance client --requirements 2025-11-25 --expected-failures ...
 #     client-backcompat  conformance client --suite backcompat (the 2025-03-26 auth scenarios)
 #     gateway-http  conformance server --requirements 2025-11-25 against `mcpgate serve` in front of
@@ -385,7 +384,7 @@ main() {
 	[[ $# -gt 0 ]] || set -- all
 	for a in "$@"; do
 		case $a in
-		all) parts+=(server server-0618 client client-backcompat gateway-http gateway-stdio) ;;
+		all) parts+=(server server-0618 server-2026 client client-backcompat gateway-http gateway-stdio) ;;
 		server | server-0618 | server-2026 | client | client-backcompat | gateway-http | gateway-stdio) parts+=("$a") ;;
 		-h | --help)
 			sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'

@@ -88,6 +88,7 @@ func NewServer(opts *Options) *Server {
 	})
 	f.addTools()
 	f.addModernTools()
+	f.addTaskTools()
 	f.addResources()
 	f.addPrompts()
 	return f

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -222,4 +223,132 @@ func (f *Server) mrtrPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mc
 		return nil, err
 	}
 	return messages(userText("Use this context: " + contentString(r, "context"))), nil
+}
+
+// The fixtures of the tasks-* scenarios (the io.modelcontextprotocol/tasks
+// extension). A task-supporting tool calls StartTask when it becomes long
+// running; in a legacy session (or for a client without the extension)
+// StartTask does nothing and the call completes synchronously.
+
+// Schemas of the task fixtures.
+const (
+	greetSchema       = `{"type":"object","properties":{"name":{"type":"string"}}}`
+	slowComputeSchema = `{"type":"object","properties":{"seconds":{"type":"number","minimum":0,"maximum":300},"label":{"type":"string"}}}`
+	confirmSchema     = `{"type":"object","properties":{"filename":{"type":"string"}}}`
+)
+
+// failingJobDelay is how long failing_job runs before it fails.
+const failingJobDelay = 500 * time.Millisecond
+
+func (f *Server) addTaskTools() {
+	s := f.server
+	taskTool := func(name, desc, schema string, support mcp.TaskSupport) *mcp.Tool {
+		return &mcp.Tool{Name: name, Description: desc, InputSchema: jsontext.Value(schema), Execution: &mcp.ToolExecution{TaskSupport: support}}
+	}
+	s.AddTool(&mcp.Tool{Name: "greet", Description: "Greets someone (never a task)", InputSchema: jsontext.Value(greetSchema)}, f.greet)
+	s.AddTool(taskTool("slow_compute", "Sleeps for the given seconds, as a task unless seconds is 0", slowComputeSchema, mcp.TaskSupportOptional), f.slowCompute)
+	s.AddTool(taskTool("failing_job", "Runs as a task and fails with a tool error", noArgsSchema, mcp.TaskSupportRequired), f.failingJob)
+	s.AddTool(taskTool("protocol_error_job", "Runs as a task and fails with a protocol error", noArgsSchema, mcp.TaskSupportOptional), f.protocolErrorJob)
+	s.AddTool(taskTool("confirm_delete", "Runs as a task that asks the user to confirm", confirmSchema, mcp.TaskSupportOptional), f.confirmDelete)
+	s.AddTool(taskTool("multi_input", "Runs as a task that asks two questions at once", noArgsSchema, mcp.TaskSupportOptional), f.multiInput)
+	s.AddTool(taskTool("test_tool_with_task", "Asks for a name (MRTR), then continues as a task", noArgsSchema, mcp.TaskSupportRequired), f.toolWithTask)
+}
+
+func (f *Server) greet(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var args struct {
+		Name string `json:"name"`
+	}
+	if len(req.Params.Arguments) > 0 {
+		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
+			return nil, err
+		}
+	}
+	if args.Name == "" {
+		args.Name = "World"
+	}
+	return textResult("Hello, " + args.Name + "!"), nil
+}
+
+func (f *Server) slowCompute(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var args struct {
+		Seconds float64 `json:"seconds"`
+		Label   string  `json:"label"`
+	}
+	if len(req.Params.Arguments) > 0 {
+		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
+			return nil, err
+		}
+	}
+	if args.Seconds > 0 {
+		if err := req.Session.StartTask(ctx); err != nil {
+			return nil, err
+		}
+		if err := sleep(ctx, time.Duration(args.Seconds*float64(time.Second))); err != nil {
+			return nil, err
+		}
+	}
+	return textResult(fmt.Sprintf("computed %s after %gs", args.Label, args.Seconds)), nil
+}
+
+func (f *Server) failingJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if err := req.Session.StartTask(ctx); err != nil {
+		return nil, err
+	}
+	if err := sleep(ctx, failingJobDelay); err != nil {
+		return nil, err
+	}
+	r := textResult("the job failed, as it always does")
+	r.IsError = true
+	return r, nil
+}
+
+func (f *Server) protocolErrorJob(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if err := req.Session.StartTask(ctx); err != nil {
+		return nil, err
+	}
+	panic("protocol_error_job fails on purpose")
+}
+
+func (f *Server) confirmDelete(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var args struct {
+		Filename string `json:"filename"`
+	}
+	if len(req.Params.Arguments) > 0 {
+		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
+			return nil, err
+		}
+	}
+	if err := req.Session.StartTask(ctx); err != nil {
+		return nil, err
+	}
+	r, err := req.Session.ElicitInput(ctx, "confirm", elicitForm("Delete "+args.Filename+"?", "confirm", "boolean"))
+	if err != nil {
+		return nil, err
+	}
+	return textResult(fmt.Sprintf("delete %s: %s", args.Filename, r.Action)), nil
+}
+
+func (f *Server) multiInput(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if err := req.Session.StartTask(ctx); err != nil {
+		return nil, err
+	}
+	got, err := req.Session.RequestInput(ctx, map[string]*mcp.InputRequest{
+		"first":  {Method: mcp.MethodElicitationCreate, Params: elicitForm("First name?", "name", "string")},
+		"second": {Method: mcp.MethodElicitationCreate, Params: elicitForm("Confirm?", "confirm", "boolean")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return textResult(fmt.Sprintf("received %d answers", len(got))), nil
+}
+
+func (f *Server) toolWithTask(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	r, err := req.Session.ElicitInput(ctx, "user_name", elicitForm("What is your name?", "name", "string"))
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Session.StartTask(ctx); err != nil {
+		return nil, err
+	}
+	return textResult("Task done for " + contentString(r, "name")), nil
 }
