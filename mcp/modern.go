@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -96,28 +97,21 @@ type metaEnvelope struct {
 	LogLevel           *LoggingLevel       `json:"io.modelcontextprotocol/logLevel"`
 }
 
-// metaOnly is a request's params reduced to _meta.
-type metaOnly struct {
-	Meta jsontext.Value `json:"_meta"`
-}
-
 // ParseRequestMeta decodes the modern envelope of a request's params. The
 // error is a -32602 *jsonrpc.Error naming what is missing or malformed.
 func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
-	var p metaOnly
+	var p struct {
+		Meta *metaEnvelope `json:"_meta"`
+	}
 	if len(params) > 0 {
 		if err := json.Unmarshal(params, &p); err != nil {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
 		}
 	}
-	if len(p.Meta) == 0 || p.Meta.Kind() == 'n' {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is required (%s, %s)", MetaProtocolVersion, MetaClientCapabilities)
-	}
-	var e metaEnvelope
-	if err := json.Unmarshal(p.Meta, &e); err != nil {
-		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta: %v", err)
-	}
+	e := p.Meta
 	switch {
+	case e == nil:
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is required (%s, %s)", MetaProtocolVersion, MetaClientCapabilities)
 	case e.ProtocolVersion == nil || *e.ProtocolVersion == "":
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is missing %s", MetaProtocolVersion)
 	case e.ClientCapabilities == nil:
@@ -136,7 +130,9 @@ func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
 // hasModernEnvelope reports whether params carry a _meta with a protocol
 // version key: the mark of a modern request.
 func hasModernEnvelope(params jsontext.Value) bool {
-	if len(params) == 0 {
+	// Legacy requests, the hot path, rarely contain the key at all: look
+	// for it before decoding.
+	if len(params) == 0 || !bytes.Contains(params, metaVersionKey) {
 		return false
 	}
 	var p struct {
@@ -149,6 +145,8 @@ func hasModernEnvelope(params jsontext.Value) bool {
 	}
 	return p.Meta.V != nil
 }
+
+var metaVersionKey = []byte(`"` + MetaProtocolVersion + `"`)
 
 // UnsupportedProtocolVersionError returns the -32022 error for a request
 // made in version requested, listing the versions the server supports.
@@ -453,6 +451,13 @@ func (s *Server) cacheHints(method string) CacheHints {
 // one: resultType, the server's identity in _meta, and the cache hints of
 // cacheable methods. Members the result already has are kept.
 func (s *Server) amendModernResult(method string, raw jsontext.Value) (jsontext.Value, error) {
+	info, err := s.serverInfoJSON()
+	if err != nil {
+		return nil, err
+	}
+	if fast, ok := s.appendModernMembers(method, raw, info); ok {
+		return fast, nil
+	}
 	members, err := objectMembers(raw)
 	if err != nil {
 		return nil, err
@@ -473,10 +478,6 @@ func (s *Server) amendModernResult(method string, raw jsontext.Value) (jsontext.
 			members = append(members, member{"cacheScope", q})
 		}
 	}
-	info, err := json.Marshal(s.impl)
-	if err != nil {
-		return nil, err
-	}
 	if i := has("_meta"); i < 0 {
 		members = append(members, member{"_meta", jsontext.Value(`{"` + MetaServerInfo + `":` + string(info) + `}`)})
 	} else {
@@ -490,6 +491,44 @@ func (s *Server) amendModernResult(method string, raw jsontext.Value) (jsontext.
 		members[i].value = appendObject(nil, meta)
 	}
 	return appendObject(make([]byte, 0, len(raw)+len(info)+96), members), nil
+}
+
+// serverInfoJSON returns the server's Implementation, encoded once.
+func (s *Server) serverInfoJSON() ([]byte, error) {
+	s.infoOnce.Do(func() { s.infoJSON, s.infoErr = json.Marshal(s.impl) })
+	return s.infoJSON, s.infoErr
+}
+
+// appendModernMembers is amendModernResult for the common result that has
+// none of the members it adds: they are appended without decoding the
+// result. It reports false when the result may have one of them.
+func (s *Server) appendModernMembers(method string, raw jsontext.Value, info []byte) (jsontext.Value, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+		return nil, false
+	}
+	for _, k := range [...]string{`"resultType"`, `"_meta"`, `"ttlMs"`, `"cacheScope"`} {
+		if bytes.Contains(raw, []byte(k)) {
+			return nil, false
+		}
+	}
+	b := make([]byte, 0, len(raw)+len(info)+128)
+	b = append(b, raw[:len(raw)-1]...)
+	if len(bytes.TrimSpace(raw[1:len(raw)-1])) > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, `"resultType":"complete"`...)
+	if cacheableMethods[method] {
+		h := s.cacheHints(method)
+		b = append(b, `,"ttlMs":`...)
+		b = strconv.AppendInt(b, h.TTL.Milliseconds(), 10)
+		b = append(b, `,"cacheScope":`...)
+		b = appendJSONString(b, h.Scope)
+	}
+	b = append(b, `,"_meta":{"`+MetaServerInfo+`":`...)
+	b = append(b, info...)
+	b = append(b, "}}"...)
+	return b, true
 }
 
 // member is one member of a JSON object.

@@ -1,10 +1,12 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -32,11 +34,22 @@ func isModernPOST(r *http.Request, req *jsonrpc.Request) bool {
 	if req == nil {
 		return false
 	}
-	if req.Method == MethodServerDiscover || hasModernEnvelope(req.Params) {
+	if req.Method == MethodServerDiscover {
+		return true
+	}
+	if r.Header.Get(headerSessionID) != "" {
+		// A request on a legacy session: modern only if it really carries
+		// the envelope.
+		return hasModernEnvelope(req.Params)
+	}
+	// Without a session only initialize is legacy: the key anywhere in
+	// the params is enough to try the modern path, whose checks then
+	// answer precisely.
+	if req.Method != MethodInitialize && bytes.Contains(req.Params, metaVersionKey) {
 		return true
 	}
 	v := r.Header.Get(headerProtocolVersion)
-	return v != "" && !IsSupportedProtocolVersion(v) && r.Header.Get(headerSessionID) == ""
+	return v != "" && !IsSupportedProtocolVersion(v) || hasModernEnvelope(req.Params)
 }
 
 // serveModern serves one modern request (or notification): no session, no
@@ -78,20 +91,31 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 	defer release()
 
 	m := &modernRequest{meta: meta, id: req.ID, method: req.Method, principal: principal}
-	eng := newEngine(c, h.logger)
-	rs := srv.modernSession(eng, meta)
-	eng.onRequest = func(ctx context.Context, req *jsonrpc.Request) (any, error) {
-		res := rs.serveModern(ctx, m, req)
-		if e, ok := res.(*jsonrpc.Error); ok {
-			return nil, e
-		}
-		return res, nil
+	// The engine only carries the handler's notifications; the request is
+	// served here, on the HTTP request's goroutine, and closing the
+	// response stream (the request's context) cancels it.
+	rs := srv.modernSession(newEngine(c, h.logger), meta)
+	ctx := withRelatedRequest(WithPrincipal(context.WithValue(r.Context(), modernKey{}, m), principal), req.ID)
+	c.resp = &jsonrpc.Response{ID: req.ID}
+	switch res := serveRecovered(ctx, rs, m, req, h.logger).(type) {
+	case *jsonrpc.Error:
+		c.resp.Error = res
+	case jsontext.Value:
+		c.resp.Result = res
 	}
-	eng.start(r.Context())
-	ctx := WithPrincipal(context.WithValue(r.Context(), modernKey{}, m), principal)
-	c.deliver(ctx, req)
 	c.finish()
 	return true
+}
+
+// serveRecovered is ServerSession.serveModern turning a panic into -32603.
+func serveRecovered(ctx context.Context, rs *ServerSession, m *modernRequest, req *jsonrpc.Request, logger *slog.Logger) (res modernResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			logger.Error("mcp: handler panicked", "method", req.Method, "panic", p)
+			res = jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error in %s", req.Method)
+		}
+	}()
+	return rs.serveModern(ctx, m, req)
 }
 
 // checkModernHTTP validates the envelope and the headers of a modern
@@ -144,17 +168,25 @@ func (s *Server) checkRequestHeaders(hdr http.Header, req *jsonrpc.Request) erro
 	if src == "" {
 		return nil
 	}
-	var p map[string]jsontext.Value
+	var p struct {
+		Name      *string        `json:"name"`
+		URI       *string        `json:"uri"`
+		TaskID    *string        `json:"taskId"`
+		Arguments jsontext.Value `json:"arguments"`
+	}
 	if len(req.Params) > 0 {
 		if err := json.Unmarshal(req.Params, &p); err != nil {
 			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
 		}
 	}
 	var body string
-	if v, ok := p[src]; ok {
-		if err := json.Unmarshal(v, &body); err != nil {
-			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %s must be a string", src)
-		}
+	switch src {
+	case "name":
+		body = deref(p.Name)
+	case "uri":
+		body = deref(p.URI)
+	default:
+		body = deref(p.TaskID)
 	}
 	raw, ok := headerValue(hdr, headerMcpName)
 	if !ok {
@@ -173,10 +205,17 @@ func (s *Server) checkRequestHeaders(hdr http.Header, req *jsonrpc.Request) erro
 	s.mu.Lock()
 	st, ok := s.tools.get(body)
 	s.mu.Unlock()
-	if !ok {
-		return nil // the call fails later with "unknown tool"
+	if !ok || len(st.headers) == 0 {
+		return nil // an unknown tool fails later with "unknown tool"
 	}
-	return checkParamHeaders(hdr, st.headers, p["arguments"])
+	return checkParamHeaders(hdr, st.headers, p.Arguments)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // headerValue returns a header's value with optional whitespace trimmed.
@@ -332,27 +371,19 @@ func writeModernError(w http.ResponseWriter, id jsonrpc.ID, e *jsonrpc.Error) {
 	w.Write(b)
 }
 
-// modernConn is the connection of one modern request: it delivers the
-// request on the HTTP request's goroutine, turns the response into an SSE
-// stream when the handler sends a notification first, and refuses
-// server-to-client requests (modern servers ask through MRTR instead).
+// modernConn is the connection of one modern request, as the handler's
+// session sees it: it turns the response into an SSE stream when the
+// handler sends a notification first, and refuses server-to-client
+// requests (modern servers ask through MRTR instead).
 type modernConn struct {
 	w  http.ResponseWriter
 	id jsonrpc.ID
-
-	deliverFn func(ctx context.Context, msg jsonrpc.Message)
 
 	mu     sync.Mutex
 	sse    bool
 	failed bool // the client went away
 	resp   *jsonrpc.Response
 }
-
-func (c *modernConn) setDeliver(f func(ctx context.Context, msg jsonrpc.Message)) {
-	c.deliverFn = f
-}
-
-func (c *modernConn) deliver(ctx context.Context, msg jsonrpc.Message) { c.deliverFn(ctx, msg) }
 
 // Read implements Connection; messages are pushed instead.
 func (c *modernConn) Read(ctx context.Context) (jsonrpc.Message, error) {

@@ -792,3 +792,59 @@ func TestModernTasksExtension(t *testing.T) {
 		t.Errorf("unknown task: %s", r.raw)
 	}
 }
+
+// BenchmarkModernHandlerToolCall is BenchmarkStreamableHandlerToolCall for
+// a modern (2026-07-28) stateless tools/call: envelope and header checks,
+// a throwaway session, the amended result.
+func BenchmarkModernHandlerToolCall(b *testing.B) {
+	srv := NewServer(&Implementation{Name: "bench", Version: "1"}, nil)
+	srv.AddTool(&Tool{Name: "echo", InputSchema: jsontext.Value(`{"type":"object"}`)}, func(ctx context.Context, req *CallToolRequest) (*CallToolResult, error) {
+		return &CallToolResult{Content: []Content{&TextContent{Text: "hi"}}}, nil
+	})
+	h := NewStreamableHTTPHandler(func(*http.Request) *Server { return srv }, &StreamableHTTPOptions{DisableDNSRebindingProtection: true})
+	defer h.Close()
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"b","version":"1"}}}}`
+	req := httptest.NewRequest("POST", "/mcp", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", shAccept)
+	req.Header.Set("MCP-Protocol-Version", Version20260728)
+	req.Header.Set("Mcp-Method", MethodToolsCall)
+	req.Header.Set("Mcp-Name", "echo")
+	body := strings.NewReader(call)
+	rw := &benchResponseWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		body.Reset(call)
+		req.Body = io.NopCloser(body)
+		req.ContentLength = int64(len(call))
+		rw.reset()
+		h.ServeHTTP(rw, req)
+		if rw.status != 200 || rw.n == 0 {
+			b.Fatalf("status %d, %d bytes", rw.status, rw.n)
+		}
+	}
+}
+
+// FuzzModernInput feeds outside input to the parsers of modern requests:
+// the envelope, header values, x-mcp-header annotations and requestState.
+// None may panic; a state the server did not seal must never verify.
+func FuzzModernInput(f *testing.F) {
+	f.Add([]byte(`{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}`), "=?base64?SGVsbG8=?=", "eyJ2IjoxfQ.sig")
+	f.Add([]byte(`{"_meta":null,"inputResponses":{"a":1}}`), "plain value", "")
+	f.Add([]byte(`{"type":"object","properties":{"a":{"x-mcp-header":"A","properties":{"b":{"x-mcp-header":"B"}}}}}`), "=?base64??=", "a.b.c")
+	srv := NewServer(&Implementation{Name: "f", Version: "1"}, nil)
+	f.Fuzz(func(t *testing.T, params []byte, header, state string) {
+		ParseRequestMeta(params)
+		hasModernEnvelope(params)
+		decodeHeaderValue(header)
+		hs := toolParamHeaders(params)
+		h := http.Header{}
+		h.Set("Mcp-Param-A", header)
+		checkParamHeaders(h, hs, params)
+		objectMembers(params)
+		req := &jsonrpc.Request{ID: jsonrpc.Int64ID(1), Method: MethodToolsCall, Params: params}
+		if body, err := srv.openState(&modernRequest{}, req, state); err == nil {
+			t.Fatalf("unsealed state %q verified: %+v", state, body)
+		}
+	})
+}

@@ -35,6 +35,10 @@ type Server struct {
 	listeners listenerSet   // open subscriptions/listen streams (modern_listen.go)
 	stateKey  []byte        // signs MRTR requestState (mrtr.go)
 	extTasks  extTaskStore  // tasks of the 2026-07-28 Tasks extension (modern_tasks.go)
+
+	infoOnce sync.Once // infoJSON is impl encoded, for modern results
+	infoJSON []byte
+	infoErr  error
 }
 
 // ServerOptions configure a Server. The zero value is valid.
