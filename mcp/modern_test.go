@@ -848,3 +848,30 @@ func FuzzModernInput(f *testing.F) {
 		}
 	})
 }
+
+// TestModernOptOut: LegacyOnly servers, and servers with a raw Handler
+// that did not say it serves modern requests, answer modern requests as a
+// legacy server would (no session: 400), and server/discover too.
+func TestModernOptOut(t *testing.T) {
+	handler := func(context.Context, *ServerSession, string, jsontext.Value) (any, error) { return struct{}{}, nil }
+	for name, opts := range map[string]*ServerOptions{
+		"LegacyOnly": {LegacyOnly: true},
+		"Handler":    {Handler: handler},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newModernEnv(t, opts)
+			for _, m := range []string{MethodServerDiscover, MethodToolsList} {
+				r := e.post(t, modernReq{method: m})
+				if r.status != http.StatusBadRequest || r.errCode() == CodeUnsupportedProtocolVersion || bytes.Contains(r.raw, []byte("supportedVersions")) {
+					t.Errorf("%s: HTTP %d %s", m, r.status, r.raw)
+				}
+			}
+		})
+	}
+	t.Run("HandlerServesModern", func(t *testing.T) {
+		e := newModernEnv(t, &ServerOptions{Handler: handler, HandlerServesModern: true})
+		if r := e.post(t, modernReq{method: MethodToolsList}); r.status != 200 || r.result()["resultType"] != "complete" {
+			t.Errorf("HTTP %d %s", r.status, r.raw)
+		}
+	})
+}
