@@ -82,7 +82,7 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 	if h.opts.SessionPrincipal != nil {
 		principal = h.opts.SessionPrincipal(r)
 	}
-	c := &modernConn{w: w, id: req.ID}
+	c := &modernConn{w: w, id: req.ID, jsonOnly: h.opts.JSONResponse}
 	release, refused := h.streams.acquire(r, fmt.Sprintf("modern-%p", c), principal)
 	if refused != nil {
 		refused.write(w)
@@ -379,6 +379,8 @@ type modernConn struct {
 	w  http.ResponseWriter
 	id jsonrpc.ID
 
+	jsonOnly bool // StreamableHTTPOptions.JSONResponse: notifications are dropped
+
 	mu     sync.Mutex
 	sse    bool
 	failed bool // the client went away
@@ -411,6 +413,9 @@ func (c *modernConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		if !m.IsNotification() {
 			return errModernServerRequest
 		}
+	}
+	if c.jsonOnly {
+		return nil // a modern request has no other stream to carry them
 	}
 	b, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {

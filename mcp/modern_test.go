@@ -875,3 +875,23 @@ func TestModernOptOut(t *testing.T) {
 		}
 	})
 }
+
+// TestModernJSONResponse: with JSONResponse a modern request's response
+// stays application/json; its notifications are dropped.
+func TestModernJSONResponse(t *testing.T) {
+	srv := NewServer(&Implementation{Name: "j", Version: "1"}, nil)
+	srv.AddTool(&Tool{Name: "work"}, func(ctx context.Context, req *CallToolRequest) (*CallToolResult, error) {
+		req.Progress(ctx, 1, 2, "half")
+		return &CallToolResult{Content: []Content{&TextContent{Text: "done"}}}, nil
+	})
+	h := NewStreamableHTTPHandler(func(*http.Request) *Server { return srv }, &StreamableHTTPOptions{JSONResponse: true})
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); ts.Close() })
+	e := &modernEnv{srv: srv, url: ts.URL}
+	meta := stdMeta("{}")
+	meta["progressToken"] = 7
+	r := e.post(t, modernReq{method: MethodToolsCall, noMeta: true, params: map[string]any{"name": "work", "arguments": map[string]any{}, "_meta": meta}})
+	if r.status != 200 || len(r.events) != 0 || !bytes.Contains(r.raw, []byte(`"done"`)) {
+		t.Errorf("HTTP %d events %q body %s", r.status, r.events, r.raw)
+	}
+}
