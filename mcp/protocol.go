@@ -285,6 +285,10 @@ type ClientCapabilities struct {
 	Elicitation *ElicitationCapabilities `json:"elicitation,omitzero"`
 	// Tasks is present if the client supports task-augmented requests.
 	Tasks *ClientTasksCapabilities `json:"tasks,omitzero"`
+	// Extensions lists the optional extensions the client supports, by
+	// identifier ("io.modelcontextprotocol/tasks"), each with its settings
+	// object.
+	Extensions map[string]jsontext.Value `json:"extensions,omitzero"`
 }
 
 // RootsCapabilities is the client's roots capability.
@@ -380,6 +384,9 @@ type ServerCapabilities struct {
 	Tools *ToolCapabilities `json:"tools,omitzero"`
 	// Tasks is present if the server supports task-augmented requests.
 	Tasks *ServerTasksCapabilities `json:"tasks,omitzero"`
+	// Extensions lists the optional extensions the server supports, by
+	// identifier, each with its settings object.
+	Extensions map[string]jsontext.Value `json:"extensions,omitzero"`
 }
 
 // LoggingCapabilities marks support for logging.

@@ -111,6 +111,7 @@ func schemaCases() []schemaCase {
 				Sampling:    &SamplingTaskCapabilities{CreateMessage: &TaskRequestCapability{}},
 				Elicitation: &ElicitationTaskCapabilities{Create: &TaskRequestCapability{}},
 			}},
+			Extensions: map[string]jsontext.Value{"io.modelcontextprotocol/ui": jsontext.Value(`{"mimeTypes":["text/html;profile=mcp-app"]}`)},
 		}, defs: []string{"ClientCapabilities"}},
 		{name: "ServerCapabilities", v: &ServerCapabilities{
 			Experimental: map[string]jsontext.Value{"com.example/feature": jsontext.Value(`{}`)},
@@ -121,6 +122,7 @@ func schemaCases() []schemaCase {
 			Tasks: &ServerTasksCapabilities{List: &TasksListCapabilities{}, Cancel: &TasksCancelCapabilities{}, Requests: &ServerTaskRequestsCapabilities{
 				Tools: &ToolsTaskCapabilities{Call: &TaskRequestCapability{}},
 			}},
+			Extensions: map[string]jsontext.Value{"io.modelcontextprotocol/tasks": jsontext.Value(`{}`)},
 		}, defs: []string{"ServerCapabilities"}},
 		{name: "InitializeParams", v: &InitializeParams{Meta: exReqMeta, ProtocolVersion: LatestProtocolVersion,
 			Capabilities: ClientCapabilities{Roots: &RootsCapabilities{}}, ClientInfo: exImpl},

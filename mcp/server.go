@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -31,6 +32,13 @@ type Server struct {
 	prompts   featureSet[*serverPrompt]
 	sessions  map[*ServerSession]struct{}
 	tasks     *taskReceiver // the tasks of task-augmented requests (tasks_server.go)
+	listeners listenerSet   // open subscriptions/listen streams (modern_listen.go)
+	stateKey  []byte        // signs MRTR requestState (mrtr.go)
+	extTasks  extTaskStore  // tasks of the 2026-07-28 Tasks extension (modern_tasks.go)
+
+	infoOnce sync.Once // infoJSON is impl encoded, for modern results
+	infoJSON []byte
+	infoErr  error
 }
 
 // ServerOptions configure a Server. The zero value is valid.
@@ -93,6 +101,32 @@ type ServerOptions struct {
 	// initialize (Capabilities and the server's features are then not
 	// consulted).
 	CapabilitiesFunc func(ctx context.Context, ss *ServerSession, params *InitializeParams) ServerCapabilities
+
+	// CacheHints, if set, chooses the caching hints (ttlMs, cacheScope)
+	// of the cacheable results of modern requests (server/discover, the
+	// lists, resources/read) by method. Nil means a TTL of zero and the
+	// scope "private" (no shared cache may keep them).
+	CacheHints func(method string) CacheHints
+	// RequestStateKey is the HMAC-SHA256 key that protects the
+	// requestState of multi round-trip requests. Nil means a random key
+	// made by NewServer: states then do not survive a restart and are not
+	// accepted by other replicas. Use at least 32 random bytes.
+	RequestStateKey []byte
+	// RequestStateTTL is how long a requestState stays valid. Zero means
+	// DefaultRequestStateTTL (10 minutes).
+	RequestStateTTL time.Duration
+	// LegacyOnly turns off the serving of modern (2026-07-28) requests:
+	// requests with the per-request _meta envelope and server/discover
+	// are then handled as in a legacy session (which must be initialized
+	// first).
+	LegacyOnly bool
+	// HandlerServesModern says that Handler is written for modern requests
+	// too (it reads the envelope with RequestMetaFromContext and serves
+	// without a session). A server with a Handler serves only legacy
+	// sessions unless it is set.
+	HandlerServesModern bool
+
+	now func() time.Time // the clock, for tests
 }
 
 // NewServer returns a server that describes itself with impl.
@@ -114,6 +148,11 @@ func NewServer(impl *Implementation, opts *ServerOptions) *Server {
 		s.opts.TaskStore = NewMemoryTaskStore(nil)
 	}
 	s.tasks = newTaskReceiver(s.opts.TaskStore, s.opts.Logger)
+	s.stateKey = s.opts.RequestStateKey
+	if len(s.stateKey) == 0 {
+		s.stateKey = make([]byte, 32)
+		rand.Read(s.stateKey)
+	}
 	return s
 }
 
@@ -178,6 +217,7 @@ type serverTool struct {
 	input     *schemaValidator
 	output    *schemaValidator
 	rawOutput bool
+	headers   []paramHeader // x-mcp-header annotations (modern_http.go)
 }
 
 func (t *serverTool) name() string { return t.tool.Name }
@@ -231,7 +271,7 @@ func (s *Server) AddToolChecked(t *Tool, h ToolHandler) error {
 	if err != nil {
 		return fmt.Errorf("mcp: tool %q input schema: %w", t.Name, err)
 	}
-	st := &serverTool{tool: t, handler: h, input: in}
+	st := &serverTool{tool: t, handler: h, input: in, headers: toolParamHeaders(t.InputSchema)}
 	if len(t.OutputSchema) > 0 {
 		if st.output, err = compileSchema(t.OutputSchema); err != nil {
 			return fmt.Errorf("mcp: tool %q output schema: %w", t.Name, err)
@@ -326,6 +366,9 @@ func (s *Server) RemovePrompts(names ...string) {
 // ResourceUpdated tells every session subscribed to params.URI that the
 // resource changed.
 func (s *Server) ResourceUpdated(ctx context.Context, params *ResourceUpdatedNotificationParams) error {
+	if raw, err := json.Marshal(params); err == nil {
+		s.listeners.notify(NotificationResourcesUpdated, params.URI, raw)
+	}
 	var errs []error
 	for _, ss := range s.Sessions() {
 		if ss.isSubscribed(params.URI) {
@@ -350,6 +393,7 @@ func (s *Server) Sessions() []*ServerSession {
 
 // notifyAll sends a list_changed notification to every initialized session.
 func (s *Server) notifyAll(method string) {
+	s.listeners.notify(method, "", nil)
 	for _, ss := range s.Sessions() {
 		if ss.isInitialized() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -538,6 +582,13 @@ func (ss *ServerSession) NotifyProgress(ctx context.Context, params *ProgressNot
 // Log sends a log message if its level is at or above the level the client
 // set with logging/setLevel (all levels before the client sets one).
 func (ss *ServerSession) Log(ctx context.Context, params *LoggingMessageParams) error {
+	if m := modernFrom(ctx); m != nil {
+		// Modern requests opt in to log messages per request.
+		if m.meta.LogLevel == "" || !params.Level.Enabled(m.meta.LogLevel) {
+			return nil
+		}
+		return ss.notifyRelated(ctx, NotificationMessage, params)
+	}
 	ss.mu.Lock()
 	min := ss.logLevel
 	ss.mu.Unlock()
@@ -548,7 +599,13 @@ func (ss *ServerSession) Log(ctx context.Context, params *LoggingMessageParams) 
 }
 
 // CreateMessage asks the client to sample a message from its model.
+//
+// Inside a modern request it becomes a multi round-trip input request (see
+// RequestInput) keyed by the order of the handler's calls.
 func (ss *ServerSession) CreateMessage(ctx context.Context, params *CreateMessageParams) (*CreateMessageResult, error) {
+	if m := modernFrom(ctx); m != nil {
+		return ss.SampleInput(ctx, m.nextInputKey(MethodSamplingCreateMessage), params)
+	}
 	caps := ss.clientCaps()
 	if caps.Sampling == nil {
 		return nil, errors.New("mcp: client does not support sampling")
@@ -567,7 +624,13 @@ func (ss *ServerSession) CreateMessage(ctx context.Context, params *CreateMessag
 
 // Elicit asks the client to elicit information from its user, in form mode
 // (the default) or URL mode.
+//
+// Inside a modern request it becomes a multi round-trip input request (see
+// RequestInput) keyed by the order of the handler's calls.
 func (ss *ServerSession) Elicit(ctx context.Context, params *ElicitParams) (*ElicitResult, error) {
+	if m := modernFrom(ctx); m != nil {
+		return ss.ElicitInput(ctx, m.nextInputKey(MethodElicitationCreate), params)
+	}
 	caps := ss.clientCaps()
 	if caps.Elicitation == nil {
 		return nil, errors.New("mcp: client does not support elicitation")
@@ -594,7 +657,13 @@ func (ss *ServerSession) NotifyElicitationComplete(ctx context.Context, elicitat
 }
 
 // ListRoots asks the client for its roots.
+//
+// Inside a modern request it becomes a multi round-trip input request (see
+// RequestInput) keyed by the order of the handler's calls.
 func (ss *ServerSession) ListRoots(ctx context.Context) (*ListRootsResult, error) {
+	if m := modernFrom(ctx); m != nil {
+		return ss.ListRootsInput(ctx, m.nextInputKey(MethodRootsList))
+	}
 	if ss.clientCaps().Roots == nil {
 		return nil, errors.New("mcp: client does not support roots")
 	}
@@ -669,6 +738,9 @@ func (ss *ServerSession) otherNotification(ctx context.Context, req *jsonrpc.Req
 }
 
 func (ss *ServerSession) handleRequest(ctx context.Context, req *jsonrpc.Request) (any, error) {
+	if res, err, ok := ss.maybeModern(ctx, req); ok {
+		return res, err
+	}
 	if req.Method == MethodInitialize {
 		return ss.initialize(ctx, req)
 	}
@@ -856,7 +928,7 @@ func (ss *ServerSession) callTool(ctx context.Context, params jsontext.Value) (a
 	if st.tool.Execution != nil && st.tool.Execution.TaskSupport != "" {
 		support = st.tool.Execution.TaskSupport
 	}
-	if p.Task != nil && !ss.acceptsToolTasks() {
+	if p.Task != nil && (!ss.acceptsToolTasks() || modernFrom(ctx) != nil) {
 		// A receiver that did not declare task support for tools/call
 		// (or a session below 2025-11-25) processes the call normally.
 		p.Task = nil
@@ -867,7 +939,7 @@ func (ss *ServerSession) callTool(ctx context.Context, params jsontext.Value) (a
 		}
 		return ss.callToolAsTask(ctx, st, p)
 	}
-	if support == TaskSupportRequired && ss.ProtocolVersion() >= Version20251125 {
+	if support == TaskSupportRequired && ss.ProtocolVersion() >= Version20251125 && modernFrom(ctx) == nil {
 		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "tool %q must be called as a task", p.Name)
 	}
 	return ss.runTool(ctx, st, p)

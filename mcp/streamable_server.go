@@ -192,7 +192,7 @@ func (h *StreamableHTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 		writeHTTPError(w, http.StatusForbidden, jsonrpc.CodeInvalidRequest, "forbidden: "+err.Error())
 		return
 	}
-	if v := r.Header.Get(headerProtocolVersion); v != "" && !IsSupportedProtocolVersion(v) {
+	if v := r.Header.Get(headerProtocolVersion); v != "" && !IsSupportedProtocolVersion(v) && r.Method != http.MethodPost {
 		writeHTTPError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest,
 			fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %v)", v, SupportedProtocolVersions()))
 		return
@@ -243,6 +243,14 @@ func (h *StreamableHTTPHandler) servePOST(w http.ResponseWriter, r *http.Request
 		return
 	}
 	req, _ := msg.(*jsonrpc.Request)
+	if isModernPOST(r, req) && h.serveModern(w, r, req) { // modern_http.go
+		return
+	}
+	if v := r.Header.Get(headerProtocolVersion); v != "" && !IsSupportedProtocolVersion(v) {
+		writeHTTPError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %v)", v, SupportedProtocolVersions()))
+		return
+	}
 	isCall := req != nil && !req.IsNotification()
 	if h.opts.Stateless {
 		h.serveStateless(w, r, msg, req, isCall)

@@ -1618,7 +1618,9 @@ func TestStreamableGoSDKClient(t *testing.T) {
 			listChanged <- struct{}{}
 		},
 	})
-	cs, err := client.Connect(ctx, &gosdk.StreamableClientTransport{Endpoint: e.url}, nil)
+	// Pinned to 2025-11-25: this test exercises the legacy session (GET
+	// stream, resumption); TestModernGoSDKClient covers the modern path.
+	cs, err := client.Connect(ctx, &gosdk.StreamableClientTransport{Endpoint: e.url}, &gosdk.ClientSessionOptions{ProtocolVersion: Version20251125})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1713,8 +1715,14 @@ func TestStreamableMCPGoClient(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Initialize: %v", err)
 			}
-			if res.ProtocolVersion != Version20251125 {
-				t.Errorf("negotiated %q", res.ProtocolVersion)
+			// Unpinned, the client probes with server/discover and stays
+			// modern (2026-07-28); pinned, it uses initialize.
+			want := Version20251125
+			if version == "" {
+				want = Version20260728
+			}
+			if res.ProtocolVersion != want {
+				t.Errorf("negotiated %q, want %q", res.ProtocolVersion, want)
 			}
 			var call mcpgo.CallToolRequest
 			call.Params.Name = "echo"

@@ -5,6 +5,9 @@
 #   PART is one of:
 #     server        conformance server --requirements 2025-11-25 (30 scored + 3 unscored scenarios)
 #     server-0618   conformance server --spec-version 2025-06-18
+#     server-2026   conformance server --requirements 2026-07-28 (modern, stateless requests on
+#                   the same endpoint: the scored, the pending and the tasks-* extension
+#                   scenarios), baseline conformance/expected-failures-server-2026.yaml (empty)
 #     client        conformance client --requirements 2025-11-25 --expected-failures ...
 #     client-backcompat  conformance client --suite backcompat (the 2025-03-26 auth scenarios)
 #     gateway-http  conformance server --requirements 2025-11-25 against `mcpgate serve` in front of
@@ -40,6 +43,7 @@ RUN_TIMEOUT=${CONFORMANCE_RUN_TIMEOUT:-600}
 CLIENT_TIMEOUT=${CONFORMANCE_CLIENT_TIMEOUT:-25}
 SERVER_PATH=${CONFORMANCE_SERVER_PATH:-/mcp}
 SERVER_BASELINE=$REPO/conformance/expected-failures-server.yaml
+SERVER_2026_BASELINE=$REPO/conformance/expected-failures-server-2026.yaml
 CLIENT_BASELINE=$REPO/conformance/expected-failures-client.yaml
 
 log() { printf 'conformance: %s\n' "$*" >&2; }
@@ -313,6 +317,15 @@ run_parts() {
 				--server --spec-version 2025-06-18 -- --spec-version 2025-06-18 || rc=$?
 			record server-2025-06-18 "$rc"
 			;;
+		server-2026)
+			if [[ -n ${SERVER_BROKEN:-} ]]; then
+				skip_run server-2026-07-28 "$SERVER_BROKEN"
+				continue
+			fi
+			SERVER_BASELINE=$SERVER_2026_BASELINE with_server server-2026-07-28 "$SERVER_TEMPLATE" server_suite \
+				--requirements 2026-07-28 -- --requirements 2026-07-28 || rc=$?
+			record server-2026-07-28 "$rc"
+			;;
 		client)
 			client_suite client-$REVISION "$CLIENT_CMD" || rc=$?
 			record client-$REVISION "$rc"
@@ -371,13 +384,13 @@ main() {
 	[[ $# -gt 0 ]] || set -- all
 	for a in "$@"; do
 		case $a in
-		all) parts+=(server server-0618 client client-backcompat gateway-http gateway-stdio) ;;
-		server | server-0618 | client | client-backcompat | gateway-http | gateway-stdio) parts+=("$a") ;;
+		all) parts+=(server server-0618 server-2026 client client-backcompat gateway-http gateway-stdio) ;;
+		server | server-0618 | server-2026 | client | client-backcompat | gateway-http | gateway-stdio) parts+=("$a") ;;
 		-h | --help)
 			sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 			return 0
 			;;
-		*) die "unknown part '$a' (want server, server-0618, client, client-backcompat, gateway-http, gateway-stdio or all)" ;;
+		*) die "unknown part '$a' (want server, server-0618, server-2026, client, client-backcompat, gateway-http, gateway-stdio or all)" ;;
 		esac
 	done
 

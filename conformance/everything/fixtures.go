@@ -44,6 +44,8 @@ type Server struct {
 	watchInterval time.Duration
 	// watchedVersion counts the updates of test://watched-resource.
 	watchedVersion atomic.Int64
+	// changes names the tools and prompts the trigger tools add.
+	changes atomic.Int64
 }
 
 // NewServer builds the server with all tools, resources and prompts. Call
@@ -85,6 +87,8 @@ func NewServer(opts *Options) *Server {
 		UnsubscribeHandler: f.unsubscribe,
 	})
 	f.addTools()
+	f.addModernTools()
+	f.addTaskTools()
 	f.addResources()
 	f.addPrompts()
 	return f

@@ -444,8 +444,8 @@ func TestPrompts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Prompts) != 4 {
-		t.Errorf("got %d prompts, want 4", len(list.Prompts))
+	if len(list.Prompts) != 5 {
+		t.Errorf("got %d prompts, want 5", len(list.Prompts))
 	}
 	for _, p := range list.Prompts {
 		if p.Description == "" {

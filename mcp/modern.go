@@ -1,0 +1,578 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/jsonrpc"
+)
+
+// This file serves revision 2026-07-28 ("modern" in the spec's words): no
+// initialize handshake and no session; every request carries its protocol
+// version, the client's capabilities and (optionally) the client's identity
+// in params._meta, and the server answers each request on its own.
+//
+// A Server serves both generations at once: a request that carries the
+// modern envelope is served statelessly (see Server.serveModern), an
+// initialize request opens a legacy session as before.
+
+// Version20260728 is the protocol revision 2026-07-28, the first modern
+// (stateless) revision.
+const Version20260728 = "2026-07-28"
+
+// Keys of the per-request _meta envelope of modern revisions.
+const (
+	MetaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	MetaClientInfo         = "io.modelcontextprotocol/clientInfo"
+	MetaLogLevel           = "io.modelcontextprotocol/logLevel"
+	MetaServerInfo         = "io.modelcontextprotocol/serverInfo"
+	MetaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
+)
+
+// Methods and notifications that only modern revisions have.
+const (
+	MethodServerDiscover                  = "server/discover"
+	MethodSubscriptionsListen             = "subscriptions/listen"
+	NotificationSubscriptionsAcknowledged = "notifications/subscriptions/acknowledged"
+)
+
+// Error codes of the range the MCP specification reserves (-32020 to
+// -32099), as renumbered by revision 2026-07-28.
+const (
+	// CodeHeaderMismatch: the HTTP headers do not match the request body,
+	// or a required header is missing or malformed (HTTP 400).
+	CodeHeaderMismatch = -32020
+	// CodeMissingRequiredClientCapability: the request needs a client
+	// capability the request's _meta does not declare (HTTP 400).
+	CodeMissingRequiredClientCapability = -32021
+	// CodeUnsupportedProtocolVersion: the request's protocol version is not
+	// one the server implements (HTTP 400).
+	CodeUnsupportedProtocolVersion = -32022
+)
+
+// ModernProtocolVersions returns the modern revisions this package serves
+// per request, newest first.
+func ModernProtocolVersions() []string { return []string{Version20260728} }
+
+// IsModernProtocolVersion reports whether v is a modern revision this
+// package serves.
+func IsModernProtocolVersion(v string) bool { return v == Version20260728 }
+
+// AllProtocolVersions returns every revision this package serves, modern
+// and legacy, newest first: the list a server advertises in server/discover
+// and in UnsupportedProtocolVersion errors.
+func AllProtocolVersions() []string {
+	return append(ModernProtocolVersions(), SupportedProtocolVersions()...)
+}
+
+// RequestMeta is the per-request envelope of a modern request
+// (params._meta), decoded.
+type RequestMeta struct {
+	// ProtocolVersion is the revision the request is made in.
+	ProtocolVersion string
+	// ClientCapabilities are the capabilities the client declares for
+	// this request only.
+	ClientCapabilities ClientCapabilities
+	// ClientInfo identifies the client software, if it said.
+	ClientInfo *Implementation
+	// LogLevel is the level of the log messages the client wants for this
+	// request; "" means none.
+	LogLevel LoggingLevel
+}
+
+// metaEnvelope is the wire form of the _meta keys RequestMeta reads.
+type metaEnvelope struct {
+	ProtocolVersion    *string             `json:"io.modelcontextprotocol/protocolVersion"`
+	ClientCapabilities *ClientCapabilities `json:"io.modelcontextprotocol/clientCapabilities"`
+	ClientInfo         *Implementation     `json:"io.modelcontextprotocol/clientInfo"`
+	LogLevel           *LoggingLevel       `json:"io.modelcontextprotocol/logLevel"`
+}
+
+// ParseRequestMeta decodes the modern envelope of a request's params. The
+// error is a -32602 *jsonrpc.Error naming what is missing or malformed.
+func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
+	var p struct {
+		Meta *metaEnvelope `json:"_meta"`
+	}
+	if len(params) > 0 {
+		if err := json.Unmarshal(params, &p); err != nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+		}
+	}
+	e := p.Meta
+	switch {
+	case e == nil:
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is required (%s, %s)", MetaProtocolVersion, MetaClientCapabilities)
+	case e.ProtocolVersion == nil || *e.ProtocolVersion == "":
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is missing %s", MetaProtocolVersion)
+	case e.ClientCapabilities == nil:
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is missing %s", MetaClientCapabilities)
+	}
+	m := &RequestMeta{ProtocolVersion: *e.ProtocolVersion, ClientCapabilities: *e.ClientCapabilities, ClientInfo: e.ClientInfo}
+	if e.LogLevel != nil {
+		if !e.LogLevel.IsValid() {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: unknown %s %q", MetaLogLevel, *e.LogLevel)
+		}
+		m.LogLevel = *e.LogLevel
+	}
+	return m, nil
+}
+
+// hasModernEnvelope reports whether params carry a _meta with a protocol
+// version key: the mark of a modern request.
+func hasModernEnvelope(params jsontext.Value) bool {
+	// Legacy requests, the hot path, rarely contain the key at all: look
+	// for it before decoding.
+	if len(params) == 0 || !bytes.Contains(params, metaVersionKey) {
+		return false
+	}
+	var p struct {
+		Meta struct {
+			V *jsontext.Value `json:"io.modelcontextprotocol/protocolVersion"`
+		} `json:"_meta"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil {
+		return false
+	}
+	return p.Meta.V != nil
+}
+
+var metaVersionKey = []byte(`"` + MetaProtocolVersion + `"`)
+
+// UnsupportedProtocolVersionError returns the -32022 error for a request
+// made in version requested, listing the versions the server supports.
+func UnsupportedProtocolVersionError(requested string) *jsonrpc.Error {
+	data, _ := json.Marshal(struct {
+		Supported []string `json:"supported"`
+		Requested string   `json:"requested"`
+	}{AllProtocolVersions(), requested})
+	return &jsonrpc.Error{Code: CodeUnsupportedProtocolVersion, Message: "Unsupported protocol version: " + requested, Data: data}
+}
+
+// MissingCapabilityError returns the -32021 error saying that the request
+// needs the client capabilities in required.
+func MissingCapabilityError(required *ClientCapabilities, format string, args ...any) *jsonrpc.Error {
+	data, _ := json.Marshal(struct {
+		RequiredCapabilities *ClientCapabilities `json:"requiredCapabilities"`
+	}{required})
+	return &jsonrpc.Error{Code: CodeMissingRequiredClientCapability, Message: fmt.Sprintf(format, args...), Data: data}
+}
+
+// HeaderMismatchError returns the -32020 error for a header that is
+// missing, malformed, or does not match the request body.
+func HeaderMismatchError(format string, args ...any) *jsonrpc.Error {
+	return &jsonrpc.Error{Code: CodeHeaderMismatch, Message: "Header mismatch: " + fmt.Sprintf(format, args...)}
+}
+
+// checkModernMeta validates a modern request's envelope: present, and in a
+// version the server serves.
+func checkModernMeta(params jsontext.Value) (*RequestMeta, error) {
+	m, err := ParseRequestMeta(params)
+	if err != nil {
+		return nil, err
+	}
+	if !IsModernProtocolVersion(m.ProtocolVersion) {
+		return nil, UnsupportedProtocolVersionError(m.ProtocolVersion)
+	}
+	return m, nil
+}
+
+// modernKey is the context key of the *modernRequest a handler serves.
+type modernKey struct{}
+
+// modernRequest is what the server knows of the modern request being
+// served: its envelope, and the multi round-trip state of tools/call,
+// prompts/get and resources/read (mrtr.go).
+type modernRequest struct {
+	meta      *RequestMeta
+	id        jsonrpc.ID
+	method    string
+	principal string
+	input     *inputRound // nil for methods that cannot ask for input
+	esc       *escalation // set while a task-capable tools/call runs (modern_tasks.go)
+	task      *extTask    // the task the call became, once it did
+}
+
+func modernFrom(ctx context.Context) *modernRequest {
+	m, _ := ctx.Value(modernKey{}).(*modernRequest)
+	return m
+}
+
+// RequestMetaFromContext returns the envelope of the modern request ctx
+// belongs to, or nil inside a legacy session.
+func RequestMetaFromContext(ctx context.Context) *RequestMeta {
+	if m := modernFrom(ctx); m != nil {
+		return m.meta
+	}
+	return nil
+}
+
+// ClientCapabilitiesFor returns the capabilities the client declared for
+// the request ctx belongs to: those of the modern request's envelope, or
+// those of the legacy session's initialize.
+func (ss *ServerSession) ClientCapabilitiesFor(ctx context.Context) ClientCapabilities {
+	if m := modernFrom(ctx); m != nil {
+		return m.meta.ClientCapabilities
+	}
+	return ss.clientCaps()
+}
+
+// principalKey is the context key of the caller's identity as the
+// transport established it.
+type principalKey struct{}
+
+// WithPrincipal returns a context that names the caller (for example the
+// subject of a verified bearer token). The Streamable HTTP handler sets it
+// from StreamableHTTPOptions.SessionPrincipal; a modern request's
+// requestState is bound to it.
+func WithPrincipal(ctx context.Context, principal string) context.Context {
+	return context.WithValue(ctx, principalKey{}, principal)
+}
+
+// PrincipalFromContext returns the caller named by WithPrincipal, or "".
+func PrincipalFromContext(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey{}).(string)
+	return p
+}
+
+// modernSession returns a throwaway session that serves one modern request
+// over eng: it keeps nothing beyond the request.
+func (s *Server) modernSession(eng *engine, meta *RequestMeta) *ServerSession {
+	info := Implementation{Name: "modern-client", Version: "0"}
+	if meta.ClientInfo != nil {
+		info = *meta.ClientInfo
+	}
+	caps := meta.ClientCapabilities
+	caps.Tasks = nil // core tasks do not exist in modern revisions
+	return &ServerSession{
+		server:     s,
+		eng:        eng,
+		version:    meta.ProtocolVersion,
+		initDone:   true,
+		initParams: &InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: caps, ClientInfo: info},
+		logLevel:   meta.LogLevel,
+	}
+}
+
+// servesModern reports whether the server serves modern requests (see
+// ServerOptions.LegacyOnly and HandlerServesModern).
+func (s *Server) servesModern() bool {
+	return !s.opts.LegacyOnly && (s.opts.Handler == nil || s.opts.HandlerServesModern)
+}
+
+// maybeModern serves req as a modern request when it is one: a request
+// that carries the modern envelope (or is server/discover) on a session
+// that has not been initialized (stdio and other single-connection
+// transports; the Streamable HTTP handler routes modern requests itself).
+func (ss *ServerSession) maybeModern(ctx context.Context, req *jsonrpc.Request) (any, error, bool) {
+	if m := modernFrom(ctx); m != nil {
+		return ss.serveModern(ctx, m, req), nil, true
+	}
+	if ss.isInitialized() || req.Method == MethodInitialize || !ss.server.servesModern() {
+		return nil, nil, false
+	}
+	if req.Method != MethodServerDiscover && !hasModernEnvelope(req.Params) {
+		return nil, nil, false
+	}
+	meta, err := checkModernMeta(req.Params)
+	if err != nil {
+		return nil, err, true
+	}
+	m := &modernRequest{meta: meta, id: req.ID, method: req.Method, principal: PrincipalFromContext(ctx)}
+	rs := ss.server.modernSession(ss.eng, meta)
+	ctx = context.WithValue(ctx, modernKey{}, m)
+	res := rs.serveModern(ctx, m, req)
+	if e, ok := res.(*jsonrpc.Error); ok {
+		return nil, e, true
+	}
+	return res, nil, true
+}
+
+// modernResult is a modern result ready to send, or a *jsonrpc.Error.
+type modernResult = any
+
+// removedMethods are the methods of legacy revisions that modern
+// revisions do not have.
+var removedMethods = map[string]bool{
+	MethodInitialize:           true,
+	MethodPing:                 true,
+	MethodLoggingSetLevel:      true,
+	MethodResourcesSubscribe:   true,
+	MethodResourcesUnsubscribe: true,
+	MethodTasksResult:          true,
+	MethodTasksList:            true,
+}
+
+// cacheableMethods are the methods whose results carry ttlMs and
+// cacheScope.
+var cacheableMethods = map[string]bool{
+	MethodServerDiscover:         true,
+	MethodToolsList:              true,
+	MethodPromptsList:            true,
+	MethodResourcesList:          true,
+	MethodResourcesTemplatesList: true,
+	MethodResourcesRead:          true,
+}
+
+// serveModern answers one modern request on the throwaway session ss. It
+// returns the encoded result (jsontext.Value) or a *jsonrpc.Error.
+func (ss *ServerSession) serveModern(ctx context.Context, m *modernRequest, req *jsonrpc.Request) modernResult {
+	res, err := ss.dispatchModern(ctx, m, req)
+	if err != nil {
+		e := toWireError(err)
+		if e.Code == jsonrpc.CodeResourceNotFound && req.Method == MethodResourcesRead {
+			// Revision 2026-07-28 reports unknown resources as invalid
+			// params.
+			c := *e
+			c.Code = jsonrpc.CodeInvalidParams
+			e = &c
+		}
+		return e
+	}
+	raw, err := marshalResult(res)
+	if err != nil {
+		return jsonrpc.NewError(jsonrpc.CodeInternalError, "encoding result: %v", err)
+	}
+	out, err := ss.server.amendModernResult(req.Method, raw)
+	if err != nil {
+		return jsonrpc.NewError(jsonrpc.CodeInternalError, "encoding result: %v", err)
+	}
+	return out
+}
+
+func (ss *ServerSession) dispatchModern(ctx context.Context, m *modernRequest, req *jsonrpc.Request) (any, error) {
+	switch {
+	case req.Method == MethodServerDiscover:
+		return ss.server.discover(ctx, ss), nil
+	case removedMethods[req.Method]:
+		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not part of protocol version %s", req.Method, m.meta.ProtocolVersion)
+	case req.Method == MethodSubscriptionsListen:
+		return ss.listen(ctx, m, req)
+	}
+	if h := ss.server.opts.Handler; h != nil {
+		return h(ctx, ss, req.Method, req.Params)
+	}
+	switch req.Method {
+	case MethodToolsCall, MethodPromptsGet, MethodResourcesRead:
+		return ss.serveWithInput(ctx, m, req)
+	case MethodTasksGet, MethodTasksCancel, MethodTasksUpdate:
+		return ss.serveTasksExtension(ctx, m, req)
+	}
+	h, ok := serverMethods[req.Method]
+	if !ok {
+		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q not found", req.Method)
+	}
+	return h.fn(ss, ctx, req.Params)
+}
+
+// DiscoverResult is the result of server/discover.
+type DiscoverResult struct {
+	// Meta is the _meta field (the server's identity goes here).
+	Meta Meta `json:"_meta,omitzero"`
+	// SupportedVersions are the protocol versions the server serves.
+	SupportedVersions []string `json:"supportedVersions"`
+	// Capabilities are the server's capabilities.
+	Capabilities ServerCapabilities `json:"capabilities"`
+	// Instructions describe how to use the server.
+	Instructions string `json:"instructions,omitzero"`
+}
+
+func (s *Server) discover(ctx context.Context, ss *ServerSession) *DiscoverResult {
+	var caps ServerCapabilities
+	if f := s.opts.CapabilitiesFunc; f != nil {
+		caps = f(ctx, ss, ss.InitializeParams())
+	} else {
+		caps = s.capabilities()
+	}
+	return &DiscoverResult{
+		SupportedVersions: AllProtocolVersions(),
+		Capabilities:      modernCapabilities(caps),
+		Instructions:      s.opts.Instructions,
+	}
+}
+
+// modernCapabilities adapts capabilities to a modern revision: the core
+// tasks of 2025-11-25 do not exist there; a server with task-capable tools
+// offers the Tasks extension instead (modern_tasks.go).
+func modernCapabilities(c ServerCapabilities) ServerCapabilities {
+	if c.Tasks != nil {
+		c.Tasks = nil
+		ext := make(map[string]jsontext.Value, len(c.Extensions)+1)
+		maps.Copy(ext, c.Extensions)
+		if _, ok := ext[ExtensionTasks]; !ok {
+			ext[ExtensionTasks] = jsontext.Value("{}")
+		}
+		c.Extensions = ext
+	}
+	return c
+}
+
+// CacheHints are the caching hints of a cacheable modern result.
+type CacheHints struct {
+	// TTL is how long the client may reuse the result (ttlMs); zero means
+	// the result is stale at once.
+	TTL time.Duration
+	// Scope is "public" (any cache, shared ones too) or "private" (only
+	// caches of the same authorization context).
+	Scope string
+}
+
+// Cache scopes.
+const (
+	CacheScopePublic  = "public"
+	CacheScopePrivate = "private"
+)
+
+// cacheHints returns the hints for method's results.
+func (s *Server) cacheHints(method string) CacheHints {
+	h := CacheHints{Scope: CacheScopePrivate}
+	if f := s.opts.CacheHints; f != nil {
+		h = f(method)
+		if h.Scope != CacheScopePublic {
+			h.Scope = CacheScopePrivate
+		}
+		if h.TTL < 0 {
+			h.TTL = 0
+		}
+	}
+	return h
+}
+
+// amendModernResult adds what a modern result carries beyond the legacy
+// one: resultType, the server's identity in _meta, and the cache hints of
+// cacheable methods. Members the result already has are kept.
+func (s *Server) amendModernResult(method string, raw jsontext.Value) (jsontext.Value, error) {
+	info, err := s.serverInfoJSON()
+	if err != nil {
+		return nil, err
+	}
+	if fast, ok := s.appendModernMembers(method, raw, info); ok {
+		return fast, nil
+	}
+	members, err := objectMembers(raw)
+	if err != nil {
+		return nil, err
+	}
+	has := func(k string) int {
+		return slices.IndexFunc(members, func(m member) bool { return m.name == k })
+	}
+	if has("resultType") < 0 {
+		members = append(members, member{"resultType", jsontext.Value(`"complete"`)})
+	}
+	if cacheableMethods[method] {
+		h := s.cacheHints(method)
+		if has("ttlMs") < 0 {
+			members = append(members, member{"ttlMs", jsontext.Value(fmt.Sprint(h.TTL.Milliseconds()))})
+		}
+		if has("cacheScope") < 0 {
+			q, _ := json.Marshal(h.Scope)
+			members = append(members, member{"cacheScope", q})
+		}
+	}
+	if i := has("_meta"); i < 0 {
+		members = append(members, member{"_meta", jsontext.Value(`{"` + MetaServerInfo + `":` + string(info) + `}`)})
+	} else {
+		meta, err := objectMembers(members[i].value)
+		if err != nil {
+			return nil, fmt.Errorf("_meta: %w", err)
+		}
+		if slices.IndexFunc(meta, func(m member) bool { return m.name == MetaServerInfo }) < 0 {
+			meta = append(meta, member{MetaServerInfo, info})
+		}
+		members[i].value = appendObject(nil, meta)
+	}
+	return appendObject(make([]byte, 0, len(raw)+len(info)+96), members), nil
+}
+
+// serverInfoJSON returns the server's Implementation, encoded once.
+func (s *Server) serverInfoJSON() ([]byte, error) {
+	s.infoOnce.Do(func() { s.infoJSON, s.infoErr = json.Marshal(s.impl) })
+	return s.infoJSON, s.infoErr
+}
+
+// appendModernMembers is amendModernResult for the common result that has
+// none of the members it adds: they are appended without decoding the
+// result. It reports false when the result may have one of them.
+func (s *Server) appendModernMembers(method string, raw jsontext.Value, info []byte) (jsontext.Value, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+		return nil, false
+	}
+	for _, k := range [...]string{`"resultType"`, `"_meta"`, `"ttlMs"`, `"cacheScope"`} {
+		if bytes.Contains(raw, []byte(k)) {
+			return nil, false
+		}
+	}
+	b := make([]byte, 0, len(raw)+len(info)+128)
+	b = append(b, raw[:len(raw)-1]...)
+	if len(bytes.TrimSpace(raw[1:len(raw)-1])) > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, `"resultType":"complete"`...)
+	if cacheableMethods[method] {
+		h := s.cacheHints(method)
+		b = append(b, `,"ttlMs":`...)
+		b = strconv.AppendInt(b, h.TTL.Milliseconds(), 10)
+		b = append(b, `,"cacheScope":`...)
+		b = appendJSONString(b, h.Scope)
+	}
+	b = append(b, `,"_meta":{"`+MetaServerInfo+`":`...)
+	b = append(b, info...)
+	b = append(b, "}}"...)
+	return b, true
+}
+
+// member is one member of a JSON object.
+type member struct {
+	name  string
+	value jsontext.Value
+}
+
+// objectMembers splits a JSON object into its members, in order.
+func objectMembers(raw jsontext.Value) ([]member, error) {
+	d := jsontext.NewDecoder(bytes.NewReader(raw))
+	tok, err := d.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	if tok.Kind() != '{' {
+		return nil, fmt.Errorf("result is a JSON %s, not an object", tok.Kind())
+	}
+	var out []member
+	for d.PeekKind() != '}' {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		name := tok.String()
+		v, err := d.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, member{name, slices.Clone(v)})
+	}
+	return out, nil
+}
+
+// appendObject encodes members as a JSON object.
+func appendObject(b []byte, members []member) []byte {
+	b = append(b, '{')
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, m.name)
+		b = append(b, ':')
+		b = append(b, m.value...)
+	}
+	return append(b, '}')
+}
