@@ -83,12 +83,12 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 		principal = h.opts.SessionPrincipal(r)
 	}
 	c := &modernConn{w: w, id: req.ID, jsonOnly: h.opts.JSONResponse}
-	release, refused := h.streams.acquire(r, fmt.Sprintf("modern-%p", c), principal)
+	slot, refused := h.streams.acquire(r, fmt.Sprintf("modern-%p", c), principal)
 	if refused != nil {
 		refused.write(w)
 		return true
 	}
-	defer release()
+	defer slot.release()
 
 	m := &modernRequest{meta: meta, id: req.ID, method: req.Method, principal: principal}
 	// The engine only carries the handler's notifications; the request is
