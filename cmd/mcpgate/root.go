@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/taskscmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 )
 
 // globalFlags are the flags every command understands.
@@ -112,6 +114,10 @@ type configFlags struct {
 	// Overrides; each applies only when set is true for it.
 	listen, dataDir, auth          string
 	setListen, setDataDir, setAuth bool
+	// databaseURL overrides database_url and MCPGATE_DATABASE_URL when
+	// setDatabaseURL is true.
+	databaseURL    string
+	setDatabaseURL bool
 }
 
 // buildConfig assembles the configuration: the --config file (if any), the
@@ -144,6 +150,12 @@ func buildConfig(f *configFlags) (*config.Config, error) {
 	}
 	if f.setAuth {
 		cfg.Auth = f.auth
+	}
+	if env := os.Getenv(datadir.DatabaseURLEnv); env != "" {
+		cfg.DatabaseURL = env
+	}
+	if f.setDatabaseURL {
+		cfg.DatabaseURL = f.databaseURL
 	}
 	if err := cfg.ApplyDefaults(); err != nil {
 		return nil, err
