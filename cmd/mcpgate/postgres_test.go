@@ -142,3 +142,30 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Error("the tool call was not audited in PostgreSQL")
 	}
 }
+
+// TestDataCommandsRefusePostgres checks that the commands that work on
+// the SQLite database of the data directory refuse to run when the
+// gateway's state is in PostgreSQL, instead of silently changing a
+// database the gateway does not use.
+func TestDataCommandsRefusePostgres(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, "gw.yaml", "data_dir: "+dir+"\ndatabase_url: postgres://h/db\n")
+	t.Setenv(datadir.DatabaseURLEnv, "")
+	for _, args := range [][]string{
+		{"user", "list", "--config", cfg},
+		{"revoke", "user", "alice", "--config", cfg},
+		{"audit", "verify", "--config", cfg},
+	} {
+		code, _, stderr := execute(t, args...)
+		if code == 0 || !strings.Contains(stderr, "do not work on PostgreSQL yet") {
+			t.Errorf("%v: code %d, stderr %q", args, code, stderr)
+		}
+	}
+	t.Setenv(datadir.DatabaseURLEnv, "postgres://h/db")
+	if code, _, stderr := execute(t, "tasks", "list", "--data-dir", dir); code == 0 || !strings.Contains(stderr, "do not work on PostgreSQL yet") {
+		t.Errorf("tasks list with %s set: code %d, stderr %q", datadir.DatabaseURLEnv, code, stderr)
+	}
+	if _, err := os.Stat(datadir.Database(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a SQLite database was created: %v", err)
+	}
+}
