@@ -62,14 +62,24 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// DefaultConnectTimeout bounds each attempt to connect to the server when
+// the URL sets no connect_timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Open connects to the database at url (postgres://user:password@host/db,
-// with any of the parameters pgx accepts, e.g. sslmode and the pool's
-// pool_max_conns) and applies pending migrations. The pool's defaults are
-// pgx's: at most max(4, number of CPUs) connections.
+// with any of the parameters pgx accepts, e.g. sslmode, connect_timeout
+// and the pool's pool_max_conns) and applies pending migrations, waiting
+// as long as ctx allows for another process that is applying them. The
+// pool's defaults are pgx's (at most max(4, number of CPUs) connections);
+// a connection attempt gives up after connect_timeout, by default
+// DefaultConnectTimeout.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: database URL: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
