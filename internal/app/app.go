@@ -453,9 +453,16 @@ type revocationFeed interface {
 	TokenRevocationVersion(context.Context) (int64, error)
 }
 
+// revocationPusher is a store that pushes the revocation version when it
+// changes, whoever revoked (postgres.Store: LISTEN/NOTIFY).
+type revocationPusher interface {
+	WatchTokenRevocations(ctx context.Context) (<-chan int64, error)
+}
+
 // tokenVerifier puts a cache of verified tokens in front of v when st can
 // report revocations: those made in this process empty it at once, those
-// made by other processes (mcpgate revoke) within one poll of the
+// made by other processes (mcpgate revoke, other replicas) when st pushes
+// them (revocationPusher), and in any case within one poll of the
 // revocation version (resource.DefaultRevocationPoll), until Close.
 func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.TokenVerifier) resource.TokenVerifier {
 	feed, ok := st.(revocationFeed)
@@ -467,7 +474,24 @@ func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.Toke
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watched := make(chan struct{})
 	go func() { defer close(watched); cache.Watch(watchCtx, feed.TokenRevocationVersion, 0) }()
-	a.onClose(func() error { stopWatch(); <-watched; return nil })
+	pushed := make(chan struct{})
+	if p, ok := st.(revocationPusher); ok {
+		ch, err := p.WatchTokenRevocations(watchCtx)
+		if err != nil {
+			a.logger.Warn("token revocations are not pushed; the token cache polls for them", "error", err)
+			close(pushed)
+		} else {
+			go func() {
+				defer close(pushed)
+				for range ch {
+					cache.Invalidate()
+				}
+			}()
+		}
+	} else {
+		close(pushed)
+	}
+	a.onClose(func() error { stopWatch(); <-watched; <-pushed; return nil })
 	return cache
 }
 

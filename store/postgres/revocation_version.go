@@ -68,8 +68,7 @@ const watchRetry = 2 * time.Second
 // returns, and its error returned, so a change committed after the call
 // returns is always announced.
 //
-// The gateway does not use it yet: its token cache polls
-// TokenRevocationVersion.
+// The gateway's token cache empties itself at each push (internal/app).
 func (s *Store) WatchTokenRevocations(ctx context.Context) (<-chan int64, error) {
 	conn, err := s.listen(ctx)
 	if err != nil {
