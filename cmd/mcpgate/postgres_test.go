@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +169,103 @@ func TestDataCommandsRefusePostgres(t *testing.T) {
 	if _, err := os.Stat(datadir.Database(dir)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a SQLite database was created: %v", err)
 	}
+}
+
+// TestTwoReplicasOneAuditChain runs two gateways on one PostgreSQL
+// database (sharing the data directory, hence the keys), calls tools
+// through both at once, and checks that they wrote one audit chain that
+// verifies, with every call in it.
+func TestTwoReplicasOneAuditChain(t *testing.T) {
+	srv, err := pgtest.Start(context.Background())
+	if errors.Is(err, pgtest.ErrNoPostgres) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	ctx := context.Background()
+	url, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "1"}, nil)
+	up.AddTool(&mcp.Tool{Name: "ping_tool", InputSchema: jsontext.Value(`{"type":"object"}`)}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "pong"}}}, nil
+	})
+	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	defer hs.Close()
+
+	t.Setenv(datadir.DatabaseURLEnv, "")
+	dir := t.TempDir()
+	yaml := "data_dir: " + dir + "\ndatabase_url: '" + url + "'\nupstreams:\n  - name: up\n    url: " + hs.URL + "\n"
+	// The first replica creates the keys; the second, started after it,
+	// uses them.
+	replicas := []*served{serveYAML(t, yaml)}
+	waitForOutput(t, replicas[0].stderr, replicas[0].done, "catalogue:")
+	replicas = append(replicas, serveYAML(t, yaml))
+	waitForOutput(t, replicas[1].stderr, replicas[1].done, "catalogue:")
+
+	const clientsPerReplica, callsPerClient = 3, 5
+	var wg sync.WaitGroup
+	for _, r := range replicas {
+		for range clientsPerReplica {
+			wg.Go(func() {
+				cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: r.endpoint}, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer cs.Close()
+				for range callsPerClient {
+					if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_ping_tool"}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for i, r := range replicas {
+		r.cancel()
+		select {
+		case code := <-r.done:
+			if code != 0 {
+				t.Fatalf("replica %d: exit code %d:\n%s", i, code, r.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("replica %d did not stop", i)
+		}
+	}
+
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	signer, err := audit.LoadKeySigner(datadir.AuditKey(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, st, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || !rep.SignaturesChecked || rep.Checkpoints == 0 {
+		t.Fatalf("audit verify of the replicas' chain: %+v (first bad %v)", rep, rep.FirstBad)
+	}
+	completed := 0
+	for rec, err := range st.ReadAudit(ctx, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(rec.Target, "ping_tool") && rec.Phase == "completed" {
+			completed++
+		}
+	}
+	if want := len(replicas) * clientsPerReplica * callsPerClient; completed != want {
+		t.Fatalf("%d completed calls in the audit chain, want %d", completed, want)
+	}
+	t.Logf("%d records, %d checkpoints, one chain from two replicas", rep.Records, rep.Checkpoints)
 }
