@@ -52,14 +52,16 @@ var ErrNoPostgres = errors.New("pgtest: no PostgreSQL server binaries (initdb, p
 
 // Server is a running throwaway PostgreSQL server.
 type Server struct {
-	dir    string // temporary directory: data/ and the socket
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the server process has exited
-	user   string        // database superuser name
+	dir  string // temporary directory: data/ and the socket
+	bin  string // directory of the binaries
+	cred *syscall.Credential
+	user string // database superuser name
 
-	mu    sync.Mutex // serialises CREATE DATABASE
-	admin *pgx.Conn
-	next  atomic.Int64
+	mu     sync.Mutex // guards what follows; serialises CREATE DATABASE
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+	admin  *pgx.Conn
+	next   atomic.Int64
 }
 
 // binDir returns the directory holding initdb and postgres.
@@ -127,28 +129,41 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	s := &Server{dir: dir, user: "postgres", exited: make(chan struct{})}
-	if err := s.start(ctx, bin, cred); err != nil {
+	s := &Server{dir: dir, bin: bin, cred: cred, user: "postgres"}
+	if err := s.initdb(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.mu.Lock()
+	err = s.run(ctx)
+	s.mu.Unlock()
+	if err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential) error {
-	if cred != nil {
-		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
+// initdb makes the cluster in s.dir/data.
+func (s *Server) initdb(ctx context.Context) error {
+	if s.cred != nil {
+		if err := os.Chown(s.dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			return fmt.Errorf("pgtest: giving %s to the postgres user: %w", s.dir, err)
 		}
 	}
-	data := filepath.Join(s.dir, "data")
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", s.user,
+	initdb := exec.CommandContext(ctx, filepath.Join(s.bin, "initdb"), "-D", filepath.Join(s.dir, "data"), "-U", s.user,
 		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	initdb.Env = append(os.Environ(), "LC_ALL=C")
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
+	return nil
+}
+
+// run starts the server process and waits until it accepts connections.
+// s.mu is held.
+func (s *Server) run(ctx context.Context) error {
 	logPath := filepath.Join(s.dir, "server.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -158,26 +173,21 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 	// The server is a child of the test process; if the test process dies
 	// without stopping it, the kernel sends it SIGQUIT (immediate
 	// shutdown), so no server outlives the tests.
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
 		"-k", s.dir, "-c", "listen_addresses=",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB")
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		close(s.exited)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgtest: starting postgres: %w", err)
 	}
+	exited := make(chan struct{})
 	go func() {
-		s.cmd.Wait()
-		close(s.exited)
+		cmd.Wait()
+		close(exited)
 	}()
-	return s.waitReady(ctx, logPath)
-}
-
-// waitReady polls until the server accepts a connection, it exits, or ctx
-// ends.
-func (s *Server) waitReady(ctx context.Context, logPath string) error {
+	s.cmd, s.exited = cmd, exited
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var lastErr error
@@ -189,15 +199,55 @@ func (s *Server) waitReady(ctx context.Context, logPath string) error {
 		}
 		lastErr = err
 		select {
-		case <-s.exited:
+		case <-exited:
 			log, _ := os.ReadFile(logPath)
-			return fmt.Errorf("pgtest: postgres exited during start-up: %v\n%s", s.cmd.ProcessState, log)
+			return fmt.Errorf("pgtest: postgres exited during start-up: %v\n%s", cmd.ProcessState, log)
 		case <-ctx.Done():
 			log, _ := os.ReadFile(logPath)
 			return fmt.Errorf("pgtest: postgres did not accept connections within %s: %v\n%s", StartTimeout, lastErr, log)
 		case <-tick.C:
 		}
 	}
+}
+
+// halt shuts the server process down (fast shutdown, then a kill after
+// 30 s). s.mu is held.
+func (s *Server) halt() {
+	if s.admin != nil {
+		s.admin.Close(context.Background())
+		s.admin = nil
+	}
+	if s.cmd == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.exited:
+		case <-time.After(stopTimeout):
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-s.exited
+		}
+	}
+	s.cmd = nil
+}
+
+// Restart shuts the server down (fast shutdown: every connection is
+// cut) and starts it again on the same data; down, if not nil, runs
+// while it is down. Clients see the server go away and come back, as
+// after a crash or a restart of the service.
+func (s *Server) Restart(ctx context.Context, down func()) error {
+	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.halt()
+	if down != nil {
+		down()
+	}
+	return s.run(ctx)
 }
 
 // url returns the connection URL of database name.
@@ -229,24 +279,8 @@ func (s *Server) Dir() string { return s.dir }
 // removes its directory.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	if s.admin != nil {
-		s.admin.Close(context.Background())
-		s.admin = nil
-	}
+	s.halt()
 	s.mu.Unlock()
-	if s.cmd != nil && s.cmd.Process != nil {
-		select {
-		case <-s.exited:
-		default:
-			s.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-s.exited:
-			case <-time.After(stopTimeout):
-				syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-				<-s.exited
-			}
-		}
-	}
 	return os.RemoveAll(s.dir)
 }
 

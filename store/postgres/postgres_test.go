@@ -581,3 +581,77 @@ func TestGatewayTasks(t *testing.T) {
 		t.Fatalf("cancel requested: %+v %v", l, err)
 	}
 }
+
+// TestServerRestart restarts PostgreSQL under a Store and its revocation
+// watch: while it is down calls fail with an error (no hang), and after
+// it is back the same Store works again and revocations are pushed again,
+// with nothing reopened.
+func TestServerRestart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := pgtest.Start(ctx)
+	if errors.Is(err, pgtest.ErrNoPostgres) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	url, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openURL(t, url)
+	ch, err := st.WatchTokenRevocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := st.RecordAccessToken(ctx, &store.AccessToken{ID: "t1", ClientID: "c", Subject: "alice", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Restart(ctx, func() {
+		down, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := st.GetUser(down, "alice"); err == nil || errors.Is(err, store.ErrNotFound) || down.Err() != nil {
+			t.Errorf("GetUser with the server down: %v (deadline: %v)", err, down.Err())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool replaces its broken connections by itself.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := st.CreateUser(ctx, &store.User{Username: "alice"})
+		if err == nil || errors.Is(err, store.ErrExists) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not recover within 30 s of the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := st.GetUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// The watch listens again: a revocation after the restart is pushed
+	// (the version read on reconnecting, 0, may come first).
+	if err := st.RevokeAccessToken(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				t.Fatal("watch channel closed")
+			}
+			if v >= 1 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no revocation pushed within 30 s after the restart")
+		}
+	}
+}
