@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/cli/inventorycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/taskscmd"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 )
 
 // globalFlags are the flags every command understands.
@@ -65,6 +67,9 @@ The configuration file is described in docs/configuration.md.`,
 	for _, c := range dataCommands {
 		next := c.PersistentPreRunE
 		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+			if err := g.sqliteOnly(cmd); err != nil {
+				return err
+			}
 			d, a, err := g.resolveData()
 			if err != nil {
 				return err
@@ -112,6 +117,10 @@ type configFlags struct {
 	// Overrides; each applies only when set is true for it.
 	listen, dataDir, auth          string
 	setListen, setDataDir, setAuth bool
+	// databaseURL overrides database_url and MCPGATE_DATABASE_URL when
+	// setDatabaseURL is true.
+	databaseURL    string
+	setDatabaseURL bool
 }
 
 // buildConfig assembles the configuration: the --config file (if any), the
@@ -144,6 +153,12 @@ func buildConfig(f *configFlags) (*config.Config, error) {
 	}
 	if f.setAuth {
 		cfg.Auth = f.auth
+	}
+	if env := os.Getenv(datadir.DatabaseURLEnv); env != "" {
+		cfg.DatabaseURL = env
+	}
+	if f.setDatabaseURL {
+		cfg.DatabaseURL = f.databaseURL
 	}
 	if err := cfg.ApplyDefaults(); err != nil {
 		return nil, err
@@ -300,6 +315,26 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// sqliteOnly refuses to run cmd, a command that works on the SQLite
+// database of the data directory, when the gateway's state is in
+// PostgreSQL (database_url of the --config file, or MCPGATE_DATABASE_URL):
+// it would read and change a database the gateway does not use. The
+// command-line commands do not open PostgreSQL yet.
+func (g *globalFlags) sqliteOnly(cmd *cobra.Command) error {
+	url := os.Getenv(datadir.DatabaseURLEnv)
+	if url == "" && g.configFile != "" {
+		c, err := config.Load(g.configFile)
+		if err != nil {
+			return err
+		}
+		url = c.DatabaseURL
+	}
+	if url == "" {
+		return nil
+	}
+	return fmt.Errorf("%q works on the SQLite database of the data directory, but the gateway's state is in PostgreSQL (database_url or %s is set); the command-line commands do not work on PostgreSQL yet (see docs/postgres.md)", cmd.CommandPath(), datadir.DatabaseURLEnv)
 }
 
 // resolveDataDir returns the data directory that serve would use (see

@@ -29,7 +29,7 @@ const shutdownTimeout = 10 * time.Second
 // reread and applies it (reload.go); nil reread means reloading is off.
 func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer, reread func() (*config.Config, error)) error {
 	p := &progressPrinter{out: out, width: nameWidth(cfg)}
-	fmt.Fprintf(out, "mcpgate: %d upstream%s, auth %s, data in %s\n", len(cfg.Upstreams), plural(len(cfg.Upstreams)), cfg.Auth, cfg.DataDir)
+	fmt.Fprintf(out, "mcpgate: %d upstream%s, auth %s, data in %s%s\n", len(cfg.Upstreams), plural(len(cfg.Upstreams)), cfg.Auth, cfg.DataDir, databaseNote(cfg))
 
 	// Listen first, so that a port already in use fails before any
 	// upstream is started.
@@ -294,4 +294,13 @@ func nameWidth(cfg *config.Config) int {
 		w = max(w, len(u.Name))
 	}
 	return w
+}
+
+// databaseNote says where the state is when it is not the SQLite database
+// of the data directory (without the URL, which may hold a password).
+func databaseNote(cfg *config.Config) string {
+	if cfg.DatabaseURL == "" {
+		return ""
+	}
+	return ", database PostgreSQL (database_url)"
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/internal/telemetry"
 )
 
@@ -16,6 +17,7 @@ func newServeCommand(g *globalFlags) *cobra.Command {
 	var (
 		serversFile, listen, auth string
 		logLevel, logFormat       string
+		databaseURL               string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -56,6 +58,7 @@ re-read its configuration.`,
 				listen: listen, setListen: flags.Changed("listen"),
 				dataDir: g.dataDir, setDataDir: g.dataDir != "",
 				auth: auth, setAuth: flags.Changed("auth"),
+				databaseURL: databaseURL, setDatabaseURL: flags.Changed("database-url"),
 			}
 			cfg, err := buildConfig(cf)
 			if err != nil {
@@ -71,6 +74,7 @@ re-read its configuration.`,
 	f.StringVar(&serversFile, "servers", "", "MCP servers `file` in the mcpServers (Claude, Cursor) or servers (VS Code) JSON format")
 	f.StringVar(&listen, "listen", "", "`address` to serve on, host:port (overrides listen; default "+config.DefaultListen+")")
 	f.StringVar(&auth, "auth", "", "how callers authenticate: none or oauth (overrides auth; default none)")
+	f.StringVar(&databaseURL, "database-url", "", "PostgreSQL `URL` to keep the state in, shared by replicas (overrides "+datadir.DatabaseURLEnv+" and database_url; default: SQLite in the data directory)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", logFormatText, "log format: text or json (progress lines stay text)")
 	_ = cmd.MarkFlagFilename("servers", "json")

@@ -12,6 +12,12 @@ type Config struct {
 	// DataDir holds the gateway's state (the SQLite database, keys).
 	// Default: the user's data directory, e.g. ~/.local/share/mcpgate.
 	DataDir string `yaml:"data_dir" json:"data_dir,omitempty"`
+	// DatabaseURL, when set, keeps the gateway's state in this PostgreSQL
+	// database (postgres://… or postgresql://…) instead of the SQLite
+	// database in DataDir, so that several replicas share it (keys stay in
+	// DataDir). Also MCPGATE_DATABASE_URL and --database-url (flag over
+	// environment over file). Default: none (SQLite).
+	DatabaseURL string `yaml:"database_url" json:"database_url,omitempty"`
 	// Auth selects how callers authenticate: "none" or "oauth".
 	Auth string `yaml:"auth" json:"auth,omitempty"`
 	// PublicURL is the externally visible base URL of the gateway (issuer

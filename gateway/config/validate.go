@@ -124,6 +124,10 @@ func (c *Config) Validate() error {
 			v.add("public_url: must not have a query")
 		}
 	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		// The URL may hold a password: it is not repeated.
+		v.add("database_url: want a postgres:// or postgresql:// URL")
+	}
 	if len(c.Upstreams) == 0 {
 		v.add("upstreams: none configured (add upstreams to the config file or pass --servers)")
 	}

@@ -52,7 +52,6 @@ import (
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/policy/ratelimit"
 	"github.com/mcpgate/mcpgate/store"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // Options adjust what New builds. The zero value is the program's
@@ -111,9 +110,10 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		Failures: lim.PasswordFailures, Window: lim.PasswordFailureWindow, AddressFailures: lim.PasswordAddressFailures})
 
 	// 1. The database.
-	var db *sqlite.Store
-	if cfg.DataDir != "" {
-		if db, err = datadir.Open(ctx, cfg.DataDir); err != nil {
+	// SQLite in the data directory, or PostgreSQL (database_url).
+	var db datadir.DB
+	if cfg.DataDir != "" || cfg.DatabaseURL != "" {
+		if db, err = datadir.OpenDB(ctx, cfg.DataDir, cfg.DatabaseURL); err != nil {
 			return nil, fmt.Errorf("opening the database: %w", err)
 		}
 		a.onClose(db.Close)
@@ -317,7 +317,7 @@ func (a *App) onClose(fn func() error) { a.closers = append(a.closers, fn) }
 
 // auditLog opens the audit log on db, signing checkpoints with the key in
 // the data directory, with the exporters cfg asks for.
-func (a *App) auditLog(ctx context.Context, cfg *config.Config, db *sqlite.Store) (*audit.Log, error) {
+func (a *App) auditLog(ctx context.Context, cfg *config.Config, db datadir.DB) (*audit.Log, error) {
 	ao := &audit.Options{KeyPath: datadir.AuditKey(cfg.DataDir), Logger: a.logger}
 	closeAll := func() {
 		for _, e := range ao.Exporters {
@@ -447,15 +447,22 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 }
 
 // revocationFeed is a store that tells a token cache about revocations
-// (sqlite.Store).
+// (sqlite.Store, postgres.Store).
 type revocationFeed interface {
 	OnTokenRevoked(func())
 	TokenRevocationVersion(context.Context) (int64, error)
 }
 
+// revocationPusher is a store that pushes the revocation version when it
+// changes, whoever revoked (postgres.Store: LISTEN/NOTIFY).
+type revocationPusher interface {
+	WatchTokenRevocations(ctx context.Context) (<-chan int64, error)
+}
+
 // tokenVerifier puts a cache of verified tokens in front of v when st can
 // report revocations: those made in this process empty it at once, those
-// made by other processes (mcpgate revoke) within one poll of the
+// made by other processes (mcpgate revoke, other replicas) when st pushes
+// them (revocationPusher), and in any case within one poll of the
 // revocation version (resource.DefaultRevocationPoll), until Close.
 func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.TokenVerifier) resource.TokenVerifier {
 	feed, ok := st.(revocationFeed)
@@ -467,7 +474,24 @@ func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.Toke
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watched := make(chan struct{})
 	go func() { defer close(watched); cache.Watch(watchCtx, feed.TokenRevocationVersion, 0) }()
-	a.onClose(func() error { stopWatch(); <-watched; return nil })
+	pushed := make(chan struct{})
+	if p, ok := st.(revocationPusher); ok {
+		ch, err := p.WatchTokenRevocations(watchCtx)
+		if err != nil {
+			a.logger.Warn("token revocations are not pushed; the token cache polls for them", "error", err)
+			close(pushed)
+		} else {
+			go func() {
+				defer close(pushed)
+				for range ch {
+					cache.Invalidate()
+				}
+			}()
+		}
+	} else {
+		close(pushed)
+	}
+	a.onClose(func() error { stopWatch(); <-watched; <-pushed; return nil })
 	return cache
 }
 

@@ -1,6 +1,8 @@
 // Package datadir is the layout of mcpgate's data directory: the file
 // names of the database, the audit log's checkpoint signing key and the
-// key that seals per-user upstream tokens, and how the database is opened.
+// key that seals per-user upstream tokens, and how the database is opened
+// (SQLite in the data directory by default, PostgreSQL when a database
+// URL is configured: OpenDB).
 // The gateway's wiring (internal/app) and the command-line packages
 // (internal/cli/...) both use it, so that they agree on where things are.
 package datadir
@@ -14,6 +16,8 @@ import (
 
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/gateway/upstreamauth"
+	"github.com/mcpgate/mcpgate/store"
+	"github.com/mcpgate/mcpgate/store/postgres"
 	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
@@ -64,4 +68,61 @@ func OpenExisting(ctx context.Context, dir string) (*sqlite.Store, error) {
 		return nil, fmt.Errorf("no mcpgate database at %s (has the gateway run with this data directory?): %w", path, err)
 	}
 	return sqlite.Open(ctx, path)
+}
+
+// DB is the gateway's database: every store interface, as store/sqlite
+// and store/postgres both implement them, with the readiness probe and
+// the revocation feed of the token cache.
+type DB interface {
+	store.Store
+	store.AuditLog
+	store.AuditSyncer
+	store.Approvals
+	store.GatewaySessions
+	store.UpstreamRecords
+	store.GatewayTasks
+	store.InventoryStore
+	store.GrantLister
+	store.UpstreamStates
+	store.UpstreamTokenStore
+	// CheckWritable reports whether the database accepts writes.
+	CheckWritable(ctx context.Context) error
+	// TokenRevocationVersion changes whenever an access token is revoked,
+	// by any process.
+	TokenRevocationVersion(ctx context.Context) (int64, error)
+	// OnTokenRevoked registers fn, called after every revocation of access
+	// tokens through this handle.
+	OnTokenRevoked(fn func())
+}
+
+var (
+	_ DB = (*sqlite.Store)(nil)
+	_ DB = (*postgres.Store)(nil)
+)
+
+// DatabaseURLEnv is the environment variable that names a PostgreSQL
+// database (the configuration's database_url; the --database-url flag
+// overrides it).
+const DatabaseURLEnv = "MCPGATE_DATABASE_URL"
+
+// OpenDB opens the gateway's database: the PostgreSQL database at
+// databaseURL (a postgres:// or postgresql:// URL) when it is set,
+// otherwise the SQLite database in dir, created as Open does. The data
+// directory still holds the keys (AuditKey, UpstreamTokenKey) either way.
+func OpenDB(ctx context.Context, dir, databaseURL string) (DB, error) {
+	if databaseURL == "" {
+		db, err := Open(ctx, dir)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return db, nil
+	}
+	if !postgres.IsURL(databaseURL) {
+		return nil, errors.New("database URL: want postgres://… or postgresql://…")
+	}
+	db, err := postgres.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
