@@ -189,7 +189,9 @@ var upstreamNotifications = map[string]*methodSpec{
 // handle is the admission stage of client requests: the mcp.Server calls
 // it for every request but initialize and ping.
 func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method string, params jsontext.Value) (_ any, err error) {
-	ds := g.downstream(ss)
+	// A legacy session's record, or a modern request's own (modern.go).
+	ds, done := g.requestDownstream(ctx, ss)
+	defer done()
 	g.sessions.touch(ds)
 	c := &call{ds: ds, method: method, params: params}
 	// Metrics, the request's span and the request log (tracing.go).
@@ -205,7 +207,9 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 		return nil, g.refuse(ctx, c, outcomeRefused, err)
 	}
 	if g.revoked(ctx, ds) {
-		go ss.Close()
+		if !ds.modern {
+			go ss.Close()
+		}
 		err := &jsonrpc.Error{Code: CodeRevoked, Message: "access of this user or client has been revoked"}
 		return nil, g.refuse(ctx, c, outcomeRevoked, err)
 	}
@@ -215,6 +219,15 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
 	}
 	c.p = p
+	if ds.modern {
+		if modernTaskMethods[method] {
+			err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway to %s clients yet: the Tasks extension is not mapped onto gateway tasks", method, mcp.Version20260728)
+			return nil, g.refuse(ctx, c, outcomeRefused, err)
+		}
+		if err := stripModernParams(p); err != nil {
+			return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta: %v", err))
+		}
+	}
 	if err := spec.resolve(g, ctx, c); err != nil {
 		outcome := outcomeUnknown
 		var re *refusal
@@ -226,7 +239,8 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	if spec.list {
 		return g.admitList(ctx, c, spec)
 	}
-	return g.govern(ctx, c, func() (any, error) { return spec.forward(g, ctx, c) })
+	out, err := g.govern(ctx, c, func() (any, error) { return spec.forward(g, ctx, c) })
+	return approvalAsInput(ds, out, err)
 }
 
 // refusal is an error of resolve that names its audit outcome.

@@ -243,6 +243,9 @@ type downstreamSession struct {
 	// (Unix nanoseconds).
 	recordID    string
 	seenWritten atomic.Int64
+	// modern marks the record of one 2026-07-28 request (modern.go): no
+	// session, kept only while the request is served.
+	modern bool
 }
 
 // id returns the session's id ("" for a request an upstream made with no
@@ -342,6 +345,10 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		Handler:             g.handle,
 		NotificationHandler: g.handleNotification,
 		CapabilitiesFunc:    g.capabilities,
+		// Modern (2026-07-28) requests pass the same admission stage
+		// (modern.go).
+		HandlerServesModern: true,
+		CacheHints:          modernCacheHints,
 	})
 	g.connectInventory()
 	if g.opts.Hooks != nil {
@@ -581,6 +588,9 @@ func (g *Gateway) reportUpstreamState(name, state string, err error) {
 // initialize with what the upstreams offer.
 func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, params *mcp.InitializeParams) mcp.ServerCapabilities {
 	g.awaitStartup(ctx) // the upstreams' capabilities, when they come within startup_wait
+	if mcp.RequestMetaFromContext(ctx) != nil {
+		return g.modernCapabilities() // server/discover: no session to register
+	}
 	principal := AnonymousPrincipal
 	if g.opts.Principal != nil {
 		if p := g.opts.Principal(ctx); p != "" {
@@ -605,7 +615,12 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 		}
 	}
 	g.sessions.add(ds)
+	return g.mergedCapabilities()
+}
 
+// mergedCapabilities are what the upstreams offer, as the gateway offers
+// them to clients.
+func (g *Gateway) mergedCapabilities() mcp.ServerCapabilities {
 	caps := mcp.ServerCapabilities{
 		Tools:   &mcp.ToolCapabilities{ListChanged: true},
 		Logging: &mcp.LoggingCapabilities{},

@@ -25,6 +25,9 @@ type sessionRegistry struct {
 	mu          sync.Mutex
 	byServer    map[*mcp.ServerSession]*downstreamSession
 	byPrincipal map[string]map[*mcp.ServerSession]*downstreamSession
+	// requests are the records of modern requests being served
+	// (modern.go): known to get, not sessions of their principal.
+	requests map[*mcp.ServerSession]*downstreamSession
 
 	// Set by record, before the gateway serves.
 	rec       store.GatewaySessions
@@ -48,6 +51,7 @@ func newSessionRegistry() *sessionRegistry {
 	return &sessionRegistry{
 		byServer:    make(map[*mcp.ServerSession]*downstreamSession),
 		byPrincipal: make(map[string]map[*mcp.ServerSession]*downstreamSession),
+		requests:    make(map[*mcp.ServerSession]*downstreamSession),
 	}
 }
 
@@ -189,7 +193,23 @@ func (r *sessionRegistry) touch(ds *downstreamSession) {
 func (r *sessionRegistry) get(ss *mcp.ServerSession) *downstreamSession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.byServer[ss]
+	if ds := r.byServer[ss]; ds != nil {
+		return ds
+	}
+	return r.requests[ss]
+}
+
+// serving makes get find the record of a modern request until the
+// returned function is called.
+func (r *sessionRegistry) serving(ds *downstreamSession) func() {
+	r.mu.Lock()
+	r.requests[ds.ss] = ds
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.requests, ds.ss)
+		r.mu.Unlock()
+	}
 }
 
 // ofPrincipal returns the principal's sessions.

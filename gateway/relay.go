@@ -70,6 +70,11 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 		return nil, g.refuse(ctx, c, outcomeUnknown, jsonrpc.NewError(jsonrpc.CodeInternalError, "no client session of %s that can answer %s is connected to the gateway", principal, method))
 	}
 	c.ds = target
+	if target.modern {
+		// A 2026-07-28 request has no channel for server-to-client
+		// requests; turning them into MRTR input requests is not done yet.
+		return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client's call was made in %s, which has no server-to-client requests: %s is not relayed", mcp.Version20260728, method))
+	}
 	var err error
 	if c.p, err = jsonraw.Parse(params); err != nil {
 		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))

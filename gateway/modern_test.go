@@ -1,0 +1,409 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpgate/mcpgate/approval"
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/jsonrpc"
+	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/store"
+)
+
+// modernReply is the answer to one raw modern POST.
+type modernReply struct {
+	status int
+	result map[string]jsontext.Value
+	err    *jsonrpc.Error
+}
+
+// modernCaps are the client capabilities modern test requests declare.
+const modernCaps = `{"elicitation":{"form":{},"url":{}},"sampling":{}}`
+
+// modernPost sends one 2026-07-28 request as user, with the envelope
+// added to params, and returns the response for its id (JSON or SSE).
+func modernPost(t *testing.T, url, user, method string, params map[string]any) *modernReply {
+	t.Helper()
+	if params == nil {
+		params = map[string]any{}
+	}
+	meta, _ := params["_meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta[mcp.MetaProtocolVersion] = mcp.Version20260728
+	meta[mcp.MetaClientCapabilities] = jsontext.Value(modernCaps)
+	meta[mcp.MetaClientInfo] = map[string]string{"name": "modern-" + user, "version": "1"}
+	params["_meta"] = meta
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": method, "params": params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", mcp.Version20260728)
+	req.Header.Set("Mcp-Method", method)
+	if name, ok := params["name"].(string); ok {
+		req.Header.Set("Mcp-Name", name)
+	} else if uri, ok := params["uri"].(string); ok {
+		req.Header.Set("Mcp-Name", uri)
+	} else if id, ok := params["taskId"].(string); ok {
+		req.Header.Set("Mcp-Name", id)
+	}
+	req.Header.Set("X-Test-User", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := readModernResponse(resp)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	var msg struct {
+		Result map[string]jsontext.Value `json:"result"`
+		Error  *struct {
+			Code    int64          `json:"code"`
+			Message string         `json:"message"`
+			Data    jsontext.Value `json:"data"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		t.Fatalf("%s: %s: %v", method, raw, err)
+	}
+	r := &modernReply{status: resp.StatusCode, result: msg.Result}
+	if e := msg.Error; e != nil {
+		r.err = &jsonrpc.Error{Code: e.Code, Message: e.Message, Data: e.Data}
+	}
+	return r
+}
+
+// readModernResponse returns the response message with an id from a JSON
+// or SSE body.
+func readModernResponse(resp *http.Response) ([]byte, error) {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data:")
+		if !ok {
+			continue
+		}
+		data = strings.TrimSpace(data)
+		if strings.Contains(data, `"id"`) && (strings.Contains(data, `"result"`) || strings.Contains(data, `"error"`)) {
+			return []byte(data), nil
+		}
+	}
+	return nil, errors.New("no response on the stream")
+}
+
+// textOf returns the text of the first content item of a tools/call
+// result.
+func textOf(t *testing.T, r *modernReply) string {
+	t.Helper()
+	var content []struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(r.result["content"], &content); err != nil || len(content) == 0 {
+		t.Fatalf("content %s: %v", r.result["content"], err)
+	}
+	return content[0].Text
+}
+
+// paritySetup is a gateway in front of the controlled upstream, with the
+// policies of TestGatewayControls, an audit log and approvals.
+type paritySetup struct {
+	url       string
+	audit     *store.AuditMemory
+	approvals *approval.Service
+}
+
+func newParitySetup(t *testing.T) *paritySetup {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(testPolicies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.NewEngine(&policy.Options{Paths: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewAuditMemory()
+	alog, err := audit.New(st, &audit.Options{KeyPath: filepath.Join(dir, "audit.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alog.Close() })
+	var g *Gateway
+	approvals := approval.New(store.NewApprovalsMemory(), &approval.Options{
+		BaseURL:    "http://gateway.test/approvals",
+		OnDecision: func(a *approval.Approval) { g.ApprovalDecided(a) },
+	})
+	g, err = New(&config.Config{Upstreams: []config.Upstream{{Name: "up", URL: controlledUpstream(t), Prefix: ptr("")}}}, &Options{
+		Principal: func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
+		Policy:    eng, Audit: alog, Approvals: approvals,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	g.WaitStartup(context.Background())
+	return &paritySetup{url: userHeaderGateway(t, g), audit: st, approvals: approvals}
+}
+
+// auditSince returns the records after the first n, as comparable lines
+// (the session id left out: a modern request has none).
+func auditSince(t *testing.T, st *store.AuditMemory, n int) []string {
+	t.Helper()
+	var out []string
+	i := 0
+	for r, err := range st.ReadAudit(context.Background(), 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i++; i <= n {
+			continue
+		}
+		out = append(out, fmt.Sprintf("user=%s action=%s upstream=%s target=%s decision=%s outcome=%s phase=%s policies=%v",
+			r.User, r.Action, r.Upstream, r.Target, r.Decision, r.Outcome, r.Phase, r.Policies))
+	}
+	return out
+}
+
+func auditCount(t *testing.T, st *store.AuditMemory) int {
+	return len(auditSince(t, st, 0))
+}
+
+func TestModernDiscoverAndLists(t *testing.T) {
+	ps := newParitySetup(t)
+	d := modernPost(t, ps.url, "bob", mcp.MethodServerDiscover, nil)
+	if d.err != nil {
+		t.Fatalf("discover: %v", d.err)
+	}
+	var caps mcp.ServerCapabilities
+	if err := json.Unmarshal(d.result["capabilities"], &caps); err != nil || caps.Tools == nil || caps.Tasks != nil {
+		t.Errorf("discover capabilities %s: %v", d.result["capabilities"], err)
+	}
+	if !strings.Contains(string(d.result["supportedVersions"]), mcp.Version20260728) {
+		t.Errorf("supportedVersions %s", d.result["supportedVersions"])
+	}
+	l := modernPost(t, ps.url, "bob", mcp.MethodToolsList, nil)
+	if l.err != nil {
+		t.Fatalf("tools/list: %v", l.err)
+	}
+	if string(l.result["cacheScope"]) != `"private"` || string(l.result["ttlMs"]) != "0" || string(l.result["resultType"]) != `"complete"` {
+		t.Errorf("tools/list hints: cacheScope %s ttlMs %s resultType %s", l.result["cacheScope"], l.result["ttlMs"], l.result["resultType"])
+	}
+	var tools []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(l.result["tools"], &tools); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range tools {
+		names = append(names, tl.Name)
+	}
+	if slices.Contains(names, "up-only") || !slices.Contains(names, "echo") {
+		t.Errorf("modern bob sees %v", names)
+	}
+	// Resources and prompts go through the same stage.
+	if r := modernPost(t, ps.url, "bob", mcp.MethodResourcesRead, map[string]any{"uri": "test://up/r"}); r.err != nil || string(r.result["cacheScope"]) != `"private"` {
+		t.Errorf("resources/read: %v %v", r.err, r.result)
+	}
+	if r := modernPost(t, ps.url, "bob", mcp.MethodPromptsGet, map[string]any{"name": "greet"}); r.err != nil {
+		t.Errorf("prompts/get: %v", r.err)
+	}
+	// Methods 2026-07-28 removed are refused by the library.
+	for _, m := range []string{mcp.MethodPing, mcp.MethodLoggingSetLevel, mcp.MethodResourcesSubscribe, mcp.MethodTasksList} {
+		if r := modernPost(t, ps.url, "bob", m, nil); r.err == nil || r.err.Code != jsonrpc.CodeMethodNotFound || r.status != http.StatusNotFound {
+			t.Errorf("%s: status %d error %v, want -32601 and 404", m, r.status, r.err)
+		}
+	}
+	// The gateway keeps no session for modern requests.
+	for r, err := range ps.audit.ReadAudit(context.Background(), 1) {
+		if err == nil && r.Action == mcp.MethodToolsList && r.Session != "" {
+			t.Errorf("tools/list record with session %q", r.Session)
+		}
+	}
+}
+
+// TestGovernanceParity runs the same scenarios from a legacy client
+// (session) and a modern client (raw 2026-07-28 POSTs): the same answers
+// and the same audit records (action, upstream, target, decision,
+// outcome, phase, policies).
+func TestGovernanceParity(t *testing.T) {
+	ps := newParitySetup(t)
+	ctx := context.Background()
+	legacy := map[string]*mcp.ClientSession{"alice": connectAs(t, ps.url, "alice"), "bob": connectAs(t, ps.url, "bob")}
+
+	// A call as each generation makes it: the error code, or the text.
+	type outcome struct {
+		code int64
+		text string
+	}
+	legacyCall := func(user, tool string, args string) outcome {
+		res, err := legacy[user].CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: jsontext.Value(args)})
+		if err != nil {
+			return outcome{code: jsonrpc.ErrorCode(err)}
+		}
+		return outcome{text: res.Content[0].(*mcp.TextContent).Text}
+	}
+	modernCall := func(user, tool string, args string) outcome {
+		r := modernPost(t, ps.url, user, mcp.MethodToolsCall, map[string]any{"name": tool, "arguments": jsontext.Value(args)})
+		if r.err != nil {
+			return outcome{code: r.err.Code}
+		}
+		return outcome{text: textOf(t, r)}
+	}
+	for _, tc := range []struct {
+		name, user, tool, args string
+		want                   outcome
+	}{
+		{"forbidden tool", "bob", "up-only", `{}`, outcome{code: CodePolicyDenied}},
+		{"arguments allowed", "bob", "echo", `{"path":"/srv/docs/a.txt"}`, outcome{text: `{"path":"/srv/docs/a.txt"}`}},
+		{"arguments denied", "bob", "echo", `{"path":"/etc/passwd"}`, outcome{code: CodePolicyDenied}},
+		{"path traversal denied", "bob", "echo", `{"path":"/srv/docs/../../etc/passwd"}`, outcome{code: CodePolicyDenied}},
+		{"unknown tool", "bob", "nope", `{}`, outcome{code: jsonrpc.CodeInvalidParams}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := auditCount(t, ps.audit)
+			if got := legacyCall(tc.user, tc.tool, tc.args); got != tc.want {
+				t.Errorf("legacy: %+v, want %+v", got, tc.want)
+			}
+			legacyRecs := auditSince(t, ps.audit, n)
+			n = auditCount(t, ps.audit)
+			if got := modernCall(tc.user, tc.tool, tc.args); got != tc.want {
+				t.Errorf("modern: %+v, want %+v", got, tc.want)
+			}
+			modernRecs := auditSince(t, ps.audit, n)
+			if len(legacyRecs) == 0 || !slices.Equal(legacyRecs, modernRecs) {
+				t.Errorf("audit records differ:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
+			}
+		})
+	}
+
+	// Approval: legacy gets -32042 with a URL, modern an input_required
+	// result whose input request is the same URL-mode elicitation; once
+	// approved, the retry goes through, once.
+	t.Run("approval", func(t *testing.T) {
+		n := auditCount(t, ps.audit)
+		_, err := legacy["alice"].CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: jsontext.Value(`{"x":1}`)})
+		var we *jsonrpc.Error
+		if !errors.As(err, &we) || we.Code != mcp.CodeURLElicitationRequired {
+			t.Fatalf("legacy before approval: %v", err)
+		}
+		var data mcp.URLElicitationRequiredErrorData
+		if err := json.Unmarshal(we.Data, &data); err != nil || len(data.Elicitations) != 1 {
+			t.Fatalf("elicitation data %s: %v", we.Data, err)
+		}
+		if err := ps.approvals.Decide(ctx, data.Elicitations[0].ElicitationID, "carol", true, "fine"); err != nil {
+			t.Fatal(err)
+		}
+		if got := legacyCall("alice", "whoami", `{"x":1}`); got.text != "up" {
+			t.Errorf("legacy approved call: %+v", got)
+		}
+		legacyRecs := auditSince(t, ps.audit, n)
+
+		n = auditCount(t, ps.audit)
+		params := map[string]any{"name": "whoami", "arguments": jsontext.Value(`{"x":1}`)}
+		r := modernPost(t, ps.url, "alice", mcp.MethodToolsCall, params)
+		if r.err != nil || string(r.result["resultType"]) != `"input_required"` {
+			t.Fatalf("modern before approval: %v %v", r.err, r.result)
+		}
+		var reqs map[string]struct {
+			Method string           `json:"method"`
+			Params mcp.ElicitParams `json:"params"`
+		}
+		if err := json.Unmarshal(r.result["inputRequests"], &reqs); err != nil || len(reqs) != 1 {
+			t.Fatalf("inputRequests %s: %v", r.result["inputRequests"], err)
+		}
+		var e mcp.ElicitParams
+		for _, ir := range reqs {
+			if ir.Method != mcp.MethodElicitationCreate {
+				t.Errorf("input request method %q", ir.Method)
+			}
+			e = ir.Params
+		}
+		if e.Mode != mcp.ElicitationModeURL || !strings.HasPrefix(e.URL, "http://gateway.test/approvals/") {
+			t.Fatalf("input request %+v", e)
+		}
+		var state string
+		if err := json.Unmarshal(r.result["requestState"], &state); err != nil || state == "" {
+			t.Fatalf("requestState %s", r.result["requestState"])
+		}
+		// A retry before the decision is asked again.
+		retry := map[string]any{"name": "whoami", "arguments": jsontext.Value(`{"x":1}`),
+			"inputResponses": map[string]any{approvalInputKey: map[string]string{"action": "accept"}}, "requestState": state}
+		if r := modernPost(t, ps.url, "alice", mcp.MethodToolsCall, retry); r.err != nil || string(r.result["resultType"]) != `"input_required"` {
+			t.Errorf("retry before approval: %v %v", r.err, r.result)
+		}
+		if err := ps.approvals.Decide(ctx, e.ElicitationID, "carol", true, "fine"); err != nil {
+			t.Fatal(err)
+		}
+		retry = map[string]any{"name": "whoami", "arguments": jsontext.Value(`{"x":1}`),
+			"inputResponses": map[string]any{approvalInputKey: map[string]string{"action": "accept"}}, "requestState": state}
+		r = modernPost(t, ps.url, "alice", mcp.MethodToolsCall, retry)
+		if r.err != nil || string(r.result["resultType"]) != `"complete"` || textOf(t, r) != "up" {
+			t.Fatalf("modern approved retry: %v %v", r.err, r.result)
+		}
+		// Consumed: a replay needs a new approval.
+		if r := modernPost(t, ps.url, "alice", mcp.MethodToolsCall, retry); string(r.result["resultType"]) != `"input_required"` {
+			t.Errorf("replayed approval: %v %v", r.err, r.result)
+		}
+		modernRecs := auditSince(t, ps.audit, n)
+		// The modern run has one more round before the decision (the
+		// early retry) and one replay after: drop them and compare.
+		if len(modernRecs) != len(legacyRecs)+2 {
+			t.Fatalf("audit records:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
+		}
+		trimmed := append(slices.Clone(modernRecs[:1]), modernRecs[2:len(modernRecs)-1]...)
+		if !slices.Equal(legacyRecs, trimmed) {
+			t.Errorf("audit records differ:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
+		}
+	})
+
+	// Lists: the same items hidden, the same list record.
+	t.Run("list", func(t *testing.T) {
+		n := auditCount(t, ps.audit)
+		for _, err := range legacy["bob"].Tools(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		legacyRecs := auditSince(t, ps.audit, n)
+		n = auditCount(t, ps.audit)
+		if r := modernPost(t, ps.url, "bob", mcp.MethodToolsList, nil); r.err != nil {
+			t.Fatal(r.err)
+		}
+		modernRecs := auditSince(t, ps.audit, n)
+		if len(legacyRecs) == 0 || !slices.Equal(legacyRecs, modernRecs) {
+			t.Errorf("audit records differ:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
+		}
+	})
+}
