@@ -101,6 +101,9 @@ type call struct {
 	// taskReq describes the task a task-augmented tools/call would
 	// create (context.task; taskpolicy.go), or nil.
 	taskReq *policy.TaskContext
+
+	// mrtr are the MRTR members of a modern retry (modern_mrtr.go).
+	mrtr mrtrRetry
 }
 
 // seenCheck is a list-time policy check.
@@ -223,6 +226,9 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 		if modernTaskMethods[method] {
 			err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway to %s clients yet: the Tasks extension is not mapped onto gateway tasks", method, mcp.Version20260728)
 			return nil, g.refuse(ctx, c, outcomeRefused, err)
+		}
+		if c.mrtr, err = readMRTR(p); err != nil {
+			return nil, g.refuse(ctx, c, outcomeInvalid, err)
 		}
 		if err := stripModernParams(p); err != nil {
 			return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta: %v", err))

@@ -147,6 +147,9 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 		defer g.creations.begin(rt.up)()
 		ctx = withTaskTool(ctx, c.name)
 	}
+	if c.ds.modern {
+		return g.modernCall(ctx, c, cs, rt.up, c.encode()) // modern_mrtr.go
+	}
 	res, err := g.call(ctx, ss, cs, rt.up, c.method, c.encode())
 	if err != nil {
 		return nil, err
@@ -189,6 +192,9 @@ func forwardResource(g *Gateway, ctx context.Context, c *call) (any, error) {
 	cs, err := c.up.session(ctx, c.ds.principal)
 	if err != nil {
 		return nil, upstreamError(c.up, err)
+	}
+	if c.ds.modern {
+		return g.modernCall(ctx, c, cs, c.up, c.encode()) // modern_mrtr.go
 	}
 	res, err := g.call(ctx, c.ds.ss, cs, c.up, c.method, c.encode())
 	if err != nil {

@@ -206,6 +206,9 @@ type Gateway struct {
 	building   map[string]chan struct{} // principal -> closed when its build ends
 	collisions map[string]bool
 
+	// parking holds modern clients' calls waiting for input (modern_mrtr.go).
+	parking parking
+
 	trust       trustState  // tool trust (trust.go)
 	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)
 

@@ -154,6 +154,10 @@ var modernTaskMethods = map[string]bool{mcp.MethodTasksGet: true, mcp.MethodTask
 // input_required result.
 const approvalInputKey = "mcpgate/approval"
 
+// approvalStatePrefix starts the requestState of an approval's input
+// request; the rest is the approval id, for the client's information.
+const approvalStatePrefix = "mcpgate-approval."
+
 // approvalAsInput turns the answer to a call that needs approval into the
 // form a modern client expects: the legacy -32042 error (a URL-mode
 // elicitation the user must complete) becomes an input_required result
@@ -181,6 +185,6 @@ func approvalAsInput(ds *downstreamSession, out any, err error) (any, error) {
 		// Opaque to the client; the gateway keeps nothing in it (the
 		// approval service holds the approval, bound to the principal,
 		// tool and arguments).
-		RequestState: "approval:" + e.ElicitationID,
+		RequestState: approvalStatePrefix + e.ElicitationID,
 	}, nil
 }

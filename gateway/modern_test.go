@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -135,6 +136,7 @@ func textOf(t *testing.T, r *modernReply) string {
 // paritySetup is a gateway in front of the controlled upstream, with the
 // policies of TestGatewayControls, an audit log and approvals.
 type paritySetup struct {
+	g         *Gateway
 	url       string
 	audit     *store.AuditMemory
 	approvals *approval.Service
@@ -173,7 +175,7 @@ func newParitySetup(t *testing.T) *paritySetup {
 	}
 	t.Cleanup(func() { g.Close() })
 	g.WaitStartup(context.Background())
-	return &paritySetup{url: userHeaderGateway(t, g), audit: st, approvals: approvals}
+	return &paritySetup{g: g, url: userHeaderGateway(t, g), audit: st, approvals: approvals}
 }
 
 // auditSince returns the records after the first n, as comparable lines
@@ -406,4 +408,120 @@ func TestGovernanceParity(t *testing.T) {
 			t.Errorf("audit records differ:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
 		}
 	})
+}
+
+// relayedRecords returns the records of requests relayed from upstreams
+// (sampling, elicitation) after the first n.
+func relayedRecords(t *testing.T, st *store.AuditMemory, n int) []string {
+	var out []string
+	for _, r := range auditSince(t, st, n) {
+		if strings.Contains(r, "action="+mcp.MethodSamplingCreateMessage) || strings.Contains(r, "action="+mcp.MethodElicitationCreate) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestModernInputFromLegacyUpstream: a legacy upstream's sampling and
+// elicitation during a modern client's call reach the client as MRTR
+// input requests, pass admission as for a legacy client, and the
+// answers of the retries reach the upstream.
+func TestModernInputFromLegacyUpstream(t *testing.T) {
+	ps := newParitySetup(t)
+	ctx := context.Background()
+
+	// The legacy run, for the records.
+	c := mcp.NewClient(&mcp.Implementation{Name: "legacy", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: mcp.RoleAssistant, Model: "m", Content: []mcp.Content{&mcp.TextContent{Text: "a"}}}, nil
+		},
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"n": "x"}}, nil
+		},
+	})
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: ps.url, HTTPClient: &http.Client{Transport: userTransport{"bob"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	n := auditCount(t, ps.audit)
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask"})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "up:a:x" {
+		t.Fatalf("legacy ask: %v %+v", err, res)
+	}
+	legacyRecs := relayedRecords(t, ps.audit, n)
+
+	// The modern run.
+	n = auditCount(t, ps.audit)
+	r := modernPost(t, ps.url, "bob", mcp.MethodToolsCall, map[string]any{"name": "ask"})
+	answers := map[string]jsontext.Value{
+		mcp.MethodSamplingCreateMessage: jsontext.Value(`{"role":"assistant","model":"m","content":{"type":"text","text":"a"}}`),
+		mcp.MethodElicitationCreate:     jsontext.Value(`{"action":"accept","content":{"n":"x"}}`),
+	}
+	var asked []string
+	for round := 0; string(r.result["resultType"]) == `"input_required"`; round++ {
+		if round > 3 {
+			t.Fatal("too many rounds")
+		}
+		var reqs map[string]struct {
+			Method string `json:"method"`
+		}
+		if err := json.Unmarshal(r.result["inputRequests"], &reqs); err != nil || len(reqs) != 1 {
+			t.Fatalf("inputRequests %s: %v", r.result["inputRequests"], err)
+		}
+		var state string
+		if err := json.Unmarshal(r.result["requestState"], &state); err != nil {
+			t.Fatal(err)
+		}
+		responses := map[string]jsontext.Value{}
+		for k, ir := range reqs {
+			asked = append(asked, ir.Method)
+			responses[k] = answers[ir.Method]
+		}
+		// Another user cannot use the state.
+		if o := modernPost(t, ps.url, "alice", mcp.MethodToolsCall, map[string]any{"name": "ask", "inputResponses": responses, "requestState": state}); o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
+			t.Errorf("alice with bob's state: %v %v", o.err, o.result)
+		}
+		r = modernPost(t, ps.url, "bob", mcp.MethodToolsCall, map[string]any{"name": "ask", "inputResponses": responses, "requestState": state})
+	}
+	if r.err != nil || textOf(t, r) != "up:a:x" {
+		t.Fatalf("modern ask: %v %v", r.err, r.result)
+	}
+	if !slices.Equal(asked, []string{mcp.MethodSamplingCreateMessage, mcp.MethodElicitationCreate}) {
+		t.Errorf("asked %v", asked)
+	}
+	if modernRecs := relayedRecords(t, ps.audit, n); len(legacyRecs) != 4 || !slices.Equal(legacyRecs, modernRecs) {
+		t.Errorf("relayed request records differ:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
+	}
+}
+
+// TestModernParkedCallExpires: a call parked past its time is ended (its
+// upstream request fails) and its state refused.
+func TestModernParkedCallExpires(t *testing.T) {
+	ps := newParitySetup(t)
+	ps.g.parking.ttl = 10 * time.Millisecond
+	r := modernPost(t, ps.url, "bob", mcp.MethodToolsCall, map[string]any{"name": "ask"})
+	if string(r.result["resultType"]) != `"input_required"` {
+		t.Fatalf("ask: %v %v", r.err, r.result)
+	}
+	var state string
+	if err := json.Unmarshal(r.result["requestState"], &state); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ps.g.parking.mu.Lock()
+		left := len(ps.g.parking.byID)
+		ps.g.parking.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the parked call did not expire")
+		}
+	}
+	o := modernPost(t, ps.url, "bob", mcp.MethodToolsCall, map[string]any{"name": "ask",
+		"inputResponses": map[string]any{"sampling/createMessage#1": map[string]any{}}, "requestState": state})
+	if o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("expired state: %v %v", o.err, o.result)
+	}
 }

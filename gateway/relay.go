@@ -70,10 +70,13 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 		return nil, g.refuse(ctx, c, outcomeUnknown, jsonrpc.NewError(jsonrpc.CodeInternalError, "no client session of %s that can answer %s is connected to the gateway", principal, method))
 	}
 	c.ds = target
+	// A 2026-07-28 client is asked by MRTR: its call is parked
+	// (modern_mrtr.go).
+	var pc *parkedCall
 	if target.modern {
-		// A 2026-07-28 request has no channel for server-to-client
-		// requests; turning them into MRTR input requests is not done yet.
-		return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client's call was made in %s, which has no server-to-client requests: %s is not relayed", mcp.Version20260728, method))
+		if pc = parkedOf(dctx); pc == nil {
+			return nil, g.refuse(ctx, c, outcomeRefused, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client's request was made in %s, which has no server-to-client requests: %s is not relayed", mcp.Version20260728, method))
+		}
 	}
 	var err error
 	if c.p, err = jsonraw.Parse(params); err != nil {
@@ -90,6 +93,9 @@ func (g *Gateway) relayRequest(ctx context.Context, us *upstreamSession, method 
 	defer stop()
 	_, asTask := c.p.Get("task")
 	return g.govern(ctx, c, func() (any, error) {
+		if pc != nil {
+			return pc.askClient(dctx, method, params)
+		}
 		res, err := target.ss.CallRaw(dctx, method, params)
 		if err != nil {
 			return nil, err
@@ -174,6 +180,14 @@ func (u *upstream) fixedRoots() *mcp.ListRootsResult {
 // none.
 func (g *Gateway) relayTarget(ctx context.Context, us *upstreamSession) (*downstreamSession, context.Context) {
 	if ci := callInfoOf(ctx); ci != nil {
+		if pc := parkedOf(ci.ctx); pc != nil {
+			// A modern client's call, which outlives each of its
+			// requests (modern_mrtr.go).
+			if pc.ds.principal == us.principal {
+				return pc.ds, ci.ctx
+			}
+			return nil, nil
+		}
 		if ds := g.downstream(ci.ds); ds.principal == us.principal {
 			return ds, ci.ctx
 		}
