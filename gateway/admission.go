@@ -200,6 +200,10 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	// Metrics, the request's span and the request log (tracing.go).
 	ctx, o := g.observe(ctx, method, params)
 	defer func() { g.finish(ctx, o, c, err) }()
+	if ds.modern && modernTaskMethods[method] {
+		err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway to %s clients yet: the Tasks extension is not mapped onto gateway tasks", method, mcp.Version20260728)
+		return nil, g.refuse(ctx, c, outcomeRefused, err)
+	}
 	spec := clientRequests[method]
 	if spec == nil || spec.rule != ruleGovern {
 		why := "it is not a method of any supported MCP revision"
@@ -223,10 +227,6 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	}
 	c.p = p
 	if ds.modern {
-		if modernTaskMethods[method] {
-			err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway to %s clients yet: the Tasks extension is not mapped onto gateway tasks", method, mcp.Version20260728)
-			return nil, g.refuse(ctx, c, outcomeRefused, err)
-		}
 		if c.mrtr, err = readMRTR(p); err != nil {
 			return nil, g.refuse(ctx, c, outcomeInvalid, err)
 		}

@@ -42,6 +42,11 @@
 //   - forward.go: the resolve and forward functions of each governed
 //     client request.
 //   - relay.go: requests and notifications from upstreams toward clients.
+//   - modern.go: 2026-07-28 requests through the same admission stage (the
+//     request's own downstream record, server/discover, cache hints,
+//     approvals as MRTR input requests).
+//   - modern_mrtr.go: upstreams' requests toward a modern client as MRTR
+//     input requests, the call parked until the client's retry.
 //   - enforce.go: policy decisions, list-time visibility, approvals, the
 //     audit append, denial errors.
 //   - catalog.go: the merged catalogue per principal, namespacing, routes.

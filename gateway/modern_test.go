@@ -247,6 +247,15 @@ func TestModernDiscoverAndLists(t *testing.T) {
 			t.Errorf("%s: status %d error %v, want -32601 and 404", m, r.status, r.err)
 		}
 	}
+	// The Tasks extension is not served yet: refused and recorded.
+	for _, m := range []string{mcp.MethodTasksGet, mcp.MethodTasksUpdate, mcp.MethodTasksCancel} {
+		if r := modernPost(t, ps.url, "bob", m, map[string]any{"taskId": "t1"}); r.err == nil || r.err.Code != jsonrpc.CodeMethodNotFound {
+			t.Errorf("%s: %v", m, r.err)
+		}
+		if len(records(t, ps.audit, m)) == 0 {
+			t.Errorf("%s refused without a record", m)
+		}
+	}
 	// The gateway keeps no session for modern requests.
 	for r, err := range ps.audit.ReadAudit(context.Background(), 1) {
 		if err == nil && r.Action == mcp.MethodToolsList && r.Session != "" {
