@@ -200,8 +200,8 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	// Metrics, the request's span and the request log (tracing.go).
 	ctx, o := g.observe(ctx, method, params)
 	defer func() { g.finish(ctx, o, c, err) }()
-	if ds.modern && modernTaskMethods[method] {
-		err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway to %s clients yet: the Tasks extension is not mapped onto gateway tasks", method, mcp.Version20260728)
+	if why, ok := modernRefused[method]; ok && ds.modern {
+		err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway: %s", method, why)
 		return nil, g.refuse(ctx, c, outcomeRefused, err)
 	}
 	spec := clientRequests[method]
@@ -233,6 +233,13 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 		if err := stripModernParams(p); err != nil {
 			return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta: %v", err))
 		}
+		if method == mcp.MethodToolsCall {
+			// A gateway task, if the client and the tool allow one
+			// (modern_tasks.go).
+			if err := g.modernTaskCall(ctx, ds, p); err != nil {
+				return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
+			}
+		}
 	}
 	if err := spec.resolve(g, ctx, c); err != nil {
 		outcome := outcomeUnknown
@@ -245,7 +252,14 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	if spec.list {
 		return g.admitList(ctx, c, spec)
 	}
-	out, err := g.govern(ctx, c, func() (any, error) { return spec.forward(g, ctx, c) })
+	forward := func() (any, error) { return spec.forward(g, ctx, c) }
+	if ds.modern && (method == mcp.MethodTasksGet || method == mcp.MethodTasksCancel) {
+		forward = func() (any, error) {
+			out, err := spec.forward(g, ctx, c)
+			return g.modernTaskAnswer(ctx, c, out, err) // modern_tasks.go
+		}
+	}
+	out, err := g.govern(ctx, c, forward)
 	return approvalAsInput(ds, out, err)
 }
 

@@ -147,7 +147,7 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 		defer g.creations.begin(rt.up)()
 		ctx = withTaskTool(ctx, c.name)
 	}
-	if c.ds.modern {
+	if c.ds.modern && !isTask {
 		return g.modernCall(ctx, c, cs, rt.up, c.encode()) // modern_mrtr.go
 	}
 	res, err := g.call(ctx, ss, cs, rt.up, c.method, c.encode())
@@ -155,7 +155,11 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	if isTask {
-		return g.mapCreatedTask(ctx, rt.up, c.ds, res)
+		out, err := g.mapCreatedTask(ctx, rt.up, c.ds, res)
+		if c.ds.modern && err == nil {
+			return modernCreatedTask(out) // modern_tasks.go
+		}
+		return out, err
 	}
 	return res, nil
 }

@@ -46,11 +46,10 @@ func modernCacheHints(string) mcp.CacheHints {
 // modernCapabilities are the capabilities server/discover announces: those
 // the upstreams offer, less what the gateway does not serve to modern
 // clients yet: no list_changed or resource updates (subscriptions/listen
-// is not fed by the gateway; see docs/gateway.md), and no tasks (the
-// Tasks extension is not mapped onto gateway tasks yet).
+// is not fed by the gateway; see docs/gateway.md). Core tasks become the
+// Tasks extension (the library converts them; modern_tasks.go).
 func (g *Gateway) modernCapabilities() mcp.ServerCapabilities {
 	caps := g.mergedCapabilities()
-	caps.Tasks = nil
 	if caps.Tools != nil {
 		caps.Tools = &mcp.ToolCapabilities{}
 	}
@@ -146,9 +145,11 @@ func stripModernParams(p *jsonraw.Object) error {
 	return p.Set("_meta", meta.Bytes())
 }
 
-// modernTaskMethods are the Tasks extension's methods, which the gateway
-// does not serve to modern clients yet.
-var modernTaskMethods = map[string]bool{mcp.MethodTasksGet: true, mcp.MethodTasksUpdate: true, mcp.MethodTasksCancel: true}
+// modernRefused are the modern methods the gateway does not serve yet,
+// with why.
+var modernRefused = map[string]string{
+	mcp.MethodTasksUpdate: "input for tasks is not relayed to tasks of 2026-07-28 clients yet",
+}
 
 // approvalInputKey is the key of the approval's input request in an
 // input_required result.

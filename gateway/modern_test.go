@@ -49,7 +49,9 @@ func modernPost(t *testing.T, url, user, method string, params map[string]any) *
 		meta = map[string]any{}
 	}
 	meta[mcp.MetaProtocolVersion] = mcp.Version20260728
-	meta[mcp.MetaClientCapabilities] = jsontext.Value(modernCaps)
+	if _, ok := meta[mcp.MetaClientCapabilities]; !ok {
+		meta[mcp.MetaClientCapabilities] = jsontext.Value(modernCaps)
+	}
 	meta[mcp.MetaClientInfo] = map[string]string{"name": "modern-" + user, "version": "1"}
 	params["_meta"] = meta
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": method, "params": params})
@@ -247,8 +249,8 @@ func TestModernDiscoverAndLists(t *testing.T) {
 			t.Errorf("%s: status %d error %v, want -32601 and 404", m, r.status, r.err)
 		}
 	}
-	// The Tasks extension is not served yet: refused and recorded.
-	for _, m := range []string{mcp.MethodTasksGet, mcp.MethodTasksUpdate, mcp.MethodTasksCancel} {
+	// tasks/update is not served yet: refused and recorded.
+	for _, m := range []string{mcp.MethodTasksUpdate} {
 		if r := modernPost(t, ps.url, "bob", m, map[string]any{"taskId": "t1"}); r.err == nil || r.err.Code != jsonrpc.CodeMethodNotFound {
 			t.Errorf("%s: %v", m, r.err)
 		}
@@ -532,5 +534,63 @@ func TestModernParkedCallExpires(t *testing.T) {
 		"inputResponses": map[string]any{"sampling/createMessage#1": map[string]any{}}, "requestState": state})
 	if o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
 		t.Errorf("expired state: %v %v", o.err, o.result)
+	}
+}
+
+// TestModernTasks: a modern client that declares the Tasks extension gets
+// a gateway task for a task-capable tool, reads its outcome with
+// tasks/get; another user cannot read it, from either generation.
+func TestModernTasks(t *testing.T) {
+	up := config.Upstream{Name: "cov", URL: coverageUpstream(t)}
+	_, url, st := governedGatewayG(t, up, `@id("all") permit(principal, action, resource);`)
+	withExt := map[string]any{mcp.MetaClientCapabilities: jsontext.Value(`{"extensions":{"` + mcp.ExtensionTasks + `":{}}}`)}
+
+	// Discover announces the extension.
+	d := modernPost(t, url, "alice", mcp.MethodServerDiscover, nil)
+	if !strings.Contains(string(d.result["capabilities"]), mcp.ExtensionTasks) {
+		t.Errorf("discover capabilities %s: no tasks extension", d.result["capabilities"])
+	}
+	// Without the extension the call completes at once.
+	if r := modernPost(t, url, "alice", mcp.MethodToolsCall, map[string]any{"name": "cov_echo"}); r.err != nil || string(r.result["resultType"]) != `"complete"` {
+		t.Fatalf("call without the extension: %v %v", r.err, r.result)
+	}
+	r := modernPost(t, url, "alice", mcp.MethodToolsCall, map[string]any{"name": "cov_echo", "_meta": withExt})
+	if r.err != nil || string(r.result["resultType"]) != `"task"` {
+		t.Fatalf("call with the extension: %v %v", r.err, r.result)
+	}
+	var id string
+	if err := json.Unmarshal(r.result["taskId"], &id); err != nil || id == "" {
+		t.Fatalf("taskId %s", r.result["taskId"])
+	}
+	if _, ok := r.result["ttlMs"]; !ok {
+		t.Errorf("created task without ttlMs: %v", r.result)
+	}
+	if len(records(t, st, "task.created")) != 1 {
+		t.Errorf("task.created records: %d", len(records(t, st, "task.created")))
+	}
+	var status string
+	for deadline := time.Now().Add(30 * time.Second); status != "completed"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("task still %q", status)
+		}
+		g := modernPost(t, url, "alice", mcp.MethodTasksGet, map[string]any{"taskId": id, "_meta": withExt})
+		if g.err != nil {
+			t.Fatalf("tasks/get: %v", g.err)
+		}
+		if err := json.Unmarshal(g.result["status"], &status); err != nil {
+			t.Fatal(err)
+		}
+		if status == "completed" && !strings.Contains(string(g.result["result"]), `"echo"`) {
+			t.Errorf("completed task without its result: %v", g.result)
+		}
+	}
+	// Another user: unknown, as for a legacy client.
+	o := modernPost(t, url, "bob", mcp.MethodTasksGet, map[string]any{"taskId": id, "_meta": withExt})
+	_, lerr := connectAs(t, url, "bob").CallRaw(context.Background(), mcp.MethodTasksGet, jsontext.Value(`{"taskId":"`+id+`"}`))
+	if o.err == nil || o.err.Code != jsonrpc.ErrorCode(lerr) || lerr == nil {
+		t.Errorf("bob's tasks/get of alice's task: modern %v, legacy %v", o.err, lerr)
+	}
+	if strings.Contains(fmt.Sprint(o.result), "echo") {
+		t.Errorf("bob read alice's result: %v", o.result)
 	}
 }

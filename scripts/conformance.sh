@@ -13,7 +13,11 @@
 #     gateway-http  conformance server --requirements 2025-11-25 against `mcpgate serve` in front of
 #                   everything-server (empty prefix) as a Streamable HTTP upstream
 #     gateway-stdio the same with everything-server as a stdio upstream
-#     all           all of the above (the default)
+#     gateway-2026  conformance server --requirements 2026-07-28 against `mcpgate serve` in front of
+#                   everything-server as a Streamable HTTP upstream (modern clients through the
+#                   gateway), baseline conformance/expected-failures-server-2026.yaml; not in `all`
+#                   until it passes fully
+#     all           all of the above but gateway-2026 (the default)
 #
 # Every scenario in every run must pass: the script reads each checks.json itself
 # (scripts/conformance-verdict.mjs) because the CLI's exit code ignores WARNING checks, the
@@ -346,6 +350,15 @@ run_parts() {
 				--requirements "$REVISION" -- --requirements "$REVISION" || rc=$?
 			record "$part" "$rc"
 			;;
+		gateway-2026)
+			if [[ -n ${GATEWAY_BROKEN:-} || -n ${SERVER_BROKEN:-} ]]; then
+				skip_run "$part" "${GATEWAY_BROKEN:-$SERVER_BROKEN}"
+				continue
+			fi
+			SERVER_BASELINE=$SERVER_2026_BASELINE SERVER_READY_PATH=/readyz with_server "$part" "$SCRIPTS/gateway-fixture.sh http {addr} $BIN" server_suite \
+				--requirements 2026-07-28 -- --requirements 2026-07-28 || rc=$?
+			record "$part" "$rc"
+			;;
 		esac
 	done
 	echo
@@ -385,12 +398,12 @@ main() {
 	for a in "$@"; do
 		case $a in
 		all) parts+=(server server-0618 server-2026 client client-backcompat gateway-http gateway-stdio) ;;
-		server | server-0618 | server-2026 | client | client-backcompat | gateway-http | gateway-stdio) parts+=("$a") ;;
+		server | server-0618 | server-2026 | client | client-backcompat | gateway-http | gateway-stdio | gateway-2026) parts+=("$a") ;;
 		-h | --help)
 			sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 			return 0
 			;;
-		*) die "unknown part '$a' (want server, server-0618, server-2026, client, client-backcompat, gateway-http, gateway-stdio or all)" ;;
+		*) die "unknown part '$a' (want server, server-0618, server-2026, client, client-backcompat, gateway-http, gateway-stdio, gateway-2026 or all)" ;;
 		esac
 	done
 
