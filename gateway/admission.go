@@ -237,7 +237,7 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 			// A gateway task, if the client and the tool allow one
 			// (modern_tasks.go).
 			if err := g.modernTaskCall(ctx, ds, p); err != nil {
-				return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
+				return nil, g.refuse(ctx, c, outcomeRefused, err)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
@@ -188,4 +189,19 @@ func approvalAsInput(ds *downstreamSession, out any, err error) (any, error) {
 		// tool and arguments).
 		RequestState: approvalStatePrefix + e.ElicitationID,
 	}, nil
+}
+
+// modernWantsLog reports whether a log message of an upstream may go to
+// the request ctx belongs to: always for a legacy session (its level was
+// passed on with logging/setLevel); for a modern request only if its
+// envelope set io.modelcontextprotocol/logLevel, at or above that level.
+func modernWantsLog(ctx context.Context, params jsontext.Value) bool {
+	m := mcp.RequestMetaFromContext(ctx)
+	if m == nil {
+		return true
+	}
+	if m.LogLevel == "" {
+		return false
+	}
+	return mcp.LoggingLevel(stringOf(params, "level")).Enabled(m.LogLevel)
 }

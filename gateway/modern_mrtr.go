@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ const parkStatePrefix = "mcpgate-park."
 
 // inputAsk is one request of an upstream put to a modern client.
 type inputAsk struct {
+	seq    int64 // the call's request count: each round's state differs
 	key    string
 	method string
 	params jsontext.Value
@@ -108,14 +110,15 @@ func (pk *parking) init() {
 	})
 }
 
-// state returns the requestState naming pc.
-func (pk *parking) state(pc *parkedCall) string {
-	return parkStatePrefix + pc.id + "." + pk.mac(pc)
+// state returns the requestState naming pc, parked on its request seq.
+func (pk *parking) state(pc *parkedCall, seq int64) string {
+	n := strconv.FormatInt(seq, 10)
+	return parkStatePrefix + pc.id + "." + n + "." + pk.mac(pc, n)
 }
 
-func (pk *parking) mac(pc *parkedCall) string {
+func (pk *parking) mac(pc *parkedCall, seq string) string {
 	h := hmac.New(sha256.New, pk.key)
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", pc.id, pc.principal, pc.method, pc.target)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s", pc.id, seq, pc.principal, pc.method, pc.target)
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
@@ -178,15 +181,17 @@ func (pk *parking) take(state, principal, method, target string) (*parkedCall, *
 	if !ok {
 		return nil, nil
 	}
-	id, mac, ok := strings.Cut(rest, ".")
-	if !ok {
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
 		return nil, nil
 	}
+	id, seq, mac := parts[0], parts[1], parts[2]
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
 	pc := pk.byID[id]
-	if pc == nil || pc.pending == nil || pc.principal != principal || pc.method != method || pc.target != target ||
-		!hmac.Equal([]byte(mac), []byte(pk.mac(pc))) {
+	if pc == nil || pc.pending == nil || strconv.FormatInt(pc.pending.seq, 10) != seq ||
+		pc.principal != principal || pc.method != method || pc.target != target ||
+		!hmac.Equal([]byte(mac), []byte(pk.mac(pc, seq))) {
 		return nil, nil
 	}
 	ask := pc.pending
@@ -276,7 +281,7 @@ func (g *Gateway) parkAgain(pc *parkedCall, ask *inputAsk) (any, error) {
 	return &mcp.InputRequiredResult{
 		ResultType:    mcp.ResultTypeInputRequired,
 		InputRequests: map[string]*mcp.InputRequest{ask.key: {Method: ask.method, Params: ask.params}},
-		RequestState:  g.parking.state(pc),
+		RequestState:  g.parking.state(pc, ask.seq),
 	}, nil
 }
 
@@ -285,7 +290,8 @@ func (g *Gateway) parkAgain(pc *parkedCall, ask *inputAsk) (any, error) {
 // upstream cancels its request (ctx) or the parked call ends (expired, or
 // the client went away).
 func (pc *parkedCall) askClient(ctx context.Context, method string, params jsontext.Value) (jsontext.Value, error) {
-	ask := &inputAsk{key: fmt.Sprintf("%s#%d", method, pc.asks.Add(1)), method: method, params: params, answer: make(chan jsontext.Value, 1)}
+	seq := pc.asks.Add(1)
+	ask := &inputAsk{seq: seq, key: fmt.Sprintf("%s#%d", method, seq), method: method, params: params, answer: make(chan jsontext.Value, 1)}
 	select {
 	case pc.events <- parkEvent{ask: ask}:
 	case <-ctx.Done():

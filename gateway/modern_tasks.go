@@ -39,12 +39,16 @@ func (g *Gateway) modernTaskCall(ctx context.Context, ds *downstreamSession, p *
 	if m == nil {
 		return nil
 	}
-	if _, ok := m.ClientCapabilities.Extensions[mcp.ExtensionTasks]; !ok {
-		return nil
-	}
 	name, _, _ := p.String("name")
 	support := g.toolTaskSupport(ctx, ds.principal, name)
 	if support == "" || support == string(mcp.TaskSupportForbidden) {
+		return nil
+	}
+	if _, ok := m.ClientCapabilities.Extensions[mcp.ExtensionTasks]; !ok {
+		if support == string(mcp.TaskSupportRequired) {
+			return mcp.MissingCapabilityError(&mcp.ClientCapabilities{Extensions: map[string]jsontext.Value{mcp.ExtensionTasks: jsontext.Value("{}")}},
+				"tool %q runs only as a task: the client must declare the %s extension", name, mcp.ExtensionTasks)
+		}
 		return nil
 	}
 	return p.Set("task", jsontext.Value("{}"))

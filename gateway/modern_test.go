@@ -469,7 +469,7 @@ func TestModernInputFromLegacyUpstream(t *testing.T) {
 		mcp.MethodSamplingCreateMessage: jsontext.Value(`{"role":"assistant","model":"m","content":{"type":"text","text":"a"}}`),
 		mcp.MethodElicitationCreate:     jsontext.Value(`{"action":"accept","content":{"n":"x"}}`),
 	}
-	var asked []string
+	var asked, states []string
 	for round := 0; string(r.result["resultType"]) == `"input_required"`; round++ {
 		if round > 3 {
 			t.Fatal("too many rounds")
@@ -484,6 +484,10 @@ func TestModernInputFromLegacyUpstream(t *testing.T) {
 		if err := json.Unmarshal(r.result["requestState"], &state); err != nil {
 			t.Fatal(err)
 		}
+		if slices.Contains(states, state) {
+			t.Errorf("round %d: the state of an earlier round again", round)
+		}
+		states = append(states, state)
 		responses := map[string]jsontext.Value{}
 		for k, ir := range reqs {
 			asked = append(asked, ir.Method)
@@ -497,6 +501,10 @@ func TestModernInputFromLegacyUpstream(t *testing.T) {
 	}
 	if r.err != nil || textOf(t, r) != "up:a:x" {
 		t.Fatalf("modern ask: %v %v", r.err, r.result)
+	}
+	// A used state is refused.
+	if o := modernPost(t, ps.url, "bob", mcp.MethodToolsCall, map[string]any{"name": "ask", "inputResponses": map[string]any{}, "requestState": states[0]}); o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("a used state: %v %v", o.err, o.result)
 	}
 	if !slices.Equal(asked, []string{mcp.MethodSamplingCreateMessage, mcp.MethodElicitationCreate}) {
 		t.Errorf("asked %v", asked)

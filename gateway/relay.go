@@ -226,6 +226,9 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 	case mcp.NotificationMessage:
 		params = g.mapRelatedTask(u, principal, params)
 		if ci := callInfoOf(ctx); ci != nil {
+			if !modernWantsLog(ci.ctx, params) {
+				return // a modern request opts in to log messages (modern.go)
+			}
 			g.notify(ci.ctx, ci.ds, method, params)
 			return
 		}
