@@ -204,6 +204,12 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 		err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway: %s", method, why)
 		return nil, g.refuse(ctx, c, outcomeRefused, err)
 	}
+	if ds.modern && method == mcp.MethodSubscriptionsListen {
+		if g.revoked(ctx, ds) {
+			return nil, g.refuse(ctx, c, outcomeRevoked, &jsonrpc.Error{Code: CodeRevoked, Message: "access of this user or client has been revoked"})
+		}
+		return g.listen(withDownstream(ctx, ds), c) // modern_listen.go
+	}
 	spec := clientRequests[method]
 	if spec == nil || spec.rule != ruleGovern {
 		why := "it is not a method of any supported MCP revision"

@@ -208,6 +208,9 @@ type Gateway struct {
 
 	// parking holds modern clients' calls waiting for input (modern_mrtr.go).
 	parking parking
+	// listeners are modern clients' subscriptions/listen streams
+	// (modern_listen.go).
+	listeners listeners
 
 	trust       trustState  // tool trust (trust.go)
 	clientTasks clientTasks // tasks clients run for upstream sessions (clienttasks.go)

@@ -45,22 +45,11 @@ func modernCacheHints(string) mcp.CacheHints {
 }
 
 // modernCapabilities are the capabilities server/discover announces: those
-// the upstreams offer, less what the gateway does not serve to modern
-// clients yet: no list_changed or resource updates (subscriptions/listen
-// is not fed by the gateway; see docs/gateway.md). Core tasks become the
-// Tasks extension (the library converts them; modern_tasks.go).
+// the upstreams offer, as for a legacy initialize (subscriptions/listen
+// is fed from upstreams' notifications: modern_listen.go). Core tasks
+// become the Tasks extension (the library converts them; modern_tasks.go).
 func (g *Gateway) modernCapabilities() mcp.ServerCapabilities {
-	caps := g.mergedCapabilities()
-	if caps.Tools != nil {
-		caps.Tools = &mcp.ToolCapabilities{}
-	}
-	if caps.Prompts != nil {
-		caps.Prompts = &mcp.PromptCapabilities{}
-	}
-	if caps.Resources != nil {
-		caps.Resources = &mcp.ResourceCapabilities{}
-	}
-	return caps
+	return g.mergedCapabilities()
 }
 
 // isModern reports whether ctx belongs to a modern request.

@@ -602,3 +602,121 @@ func TestModernTasks(t *testing.T) {
 		t.Errorf("bob read alice's result: %v", o.result)
 	}
 }
+
+// sseMessage is one JSON-RPC message of an SSE stream.
+type sseMessage struct {
+	Method string         `json:"method"`
+	Params jsontext.Value `json:"params"`
+}
+
+// modernListen opens a subscriptions/listen stream as user and returns
+// its messages.
+func modernListen(t *testing.T, url, user string, filter string) <-chan sseMessage {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":"sub-` + user + `","method":"subscriptions/listen","params":{"notifications":` + filter +
+		`,"_meta":{"` + mcp.MetaProtocolVersion + `":"` + mcp.Version20260728 + `","` + mcp.MetaClientCapabilities + `":{}}}}`
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", mcp.Version20260728)
+	req.Header.Set("Mcp-Method", mcp.MethodSubscriptionsListen)
+	req.Header.Set("X-Test-User", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("listen: %d %s", resp.StatusCode, b)
+	}
+	ch := make(chan sseMessage, 16)
+	go func() {
+		defer resp.Body.Close()
+		defer close(ch)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data:")
+			if !ok {
+				continue
+			}
+			var m sseMessage
+			if json.Unmarshal([]byte(strings.TrimSpace(data)), &m) == nil && m.Method != "" {
+				ch <- m
+			}
+		}
+	}()
+	return ch
+}
+
+func next(t *testing.T, ch <-chan sseMessage) sseMessage {
+	t.Helper()
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		return m
+	case <-time.After(30 * time.Second):
+		t.Fatal("no message on the stream")
+	}
+	return sseMessage{}
+}
+
+// TestModernListen: subscriptions/listen hears of the principal's own
+// upstream notifications, and of a resource only if subscribing to it
+// was admitted.
+func TestModernListen(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler:   func(context.Context, *mcp.ServerSession, *mcp.SubscribeParams) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.ServerSession, *mcp.UnsubscribeParams) error { return nil },
+	})
+	up.AddTool(&mcp.Tool{Name: "t1", InputSchema: jsontext.Value(`{"type":"object"}`)}, textTool("t1"))
+	up.AddResource(&mcp.Resource{URI: "test://up/r", Name: "r"}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "r"}}}, nil
+	})
+	upURL, _ := httpUpstreamServer(t, up)
+	_, url, st := governedGatewayG(t, config.Upstream{Name: "up", URL: upURL, Prefix: ptr("")},
+		`@id("all") permit(principal, action, resource);
+@id("no-sub") forbid(principal == User::"bob", action == Action::"resources/subscribe", resource);`)
+	filter := `{"toolsListChanged":true,"resourceSubscriptions":["test://up/r"]}`
+
+	alice := modernListen(t, url, "alice", filter)
+	ack := next(t, alice)
+	if ack.Method != mcp.NotificationSubscriptionsAcknowledged || !strings.Contains(string(ack.Params), "test://up/r") || !strings.Contains(string(ack.Params), `"sub-alice"`) {
+		t.Fatalf("alice's ack: %s %s", ack.Method, ack.Params)
+	}
+	// bob has an upstream session, but may not subscribe.
+	if r := modernPost(t, url, "bob", mcp.MethodToolsCall, map[string]any{"name": "t1"}); r.err != nil {
+		t.Fatal(r.err)
+	}
+	bob := modernListen(t, url, "bob", filter)
+	ack = next(t, bob)
+	if ack.Method != mcp.NotificationSubscriptionsAcknowledged || strings.Contains(string(ack.Params), "test://up/r") {
+		t.Fatalf("bob's ack: %s %s", ack.Method, ack.Params)
+	}
+	if recs := records(t, st, mcp.MethodResourcesSubscribe); !slices.ContainsFunc(recs, func(r *store.AuditRecord) bool { return r.User == "bob" && r.Decision == audit.DecisionDeny }) ||
+		!slices.ContainsFunc(recs, func(r *store.AuditRecord) bool { return r.User == "alice" && r.Decision == audit.DecisionAllow }) {
+		t.Errorf("resources/subscribe records: %d", len(recs))
+	}
+
+	if err := up.ResourceUpdated(context.Background(), &mcp.ResourceUpdatedNotificationParams{URI: "test://up/r"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, alice); m.Method != mcp.NotificationResourcesUpdated || !strings.Contains(string(m.Params), `"sub-alice"`) {
+		t.Errorf("alice: %s %s", m.Method, m.Params)
+	}
+	up.AddTool(&mcp.Tool{Name: "t2", InputSchema: jsontext.Value(`{"type":"object"}`)}, textTool("t2"))
+	// bob's first notification is the list change: he never heard of
+	// the resource.
+	if m := next(t, bob); m.Method != mcp.NotificationToolsListChanged {
+		t.Errorf("bob: %s %s", m.Method, m.Params)
+	}
+	if m := next(t, alice); m.Method != mcp.NotificationToolsListChanged {
+		t.Errorf("alice: %s %s", m.Method, m.Params)
+	}
+}

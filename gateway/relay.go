@@ -236,11 +236,13 @@ func (g *Gateway) relayNotification(ctx context.Context, u *upstream, principal,
 	case mcp.NotificationToolsListChanged, mcp.NotificationPromptsListChanged, mcp.NotificationResourcesListChanged:
 		g.invalidate(principal)
 		g.broadcast(principal, method, params, nil)
+		g.listeners.notify(principal, method, "", nil) // modern clients (modern_listen.go)
 	case mcp.NotificationResourcesUpdated:
 		uri := stringOf(params, "uri")
 		g.broadcast(principal, method, params, func(ds *downstreamSession) bool {
 			return g.sessions.subscribed(ds, uri)
 		})
+		g.listeners.notify(principal, method, uri, params)
 	case mcp.NotificationElicitationComplete:
 		g.broadcast(principal, method, params, nil)
 	case mcp.NotificationTasksStatus:

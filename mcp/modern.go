@@ -216,6 +216,16 @@ func RequestMetaFromContext(ctx context.Context) *RequestMeta {
 	return nil
 }
 
+// RequestIDFromContext returns the JSON-RPC id of the modern request ctx
+// belongs to (a subscriptions/listen stream's subscription id), and false
+// inside a legacy session.
+func RequestIDFromContext(ctx context.Context) (jsonrpc.ID, bool) {
+	if m := modernFrom(ctx); m != nil {
+		return m.id, true
+	}
+	return jsonrpc.ID{}, false
+}
+
 // ClientCapabilitiesFor returns the capabilities the client declared for
 // the request ctx belongs to: those of the modern request's envelope, or
 // those of the legacy session's initialize.
@@ -355,8 +365,8 @@ func (ss *ServerSession) dispatchModern(ctx context.Context, m *modernRequest, r
 		return ss.server.discover(ctx, ss), nil
 	case removedMethods[req.Method]:
 		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not part of protocol version %s", req.Method, m.meta.ProtocolVersion)
-	case req.Method == MethodSubscriptionsListen:
-		return ss.listen(ctx, m, req)
+	case req.Method == MethodSubscriptionsListen && ss.server.opts.Handler == nil:
+		return ss.listen(ctx, m, req) // a Handler that serves modern requests serves it itself
 	}
 	if h := ss.server.opts.Handler; h != nil {
 		return h(ctx, ss, req.Method, req.Params)

@@ -122,8 +122,8 @@ type ServerOptions struct {
 	LegacyOnly bool
 	// HandlerServesModern says that Handler is written for modern requests
 	// too (it reads the envelope with RequestMetaFromContext and serves
-	// without a session). A server with a Handler serves only legacy
-	// sessions unless it is set.
+	// without a session), subscriptions/listen included. A server with a
+	// Handler serves only legacy sessions unless it is set.
 	HandlerServesModern bool
 
 	now func() time.Time // the clock, for tests
