@@ -200,6 +200,9 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	// Metrics, the request's span and the request log (tracing.go).
 	ctx, o := g.observe(ctx, method, params)
 	defer func() { g.finish(ctx, o, c, err) }()
+	if ds.modern && (method == mcp.MethodTasksGet || method == mcp.MethodTasksUpdate || method == mcp.MethodTasksCancel) && !hasTasksExtension(ctx) {
+		return nil, g.refuse(ctx, c, outcomeRefused, missingTasksExtension(method))
+	}
 	if why, ok := modernRefused[method]; ok && ds.modern {
 		err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway: %s", method, why)
 		return nil, g.refuse(ctx, c, outcomeRefused, err)

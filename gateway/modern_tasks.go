@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -44,14 +45,35 @@ func (g *Gateway) modernTaskCall(ctx context.Context, ds *downstreamSession, p *
 	if support == "" || support == string(mcp.TaskSupportForbidden) {
 		return nil
 	}
-	if _, ok := m.ClientCapabilities.Extensions[mcp.ExtensionTasks]; !ok {
+	if !hasTasksExtension(ctx) {
 		if support == string(mcp.TaskSupportRequired) {
-			return mcp.MissingCapabilityError(&mcp.ClientCapabilities{Extensions: map[string]jsontext.Value{mcp.ExtensionTasks: jsontext.Value("{}")}},
+			return mcp.MissingCapabilityError(tasksExtensionCaps(),
 				"tool %q runs only as a task: the client must declare the %s extension", name, mcp.ExtensionTasks)
 		}
 		return nil
 	}
 	return p.Set("task", jsontext.Value("{}"))
+}
+
+// hasTasksExtension reports whether the modern request ctx belongs to
+// declares the Tasks extension.
+func hasTasksExtension(ctx context.Context) bool {
+	m := mcp.RequestMetaFromContext(ctx)
+	if m == nil {
+		return false
+	}
+	_, ok := m.ClientCapabilities.Extensions[mcp.ExtensionTasks]
+	return ok
+}
+
+func tasksExtensionCaps() *mcp.ClientCapabilities {
+	return &mcp.ClientCapabilities{Extensions: map[string]jsontext.Value{mcp.ExtensionTasks: jsontext.Value("{}")}}
+}
+
+// missingTasksExtension is the -32021 error of a task method from a
+// client that did not declare the extension.
+func missingTasksExtension(method string) error {
+	return mcp.MissingCapabilityError(tasksExtensionCaps(), "%s needs the %s extension, which the client did not declare", method, mcp.ExtensionTasks)
 }
 
 // toolTaskSupport returns the execution.taskSupport of a tool of the
@@ -118,11 +140,18 @@ func modernTaskState(task jsontext.Value) map[string]any {
 // modernTaskAnswer adapts the answer of tasks/get or tasks/cancel for a
 // modern client.
 func (g *Gateway) modernTaskAnswer(ctx context.Context, c *call, res any, err error) (any, error) {
+	if c.method == mcp.MethodTasksCancel {
+		// The extension acknowledges with an empty result, also for a
+		// task that already ended (the task is the principal's: resolve
+		// checked it).
+		var we *jsonrpc.Error
+		if err != nil && !(errors.As(err, &we) && we.Code == jsonrpc.CodeInvalidParams && strings.HasPrefix(we.Message, "Cannot cancel task")) {
+			return nil, err
+		}
+		return struct{}{}, nil
+	}
 	if err != nil {
 		return nil, err
-	}
-	if c.method == mcp.MethodTasksCancel {
-		return struct{}{}, nil // the extension acknowledges with an empty result
 	}
 	raw, ok := res.(jsontext.Value)
 	if !ok {
@@ -146,8 +175,11 @@ func (g *Gateway) modernTaskAnswer(ctx context.Context, c *call, res any, err er
 		r, rerr := g.taskResultFor(ctx, c, p)
 		var we *jsonrpc.Error
 		switch {
-		case rerr == nil && out["status"] == string(mcp.TaskStatusCompleted):
-			out["result"] = r
+		case rerr == nil:
+			// A tool error is a completed task whose result has
+			// isError, in the extension.
+			out["status"] = string(mcp.TaskStatusCompleted)
+			out["result"] = withoutRelatedTask(r)
 		case errors.As(rerr, &we):
 			out["status"] = string(mcp.TaskStatusFailed)
 			m := map[string]any{"code": we.Code, "message": we.Message}
@@ -170,4 +202,31 @@ func (g *Gateway) taskResultFor(ctx context.Context, c *call, p *jsonraw.Object)
 		return g.heldTaskRequest(ctx, &rc)
 	}
 	return g.forwardOwnTask(ctx, c.ds.ss, c.ds.principal, mcp.MethodTasksResult, p, c.name, c.task, c.up)
+}
+
+// withoutRelatedTask removes the related-task _meta key from an inlined
+// result (the task is the one asked about).
+func withoutRelatedTask(r any) any {
+	raw, ok := r.(jsontext.Value)
+	if !ok {
+		return r
+	}
+	meta, err := jsonraw.Parse(valueOf(raw, "_meta"))
+	if err != nil {
+		return r
+	}
+	if _, ok := meta.Get(mcp.MetaKeyRelatedTask); !ok {
+		return r
+	}
+	meta.Delete(mcp.MetaKeyRelatedTask)
+	o, err := jsonraw.Parse(raw)
+	if err != nil {
+		return r
+	}
+	if meta.Len() == 0 {
+		o.Delete("_meta")
+	} else if o.Set("_meta", meta.Bytes()) != nil {
+		return r
+	}
+	return o.Bytes()
 }

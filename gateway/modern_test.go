@@ -249,14 +249,19 @@ func TestModernDiscoverAndLists(t *testing.T) {
 			t.Errorf("%s: status %d error %v, want -32601 and 404", m, r.status, r.err)
 		}
 	}
-	// tasks/update is not served yet: refused and recorded.
-	for _, m := range []string{mcp.MethodTasksUpdate} {
-		if r := modernPost(t, ps.url, "bob", m, map[string]any{"taskId": "t1"}); r.err == nil || r.err.Code != jsonrpc.CodeMethodNotFound {
-			t.Errorf("%s: %v", m, r.err)
+	// Task methods need the Tasks extension (-32021); tasks/update is
+	// not served yet. Refused and recorded.
+	withExt := map[string]any{mcp.MetaClientCapabilities: jsontext.Value(`{"extensions":{"` + mcp.ExtensionTasks + `":{}}}`)}
+	for _, m := range []string{mcp.MethodTasksGet, mcp.MethodTasksUpdate, mcp.MethodTasksCancel} {
+		if r := modernPost(t, ps.url, "bob", m, map[string]any{"taskId": "t1"}); r.err == nil || r.err.Code != mcp.CodeMissingRequiredClientCapability {
+			t.Errorf("%s without the extension: %v", m, r.err)
 		}
 		if len(records(t, ps.audit, m)) == 0 {
 			t.Errorf("%s refused without a record", m)
 		}
+	}
+	if r := modernPost(t, ps.url, "bob", mcp.MethodTasksUpdate, map[string]any{"taskId": "t1", "_meta": withExt}); r.err == nil || r.err.Code != jsonrpc.CodeMethodNotFound {
+		t.Errorf("tasks/update: %v", r.err)
 	}
 	// The gateway keeps no session for modern requests.
 	for r, err := range ps.audit.ReadAudit(context.Background(), 1) {
@@ -591,6 +596,10 @@ func TestModernTasks(t *testing.T) {
 		if status == "completed" && !strings.Contains(string(g.result["result"]), `"echo"`) {
 			t.Errorf("completed task without its result: %v", g.result)
 		}
+	}
+	// Cancelling an ended task is acknowledged.
+	if c := modernPost(t, url, "alice", mcp.MethodTasksCancel, map[string]any{"taskId": id, "_meta": withExt}); c.err != nil || string(c.result["resultType"]) != `"complete"` {
+		t.Errorf("tasks/cancel of an ended task: %v %v", c.err, c.result)
 	}
 	// Another user: unknown, as for a legacy client.
 	o := modernPost(t, url, "bob", mcp.MethodTasksGet, map[string]any{"taskId": id, "_meta": withExt})
