@@ -355,6 +355,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		// (modern.go).
 		HandlerServesModern: true,
 		CacheHints:          modernCacheHints,
+		ToolInputSchema:     g.toolInputSchema,
 	})
 	g.connectInventory()
 	if g.opts.Hooks != nil {

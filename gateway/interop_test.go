@@ -429,7 +429,8 @@ func TestInteropGoSDKClient(t *testing.T) {
 	t.Run("tools", func(t *testing.T) {
 		rec := &goSDKRecorder{nonce: nonce(t)}
 		// Default session options: the go-sdk first tries server/discover
-		// (protocol 2026-07-28) and falls back to initialize.
+		// (protocol 2026-07-28), which the gateway serves: the whole run
+		// is modern (sampling and elicitation as MRTR input requests).
 		wire := &wireLog{}
 		cs, err := gomcp.NewClient(&gomcp.Implementation{Name: "go-sdk-interop", Version: "1"}, rec.options()).
 			Connect(ctx, &gomcp.StreamableClientTransport{Endpoint: gw, HTTPClient: &http.Client{Transport: wire}}, nil)
@@ -438,8 +439,8 @@ func TestInteropGoSDKClient(t *testing.T) {
 		}
 		defer cs.Close()
 		ir := cs.InitializeResult()
-		if ir.ProtocolVersion != "2025-11-25" {
-			t.Errorf("negotiated protocol %q, want 2025-11-25", ir.ProtocolVersion)
+		if ir.ProtocolVersion != "2026-07-28" {
+			t.Errorf("negotiated protocol %q, want 2026-07-28", ir.ProtocolVersion)
 		}
 		if ir.ServerInfo == nil || ir.ServerInfo.Name != "mcpgate" {
 			t.Errorf("server info %+v, want mcpgate", ir.ServerInfo)
@@ -511,7 +512,8 @@ func TestInteropGoSDKClient(t *testing.T) {
 	t.Run("tasks", func(t *testing.T) {
 		rec := &goSDKRecorder{nonce: nonce(t)}
 		rt := &rawTransport{Transport: &gomcp.StreamableClientTransport{Endpoint: gw}}
-		cs, err := gomcp.NewClient(&gomcp.Implementation{Name: "go-sdk-interop-tasks", Version: "1"}, rec.options()).Connect(ctx, rt, nil)
+		// 2025-11-25 core tasks: the session is asked for that revision.
+		cs, err := gomcp.NewClient(&gomcp.Implementation{Name: "go-sdk-interop-tasks", Version: "1"}, rec.options()).Connect(ctx, rt, &gomcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {
 			t.Fatalf("connect: %v", err)
 		}

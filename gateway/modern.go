@@ -194,3 +194,16 @@ func modernWantsLog(ctx context.Context, params jsontext.Value) bool {
 	}
 	return mcp.LoggingLevel(stringOf(params, "level")).Enabled(m.LogLevel)
 }
+
+// toolInputSchema is the inputSchema of a tool of the caller's catalogue,
+// for the library's check of Mcp-Param-* headers (x-mcp-header) of a
+// modern tools/call. ctx is the HTTP request's.
+func (g *Gateway) toolInputSchema(ctx context.Context, name string) jsontext.Value {
+	principal := AnonymousPrincipal
+	if g.opts.Principal != nil {
+		if p := g.opts.Principal(ctx); p != "" {
+			principal = p
+		}
+	}
+	return valueOf(g.catalogTool(ctx, principal, name), "inputSchema")
+}

@@ -79,25 +79,34 @@ func missingTasksExtension(method string) error {
 // toolTaskSupport returns the execution.taskSupport of a tool of the
 // principal's catalogue ("" when unknown or absent).
 func (g *Gateway) toolTaskSupport(ctx context.Context, principal, name string) string {
-	cat, err := g.catalog(ctx, principal)
-	if err != nil || name == "" {
+	raw := g.catalogTool(ctx, principal, name)
+	if raw == nil {
 		return ""
 	}
-	for _, raw := range cat.items[kindTool] {
-		if stringOf(raw, "name") != name {
-			continue
-		}
-		v, ok, _ := jsonraw.GetPath(raw, "execution", "taskSupport")
-		if !ok {
-			return ""
-		}
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			return ""
-		}
-		return s
+	v, ok, _ := jsonraw.GetPath(raw, "execution", "taskSupport")
+	if !ok {
+		return ""
 	}
-	return ""
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// catalogTool returns a tool of the principal's catalogue, as listed, or
+// nil.
+func (g *Gateway) catalogTool(ctx context.Context, principal, name string) jsontext.Value {
+	cat, err := g.catalog(ctx, principal)
+	if err != nil || name == "" {
+		return nil
+	}
+	for _, raw := range cat.items[kindTool] {
+		if stringOf(raw, "name") == name {
+			return raw
+		}
+	}
+	return nil
 }
 
 // modernCreatedTask turns the 2025-11-25 CreateTaskResult the gateway

@@ -54,6 +54,8 @@ func modernPost(t *testing.T, url, user, method string, params map[string]any) *
 	}
 	meta[mcp.MetaClientInfo] = map[string]string{"name": "modern-" + user, "version": "1"}
 	params["_meta"] = meta
+	extra, _ := params[extraHeaders].(map[string]string)
+	delete(params, extraHeaders)
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": method, "params": params})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +76,9 @@ func modernPost(t *testing.T, url, user, method string, params map[string]any) *
 		req.Header.Set("Mcp-Name", id)
 	}
 	req.Header.Set("X-Test-User", user)
+	for k, v := range extra {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +105,10 @@ func modernPost(t *testing.T, url, user, method string, params map[string]any) *
 	}
 	return r
 }
+
+// extraHeaders is the params key of modernPost's extra HTTP headers
+// (taken out of the params).
+const extraHeaders = "\x00headers"
 
 // readModernResponse returns the response message with an id from a JSON
 // or SSE body.
@@ -727,5 +736,30 @@ func TestModernListen(t *testing.T) {
 	}
 	if m := next(t, alice); m.Method != mcp.NotificationToolsListChanged {
 		t.Errorf("alice: %s %s", m.Method, m.Params)
+	}
+}
+
+// TestModernParamHeaders: the Mcp-Param-* headers of a modern tools/call
+// are checked against the x-mcp-header annotations of the upstream's
+// tool, as listed in the caller's catalogue.
+func TestModernParamHeaders(t *testing.T) {
+	up := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "1"}, nil)
+	up.AddTool(&mcp.Tool{Name: "geo", InputSchema: jsontext.Value(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)}, textTool("geo"))
+	upURL, _ := httpUpstreamServer(t, up)
+	_, url, _ := governedGatewayG(t, config.Upstream{Name: "up", URL: upURL, Prefix: ptr("")}, `@id("all") permit(principal, action, resource);`)
+	call := func(header string) *modernReply {
+		p := map[string]any{"name": "geo", "arguments": map[string]string{"region": "eu"}}
+		if header != "" {
+			p[extraHeaders] = map[string]string{"Mcp-Param-Region": header}
+		}
+		return modernPost(t, url, "alice", mcp.MethodToolsCall, p)
+	}
+	if r := call("eu"); r.err != nil || textOf(t, r) != "geo" {
+		t.Errorf("matching header: %v %v", r.err, r.result)
+	}
+	for _, h := range []string{"", "us"} {
+		if r := call(h); r.err == nil || r.err.Code != mcp.CodeHeaderMismatch || r.status != http.StatusBadRequest {
+			t.Errorf("header %q: status %d %v", h, r.status, r.err)
+		}
 	}
 }

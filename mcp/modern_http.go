@@ -135,7 +135,7 @@ func (s *Server) checkModernHTTP(r *http.Request, req *jsonrpc.Request) (*Reques
 	if !IsModernProtocolVersion(meta.ProtocolVersion) {
 		return nil, UnsupportedProtocolVersionError(meta.ProtocolVersion)
 	}
-	if err := s.checkRequestHeaders(r.Header, req); err != nil {
+	if err := s.checkRequestHeaders(r.Context(), r.Header, req); err != nil {
 		return nil, err
 	}
 	return meta, nil
@@ -156,7 +156,7 @@ func nameSource(method string) string {
 
 // checkRequestHeaders checks Mcp-Method, Mcp-Name and the Mcp-Param-*
 // headers of a tools/call against the request body.
-func (s *Server) checkRequestHeaders(hdr http.Header, req *jsonrpc.Request) error {
+func (s *Server) checkRequestHeaders(ctx context.Context, hdr http.Header, req *jsonrpc.Request) error {
 	mv, ok := headerValue(hdr, headerMcpMethod)
 	if !ok {
 		return HeaderMismatchError("the Mcp-Method header is required")
@@ -205,6 +205,15 @@ func (s *Server) checkRequestHeaders(hdr http.Header, req *jsonrpc.Request) erro
 	s.mu.Lock()
 	st, ok := s.tools.get(body)
 	s.mu.Unlock()
+	if !ok && s.opts.ToolInputSchema != nil {
+		// A Handler's tool (the gateway's catalogue).
+		if schema := s.opts.ToolInputSchema(ctx, body); len(schema) > 0 {
+			if hs := toolParamHeaders(schema); len(hs) > 0 {
+				return checkParamHeaders(hdr, hs, p.Arguments)
+			}
+		}
+		return nil
+	}
 	if !ok || len(st.headers) == 0 {
 		return nil // an unknown tool fails later with "unknown tool"
 	}

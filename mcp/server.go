@@ -125,6 +125,12 @@ type ServerOptions struct {
 	// without a session), subscriptions/listen included. A server with a
 	// Handler serves only legacy sessions unless it is set.
 	HandlerServesModern bool
+	// ToolInputSchema, if set, returns the inputSchema of a tool a
+	// Handler serves (nil if unknown), so that the Mcp-Param-* headers of
+	// a modern tools/call are checked against its x-mcp-header
+	// annotations as for the server's own tools. ctx is the HTTP
+	// request's.
+	ToolInputSchema func(ctx context.Context, name string) jsontext.Value
 
 	now func() time.Time // the clock, for tests
 }
