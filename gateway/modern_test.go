@@ -24,6 +24,7 @@ import (
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/policy"
+	"github.com/mcpgate/mcpgate/policy/ratelimit"
 	"github.com/mcpgate/mcpgate/store"
 )
 
@@ -761,5 +762,75 @@ func TestModernParamHeaders(t *testing.T) {
 		if r := call(h); r.err == nil || r.err.Code != mcp.CodeHeaderMismatch || r.status != http.StatusBadRequest {
 			t.Errorf("header %q: status %d %v", h, r.status, r.err)
 		}
+	}
+}
+
+// TestModernRateLimitShared: a user's rate limit is one bucket whichever
+// generation the calls come in.
+func TestModernRateLimitShared(t *testing.T) {
+	lc, err := ratelimit.ParseConfig([]byte("limits:\n  - match: {tool: \"up/whoami\"}\n    per: [user]\n    rate: 2/min\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := ratelimit.NewLimiter(lc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := httpUpstream(t, "up")
+	g, err := New(&config.Config{Upstreams: []config.Upstream{{Name: "up", URL: url, Prefix: ptr("")}}}, &Options{
+		Principal: func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
+		Limiter:   lim,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gw := userHeaderGateway(t, g)
+	callText(t, connectAs(t, gw, "alice"), "whoami")
+	if r := modernPost(t, gw, "alice", mcp.MethodToolsCall, map[string]any{"name": "whoami"}); r.err != nil {
+		t.Fatalf("second call (modern): %v", r.err)
+	}
+	if r := modernPost(t, gw, "alice", mcp.MethodToolsCall, map[string]any{"name": "whoami"}); r.err == nil || r.err.Code != CodeRateLimited {
+		t.Errorf("third call (modern): %v, want rate limited", r.err)
+	}
+}
+
+// TestModernRelayedRequestDenied: policy over requests upstreams send
+// toward clients applies to modern clients as to legacy ones: a denied
+// sampling never reaches the client, and the same denial is recorded.
+func TestModernRelayedRequestDenied(t *testing.T) {
+	url, st := governedGateway(t, config.Upstream{Name: "up", URL: controlledUpstream(t), Prefix: ptr("")},
+		`@id("all") permit(principal, action, resource);
+@id("no-sampling") forbid(principal, action == Action::"sampling/createMessage", resource);`)
+	ctx := context.Background()
+	c := mcp.NewClient(&mcp.Implementation{Name: "legacy", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			t.Error("the legacy client was asked for sampling")
+			return nil, errors.New("no")
+		},
+	})
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: userTransport{"bob"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	n := auditCount(t, st)
+	_, lerr := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask"})
+	legacyRecs := relayedRecords(t, st, n)
+
+	n = auditCount(t, st)
+	r := modernPost(t, url, "bob", mcp.MethodToolsCall, map[string]any{"name": "ask"})
+	if string(r.result["resultType"]) == `"input_required"` {
+		t.Errorf("the modern client was asked: %v", r.result)
+	}
+	modernRecs := relayedRecords(t, st, n)
+	if lerr == nil || r.err == nil || jsonrpc.ErrorCode(lerr) != r.err.Code {
+		t.Errorf("legacy %v, modern %v: want the same error", lerr, r.err)
+	}
+	if len(legacyRecs) == 0 || !slices.Equal(legacyRecs, modernRecs) || !strings.Contains(strings.Join(modernRecs, "\n"), "decision=deny") {
+		t.Errorf("relayed records:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
 	}
 }
