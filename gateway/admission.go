@@ -203,9 +203,19 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	if ds.modern && (method == mcp.MethodTasksGet || method == mcp.MethodTasksUpdate || method == mcp.MethodTasksCancel) && !hasTasksExtension(ctx) {
 		return nil, g.refuse(ctx, c, outcomeRefused, missingTasksExtension(method))
 	}
-	if why, ok := modernRefused[method]; ok && ds.modern {
-		err := jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "method %q is not served by the gateway: %s", method, why)
-		return nil, g.refuse(ctx, c, outcomeRefused, err)
+	if ds.modern && method == mcp.MethodTasksUpdate {
+		if g.revoked(ctx, ds) {
+			return nil, g.refuse(ctx, c, outcomeRevoked, &jsonrpc.Error{Code: CodeRevoked, Message: "access of this user or client has been revoked"})
+		}
+		p, err := jsonraw.Parse(params)
+		if err != nil {
+			return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
+		}
+		c.p = p
+		if c.mrtr, err = readMRTR(p); err != nil {
+			return nil, g.refuse(ctx, c, outcomeInvalid, err)
+		}
+		return g.modernTaskUpdate(withDownstream(ctx, ds), c) // modern_tasks.go
 	}
 	if ds.modern && method == mcp.MethodSubscriptionsListen {
 		if g.revoked(ctx, ds) {

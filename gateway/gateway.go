@@ -208,6 +208,9 @@ type Gateway struct {
 
 	// parking holds modern clients' calls waiting for input (modern_mrtr.go).
 	parking parking
+	// collectors fetch the input requests of modern owners' tasks
+	// (modern_tasks.go).
+	collectors taskCollectors
 	// listeners are modern clients' subscriptions/listen streams
 	// (modern_listen.go).
 	listeners listeners

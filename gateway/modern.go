@@ -135,12 +135,6 @@ func stripModernParams(p *jsonraw.Object) error {
 	return p.Set("_meta", meta.Bytes())
 }
 
-// modernRefused are the modern methods the gateway does not serve yet,
-// with why.
-var modernRefused = map[string]string{
-	mcp.MethodTasksUpdate: "input for tasks is not relayed to tasks of 2026-07-28 clients yet",
-}
-
 // approvalInputKey is the key of the approval's input request in an
 // input_required result.
 const approvalInputKey = "mcpgate/approval"

@@ -85,6 +85,7 @@ type parkedCall struct {
 	events                        chan parkEvent
 	cancel                        context.CancelFunc // ends the upstream call
 	asks                          atomic.Int64       // requests so far, for keys
+	changed                       chan struct{}      // a task collector's request came (modern_tasks.go); nil for calls
 
 	// Guarded by parking.mu.
 	pending *inputAsk   // the request the client was asked, while parked

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
@@ -171,6 +174,11 @@ func (g *Gateway) modernTaskAnswer(ctx context.Context, c *call, res any, err er
 		raw = b
 	}
 	out := modernTaskState(raw)
+	if out["status"] == string(mcp.TaskStatusInputRequired) {
+		if reqs := g.taskInputs(ctx, c); reqs != nil {
+			out["inputRequests"] = reqs
+		}
+	}
 	switch out["status"] {
 	case string(mcp.TaskStatusCompleted), string(mcp.TaskStatusFailed):
 		// The outcome, inlined: fetched as the legacy tasks/result.
@@ -238,4 +246,182 @@ func withoutRelatedTask(r any) any {
 		return r
 	}
 	return o.Bytes()
+}
+
+// Input for tasks of modern clients.
+//
+// A 2025-11-25 upstream task that needs input sends its request
+// (elicitation, sampling, roots) on the stream of a tasks/result call.
+// When a modern owner's tasks/get finds the task input_required, the
+// gateway makes that tasks/result call itself, in the background, as a
+// parked call (modern_mrtr.go): the upstream's request passes relay
+// admission, is kept, and is shown by tasks/get as the task's
+// inputRequests; tasks/update brings the answer, which is the upstream
+// request's result. The same bounds apply as to parked calls (the
+// principal's count, the TTL); one collector per task at a time.
+
+// taskCollectors are the tasks/result calls in progress for modern
+// owners' tasks, by gateway task id.
+type taskCollectors struct {
+	mu sync.Mutex
+	by map[string]*parkedCall
+}
+
+// taskInputWait bounds how long a tasks/get waits for the upstream's
+// request once it started the collector.
+const taskInputWait = 5 * time.Second
+
+// taskInputs returns the requests a modern owner's input_required task
+// waits for (nil if none), starting the collector if it is not running
+// (and then waiting up to taskInputWait for its first request).
+func (g *Gateway) taskInputs(ctx context.Context, c *call) map[string]*mcp.InputRequest {
+	tc := &g.collectors
+	tc.mu.Lock()
+	if tc.by == nil {
+		tc.by = make(map[string]*parkedCall)
+	}
+	pc := tc.by[c.name]
+	started := pc == nil
+	if started {
+		pc = g.startCollector(ctx, c)
+		if pc == nil {
+			tc.mu.Unlock()
+			return nil
+		}
+		tc.by[c.name] = pc
+	}
+	tc.mu.Unlock()
+	deadline := time.NewTimer(taskInputWait)
+	defer deadline.Stop()
+	for {
+		g.parking.mu.Lock()
+		ask := pc.pending
+		g.parking.mu.Unlock()
+		if ask != nil {
+			return map[string]*mcp.InputRequest{ask.key: {Method: ask.method, Params: ask.params}}
+		}
+		if !started {
+			return nil // an answered request: the task goes on
+		}
+		select {
+		case <-pc.changed:
+		case <-deadline.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// startCollector calls tasks/result upstream for a modern owner's task,
+// as a parked call whose events a pump goroutine records. Called with
+// g.collectors.mu held.
+func (g *Gateway) startCollector(ctx context.Context, c *call) *parkedCall {
+	cs, err := c.up.sessionAs(ctx, c.ds.principal, g.taskProfile(ctx, c.up, c.name))
+	if err != nil {
+		return nil
+	}
+	params, err := json.Marshal(map[string]string{"taskId": c.task.UpstreamTaskID})
+	if err != nil {
+		return nil
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	pc := &parkedCall{id: newID(), principal: c.ds.principal, method: mcp.MethodTasksUpdate, target: c.name, ds: c.ds,
+		events: make(chan parkEvent, 8), cancel: cancel, changed: make(chan struct{}, 1)}
+	bctx = context.WithValue(bctx, parkedCallKey{}, pc)
+	go func() {
+		_, err := g.call(bctx, c.ds.ss, cs, c.up, mcp.MethodTasksResult, params)
+		pc.events <- parkEvent{err: err}
+	}()
+	go g.pumpCollector(pc)
+	return pc
+}
+
+// pumpCollector records a collector's events: a request parks it (shown
+// by tasks/get), the end of the tasks/result call forgets it.
+func (g *Gateway) pumpCollector(pc *parkedCall) {
+	defer func() {
+		g.parking.done(pc)
+		pc.cancel()
+		g.collectors.mu.Lock()
+		if g.collectors.by[pc.target] == pc {
+			delete(g.collectors.by, pc.target)
+		}
+		g.collectors.mu.Unlock()
+	}()
+	for ev := range pc.events {
+		if ev.ask == nil {
+			return
+		}
+		if err := g.parking.park(pc, ev.ask); err != nil {
+			return
+		}
+		select {
+		case pc.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// modernTaskUpdate serves tasks/update: the task must be the principal's
+// (and visible to it, as for tasks/get); the answers go to the requests
+// its collector holds.
+func (g *Gateway) modernTaskUpdate(ctx context.Context, c *call) (any, error) {
+	if err := resolveTask(g, ctx, c); err != nil {
+		var re *refusal
+		if errors.As(err, &re) {
+			return nil, g.refuse(ctx, c, re.outcome, re.err)
+		}
+		return nil, g.refuse(ctx, c, outcomeUnknown, err)
+	}
+	// Answering a task's requests is decided as reading the task.
+	gc := *c
+	gc.method = mcp.MethodTasksGet
+	d := g.decideCall(&gc)
+	rec := &audit.Record{User: c.ds.principal, Client: c.ds.clientID, Upstream: c.res.Upstream, Action: c.method, Target: c.name,
+		PolicyVersion: d.PolicyVersion, Policies: d.Policies, Decision: audit.DecisionAllow, Phase: audit.PhaseDecided}
+	if !d.Allow {
+		rec.Decision, rec.Outcome = audit.DecisionDeny, audit.OutcomeDenied
+		_ = g.auditAppend(ctx, rec)
+		return nil, deniedError(mcp.MethodTasksGet, c.res, d)
+	}
+	if err := g.auditAppend(ctx, rec); err != nil {
+		return nil, err
+	}
+	g.collectors.mu.Lock()
+	pc := g.collectors.by[c.name]
+	g.collectors.mu.Unlock()
+	delivered := 0
+	if pc != nil {
+		g.parking.mu.Lock()
+		ask := pc.pending
+		answer, ok := c.mrtr.responses[ask.keyOrEmpty()]
+		if ask != nil && ok && answer.Kind() != 'n' {
+			pc.pending = nil
+			pc.timer.Stop()
+		} else {
+			ask = nil
+		}
+		g.parking.mu.Unlock()
+		if ask != nil {
+			ask.answer <- answer
+			delivered++
+		}
+	}
+	done := &audit.Record{User: rec.User, Client: rec.Client, Upstream: rec.Upstream, Action: rec.Action, Target: rec.Target,
+		Decision: rec.Decision, PolicyVersion: rec.PolicyVersion, Policies: rec.Policies, Phase: audit.PhaseCompleted, Outcome: audit.OutcomeOK}
+	if delivered == 0 {
+		done.Outcome = "ignored"
+		done.Error = "no request of the task waits for these answers"
+	}
+	_ = g.auditAppend(ctx, done)
+	return struct{}{}, nil
+}
+
+// keyOrEmpty is the ask's key, "" for nil.
+func (a *inputAsk) keyOrEmpty() string {
+	if a == nil {
+		return ""
+	}
+	return a.key
 }

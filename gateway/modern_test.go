@@ -270,8 +270,8 @@ func TestModernDiscoverAndLists(t *testing.T) {
 			t.Errorf("%s refused without a record", m)
 		}
 	}
-	if r := modernPost(t, ps.url, "bob", mcp.MethodTasksUpdate, map[string]any{"taskId": "t1", "_meta": withExt}); r.err == nil || r.err.Code != jsonrpc.CodeMethodNotFound {
-		t.Errorf("tasks/update: %v", r.err)
+	if r := modernPost(t, ps.url, "bob", mcp.MethodTasksUpdate, map[string]any{"taskId": "t1", "_meta": withExt}); r.err == nil || r.err.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("tasks/update of an unknown task: %v", r.err)
 	}
 	// The gateway keeps no session for modern requests.
 	for r, err := range ps.audit.ReadAudit(context.Background(), 1) {
@@ -832,5 +832,93 @@ func TestModernRelayedRequestDenied(t *testing.T) {
 	}
 	if len(legacyRecs) == 0 || !slices.Equal(legacyRecs, modernRecs) || !strings.Contains(strings.Join(modernRecs, "\n"), "decision=deny") {
 		t.Errorf("relayed records:\nlegacy:\n%s\nmodern:\n%s", strings.Join(legacyRecs, "\n"), strings.Join(modernRecs, "\n"))
+	}
+}
+
+// TestModernTaskInput: a legacy upstream task that needs input, owned by
+// a modern client: tasks/get shows the request, tasks/update answers it,
+// and the task completes; another user cannot answer it.
+func TestModernTaskInput(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "asker", Version: "1"}, &mcp.ServerOptions{
+		TaskStore: mcp.NewMemoryTaskStore(&mcp.MemoryTaskStoreOptions{PollInterval: 50 * time.Millisecond}),
+	})
+	s.AddTool(&mcp.Tool{Name: "ask", InputSchema: jsontext.Value(`{"type":"object"}`), Execution: &mcp.ToolExecution{TaskSupport: mcp.TaskSupportOptional}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "name?", RequestedSchema: &mcp.ElicitationSchema{
+				Type: "object", Properties: map[string]mcp.PrimitiveSchemaDefinition{"name": {Type: "string"}}}})
+			if err != nil {
+				return nil, err
+			}
+			name, _ := res.Content["name"].(string)
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello " + name}}}, nil
+		})
+	upURL, _ := httpUpstreamServer(t, s)
+	_, url, st := governedGatewayG(t, config.Upstream{Name: "a", URL: upURL}, `@id("all") permit(principal, action, resource);`)
+	withExt := map[string]any{mcp.MetaClientCapabilities: jsontext.Value(`{"elicitation":{"form":{}},"extensions":{"` + mcp.ExtensionTasks + `":{}}}`)}
+
+	r := modernPost(t, url, "alice", mcp.MethodToolsCall, map[string]any{"name": "a_ask", "_meta": withExt})
+	if r.err != nil || string(r.result["resultType"]) != `"task"` {
+		t.Fatalf("call: %v %v", r.err, r.result)
+	}
+	var id string
+	if err := json.Unmarshal(r.result["taskId"], &id); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (string, map[string]jsontext.Value) {
+		g := modernPost(t, url, "alice", mcp.MethodTasksGet, map[string]any{"taskId": id, "_meta": withExt})
+		if g.err != nil {
+			t.Fatalf("tasks/get: %v", g.err)
+		}
+		var status string
+		if err := json.Unmarshal(g.result["status"], &status); err != nil {
+			t.Fatal(err)
+		}
+		return status, g.result
+	}
+	var key string
+	for deadline := time.Now().Add(30 * time.Second); key == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no input request shown")
+		}
+		status, res := get()
+		if status != "input_required" || res["inputRequests"] == nil {
+			continue
+		}
+		var reqs map[string]struct {
+			Method string `json:"method"`
+		}
+		if err := json.Unmarshal(res["inputRequests"], &reqs); err != nil {
+			t.Fatal(err)
+		}
+		for k, ir := range reqs {
+			if ir.Method != mcp.MethodElicitationCreate {
+				t.Errorf("input request %s", ir.Method)
+			}
+			key = k
+		}
+	}
+	answer := map[string]any{key: map[string]any{"action": "accept", "content": map[string]string{"name": "Ada"}}}
+	if o := modernPost(t, url, "bob", mcp.MethodTasksUpdate, map[string]any{"taskId": id, "inputResponses": answer, "_meta": withExt}); o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("bob's tasks/update: %v", o.err)
+	}
+	if u := modernPost(t, url, "alice", mcp.MethodTasksUpdate, map[string]any{"taskId": id, "inputResponses": answer, "_meta": withExt}); u.err != nil {
+		t.Fatalf("tasks/update: %v", u.err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the task did not complete")
+		}
+		if status, res := get(); status == "completed" {
+			if !strings.Contains(string(res["result"]), "hello Ada") {
+				t.Errorf("result %s", res["result"])
+			}
+			break
+		}
+	}
+	if !slices.ContainsFunc(records(t, st, mcp.MethodElicitationCreate), func(r *store.AuditRecord) bool { return r.Decision == audit.DecisionAllow && r.User == "alice" }) {
+		t.Error("no allowed elicitation/create record")
+	}
+	if !slices.ContainsFunc(records(t, st, mcp.MethodTasksUpdate), func(r *store.AuditRecord) bool { return r.Outcome == audit.OutcomeOK && r.User == "alice" }) {
+		t.Error("no tasks/update record")
 	}
 }
