@@ -3,7 +3,8 @@
 # everything-server with an empty prefix, for running the server conformance suite through the
 # gateway. MODE "http" starts everything-server on a free loopback port and makes it a
 # Streamable HTTP upstream; MODE "stdio" has the gateway start it as a stdio upstream.
-# BIN holds the built mcpgate and everything-server binaries. The processes share this
+# BIN holds the built mcpgate and everything-server binaries. GATEWAY_FIXTURE_ROOTS sets the
+# HTTP upstream's roots setting (default none; the gateway-2026 run uses relay). The processes share this
 # script's process group, which scripts/conformance.sh stops as a whole.
 set -euo pipefail
 mode=$1 addr=$2 bin=$3
@@ -30,6 +31,7 @@ http)
 		    url: http://127.0.0.1:$port/mcp
 		    transport: streamable
 		    prefix: ""
+		    roots: ${GATEWAY_FIXTURE_ROOTS:-none}
 	YAML
 	;;
 stdio)
