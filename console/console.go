@@ -165,12 +165,15 @@ func New(opts *Options) (*Console, error) {
 	if err := c.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
 		return nil, err
 	}
+	if c.opts.SessionTTL <= 0 {
+		c.opts.SessionTTL = DefaultSessionTTL
+	}
 	name := "mcpgate-console-session"
 	if c.secure {
 		name = "__Secure-" + name
 	}
 	c.session = approval.NewSessionCookie(approval.SessionCookieOptions{
-		Name: name, Path: c.basePath + "/", Secure: c.secure, TTL: opts.SessionTTL,
+		Name: name, Path: c.basePath + "/", Secure: c.secure, TTL: c.opts.SessionTTL,
 		Purpose: "mcpgate console session", Now: c.now,
 	})
 	return c, nil

@@ -362,7 +362,8 @@ func (g *Gateway) Server() *mcp.Server { return g.server }
 // bounds on sessions), the probes /healthz and /readyz (never behind
 // authentication); with auth "oauth", also the
 // authorization server under /oauth and the metadata documents, and both
-// MCP endpoints require a bearer token issued for /mcp.
+// MCP endpoints require a bearer token issued for /mcp. With
+// Options.Console, the web console is under /console/ (its own sign-in).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	sopts := mcp.StreamableHTTPOptions{Logger: g.logger}
