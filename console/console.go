@@ -106,7 +106,7 @@ type Options struct {
 	SessionTTL time.Duration
 	// Role returns a user's role (RoleViewer, RoleApprover,
 	// RoleAdministrator) or "" for none; asked on every request.
-	Role func(user string) string
+	Role func(ctx context.Context, user string) string
 
 	// Store is the identity store (clients' admission status, live
 	// tokens); Inventory the identity graph; Revoker the gateway's
@@ -262,7 +262,7 @@ func (c *Console) signedIn(r *http.Request) (*user, bool) {
 	if !ok {
 		return nil, false
 	}
-	role := c.opts.Role(who)
+	role := c.opts.Role(r.Context(), who)
 	if role == "" {
 		return nil, false
 	}
@@ -295,7 +295,7 @@ func (c *Console) redeemTicket(w http.ResponseWriter, r *http.Request) bool {
 		c.message(w, http.StatusUnauthorized, "Sign-in expired", "This sign-in link is no longer valid.", c.basePath+"/")
 		return true
 	}
-	role := c.opts.Role(who)
+	role := c.opts.Role(r.Context(), who)
 	if role == "" {
 		c.log.WarnContext(r.Context(), "console: signed-in user has no console role", "user", who)
 		c.record(r.Context(), &audit.Record{User: who, Action: ActionRefused, Target: "sign-in", Outcome: audit.OutcomeDenied, Error: "not a console user"})

@@ -1,11 +1,15 @@
 package config
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Console configures the web console at /console/ (docs/console.md): who
 // may sign in to it and what each may do. Users sign in through the
 // built-in authorization server (auth "oauth"), so the names are local
-// user names or token subjects. A user named in no list (and no
+// user names or token subjects; an entry "group:NAME" names every local
+// user in group NAME. A user named in no list (and no
 // approvals.approvers) is refused.
 type Console struct {
 	// Viewers may read every page and the read-only API.
@@ -27,20 +31,37 @@ const (
 	RoleAdministrator = "administrator"
 )
 
-// ConsoleRole returns the console role of user: RoleAdministrator,
-// RoleApprover (console.approvers or approvals.approvers), RoleViewer,
-// or RoleNone. Without a console section every user has RoleNone.
-func (c *Config) ConsoleRole(user string) string {
+// ConsoleGroupPrefix starts an entry of a console list that names a group.
+const ConsoleGroupPrefix = "group:"
+
+// ConsoleRole returns the console role of user, a member of groups:
+// RoleAdministrator, RoleApprover (console.approvers or
+// approvals.approvers), RoleViewer, or RoleNone; the highest that names
+// the user or one of the groups. Without a console section every user
+// has RoleNone.
+func (c *Config) ConsoleRole(user string, groups []string) string {
 	cs := c.Console
 	if cs == nil || user == "" {
 		return RoleNone
 	}
+	names := func(list []string) bool {
+		for _, e := range list {
+			if g, ok := strings.CutPrefix(e, ConsoleGroupPrefix); ok {
+				if slices.Contains(groups, g) {
+					return true
+				}
+			} else if e == user {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
-	case slices.Contains(cs.Administrators, user):
+	case names(cs.Administrators):
 		return RoleAdministrator
-	case slices.Contains(cs.Approvers, user), c.Approvals != nil && slices.Contains(c.Approvals.Approvers, user):
+	case names(cs.Approvers), c.Approvals != nil && slices.Contains(c.Approvals.Approvers, user):
 		return RoleApprover
-	case slices.Contains(cs.Viewers, user):
+	case names(cs.Viewers):
 		return RoleViewer
 	}
 	return RoleNone
@@ -59,8 +80,8 @@ func (cs *Console) validate(v *validator, c *Config) {
 		users []string
 	}{{"viewers", cs.Viewers}, {"approvers", cs.Approvers}, {"administrators", cs.Administrators}} {
 		for i, u := range l.users {
-			if u == "" {
-				v.add("console.%s[%d]: empty user name", l.name, i)
+			if u == "" || u == ConsoleGroupPrefix {
+				v.add("console.%s[%d]: empty user or group name", l.name, i)
 			}
 		}
 	}

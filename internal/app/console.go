@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+
 	"github.com/mcpgate/mcpgate/console"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
@@ -23,7 +25,7 @@ func (a *App) console(cfg *config.Config, db *sqlite.Store, gopts *gateway.Optio
 		SignIn:      as,
 		TicketParam: authserver.SignInTicketParam,
 		SignOutURL:  urlPath(as.Issuer()) + "/logout",
-		Role:        cfg.ConsoleRole,
+		Role:        consoleRole(cfg, db),
 		Store:       db,
 		Inventory:   gopts.Inventory,
 		Revoker:     gopts.Revoker,
@@ -44,4 +46,17 @@ func (a *App) console(cfg *config.Config, db *sqlite.Store, gopts *gateway.Optio
 	}
 	gopts.Console = c.Handler()
 	return nil
+}
+
+// consoleRole returns the console's Role: the configuration's role of
+// the user, with the groups of a local user (store.User.Groups) for the
+// "group:NAME" entries.
+func consoleRole(cfg *config.Config, db *sqlite.Store) func(ctx context.Context, user string) string {
+	return func(ctx context.Context, user string) string {
+		var groups []string
+		if u, err := db.GetUser(ctx, user); err == nil {
+			groups = u.Groups
+		}
+		return cfg.ConsoleRole(user, groups)
+	}
 }
