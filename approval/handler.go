@@ -160,6 +160,13 @@ type detail struct {
 	SignOutCSRF string
 }
 
+// ArgumentsText returns a call's arguments as approvers read them on the
+// approval pages (and the web console): the canonical form the approval
+// is bound to, indented, with invisible and direction-changing
+// characters shown as \u escapes; note says why the text differs from
+// the arguments, if it does.
+func ArgumentsText(args jsontext.Value) (text, note string) { return prettyArguments(args) }
+
 // prettyArguments returns the arguments as the approver should read
 // them: the canonical form the approval is bound to, indented.
 func prettyArguments(args jsontext.Value) (text, note string) {

@@ -616,9 +616,29 @@ func (c *Console) policyRequest(r *http.Request, b *dryRun) (*policy.Request, er
 	return req, nil
 }
 
+// pendingApproval is an approval with its arguments as approvers read
+// them (approval.ArgumentsText): exactly what the approval is bound to,
+// with invisible characters escaped, so that nothing is lost by a
+// browser's JSON parsing (large numbers) or hidden on the page.
+type pendingApproval struct {
+	*approval.Approval `json:",inline"`
+	ArgumentsText      string `json:"arguments_text"`
+	ArgumentsNote      string `json:"arguments_note,omitempty"`
+}
+
+func withText(as []*approval.Approval) []pendingApproval {
+	out := make([]pendingApproval, 0, len(as))
+	for _, a := range as {
+		p := pendingApproval{Approval: a}
+		p.ArgumentsText, p.ArgumentsNote = approval.ArgumentsText(a.Request.Arguments)
+		out = append(out, p)
+	}
+	return out
+}
+
 // approvalsView is GET /api/approvals.
 type approvalsView struct {
-	Pending []*approval.Approval `json:"pending"`
+	Pending []pendingApproval `json:"pending"`
 	// History is the approval.decided records of the audit log, newest
 	// first (at most 100).
 	History []*audit.Record `json:"history"`
@@ -630,13 +650,13 @@ func (c *Console) serveApprovals(w http.ResponseWriter, r *http.Request) {
 		c.unavailable(w, "approvals")
 		return
 	}
-	v := approvalsView{Pending: []*approval.Approval{}, History: []*audit.Record{}}
+	v := approvalsView{History: []*audit.Record{}}
 	p, err := svc.Pending(r.Context())
 	if err != nil {
 		c.internal(w, r, "reading pending approvals", err)
 		return
 	}
-	v.Pending = append(v.Pending, p...)
+	v.Pending = withText(p)
 	if st := c.opts.AuditStore; st != nil {
 		res, err := searchAudit(r.Context(), st, &auditQuery{Action: approval.ActionDecided, Limit: 100})
 		if err != nil {
@@ -663,7 +683,7 @@ func (c *Console) serveApproval(w http.ResponseWriter, r *http.Request) {
 		c.internal(w, r, "reading the approval", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, withText([]*approval.Approval{a})[0])
 }
 
 // decision is the body of POST /api/approvals/{id}.

@@ -524,7 +524,7 @@ func TestApprovals(t *testing.T) {
 	carol := w.signIn("carol")
 	var v approvalsView
 	carol.get("/console/api/approvals").decode(t, &v)
-	if len(v.Pending) != 1 || v.Pending[0].ID != a.ID || string(v.Pending[0].Request.Arguments) != `{"env":"prod"}` {
+	if len(v.Pending) != 1 || v.Pending[0].ID != a.ID || string(v.Pending[0].Request.Arguments) != `{"env":"prod"}` || v.Pending[0].ArgumentsText != "{\n  \"env\": \"prod\"\n}" {
 		t.Fatalf("pending: %+v", v.Pending)
 	}
 	if r := carol.post("/console/api/approvals/"+a.ID, `{"decision":"maybe"}`); r.code != http.StatusBadRequest {
@@ -547,6 +547,17 @@ func TestApprovals(t *testing.T) {
 	if len(v.Pending) != 0 || len(v.History) != 1 || v.History[0].User != "carol" {
 		t.Errorf("after: pending %d, history %+v", len(v.Pending), v.History)
 	}
+	// Invisible characters reach the approver escaped.
+	h, err := w.apps.Request(ctx, &approval.Request{Principal: "alice", Tool: "files/deploy", Arguments: jsontext.Value(`{"env":"pro\u200bd"}`), PolicyVersion: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one pendingApproval
+	carol.get("/console/api/approvals/"+h.ID).decode(t, &one)
+	if !strings.Contains(one.ArgumentsText, `pro\u200bd`) || one.ArgumentsNote == "" {
+		t.Errorf("arguments as shown: %q (%q)", one.ArgumentsText, one.ArgumentsNote)
+	}
+
 	// Nobody decides on their own request.
 	b, err := w.apps.Request(ctx, &approval.Request{Principal: "carol", Tool: "files/deploy", Arguments: jsontext.Value(`{"env":"prod"}`), PolicyVersion: "v1"})
 	if err != nil {

@@ -317,7 +317,7 @@ async function approvalsPage() {
     const note = el("input", { type: "text", placeholder: "note (optional)", size: 24 });
     return el("tr", { "data-approval": a.ID },
       el("td", {}, when(a.CreatedAt)), el("td", {}, a.Request.Principal), el("td", {}, short(a.Request.Client, 40)),
-      el("td", {}, a.Request.Tool), el("td", {}, el("pre", {}, JSON.stringify(a.Request.Arguments === undefined ? null : a.Request.Arguments, null, 2))),
+      el("td", {}, a.Request.Tool), el("td", {}, a.arguments_note ? el("div", { class: "warnc" }, a.arguments_note) : null, el("pre", { class: "arguments" }, a.arguments_text || "(no arguments)")),
       el("td", {}, (a.Request.Policies || []).join(", "), el("div", { class: "muted mono" }, "v " + short(a.Request.PolicyVersion, 10))),
       el("td", {}, when(a.ExpiresAt)),
       el("td", {}, note, el("div", {},
