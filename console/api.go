@@ -473,10 +473,13 @@ type policies struct {
 	Version    string   `json:"version,omitempty"`
 	Count      int      `json:"count"`
 	Paths      []string `json:"paths"`
-	// History is the policy.changed records of the audit log, newest
-	// first: each version loaded since the log began (within the
-	// search bound).
+	// History is the records of the audit log that name the policy
+	// version in force, newest first: config.loaded at each start,
+	// config.reload at each configuration reload, policy.changed at each
+	// reload of the policy files (within the search bound).
 	History []*audit.Record `json:"history"`
+	// OnDisk is the policy files as they are now, with their version.
+	OnDisk *onDisk `json:"on_disk"`
 }
 
 func (c *Console) servePolicies(w http.ResponseWriter, r *http.Request) {
@@ -486,9 +489,10 @@ func (c *Console) servePolicies(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := c.opts.Policy; e != nil {
 		p.Configured, p.Version, p.Count = true, e.Version(), e.Len()
+		p.OnDisk = readPolicyFiles(c.opts.PolicyPaths)
 	}
 	if st := c.opts.AuditStore; st != nil {
-		res, err := searchAudit(r.Context(), st, &auditQuery{Action: "policy.", Limit: 50, Scan: MaxAuditScan})
+		res, err := searchAudit(r.Context(), st, &auditQuery{prefixes: []string{"policy.", "config."}, Limit: 50, Scan: MaxAuditScan})
 		if err != nil {
 			c.internal(w, r, "reading the audit log", err)
 			return

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ type auditQuery struct {
 	Since, Until time.Time
 	// Limit and Scan are the bounds above.
 	Limit, Scan int
+	// prefixes, if set, keeps only records whose action starts with one
+	// of them and that name a policy version (the history of versions).
+	prefixes []string
 }
 
 // auditResult is the answer of a search: matching records, newest first.
@@ -52,6 +56,9 @@ type auditResult struct {
 }
 
 func (q *auditQuery) match(r *audit.Record) bool {
+	if q.prefixes != nil && (r.PolicyVersion == "" || !slices.ContainsFunc(q.prefixes, func(p string) bool { return strings.HasPrefix(r.Action, p) })) {
+		return false
+	}
 	if q.Principal != "" && !containsFold(r.User, q.Principal) && !containsFold(r.Client, q.Principal) && !containsFold(r.Session, q.Principal) {
 		return false
 	}

@@ -511,6 +511,9 @@ func TestDryRun(t *testing.T) {
 	if !p.Configured || p.Count != 3 || p.Version == "" {
 		t.Errorf("policies: %+v", p)
 	}
+	if d := p.OnDisk; d == nil || len(d.Files) != 1 || d.Files[0].Name != "p.cedar" || !strings.Contains(d.Files[0].Text, "no-mallory") || d.Version != p.Version {
+		t.Errorf("policy files on disk: %+v (loaded version %s)", d, p.Version)
+	}
 }
 
 func TestApprovals(t *testing.T) {

@@ -298,9 +298,25 @@ async function policiesPage() {
       : el("p", {}, "No policies are configured: every request is allowed."),
     el("h2", {}, "Dry run"), el("p", { class: "muted" }, "Could this principal make this call with these arguments? Decided by the policies in force; nothing is called."),
     f, out,
+    policyFiles(p),
     el("h2", {}, "History of versions"),
     table(["#", "Time", "Version", "Outcome", "Detail"], p.history.map((r) => el("tr", {},
       el("td", { class: "num" }, r.seq), el("td", {}, when(r.time)), el("td", { class: "mono" }, r.policy_version || "-"), el("td", {}, r.outcome || "-"), el("td", {}, r.error || r.target || "")))));
+}
+
+// policyFiles shows the policy files as they are on disk, and whether
+// they are the set in force.
+function policyFiles(p) {
+  const d = p.on_disk;
+  if (!d) return null;
+  const same = d.version && d.version === p.version;
+  return el("div", { id: "policy-files" }, el("h2", {}, "Policy set"),
+    el("p", { class: same ? "good" : "warnc" }, same ? "The files below are the set in force (version " + d.version + ")."
+      : "The files on disk (version " + (d.version || "?") + ") differ from the set in force (" + p.version + "): they changed and were not reloaded yet, or do not load." ),
+    d.error ? el("pre", { class: "bad" }, d.error) : null,
+    d.files.map((f) => el("details", {}, el("summary", { class: "mono" }, f.name, " ", el("span", { class: "muted" }, f.path)),
+      f.error ? el("p", { class: "bad" }, f.error) : el("pre", {}, f.text))),
+    d.truncated ? el("p", { class: "muted" }, "More files than shown.") : null);
 }
 
 // ---- Approvals ----
