@@ -287,6 +287,28 @@ func TestConsoleInABrowser(t *testing.T) {
 		carol.open("approvals", "approvals")
 		carol.waitFor("the decision in the history", `[...document.querySelectorAll("td")].some(td => td.textContent === "carol")`)
 		carol.shot("approvals-history")
+
+		// The approval pages (the link URL-mode elicitation sends) share
+		// the sign-in, and sign out with their own button.
+		carol.run("opening the approval pages",
+			chromedp.Navigate(w.base+"/approvals/"),
+			chromedp.WaitVisible(chromedp.CSS(`form.signout button`)))
+		carol.shot("approval-pages")
+		carol.run("signing out of the approval pages",
+			chromedp.Click(chromedp.CSS(`form.signout button`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="/oauth/logout"] button`)))
+		carol.shot("approval-pages-signed-out")
+		// End the authorization server's sign-in as that button does (a
+		// POST to /oauth/logout; posted from the console's page, whose
+		// script may fetch), then the approval pages ask for the password
+		// again: their own cookie is gone too.
+		carol.run("opening the console", chromedp.Navigate(w.base+"/console/"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="overview"]`)))
+		if st := value(carol, "signing out of the authorization server", chromedp.Evaluate[int64](`fetch("/oauth/logout", {method: "POST"}).then(r => r.status)`, chromedp.EvalAwaitPromise)); st != 204 {
+			t.Errorf("POST /oauth/logout: HTTP %d", st)
+		}
+		carol.run("opening the approval pages again",
+			chromedp.Navigate(w.base+"/approvals/"),
+			chromedp.WaitVisible(chromedp.CSS(`#password`)))
 	})
 
 	bob := newConsoleUser(t, browser, w.base, "bob", dir)
