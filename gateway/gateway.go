@@ -134,6 +134,10 @@ type Options struct {
 	// TracerProvider, if set, traces every client request (tracing.go).
 	// Nil means no traces.
 	TracerProvider trace.TracerProvider
+
+	// Console, if set, is the web console (package console), mounted at
+	// /console/ beside the MCP endpoints and never on their path.
+	Console http.Handler
 }
 
 // Gateway fronts the configured upstream servers.
@@ -358,7 +362,8 @@ func (g *Gateway) Server() *mcp.Server { return g.server }
 // bounds on sessions), the probes /healthz and /readyz (never behind
 // authentication); with auth "oauth", also the
 // authorization server under /oauth and the metadata documents, and both
-// MCP endpoints require a bearer token issued for /mcp.
+// MCP endpoints require a bearer token issued for /mcp. With
+// Options.Console, the web console is under /console/ (its own sign-in).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	sopts := mcp.StreamableHTTPOptions{Logger: g.logger}
@@ -415,6 +420,10 @@ func (g *Gateway) Handler() http.Handler {
 		pages := http.StripPrefix("/approvals", g.opts.Approvals.Handler())
 		mux.Handle("/approvals/", pages)
 		mux.Handle("/approvals", http.RedirectHandler("/approvals/", http.StatusMovedPermanently))
+	}
+	if g.opts.Console != nil {
+		mux.Handle("/console/", http.StripPrefix("/console", g.opts.Console))
+		mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	}
 	g.upAuth.Mount(mux)
 	return mux
