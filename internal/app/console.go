@@ -6,8 +6,8 @@ import (
 	"github.com/mcpgate/mcpgate/console"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/oauth/authserver"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // console builds the web console when the configuration has a console
@@ -15,7 +15,7 @@ import (
 // gateway to mount at /console/. Users sign in through the built-in
 // authorization server (Validate requires auth "oauth" and a data
 // directory).
-func (a *App) console(cfg *config.Config, db *sqlite.Store, gopts *gateway.Options) error {
+func (a *App) console(cfg *config.Config, db datadir.DB, gopts *gateway.Options) error {
 	if cfg.Console == nil || gopts.Auth == nil || db == nil {
 		return nil
 	}
@@ -51,7 +51,7 @@ func (a *App) console(cfg *config.Config, db *sqlite.Store, gopts *gateway.Optio
 // consoleRole returns the console's Role: the configuration's role of
 // the user, with the groups of a local user (store.User.Groups) for the
 // "group:NAME" entries.
-func consoleRole(cfg *config.Config, db *sqlite.Store) func(ctx context.Context, user string) string {
+func consoleRole(cfg *config.Config, db datadir.DB) func(ctx context.Context, user string) string {
 	return func(ctx context.Context, user string) string {
 		var groups []string
 		if u, err := db.GetUser(ctx, user); err == nil {
