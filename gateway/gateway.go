@@ -152,6 +152,9 @@ type Gateway struct {
 	server    *mcp.Server
 	auth      *Auth // nil unless auth is "oauth"
 	taskStore store.GatewayTasks
+	// streamable is the Streamable HTTP handler Handler built (for the
+	// open-streams gauge).
+	streamable atomic.Pointer[mcp.StreamableHTTPHandler]
 	// upstreamClient is the default HTTP client for remote upstreams: its
 	// connection pool is sized for many concurrent calls to one upstream
 	// (http.DefaultTransport keeps only two idle connections per host, so
@@ -400,7 +403,9 @@ func (g *Gateway) Handler() http.Handler {
 		MaxSessions: g.limits.MaxLegacySessions, MaxSessionsPerPrincipal: g.limits.MaxSessionsPerPrincipal, MaxSessionsPerAddress: g.limits.MaxSessionsPerAddress}
 	// The bounds on requests in progress apply inside authentication,
 	// where the principal is known.
-	var streamable, legacy http.Handler = g.shedding(mcp.NewStreamableHTTPHandler(getServer, &sopts)), g.shedding(mcp.NewSSEHandler(getServer, legacyOpts))
+	sh := mcp.NewStreamableHTTPHandler(getServer, &sopts)
+	g.streamable.Store(sh)
+	var streamable, legacy http.Handler = g.shedding(sh), g.shedding(mcp.NewSSEHandler(getServer, legacyOpts))
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.Resource.Middleware(legacy)
