@@ -44,9 +44,10 @@ type ClientOptions struct {
 	// ModernOnly, with ProtocolVersion Version20260728, makes Connect fail
 	// with ErrNotModern instead of falling back to initialize.
 	ModernOnly bool
-	// ProbeTimeout bounds the server/discover probe of a dual-era client;
-	// a server silent that long is taken to be legacy. Zero means
-	// DefaultProbeTimeout.
+	// ProbeTimeout bounds the server/discover probe of a dual-era client
+	// on a connection transport (stdio): a server silent that long is
+	// taken to be legacy. Zero means DefaultProbeTimeout. Over HTTP the
+	// probe is bounded by the Connect context only.
 	ProbeTimeout time.Duration
 	// MaxInputRounds bounds the input_required rounds (MRTR) of one
 	// modern request. Zero means DefaultMaxInputRounds.

@@ -25,9 +25,10 @@ import (
 
 // Defaults of the modern client.
 const (
-	// DefaultProbeTimeout bounds the server/discover probe when
-	// ClientOptions.ProbeTimeout is zero: a server that has not answered
-	// by then is taken to be legacy (the spec's stdio rule).
+	// DefaultProbeTimeout bounds the server/discover probe on connection
+	// transports (stdio, in-memory) when ClientOptions.ProbeTimeout is
+	// zero: a server that has not answered by then is taken to be legacy
+	// (the spec's stdio rule). Over HTTP the probe has no bound of its own.
 	DefaultProbeTimeout = 10 * time.Second
 	// DefaultMaxInputRounds bounds the input_required rounds of one
 	// request when ClientOptions.MaxInputRounds is zero.
@@ -168,12 +169,19 @@ func (cs *ClientSession) probe(ctx context.Context, eng *engine) (*modernClient,
 	if hc, ok := eng.conn.(headerCarrier); ok {
 		m.headers = hc.carriesHeaders()
 	}
-	d := c.opts.ProbeTimeout
-	if d <= 0 {
-		d = DefaultProbeTimeout
+	// A silent server is a legacy one only on a connection transport
+	// (stdio): over HTTP every request gets an answer, and the first one
+	// may take long (an authorization flow runs inside it).
+	pctx := ctx
+	if !m.headers {
+		d := c.opts.ProbeTimeout
+		if d <= 0 {
+			d = DefaultProbeTimeout
+		}
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
 	}
-	pctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
 	var raw jsontext.Value
 	var err error
 	for attempt := 0; ; attempt++ {
