@@ -749,3 +749,23 @@ func (cs *ClientSession) DiscoverResult() *DiscoverResult {
 	}
 	return nil
 }
+
+// IsModernOnlyRefusal reports whether err, from a legacy Connect
+// (initialize), is the refusal of a server that serves modern revisions
+// only: a -32022 error whose data.supported names a modern version this
+// package speaks, or a -32020 error (a modern server's complaint about
+// missing 2026-07-28 headers). A client may then connect again with
+// ClientOptions.ProtocolVersion set to Version20260728.
+func IsModernOnlyRefusal(err error) bool {
+	me, ok := modernError(err).(*ModernError)
+	if !ok {
+		return false
+	}
+	switch me.Err.Code {
+	case CodeUnsupportedProtocolVersion:
+		return slices.ContainsFunc(me.Supported, IsModernProtocolVersion)
+	case CodeHeaderMismatch:
+		return true
+	}
+	return false
+}

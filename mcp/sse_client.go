@@ -333,6 +333,10 @@ func (c *autoConn) choose(conn Connection) {
 	close(c.ready)
 }
 
+// carriesHeaders implements headerCarrier: both transports it may choose
+// are HTTP (the HTTP+SSE one ignores the per-request headers).
+func (c *autoConn) carriesHeaders() bool { return true }
+
 // Write sends msg. The first write decides the transport.
 func (c *autoConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if a := c.conn(); a != nil {
