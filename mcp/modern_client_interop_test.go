@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -126,48 +127,7 @@ func startTSServer(t *testing.T) string {
 	cmd := exec.Command(node, "server.mjs")
 	cmd.Dir = dir
 	cmd.Stderr = &testLogWriter{t: t}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // the server exits when its stdin closes
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
-				port <- p
-			}
-		}
-		close(port)
-	}()
-	select {
-	case p, ok := <-port:
-		if !ok {
-			t.Fatal("the TypeScript server exited before listening")
-		}
-		return "http://127.0.0.1:" + p + "/mcp"
-	case <-time.After(60 * time.Second):
-		t.Fatal("the TypeScript server did not start within 60s")
-	}
-	return ""
+	return startListening(t, cmd, "TypeScript server")
 }
 
 type testLogWriter struct{ t *testing.T }
@@ -230,5 +190,110 @@ func TestInteropTypeScriptModernServer(t *testing.T) {
 	_, err = legacy.Connect(ctx, &StreamableClientTransport{Endpoint: url}, nil)
 	if !errors.Is(modernError(errors.Unwrap(err)), ErrUnsupportedProtocolVersion) && !strings.Contains(err.Error(), "-32022") {
 		t.Errorf("legacy client against a modern-only server: %v", err)
+	}
+}
+
+// startMCPGoServer builds and runs testdata/mcpgo2026 (mcp-go v1.6.0
+// serving 2026-07-28 only, a module of its own) and returns its endpoint.
+// It skips when the module cannot be built outside CI (no module proxy).
+func startMCPGoServer(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped in -short mode: it builds a separate module")
+	}
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	bin := filepath.Join(t.TempDir(), "mcpgo2026")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
+	build.Dir = filepath.Join("testdata", "mcpgo2026")
+	if out, err := build.CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("building testdata/mcpgo2026: %v\n%s", err, out)
+		}
+		t.Skipf("building testdata/mcpgo2026 (mcp-go v1.6.0) failed, module proxy unreachable? %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Stderr = &testLogWriter{t: t}
+	return startListening(t, cmd, "mcp-go server")
+}
+
+// startListening starts cmd, which prints "LISTENING <port>" and exits
+// when its stdin closes, and returns its /mcp endpoint.
+func startListening(t *testing.T, cmd *exec.Cmd, what string) string {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close() // the server exits when its stdin closes
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	port := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
+				port <- p
+			}
+		}
+		close(port)
+	}()
+	select {
+	case p, ok := <-port:
+		if !ok {
+			t.Fatalf("the %s exited before listening", what)
+		}
+		return "http://127.0.0.1:" + p + "/mcp"
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the %s did not start within 60s", what)
+	}
+	return ""
+}
+
+func TestInteropMCPGoModernServer(t *testing.T) {
+	url := startMCPGoServer(t)
+	ctx := testCtx(t)
+	c := newModernTestClient(&ClientOptions{ModernOnly: true, ElicitationHandler: func(_ context.Context, r *ElicitRequest) (*ElicitResult, error) {
+		return &ElicitResult{Action: ElicitActionAccept, Content: map[string]any{"name": "Ada"}}, nil
+	}})
+	cs, err := c.Connect(ctx, &StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if cs.ProtocolVersion() != Version20260728 || cs.ID() != "" {
+		t.Fatalf("version %q, session %q", cs.ProtocolVersion(), cs.ID())
+	}
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lt.Tools) != 2 {
+		t.Errorf("tools = %+v", lt.Tools)
+	}
+	for name, want := range map[string]string{"add": "5", "greet": "hello Ada (state round-1)"} {
+		res, err := cs.CallTool(ctx, &CallToolParams{Name: name, Arguments: jsontext.Value(`{"a":2,"b":3}`)})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if res.IsError || len(res.Content) == 0 || res.Content[0].(*TextContent).Text != want {
+			t.Errorf("%s = %+v, want %q", name, res, want)
+		}
 	}
 }
