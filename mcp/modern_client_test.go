@@ -342,3 +342,26 @@ func TestCheckHeaderAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// TestModernClientStdio runs the stdio probe through CommandTransport
+// against this package's Server and the official Go SDK's (v1.8.0), which
+// both answer server/discover; the legacy fallback on a connection
+// transport is in TestModernClientInMemory.
+func TestModernClientStdio(t *testing.T) {
+	for mode, want := range map[string]string{"server": Version20260728, "gosdk": Version20260728} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := testCtx(t)
+			cs, err := newModernTestClient(nil).Connect(ctx, &CommandTransport{Command: ctHelperCommand(mode)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if got := cs.ProtocolVersion(); got != want {
+				t.Errorf("version %q, want %q", got, want)
+			}
+			if _, err := cs.ListTools(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
