@@ -203,6 +203,14 @@ func (cs *ClientSession) probe(ctx context.Context, eng *engine) (*modernClient,
 		if err := json.Unmarshal(raw, res); err != nil {
 			return nil, fmt.Errorf("mcp: decoding %s result: %w", MethodServerDiscover, err)
 		}
+		if len(res.SupportedVersions) == 0 {
+			// Not a DiscoverResult: a legacy server that answers any
+			// method.
+			if c.opts.ModernOnly {
+				return nil, fmt.Errorf("%w (%s answered without supportedVersions)", ErrNotModern, MethodServerDiscover)
+			}
+			return nil, nil
+		}
 		if !slices.Contains(res.SupportedVersions, m.version) {
 			return cs.noModernVersion(res.SupportedVersions)
 		}

@@ -365,3 +365,19 @@ func TestModernClientStdio(t *testing.T) {
 		})
 	}
 }
+
+// TestModernClientProbeAnsweredByAnything: a stdio server that answers every
+// request with the same result (no supportedVersions) is taken to be
+// legacy: the client goes on to initialize (whose answer, without a
+// protocol version, then fails the connection).
+func TestModernClientProbeAnsweredByAnything(t *testing.T) {
+	ctx := testCtx(t)
+	_, err := newModernTestClient(nil).Connect(ctx, &CommandTransport{Command: ctHelperCommand("echo")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "server chose unsupported protocol version") {
+		t.Fatalf("Connect = %v, want the failure of the legacy initialize", err)
+	}
+	_, err = newModernTestClient(&ClientOptions{ModernOnly: true}).Connect(ctx, &CommandTransport{Command: ctHelperCommand("echo")}, nil)
+	if !errors.Is(err, ErrNotModern) {
+		t.Fatalf("ModernOnly Connect = %v, want ErrNotModern", err)
+	}
+}
