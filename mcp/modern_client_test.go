@@ -381,3 +381,34 @@ func TestModernClientProbeAnsweredByAnything(t *testing.T) {
 		t.Fatalf("ModernOnly Connect = %v, want ErrNotModern", err)
 	}
 }
+
+// TestModernClientAutoTransportFallsBack: a legacy Streamable HTTP server
+// that answers the probe with a bare 400 stays on Streamable HTTP (the
+// refused probe does not make AutoClientTransport switch to HTTP+SSE).
+func TestModernClientAutoTransportFallsBack(t *testing.T) {
+	srv := NewServer(&Implementation{Name: "old", Version: "1"}, &ServerOptions{LegacyOnly: true})
+	srv.AddTool(&Tool{Name: "echo"}, func(context.Context, *CallToolRequest) (*CallToolResult, error) {
+		return &CallToolResult{Content: []Content{&TextContent{Text: "hi"}}}, nil
+	})
+	h := NewStreamableHTTPHandler(func(*http.Request) *Server { return srv }, nil)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Mcp-Method") == MethodServerDiscover {
+			http.Error(w, "Bad Request: no session", http.StatusBadRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { h.Close(); ts.Close() })
+	ctx := testCtx(t)
+	cs, err := newModernTestClient(nil).Connect(ctx, &AutoClientTransport{Endpoint: ts.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if cs.ProtocolVersion() != LatestProtocolVersion || cs.ID() == "" {
+		t.Fatalf("version %q, session %q: want a legacy Streamable HTTP session", cs.ProtocolVersion(), cs.ID())
+	}
+	if _, err := cs.CallTool(ctx, &CallToolParams{Name: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -358,6 +358,11 @@ func (c *autoConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		c.choose(c.first)
 		return nil
 	}
+	if r, ok := msg.(*jsonrpc.Request); ok && r.Method == MethodServerDiscover {
+		// A refused 2026-07-28 probe says nothing about the transport: the
+		// initialize that follows decides it.
+		return err
+	}
 	if !errors.As(err, &se) || se.Method != http.MethodPost ||
 		(se.StatusCode != http.StatusBadRequest && se.StatusCode != http.StatusNotFound && se.StatusCode != http.StatusMethodNotAllowed) {
 		return err
