@@ -489,11 +489,16 @@ func (cs *ClientSession) modernCall(ctx context.Context, m *modernClient, method
 			if round++; round > maxRounds {
 				return nil, fmt.Errorf("%w: %s asked for input more than %d times", ErrTooManyInputRounds, method, maxRounds)
 			}
-			answers, err := cs.answerInput(ctx, head.InputRequests)
-			if err != nil {
-				return nil, err
+			extra = map[string]any{}
+			if len(head.InputRequests) > 0 {
+				answers, err := cs.answerInput(ctx, head.InputRequests)
+				if err != nil {
+					return nil, err
+				}
+				extra["inputResponses"] = answers
 			}
-			extra = map[string]any{"inputResponses": answers}
+			// Without inputRequests the request is retried at once, with
+			// the requestState if there is one.
 			if head.RequestState != nil {
 				extra["requestState"] = *head.RequestState
 			}
@@ -520,9 +525,6 @@ func (cs *ClientSession) modernCall(ctx context.Context, m *modernClient, method
 // the client's handlers (elicitation, sampling, roots), as if the server
 // had sent them as requests.
 func (cs *ClientSession) answerInput(ctx context.Context, reqs map[string]*rawInputRequest) (map[string]jsontext.Value, error) {
-	if len(reqs) == 0 {
-		return nil, errors.New("mcp: input_required result without inputRequests")
-	}
 	out := make(map[string]jsontext.Value, len(reqs))
 	for key, r := range reqs {
 		if r == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -410,5 +412,62 @@ func TestModernClientAutoTransportFallsBack(t *testing.T) {
 	}
 	if _, err := cs.CallTool(ctx, &CallToolParams{Name: "echo"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestModernClientStateOnlyRound: an input_required result with a
+// requestState and no inputRequests is retried at once with the state.
+func TestModernClientStateOnlyRound(t *testing.T) {
+	var calls int
+	var mu sync.Mutex
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID     jsontext.Value `json:"id"`
+			Method string         `json:"method"`
+			Params struct {
+				RequestState   *string        `json:"requestState"`
+				InputResponses jsontext.Value `json:"inputResponses"`
+			} `json:"params"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &req, json.RejectUnknownMembers(false)); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var result string
+		switch req.Method {
+		case MethodServerDiscover:
+			result = `{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}}}`
+		case MethodToolsCall:
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			switch {
+			case req.Params.RequestState == nil:
+				result = `{"resultType":"input_required","requestState":"later"}`
+			case *req.Params.RequestState == "later" && req.Params.InputResponses == nil:
+				result = `{"resultType":"complete","content":[{"type":"text","text":"done"}]}`
+			default:
+				result = `{"resultType":"complete","isError":true,"content":[]}`
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, req.ID, result)
+	}))
+	defer ts.Close()
+	ctx := testCtx(t)
+	cs, err := newModernTestClient(nil).Connect(ctx, &StreamableClientTransport{Endpoint: ts.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &CallToolParams{Name: "x", Arguments: jsontext.Value(`{}`)})
+	if err != nil || res.IsError || len(res.Content) != 1 {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Errorf("%d tools/call requests, want 2", calls)
 	}
 }
