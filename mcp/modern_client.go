@@ -427,7 +427,7 @@ type resultHead struct {
 	ResultType    string                      `json:"resultType"`
 	InputRequests map[string]*rawInputRequest `json:"inputRequests"`
 	RequestState  *string                     `json:"requestState"`
-	TTLMs         *int64                      `json:"ttlMs"`
+	TTLMs         *float64                    `json:"ttlMs"` // lenient: hints are advisory
 	CacheScope    string                      `json:"cacheScope"`
 }
 
@@ -476,13 +476,15 @@ func (cs *ClientSession) modernCall(ctx context.Context, m *modernClient, method
 			return nil, err
 		}
 		var head resultHead
-		if err := json.Unmarshal(raw, &head); err != nil {
-			return nil, fmt.Errorf("mcp: decoding %s result: %w", method, err)
+		if len(raw) > 0 && raw.Kind() == '{' {
+			if err := json.Unmarshal(raw, &head); err != nil {
+				return nil, fmt.Errorf("mcp: decoding %s result: %w", method, err)
+			}
 		}
 		switch head.ResultType {
 		case "", ResultTypeComplete:
 			if h, ok := ctx.Value(cacheHintsKey{}).(*CacheHints); ok && h != nil && head.TTLMs != nil {
-				*h = CacheHints{TTL: time.Duration(*head.TTLMs) * time.Millisecond, Scope: head.CacheScope}
+				*h = CacheHints{TTL: time.Duration(*head.TTLMs * float64(time.Millisecond)), Scope: head.CacheScope}
 			}
 			return raw, nil
 		case ResultTypeInputRequired:
