@@ -54,7 +54,8 @@ type approverKey struct{}
 //
 // GET / lists pending approvals, GET /{id} shows one with its decision
 // form, POST /{id} records a decision (form fields decision=approve|deny,
-// note, csrf_token).
+// note, csrf_token). With browser sign-in, POST /signout (field
+// csrf_token) signs the browser out.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.serveList)
@@ -69,6 +70,10 @@ func (s *Service) Handler() http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		if s.approver == nil && s.authenticate == nil && s.browser == nil {
 			s.page(w, http.StatusForbidden, "Approvals unavailable", "No approver sign-in is configured, so approvals cannot be decided here.", "")
+			return
+		}
+		if r.URL.Path == signOutPath {
+			s.serveSignOut(w, r)
 			return
 		}
 		if s.redeemTicket(w, r) {
@@ -130,7 +135,11 @@ func (s *Service) serveList(w http.ResponseWriter, r *http.Request) {
 	for i, a := range pending {
 		rows[i] = listRow{a, s.link(a.ID)}
 	}
-	s.render(w, http.StatusOK, "list", map[string]any{"Title": "Pending approvals", "Approver": approverOf(r.Context()), "Rows": rows, "Now": s.now()})
+	data := map[string]any{"Title": "Pending approvals", "Approver": approverOf(r.Context()), "Rows": rows, "Now": s.now()}
+	if so := s.signOutLink(); so != "" {
+		data["SignOut"], data["SignOutCSRF"] = so, s.csrfToken(w, r)
+	}
+	s.render(w, http.StatusOK, "list", data)
 }
 
 // detail is the data of the detail page.
@@ -145,7 +154,18 @@ type detail struct {
 	Self      bool
 	CSRF      string
 	List      string
+	// SignOut is the action of the sign-out form ("" without browser
+	// sign-in), SignOutCSRF its token.
+	SignOut     string
+	SignOutCSRF string
 }
+
+// ArgumentsText returns a call's arguments as approvers read them on the
+// approval pages (and the web console): the canonical form the approval
+// is bound to, indented, with invisible and direction-changing
+// characters shown as \u escapes; note says why the text differs from
+// the arguments, if it does.
+func ArgumentsText(args jsontext.Value) (text, note string) { return prettyArguments(args) }
 
 // prettyArguments returns the arguments as the approver should read
 // them: the canonical form the approval is bound to, indented.
@@ -214,6 +234,9 @@ func (s *Service) serveDetail(w http.ResponseWriter, r *http.Request) {
 	d.CanDecide = a.Status == StatusPending && !d.Self
 	if d.CanDecide {
 		d.CSRF = s.csrfToken(w, r)
+	}
+	if d.SignOut = s.signOutLink(); d.SignOut != "" {
+		d.SignOutCSRF = s.csrfToken(w, r)
 	}
 	s.render(w, http.StatusOK, "detail", d)
 }
@@ -363,11 +386,12 @@ const pagesText = `
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em;text-align:left;vertical-align:top}
 th{width:12em}pre{background:#f5f5f5;padding:.8em;overflow:auto;white-space:pre-wrap;word-break:break-all}
-.who{color:#666;float:right}button{font-size:1em;padding:.4em 1.2em;margin-right:1em}
+.who{color:#666;float:right}.signout{display:inline;margin-left:1em}.signout button{font-size:.9em;padding:.1em .6em;margin:0}button{font-size:1em;padding:.4em 1.2em;margin-right:1em}
 .approve{background:#176f2c;color:#fff;border:0}.deny{background:#a61b1b;color:#fff;border:0}
 textarea{width:100%;height:4em}.warn{background:#fff4d6;padding:.6em}
 </style></head><body>
-{{if .Approver}}<div class="who">Signed in as {{visible .Approver}}</div>{{end}}{{end}}
+{{if .Approver}}<div class="who">Signed in as {{visible .Approver}}{{if .SignOut}}
+<form class="signout" method="post" action="{{.SignOut}}"><input type="hidden" name="csrf_token" value="{{.SignOutCSRF}}"><button type="submit">Sign out</button></form>{{end}}</div>{{end}}{{end}}
 
 {{define "foot"}}</body></html>
 {{end}}
@@ -376,6 +400,13 @@ textarea{width:100%;height:4em}.warn{background:#fff4d6;padding:.6em}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{if .Back}}<p><a href="{{.Back}}">Back</a></p>{{end}}
+{{template "foot" .}}{{end}}
+
+{{define "signedout"}}{{template "head" .}}
+<h1>Signed out</h1>
+<p>You are signed out of the approval pages.</p>
+{{if .SignOutURL}}<form method="post" action="{{.SignOutURL}}"><p><button type="submit">Also sign out of mcpgate</button>
+(ends the sign-in that would otherwise sign you in again without a password)</p></form>{{end}}
 {{template "foot" .}}{{end}}
 
 {{define "list"}}{{template "head" .}}

@@ -54,11 +54,15 @@ type SignInOptions struct {
 	// SessionTTL is how long a sign-in lasts; DefaultSessionTTL if zero
 	// or negative.
 	SessionTTL time.Duration
+	// SignOutURL, if set, is the sign-in page's own sign-out endpoint
+	// (POST; the authorization server's <issuer>/logout), offered after
+	// signing out of the pages so the browser can end that sign-in too.
+	SignOutURL string
 }
 
 type browserSignIn struct {
 	SignInOptions
-	key []byte
+	cookie *SessionCookie
 }
 
 // SetBrowserSignIn enables browser sign-in to the pages. Call it before
@@ -70,43 +74,24 @@ func (s *Service) SetBrowserSignIn(o SignInOptions) error {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = DefaultSessionTTL
 	}
-	b := &browserSignIn{SignInOptions: o, key: make([]byte, 32)}
-	rand.Read(b.key)
-	s.browser = b
+	name := "mcpgate-approval-session"
+	if s.secure {
+		// __Host- would need Path=/; the cookie is scoped to the pages'
+		// path.
+		name = "__Secure-" + name
+	}
+	s.browser = &browserSignIn{SignInOptions: o, cookie: NewSessionCookie(SessionCookieOptions{
+		Name: name, Path: s.basePath + "/", Secure: s.secure, TTL: o.SessionTTL, Purpose: "mcpgate approval session", Now: s.now,
+	})}
 	return nil
 }
 
 // sessionCookie returns the name of the sign-in cookie: __Secure-
-// prefixed over https. (__Host- would need Path=/; the cookie is scoped
-// to the pages' path.)
-func (s *Service) sessionCookie() string {
-	if s.secure {
-		return "__Secure-mcpgate-approval-session"
-	}
-	return "mcpgate-approval-session"
-}
-
-// sessionPath is the path the sign-in cookie is sent to.
-func (s *Service) sessionPath() string { return s.basePath + "/" }
-
-// sign returns the MAC of a session cookie's payload.
-func (b *browserSignIn) sign(payload string) []byte {
-	m := hmac.New(sha256.New, b.key)
-	m.Write([]byte("mcpgate approval session\x00" + payload))
-	return m.Sum(nil)
-}
+// prefixed over https.
+func (s *Service) sessionCookie() string { return s.browser.cookie.opts.Name }
 
 // setSession signs who in on the browser of w.
-func (s *Service) setSession(w http.ResponseWriter, who string) {
-	b := s.browser
-	exp := s.now().Add(b.SessionTTL).Unix()
-	payload := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(exp, 10) + "\x00" + who))
-	http.SetCookie(w, &http.Cookie{
-		Name: s.sessionCookie(), Value: payload + "." + base64.RawURLEncoding.EncodeToString(b.sign(payload)),
-		Path: s.sessionPath(), MaxAge: int(b.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
-	})
-}
+func (s *Service) setSession(w http.ResponseWriter, who string) { s.browser.cookie.Set(w, who) }
 
 // sessionApprover returns the approver signed in by the request's
 // session cookie, if it is valid, unexpired and names an approver.
@@ -115,16 +100,103 @@ func (s *Service) sessionApprover(r *http.Request) (string, bool) {
 	if b == nil {
 		return "", false
 	}
-	c, err := r.Cookie(s.sessionCookie())
-	if err != nil || len(c.Value) > 4096 {
+	who, ok := b.cookie.Identity(r)
+	if !ok || !b.MayApprove(who) {
 		return "", false
 	}
-	payload, mac, ok := strings.Cut(c.Value, ".")
+	return who, true
+}
+
+// SessionCookieOptions configure a SessionCookie.
+type SessionCookieOptions struct {
+	// Name is the cookie's name. Required.
+	Name string
+	// Path is the path the cookie is sent to, e.g. "/approvals/".
+	// Required.
+	Path string
+	// Secure marks the cookie Secure (pages served over https).
+	Secure bool
+	// TTL is how long a sign-in lasts; DefaultSessionTTL if zero or
+	// negative.
+	TTL time.Duration
+	// Purpose separates the signatures of different cookies made with
+	// the same kind of key; it is signed with every value.
+	Purpose string
+	// Now returns the current time; time.Now if nil.
+	Now func() time.Time
+}
+
+// SessionCookie is a browser sign-in kept in a cookie: the identity and
+// an expiry, signed (HMAC-SHA256) with a random key that lives as long as
+// the SessionCookie, so it cannot be forged or moved to another identity,
+// and ends when the process does. The cookie is HttpOnly, SameSite=Lax,
+// Secure when configured, and scoped to one path. The approval pages and
+// the web console (package console) each keep their sign-in in one.
+type SessionCookie struct {
+	opts SessionCookieOptions
+	key  []byte
+}
+
+// maxSessionCookie bounds the size of a session cookie value accepted.
+const maxSessionCookie = 4096
+
+// NewSessionCookie returns a SessionCookie with a new random key.
+func NewSessionCookie(o SessionCookieOptions) *SessionCookie {
+	if o.TTL <= 0 {
+		o.TTL = DefaultSessionTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &SessionCookie{opts: o, key: make([]byte, 32)}
+	rand.Read(c.key)
+	return c
+}
+
+// Name returns the cookie's name.
+func (c *SessionCookie) Name() string { return c.opts.Name }
+
+// sign returns the MAC of a cookie's payload.
+func (c *SessionCookie) sign(payload string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(c.opts.Purpose + "\x00" + payload))
+	return m.Sum(nil)
+}
+
+// Set signs who in on the browser of w.
+func (c *SessionCookie) Set(w http.ResponseWriter, who string) {
+	exp := c.opts.Now().Add(c.opts.TTL).Unix()
+	payload := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(exp, 10) + "\x00" + who))
+	http.SetCookie(w, &http.Cookie{
+		Name: c.opts.Name, Value: payload + "." + base64.RawURLEncoding.EncodeToString(c.sign(payload)),
+		Path: c.opts.Path, MaxAge: int(c.opts.TTL.Seconds()),
+		HttpOnly: true, Secure: c.opts.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Clear signs the browser of w out: it tells the browser to drop the
+// cookie. (A copy of the cookie kept elsewhere stays valid until it
+// expires: the value is signed, not stored.)
+func (c *SessionCookie) Clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: c.opts.Name, Value: "", Path: c.opts.Path, MaxAge: -1,
+		HttpOnly: true, Secure: c.opts.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Identity returns the identity signed in by the request's cookie, if
+// the cookie is genuine and unexpired.
+func (c *SessionCookie) Identity(r *http.Request) (string, bool) {
+	ck, err := r.Cookie(c.opts.Name)
+	if err != nil || len(ck.Value) > maxSessionCookie {
+		return "", false
+	}
+	payload, mac, ok := strings.Cut(ck.Value, ".")
 	if !ok {
 		return "", false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
-	if err != nil || !hmac.Equal(got, b.sign(payload)) {
+	if err != nil || !hmac.Equal(got, c.sign(payload)) {
 		return "", false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
@@ -133,13 +205,25 @@ func (s *Service) sessionApprover(r *http.Request) (string, bool) {
 	}
 	expText, who, ok := strings.Cut(string(raw), "\x00")
 	exp, err := strconv.ParseInt(expText, 10, 64)
-	if !ok || err != nil || who == "" || s.now().Unix() >= exp {
-		return "", false
-	}
-	if !b.MayApprove(who) {
+	if !ok || err != nil || who == "" || c.opts.Now().Unix() >= exp {
 		return "", false
 	}
 	return who, true
+}
+
+// RedeemTicket redeems the sign-in ticket carried by r in the query
+// parameter param, if there is one: has reports whether r carries one,
+// who is the identity it was issued to, and rest is r's query without it
+// (where the page should redirect the browser once signed in).
+func RedeemTicket(si BrowserSignIn, param string, r *http.Request) (who string, rest url.Values, has bool, err error) {
+	q := r.URL.Query()
+	if r.Method != http.MethodGet || !q.Has(param) {
+		return "", nil, false, nil
+	}
+	ticket := q.Get(param)
+	q.Del(param)
+	who, err = si.RedeemSignIn(r.Context(), ticket)
+	return who, q, true, err
 }
 
 // redeemTicket handles a request that returns from the sign-in page with
@@ -147,13 +231,13 @@ func (s *Service) sessionApprover(r *http.Request) (string, bool) {
 // without the ticket. It reports whether it answered the request.
 func (s *Service) redeemTicket(w http.ResponseWriter, r *http.Request) bool {
 	b := s.browser
-	if b == nil || r.Method != http.MethodGet || !r.URL.Query().Has(b.TicketParam) {
+	if b == nil {
 		return false
 	}
-	q := r.URL.Query()
-	ticket := q.Get(b.TicketParam)
-	q.Del(b.TicketParam)
-	who, err := b.SignIn.RedeemSignIn(r.Context(), ticket)
+	who, q, has, err := RedeemTicket(b.SignIn, b.TicketParam, r)
+	if !has {
+		return false
+	}
 	if err != nil {
 		s.log.InfoContext(r.Context(), "approval pages: sign-in ticket refused", "error", err)
 		s.page(w, http.StatusUnauthorized, "Sign-in expired", "This sign-in link is no longer valid. Open the approval link again to sign in.", "")
@@ -197,4 +281,44 @@ func (s *Service) unauthenticated(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("WWW-Authenticate", basicRealm)
 	s.page(w, http.StatusUnauthorized, "Sign-in required", "Sign in as an approver to see approval requests.", "")
+}
+
+// signOutPath is the path, under the pages' base path, that signs a
+// browser out (POST with the CSRF token).
+const signOutPath = "/signout"
+
+// signOutLink returns the action of the sign-out form, or "" when the
+// pages have no browser sign-in.
+func (s *Service) signOutLink() string {
+	if s.browser == nil {
+		return ""
+	}
+	return s.basePath + signOutPath
+}
+
+// serveSignOut signs the browser out of the pages: POST /signout with
+// the CSRF token, answered with a page that offers to end the sign-in
+// of the authorization server too.
+func (s *Service) serveSignOut(w http.ResponseWriter, r *http.Request) {
+	if s.browser == nil {
+		s.page(w, http.StatusNotFound, "Not found", "There is no browser sign-in to sign out of.", "")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.page(w, http.StatusMethodNotAllowed, "Sign out", "Signing out needs the sign-out button of an approval page.", s.listLink())
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.page(w, http.StatusBadRequest, "Bad request", "The sign-out form could not be read: "+err.Error(), s.listLink())
+		return
+	}
+	if err := s.checkCSRF(r); err != nil {
+		s.log.WarnContext(r.Context(), "approval pages: sign-out refused by CSRF check", "reason", err.Error())
+		s.page(w, http.StatusForbidden, "Sign-out refused", "This form could not be verified as coming from the approval pages. Open the approval pages again and sign out from there.", s.listLink())
+		return
+	}
+	s.browser.cookie.Clear(w)
+	s.render(w, http.StatusOK, "signedout", map[string]any{"Title": "Signed out", "SignOutURL": s.browser.SignOutURL})
 }

@@ -68,9 +68,10 @@
 //   - taskheld.go: held tasks across a restart: the call kept sealed with
 //     the record, held again at start-up, results kept like an upstream
 //     task's.
-//   - taskresult.go: results of tasks that ended, fetched once by the
-//     watcher and kept sealed (AES-256-GCM) with their digest, answered
-//     to their owner from the store.
+//   - taskresult.go: results of tasks that ended, fetched by the
+//     watcher (again, with back-off, when a fetch gets no answer) and
+//     kept sealed (AES-256-GCM) with their digest, answered to their
+//     owner from the store.
 //   - taskresume.go: tasks across a gateway restart: the upstream session
 //     state saved with each task, resumed at start-up; tasks the upstream
 //     no longer knows end as failed.

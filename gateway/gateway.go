@@ -134,6 +134,10 @@ type Options struct {
 	// TracerProvider, if set, traces every client request (tracing.go).
 	// Nil means no traces.
 	TracerProvider trace.TracerProvider
+
+	// Console, if set, is the web console (package console), mounted at
+	// /console/ beside the MCP endpoints and never on their path.
+	Console http.Handler
 }
 
 // Gateway fronts the configured upstream servers.
@@ -148,6 +152,9 @@ type Gateway struct {
 	server    *mcp.Server
 	auth      *Auth // nil unless auth is "oauth"
 	taskStore store.GatewayTasks
+	// streamable is the Streamable HTTP handler Handler built (for the
+	// open-streams gauge).
+	streamable atomic.Pointer[mcp.StreamableHTTPHandler]
 	// upstreamClient is the default HTTP client for remote upstreams: its
 	// connection pool is sized for many concurrent calls to one upstream
 	// (http.DefaultTransport keeps only two idle connections per host, so
@@ -375,7 +382,8 @@ func (g *Gateway) Server() *mcp.Server { return g.server }
 // bounds on sessions), the probes /healthz and /readyz (never behind
 // authentication); with auth "oauth", also the
 // authorization server under /oauth and the metadata documents, and both
-// MCP endpoints require a bearer token issued for /mcp.
+// MCP endpoints require a bearer token issued for /mcp. With
+// Options.Console, the web console is under /console/ (its own sign-in).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	sopts := mcp.StreamableHTTPOptions{Logger: g.logger}
@@ -412,7 +420,9 @@ func (g *Gateway) Handler() http.Handler {
 		MaxSessions: g.limits.MaxLegacySessions, MaxSessionsPerPrincipal: g.limits.MaxSessionsPerPrincipal, MaxSessionsPerAddress: g.limits.MaxSessionsPerAddress}
 	// The bounds on requests in progress apply inside authentication,
 	// where the principal is known.
-	var streamable, legacy http.Handler = g.shedding(mcp.NewStreamableHTTPHandler(getServer, &sopts)), g.shedding(mcp.NewSSEHandler(getServer, legacyOpts))
+	sh := mcp.NewStreamableHTTPHandler(getServer, &sopts)
+	g.streamable.Store(sh)
+	var streamable, legacy http.Handler = g.shedding(sh), g.shedding(mcp.NewSSEHandler(getServer, legacyOpts))
 	if g.auth != nil {
 		streamable = g.auth.protect(mux, streamable)
 		legacy = g.auth.Resource.Middleware(legacy)
@@ -432,6 +442,10 @@ func (g *Gateway) Handler() http.Handler {
 		pages := http.StripPrefix("/approvals", g.opts.Approvals.Handler())
 		mux.Handle("/approvals/", pages)
 		mux.Handle("/approvals", http.RedirectHandler("/approvals/", http.StatusMovedPermanently))
+	}
+	if g.opts.Console != nil {
+		mux.Handle("/console/", http.StripPrefix("/console", g.opts.Console))
+		mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	}
 	g.upAuth.Mount(mux)
 	return mux

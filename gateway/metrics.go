@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // Metrics.
@@ -26,7 +27,8 @@ import (
 // are read when Prometheus scrapes, and cost nothing per request.
 // docs/observability.md lists every metric.
 
-// approvalsScrapeTimeout bounds the query of pending approvals at a scrape.
+// approvalsScrapeTimeout bounds the query of pending approvals, and the
+// count of task records, at a scrape.
 const approvalsScrapeTimeout = 2 * time.Second
 
 // latencyBuckets are the bounds (seconds) of the latency histograms: from
@@ -178,6 +180,10 @@ func (m *metrics) upstreamTime(upstream string, d time.Duration) {
 // taskStatuses are the status label values of mcpgate_task_status_total.
 var taskStatuses = []string{"working", "input_required", "completed", "failed", "cancelled", "other"}
 
+// knownTaskStatuses are the task statuses of the specification (the label
+// values of taskStatuses but "other").
+var knownTaskStatuses = map[string]bool{"working": true, "input_required": true, "completed": true, "failed": true, "cancelled": true}
+
 // taskStatus counts a task created in, or changed to, status.
 func (m *metrics) taskStatus(status string) {
 	if m == nil {
@@ -219,12 +225,17 @@ var (
 		"Explicit syncs of the audit store to disk and the time they took.", nil, nil)
 	descApprovals = prometheus.NewDesc("mcpgate_approvals_pending",
 		"Approvals waiting for a decision.", nil, nil)
+	descStreams = prometheus.NewDesc("mcpgate_streams_open",
+		"Streams open on the Streamable HTTP endpoint: GET streams (standalone, resumptions, subscriptions/listen) and POST requests being answered.", nil, nil)
+	descTaskRecords = prometheus.NewDesc("mcpgate_task_records",
+		"Task records the gateway keeps (not expired), by status (working, input_required, completed, failed, cancelled, other).", []string{"status"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descTasks, descUpstreamState, descOverload,
-		descAuditRecords, descAuditCommits, descAuditPending, descAuditSync, descApprovals} {
+		descAuditRecords, descAuditCommits, descAuditPending, descAuditSync, descApprovals,
+		descStreams, descTaskRecords} {
 		ch <- d
 	}
 }
@@ -237,6 +248,28 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	watched := g.watcher.n
 	g.watcher.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(watched))
+	if h := g.streamable.Load(); h != nil {
+		ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(h.OpenStreams()))
+	}
+	if tc, ok := g.taskStore.(store.GatewayTaskCounter); ok {
+		ctx, cancel := context.WithTimeout(g.life, approvalsScrapeTimeout)
+		counts, err := tc.CountGatewayTasks(ctx, time.Now())
+		cancel()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(descTaskRecords, err)
+		} else {
+			byLabel := make(map[string]int, len(taskStatuses))
+			for _, st := range taskStatuses {
+				byLabel[st] = 0 // every status present, at 0 when none
+			}
+			for st, n := range counts {
+				byLabel[boundLabel(st, knownTaskStatuses)] += n
+			}
+			for st, n := range byLabel {
+				ch <- prometheus.MustNewConstMetric(descTaskRecords, prometheus.GaugeValue, float64(n), st)
+			}
+		}
+	}
 	for _, st := range g.UpstreamStates() {
 		ch <- prometheus.MustNewConstMetric(descUpstreamState, prometheus.GaugeValue, 1, st.Name, st.State)
 	}

@@ -161,6 +161,11 @@ func TestMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `mcpgate_requests_total{decision="allow",method="tools/call",outcome="ok",upstream="up"} 4`) {
 		t.Errorf("GET /metrics: %d\n%s", resp.StatusCode, body)
 	}
+	for _, family := range []string{"\nmcpgate_streams_open ", "\nmcpgate_task_records{"} {
+		if !strings.Contains(string(body), family) {
+			t.Errorf("GET /metrics has no %q", strings.TrimSpace(family))
+		}
+	}
 	if strings.Contains(string(body), "caller-secret-token") || strings.Contains(string(body), "anonymous") {
 		t.Error("/metrics names a token or a principal")
 	}
@@ -174,6 +179,15 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := metricValue(t, reg, "mcpgate_tasks_watched", nil); v != 1 {
 		t.Errorf("tasks watched = %v, want 1", v)
+	}
+	if v := metricValue(t, reg, "mcpgate_task_records", map[string]string{"status": "working"}); v != 1 {
+		t.Errorf("task records working = %v, want 1", v)
+	}
+	if v := metricValue(t, reg, "mcpgate_task_records", map[string]string{"status": "completed"}); v != 0 {
+		t.Errorf("task records completed = %v, want 0", v)
+	}
+	if v := metricValue(t, reg, "mcpgate_streams_open", nil); v < 0 || v > 1 {
+		t.Errorf("streams open = %v with one client idle, want 0 or 1 (its GET stream)", v)
 	}
 	g.metrics.taskStatus("made-up-by-an-upstream")
 	if v := metricValue(t, reg, "mcpgate_task_status_total", map[string]string{"status": "other"}); v != 1 {
@@ -414,8 +428,8 @@ func TestDocsMetrics(t *testing.T) {
 			registered[n[1]] = true
 		}
 	}
-	if len(registered) != 14 || len(documented) == 0 {
-		t.Fatalf("found %d registered metrics (want 14) and %d documented", len(registered), len(documented))
+	if len(registered) != 16 || len(documented) == 0 {
+		t.Fatalf("found %d registered metrics (want 16) and %d documented", len(registered), len(documented))
 	}
 	for n := range registered {
 		if !documented[n] {

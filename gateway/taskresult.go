@@ -183,8 +183,10 @@ func (g *Gateway) storedResult(rec *store.GatewayTask) (res jsontext.Value, ok b
 // session and keeps it in rec (not yet written). A task that ended without
 // a result (the upstream answers tasks/result with an error) keeps that
 // error's JSON-RPC error object as its result, so that its owner gets the
-// same answer later.
-func (g *Gateway) fetchResult(ctx context.Context, cs *mcp.ClientSession, rec *store.GatewayTask) {
+// same answer later. It returns an error only when no answer came (the
+// upstream could not be reached, the call timed out) or the answer could
+// not be kept: the watcher then tries again (see pollWatched).
+func (g *Gateway) fetchResult(ctx context.Context, cs *mcp.ClientSession, rec *store.GatewayTask) error {
 	cctx, cancel := context.WithTimeout(ctx, watchCallTimeout)
 	defer cancel()
 	params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
@@ -193,22 +195,24 @@ func (g *Gateway) fetchResult(ctx context.Context, cs *mcp.ClientSession, rec *s
 		var we *jsonrpc.Error
 		if !errors.As(err, &we) {
 			g.logger.Debug("task watcher: fetching a result", "task", rec.ID, "error", err)
-			return
+			return err
 		}
 		res, err = jsonrpcErrorObject(we)
 		if err != nil {
-			return
+			return err
 		}
 		res, err = wrapValue("error", res)
 	} else {
 		res, err = wrapValue("result", res)
 	}
 	if err != nil {
-		return
+		return err
 	}
 	if err := g.keepResult(rec, res); err != nil {
 		g.logger.Warn("keeping a task result", "task", rec.ID, "error", err)
+		return err
 	}
+	return nil
 }
 
 // recordResult writes the result fetchResult kept in rec, with an audit

@@ -257,7 +257,9 @@ func (g *Gateway) reattachTask(ctx context.Context, u *upstream, cs *mcp.ClientS
 	}
 	status := stringOf(res, "status")
 	if isTerminal(status) {
-		g.endWatched(ctx, cs, rec, res)
+		if !g.endWatched(ctx, cs, rec, res) {
+			g.watchTask(u, rec, rec.Profile, 0) // to fetch the result again
+		}
 		return
 	}
 	g.noteStatus(ctx, rec, status, stringOf(res, "statusMessage"))

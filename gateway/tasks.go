@@ -139,18 +139,22 @@ func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status
 			message = operatorCancelMessage
 		}
 	}
+	// The audit record first, then the task record: a gateway killed
+	// between the two finds the old status in the record at its next
+	// start and notes the change again (a second record of it) instead of
+	// never recording it.
 	now := time.Now().UTC()
-	rec.Status, rec.StatusMessage, rec.UpdatedAt = status, message, now
-	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
-		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
-	}
 	r := &audit.Record{User: rec.Principal, Client: rec.ClientID, Upstream: rec.Upstream,
-		Action: "task.status", Target: rec.ID, Outcome: status, Error: message,
+		Action: actionTaskStatus, Target: rec.ID, Outcome: status, Error: message,
 		LatencyMicros: now.Sub(rec.CreatedAt).Microseconds()}
 	if isTerminal(status) {
 		r.ResultDigest = rec.ResultDigest // kept by the watcher (taskresult.go)
 	}
 	_ = g.auditAppend(ctx, r)
+	rec.Status, rec.StatusMessage, rec.UpdatedAt = status, message, now
+	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
+		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
+	}
 	return true
 }
 

@@ -39,6 +39,9 @@ const (
 	// minWatchPoll and maxWatchPoll bound the polling interval.
 	minWatchPoll = 500 * time.Millisecond
 	maxWatchPoll = 30 * time.Second
+	// maxResultAttempts bounds the fetches of a result that failed (the
+	// upstream unreachable, a timeout), with back-off between them.
+	maxResultAttempts = 5
 	// defaultWatchPoll is the interval when the upstream suggests none.
 	defaultWatchPoll = 5 * time.Second
 	// watchCallTimeout bounds one tasks/get or tasks/cancel.
@@ -293,9 +296,17 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask, listed map[string]js
 		return false
 	}
 	if isTerminal(rec.Status) {
-		// Noted from a notification or a client's request: the result is
-		// still to be kept.
-		g.keepLateResult(ctx, l, rec)
+		// Noted from a notification, a client's request, or a poll whose
+		// fetch of the result failed: the result is still to be kept.
+		// A failed fetch is tried again with back-off, at most
+		// maxResultAttempts times and not past the task's ttl.
+		if err := g.keepLateResult(ctx, l, rec); err != nil {
+			if t.failures+1 < maxResultAttempts && (t.expires.IsZero() || now.Before(t.expires)) {
+				return g.backOff(l, t, now, err)
+			}
+			l.u.logger.Warn("task watcher: the result of a task that ended could not be fetched; its owner gets it from the upstream while the upstream keeps it",
+				"task", rec.ID, "attempts", t.failures+1, "error", err)
+		}
 		return false
 	}
 	if !t.expires.IsZero() && now.After(t.expires) {
@@ -354,8 +365,9 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask, listed map[string]js
 		rec = cur
 	}
 	if isTerminal(status) {
-		g.endWatched(ctx, cs, rec, res)
-		return false
+		// Watched on while the result is still to be fetched (the next
+		// poll finds the terminal status recorded and tries again).
+		return !g.endWatched(ctx, cs, rec, res)
 	}
 	if g.noteStatus(ctx, rec, status, stringOf(res, "statusMessage")) {
 		// The upstream did not tell the gateway (else the record would be
@@ -369,35 +381,41 @@ func (g *Gateway) pollWatched(l *watchLoop, t *watchedTask, listed map[string]js
 
 // endWatched notes the terminal status res reports for a watched task,
 // after fetching and keeping its result (whose digest goes in the audit
-// record of the status).
-func (g *Gateway) endWatched(ctx context.Context, cs *mcp.ClientSession, rec *store.GatewayTask, res jsontext.Value) {
+// record of the status). It reports whether the result was kept (or there
+// is none to keep); the status is noted either way.
+func (g *Gateway) endWatched(ctx context.Context, cs *mcp.ClientSession, rec *store.GatewayTask, res jsontext.Value) bool {
+	kept := true
 	if rec.ResultDigest == "" {
-		g.fetchResult(ctx, cs, rec)
+		kept = g.fetchResult(ctx, cs, rec) == nil
 	}
 	if g.noteStatus(ctx, rec, stringOf(res, "status"), stringOf(res, "statusMessage")) {
 		if p, err := withString(res, "taskId", rec.ID); err == nil {
 			g.broadcast(rec.Principal, mcp.NotificationTasksStatus, p, nil)
 		}
-		return
+		return kept
 	}
 	g.recordResult(ctx, rec)
+	return kept
 }
 
 // keepLateResult fetches and keeps the result of a task whose terminal
 // status was noted without it (from a notification or a client's
-// request).
-func (g *Gateway) keepLateResult(ctx context.Context, l *watchLoop, rec *store.GatewayTask) {
+// request), and returns an error when it should be tried again.
+func (g *Gateway) keepLateResult(ctx context.Context, l *watchLoop, rec *store.GatewayTask) error {
 	if rec.ResultDigest != "" || isLost(rec) || rec.StatusMessage == operatorCancelMessage {
-		return
+		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, watchCallTimeout)
 	defer cancel()
 	cs, err := l.u.sessionAs(cctx, l.principal, l.profile)
 	if err != nil {
-		return
+		return err
 	}
-	g.fetchResult(ctx, cs, rec)
+	if err := g.fetchResult(ctx, cs, rec); err != nil {
+		return err
+	}
 	g.recordResult(ctx, rec)
+	return nil
 }
 
 // backOff schedules the next poll of a task after a failure: the interval

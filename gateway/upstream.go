@@ -503,7 +503,8 @@ func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.Clien
 	if err != nil {
 		return nil, err
 	}
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpgate", Version: Version}, &mcp.ClientOptions{
+	impl := &mcp.Implementation{Name: "mcpgate", Version: Version}
+	opts := mcp.ClientOptions{
 		Logger:         u.logger,
 		RequestTimeout: u.timeout(),
 		Capabilities:   u.clientCapabilities(us.profile),
@@ -513,12 +514,23 @@ func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.Clien
 		NotificationHandler: func(ctx context.Context, cs *mcp.ClientSession, method string, params jsontext.Value) {
 			u.g.relayNotification(ctx, u, us.principal, method, params)
 		},
-	})
+	}
+	client := mcp.NewClient(impl, &opts)
 	cctx, cancel := context.WithTimeout(ctx, u.timeout())
 	defer cancel()
 	cs, err := u.resumeSaved(cctx, client, t, us)
 	if cs == nil && err == nil {
 		cs, err = client.Connect(cctx, t, nil)
+		if err != nil && mcp.IsModernOnlyRefusal(err) {
+			// The upstream serves 2026-07-28 only and refused initialize:
+			// connect again as a modern client (no session; see
+			// docs/protocol-2026.md for what is relayed).
+			u.logger.Info("upstream is modern-only; connecting with protocol 2026-07-28", "error", err)
+			if t, err = u.transport(ctx, us.principal); err == nil {
+				opts.ProtocolVersion, opts.ModernOnly = mcp.Version20260728, true
+				cs, err = mcp.NewClient(impl, &opts).Connect(cctx, t, nil)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.cfg.Name, err)

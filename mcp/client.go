@@ -34,8 +34,24 @@ type ClientOptions struct {
 	// Logger receives the client's own diagnostics. Nil discards them.
 	Logger *slog.Logger
 	// ProtocolVersion is the version to ask for. Empty means
-	// LatestProtocolVersion.
+	// LatestProtocolVersion. Version20260728 makes the client dual-era:
+	// Connect probes with server/discover and speaks 2026-07-28 to a
+	// modern server (no initialize, no session, every request with the
+	// _meta envelope), and falls back to initialize with
+	// LatestProtocolVersion when the server turns out legacy
+	// (modern_client.go). A legacy version pins that version.
 	ProtocolVersion string
+	// ModernOnly, with ProtocolVersion Version20260728, makes Connect fail
+	// with ErrNotModern instead of falling back to initialize.
+	ModernOnly bool
+	// ProbeTimeout bounds the server/discover probe of a dual-era client
+	// on a connection transport (stdio): a server silent that long is
+	// taken to be legacy. Zero means DefaultProbeTimeout. Over HTTP the
+	// probe is bounded by the Connect context only.
+	ProbeTimeout time.Duration
+	// MaxInputRounds bounds the input_required rounds (MRTR) of one
+	// modern request. Zero means DefaultMaxInputRounds.
+	MaxInputRounds int
 	// Capabilities, if set, are merged into the capabilities derived from
 	// the handlers (use it for experimental capabilities).
 	Capabilities *ClientCapabilities
@@ -157,6 +173,9 @@ func (c *Client) notifyRootsChanged() {
 	}
 	c.mu.Unlock()
 	for _, cs := range sessions {
+		if cs.modernState() != nil {
+			continue // modern revisions have no such notification
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = cs.engine().notify(ctx, NotificationRootsListChanged, nil)
 		cancel()
@@ -260,6 +279,7 @@ type ClientSession struct {
 
 	mu         sync.Mutex
 	initResult *InitializeResult
+	modern     *modernClient // nil for a legacy session
 	closing    bool
 
 	progressMu      sync.Mutex
@@ -282,8 +302,21 @@ func (cs *ClientSession) connect(ctx context.Context) error {
 	eng.start(ctx)
 	cs.eng.Store(eng)
 
+	if c.wantsModern() {
+		m, err := cs.probe(ctx, eng)
+		if err != nil {
+			eng.shutdown(nil)
+			return err
+		}
+		if m != nil {
+			cs.mu.Lock()
+			cs.modern, cs.initResult = m, initFromDiscover(m)
+			cs.mu.Unlock()
+			return nil
+		}
+	}
 	params := &InitializeParams{
-		ProtocolVersion: c.opts.ProtocolVersion,
+		ProtocolVersion: c.legacyVersion(),
 		Capabilities:    c.capabilities(),
 		ClientInfo:      *c.impl,
 	}
@@ -440,6 +473,9 @@ func (cs *ClientSession) call(ctx context.Context, method string, params, result
 			ctx, cancel = context.WithTimeout(ctx, d)
 			defer cancel()
 		}
+	}
+	if m := cs.modernState(); m != nil {
+		return cs.callModern(ctx, m, method, params, result)
 	}
 	eng := cs.engine()
 	err := eng.call(ctx, method, params, result)

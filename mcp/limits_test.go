@@ -146,3 +146,26 @@ func TestSSESessionLimits(t *testing.T) {
 		t.Fatalf("global: %d %s", r.StatusCode, b)
 	}
 }
+
+// TestStreamLimitsOpen: the handler's count of open streams follows
+// acquire and release.
+func TestStreamLimitsOpen(t *testing.T) {
+	l := newStreamLimits(2, 0, 0)
+	r := httptest.NewRequest("GET", "/mcp", nil)
+	a, refused := l.acquire(r, "s1", "alice")
+	if refused != nil {
+		t.Fatal(refused.msg)
+	}
+	b, _ := l.acquire(r, "s1", "alice")
+	if _, refused := l.acquire(r, "s1", "alice"); refused == nil {
+		t.Error("a third stream of the session was not refused")
+	}
+	if n := l.open(); n != 2 {
+		t.Errorf("open = %d, want 2 (a refused stream is not counted)", n)
+	}
+	a.release()
+	b.release()
+	if n := l.open(); n != 0 {
+		t.Errorf("open = %d after release, want 0", n)
+	}
+}

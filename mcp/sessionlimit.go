@@ -100,9 +100,17 @@ type streamLimits struct {
 	perSession, perPrincipal, perAddress int
 
 	mu          sync.Mutex
+	total       int
 	bySession   map[string]int
 	byPrincipal map[string]int
 	byAddress   map[string]int
+}
+
+// open returns the number of streams open.
+func (l *streamLimits) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
 }
 
 func newStreamLimits(perSession, perPrincipal, perAddress int) *streamLimits {
@@ -139,6 +147,7 @@ func (l *streamLimits) acquire(r *http.Request, session, principal string) (stre
 		return streamSlot{}, &sessionRefusal{http.StatusTooManyRequests, "1",
 			fmt.Sprintf("too many open streams: %d requests and streams are already open from this address (the limit); wait for some to finish", l.perAddress)}
 	}
+	l.total++
 	l.bySession[session]++
 	if principal != "" {
 		l.byPrincipal[principal]++
@@ -160,6 +169,7 @@ func (s streamSlot) release() {
 			delete(m, k)
 		}
 	}
+	l.total--
 	dec(l.bySession, s.session)
 	if s.principal != "" {
 		dec(l.byPrincipal, s.principal)

@@ -333,6 +333,10 @@ func (c *autoConn) choose(conn Connection) {
 	close(c.ready)
 }
 
+// carriesHeaders implements headerCarrier: both transports it may choose
+// are HTTP (the HTTP+SSE one ignores the per-request headers).
+func (c *autoConn) carriesHeaders() bool { return true }
+
 // Write sends msg. The first write decides the transport.
 func (c *autoConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if a := c.conn(); a != nil {
@@ -353,6 +357,11 @@ func (c *autoConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if err == nil {
 		c.choose(c.first)
 		return nil
+	}
+	if r, ok := msg.(*jsonrpc.Request); ok && r.Method == MethodServerDiscover {
+		// A refused 2026-07-28 probe says nothing about the transport: the
+		// initialize that follows decides it.
+		return err
 	}
 	if !errors.As(err, &se) || se.Method != http.MethodPost ||
 		(se.StatusCode != http.StatusBadRequest && se.StatusCode != http.StatusNotFound && se.StatusCode != http.StatusMethodNotAllowed) {

@@ -59,9 +59,11 @@ func TestStreamableClientWaitsForRoom(t *testing.T) {
 			errs <- err
 		}()
 	}
-	// At most 3 calls are admitted (2 when the GET stream is open): at
-	// least 3 are refused while the admitted ones are still running.
-	for refused.Load() < 3 {
+	// At most 3 calls are admitted (2 when the GET stream is open), and
+	// at least one is refused while they are still running. How many are
+	// refused depends on how many were sent before the first refusal
+	// taught the client the bound, so only "at least one" is asserted.
+	for refused.Load() < 1 || entered.Load() < 2 {
 		if ctx.Err() != nil {
 			t.Fatalf("only %d refusals, %d calls admitted", refused.Load(), entered.Load())
 		}

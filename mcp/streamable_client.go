@@ -278,6 +278,10 @@ func (c *streamableClientConn) keepSession() {
 	c.mu.Unlock()
 }
 
+// carriesHeaders implements headerCarrier: the Mcp-Param-* headers of
+// modern requests apply.
+func (c *streamableClientConn) carriesHeaders() bool { return true }
+
 // setProtocolVersion makes every later request carry MCP-Protocol-Version.
 func (c *streamableClientConn) setProtocolVersion(v string) {
 	c.mu.Lock()
@@ -460,6 +464,9 @@ func (c *streamableClientConn) post(ctx context.Context, body []byte) (*http.Res
 	req.Header["Content-Type"] = hdrJSON
 	req.Header["Accept"] = hdrAcceptBoth
 	sentSession := c.setHeaders(req.Header)
+	for k, v := range requestHeaders(ctx) {
+		req.Header[k] = v
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -186,6 +186,13 @@ func (h *StreamableHTTPHandler) Close() error {
 	return nil
 }
 
+// OpenStreams returns the number of streams the handler has open: GET
+// streams (the standalone stream, resumptions, subscriptions/listen) and
+// POST requests being answered.
+func (h *StreamableHTTPHandler) OpenStreams() int {
+	return h.streams.open()
+}
+
 // ServeHTTP implements http.Handler.
 func (h *StreamableHTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.policy.check(r); err != nil {

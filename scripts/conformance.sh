@@ -10,6 +10,9 @@
 #                   scenarios), baseline conformance/expected-failures-server-2026.yaml (empty)
 #     client        conformance client --requirements 2025-11-25 --expected-failures ...
 #     client-backcompat  conformance client --suite backcompat (the 2025-03-26 auth scenarios)
+#     client-2026   conformance client --requirements 2026-07-28 (the client speaks 2026-07-28:
+#                   server/discover, _meta envelope, Mcp-* headers, MRTR, and the auth scenarios),
+#                   baseline conformance/expected-failures-client-2026.yaml
 #     gateway-http  conformance server --requirements 2025-11-25 against `mcpgate serve` in front of
 #                   everything-server (empty prefix) as a Streamable HTTP upstream
 #     gateway-stdio the same with everything-server as a stdio upstream
@@ -49,6 +52,7 @@ SERVER_PATH=${CONFORMANCE_SERVER_PATH:-/mcp}
 SERVER_BASELINE=$REPO/conformance/expected-failures-server.yaml
 SERVER_2026_BASELINE=$REPO/conformance/expected-failures-server-2026.yaml
 CLIENT_BASELINE=$REPO/conformance/expected-failures-client.yaml
+CLIENT_2026_BASELINE=$REPO/conformance/expected-failures-client-2026.yaml
 
 log() { printf 'conformance: %s\n' "$*" >&2; }
 die() {
@@ -305,7 +309,7 @@ run_parts() {
 				continue
 			fi
 			;;&
-		client | client-backcompat)
+		client | client-backcompat | client-2026)
 			if [[ -n ${CLIENT_BROKEN:-} ]]; then
 				skip_run "$part" "$CLIENT_BROKEN"
 				continue
@@ -338,6 +342,11 @@ run_parts() {
 			client_suite client-backcompat "$CLIENT_CMD" \
 				--client --spec-version 2025-03-26 -- --suite backcompat || rc=$?
 			record client-backcompat "$rc"
+			;;
+		client-2026)
+			CLIENT_BASELINE=$CLIENT_2026_BASELINE client_suite client-2026-07-28 "$CLIENT_CMD" \
+				--client --requirements 2026-07-28 -- --requirements 2026-07-28 || rc=$?
+			record client-2026-07-28 "$rc"
 			;;
 		gateway-http | gateway-stdio)
 			if [[ -n ${GATEWAY_BROKEN:-} || -n ${SERVER_BROKEN:-} ]]; then
@@ -397,13 +406,13 @@ main() {
 	[[ $# -gt 0 ]] || set -- all
 	for a in "$@"; do
 		case $a in
-		all) parts+=(server server-0618 server-2026 client client-backcompat gateway-http gateway-stdio) ;;
-		server | server-0618 | server-2026 | client | client-backcompat | gateway-http | gateway-stdio | gateway-2026) parts+=("$a") ;;
+		all) parts+=(server server-0618 server-2026 client client-backcompat client-2026 gateway-http gateway-stdio) ;;
+		server | server-0618 | server-2026 | client | client-backcompat | client-2026 | gateway-http | gateway-stdio | gateway-2026) parts+=("$a") ;;
 		-h | --help)
 			sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 			return 0
 			;;
-		*) die "unknown part '$a' (want server, server-0618, server-2026, client, client-backcompat, gateway-http, gateway-stdio, gateway-2026 or all)" ;;
+		*) die "unknown part '$a' (want server, server-0618, server-2026, client, client-backcompat, client-2026, gateway-http, gateway-stdio, gateway-2026 or all)" ;;
 		esac
 	done
 

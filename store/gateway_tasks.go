@@ -205,3 +205,27 @@ func (m *MemoryGatewayTasks) ListCancelRequestedGatewayTasks(_ context.Context) 
 	}
 	return out, nil
 }
+
+// GatewayTaskCounter is implemented by GatewayTasks stores that can count
+// their records by status without reading them (metrics read it at every
+// scrape).
+type GatewayTaskCounter interface {
+	// CountGatewayTasks returns the number of records not expired at now,
+	// by status.
+	CountGatewayTasks(ctx context.Context, now time.Time) (map[string]int, error)
+}
+
+var _ GatewayTaskCounter = (*MemoryGatewayTasks)(nil)
+
+// CountGatewayTasks implements GatewayTaskCounter.
+func (m *MemoryGatewayTasks) CountGatewayTasks(_ context.Context, now time.Time) (map[string]int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int)
+	for _, t := range m.tasks {
+		if t.ExpiresAt.IsZero() || !t.ExpiresAt.Before(now) {
+			out[t.Status]++
+		}
+	}
+	return out, nil
+}

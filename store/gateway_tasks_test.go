@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/store"
 	"github.com/mcpgate/mcpgate/store/sqlite"
+	"github.com/mcpgate/mcpgate/store/storetest"
 )
 
 // TestGatewayTasks runs the same checks against both implementations.
@@ -109,4 +110,8 @@ func TestGatewayTaskGovernance(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMemoryGatewayTaskCounts(t *testing.T) {
+	storetest.RunGatewayTaskCounts(t, func(t *testing.T) storetest.TaskCountingStore { return store.NewMemoryGatewayTasks() })
 }

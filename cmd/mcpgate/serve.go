@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -24,11 +25,31 @@ import (
 // after SIGINT or SIGTERM.
 const shutdownTimeout = 10 * time.Second
 
+// defaultGCPercent is the garbage collector's target serve sets when the
+// environment has no GOGC: a gateway's live heap is small and its garbage
+// is per request, so collecting less often buys throughput (1.20× at 16
+// sessions on 2 cores, docs/benchmarks.md) for a larger heap between
+// collections (peak RSS 53 MiB instead of 42 MiB in the same benchmark).
+const defaultGCPercent = 400
+
+// setGCPercent applies defaultGCPercent unless GOGC is set (the runtime
+// has read it already) and returns the target in force.
+func setGCPercent() int {
+	if _, set := os.LookupEnv("GOGC"); set {
+		p := debug.SetGCPercent(100)
+		debug.SetGCPercent(p)
+		return p
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	return defaultGCPercent
+}
+
 // runGateway runs the gateway for cfg until ctx is done, printing progress
 // for people to out. On SIGHUP it reads the configuration again with
 // reread and applies it (reload.go); nil reread means reloading is off.
 func runGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer, reread func() (*config.Config, error)) error {
 	p := &progressPrinter{out: out, width: nameWidth(cfg)}
+	logger.Debug("garbage collector target", "gogc", setGCPercent())
 	fmt.Fprintf(out, "mcpgate: %d upstream%s, auth %s, data in %s%s\n", len(cfg.Upstreams), plural(len(cfg.Upstreams)), cfg.Auth, cfg.DataDir, databaseNote(cfg))
 
 	// Listen first, so that a port already in use fails before any

@@ -144,7 +144,11 @@ func TestTaskSurvivesGatewayKill(t *testing.T) {
 	}
 	id := created.Task.TaskID
 	alice.Close() // no client polls from here on
-	waitFor(t, func() bool { return hasChange(up.Changes(), "step 1 of 3") })
+	// Killed once the gateway has recorded the first step (its audit
+	// record is written before the task record): a change the gateway had
+	// no time to see before it died cannot be in its audit log, and after
+	// the restart it sees only where the upstream is by then.
+	waitFor(t, func() bool { rec := readTask(t, dataDir, id); return rec != nil && rec.StatusMessage == "step 1 of 3" })
 	if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

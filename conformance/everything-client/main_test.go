@@ -282,3 +282,40 @@ func FuzzSampleArguments(f *testing.F) {
 		}
 	})
 }
+
+// TestModernScenarios plays the 2026-07-28 scenarios at the 2026-07-28
+// wire against an mcp.Server (which serves modern requests): the MRTR
+// scenario's tool asks for a confirmation by input_required.
+func TestModernScenarios(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "modern", Version: "1"}, nil)
+	confirmed := make(chan any, 1)
+	srv.AddTool(&mcp.Tool{Name: "test_mrtr_echo_state"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		r, err := req.Session.ElicitInput(ctx, "confirm", &mcp.ElicitParams{Message: "Confirm?", RequestedSchema: &mcp.ElicitationSchema{
+			Properties: map[string]mcp.PrimitiveSchemaDefinition{"confirmed": {Type: "boolean"}}}})
+		if err != nil {
+			return nil, err
+		}
+		confirmed <- r.Content["confirmed"]
+		return &mcp.CallToolResult{}, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	ts := httptest.NewServer(h)
+	defer func() { h.Close(); ts.Close() }()
+	for _, scenario := range []string{"request-metadata", "sep-2322-client-request-state"} {
+		err := run([]string{"-timeout", "10s", ts.URL}, func(k string) string {
+			switch k {
+			case envScenario:
+				return scenario
+			case envProtocolVersion:
+				return mcp.Version20260728
+			}
+			return ""
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", scenario, err)
+		}
+	}
+	if got := <-confirmed; got != true {
+		t.Errorf("confirmed = %v, want true", got)
+	}
+}

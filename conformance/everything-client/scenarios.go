@@ -41,8 +41,10 @@ func scenarioHandler(name string) (scenarioFunc, bool) {
 		// Mcp-Name and Mcp-Param-* headers the transport sends; the client
 		// just has to use every feature the mock offers.
 		return runExerciseAll, true
-	case "request-metadata", "sep-2322-client-request-state":
-		return unsupported("it needs the stateless lifecycle of protocol revision 2026-07-28 (SEP-2575/SEP-2322), which the mcp package does not implement"), true
+	case "request-metadata":
+		return runRequestMetadata, true
+	case "sep-2322-client-request-state":
+		return runRequestState, true
 	case "sep-2640-client-no-prefetch", "sep-2640-client-verify-digest", "sep-2640-client-verify-size", "sep-2640-client-verify-frontmatter":
 		return unsupported("the skills extension (SEP-2640) is not implemented"), true
 	}
@@ -79,7 +81,9 @@ func connect(ctx context.Context, e *env, o *connectOptions) (*mcp.ClientSession
 		copts.Logger = e.logger
 	}
 	if copts.ProtocolVersion == "" && e.protocolVersion != "" {
-		if mcp.IsSupportedProtocolVersion(e.protocolVersion) {
+		if mcp.IsSupportedProtocolVersion(e.protocolVersion) || mcp.IsModernProtocolVersion(e.protocolVersion) {
+			// A modern version makes the client dual-era: server/discover
+			// first, initialize only if the server turns out legacy.
 			copts.ProtocolVersion = e.protocolVersion
 		} else {
 			// Offer our newest version and let the server negotiate, as
@@ -319,9 +323,15 @@ func runExerciseAll(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		for _, t := range tools {
-			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: t.Name, Arguments: sampleArguments(t.InputSchema)}); err != nil {
-				e.logger.Warn("tools/call failed", "tool", t.Name, "error", err)
+		calls := contextToolCalls(e)
+		if len(calls) == 0 {
+			for _, t := range tools {
+				calls = append(calls, toolCall{Name: t.Name, Arguments: sampleArguments(t.InputSchema)})
+			}
+		}
+		for _, c := range calls {
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.Name, Arguments: c.Arguments}); err != nil {
+				e.logger.Warn("tools/call failed", "tool", c.Name, "error", err)
 			}
 		}
 	}
@@ -383,4 +393,79 @@ func sampleArguments(schema jsontext.Value) jsontext.Value {
 		return jsontext.Value(`{}`)
 	}
 	return b
+}
+
+// runRequestMetadata connects with every client capability declared
+// (roots, sampling, elicitation), so that the per-request _meta envelope
+// carries them, and lists the tools. The mock refuses the first request
+// with -32022: the client retries with a version from data.supported.
+func runRequestMetadata(ctx context.Context, e *env) error {
+	cs, err := connect(ctx, e, &connectOptions{client: &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return nil, errors.New("no model here")
+		},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: mcp.ElicitActionDecline}, nil
+		},
+	}})
+	if err != nil {
+		return err
+	}
+	defer closeSession(e, cs)
+	tools, err := listAllTools(ctx, cs)
+	if err != nil {
+		return err
+	}
+	e.logger.Info("listed tools", "tools", toolNames(tools))
+	return nil
+}
+
+// runRequestState calls every tool of the MRTR mock once, one after the
+// other. Its tools answer input_required (with or without requestState)
+// with an elicitation, which the handler accepts with confirmed=true; the
+// mcp package retries with inputResponses and the state echoed.
+func runRequestState(ctx context.Context, e *env) error {
+	cs, err := connect(ctx, e, &connectOptions{client: &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			e.logger.Info("elicitation request", "message", req.Params.Message)
+			return &mcp.ElicitResult{Action: mcp.ElicitActionAccept, Content: map[string]any{"confirmed": true}}, nil
+		},
+	}})
+	if err != nil {
+		return err
+	}
+	defer closeSession(e, cs)
+	tools, err := listAllTools(ctx, cs)
+	if err != nil {
+		return err
+	}
+	for _, t := range tools {
+		if _, err := callTool(ctx, e, cs, t.Name, jsontext.Value(`{}`)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// toolCall is one call the scenario's context asks for.
+type toolCall struct {
+	Name      string         `json:"name"`
+	Arguments jsontext.Value `json:"arguments"`
+}
+
+// contextToolCalls returns the tool calls MCP_CONFORMANCE_CONTEXT lists
+// under toolCalls (http-custom-headers gives the exact arguments to send),
+// or nil.
+func contextToolCalls(e *env) []toolCall {
+	if e.context == "" {
+		return nil
+	}
+	var c struct {
+		ToolCalls []toolCall `json:"toolCalls"`
+	}
+	if err := json.Unmarshal([]byte(e.context), &c, json.RejectUnknownMembers(false)); err != nil {
+		e.logger.Warn("ignoring a malformed scenario context", "error", err)
+		return nil
+	}
+	return c.ToolCalls
 }

@@ -47,6 +47,9 @@ type Config struct {
 	Server *Server `yaml:"server" json:"server,omitempty"`
 	// Observability configures metrics and traces (observability.go).
 	Observability *Observability `yaml:"observability" json:"observability,omitempty"`
+	// Console configures the web console at /console/ (console.go).
+	// Absent means no console.
+	Console *Console `yaml:"console" json:"console,omitempty"`
 }
 
 // Server configures the gateway's start-up, readiness and bounds. A zero

@@ -133,6 +133,9 @@ func (c *Config) Validate() error {
 	}
 	v.server(c.Server, len(c.Upstreams))
 	v.observability(c.Observability)
+	if c.Console != nil {
+		c.Console.validate(v, c)
+	}
 	if c.Policy != nil && len(c.Policy.Paths) == 0 && !c.Policy.DenyByDefault {
 		v.add("policy: no paths given (list policy files or directories, or remove the section)")
 	}

@@ -16,7 +16,8 @@
 //     tokens in the identity store);
 //  7. the approval service, whose pages authenticate approvers against the
 //     local users;
-//  8. the built-in authorization and resource servers (auth "oauth");
+//  8. the built-in authorization and resource servers (auth "oauth"),
+//     and the web console on them (console: in the configuration);
 //  9. the metrics registry and the tracer provider (observability), and
 //     the gateway, given all of the above; it binds the hooks and
 //     registers its own revocation hooks and inventory source.
@@ -227,9 +228,14 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		if err := gopts.Approvals.SetBrowserSignIn(approval.SignInOptions{
 			SignIn: gopts.Auth.Server, TicketParam: authserver.SignInTicketParam,
 			MayApprove: func(who string) bool { return slices.Contains(approvers, who) },
+			SignOutURL: urlPath(gopts.Auth.Server.Issuer()) + "/logout",
 		}); err != nil {
 			return nil, err
 		}
+	}
+	// The web console (console.go), beside the gateway's endpoints.
+	if err := a.console(cfg, db, gopts); err != nil {
+		return nil, err
 	}
 	if cfg.DataDir != "" {
 		gopts.UpstreamTokenKey = datadir.UpstreamTokenKey(cfg.DataDir)
@@ -410,6 +416,10 @@ func (a *App) authServers(ctx context.Context, cfg *config.Config, st store.Stor
 	if cfg.Approvals != nil {
 		// The approval pages send browsers to <issuer>/signin.
 		asOpts.SignInReturns = []string{urlPath(base) + "/approvals/"}
+	}
+	if cfg.Console != nil {
+		// So does the console.
+		asOpts.SignInReturns = append(asOpts.SignInReturns, urlPath(base)+"/console/")
 	}
 	if oc := cfg.OAuth; oc != nil {
 		for _, ti := range oc.TrustedIssuers {

@@ -188,6 +188,9 @@ func testOffboardingIdP(t *testing.T, viaCLI bool) {
 		last = max(last, d)
 	}
 	t.Logf("IdP offboarding complete %.1f ms after the revocation", float64(last.Microseconds())/1000)
+	if last >= offboardingTarget {
+		t.Logf("NOTE: IdP offboarding took %s, above the %s target (machine under load?)", last, offboardingTarget)
+	}
 	if last >= offboardingLimit {
 		t.Errorf("IdP offboarding took %s, want less than %s", last, offboardingLimit)
 	}

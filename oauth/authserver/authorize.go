@@ -281,7 +281,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, az *authzReques
 	ac := &store.AuthCode{
 		CodeHash: store.Digest(code), ClientID: az.client.ID, Subject: subject, RedirectURI: az.req.RedirectURI,
 		CodeChallenge: az.req.CodeChallenge, Resource: az.resource.URI, Scope: sprintScopes(az.scopes),
-		FamilyID: meta.RandomToken(16), Claims: encodeAttributes(attrs), ExpiresAt: s.now().Add(s.opts.CodeTTL),
+		FamilyID: newFamilyID(), Claims: encodeAttributes(attrs), ExpiresAt: s.now().Add(s.opts.CodeTTL),
 	}
 	if err := s.st.CreateAuthCode(r.Context(), ac); err != nil {
 		s.log.ErrorContext(r.Context(), "oauth: storing authorization code", "err", err)
@@ -538,4 +538,16 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, sessionCookie, "", -1)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// newFamilyID returns a new grant (refresh token family) id: 16 random
+// bytes, base64url, never starting with '-', so that an administrator can
+// name it on the command line (`mcpgate revoke grant ID`) without it being
+// read as a flag.
+func newFamilyID() string {
+	for {
+		if id := meta.RandomToken(16); id[0] != '-' {
+			return id
+		}
+	}
 }

@@ -69,3 +69,7 @@ func TestPostgresUpstreamRecords(t *testing.T) {
 func TestPostgresUpstreamStates(t *testing.T) {
 	storetest.RunUpstreamStates(t, func(t *testing.T) store.UpstreamStates { return open(t) })
 }
+
+func TestPostgresGatewayTaskCounts(t *testing.T) {
+	storetest.RunGatewayTaskCounts(t, func(t *testing.T) storetest.TaskCountingStore { return open(t) })
+}

@@ -30,3 +30,7 @@ func TestSQLiteUpstreamRecords(t *testing.T) {
 func TestSQLiteUpstreamStates(t *testing.T) {
 	storetest.RunUpstreamStates(t, func(t *testing.T) store.UpstreamStates { return openSQLite(t) })
 }
+
+func TestSQLiteGatewayTaskCounts(t *testing.T) {
+	storetest.RunGatewayTaskCounts(t, func(t *testing.T) storetest.TaskCountingStore { return openSQLite(t) })
+}
