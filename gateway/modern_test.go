@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -921,4 +922,43 @@ func TestModernTaskInput(t *testing.T) {
 	if !slices.ContainsFunc(records(t, st, mcp.MethodTasksUpdate), func(r *store.AuditRecord) bool { return r.Outcome == audit.OutcomeOK && r.User == "alice" }) {
 		t.Error("no tasks/update record")
 	}
+}
+
+// TestModernClientBothUpstreams: this package's client speaking
+// 2026-07-28 (ClientOptions.ProtocolVersion) through the gateway, to a
+// 2026-07-28-only upstream and to a legacy one: list, call, and the
+// upstream's elicitation (MRTR upstream, a server-to-client request from
+// the legacy one) answered by the client's handler through MRTR.
+func TestModernClientBothUpstreams(t *testing.T) {
+	modernUp := mcp.NewServer(&mcp.Implementation{Name: "modern-up", Version: "1"}, nil)
+	modernUp.AddTool(&mcp.Tool{Name: "ask"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		r, err := req.Session.ElicitInput(ctx, "n", &mcp.ElicitParams{Message: "n?", RequestedSchema: &mcp.ElicitationSchema{
+			Properties: map[string]mcp.PrimitiveSchemaDefinition{"n": {Type: "string"}}}})
+		if err != nil {
+			return nil, err
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "got " + r.Content["n"].(string)}}}, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return modernUp }, nil)
+	srv := httptest.NewServer(modernOnly{h})
+	t.Cleanup(func() { srv.Close(); h.Close() })
+	legacyURL, _ := httpUpstream(t, "legacy")
+
+	_, gw := startGateway(t, &config.Config{Upstreams: []config.Upstream{
+		{Name: "modern", URL: srv.URL},
+		{Name: "legacy", URL: legacyURL},
+	}})
+	cs := connect(t, gw, &mcp.ClientOptions{
+		ProtocolVersion: mcp.Version20260728,
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: mcp.ElicitActionAccept, Content: map[string]any{"n": "zed"}}, nil
+		},
+		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: mcp.RoleAssistant, Model: "m", Content: []mcp.Content{&mcp.TextContent{Text: "a"}}}, nil
+		},
+	})
+	if v := cs.InitializeResult().ProtocolVersion; v != mcp.Version20260728 {
+		t.Fatalf("the session is %s, want 2026-07-28", v)
+	}
+	checkModernUpstream(t, cs, map[string]string{"modern_ask": "got zed", "legacy_whoami": "legacy", "legacy_ask": "legacy:a:zed"})
 }

@@ -18,7 +18,10 @@ import (
 func callInfoOf(ctx context.Context) *callInfo {
 	rc := mcp.RelatedCallContext(ctx)
 	if rc == nil {
-		return nil
+		// A 2026-07-28 upstream's MRTR input requests are answered inside
+		// the call itself (mcp's client passes the call's context).
+		ci, _ := ctx.Value(callInfoKey{}).(*callInfo)
+		return ci
 	}
 	ci, _ := rc.Value(callInfoKey{}).(*callInfo)
 	return ci
