@@ -1,0 +1,16 @@
+//go:build !unix
+
+package sqlite
+
+import (
+	"errors"
+	"os"
+)
+
+// segmentSupported says whether databases get an audit segment file: it
+// needs flock(2), so elsewhere audit records go to the table directly.
+const segmentSupported = false
+
+func flock(f *os.File, take bool) error {
+	return errors.New("sqlite: file locks are not supported on this system")
+}
