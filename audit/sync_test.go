@@ -62,6 +62,10 @@ func TestSyncAlwaysSyncsEveryCommit(t *testing.T) {
 		t.Errorf("stats %+v, store saw %d transactions and %d syncs: want one sync per commit", st, cs.txns.Load(), cs.syncs.Load())
 	}
 	t.Logf("%d records, %d commits, %d syncs", st.Records, st.Commits, st.Syncs)
+	// Each sync is an fsync of the segment file the records went to.
+	if n := sq.AuditSegmentSyncs(); n != uint64(cs.syncs.Load()) {
+		t.Errorf("%d fsyncs of the segment file for %d syncs", n, cs.syncs.Load())
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +89,9 @@ func TestSyncOSNeverSyncs(t *testing.T) {
 	}
 	if n := cs.syncs.Load(); n != 1 {
 		t.Errorf("%d syncs after Close, want 1", n)
+	}
+	if n := sq.AuditSegmentSyncs(); n != 1 {
+		t.Errorf("%d fsyncs of the segment file after Close, want 1", n)
 	}
 }
 
