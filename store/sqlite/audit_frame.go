@@ -13,19 +13,20 @@ import (
 // The audit segment file (audit_segment.go) holds a header and then
 // records, one frame each:
 //
-//	header: "MCPGSEG1" (8 bytes), epoch (uint64, little endian)
+//	header: "MCPGSEG1" (8 bytes), epoch (uint64 LE), end (uint64 LE)
 //	frame:  payload length (uint32 LE), CRC-32C of the payload (uint32 LE), payload
 //	payload: version byte (1), then the record's fields (see appendRecord)
 //
 // The epoch changes whenever records leave the segment for the database
 // (the file is then truncated to its header) or are appended to the
-// database directly, so that a writer holding the file lock knows from
-// the epoch and the file size whether its view of the chain head is
-// still current.
+// database directly; end is the offset after the last acknowledged
+// frame. Writers map the header into memory (shared), so that one
+// holding the file lock knows from the epoch and the end, without a
+// system call, whether its view of the chain head is still current.
 
 const (
 	segMagic     = "MCPGSEG1"
-	segHeaderLen = 16
+	segHeaderLen = 24
 	frameHeadLen = 8
 	frameVersion = 1
 )

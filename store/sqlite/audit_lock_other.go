@@ -14,3 +14,9 @@ const segmentSupported = false
 func flock(f *os.File, take bool) error {
 	return errors.New("sqlite: file locks are not supported on this system")
 }
+
+func mapHeader(f *os.File, n int) ([]byte, error) {
+	return nil, errors.New("sqlite: memory maps are not supported on this system")
+}
+
+func unmapHeader(b []byte) error { return nil }

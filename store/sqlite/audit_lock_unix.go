@@ -25,3 +25,12 @@ func flock(f *os.File, take bool) error {
 		}
 	}
 }
+
+// mapHeader maps the first n bytes of f (which has at least n) into
+// memory, shared with every process that maps it.
+func mapHeader(f *os.File, n int) ([]byte, error) {
+	return syscall.Mmap(int(f.Fd()), 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+}
+
+// unmapHeader undoes mapHeader.
+func unmapHeader(b []byte) error { return syscall.Munmap(b) }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -51,6 +50,7 @@ type segment struct {
 
 	mu     sync.Mutex // held with the file lock; guards what follows
 	f      *os.File
+	hdr    []byte // the file's header, mapped shared
 	closed bool
 	// The writer's view of the file, valid while its epoch and size are
 	// these: the chain head (nil for an empty chain).
@@ -128,60 +128,94 @@ func (g *segment) unlock() {
 	g.mu.Unlock()
 }
 
-// refresh brings the writer's view up to date (under the lock): when the
-// file's epoch or size is not the one last seen, another writer changed
-// it, and the file is read again. A new file gets its header. Bytes at
-// the end that are not a valid frame (a write cut short by a power loss:
-// never acknowledged) are dropped, with a logged note.
+// refresh brings the writer's view up to date (under the lock): when
+// the epoch or the end in the header is not the one last seen, another
+// writer changed the file, and it is read again. A new file gets its
+// header. Bytes past the last valid frame (a write cut short by a power
+// loss, or made by a process killed before it updated the end: never
+// acknowledged) are dropped, with a logged note.
 func (g *segment) refresh(ctx context.Context) error {
-	var hdr [segHeaderLen]byte
-	n, err := g.f.ReadAt(hdr[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	if n < segHeaderLen {
-		if n != 0 {
-			return fmt.Errorf("audit segment %s: %d-byte header", g.path, n)
-		}
-		copy(hdr[:], segMagic)
-		binary.LittleEndian.PutUint64(hdr[8:], 1)
-		if _, err := g.f.WriteAt(hdr[:], 0); err != nil {
+	if g.hdr == nil {
+		if err := g.mapHeader(); err != nil {
 			return err
 		}
 	}
-	if string(hdr[:8]) != segMagic {
-		return fmt.Errorf("audit segment %s: not an audit segment file", g.path)
+	epoch, end := g.header()
+	if g.known && epoch == g.epoch && end == g.size {
+		return nil
 	}
-	epoch := binary.LittleEndian.Uint64(hdr[8:])
+	g.known = false
 	fi, err := g.f.Stat()
 	if err != nil {
 		return err
 	}
 	size := fi.Size()
-	if g.known && epoch == g.epoch && size == g.size {
-		return nil
-	}
-	g.known = false
-	recs, valid, err := g.read(segHeaderLen, size)
+	recs, valid, err := g.read(segHeaderLen, min(max(end, segHeaderLen), size))
 	if err != nil {
 		return err
 	}
 	if valid < size {
-		g.logger.Warn("sqlite: dropping the torn end of the audit segment (never acknowledged)",
-			"path", g.path, "offset", valid, "bytes", size-valid)
+		g.logger.Warn("sqlite: dropping the end of the audit segment that holds no acknowledged record (torn or unfinished write)",
+			"path", g.path, "offset", valid, "bytes", size-valid, "end", end)
 		if err := g.f.Truncate(valid); err != nil {
 			return err
 		}
-		size = valid
 	}
+	g.setHeader(epoch, valid)
 	if len(recs) > 0 {
 		last := recs[len(recs)-1]
 		g.head = &store.AuditRecord{Seq: last.Seq, Hash: last.Hash}
 	} else if g.head, err = auditHead(g.db.QueryRowContext(ctx, selectAuditHead)); err != nil {
 		return err
 	}
-	g.known, g.epoch, g.size = true, epoch, size
+	g.known, g.epoch, g.size = true, epoch, valid
 	return nil
+}
+
+// mapHeader writes the header of a new (empty) file, checks it and maps
+// it into memory.
+func (g *segment) mapHeader() error {
+	fi, err := g.f.Stat()
+	if err != nil {
+		return err
+	}
+	switch n := fi.Size(); {
+	case n == 0:
+		hdr := make([]byte, segHeaderLen)
+		copy(hdr, segMagic)
+		binary.LittleEndian.PutUint64(hdr[8:], 1)
+		binary.LittleEndian.PutUint64(hdr[16:], segHeaderLen)
+		if _, err := g.f.WriteAt(hdr, 0); err != nil {
+			return err
+		}
+	case n < segHeaderLen:
+		return fmt.Errorf("audit segment %s: %d bytes, shorter than its header", g.path, n)
+	}
+	hdr, err := mapHeader(g.f, segHeaderLen)
+	if err != nil {
+		return err
+	}
+	if string(hdr[:8]) != segMagic {
+		unmapHeader(hdr)
+		return fmt.Errorf("audit segment %s: not an audit segment file", g.path)
+	}
+	g.hdr = hdr
+	return nil
+}
+
+// header returns the epoch and the end in the mapped header.
+func (g *segment) header() (epoch uint64, end int64) {
+	e := binary.LittleEndian.Uint64(g.hdr[16:])
+	if e > 1<<62 {
+		e = 1 << 62
+	}
+	return binary.LittleEndian.Uint64(g.hdr[8:]), int64(e)
+}
+
+// setHeader stores the epoch and the end in the mapped header.
+func (g *segment) setHeader(epoch uint64, end int64) {
+	binary.LittleEndian.PutUint64(g.hdr[8:], epoch)
+	binary.LittleEndian.PutUint64(g.hdr[16:], uint64(end))
 }
 
 // read decodes the frames in [from, to) of the file. valid is the end
@@ -236,6 +270,7 @@ func (g *segment) append(ctx context.Context, recs []*store.AuditRecord, chain f
 		return fmt.Errorf("audit segment write: %w", err)
 	}
 	g.size += int64(len(buf))
+	g.setHeader(g.epoch, g.size)
 	last := recs[len(recs)-1]
 	g.head = &store.AuditRecord{Seq: last.Seq, Hash: last.Hash}
 	notify(g.kick)
@@ -333,12 +368,7 @@ func (g *segment) flushFrom(ctx context.Context, from int64, extra []*store.Audi
 // its epoch on, so that every writer reads the head again.
 func (g *segment) reset() error {
 	g.known = false
-	var hdr [segHeaderLen]byte
-	copy(hdr[:], segMagic)
-	binary.LittleEndian.PutUint64(hdr[8:], g.epoch+1)
-	if _, err := g.f.WriteAt(hdr[:], 0); err != nil {
-		return fmt.Errorf("audit segment %s: %w", g.path, err)
-	}
+	g.setHeader(g.epoch+1, segHeaderLen)
 	if err := g.f.Truncate(segHeaderLen); err != nil {
 		return fmt.Errorf("audit segment %s: %w", g.path, err)
 	}
@@ -514,5 +544,9 @@ func (g *segment) closeOnce() error {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
+	if g.hdr != nil {
+		err = errors.Join(err, unmapHeader(g.hdr))
+		g.hdr = nil
+	}
 	return errors.Join(err, g.f.Close())
 }
