@@ -71,7 +71,10 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*store.AuditRecord) erro
 // no other connection or process can append between the read and the
 // commit. A nil chain stores recs as given, as AppendAudit does. The
 // commit is synchronous (durable on return); only Seq and Hash of the
-// head given to chain are set.
+// head given to chain are set. With a segment file (audit_segment.go),
+// the segment's lock is held too, and the records waiting in the segment
+// are copied into the table in the same transaction, first: the head is
+// the chain's last record, wherever it was.
 func (s *Store) AppendAuditChained(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
 	if s.seg != nil {
 		if len(recs) == 0 {
@@ -82,11 +85,15 @@ func (s *Store) AppendAuditChained(ctx context.Context, recs []*store.AuditRecor
 	return appendAudit(ctx, s.db, nil, recs, chain)
 }
 
-// AppendAuditWritten implements store.AuditSyncer. It appends as
-// AppendAuditChained does, on the audit connection (synchronous=NORMAL):
-// when it returns the transaction is in the WAL file, in the kernel's
-// page cache, so it survives the process being killed; SyncAudit makes it
-// survive a power loss. In memory it is AppendAuditChained.
+// AppendAuditWritten implements store.AuditSyncer. With a segment file
+// (on Unix systems) it chains recs to the head and writes them to the
+// segment in one write(2), under the segment's file lock, and returns:
+// the records are in the kernel's page cache, so they survive the
+// process being killed; SyncAudit makes them survive a power loss. The
+// store copies them into the table in the background (CompactAudit).
+// Without one, it appends as AppendAuditChained does, on the audit
+// connection (synchronous=NORMAL): the transaction is then in the WAL
+// file when it returns. In memory it is AppendAuditChained.
 func (s *Store) AppendAuditWritten(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
 	switch {
 	case len(recs) == 0:
@@ -99,9 +106,11 @@ func (s *Store) AppendAuditWritten(ctx context.Context, recs []*store.AuditRecor
 	return appendAudit(ctx, s.audit, &s.auditStmts, recs, chain)
 }
 
-// SyncAudit implements store.AuditSyncer: it fsyncs the write-ahead log,
+// SyncAudit implements store.AuditSyncer. With a segment file it
+// fsyncs the segment (the records copied out of it are in the table,
+// committed synchronously). Without one it fsyncs the write-ahead log,
 // which holds every transaction committed since the last WAL checkpoint
-// (a checkpoint syncs what it copies into the database file). When there
+// (a checkpoint syncs what it copies into the database file); when there
 // is no WAL file (every connection closed cleanly) it syncs the database
 // file. In memory it does nothing.
 func (s *Store) SyncAudit(ctx context.Context) error {
@@ -377,8 +386,8 @@ func (s *Store) CompactAudit(ctx context.Context) error {
 	return s.seg.compact(ctx)
 }
 
-// AuditSegmentSyncs returns how many times the audit segment file was
-// fsync'd (SyncAudit) since Open.
+// AuditSegmentSyncs returns how many times SyncAudit fsync'd the audit
+// segment file since Open (PutAuditCheckpoint's syncs are not counted).
 func (s *Store) AuditSegmentSyncs() uint64 {
 	if s.seg == nil {
 		return 0
@@ -390,6 +399,15 @@ func (s *Store) AuditSegmentSyncs() uint64 {
 func (s *Store) PutAuditCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
 	if c.Seq > math.MaxInt64 {
 		return fmt.Errorf("audit checkpoint seq %d out of range", c.Seq)
+	}
+	if s.seg != nil {
+		// The records a checkpoint covers may be in the segment file,
+		// not yet synced (audit.SyncGroup, SyncOS): sync them first, so
+		// that the checkpoint, committed synchronously, never survives
+		// a power loss without them.
+		if err := s.seg.f.Sync(); err != nil {
+			return fmt.Errorf("audit checkpoint %d: syncing the segment: %w", c.Seq, err)
+		}
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, signature, key_id, time) VALUES (?,?,?,?,?)`,
 		int64(c.Seq), c.Hash, c.Signature, c.KeyID, ts(c.Time))
