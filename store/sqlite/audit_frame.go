@@ -13,7 +13,8 @@ import (
 // The audit segment file (audit_segment.go) holds a header and then
 // records, one frame each:
 //
-//	header: "MCPGSEG1" (8 bytes), epoch (uint64 LE), end (uint64 LE)
+//	header: "MCPGSEG1" (8 bytes), epoch (uint64 LE), end (uint64 LE),
+//	        waiters (uint32, native order), 4 bytes of padding
 //	frame:  payload length (uint32 LE), CRC-32C of the payload (uint32 LE), payload
 //	payload: version byte (1), then the record's fields (see appendRecord)
 //
@@ -22,13 +23,16 @@ import (
 // database directly; end is the offset after the last acknowledged
 // frame. Writers map the header into memory (shared), so that one
 // holding the file lock knows from the epoch and the end, without a
-// system call, whether its view of the chain head is still current.
+// system call, whether its view of the chain head is still current;
+// waiters counts the processes waiting for the file lock (the holder
+// then gives it up instead of keeping it for its next use).
 
 const (
-	segMagic     = "MCPGSEG1"
-	segHeaderLen = 24
-	frameHeadLen = 8
-	frameVersion = 1
+	segMagic      = "MCPGSEG1"
+	segHeaderLen  = 32
+	segWaitersOff = 24
+	frameHeadLen  = 8
+	frameVersion  = 1
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

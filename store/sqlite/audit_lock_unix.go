@@ -26,6 +26,23 @@ func flock(f *os.File, take bool) error {
 	}
 }
 
+// tryFlock takes the exclusive lock of f if no one holds it, without
+// waiting.
+func tryFlock(f *os.File) (bool, error) {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch err {
+		case nil:
+			return true, nil
+		case syscall.EWOULDBLOCK:
+			return false, nil
+		case syscall.EINTR:
+			continue
+		}
+		return false, err
+	}
+}
+
 // mapHeader maps the first n bytes of f (which has at least n) into
 // memory, shared with every process that maps it.
 func mapHeader(f *os.File, n int) ([]byte, error) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mcpgate/mcpgate/store"
 )
@@ -51,6 +52,9 @@ type segment struct {
 	mu     sync.Mutex // held with the file lock; guards what follows
 	f      *os.File
 	hdr    []byte // the file's header, mapped shared
+	held   bool   // the file lock is held (in use, or lingering)
+	linger time.Duration
+	idle   *time.Timer // releases the lingering file lock
 	closed bool
 	// The writer's view of the file, valid while its epoch and size are
 	// these: the chain head (nil for an empty chain).
@@ -82,7 +86,10 @@ func openSegment(path string, db *sql.DB) (*segment, error) {
 	}
 	g := &segment{path: path, db: db, logger: slog.Default(), f: f,
 		maxBytes: DefaultAuditSegmentMax, interval: DefaultAuditCompactInterval, urgentAt: DefaultAuditCompactBytes,
-		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		linger: DefaultAuditLockLinger}
+	g.idle = time.AfterFunc(time.Hour, g.releaseIdle)
+	g.idle.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := g.lock(); err != nil {
@@ -106,26 +113,83 @@ func openSegment(path string, db *sql.DB) (*segment, error) {
 	return g, nil
 }
 
-// lock takes the segment's mutex and its file lock.
+// DefaultAuditLockLinger is how long a process keeps the segment's file
+// lock after its last use when no other process asked for it: a busy
+// writer takes it once, not once per append.
+const DefaultAuditLockLinger = time.Millisecond
+
+// lock takes the segment's mutex and its file lock. The file lock may
+// still be held from a recent use (it lingers: see unlock).
 func (g *segment) lock() error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
 		return errSegmentClosed
 	}
-	if err := flock(g.f, true); err != nil {
+	if g.held {
+		return nil
+	}
+	if err := g.acquire(); err != nil {
 		g.mu.Unlock()
 		return fmt.Errorf("audit segment lock: %w", err)
 	}
+	g.held = true
 	return nil
 }
 
-// unlock releases what lock took.
+// acquire takes the file lock. When another process holds it, the
+// waiters count in the shared header tells that process to give it up
+// at the end of its current use instead of keeping it.
+func (g *segment) acquire() error {
+	if g.hdr == nil {
+		return flock(g.f, true)
+	}
+	ok, err := tryFlock(g.f)
+	if ok || err != nil {
+		return err
+	}
+	w := g.waiters()
+	atomic.AddUint32(w, 1)
+	err = flock(g.f, true)
+	atomic.AddUint32(w, ^uint32(0))
+	return err
+}
+
+// waiters returns the waiters count in the mapped header.
+func (g *segment) waiters() *uint32 {
+	return (*uint32)(unsafe.Pointer(&g.hdr[segWaitersOff]))
+}
+
+// unlock ends a use of the segment. The file lock is kept for
+// DefaultAuditLockLinger more, unless another process waits for it: then
+// it is released at once. (A process killed while waiting leaves the
+// count up: locks are then released after every use, as without
+// lingering.)
 func (g *segment) unlock() {
+	if g.hdr != nil && !g.closed && atomic.LoadUint32(g.waiters()) == 0 {
+		g.idle.Reset(g.linger)
+	} else {
+		g.release()
+	}
+	g.mu.Unlock()
+}
+
+// release gives the file lock up (under the mutex).
+func (g *segment) release() {
+	if !g.held {
+		return
+	}
+	g.held = false
 	if err := flock(g.f, false); err != nil {
 		g.logger.Error("sqlite: audit segment unlock", "error", err)
 	}
-	g.mu.Unlock()
+}
+
+// releaseIdle releases the file lock when it lingered unused.
+func (g *segment) releaseIdle() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.release()
 }
 
 // refresh brings the writer's view up to date (under the lock): when
@@ -182,6 +246,7 @@ func (g *segment) mapHeader() error {
 	switch n := fi.Size(); {
 	case n == 0:
 		hdr := make([]byte, segHeaderLen)
+		// The waiters count (at segWaitersOff) starts at 0.
 		copy(hdr, segMagic)
 		binary.LittleEndian.PutUint64(hdr[8:], 1)
 		binary.LittleEndian.PutUint64(hdr[16:], segHeaderLen)
@@ -539,8 +604,9 @@ func (g *segment) closeOnce() error {
 			err = nil // they are recovered at the next open
 		}
 		g.closed = true
-		g.unlock()
+		g.unlock() // closed: releases the file lock
 	}
+	g.idle.Stop()
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()

@@ -141,10 +141,9 @@ func TestAuditSegmentRecovery(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var b []byte
-	b = append(b, segMagic...)
-	b = binary.LittleEndian.AppendUint64(b, 9)
-	b = binary.LittleEndian.AppendUint64(b, 0) // the end, set below
+	b := make([]byte, segHeaderLen) // the end is set below
+	copy(b, segMagic)
+	binary.LittleEndian.PutUint64(b[8:], 9)
 	prev := ""
 	for seq := uint64(1); seq <= 5; seq++ {
 		r := segRecord(seq, prev)
