@@ -468,6 +468,10 @@ func (g *segment) insert(ctx context.Context, recs []*store.AuditRecord, more fu
 		return wrap("audit copy", err)
 	}
 	defer stmt.Close()
+	// The rows are inserted without ctx's deadline (the transaction
+	// still ends with it): with one, the driver starts a goroutine per
+	// statement to interrupt it.
+	ctx = context.WithoutCancel(ctx)
 	for _, r := range recs {
 		if err := insertRecord(ctx, stmt, r); err != nil {
 			return err
