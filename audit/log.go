@@ -168,7 +168,9 @@ type Options struct {
 }
 
 // Log appends records to the audit chain. It is safe for concurrent use;
-// one writer goroutine commits concurrent appends in groups.
+// one writer goroutine commits concurrent appends in groups, and a lone
+// append (none other in progress, none recently) is written by its
+// caller directly.
 type Log struct {
 	st     store.AuditLog
 	opts   Options
