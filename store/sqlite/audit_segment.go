@@ -214,6 +214,11 @@ func (g *segment) refresh(ctx context.Context) error {
 		return err
 	}
 	size := fi.Size()
+	if size < segHeaderLen {
+		// Cut by something else than a writer: the mapped header is
+		// beyond the end of the file.
+		return fmt.Errorf("audit segment %s: %d bytes, shorter than its header", g.path, size)
+	}
 	recs, valid, err := g.read(segHeaderLen, min(max(end, segHeaderLen), size))
 	if err != nil {
 		return err
