@@ -94,3 +94,33 @@ func sameRecord(a, b *store.AuditRecord) bool {
 	return errA == nil && errB == nil && string(ca) == string(cb) && a.Seq == b.Seq && a.PrevHash == b.PrevHash &&
 		a.Hash == b.Hash && string(a.Args) == string(b.Args)
 }
+
+// FuzzCanonicalContent checks that the direct encoding of a record's
+// hashed content (appendCanonicalContent) is byte for byte the JSON
+// encoder's canonical form, which defines the chain hash, and that both
+// refuse the same records.
+func FuzzCanonicalContent(f *testing.F) {
+	f.Add("alice", "tools/call", "read \"file\"\n\\ \x01\x7f é \u2028 😀 </script>", "p1", int64(12), int64(1733580000123456789))
+	f.Add("", "", "", "", int64(0), int64(0))
+	f.Add("\xff", "a", "b", "", int64(-5), int64(-1))
+	f.Add("u", "\u00e9\u0000", "\t\r\b\f", "\x1f", int64(1<<62), int64(1))
+	f.Fuzz(func(t *testing.T, user, action, errText, policy string, latency, nanos int64) {
+		r := &store.AuditRecord{User: user, Client: policy + user, Session: errText, Upstream: action, Action: action,
+			Target: errText, Decision: policy, PolicyVersion: user, ArgsDigest: action, ResultDigest: policy,
+			Outcome: user, Error: errText, LatencyMicros: latency, Phase: action, Time: time.Unix(0, nanos)}
+		if policy != "" {
+			r.Policies = []string{policy, errText}
+		}
+		want, werr := canonicalContentJSON(r)
+		if _, ok := appendCanonicalContent(nil, r); !ok && latency >= -(1<<53) && latency <= 1<<53 && werr == nil {
+			t.Fatalf("direct encoding refused %+v, the JSON encoder gave %s", r, want)
+		}
+		got, gerr := canonicalContent(r)
+		if (gerr != nil) != (werr != nil) {
+			t.Fatalf("canonicalContent: %s, %v; the JSON encoder: %s, %v", got, gerr, want, werr)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("direct encoding\n %s\nJSON encoder\n %s", got, want)
+		}
+	})
+}

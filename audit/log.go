@@ -168,7 +168,9 @@ type Options struct {
 }
 
 // Log appends records to the audit chain. It is safe for concurrent use;
-// one writer goroutine commits concurrent appends in groups.
+// one writer goroutine commits concurrent appends in groups, and a lone
+// append (none other in progress, none recently) is written by its
+// caller directly.
 type Log struct {
 	st     store.AuditLog
 	opts   Options
@@ -196,7 +198,13 @@ type Log struct {
 	syncNanos               atomic.Int64 // time spent in syncs
 	pending                 atomic.Int64 // appends not yet stored (Stats.Pending)
 
-	// Owned by the writer goroutine.
+	// wmu guards what follows: held by the writer goroutine while it
+	// handles an event, or by an appender that writes its record itself
+	// (Append's fast path, when it is the only append in progress). A
+	// channel, not a sync.Mutex, so that a goroutine waiting for it is
+	// durably blocked in a testing/synctest bubble.
+	wmu                     chanMutex
+	wclosed                 bool // the writer has stopped
 	lastSeq, lastCheckpoint uint64
 	lastHash                string
 	stale                   bool
@@ -207,6 +215,22 @@ type Log struct {
 	retryAt                 time.Time // no count-triggered checkpoint before
 	failBackoff             time.Duration
 	failRecorded            time.Time // when a failure was last recorded in the chain
+}
+
+// chanMutex is a mutex made of a channel with a buffer of one.
+type chanMutex chan struct{}
+
+func (m chanMutex) Lock()   { m <- struct{}{} }
+func (m chanMutex) Unlock() { <-m }
+
+// TryLock takes the mutex if it is free, without waiting.
+func (m chanMutex) TryLock() bool {
+	select {
+	case m <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // ActionCheckpointFailed is the action of the record the Log appends when
@@ -233,7 +257,7 @@ func New(st store.AuditLog, opts *Options) (*Log, error) {
 	if st == nil {
 		return nil, errors.New("audit: nil store")
 	}
-	l := &Log{st: st, reqs: make(chan *request), closing: make(chan struct{}), done: make(chan struct{})}
+	l := &Log{st: st, reqs: make(chan *request), closing: make(chan struct{}), done: make(chan struct{}), wmu: make(chanMutex, 1)}
 	if opts != nil {
 		l.opts = *opts
 	}
@@ -483,7 +507,29 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 		return err
 	}
 	req := &request{rec: sr, content: content, done: make(chan error, 1)}
-	l.pending.Add(1)
+	if l.pending.Add(1) == 1 && l.wmu.TryLock() {
+		// The only append in progress, the writer idle and appends not
+		// concurrent of late (the writer would not wait for company):
+		// write the record here rather than hand it to the writer
+		// goroutine and wait for it (two goroutine wake-ups).
+		closed, alone := l.wclosed, l.opts.BatchWindow <= 0 || l.peak <= 1
+		if !closed && alone {
+			l.commit([]*request{req})
+		}
+		l.wmu.Unlock()
+		if closed {
+			l.pending.Add(-1)
+			return ErrClosed
+		}
+		if alone {
+			l.pending.Add(-1)
+			if err := <-req.done; err != nil {
+				return err
+			}
+			r.Seq, r.PrevHash, r.Hash = sr.Seq, sr.PrevHash, sr.Hash
+			return nil
+		}
+	}
 	defer l.pending.Add(-1)
 	select {
 	case l.reqs <- req:
@@ -546,14 +592,23 @@ func (l *Log) run() {
 	for {
 		select {
 		case req := <-l.reqs:
+			l.wmu.Lock()
 			batch = l.collect(append(batch[:0], req))
 			l.commit(batch)
+			l.wmu.Unlock()
 			clear(batch)
 		case <-tick:
+			l.wmu.Lock()
 			l.checkpoint()
+			l.wmu.Unlock()
 		case res := <-l.cpDone:
+			l.wmu.Lock()
 			l.checkpointDone(res)
+			l.wmu.Unlock()
 		case <-l.closing:
+			l.wmu.Lock()
+			defer l.wmu.Unlock()
+			l.wclosed = true
 			for {
 				batch = batch[:0]
 			drain:
@@ -588,8 +643,9 @@ func (l *Log) run() {
 func (l *Log) collect(batch []*request) []*request {
 	var deadline <-chan time.Time
 	defer func() {
-		// peak follows the batch size up at once and down slowly.
-		l.peak = max(len(batch), l.peak-l.peak/8)
+		// peak follows the batch size up at once and down slowly (by
+		// an eighth, at least one, per batch).
+		l.peak = max(len(batch), l.peak-max(1, l.peak/8))
 	}()
 	for len(batch) < l.opts.MaxBatch {
 		select {

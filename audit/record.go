@@ -23,8 +23,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -149,6 +151,16 @@ type content struct {
 
 // canonicalContent returns the RFC 8785 form of r's hashed content.
 func canonicalContent(r *store.AuditRecord) ([]byte, error) {
+	if b, ok := appendCanonicalContent(make([]byte, 0, 512), r); ok {
+		return b, nil
+	}
+	return canonicalContentJSON(r)
+}
+
+// canonicalContentJSON is canonicalContent through the JSON encoder and
+// jsontext's canonicalization: the definition appendCanonicalContent
+// must match byte for byte (FuzzCanonicalContent checks it).
+func canonicalContentJSON(r *store.AuditRecord) ([]byte, error) {
 	b, err := json.Marshal(content{
 		V: 1, Time: r.Time.UTC().Format(time.RFC3339Nano),
 		User: r.User, Client: r.Client, Session: r.Session, Upstream: r.Upstream,
@@ -165,6 +177,117 @@ func canonicalContent(r *store.AuditRecord) ([]byte, error) {
 		return nil, fmt.Errorf("audit: canonicalizing record: %w", err)
 	}
 	return v, nil
+}
+
+// appendCanonicalContent appends the RFC 8785 form of r's hashed content
+// to b directly, without encoding and re-sorting a JSON object: the
+// members of content in the order of their names, zero ones left out,
+// strings escaped as RFC 8785 says. It reports false, and the caller
+// takes the JSON encoder's path, when a string is not valid UTF-8 (that
+// path fails with its error) or the latency is beyond ±2^53 (RFC 8785
+// writes numbers as IEEE 754 doubles, which then round it).
+func appendCanonicalContent(b []byte, r *store.AuditRecord) ([]byte, bool) {
+	if r.LatencyMicros > 1<<53 || r.LatencyMicros < -(1<<53) {
+		return b, false
+	}
+	for _, s := range [...]string{r.User, r.Client, r.Session, r.Upstream, r.Action, r.Target, r.Decision,
+		r.PolicyVersion, r.ArgsDigest, r.ResultDigest, r.Outcome, r.Error, r.Phase} {
+		if !utf8.ValidString(s) {
+			return b, false
+		}
+	}
+	for _, p := range r.Policies {
+		if !utf8.ValidString(p) {
+			return b, false
+		}
+	}
+	b = append(b, '{')
+	first := true
+	member := func(name string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			member(name)
+			b = appendJCSString(b, v)
+		}
+	}
+	// In the order of the member names (RFC 8785 sorts by UTF-16 code
+	// units; the names are ASCII).
+	str("action", r.Action)
+	str("args_digest", r.ArgsDigest)
+	str("client", r.Client)
+	str("decision", r.Decision)
+	str("error", r.Error)
+	if r.LatencyMicros != 0 {
+		member("latency_us")
+		b = strconv.AppendInt(b, r.LatencyMicros, 10)
+	}
+	str("outcome", r.Outcome)
+	str("phase", r.Phase)
+	if len(r.Policies) > 0 {
+		member("policies")
+		b = append(b, '[')
+		for i, p := range r.Policies {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJCSString(b, p)
+		}
+		b = append(b, ']')
+	}
+	str("policy_version", r.PolicyVersion)
+	str("result_digest", r.ResultDigest)
+	str("session", r.Session)
+	str("target", r.Target)
+	member("time")
+	b = appendJCSString(b, r.Time.UTC().Format(time.RFC3339Nano))
+	str("upstream", r.Upstream)
+	str("user", r.User)
+	member("v")
+	b = append(b, '1')
+	return append(b, '}'), true
+}
+
+// appendJCSString appends s (valid UTF-8) as an RFC 8785 string: only
+// the quotation mark, the reverse solidus and control characters are
+// escaped, the latter as \b, \t, \n, \f, \r or \u00xx.
+func appendJCSString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 const recordDomain = "mcpgate.audit.record.v1\x00"

@@ -62,6 +62,10 @@ func TestSyncAlwaysSyncsEveryCommit(t *testing.T) {
 		t.Errorf("stats %+v, store saw %d transactions and %d syncs: want one sync per commit", st, cs.txns.Load(), cs.syncs.Load())
 	}
 	t.Logf("%d records, %d commits, %d syncs", st.Records, st.Commits, st.Syncs)
+	// Each sync is an fsync of the segment file the records went to.
+	if n := sq.AuditSegmentSyncs(); n != uint64(cs.syncs.Load()) {
+		t.Errorf("%d fsyncs of the segment file for %d syncs", n, cs.syncs.Load())
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +89,9 @@ func TestSyncOSNeverSyncs(t *testing.T) {
 	}
 	if n := cs.syncs.Load(); n != 1 {
 		t.Errorf("%d syncs after Close, want 1", n)
+	}
+	if n := sq.AuditSegmentSyncs(); n != 1 {
+		t.Errorf("%d fsyncs of the segment file after Close, want 1", n)
 	}
 }
 
@@ -162,8 +169,10 @@ const (
 // kills it with SIGKILL after 300 acknowledgements, and checks, for each
 // sync policy, that every acknowledged record is in the database with the
 // hash it was acknowledged with and that the chain and its checkpoints
-// verify. It proves crash (not power-loss) safety, at the audit.Log
-// level.
+// verify. The child copies its segment file into the table all along, so
+// the kill finds records in both, and the reopening recovers those left
+// in the segment. It proves crash (not power-loss) safety, at the
+// audit.Log level.
 func TestSIGKILLDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
@@ -216,6 +225,9 @@ func TestSIGKILLDurability(t *testing.T) {
 func checkAcked(t *testing.T, path, keyPath string, acked map[uint64]string) {
 	t.Helper()
 	ctx := context.Background()
+	if fi, err := os.Stat(path + sqlite.SegmentSuffix); err == nil {
+		t.Logf("the segment file holds %d bytes left to recover", fi.Size())
+	}
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +277,18 @@ func TestSIGKILLChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// Copy the segment file into the table over and over, so that the
+	// kill also lands in the middle of copies (the store copies within
+	// a second on its own).
+	go func() {
+		for {
+			if err := st.CompactAudit(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for c := range 8 {

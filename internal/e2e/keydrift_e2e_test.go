@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -25,6 +24,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // jwksClient is a metadata-document machine client whose keys are behind
@@ -98,26 +98,23 @@ func newJWKSClient(t *testing.T, w *controlsWorld) *jwksClient {
 }
 
 // auditDetail returns outcome and error of the audit records with action
-// and target.
+// and target, read through the store (see auditRecords).
 func auditDetail(t *testing.T, dataDir, action, target string) [][2]string {
 	t.Helper()
-	db, err := sql.Open("sqlite", datadir.Database(dataDir)+"?mode=ro")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, datadir.Database(dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT outcome, error FROM audit_records WHERE action = ? AND target = ? ORDER BY seq`, action, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
+	defer st.Close()
 	var out [][2]string
-	for rows.Next() {
-		var o, e string
-		if err := rows.Scan(&o, &e); err != nil {
+	for r, err := range st.ReadAudit(ctx, 1) {
+		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, [2]string{o, e})
+		if r.Action == action && r.Target == target {
+			out = append(out, [2]string{r.Outcome, r.Error})
+		}
 	}
 	return out
 }

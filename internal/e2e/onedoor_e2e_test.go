@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/mcpgate/mcpgate/mcp"
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/oauth/oauthclient"
+	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // oneDoorPolicies hide a resource and a resource template from bob, and
@@ -78,26 +78,23 @@ func oneDoorUpstream() *mcp.Server {
 	return s
 }
 
-// auditRecords reads the gateway's audit log from its database.
+// auditRecords reads the gateway's audit log from its database, as the
+// command line does (through the store: the records the gateway wrote
+// last may still be in its audit segment file, not yet in the table).
 func auditRecords(t *testing.T, dataDir string) []map[string]string {
 	t.Helper()
-	db, err := sql.Open("sqlite", datadir.Database(dataDir)+"?mode=ro")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, datadir.Database(dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT principal_user, action, target, decision, outcome FROM audit_records ORDER BY seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
+	defer st.Close()
 	var out []map[string]string
-	for rows.Next() {
-		var u, a, tg, d, o sql.NullString
-		if err := rows.Scan(&u, &a, &tg, &d, &o); err != nil {
+	for r, err := range st.ReadAudit(ctx, 1) {
+		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, map[string]string{"user": u.String, "action": a.String, "target": tg.String, "decision": d.String, "outcome": o.String})
+		out = append(out, map[string]string{"user": r.User, "action": r.Action, "target": r.Target, "decision": r.Decision, "outcome": r.Outcome})
 	}
 	return out
 }

@@ -71,26 +71,46 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*store.AuditRecord) erro
 // no other connection or process can append between the read and the
 // commit. A nil chain stores recs as given, as AppendAudit does. The
 // commit is synchronous (durable on return); only Seq and Hash of the
-// head given to chain are set.
+// head given to chain are set. With a segment file (audit_segment.go),
+// the segment's lock is held too, and the records waiting in the segment
+// are copied into the table in the same transaction, first: the head is
+// the chain's last record, wherever it was.
 func (s *Store) AppendAuditChained(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
+	if s.seg != nil {
+		if len(recs) == 0 {
+			return nil
+		}
+		return s.seg.appendDirect(ctx, recs, chain)
+	}
 	return appendAudit(ctx, s.db, nil, recs, chain)
 }
 
-// AppendAuditWritten implements store.AuditSyncer. It appends as
-// AppendAuditChained does, on the audit connection (synchronous=NORMAL):
-// when it returns the transaction is in the WAL file, in the kernel's
-// page cache, so it survives the process being killed; SyncAudit makes it
-// survive a power loss. In memory it is AppendAuditChained.
+// AppendAuditWritten implements store.AuditSyncer. With a segment file
+// (on Unix systems) it chains recs to the head and writes them to the
+// segment in one write(2), under the segment's file lock, and returns:
+// the records are in the kernel's page cache, so they survive the
+// process being killed; SyncAudit makes them survive a power loss. The
+// store copies them into the table in the background (CompactAudit).
+// Without one, it appends as AppendAuditChained does, on the audit
+// connection (synchronous=NORMAL): the transaction is then in the WAL
+// file when it returns. In memory it is AppendAuditChained.
 func (s *Store) AppendAuditWritten(ctx context.Context, recs []*store.AuditRecord, chain func(last *store.AuditRecord) error) error {
-	if s.audit == nil {
+	switch {
+	case len(recs) == 0:
+		return nil
+	case s.seg != nil:
+		return s.seg.append(ctx, recs, chain)
+	case s.audit == nil:
 		return s.AppendAuditChained(ctx, recs, chain)
 	}
 	return appendAudit(ctx, s.audit, &s.auditStmts, recs, chain)
 }
 
-// SyncAudit implements store.AuditSyncer: it fsyncs the write-ahead log,
+// SyncAudit implements store.AuditSyncer. With a segment file it
+// fsyncs the segment (the records copied out of it are in the table,
+// committed synchronously). Without one it fsyncs the write-ahead log,
 // which holds every transaction committed since the last WAL checkpoint
-// (a checkpoint syncs what it copies into the database file). When there
+// (a checkpoint syncs what it copies into the database file); when there
 // is no WAL file (every connection closed cleanly) it syncs the database
 // file. In memory it does nothing.
 func (s *Store) SyncAudit(ctx context.Context) error {
@@ -99,6 +119,12 @@ func (s *Store) SyncAudit(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.seg != nil {
+		if err := s.seg.sync(); err != nil {
+			return fmt.Errorf("sqlite: audit sync: %w", err)
+		}
+		return nil
 	}
 	err := syncFile(s.wal)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -245,28 +271,60 @@ func nullBytes(b []byte) any {
 	return b
 }
 
-// ReadAudit implements store.AuditLog.
+// ReadAudit implements store.AuditLog. With a segment file it reads
+// through: the table's records, then the segment's that follow them.
 func (s *Store) ReadAudit(ctx context.Context, from uint64) iter.Seq2[*store.AuditRecord, error] {
 	return func(yield func(*store.AuditRecord, error) bool) {
 		if from > math.MaxInt64 {
 			return
 		}
-		next := int64(from)
-		for {
-			page, err := s.readAuditPage(ctx, next)
-			if err != nil {
-				yield(nil, err)
+		next, ok := s.readTable(ctx, int64(from), math.MaxInt64, yield)
+		if !ok || s.seg == nil {
+			return
+		}
+		seg, err := s.seg.snapshot(ctx)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		if len(seg) > 0 && int64(seg[0].Seq) > next {
+			// Records copied from the segment into the table since the
+			// table was read: the copy commits before it empties the
+			// segment, so they are in the table now.
+			if next, ok = s.readTable(ctx, next, int64(seg[0].Seq), yield); !ok {
 				return
 			}
-			for _, r := range page {
-				if !yield(r, nil) {
-					return
-				}
-			}
-			if len(page) < auditPage {
+		}
+		for _, r := range seg {
+			if int64(r.Seq) >= next && !yield(r, nil) {
 				return
 			}
-			next = int64(page[len(page)-1].Seq) + 1
+		}
+	}
+}
+
+// readTable yields the table's records with from <= Seq < to, and
+// returns the Seq after the last one yielded (from if none) and whether
+// to go on.
+func (s *Store) readTable(ctx context.Context, from, to int64, yield func(*store.AuditRecord, error) bool) (int64, bool) {
+	next := from
+	for {
+		page, err := s.readAuditPage(ctx, next)
+		if err != nil {
+			yield(nil, err)
+			return next, false
+		}
+		for _, r := range page {
+			if int64(r.Seq) >= to {
+				return next, true
+			}
+			if !yield(r, nil) {
+				return next, false
+			}
+			next = int64(r.Seq) + 1
+		}
+		if len(page) < auditPage {
+			return next, true
 		}
 	}
 }
@@ -288,15 +346,68 @@ func (s *Store) readAuditPage(ctx context.Context, from int64) ([]*store.AuditRe
 	return out, wrap("audit records", rows.Err())
 }
 
-// LastAudit implements store.AuditLog.
+// LastAudit implements store.AuditLog: the segment file's last record,
+// or the table's when the segment is empty.
 func (s *Store) LastAudit(ctx context.Context) (*store.AuditRecord, error) {
+	if s.seg != nil {
+		seg, err := s.seg.snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(seg); n > 0 {
+			return seg[n-1], nil
+		}
+	}
 	return lastAudit(ctx, s.db)
+}
+
+// openSegment opens the audit segment file of the database at path
+// (SegmentSuffix), where the audit writer's records go first.
+func (s *Store) openSegment(path string) error {
+	if !segmentSupported {
+		return nil
+	}
+	g, err := openSegment(path+SegmentSuffix, s.db)
+	if err != nil {
+		return err
+	}
+	s.seg = g
+	return nil
+}
+
+// CompactAudit copies the audit records in the segment file into the
+// audit_records table and empties the segment. The store does it on its
+// own within DefaultAuditCompactInterval of an append, at Open and at
+// Close; readers never need it (ReadAudit reads through).
+func (s *Store) CompactAudit(ctx context.Context) error {
+	if s.seg == nil {
+		return nil
+	}
+	return s.seg.compact(ctx)
+}
+
+// AuditSegmentSyncs returns how many times SyncAudit fsync'd the audit
+// segment file since Open (PutAuditCheckpoint's syncs are not counted).
+func (s *Store) AuditSegmentSyncs() uint64 {
+	if s.seg == nil {
+		return 0
+	}
+	return s.seg.syncs.Load()
 }
 
 // PutAuditCheckpoint implements store.AuditLog.
 func (s *Store) PutAuditCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
 	if c.Seq > math.MaxInt64 {
 		return fmt.Errorf("audit checkpoint seq %d out of range", c.Seq)
+	}
+	if s.seg != nil {
+		// The records a checkpoint covers may be in the segment file,
+		// not yet synced (audit.SyncGroup, SyncOS): sync them first, so
+		// that the checkpoint, committed synchronously, never survives
+		// a power loss without them.
+		if err := s.seg.f.Sync(); err != nil {
+			return fmt.Errorf("audit checkpoint %d: syncing the segment: %w", c.Seq, err)
+		}
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, signature, key_id, time) VALUES (?,?,?,?,?)`,
 		int64(c.Seq), c.Hash, c.Signature, c.KeyID, ts(c.Time))

@@ -40,6 +40,8 @@ type Store struct {
 	auditStmts auditStmts
 	// wal is the path of the database's write-ahead log ("" in memory).
 	wal string
+	// seg is the audit segment file (audit_segment.go); nil in memory.
+	seg *segment
 	revokeHooks
 }
 
@@ -78,6 +80,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
 		s.wal = path + "-wal"
+		if err := s.openSegment(path); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 	}
 	return s, nil
 }
@@ -189,8 +195,11 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // Close implements store.Store.
 func (s *Store) Close() error {
 	var err error
+	if s.seg != nil {
+		err = s.seg.close()
+	}
 	if s.audit != nil {
-		err = errors.Join(s.auditStmts.close(), s.audit.Close())
+		err = errors.Join(err, s.auditStmts.close(), s.audit.Close())
 	}
 	return errors.Join(err, s.db.Close())
 }
