@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
 	"github.com/mcpgate/mcpgate/internal/cli/taskscmd"
 	"github.com/mcpgate/mcpgate/internal/datadir"
+	"github.com/mcpgate/mcpgate/store/postgres"
 )
 
 // globalFlags are the flags every command understands.
@@ -67,7 +68,8 @@ The configuration file is described in docs/configuration.md.`,
 	for _, c := range dataCommands {
 		next := c.PersistentPreRunE
 		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-			if err := g.sqliteOnly(cmd); err != nil {
+			url, err := g.commandDatabaseURL(cmd)
+			if err != nil {
 				return err
 			}
 			d, a, err := g.resolveData()
@@ -75,12 +77,14 @@ The configuration file is described in docs/configuration.md.`,
 				return err
 			}
 			dataDir = d
-			cmd.SetContext(cliaudit.WithConfig(cmd.Context(), a))
+			ctx := datadir.WithDatabaseURL(cliaudit.WithConfig(cmd.Context(), a), url)
+			cmd.SetContext(ctx)
 			if next != nil {
 				return next(cmd, args)
 			}
 			return nil
 		}
+		c.PersistentFlags().String("database-url", "", "PostgreSQL `URL` of the gateway's state (overrides "+datadir.DatabaseURLEnv+" and database_url; default: SQLite in the data directory)")
 		root.AddCommand(c)
 	}
 	return root
@@ -317,24 +321,27 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-// sqliteOnly refuses to run cmd, a command that works on the SQLite
-// database of the data directory, when the gateway's state is in
-// PostgreSQL (database_url of the --config file, or MCPGATE_DATABASE_URL):
-// it would read and change a database the gateway does not use. The
-// command-line commands do not open PostgreSQL yet.
-func (g *globalFlags) sqliteOnly(cmd *cobra.Command) error {
+// commandDatabaseURL returns the PostgreSQL database a data command works
+// on, as serve chooses it: the command's --database-url flag, else
+// MCPGATE_DATABASE_URL, else database_url of the --config file; "" means
+// the SQLite database of the data directory. A URL that is not a
+// postgres:// or postgresql:// one is an error (which does not repeat it:
+// it may hold a password).
+func (g *globalFlags) commandDatabaseURL(cmd *cobra.Command) (string, error) {
 	url := os.Getenv(datadir.DatabaseURLEnv)
-	if url == "" && g.configFile != "" {
+	if f := cmd.Flags().Lookup("database-url"); f != nil && f.Changed {
+		url = f.Value.String()
+	} else if url == "" && g.configFile != "" {
 		c, err := config.Load(g.configFile)
 		if err != nil {
-			return err
+			return "", err
 		}
 		url = c.DatabaseURL
 	}
-	if url == "" {
-		return nil
+	if url != "" && !postgres.IsURL(url) {
+		return "", errors.New("database URL: want postgres://… or postgresql://…")
 	}
-	return fmt.Errorf("%q works on the SQLite database of the data directory, but the gateway's state is in PostgreSQL (database_url or %s is set); the command-line commands do not work on PostgreSQL yet (see docs/postgres.md)", cmd.CommandPath(), datadir.DatabaseURLEnv)
+	return url, nil
 }
 
 // resolveDataDir returns the data directory that serve would use (see

@@ -126,3 +126,44 @@ func OpenDB(ctx context.Context, dir, databaseURL string) (DB, error) {
 	}
 	return db, nil
 }
+
+// databaseURLKey is the context key of WithDatabaseURL.
+type databaseURLKey struct{}
+
+// WithDatabaseURL returns ctx carrying url, the PostgreSQL database that
+// the command-line commands open (OpenCommand) instead of the SQLite
+// database of the data directory. An empty url means SQLite.
+func WithDatabaseURL(ctx context.Context, url string) context.Context {
+	return context.WithValue(ctx, databaseURLKey{}, url)
+}
+
+// DatabaseURLFrom returns the database URL carried by ctx
+// (WithDatabaseURL), or "" for none.
+func DatabaseURLFrom(ctx context.Context) string {
+	u, _ := ctx.Value(databaseURLKey{}).(string)
+	return u
+}
+
+// OpenCommand opens the database a command-line command works on: the
+// PostgreSQL database named by ctx (WithDatabaseURL) when there is one,
+// whose schema it creates or upgrades as the gateway does; otherwise the
+// SQLite database in dir, created when create is true (Open) and required
+// to exist when it is false (OpenExisting).
+func OpenCommand(ctx context.Context, dir string, create bool) (DB, error) {
+	if u := DatabaseURLFrom(ctx); u != "" {
+		return OpenDB(ctx, dir, u)
+	}
+	var (
+		db  *sqlite.Store
+		err error
+	)
+	if create {
+		db, err = Open(ctx, dir)
+	} else {
+		db, err = OpenExisting(ctx, dir)
+	}
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return db, nil
+}

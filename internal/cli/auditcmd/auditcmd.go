@@ -23,7 +23,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/store"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // Commands returns the `audit` command tree. dataDir is called when a
@@ -40,8 +39,8 @@ func Commands(dataDir func() string) []*cobra.Command {
 
 // openStore opens the existing database in the data directory; it does
 // not create one.
-func openStore(ctx context.Context, dataDir func() string) (*sqlite.Store, error) {
-	return datadir.OpenExisting(ctx, dataDir())
+func openStore(ctx context.Context, dataDir func() string) (datadir.DB, error) {
+	return datadir.OpenCommand(ctx, dataDir(), false)
 }
 
 func verifyCommand(dataDir func() string) *cobra.Command {

@@ -30,7 +30,6 @@ import (
 	"github.com/mcpgate/mcpgate/oauth/meta"
 	"github.com/mcpgate/mcpgate/principal"
 	"github.com/mcpgate/mcpgate/store"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // Commands returns the `user` and `client` command trees. dataDir is
@@ -39,8 +38,8 @@ func Commands(dataDir func() string) []*cobra.Command {
 	return []*cobra.Command{userCommand(dataDir), clientCommand(dataDir)}
 }
 
-func openStore(ctx context.Context, dataDir func() string) (*sqlite.Store, error) {
-	return datadir.Open(ctx, dataDir())
+func openStore(ctx context.Context, dataDir func() string) (datadir.DB, error) {
+	return datadir.OpenCommand(ctx, dataDir(), true)
 }
 
 func withStore(dataDir func() string, fn func(cmd *cobra.Command, args []string, st store.Store) error) func(*cobra.Command, []string) error {
@@ -226,7 +225,7 @@ revocation stays recorded: "mcpgate reinstate user" lifts it.`,
 // revokeFirst revokes what `remove` removes, on the same code path as
 // `mcpgate revoke`, before it is removed.
 func revokeFirst(cmd *cobra.Command, st store.Store, rec *cliaudit.Recorder, kind, id, reason string) error {
-	db, ok := st.(*sqlite.Store)
+	db, ok := st.(datadir.DB)
 	if !ok {
 		return fmt.Errorf("revoking %s %s: the store %T keeps no revocations", kind, id, st)
 	}

@@ -30,7 +30,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/datadir"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/store"
-	"github.com/mcpgate/mcpgate/store/sqlite"
 )
 
 // Kinds are the values of `inventory list --kind`.
@@ -44,14 +43,11 @@ func Commands(dataDir func() string) []*cobra.Command {
 
 // openStore opens the database; create says whether a missing database
 // may be created.
-func openStore(ctx context.Context, dataDir func() string, create bool) (*sqlite.Store, error) {
-	if create {
-		return datadir.Open(ctx, dataDir())
-	}
-	return datadir.OpenExisting(ctx, dataDir())
+func openStore(ctx context.Context, dataDir func() string, create bool) (datadir.DB, error) {
+	return datadir.OpenCommand(ctx, dataDir(), create)
 }
 
-func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) error) func(*cobra.Command, []string) error {
+func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st datadir.DB, inv *inventory.Inventory) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		st, err := openStore(cmd.Context(), dataDir, create)
 		if err != nil {
@@ -69,8 +65,8 @@ func withInventory(dataDir func() string, create bool, fn func(cmd *cobra.Comman
 // withAudit is withInventory for commands that act: the audit log is
 // opened before fn runs (an act that cannot be recorded is not carried
 // out), and fn records the act with rec.
-func withAudit(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error) func(*cobra.Command, []string) error {
-	return withInventory(dataDir, create, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory) (err error) {
+func withAudit(dataDir func() string, create bool, fn func(cmd *cobra.Command, args []string, st datadir.DB, inv *inventory.Inventory, rec *cliaudit.Recorder) error) func(*cobra.Command, []string) error {
+	return withInventory(dataDir, create, func(cmd *cobra.Command, args []string, st datadir.DB, inv *inventory.Inventory) (err error) {
 		rec, err := cliaudit.Open(cmd.Context(), st, dataDir())
 		if err != nil {
 			return err
@@ -103,7 +99,7 @@ func defaultBy() string {
 func inventoryCommand(dataDir func() string) *cobra.Command {
 	var kind string
 	var asJSON bool
-	listRun := withInventory(dataDir, false, func(cmd *cobra.Command, _ []string, _ *sqlite.Store, inv *inventory.Inventory) error {
+	listRun := withInventory(dataDir, false, func(cmd *cobra.Command, _ []string, _ datadir.DB, inv *inventory.Inventory) error {
 		if kind != "" && !contains(kinds, kind) {
 			return fmt.Errorf("unknown --kind %q (want one of %s)", kind, strings.Join(kinds, ", "))
 		}
@@ -159,7 +155,7 @@ there (the user's own or the gateway's shared one) and the tools reachable with
 it. Policy may narrow what is reachable, call by call. With one argument, the
 principal's paths, grants, credentials and revocations are shown as before.`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, _ *sqlite.Store, inv *inventory.Inventory) error {
+		RunE: withInventory(dataDir, false, func(cmd *cobra.Command, args []string, _ datadir.DB, inv *inventory.Inventory) error {
 			g, err := inv.Graph(cmd.Context())
 			if err != nil {
 				return err
@@ -177,7 +173,7 @@ principal's paths, grants, credentials and revocations are shown as before.`,
 		Use:   "approve-tool UPSTREAM TOOL",
 		Short: "Approve the current definition of an upstream tool (clears the changed flag, or admits a new tool held by new_tools: approve)",
 		Args:  cobra.ExactArgs(2),
-		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
+		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st datadir.DB, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveTool(cmd.Context(), args[0], args[1], by); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("upstream %s has no tool %q in the inventory", args[0], args[1])
@@ -200,7 +196,7 @@ principal's paths, grants, credentials and revocations are shown as before.`,
 		Use:   "approve-client CLIENT_ID",
 		Short: "Approve a client's current redirect URIs, keys (inline and behind jwks_uri) and document (clears the changed flag; admits a client pending approval)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
+		RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st datadir.DB, inv *inventory.Inventory, rec *cliaudit.Recorder) error {
 			if err := inv.ApproveClient(cmd.Context(), args[0], by); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("client %q is not in the inventory", args[0])
@@ -269,7 +265,7 @@ step failed.`,
 			Use:   k.kind + " " + k.arg,
 			Short: k.short,
 			Args:  cobra.ExactArgs(1),
-			RunE: withAudit(dataDir, true, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
+			RunE: withAudit(dataDir, true, func(cmd *cobra.Command, args []string, st datadir.DB, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
 				return Revoke(cmd.Context(), st, rec, cmd.OutOrStdout(), k.kind, args[0], by, reason)
 			}),
 		}
@@ -288,7 +284,7 @@ step failed.`,
 // recorded in the audit chain with rec, and the outcome of every step is
 // written to out. It is `mcpgate revoke KIND ID`, and what `mcpgate user
 // remove` and `mcpgate client remove` do first.
-func Revoke(ctx context.Context, st *sqlite.Store, rec *cliaudit.Recorder, out io.Writer, kind, id, by, reason string) error {
+func Revoke(ctx context.Context, st datadir.DB, rec *cliaudit.Recorder, out io.Writer, kind, id, by, reason string) error {
 	if _, err := inventory.ParseKind(kind, id); err != nil {
 		return err
 	}
@@ -352,7 +348,7 @@ interval (1 second by default).`,
 			Use:   k.kind + " " + k.arg,
 			Short: "Lift the revocation of a " + k.kind,
 			Args:  cobra.ExactArgs(1),
-			RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st *sqlite.Store, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
+			RunE: withAudit(dataDir, false, func(cmd *cobra.Command, args []string, st datadir.DB, _ *inventory.Inventory, rec *cliaudit.Recorder) error {
 				ctx := cmd.Context()
 				if _, err := inventory.ParseKind(k.kind, args[0]); err != nil {
 					return err

@@ -72,7 +72,7 @@ func tasksCommand(dataDir func() string) *cobra.Command {
 		Short: "List the tasks clients started through the gateway (id, owner, client, upstream, tool, status, age, ttl, last change)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := datadir.OpenExisting(cmd.Context(), dataDir())
+			st, err := datadir.OpenCommand(cmd.Context(), dataDir(), false)
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ func tasksCommand(dataDir func() string) *cobra.Command {
 		Short: "Show one task: owner, client, upstream, tool, status and message, created, last change, age, ttl and expiry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := datadir.OpenExisting(cmd.Context(), dataDir())
+			st, err := datadir.OpenCommand(cmd.Context(), dataDir(), false)
 			if err != nil {
 				return err
 			}
@@ -136,7 +136,7 @@ the audit log (admin.task.cancelled), naming who asked.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ctx := cmd.Context()
-			st, err := datadir.OpenExisting(ctx, dataDir())
+			st, err := datadir.OpenCommand(ctx, dataDir(), false)
 			if err != nil {
 				return err
 			}
