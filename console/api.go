@@ -851,48 +851,17 @@ func (c *Console) serveDecideClient(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	who := by(ctx)
-	cl, err := st.GetClient(ctx, b.ClientID)
+	d, err := inventory.DecideClient(ctx, st, c.opts.Inventory, b.ClientID, status, who, b.Reason, c.now)
 	if errors.Is(err, store.ErrNotFound) {
 		c.fail(w, http.StatusNotFound, fmt.Sprintf("no client %q", b.ClientID))
 		return
 	}
 	if err != nil {
-		c.internal(w, r, "reading the client", err)
-		return
-	}
-	if err := st.SetClientStatus(ctx, b.ClientID, status, who, c.now()); err != nil {
 		c.internal(w, r, "recording the decision", err)
 		return
 	}
-	detail := fmt.Sprintf("%s client %s (was %s)", cl.Kind, status, cmp.Or(cl.Status, "undecided"))
-	var actErr error
-	switch status {
-	case store.ClientApproved:
-		if inv := c.opts.Inventory; inv != nil {
-			if err := inv.ApproveClient(ctx, b.ClientID, who); err != nil && !errors.Is(err, store.ErrNotFound) {
-				actErr = fmt.Errorf("client approved, but approving its metadata in the inventory failed: %w", err)
-			}
-		}
-	case store.ClientRefused:
-		n, err := inventory.StoreTokenRevoker(st, c.now)(ctx, inventory.Match{Client: b.ClientID})
-		detail += fmt.Sprintf("; %d live tokens revoked", n)
-		if err != nil {
-			actErr = fmt.Errorf("client refused, but revoking its tokens failed: %w", err)
-		}
-	}
-	if actErr != nil {
-		detail += "; " + actErr.Error()
-	}
-	if b.Reason != "" {
-		detail += fmt.Sprintf("; reason %q", b.Reason)
-	}
-	rec := &audit.Record{Action: cliaudit.ActionClientApproved, Target: b.ClientID, Error: detail + "; by " + who}
-	if status == store.ClientRefused {
-		rec.Action = cliaudit.ActionClientRefused
-	}
-	if actErr != nil {
-		rec.Outcome = audit.OutcomeError
-	}
+	actErr, detail := d.Err, d.Detail
+	rec := cliaudit.ClientDecisionRecord(b.ClientID, status, detail, who, actErr != nil)
 	aerr := c.record(ctx, rec)
 	switch {
 	case actErr != nil:

@@ -424,61 +424,30 @@ func timeText(t time.Time) string {
 }
 
 // decideClient records an administrator's admission decision on a client
-// and audits it. Approving also approves the client's current metadata in
-// the inventory; refusing revokes the client's live tokens.
+// and audits it (inventory.DecideClient: approving also approves the
+// client's current metadata in the inventory; refusing revokes the
+// client's live tokens).
 func decideClient(cmd *cobra.Command, st store.Store, rec *cliaudit.Recorder, id, status, by, reason string) error {
 	ctx := cmd.Context()
-	c, err := st.GetClient(ctx, id)
+	var inv *inventory.Inventory
+	if ist, ok := st.(store.InventoryStore); ok {
+		var err error
+		if inv, err = inventory.New(st, ist, nil); err != nil {
+			return err
+		}
+	}
+	d, err := inventory.DecideClient(ctx, st, inv, id, status, by, reason, nil)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no client %q (metadata-document clients appear once the gateway has fetched their document)", id)
 	}
 	if err != nil {
 		return err
 	}
-	if err := st.SetClientStatus(ctx, id, status, by, time.Now()); err != nil {
-		return err
+	if err := rec.Record(ctx, cliaudit.ClientDecisionRecord(id, status, d.Detail, by, d.Err != nil)); err != nil {
+		return errors.Join(d.Err, err)
 	}
-	detail := fmt.Sprintf("%s client %s (was %s)", c.Kind, status, cmp.Or(c.Status, "undecided"))
-	var revokeErr error
-	switch status {
-	case store.ClientApproved:
-		if ist, ok := st.(store.InventoryStore); ok {
-			inv, err := inventory.New(st, ist, nil)
-			if err != nil {
-				return err
-			}
-			switch err := inv.ApproveClient(ctx, id, by); {
-			case err == nil:
-				if r, err := ist.GetClientRecord(ctx, id); err == nil {
-					detail += fmt.Sprintf("; redirect URIs %s; keys %s", cmp.Or(strings.Join(r.RedirectURIs, ", "), "(none)"), cmp.Or(strings.Join(r.KeyThumbprints, ", "), "(none)"))
-				}
-			case !errors.Is(err, store.ErrNotFound):
-				return err
-			}
-		}
-	case store.ClientRefused:
-		n, err := inventory.StoreTokenRevoker(st, nil)(ctx, inventory.Match{Client: id})
-		detail += fmt.Sprintf("; %d live tokens revoked", n)
-		if err != nil {
-			revokeErr = fmt.Errorf("client refused, but revoking its tokens failed: %w", err)
-			detail += "; revoking tokens failed: " + err.Error()
-		}
-	}
-	if reason != "" {
-		detail += fmt.Sprintf("; reason %q", reason)
-	}
-	r := &audit.Record{Action: cliaudit.ActionClientApproved, Target: id, Error: detail + "; by " + by}
-	if status == store.ClientRefused {
-		r.Action = cliaudit.ActionClientRefused
-	}
-	if revokeErr != nil {
-		r.Outcome = audit.OutcomeError
-	}
-	if err := rec.Record(ctx, r); err != nil {
-		return errors.Join(revokeErr, err)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s client %s (%s)\n", status, id, c.Kind)
-	return revokeErr
+	fmt.Fprintf(cmd.OutOrStdout(), "%s client %s (%s)\n", status, id, d.Client.Kind)
+	return d.Err
 }
 
 // checkClient validates a pre-registered client's settings.

@@ -128,3 +128,18 @@ func (r *Recorder) Record(ctx context.Context, rec *audit.Record) error {
 // Close signs a checkpoint over the records appended and closes the log
 // (not the store).
 func (r *Recorder) Close() error { return r.log.Close() }
+
+// ClientDecisionRecord returns the audit record of an administrator's
+// decision on client id (status store.ClientApproved or ClientRefused) by
+// by, whose detail inventory.DecideClient wrote; failed marks a decision
+// whose consequences failed in part.
+func ClientDecisionRecord(id, status, detail, by string, failed bool) *audit.Record {
+	r := &audit.Record{Action: ActionClientApproved, Target: id, Error: detail + "; by " + by}
+	if status == store.ClientRefused {
+		r.Action = ActionClientRefused
+	}
+	if failed {
+		r.Outcome = audit.OutcomeError
+	}
+	return r
+}
