@@ -70,7 +70,7 @@ const watchRetry = 2 * time.Second
 //
 // The gateway's token cache empties itself at each push (internal/app).
 func (s *Store) WatchTokenRevocations(ctx context.Context) (<-chan int64, error) {
-	conn, err := s.listen(ctx)
+	conn, err := s.listenOn(ctx, RevocationChannel)
 	if err != nil {
 		return nil, wrap("listen for revocations", err)
 	}
@@ -79,13 +79,14 @@ func (s *Store) WatchTokenRevocations(ctx context.Context) (<-chan int64, error)
 	return ch, nil
 }
 
-// listen opens a connection with the pool's settings and LISTENs on it.
-func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+// listenOn opens a connection with the pool's settings and LISTENs on
+// channel with it.
+func (s *Store) listenOn(ctx context.Context, channel string) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, `LISTEN `+RevocationChannel); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+channel); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func (s *Store) watch(ctx context.Context, conn *pgx.Conn, ch chan int64) {
 		if ctx.Err() != nil || err == nil {
 			return
 		}
-		conn = s.relisten(ctx)
+		conn = s.relistenOn(ctx, RevocationChannel)
 		if conn == nil {
 			return
 		}
@@ -113,11 +114,12 @@ func (s *Store) watch(ctx context.Context, conn *pgx.Conn, ch chan int64) {
 	}
 }
 
-// relisten reconnects until it succeeds (nil when ctx ends first).
-func (s *Store) relisten(ctx context.Context) *pgx.Conn {
+// relistenOn reconnects and listens on channel until it succeeds (nil
+// when ctx ends first).
+func (s *Store) relistenOn(ctx context.Context, channel string) *pgx.Conn {
 	wait := 50 * time.Millisecond
 	for {
-		conn, err := s.listen(ctx)
+		conn, err := s.listenOn(ctx, channel)
 		if err == nil {
 			return conn
 		}
