@@ -287,11 +287,16 @@ func (s *Store) ReadAudit(ctx context.Context, from uint64) iter.Seq2[*store.Aud
 			yield(nil, err)
 			return
 		}
-		if len(seg) > 0 && int64(seg[0].Seq) > next {
+		if len(seg) == 0 || int64(seg[0].Seq) > next {
 			// Records copied from the segment into the table since the
-			// table was read: the copy commits before it empties the
-			// segment, so they are in the table now.
-			if next, ok = s.readTable(ctx, next, int64(seg[0].Seq), yield); !ok {
+			// table was read (all of them when the copy emptied the
+			// segment): the copy commits before it empties the segment,
+			// so they are in the table now.
+			to := int64(math.MaxInt64)
+			if len(seg) > 0 {
+				to = int64(seg[0].Seq)
+			}
+			if next, ok = s.readTable(ctx, next, to, yield); !ok {
 				return
 			}
 		}
