@@ -161,10 +161,10 @@ func (c *CachingVerifier) Watch(ctx context.Context, version func(context.Contex
 	if interval <= 0 {
 		interval = DefaultRevocationPoll
 	}
-	// Entries cached before the first version was read may predate a
-	// revocation that version already counts: they are dropped.
-	last, _ := version(ctx)
-	c.Invalidate()
+	last, err := version(ctx)
+	if err != nil {
+		c.Invalidate()
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
