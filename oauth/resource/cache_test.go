@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -234,8 +235,18 @@ func TestRevokedByAnotherProcess(t *testing.T) {
 	gw.OnTokenRevoked(c.Invalidate)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); c.Watch(wctx, gw.TokenRevocationVersion, 0) }()
+	// The watch's first read of the version is its baseline: the test
+	// revokes only after it, or the revocation would be counted in it.
+	baseline := make(chan struct{})
+	var once sync.Once
+	version := func(ctx context.Context) (int64, error) {
+		v, err := gw.TokenRevocationVersion(ctx)
+		once.Do(func() { close(baseline) })
+		return v, err
+	}
+	go func() { defer close(done); c.Watch(wctx, version, 0) }()
 	defer func() { cancel(); <-done }()
+	<-baseline
 
 	tok1 := a.token(t, "at+jwt")
 	tok2 := a.token(t, "at+jwt", func(m map[string]any) { m["jti"] = "t-2" })
