@@ -788,6 +788,12 @@ const (
 // set, sees every state polled.
 func (q taskRequestor) poll(ctx context.Context, taskID string, onStatus func(*Task)) (*Task, error) {
 	for {
+		// A request whose response is already buffered can win the race
+		// with a cancelled context; check it first so a cancelled caller
+		// always stops.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		res, err := q.get(ctx, &GetTaskParams{TaskID: taskID})
 		if err != nil {
 			return nil, err
