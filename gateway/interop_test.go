@@ -15,13 +15,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -38,6 +36,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/npmtest"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
@@ -747,145 +746,17 @@ type tsTask struct {
 
 const tsClientDir = "testdata/tsclient"
 
-// installTSClient installs the pinned TypeScript SDK (npm ci from the
-// committed lock) into a cache folder keyed by the hash of package.json and
-// package-lock.json, once, and returns that folder. Concurrent runs each
-// install into a staging folder and the first rename wins.
-func installTSClient(t *testing.T, npm string) string {
-	t.Helper()
-	pkg, err := os.ReadFile(filepath.Join(tsClientDir, "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.ReadFile(filepath.Join(tsClientDir, "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.New()
-	h.Write(pkg)
-	h.Write([]byte{0})
-	h.Write(lock)
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-
-	root := os.Getenv("MCPGATE_TSCLIENT_CACHE")
-	if root == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatalf("no cache folder for the TypeScript SDK (set MCPGATE_TSCLIENT_CACHE): %v", err)
-		}
-		root = filepath.Join(cache, "mcpgate-tsclient")
-	}
-	dir := filepath.Join(root, key)
-	marker := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")
-	if _, err := os.Stat(marker); err == nil {
-		return dir
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	stage, err := os.MkdirTemp(root, ".stage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(stage) // a no-op once renamed
-	for name, data := range map[string][]byte{"package.json": pkg, "package-lock.json": lock} {
-		if err := os.WriteFile(filepath.Join(stage, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
-	cmd.Dir = stage
-	cmd.WaitDelay = 5 * time.Second
-	t.Logf("installing the TypeScript SDK into %s", dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s\n(set MCPGATE_SKIP_TSCLIENT=1 to skip this test where the npm registry is unreachable)", stage, err, out)
-	}
-	if err := os.Chmod(stage, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		if _, statErr := os.Stat(marker); statErr != nil {
-			t.Fatalf("installing into %s: %v", dir, err)
-		}
-		// Another run finished first; use its copy.
-	}
-	return dir
-}
-
-// nodeMajor returns the major version of the node binary.
-func nodeMajor(node string) (int, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, node, "--version").Output()
-	if err != nil {
-		return 0, "", err
-	}
-	v := strings.TrimSpace(string(out))
-	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
-	n, err := strconv.Atoi(major)
-	return n, v, err
-}
-
 func TestInteropTypeScriptSDKClient(t *testing.T) {
-	const howTo = "install Node.js >= 20 with npm (CI has them; scripts/install-conformance.sh installs Node 22 and prints NODE_BIN, which MCPGATE_NODE may name)"
-	if os.Getenv("MCPGATE_SKIP_TSCLIENT") != "" {
-		t.Skip("MCPGATE_SKIP_TSCLIENT is set")
-	}
-	if testing.Short() {
-		t.Skip("skipped in -short mode: it runs npm and Node")
-	}
-	node := os.Getenv("MCPGATE_NODE")
-	if node == "" {
-		var err error
-		if node, err = exec.LookPath("node"); err != nil {
-			t.Skipf("node not found: %s", howTo)
-		}
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skipf("npm not found: %s", howTo)
-	}
-	major, version, err := nodeMajor(node)
-	switch {
-	case err != nil && os.Getenv("MCPGATE_NODE") != "":
-		t.Fatalf("MCPGATE_NODE=%s does not run: %v", node, err)
-	case err != nil:
-		t.Skipf("running %s --version: %v; %s", node, err, howTo)
-	case major < 20 && os.Getenv("MCPGATE_NODE") != "":
-		t.Fatalf("MCPGATE_NODE=%s is node %s; the TypeScript SDK needs >= 20", node, version)
-	case major < 20:
-		t.Skipf("node %s is too old for the TypeScript SDK: %s", version, howTo)
-	}
-
-	dir := installTSClient(t, npm)
-	pin := tsSDKPin(t)
-	if got := installedVersion(t, dir); got != pin {
-		t.Fatalf("installed @modelcontextprotocol/sdk %s, pinned %s", got, pin)
-	}
-
-	// Run the script from a scratch folder that sees the cached node_modules.
-	work := t.TempDir()
-	script, err := os.ReadFile(filepath.Join(tsClientDir, "interop.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(work, "interop.mjs"), script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(work, "package.json"), []byte(`{"type":"module","private":true}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(dir, "node_modules"), filepath.Join(work, "node_modules")); err != nil {
-		t.Fatal(err)
-	}
+	env := npmtest.Require(t)
+	dir := env.Install(t, tsClientDir) // checks the installed version against the pin
+	version, pin := env.NodeVersion, npmtest.Version(t, dir, "@modelcontextprotocol/sdk")
+	work := npmtest.Workdir(t, dir, filepath.Join(tsClientDir, "interop.mjs"))
 
 	gw := startInteropGateway(t)
 	n := nonce(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "interop.mjs", gw, n)
+	cmd := exec.CommandContext(ctx, env.Node, "interop.mjs", gw, n)
 	cmd.Dir = work
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -1004,39 +875,4 @@ func TestInteropTypeScriptSDKClient(t *testing.T) {
 	if want := []string{"name for " + syncQ + "@", "name for " + taskQ + "@" + askTaskID}; !slices.Equal(elicited, want) {
 		t.Errorf("elicitation requests (message@related task) = %q, want %q", elicited, want)
 	}
-}
-
-// tsSDKPin returns the exact @modelcontextprotocol/sdk version package.json pins.
-func tsSDKPin(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(tsClientDir, "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkg struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	if err := json.Unmarshal(data, &pkg); err != nil {
-		t.Fatal(err)
-	}
-	v := pkg.Dependencies["@modelcontextprotocol/sdk"]
-	if v == "" || strings.ContainsAny(v, "^~<>=* ") {
-		t.Fatalf("package.json must pin @modelcontextprotocol/sdk to an exact version, has %q", v)
-	}
-	return v
-}
-
-func installedVersion(t *testing.T, dir string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkg struct {
-		Version string `json:"version"`
-	}
-	if err := json.Unmarshal(data, &pkg); err != nil {
-		t.Fatal(err)
-	}
-	return pkg.Version
 }

@@ -1,24 +1,20 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/mcpgate/mcpgate/gateway/config"
+	"github.com/mcpgate/mcpgate/internal/npmtest"
 	"github.com/mcpgate/mcpgate/mcp"
 )
 
@@ -134,126 +130,10 @@ const tsServerDir = "../mcp/testdata/tsserver2026"
 // when node or npm is missing outside CI.
 func startTSModernServer(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("MCPGATE_SKIP_TSCLIENT") != "" {
-		t.Skip("MCPGATE_SKIP_TSCLIENT is set")
-	}
-	if testing.Short() {
-		t.Skip("skipped in -short mode: it runs npm and Node")
-	}
-	node := os.Getenv("MCPGATE_NODE")
-	var err error
-	if node == "" {
-		node, err = exec.LookPath("node")
-	}
-	npm := ""
-	if err == nil {
-		npm, err = exec.LookPath("npm")
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node and npm are required in CI: %v", err)
-		}
-		t.Skipf("node or npm not found (%v): install Node.js >= 20 with npm", err)
-	}
-	var files [2][]byte
-	for i, name := range []string{"package.json", "package-lock.json"} {
-		if files[i], err = os.ReadFile(filepath.Join(tsServerDir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h := sha256.New()
-	h.Write(files[0])
-	h.Write([]byte{0})
-	h.Write(files[1])
-	root := os.Getenv("MCPGATE_TSCLIENT_CACHE")
-	if root == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatalf("no cache folder (set MCPGATE_TSCLIENT_CACHE): %v", err)
-		}
-		root = filepath.Join(cache, "mcpgate-tsclient")
-	}
-	// The same folder as mcp's interop test uses.
-	dir := filepath.Join(root, "server2026-"+hex.EncodeToString(h.Sum(nil))[:16])
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server", "package.json")); err != nil {
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		stage, err := os.MkdirTemp(root, ".stage-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer os.RemoveAll(stage)
-		for i, name := range []string{"package.json", "package-lock.json"} {
-			if err := os.WriteFile(filepath.Join(stage, name), files[i], 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
-		cmd.Dir = stage
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-		os.Chmod(stage, 0o755)
-		if err := os.Rename(stage, dir); err != nil {
-			if _, serr := os.Stat(filepath.Join(dir, "node_modules")); serr != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	script, err := os.ReadFile(filepath.Join(tsServerDir, "server.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A private copy: the mcp package's test may write its own at once.
-	scriptPath := filepath.Join(dir, "server-gateway-test.mjs")
-	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, scriptPath)
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
-				port <- p
-			}
-		}
-		close(port)
-	}()
-	select {
-	case p, ok := <-port:
-		if !ok {
-			t.Fatal("the TypeScript server exited before listening")
-		}
-		return "http://127.0.0.1:" + p + "/mcp"
-	case <-time.After(60 * time.Second):
-		t.Fatal("the TypeScript server did not start within 60s")
-	}
-	return ""
+	env := npmtest.Require(t)
+	work := npmtest.Workdir(t, env.Install(t, tsServerDir), filepath.Join(tsServerDir, "server.mjs"))
+	cmd := exec.Command(env.Node, "server.mjs")
+	cmd.Dir = work
+	cmd.Stderr = &npmtest.LogWriter{T: t, Prefix: "ts server"}
+	return npmtest.StartServer(t, cmd, "TypeScript server")
 }

@@ -5,10 +5,7 @@ package mcp
 // legacy: 'reject'), pinned with its lock in testdata/tsserver2026.
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -19,122 +16,22 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/mcpgate/mcpgate/internal/npmtest"
 )
 
 const tsServerDir = "testdata/tsserver2026"
 
-// tsTools returns node and npm, or skips the test when they are missing
-// outside CI (CI must have them).
-func tsTools(t *testing.T) (node, npm string) {
-	t.Helper()
-	if os.Getenv("MCPGATE_SKIP_TSCLIENT") != "" {
-		t.Skip("MCPGATE_SKIP_TSCLIENT is set")
-	}
-	if testing.Short() {
-		t.Skip("skipped in -short mode: it runs npm and Node")
-	}
-	node = os.Getenv("MCPGATE_NODE")
-	var err error
-	if node == "" {
-		node, err = exec.LookPath("node")
-	}
-	if err == nil {
-		npm, err = exec.LookPath("npm")
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node and npm are required in CI: %v", err)
-		}
-		t.Skipf("node or npm not found (%v): install Node.js >= 20 with npm to run the TypeScript interop test", err)
-	}
-	return node, npm
-}
-
-// installTSServer installs the pinned packages of testdata/tsserver2026
-// (npm ci from the committed lock) into a cache folder keyed by the
-// package files, and returns the folder.
-func installTSServer(t *testing.T, npm string) string {
-	t.Helper()
-	pkg, err := os.ReadFile(filepath.Join(tsServerDir, "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.ReadFile(filepath.Join(tsServerDir, "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.New()
-	h.Write(pkg)
-	h.Write([]byte{0})
-	h.Write(lock)
-	root := os.Getenv("MCPGATE_TSCLIENT_CACHE")
-	if root == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatalf("no cache folder (set MCPGATE_TSCLIENT_CACHE): %v", err)
-		}
-		root = filepath.Join(cache, "mcpgate-tsclient")
-	}
-	dir := filepath.Join(root, "server2026-"+hex.EncodeToString(h.Sum(nil))[:16])
-	marker := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server", "package.json")
-	if _, err := os.Stat(marker); err == nil {
-		return dir
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	stage, err := os.MkdirTemp(root, ".stage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(stage) // a no-op once renamed
-	for name, data := range map[string][]byte{"package.json": pkg, "package-lock.json": lock} {
-		if err := os.WriteFile(filepath.Join(stage, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
-	cmd.Dir = stage
-	cmd.WaitDelay = 5 * time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s\n(set MCPGATE_SKIP_TSCLIENT=1 where the npm registry is unreachable)", stage, err, out)
-	}
-	if err := os.Chmod(stage, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		if _, statErr := os.Stat(marker); statErr != nil {
-			t.Fatalf("installing into %s: %v", dir, err)
-		}
-	}
-	return dir
-}
-
-// startTSServer runs testdata/tsserver2026/server.mjs and returns its
-// endpoint URL; the server ends with the test.
+// startTSServer installs (npm ci from the committed lock, cached) and runs
+// testdata/tsserver2026/server.mjs, and returns its endpoint URL; the
+// server ends with the test. It skips when node or npm is missing outside
+// CI (internal/npmtest).
 func startTSServer(t *testing.T) string {
-	node, npm := tsTools(t)
-	dir := installTSServer(t, npm)
-	script, err := os.ReadFile(filepath.Join(tsServerDir, "server.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "server.mjs"), script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir
-	cmd.Stderr = &testLogWriter{t: t}
-	return startListening(t, cmd, "TypeScript server")
-}
-
-type testLogWriter struct{ t *testing.T }
-
-func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.t.Logf("ts server: %s", strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	env := npmtest.Require(t)
+	work := npmtest.Workdir(t, env.Install(t, tsServerDir), filepath.Join(tsServerDir, "server.mjs"))
+	cmd := exec.Command(env.Node, "server.mjs")
+	cmd.Dir = work
+	cmd.Stderr = &npmtest.LogWriter{T: t, Prefix: "ts server"}
+	return npmtest.StartServer(t, cmd, "TypeScript server")
 }
 
 func TestInteropTypeScriptModernServer(t *testing.T) {
@@ -214,56 +111,8 @@ func startMCPGoServer(t *testing.T) string {
 		t.Skipf("building testdata/mcpgo2026 (mcp-go v1.6.0) failed, module proxy unreachable? %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin)
-	cmd.Stderr = &testLogWriter{t: t}
-	return startListening(t, cmd, "mcp-go server")
-}
-
-// startListening starts cmd, which prints "LISTENING <port>" and exits
-// when its stdin closes, and returns its /mcp endpoint.
-func startListening(t *testing.T, cmd *exec.Cmd, what string) string {
-	t.Helper()
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // the server exits when its stdin closes
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
-				port <- p
-			}
-		}
-		close(port)
-	}()
-	select {
-	case p, ok := <-port:
-		if !ok {
-			t.Fatalf("the %s exited before listening", what)
-		}
-		return "http://127.0.0.1:" + p + "/mcp"
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the %s did not start within 60s", what)
-	}
-	return ""
+	cmd.Stderr = &npmtest.LogWriter{T: t, Prefix: "mcp-go server"}
+	return npmtest.StartServer(t, cmd, "mcp-go server")
 }
 
 func TestInteropMCPGoModernServer(t *testing.T) {
