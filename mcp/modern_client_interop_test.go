@@ -39,7 +39,7 @@ func TestInteropTypeScriptModernServer(t *testing.T) {
 	ctx := testCtx(t)
 	c := newModernTestClient(&ClientOptions{ElicitationHandler: func(_ context.Context, r *ElicitRequest) (*ElicitResult, error) {
 		return &ElicitResult{Action: ElicitActionAccept, Content: map[string]any{"name": "Ada"}}, nil
-	}})
+	}, CreateMessageHandler: sampleAda})
 	cs, err := c.Connect(ctx, &StreamableClientTransport{Endpoint: url}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestInteropTypeScriptModernServer(t *testing.T) {
 		}
 		names = append(names, tool.Name)
 	}
-	if got := strings.Join(names, ","); got != "add,region,greet" {
+	if got := strings.Join(names, ","); got != "add,region,greet,sample" {
 		t.Errorf("tools = %s", got)
 	}
 	text := func(res *CallToolResult, err error) string {
@@ -70,6 +70,9 @@ func TestInteropTypeScriptModernServer(t *testing.T) {
 	}
 	if got := text(cs.CallTool(ctx, &CallToolParams{Name: "add", Arguments: jsontext.Value(`{"a":2,"b":3}`)})); got != "5" {
 		t.Errorf("add = %q", got)
+	}
+	if got := text(cs.CallTool(ctx, &CallToolParams{Name: "sample", Arguments: jsontext.Value(`{}`)})); got != "sampled:Ada" {
+		t.Errorf("sample = %q", got)
 	}
 	if got := text(cs.CallTool(ctx, &CallToolParams{Name: "region", Arguments: jsontext.Value(`{"region":"eu-west 1"}`)})); got != "region eu-west 1" {
 		t.Errorf("region = %q", got)
@@ -120,7 +123,7 @@ func TestInteropMCPGoModernServer(t *testing.T) {
 	ctx := testCtx(t)
 	c := newModernTestClient(&ClientOptions{ModernOnly: true, ElicitationHandler: func(_ context.Context, r *ElicitRequest) (*ElicitResult, error) {
 		return &ElicitResult{Action: ElicitActionAccept, Content: map[string]any{"name": "Ada"}}, nil
-	}})
+	}, CreateMessageHandler: sampleAda})
 	cs, err := c.Connect(ctx, &StreamableClientTransport{Endpoint: url}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +136,10 @@ func TestInteropMCPGoModernServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lt.Tools) != 2 {
+	if len(lt.Tools) != 3 {
 		t.Errorf("tools = %+v", lt.Tools)
 	}
-	for name, want := range map[string]string{"add": "5", "greet": "hello Ada (state round-1)"} {
+	for name, want := range map[string]string{"add": "5", "greet": "hello Ada (state round-1)", "sample": "sampled:Ada"} {
 		res, err := cs.CallTool(ctx, &CallToolParams{Name: name, Arguments: jsontext.Value(`{"a":2,"b":3}`)})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -145,4 +148,9 @@ func TestInteropMCPGoModernServer(t *testing.T) {
 			t.Errorf("%s = %+v, want %q", name, res, want)
 		}
 	}
+}
+
+// sampleAda answers an MRTR sampling request with the text "Ada".
+func sampleAda(context.Context, *CreateMessageRequest) (*CreateMessageResult, error) {
+	return &CreateMessageResult{Role: RoleAssistant, Model: "m", Content: []Content{&TextContent{Text: "Ada"}}}, nil
 }

@@ -1,5 +1,6 @@
 // Command mcpgo2026 serves MCP 2026-07-28 over Streamable HTTP with
-// github.com/mark3labs/mcp-go v1.6.0, for mcp/modern_client_interop_test.go.
+// github.com/mark3labs/mcp-go v1.6.0, for mcp/modern_client_interop_test.go
+// and the gateway's interop tests.
 // It is its own module (so that the main module keeps its mcp-go version),
 // listens on 127.0.0.1 at a free port, prints "LISTENING <port>", and exits
 // when its standard input closes.
@@ -48,6 +49,18 @@ func main() {
 				}).
 				ToolResult(), nil
 		})
+	srv.AddTool(mcp.NewTool("sample", mcp.WithDescription("asks the client to sample a message (MRTR)")),
+		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if answer := server.SamplingResponse(req.Params.InputResponses, "answer"); answer != nil {
+				return mcp.NewToolResultText("sampled:" + samplingText(answer.Content)), nil
+			}
+			return server.NewInputRequestBuilder("").
+				Sample("answer", mcp.CreateMessageParams{
+					Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("sample-me")}},
+					MaxTokens: 16,
+				}).
+				ToolResult(), nil
+		})
 	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions("2026-07-28"))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,4 +74,19 @@ func main() {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
 	log.Fatal(http.Serve(ln, mux))
+}
+
+// samplingText returns the text of a sampling result's content, decoded
+// or not.
+func samplingText(content any) string {
+	switch c := content.(type) {
+	case mcp.TextContent:
+		return c.Text
+	case *mcp.TextContent:
+		return c.Text
+	case map[string]any:
+		text, _ := c["text"].(string)
+		return text
+	}
+	return ""
 }

@@ -1,10 +1,11 @@
 // A 2026-07-28-only MCP server made with the TypeScript SDK
 // (@modelcontextprotocol/server 2.4.0, createMcpHandler with
-// legacy: 'reject'), for mcp/modern_client_interop_test.go. It listens on
+// legacy: 'reject'), for mcp/modern_client_interop_test.go and the
+// gateway's interop tests. It listens on
 // 127.0.0.1 at a free port, prints "LISTENING <port>", and exits when its
 // standard input closes.
 import http from 'node:http';
-import { McpServer, createMcpHandler, inputRequired, acceptedContent } from '@modelcontextprotocol/server';
+import { McpServer, createMcpHandler, inputRequired, acceptedContent, inputResponse } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 
 function factory() {
@@ -35,6 +36,24 @@ function factory() {
         }
         const state = typeof ctx.mcpReq.requestState === 'function' ? ctx.mcpReq.requestState() : ctx.mcpReq.requestState;
         return { content: [{ type: 'text', text: `hello ${got.name} (state ${state})` }] };
+    });
+    s.registerTool('sample', {
+        description: 'Asks the client to sample a message (MRTR)',
+        inputSchema: z.object({})
+    }, async (_args, ctx) => {
+        const got = inputResponse(ctx.mcpReq.inputResponses, 'answer');
+        if (got.kind !== 'sampling') {
+            return inputRequired({
+                inputRequests: {
+                    answer: inputRequired.createMessage({
+                        messages: [{ role: 'user', content: { type: 'text', text: 'sample-me' } }],
+                        maxTokens: 16
+                    })
+                }
+            });
+        }
+        const c = Array.isArray(got.result.content) ? got.result.content[0] : got.result.content;
+        return { content: [{ type: 'text', text: `sampled:${c?.text}` }] };
     });
     return s;
 }
