@@ -107,6 +107,7 @@ var matrixUpstreams = []struct {
 	{"leg", matrixSpec{Prefix: "leg_", Task: true, Poke: true}},
 	{"ts", matrixSpec{Prefix: "ts_"}},
 	{"mgo", matrixSpec{Prefix: "mgo_"}},
+	{"gos", matrixSpec{Prefix: "gos_", Poke: true}},
 }
 
 // Features of a cell.
@@ -127,6 +128,7 @@ const (
 	gapModernUpstreamTasks = "gateway: it does not declare the Tasks extension to a 2026-07-28 upstream, and neither modern server has a task-capable tool (docs/protocol-2026.md, \"The gateway's upstreams\")"
 	gapModernUpstreamList  = "gateway: it opens no subscriptions/listen to a 2026-07-28 upstream, so list changes of a modern upstream are not relayed (docs/protocol-2026.md, \"The gateway's upstreams\": not translated)"
 	gapGoSDKTasks          = "peer: go-sdk v1.8.0 has no tasks API (no tasks/* method in its mcp package; ClientSession sends only the methods it knows)"
+	gapGoSDKUpstreamTasks  = "peer: the go-sdk v1.8.0 server has no tasks (no tasks/* method in its mcp package), so its tools cannot run as tasks"
 	gapTS2026Tasks         = "peer: @modelcontextprotocol/client 2.4.0 has no Tasks extension (the string io.modelcontextprotocol/tasks appears nowhere in the package; tasks/get is only in its 2025-11-25 codec)"
 )
 
@@ -139,6 +141,9 @@ func init() {
 		for _, up := range []string{"ts", "mgo"} {
 			matrixGaps[client+"/"+up] = map[string]string{fTask: gapModernUpstreamTasks, fListChange: gapModernUpstreamList}
 		}
+	}
+	for _, client := range []string{"ts2026", "ts1", "mcpgo", "gosdk"} {
+		matrixGaps[client+"/gos"] = map[string]string{fTask: gapGoSDKUpstreamTasks}
 	}
 	matrixGaps["gosdk/leg"] = map[string]string{fTask: gapGoSDKTasks}
 	matrixGaps["ts2026/leg"] = map[string]string{fTask: gapTS2026Tasks}
@@ -221,6 +226,64 @@ func matrixLegacyUpstream() *mcp.Server {
 	return s
 }
 
+// matrixGoSDKUpstream is the official Go SDK v1.8.0 server with the same
+// tools but slow. The gateway connects to it with initialize (a dual-era
+// upstream stays legacy), so its elicitation and sampling are
+// server-to-client requests.
+func matrixGoSDKUpstream() *gomcp.Server {
+	s := gomcp.NewServer(&gomcp.Implementation{Name: "matrix-go-sdk", Version: "1.8.0"}, nil)
+	obj := map[string]any{"type": "object"}
+	s.AddTool(&gomcp.Tool{Name: "add", InputSchema: obj}, func(ctx context.Context, req *gomcp.CallToolRequest) (*gomcp.CallToolResult, error) {
+		var args struct {
+			A float64 `json:"a"`
+			B float64 `json:"b"`
+		}
+		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
+			return nil, err
+		}
+		return goSDKTextResult(fmt.Sprint(args.A + args.B)), nil
+	})
+	s.AddTool(&gomcp.Tool{Name: "greet", InputSchema: obj}, func(ctx context.Context, req *gomcp.CallToolRequest) (*gomcp.CallToolResult, error) {
+		r, err := req.Session.Elicit(ctx, &gomcp.ElicitParams{Message: "Name?", RequestedSchema: map[string]any{
+			"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}, "required": []string{"name"}}})
+		if err != nil {
+			return nil, err
+		}
+		return goSDKTextResult(fmt.Sprintf("hello %v", r.Content["name"])), nil
+	})
+	s.AddTool(&gomcp.Tool{Name: "sample", InputSchema: obj}, func(ctx context.Context, req *gomcp.CallToolRequest) (*gomcp.CallToolResult, error) {
+		r, err := req.Session.CreateMessage(ctx, &gomcp.CreateMessageParams{
+			Messages:  []*gomcp.SamplingMessage{{Role: "user", Content: &gomcp.TextContent{Text: "sample-me"}}},
+			MaxTokens: 16,
+		})
+		if err != nil {
+			return nil, err
+		}
+		text := ""
+		if tc, ok := r.Content.(*gomcp.TextContent); ok {
+			text = tc.Text
+		}
+		return goSDKTextResult("sampled:" + text), nil
+	})
+	s.AddTool(&gomcp.Tool{Name: "poke", InputSchema: obj}, func(ctx context.Context, req *gomcp.CallToolRequest) (*gomcp.CallToolResult, error) {
+		var args struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil || args.Name == "" {
+			return nil, fmt.Errorf("poke: a name is required")
+		}
+		s.AddTool(&gomcp.Tool{Name: args.Name, InputSchema: obj}, func(context.Context, *gomcp.CallToolRequest) (*gomcp.CallToolResult, error) {
+			return goSDKTextResult(args.Name), nil
+		})
+		return goSDKTextResult("poked"), nil
+	})
+	return s
+}
+
+func goSDKTextResult(s string) *gomcp.CallToolResult {
+	return &gomcp.CallToolResult{Content: []gomcp.Content{&gomcp.TextContent{Text: s}}}
+}
+
 func matrixText(s string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
 }
@@ -256,6 +319,9 @@ func startMatrixGateway(t *testing.T, users []string) *matrixGateway {
 	legacyURL, _ := httpUpstreamServer(t, matrixLegacyUpstream())
 	tsURL := startTSModernServer(t)
 	mgoURL := startMCPGoModernServer(t)
+	gosSDK := matrixGoSDKUpstream()
+	gosSrv := httptest.NewServer(gomcp.NewStreamableHTTPHandler(func(*http.Request) *gomcp.Server { return gosSDK }, nil))
+	t.Cleanup(gosSrv.Close)
 
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "p.cedar"), []byte(matrixPolicies), 0o600); err != nil {
@@ -275,6 +341,7 @@ func startMatrixGateway(t *testing.T, users []string) *matrixGateway {
 		{Name: "leg", URL: legacyURL},
 		{Name: "ts", URL: tsURL},
 		{Name: "mgo", URL: mgoURL},
+		{Name: "gos", URL: gosSrv.URL},
 	}}, &Options{
 		Principal: func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s },
 		Policy:    eng, Audit: alog,
