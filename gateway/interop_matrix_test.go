@@ -129,7 +129,7 @@ const (
 	gapModernUpstreamList  = "gateway: it opens no subscriptions/listen to a 2026-07-28 upstream, so list changes of a modern upstream are not relayed (docs/protocol-2026.md, \"The gateway's upstreams\": not translated)"
 	gapGoSDKTasks          = "peer: go-sdk v1.8.0 has no tasks API (no tasks/* method in its mcp package; ClientSession sends only the methods it knows)"
 	gapGoSDKUpstreamTasks  = "peer: the go-sdk v1.8.0 server has no tasks (no tasks/* method in its mcp package), so its tools cannot run as tasks"
-	gapTS2026Tasks         = "peer: @modelcontextprotocol/client 2.4.0 has no Tasks extension (the string io.modelcontextprotocol/tasks appears nowhere in the package; tasks/get is only in its 2025-11-25 codec)"
+	gapTS2026Tasks         = "peer: @modelcontextprotocol/client 2.4.0 has no Tasks extension: a tools/call answered with resultType \"task\" fails in the SDK with \"Unsupported result type 'task' for tools/call\" (its result decoder accepts only complete and input_required, dist/src-CeKsbNLO.mjs), even through the generic request() with a loose schema; the string io.modelcontextprotocol/tasks appears nowhere in the package"
 )
 
 // matrixGaps are the features a cell cannot show, with the reason, keyed

@@ -10,12 +10,18 @@
 // denies it), calls <prefix>greet and <prefix>sample (the upstream's
 // elicitation and sampling reach this client as MRTR input requests,
 // answered with <answer> by the handlers below), and waits on
-// subscriptions/listen for the list change <prefix>poke causes. This SDK
-// has no Tasks extension, so no task is run. It prints one JSON report on
+// subscriptions/listen for the list change <prefix>poke causes. It also
+// tries to run <prefix>slow as a task of the Tasks extension, which the
+// SDK has no API for (see runTask): with 2.4.0 that step fails with
+// "Unsupported result type 'task'", and the Go test records the cell's
+// task as not applicable. It prints one JSON report on
 // stdout; the Go test makes the assertions. A failed step is recorded in
 // the report, not thrown.
 
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import * as z from 'zod';
+
+const TASKS = 'io.modelcontextprotocol/tasks';
 
 const [url, token, answer, specJSON] = process.argv.slice(2);
 if (!url || !token || !answer || !specJSON) {
@@ -38,7 +44,7 @@ function text(result) {
 function newClient(withToken) {
     const client = new Client(
         { name: 'mcpgate-ts2026-matrix', version: '1.0.0' },
-        { capabilities: { sampling: {}, elicitation: { form: {} } }, versionNegotiation: { mode: 'auto' } }
+        { capabilities: { sampling: {}, elicitation: { form: {} }, extensions: { [TASKS]: {} } }, versionNegotiation: { mode: 'auto' } }
     );
     client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: answer } }));
     client.setRequestHandler('sampling/createMessage', async () => ({
@@ -77,6 +83,26 @@ try {
     report.errors.push(`connect: ${err?.stack ?? err}`);
 }
 
+// runTask runs a tool as a task of the Tasks extension. The SDK has no
+// API for the extension: the client declares it in its capabilities and
+// sends the requests with request() and a loose result schema. SDK 2.4.0
+// still rejects the task result (its decoder knows only complete and
+// input_required results).
+async function runTask(name, args) {
+    const any = z.object({}).passthrough();
+    const created = await client.request({ method: 'tools/call', params: { name, arguments: args } }, any);
+    if (created.resultType !== 'task' || !created.taskId) {
+        throw new Error(`tools/call did not make a task: ${JSON.stringify(created)}`);
+    }
+    for (let i = 0; i < 400; i++) {
+        const got = await client.request({ method: 'tasks/get', params: { taskId: created.taskId } }, any);
+        if (got.status === 'completed') return text(got.result);
+        if (got.status === 'failed' || got.status === 'cancelled') throw new Error(`task ${got.status}: ${JSON.stringify(got)}`);
+        await new Promise((r) => setTimeout(r, Math.min(Math.max(got.pollIntervalMs ?? 50, 10), 250)));
+    }
+    throw new Error('the task did not complete');
+}
+
 let subscription = null;
 if (report.errors.length === 0) {
     try {
@@ -112,6 +138,12 @@ if (report.errors.length === 0) {
         await step('sample', async () => {
             cell.sample = text(await client.callTool({ name: `${spec.prefix}sample`, arguments: {} }));
         });
+        if (spec.task) {
+            cell.taskHow = 'Tasks extension through the SDK\'s generic request(): tools/call answered with resultType task, tasks/get polled until completed';
+            await step('task', async () => {
+                cell.task = await runTask(`${spec.prefix}slow`, { word: answer });
+            });
+        }
         if (spec.poke && subscription) {
             await step('list change', async () => {
                 const before = changed;
