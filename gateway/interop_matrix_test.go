@@ -17,8 +17,9 @@ package gateway
 // (mcp/testdata/mcpgo2026).
 //
 // Each cell (client x upstream) shows: the upstream's tools listed; a call
-// (add); a call the policy denies (add with a=666) and its deny record; the
-// allowed call's audit record; an elicitation and a sampling request of
+// (add); a call the policy denies (add with a=666); the audit records of
+// both calls, of the relayed elicitation and sampling requests, and of the
+// task's creation; an elicitation and a sampling request of
 // the upstream answered by the client (MRTR input requests for a modern
 // client, server-to-client requests for a legacy one, whatever the
 // upstream speaks); a task run to completion; a tool list change reaching
@@ -488,22 +489,35 @@ func checkMatrixCell(t *testing.T, m *matrixGateway, user, up string, spec matri
 		fmt.Sprintf("tools %v", c.Tools))
 	check(fCall, c.Add == "5", fmt.Sprintf("add = %q", c.Add))
 	check(fDeny, strings.Contains(c.Denied, "denied by policy no-666"), fmt.Sprintf("add a=666: %q", c.Denied))
-	allowed, denied := false, false
+	// The records of this principal on this upstream: the allowed and
+	// the denied add, and the upstream's elicitation and sampling requests
+	// relayed to the client (decided and completed, as for any request).
+	allowed, denied, elicited, sampled, taskCreated := false, false, false, false, false
 	for r, err := range m.audit.ReadAudit(context.Background(), 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.User != user || r.Upstream != up || r.Action != mcp.MethodToolsCall || !strings.Contains(r.Target, "add") {
+		if r.User != user || r.Upstream != up {
 			continue
 		}
-		if r.Decision == audit.DecisionAllow && r.Outcome == audit.OutcomeOK {
-			allowed = true
-		}
-		if r.Decision == audit.DecisionDeny && slices.Contains(r.Policies, "no-666") {
-			denied = true
+		ok := r.Decision == audit.DecisionAllow && r.Outcome == audit.OutcomeOK
+		switch r.Action {
+		case mcp.MethodToolsCall:
+			if strings.Contains(r.Target, "add") {
+				allowed = allowed || ok
+				denied = denied || r.Decision == audit.DecisionDeny && slices.Contains(r.Policies, "no-666")
+			}
+		case mcp.MethodElicitationCreate:
+			elicited = elicited || ok
+		case mcp.MethodSamplingCreateMessage:
+			sampled = sampled || ok
+		case "task.created":
+			taskCreated = true
 		}
 	}
-	check(fAudit, allowed && denied, fmt.Sprintf("tools/call records of %s on %s: allowed %v, denied %v", user, up, allowed, denied))
+	check(fAudit, allowed && denied && elicited && sampled && (taskCreated || !spec.Task || gaps[fTask] != ""),
+		fmt.Sprintf("records of %s on %s: tools/call allowed %v, denied %v; elicitation/create %v; sampling/createMessage %v; task.created %v",
+			user, up, allowed, denied, elicited, sampled, taskCreated))
 	check(fElicit, strings.HasPrefix(c.Greet, "hello "+answer), fmt.Sprintf("greet = %q", c.Greet))
 	check(fSample, c.Sample == "sampled:"+answer, fmt.Sprintf("sample = %q", c.Sample))
 	check(fTask, spec.Task && c.Task == "slow:"+answer, fmt.Sprintf("task result %q (%s)", c.Task, c.TaskHow))
