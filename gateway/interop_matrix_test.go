@@ -306,6 +306,7 @@ func bearerAuth(h http.Handler, tokens map[string]string) http.Handler {
 
 // matrixGateway is the gateway of the matrix and what the cells check.
 type matrixGateway struct {
+	g      *Gateway
 	url    string
 	audit  *store.AuditMemory
 	tokens map[string]string // token -> user
@@ -359,7 +360,7 @@ func startMatrixGateway(t *testing.T, users []string) *matrixGateway {
 	for _, s := range g.UpstreamStates() {
 		t.Logf("upstream %+v", s)
 	}
-	m := &matrixGateway{audit: st, tokens: map[string]string{}}
+	m := &matrixGateway{g: g, audit: st, tokens: map[string]string{}}
 	for _, u := range users {
 		m.tokens[m.token(u)] = u
 	}
@@ -675,6 +676,11 @@ func runGoSDKClient(t *testing.T, m *matrixGateway, answer string, specs []matri
 		step("sample", err)
 		// No task: go-sdk v1.8.0 has no tasks API (matrixGaps).
 		if s.Poke {
+			// go-sdk opens subscriptions/listen without waiting for its
+			// acknowledgement: wait until the gateway has the stream.
+			if err := m.waitListener(ctx, "gosdk"); err != nil {
+				step("listen", err)
+			}
 			for len(changed) > 0 {
 				<-changed
 			}
@@ -696,6 +702,24 @@ func runGoSDKClient(t *testing.T, m *matrixGateway, answer string, specs []matri
 		rep.Cells = append(rep.Cells, c)
 	}
 	return rep
+}
+
+// waitListener waits until user has a subscriptions/listen stream open
+// on the gateway (at most 20 s).
+func (m *matrixGateway) waitListener(ctx context.Context, user string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m.g.listeners.mu.Lock()
+		n := len(m.g.listeners.by[user])
+		m.g.listeners.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("no subscriptions/listen stream of %s on the gateway within 20s", user)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // matrixBearer sends a bearer token (none when empty).

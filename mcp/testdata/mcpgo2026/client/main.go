@@ -147,18 +147,35 @@ func run(ctx context.Context, rep *report, url, token, answer string, specs []sp
 	// One subscriptions/listen stream for the whole run (modern
 	// connection); tool list changes reach the notification handler.
 	changed := make(chan struct{}, 16)
+	acked := make(chan struct{}, 1)
 	c.OnNotification(func(n mcp.JSONRPCNotification) {
-		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
+		var ch chan struct{}
+		switch n.Method {
+		case string(mcp.MethodNotificationToolsListChanged):
+			ch = changed
+		case mcp.MethodNotificationSubscriptionsAcknowledged:
+			ch = acked
+		default:
+			return
+		}
+		select {
+		case ch <- struct{}{}:
+		default:
 		}
 	})
 	listenCtx, stopListen := context.WithCancel(ctx)
 	defer stopListen()
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- c.Listen(listenCtx, mcp.SubscriptionFilter{ToolsListChanged: true}) }()
+	// Listen blocks for the stream's life: wait for the server's
+	// acknowledgement, so that the stream is open before any change.
+	select {
+	case <-acked:
+	case err := <-listenErr:
+		rep.Errors = append(rep.Errors, fmt.Sprintf("subscriptions/listen ended: %v", err))
+	case <-time.After(20 * time.Second):
+		rep.Errors = append(rep.Errors, "subscriptions/listen: no acknowledgement within 20s")
+	}
 
 	for _, s := range specs {
 		cl := cell{Prefix: s.Prefix}
