@@ -457,6 +457,20 @@ func TestInteropMatrix(t *testing.T) {
 			}
 		})
 	}
+	// The same governance whatever the generations: the records of the
+	// denied and the allowed add are the same for every client.
+	for _, u := range matrixUpstreams {
+		sigs := map[string][]string{}
+		for _, d := range drivers {
+			sigs[d.user] = addRecords(t, m.audit, d.user, u.name)
+		}
+		for _, d := range drivers[1:] {
+			if !slices.Equal(sigs[d.user], sigs[drivers[0].user]) || len(sigs[d.user]) == 0 {
+				t.Errorf("upstream %s: the add records of %s differ from those of %s:\n%s\n%s", u.name, d.user, drivers[0].user,
+					strings.Join(sigs[d.user], "\n"), strings.Join(sigs[drivers[0].user], "\n"))
+			}
+		}
+	}
 	t.Logf("interop matrix (client, upstream: feature=pass|FAIL|n/a):\n%s", strings.Join(table, "\n"))
 }
 
@@ -528,6 +542,24 @@ func checkMatrixCell(t *testing.T, m *matrixGateway, user, up string, spec matri
 		row = append(row, f+"="+got[f])
 	}
 	return strings.Join(row, " ")
+}
+
+// addRecords returns the tools/call records of add by user on upstream
+// up, without the user, session and times: what must not depend on the
+// client's generation.
+func addRecords(t *testing.T, st *store.AuditMemory, user, up string) []string {
+	t.Helper()
+	var out []string
+	for r, err := range st.ReadAudit(context.Background(), 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.User == user && r.Upstream == up && r.Action == mcp.MethodToolsCall && strings.HasSuffix(r.Target, "add") {
+			out = append(out, fmt.Sprintf("action=%s upstream=%s target=%s decision=%s outcome=%s phase=%s policies=%v",
+				r.Action, r.Upstream, r.Target, r.Decision, r.Outcome, r.Phase, r.Policies))
+		}
+	}
+	return out
 }
 
 // runExternal runs a driver program and decodes its report.
