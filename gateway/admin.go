@@ -153,6 +153,11 @@ func (g *Gateway) CancelTasksMatching(ctx context.Context, match func(*store.Gat
 				}
 			}
 			var res jsontext.Value
+			// Whoever reports the cancelled status first (this call's
+			// answer, a notification, the watcher's poll), the record
+			// says why it ended.
+			g.cancelReasons.Store(rec.ID, "cancelled by revocation")
+			defer g.cancelReasons.Delete(rec.ID)
 			if cs != nil {
 				params, _ := withString(nil, "taskId", rec.UpstreamTaskID)
 				var err error

@@ -197,6 +197,15 @@ type Gateway struct {
 	// the upstream session the task was created in, while the watcher
 	// follows the task (its record keeps the profile too).
 	taskProfiles sync.Map
+	// taskStatusMu serializes noteStatus: the task watcher, a client's
+	// request, a revocation and an operator's cancel may all learn of one
+	// task's end at once, each holding its own copy of the record.
+	taskStatusMu sync.Mutex
+	// cancelReasons maps a gateway task id to the status message its
+	// cancellation is recorded with when the gateway itself asked the
+	// upstream to cancel it (a revocation), whichever path then reports
+	// the cancelled status first.
+	cancelReasons sync.Map
 	// watcher follows tasks to their end (taskwatch.go).
 	watcher taskWatcher
 	// taskGov holds task policy reservations and held tasks

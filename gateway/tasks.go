@@ -124,9 +124,26 @@ func (g *Gateway) gatewayTaskID(u *upstream, principal, upID string) (string, *s
 // the command line (store.TaskCancelRequested) is kept until the task
 // ends: a non-terminal status does not replace it, and the cancelled
 // status that ends it is recorded as the operator's (operatorCancelMessage).
+//
+// The status and message are re-read from the store first, under
+// taskStatusMu: the caller's copy of the record may be older than a cancel
+// request or an end another path has recorded meanwhile. A task's first
+// recorded end is final; a cancellation the gateway asked for itself
+// (cancelReasons) is recorded with its reason, whoever reports it.
 func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status, message string) bool {
+	g.taskStatusMu.Lock()
+	defer g.taskStatusMu.Unlock()
+	if cur, err := g.taskStore.GetGatewayTask(ctx, rec.ID); err == nil {
+		rec.Status, rec.StatusMessage = cur.Status, cur.StatusMessage
+	}
+	if isTerminal(rec.Status) && rec.StatusMessage != store.TaskCancelRequested {
+		return false
+	}
 	if status == "" || (status == rec.Status && message == rec.StatusMessage) {
 		return false
+	}
+	if reason, ok := g.cancelReasons.Load(rec.ID); ok && status == string(mcp.TaskStatusCancelled) {
+		message = reason.(string)
 	}
 	if rec.StatusMessage == store.TaskCancelRequested {
 		if !isTerminal(status) {
