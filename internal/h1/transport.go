@@ -104,6 +104,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	keep := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		// Nothing to read (a 202 or 204, Content-Length 0): the
+		// connection is free now, whether or not the caller closes the
+		// body.
+		if stop() && keep {
+			t.put(c)
+		} else {
+			c.nc.Close()
+		}
+		return resp, nil
+	}
 	resp.Body = &body{rc: resp.Body, c: c, stop: stop, keep: keep}
 	return resp, nil
 }

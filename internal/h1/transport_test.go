@@ -316,3 +316,25 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// TestEmptyBodyFreesConnection: a response without a body (202) frees its
+// connection at once, even when the caller never closes the body.
+func TestEmptyBodyFreesConnection(t *testing.T) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	client := &http.Client{Transport: &Transport{}}
+	for range 10 {
+		resp, err := client.Post(srv.URL, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// Body deliberately not closed.
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 10 bodiless answers never closed, want 1", n)
+	}
+}
