@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/h1"
+
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/goccy/go-yaml"
@@ -345,7 +347,10 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
-	g.upstreamClient = &http.Client{Transport: tr}
+	// Plain-http upstreams are served by h1, which does each exchange on
+	// the calling goroutine (no hand-offs to per-connection goroutines);
+	// https and proxied upstreams go through tr.
+	g.upstreamClient = &http.Client{Transport: &h1.Transport{Fallback: tr, MaxIdlePerHost: tr.MaxIdleConnsPerHost}}
 	if tp := g.opts.TracerProvider; tp != nil {
 		g.tracer = tp.Tracer(instrumentationName, trace.WithInstrumentationVersion(Version))
 		g.upstreamClient = withTraceTransport(g.upstreamClient)
