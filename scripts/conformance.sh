@@ -364,7 +364,7 @@ run_parts() {
 				skip_run "$part" "${GATEWAY_BROKEN:-$SERVER_BROKEN}"
 				continue
 			fi
-			GATEWAY_FIXTURE_ROOTS=relay SERVER_BASELINE=$SERVER_2026_BASELINE SERVER_READY_PATH=/readyz with_server "$part" "$SCRIPTS/gateway-fixture.sh http {addr} $BIN" server_suite \
+			GATEWAY_FIXTURE_ROOTS=relay GATEWAY_FIXTURE_PROTOCOL=2026-07-28 SERVER_BASELINE=$SERVER_2026_BASELINE SERVER_READY_PATH=/readyz with_server "$part" "$SCRIPTS/gateway-fixture.sh http {addr} $BIN" server_suite \
 				--requirements 2026-07-28 -- --requirements 2026-07-28 || rc=$?
 			record "$part" "$rc"
 			;;
