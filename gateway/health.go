@@ -213,6 +213,7 @@ func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool)
 			g.notify(context.Background(), ss, m, jsontext.Value("{}"))
 		}
 	}
+	g.listsChangedModern(methods...) // modern_listen.go
 }
 
 // awaitStartup waits, during the first startup_wait after Start, for the

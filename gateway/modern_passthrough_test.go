@@ -24,8 +24,18 @@ import (
 // under their own keys: "pair" asks for user_name (elicitation) and
 // reply (sampling) in one round; "later" (task support optional) asks
 // for user_name, then becomes a task; "grow" adds a tool (a list
-// change). It returns the server and its endpoint.
+// change); "hold" (a required task) waits until release is closed. It
+// returns the server and its endpoint.
 func passthroughUpstream(t *testing.T, wrap func(http.Handler) http.Handler) (*mcp.Server, string) {
+	t.Helper()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return passthroughUpstreamWith(t, wrap, release)
+}
+
+// passthroughUpstreamWith is passthroughUpstream whose "hold" tasks wait
+// for release.
+func passthroughUpstreamWith(t *testing.T, wrap func(http.Handler) http.Handler, release <-chan struct{}) (*mcp.Server, string) {
 	t.Helper()
 	s := mcp.NewServer(&mcp.Implementation{Name: "modern-up", Version: "1"}, nil)
 	elicit := &mcp.ElicitParams{Message: "name?", RequestedSchema: &mcp.ElicitationSchema{
@@ -63,6 +73,18 @@ func passthroughUpstream(t *testing.T, wrap func(http.Handler) http.Handler) (*m
 				return nil, err
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("hello %v", r.Content["name"])}}}, nil
+		})
+	s.AddTool(&mcp.Tool{Name: "hold", Execution: &mcp.ToolExecution{TaskSupport: mcp.TaskSupportRequired}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if err := req.Session.StartTask(ctx); err != nil {
+				return nil, err
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil
 		})
 	s.AddTool(&mcp.Tool{Name: "grow"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s.AddTool(&mcp.Tool{Name: "grown"}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -414,6 +436,103 @@ func TestModernUpstreamListChanged(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestModernListenTasks: a modern client that names its task in
+// subscriptions/listen gets notifications/tasks when the gateway notes the
+// task's end, with the gateway's id and the result inlined; another
+// user's task id is left out of the acknowledgement; task ids without the
+// Tasks extension are refused.
+func TestModernListenTasks(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	_, upURL := passthroughUpstreamWith(t, nil, release)
+	up := config.Upstream{Name: "up", URL: upURL + "/mcp", Prefix: ptr(""), Protocol: config.ProtocolModern}
+	_, url, _ := governedGatewayG(t, up, `@id("all") permit(principal, action, resource);`)
+	extCaps := `{"extensions":{"` + mcp.ExtensionTasks + `":{}}}`
+	withExt := map[string]any{mcp.MetaClientCapabilities: jsontext.Value(extCaps)}
+
+	r := modernPost(t, url, "bob", mcp.MethodToolsCall, map[string]any{"name": "hold", "_meta": withExt})
+	if r.err != nil || string(r.result["resultType"]) != `"task"` {
+		t.Fatalf("hold: %v %v", r.err, r.result)
+	}
+	var id string
+	if err := json.Unmarshal(r.result["taskId"], &id); err != nil {
+		t.Fatal(err)
+	}
+	// Without the extension: refused.
+	if o := modernPost(t, url, "bob", mcp.MethodSubscriptionsListen, map[string]any{"notifications": map[string]any{"taskIds": []string{id}}}); o.err == nil || o.err.Code != mcp.CodeMissingRequiredClientCapability {
+		t.Errorf("listen with taskIds without the extension: %v %v", o.err, o.result)
+	}
+	// Alice names bob's task: left out.
+	alice := modernListenCaps(t, url, "alice", `{"taskIds":["`+id+`"]}`, extCaps)
+	if ack := next(t, alice); ack.Method != mcp.NotificationSubscriptionsAcknowledged || strings.Contains(string(ack.Params), id) {
+		t.Errorf("alice's ack: %s %s", ack.Method, ack.Params)
+	}
+	msgs := modernListenCaps(t, url, "bob", `{"taskIds":["`+id+`"]}`, extCaps)
+	if ack := next(t, msgs); ack.Method != mcp.NotificationSubscriptionsAcknowledged || !strings.Contains(string(ack.Params), id) {
+		t.Fatalf("bob's ack: %s %s", ack.Method, ack.Params)
+	}
+	free()
+	for {
+		m := next(t, msgs)
+		if m.Method != notificationTasks {
+			continue
+		}
+		var p struct {
+			TaskID string         `json:"taskId"`
+			Status string         `json:"status"`
+			Result jsontext.Value `json:"result"`
+			Meta   map[string]any `json:"_meta"`
+		}
+		if err := json.Unmarshal(m.Params, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.TaskID != id || p.Meta[mcp.MetaSubscriptionID] != "sub-bob" {
+			t.Errorf("notification %s", m.Params)
+		}
+		if p.Status == "completed" {
+			if !strings.Contains(string(p.Result), "released") {
+				t.Errorf("completed without the result: %s", m.Params)
+			}
+			break
+		}
+	}
+	select {
+	case m, ok := <-alice:
+		if ok {
+			t.Errorf("alice heard of bob's task: %s %s", m.Method, m.Params)
+		}
+	default:
+	}
+}
+
+// TestModernListenGatewayChanges: a list change the gateway itself makes
+// (a reload removes an upstream) reaches modern listeners.
+func TestModernListenGatewayChanges(t *testing.T) {
+	_, upURL := passthroughUpstream(t, nil)
+	_, otherURL := passthroughUpstream(t, nil)
+	up := config.Upstream{Name: "up", URL: upURL + "/mcp", Prefix: ptr(""), Protocol: config.ProtocolModern}
+	other := config.Upstream{Name: "other", URL: otherURL + "/mcp", Protocol: config.ProtocolModern}
+	g, url, _ := governedGatewayG(t, up, `@id("all") permit(principal, action, resource);`)
+	ctx := context.Background()
+	if _, err := g.ApplyUpstreams(ctx, []config.Upstream{up, other}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := modernListen(t, url, "bob", `{"toolsListChanged":true}`)
+	if ack := next(t, msgs); ack.Method != mcp.NotificationSubscriptionsAcknowledged {
+		t.Fatalf("ack: %s", ack.Method)
+	}
+	if _, err := g.ApplyUpstreams(ctx, []config.Upstream{up}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if m := next(t, msgs); m.Method == mcp.NotificationToolsListChanged {
+			break
+		}
+	}
 }
 
 // recordLines formats audit records for a failure message.
