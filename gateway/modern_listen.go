@@ -44,8 +44,9 @@ type modernListener struct {
 	principal string
 	filter    mcp.SubscriptionFilter
 	uris      map[string]bool
-	tasks     map[string]bool // gateway task ids (the Tasks extension)
-	id        jsontext.Value  // the listen request's id: the subscription id
+	tasks     map[string]bool     // gateway task ids (the Tasks extension)
+	taskq     chan jsontext.Value // notifications/tasks params, sent by the stream's own goroutine
+	id        jsontext.Value      // the listen request's id: the subscription id
 	send      func(method string, params jsontext.Value)
 }
 
@@ -187,7 +188,8 @@ func (g *Gateway) listen(ctx context.Context, c *call) (any, error) {
 	f.ResourcesListChanged = f.ResourcesListChanged && caps.Resources != nil
 	uris := f.ResourceSubscriptions
 	f.ResourceSubscriptions = nil
-	l := &modernListener{principal: c.ds.principal, uris: make(map[string]bool), tasks: make(map[string]bool), id: jsontext.Value(id.AppendJSON(nil))}
+	l := &modernListener{principal: c.ds.principal, uris: make(map[string]bool), tasks: make(map[string]bool),
+		taskq: make(chan jsontext.Value, listenTaskQueue), id: jsontext.Value(id.AppendJSON(nil))}
 	var taskIDs []string
 	for _, tid := range ext.Notifications.TaskIDs {
 		if !l.tasks[tid] && g.admitTaskListen(ctx, c.ds, tid) {
@@ -239,7 +241,16 @@ func (g *Gateway) listen(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	<-ctx.Done()
+	// Task notifications are sent from here, so that a client that reads
+	// slowly holds up its own stream only, not the task watcher.
+	for done := false; !done; {
+		select {
+		case p := <-l.taskq:
+			l.send(notificationTasks, p)
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	return &struct {
 		Meta mcp.Meta `json:"_meta"`
 	}{mcp.Meta{mcp.MetaSubscriptionID: l.id}}, nil
@@ -341,11 +352,23 @@ func (g *Gateway) taskStatusToListeners(rec *store.GatewayTask) {
 		return
 	}
 	for _, l := range to {
-		if p, err := setSubscriptionID(params, l.id); err == nil {
-			l.send(notificationTasks, p)
+		p, err := setSubscriptionID(params, l.id)
+		if err != nil {
+			continue
+		}
+		select {
+		case l.taskq <- p:
+		default:
+			// The client does not keep up: this status is not sent (it
+			// polls tasks/get, which is always right).
+			g.logger.Debug("notifications/tasks dropped for a listener that does not keep up", "task", rec.ID)
 		}
 	}
 }
+
+// listenTaskQueue bounds the notifications/tasks waiting to be sent on one
+// subscriptions/listen stream; past it, statuses are dropped.
+const listenTaskQueue = 16
 
 // listsChangedModern tells modern listeners of list changes the gateway
 // itself made (methods: notifications/*/list_changed).

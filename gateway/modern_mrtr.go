@@ -231,6 +231,12 @@ func (g *Gateway) modernCall(ctx context.Context, c *call, cs *mcp.ClientSession
 		if err != nil {
 			return nil, err
 		}
+		if stringOf(res, "resultType") == mcp.ResultTypeTask {
+			// A task the gateway did not ask for (the tool's listed
+			// taskSupport forbids it): still the caller's, under the
+			// gateway's id (modern_upstream_tasks.go).
+			return g.mapModernTask(ctx, c, u, res)
+		}
 		return res, nil
 	}
 	switch {

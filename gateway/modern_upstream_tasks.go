@@ -40,6 +40,19 @@ func (g *Gateway) modernUpstreamTask(ctx context.Context, c *call, cs *mcp.Clien
 	if stringOf(res, "resultType") != mcp.ResultTypeTask {
 		return res, nil
 	}
+	return g.mapModernTask(ctx, c, u, res)
+}
+
+// mapModernTask records the task a modern upstream made of a modern
+// client's call as a gateway task, and answers with the gateway's id. A
+// task made of anything but tools/call is an error of the upstream.
+func (g *Gateway) mapModernTask(ctx context.Context, c *call, u *upstream, res jsontext.Value) (any, error) {
+	if c.method != mcp.MethodToolsCall {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s answered %s with a task, which only tools/call may", u.cfg.Name, c.method)
+	}
+	if taskToolOf(ctx) == "" {
+		ctx = withTaskTool(ctx, c.name) // the task's tool, for task policy
+	}
 	legacy, err := legacyCreatedTask(res)
 	if err != nil {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s sent an invalid task: %v", u.cfg.Name, err)
