@@ -53,6 +53,10 @@ const passStatePrefix = "mcpgate-mrtr."
 // and must stay under mcp.MaxRequestStateBytes.
 const maxUpstreamStateBytes = 256 << 10
 
+// maxInputRequests bounds the input requests of one round of a modern
+// upstream (100): each passes the admission stage and is recorded.
+const maxInputRequests = 100
+
 // passState is what the gateway's requestState holds.
 type passState struct {
 	Principal string                    `json:"p"` // SHA-256 of the principal, hex
@@ -228,6 +232,9 @@ func upstreamInputRequests(u *upstream, res jsontext.Value) (map[string]jsontext
 	}
 	if err := json.Unmarshal(res, &head); err != nil {
 		return nil, nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s sent an invalid input_required result: %v", u.cfg.Name, err)
+	}
+	if len(head.InputRequests) > maxInputRequests {
+		return nil, nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s asked for %d inputs in one round (the gateway relays at most %d)", u.cfg.Name, len(head.InputRequests), maxInputRequests)
 	}
 	if head.RequestState != nil && len(*head.RequestState) > maxUpstreamStateBytes {
 		return nil, nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "upstream %s sent a requestState longer than %d bytes", u.cfg.Name, maxUpstreamStateBytes)

@@ -86,6 +86,17 @@ func passthroughUpstreamWith(t *testing.T, wrap func(http.Handler) http.Handler,
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil
 		})
+	s.AddTool(&mcp.Tool{Name: "confirm", Execution: &mcp.ToolExecution{TaskSupport: mcp.TaskSupportRequired}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if err := req.Session.StartTask(ctx); err != nil {
+				return nil, err
+			}
+			r, err := req.Session.ElicitInput(ctx, "confirm", elicit)
+			if err != nil {
+				return nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("confirmed by %v", r.Content["name"])}}}, nil
+		})
 	s.AddTool(&mcp.Tool{Name: "grow"}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s.AddTool(&mcp.Tool{Name: "grown"}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return &mcp.CallToolResult{}, nil
@@ -284,6 +295,68 @@ func TestModernPassthroughTask(t *testing.T) {
 	}
 	if o := modernPost(t, url, "alice", mcp.MethodTasksGet, map[string]any{"taskId": id, "_meta": withExt}); o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
 		t.Errorf("alice's tasks/get of bob's task: %v %v", o.err, o.result)
+	}
+}
+
+// TestModernPassthroughTaskInput: a modern upstream's task that needs
+// input shows the upstream's input request (its key) on tasks/get, and
+// tasks/update carries the answer to it; the task ends with it.
+func TestModernPassthroughTaskInput(t *testing.T) {
+	_, upURL := passthroughUpstream(t, nil)
+	up := config.Upstream{Name: "up", URL: upURL + "/mcp", Prefix: ptr(""), Protocol: config.ProtocolModern}
+	_, url, st := governedGatewayG(t, up, `@id("all") permit(principal, action, resource);`)
+	withExt := map[string]any{mcp.MetaClientCapabilities: jsontext.Value(`{"elicitation":{},"extensions":{"` + mcp.ExtensionTasks + `":{}}}`)}
+	r := modernPost(t, url, "bob", mcp.MethodToolsCall, map[string]any{"name": "confirm", "_meta": withExt})
+	if r.err != nil || string(r.result["resultType"]) != `"task"` {
+		t.Fatalf("confirm: %v %v", r.err, r.result)
+	}
+	var id string
+	if err := json.Unmarshal(r.result["taskId"], &id); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (string, map[string]jsontext.Value) {
+		t.Helper()
+		g := modernPost(t, url, "bob", mcp.MethodTasksGet, map[string]any{"taskId": id, "_meta": withExt})
+		if g.err != nil {
+			t.Fatalf("tasks/get: %v", g.err)
+		}
+		var status string
+		if err := json.Unmarshal(g.result["status"], &status); err != nil {
+			t.Fatal(err)
+		}
+		return status, g.result
+	}
+	status, res := get()
+	for deadline := time.Now().Add(30 * time.Second); status == "working"; status, res = get() {
+		if time.Now().After(deadline) {
+			t.Fatal("the task never asked for input")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status != "input_required" || !strings.Contains(string(res["inputRequests"]), `"confirm"`) {
+		t.Fatalf("task %s: %v", status, res)
+	}
+	if n := len(records(t, st, mcp.MethodElicitationCreate)); n < 2 {
+		t.Errorf("the task's input request was not admitted: %d records", n)
+	}
+	// Another user cannot answer it.
+	if o := modernPost(t, url, "alice", mcp.MethodTasksUpdate, map[string]any{"taskId": id, "_meta": withExt,
+		"inputResponses": map[string]any{"confirm": jsontext.Value(answerName)}}); o.err == nil || o.err.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("alice's tasks/update of bob's task: %v %v", o.err, o.result)
+	}
+	u := modernPost(t, url, "bob", mcp.MethodTasksUpdate, map[string]any{"taskId": id, "_meta": withExt,
+		"inputResponses": map[string]any{"confirm": jsontext.Value(answerName)}})
+	if u.err != nil || string(u.result["resultType"]) != `"complete"` {
+		t.Fatalf("tasks/update: %v %v", u.err, u.result)
+	}
+	for deadline := time.Now().Add(30 * time.Second); status != "completed"; status, res = get() {
+		if time.Now().After(deadline) {
+			t.Fatalf("task still %q", status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(string(res["result"]), "confirmed by Ada") {
+		t.Errorf("result %s", res["result"])
 	}
 }
 

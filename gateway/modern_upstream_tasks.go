@@ -138,6 +138,9 @@ func (g *Gateway) passTaskRequest(ctx context.Context, c *call, cs *mcp.ClientSe
 	if reqs := valueOf(res, "inputRequests"); reqs.Kind() == '{' {
 		var m map[string]jsontext.Value
 		if err := json.Unmarshal(reqs, &m); err == nil {
+			if len(m) > maxInputRequests {
+				return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "a task of upstream %s asks for %d inputs (the gateway relays at most %d)", c.up.cfg.Name, len(m), maxInputRequests)
+			}
 			own, err := g.admitInputs(ctx, c, c.up, m)
 			if err != nil {
 				return nil, err
