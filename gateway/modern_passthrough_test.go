@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -372,7 +373,7 @@ func TestUpstreamProtocolPin(t *testing.T) {
 		key      string
 	}{{"", "elicitation/create#"}, {config.ProtocolModern, "user_name"}} {
 		up := config.Upstream{Name: "up", URL: upURL + "/mcp", Prefix: ptr(""), Protocol: tt.protocol}
-		_, url, _ := governedGatewayG(t, up, `@id("all") permit(principal, action, resource);`)
+		g, url, _ := governedGatewayG(t, up, `@id("all") permit(principal, action, resource);`)
 		r := modernPost(t, url, "bob", mcp.MethodToolsCall, map[string]any{"name": "later"})
 		keys, _ := inputKeys(t, r)
 		var names []string
@@ -381,6 +382,10 @@ func TestUpstreamProtocolPin(t *testing.T) {
 		}
 		if len(names) != 1 || !strings.HasPrefix(names[0], tt.key) {
 			t.Errorf("protocol %q: input keys %v, want one starting %q", tt.protocol, names, tt.key)
+		}
+		want := cmp.Or(tt.protocol, mcp.Version20251125)
+		if s := g.UpstreamStates(); len(s) != 1 || s[0].State != UpstreamReady || s[0].Protocol != want {
+			t.Errorf("protocol %q: states %+v, want ready with protocol %s", tt.protocol, s, want)
 		}
 	}
 
