@@ -274,6 +274,9 @@ func (g *Gateway) handle(ctx context.Context, ss *mcp.ServerSession, method stri
 	forward := func() (any, error) { return spec.forward(g, ctx, c) }
 	if ds.modern && (method == mcp.MethodTasksGet || method == mcp.MethodTasksCancel) {
 		forward = func() (any, error) {
+			if cs := g.modernTaskSession(ctx, c); cs != nil {
+				return g.passTaskRequest(ctx, c, cs) // modern_upstream_tasks.go
+			}
 			out, err := spec.forward(g, ctx, c)
 			return g.modernTaskAnswer(ctx, c, out, err) // modern_tasks.go
 		}

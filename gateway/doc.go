@@ -47,6 +47,13 @@
 //     approvals as MRTR input requests).
 //   - modern_mrtr.go: upstreams' requests toward a modern client as MRTR
 //     input requests, the call parked until the client's retry.
+//   - modern_passthrough.go: a modern upstream's input_required rounds
+//     passed through to a modern client (its own keys; each input request
+//     admitted; its requestState wrapped in the gateway's MAC'd state).
+//   - modern_upstream_tasks.go: a modern upstream's tasks (Tasks
+//     extension) as gateway tasks for modern clients.
+//   - modern_upstream_listen.go: the subscriptions/listen stream each
+//     modern upstream session keeps open for list changes.
 //   - enforce.go: policy decisions, list-time visibility, approvals, the
 //     audit append, denial errors.
 //   - catalog.go: the merged catalogue per principal, namespacing, routes.

@@ -147,6 +147,9 @@ func forwardNamed(g *Gateway, ctx context.Context, c *call) (any, error) {
 		defer g.creations.begin(rt.up)()
 		ctx = withTaskTool(ctx, c.name)
 	}
+	if c.ds.modern && isTask && isModernSession(cs) {
+		return g.modernUpstreamTask(ctx, c, cs, rt.up) // modern_upstream_tasks.go
+	}
 	if c.ds.modern && !isTask {
 		return g.modernCall(ctx, c, cs, rt.up, c.encode()) // modern_mrtr.go
 	}

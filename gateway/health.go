@@ -49,6 +49,9 @@ type UpstreamState struct {
 	LastError string `json:"last_error,omitempty"`
 	// RetryAt is when the next attempt is due (backoff, circuit_open).
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// Protocol is the MCP revision the ready session speaks (pinned by
+	// the upstream's protocol setting, or discovered).
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // UpstreamStates returns the state of every configured upstream, in the
@@ -77,6 +80,7 @@ func (u *upstream) state() UpstreamState {
 	switch {
 	case us.cs != nil:
 		st.State, st.Since, st.LastError = UpstreamReady, us.since, ""
+		st.Protocol = us.cs.InitializeResult().ProtocolVersion
 	case us.dialing != nil:
 		st.State, st.Since = UpstreamConnecting, us.dialSince.UTC()
 	case us.lastErr == nil:
@@ -213,6 +217,7 @@ func (g *Gateway) upstreamReady(u *upstream, cs *mcp.ClientSession, notify bool)
 			g.notify(context.Background(), ss, m, jsontext.Value("{}"))
 		}
 	}
+	g.listsChangedModern(methods...) // modern_listen.go
 }
 
 // awaitStartup waits, during the first startup_wait after Start, for the

@@ -49,7 +49,18 @@ func modernCacheHints(string) mcp.CacheHints {
 // is fed from upstreams' notifications: modern_listen.go). Core tasks
 // become the Tasks extension (the library converts them; modern_tasks.go).
 func (g *Gateway) modernCapabilities() mcp.ServerCapabilities {
-	return g.mergedCapabilities()
+	caps := g.mergedCapabilities()
+	// A modern upstream offers the Tasks extension rather than core
+	// tasks; its tasks reach modern clients (modern_upstream_tasks.go).
+	for _, u := range g.upstreamList() {
+		if uc := u.capabilities(); uc != nil {
+			if _, ok := uc.Extensions[mcp.ExtensionTasks]; ok {
+				caps.Extensions = map[string]jsontext.Value{mcp.ExtensionTasks: jsontext.Value("{}")}
+				break
+			}
+		}
+	}
+	return caps
 }
 
 // isModern reports whether ctx belongs to a modern request.

@@ -12,6 +12,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/jsonraw"
 	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
 // subscriptions/listen for modern clients: the stream that replaces the
@@ -24,13 +25,28 @@ import (
 // for a legacy subscription). URIs that were not admitted are left out
 // of the acknowledged filter. The stream lives until the client closes
 // it; each counts against the stream limits like any POST.
+//
+// The Tasks extension adds taskIds to the filter: each must be a task of
+// the principal that the tasks/get entry of the table admits (decided and
+// completed records, as for a tasks/get); the others are left out of the
+// acknowledgement. Whenever the gateway notes a new status of such a task
+// (the watcher, a notification, a client's request: noteStatus), the
+// stream gets notifications/tasks with the task as tasks/get would show
+// it (gateway id, the result or error inlined when the gateway kept it).
+// List changes the gateway itself makes (an upstream joins or leaves, a
+// reload, a tool approved) reach every listener that opted in to them.
+
+// notificationTasks is the Tasks extension's status notification.
+const notificationTasks = "notifications/tasks"
 
 // modernListener is one open subscriptions/listen stream.
 type modernListener struct {
 	principal string
 	filter    mcp.SubscriptionFilter
 	uris      map[string]bool
-	id        jsontext.Value // the listen request's id: the subscription id
+	tasks     map[string]bool     // gateway task ids (the Tasks extension)
+	taskq     chan jsontext.Value // notifications/tasks params, sent by the stream's own goroutine
+	id        jsontext.Value      // the listen request's id: the subscription id
 	send      func(method string, params jsontext.Value)
 }
 
@@ -78,6 +94,40 @@ func (ls *listeners) notify(principal, method, uri string, params jsontext.Value
 	}
 }
 
+// notifyAll sends a list change the gateway itself made to every
+// listener that opted in to it.
+func (ls *listeners) notifyAll(method string) {
+	ls.mu.Lock()
+	var to []*modernListener
+	for _, set := range ls.by {
+		for l := range set {
+			if l.wants(method, "") {
+				to = append(to, l)
+			}
+		}
+	}
+	ls.mu.Unlock()
+	for _, l := range to {
+		if p, err := setSubscriptionID(nil, l.id); err == nil {
+			l.send(method, p)
+		}
+	}
+}
+
+// taskListeners returns the principal's listeners of task id.
+func (ls *listeners) taskListeners(principal, id string) []*modernListener {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	var to []*modernListener
+	for l := range ls.by[principal] {
+		if l.tasks[id] {
+			to = append(to, l)
+		}
+	}
+	return to
+}
+
+// wants reports whether the listener opted in to method (for uri).
 func (l *modernListener) wants(method, uri string) bool {
 	switch method {
 	case mcp.NotificationToolsListChanged:
@@ -113,6 +163,20 @@ func (g *Gateway) listen(ctx context.Context, c *call) (any, error) {
 	if len(p.Notifications.ResourceSubscriptions) > mcp.MaxResourceSubscriptions {
 		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "subscriptions/listen: at most %d resource subscriptions per stream", mcp.MaxResourceSubscriptions))
 	}
+	var ext struct {
+		Notifications struct {
+			TaskIDs []string `json:"taskIds"`
+		} `json:"notifications"`
+	}
+	if err := json.Unmarshal(c.params, &ext); err != nil {
+		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err))
+	}
+	if len(ext.Notifications.TaskIDs) > 0 && !hasTasksExtension(ctx) {
+		return nil, g.refuse(ctx, c, outcomeRefused, missingTasksExtension("subscriptions/listen with taskIds"))
+	}
+	if len(ext.Notifications.TaskIDs) > maxListenTasks {
+		return nil, g.refuse(ctx, c, outcomeInvalid, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "subscriptions/listen: at most %d task ids per stream", maxListenTasks))
+	}
 	id, ok := mcp.RequestIDFromContext(ctx)
 	if !ok {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "subscriptions/listen outside a modern request")
@@ -124,7 +188,15 @@ func (g *Gateway) listen(ctx context.Context, c *call) (any, error) {
 	f.ResourcesListChanged = f.ResourcesListChanged && caps.Resources != nil
 	uris := f.ResourceSubscriptions
 	f.ResourceSubscriptions = nil
-	l := &modernListener{principal: c.ds.principal, uris: make(map[string]bool), id: jsontext.Value(id.AppendJSON(nil))}
+	l := &modernListener{principal: c.ds.principal, uris: make(map[string]bool), tasks: make(map[string]bool),
+		taskq: make(chan jsontext.Value, listenTaskQueue), id: jsontext.Value(id.AppendJSON(nil))}
+	var taskIDs []string
+	for _, tid := range ext.Notifications.TaskIDs {
+		if !l.tasks[tid] && g.admitTaskListen(ctx, c.ds, tid) {
+			l.tasks[tid] = true
+			taskIDs = append(taskIDs, tid)
+		}
+	}
 	for _, uri := range uris {
 		if l.uris[uri] {
 			continue
@@ -146,9 +218,13 @@ func (g *Gateway) listen(ctx context.Context, c *call) (any, error) {
 		defer sendMu.Unlock()
 		_ = ss.Notify(ctx, method, params)
 	}
+	type ackFilter struct {
+		mcp.SubscriptionFilter
+		TaskIDs []string `json:"taskIds,omitzero"`
+	}
 	ack, err := json.Marshal(struct {
-		Notifications mcp.SubscriptionFilter `json:"notifications"`
-	}{f})
+		Notifications ackFilter `json:"notifications"`
+	}{ackFilter{f, taskIDs}})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +241,16 @@ func (g *Gateway) listen(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	<-ctx.Done()
+	// Task notifications are sent from here, so that a client that reads
+	// slowly holds up its own stream only, not the task watcher.
+	for done := false; !done; {
+		select {
+		case p := <-l.taskq:
+			l.send(notificationTasks, p)
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	return &struct {
 		Meta mcp.Meta `json:"_meta"`
 	}{mcp.Meta{mcp.MetaSubscriptionID: l.id}}, nil
@@ -204,4 +289,91 @@ func (g *Gateway) admitSubscription(ctx context.Context, ds *downstreamSession, 
 		return cs.CallRaw(ctx, mcp.MethodResourcesSubscribe, sc.encode())
 	})
 	return err == nil
+}
+
+// maxListenTasks bounds the task ids one subscriptions/listen request
+// may name (as mcp.MaxResourceSubscriptions bounds its URIs).
+const maxListenTasks = 1000
+
+// admitTaskListen passes one task id of a listen request through the
+// tasks/get entry of the table: the task must be the principal's, and
+// reading it allowed. It reports whether it was admitted.
+func (g *Gateway) admitTaskListen(ctx context.Context, ds *downstreamSession, id string) bool {
+	params, err := json.Marshal(map[string]string{"taskId": id})
+	if err != nil {
+		return false
+	}
+	tc := &call{ds: ds, method: mcp.MethodTasksGet, params: params}
+	if tc.p, err = jsonraw.Parse(params); err != nil {
+		return false
+	}
+	if err := resolveTask(g, ctx, tc); err != nil {
+		outcome := outcomeUnknown
+		var re *refusal
+		if errors.As(err, &re) {
+			outcome, err = re.outcome, re.err
+		}
+		_ = g.refuse(ctx, tc, outcome, err)
+		return false
+	}
+	_, err = g.govern(ctx, tc, func() (any, error) { return nil, nil })
+	return err == nil
+}
+
+// taskStatusToListeners sends notifications/tasks for a task whose new
+// status the gateway noted to its owner's listeners of it.
+func (g *Gateway) taskStatusToListeners(rec *store.GatewayTask) {
+	to := g.listeners.taskListeners(rec.Principal, rec.ID)
+	if len(to) == 0 {
+		return
+	}
+	t, err := taskFromRecord(rec)
+	if err != nil {
+		return
+	}
+	out := modernTaskState(t)
+	if isTerminal(rec.Status) && rec.ResultSealed != nil {
+		res, ok, err := g.storedResult(rec)
+		var we *jsonrpc.Error
+		switch {
+		case ok && err == nil:
+			out["status"] = string(mcp.TaskStatusCompleted)
+			out["result"] = withoutRelatedTask(res)
+		case ok && errors.As(err, &we) && rec.Status == string(mcp.TaskStatusFailed):
+			m := map[string]any{"code": we.Code, "message": we.Message}
+			if len(we.Data) > 0 {
+				m["data"] = we.Data
+			}
+			out["error"] = m
+		}
+	}
+	params, err := json.Marshal(out, json.Deterministic(true))
+	if err != nil {
+		return
+	}
+	for _, l := range to {
+		p, err := setSubscriptionID(params, l.id)
+		if err != nil {
+			continue
+		}
+		select {
+		case l.taskq <- p:
+		default:
+			// The client does not keep up: this status is not sent (it
+			// polls tasks/get, which is always right).
+			g.logger.Debug("notifications/tasks dropped for a listener that does not keep up", "task", rec.ID)
+		}
+	}
+}
+
+// listenTaskQueue bounds the notifications/tasks waiting to be sent on one
+// subscriptions/listen stream; past it, statuses are dropped.
+const listenTaskQueue = 16
+
+// listsChangedModern tells modern listeners of list changes the gateway
+// itself made (methods: notifications/*/list_changed).
+func (g *Gateway) listsChangedModern(methods ...string) {
+	for _, m := range methods {
+		g.listeners.notifyAll(m)
+	}
 }

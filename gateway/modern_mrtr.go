@@ -224,6 +224,21 @@ func parkedOf(ctx context.Context) *parkedCall {
 // does), bridging the upstream's requests toward the client to MRTR. The
 // client's MRTR members of a retry are in c.mrtr.
 func (g *Gateway) modernCall(ctx context.Context, c *call, cs *mcp.ClientSession, u *upstream, params jsontext.Value) (any, error) {
+	if isModernSession(cs) {
+		// Both sides speak 2026-07-28: rounds pass through
+		// (modern_passthrough.go).
+		res, err := g.passthroughCall(ctx, c, cs, u, params)
+		if err != nil {
+			return nil, err
+		}
+		if stringOf(res, "resultType") == mcp.ResultTypeTask {
+			// A task the gateway did not ask for (the tool's listed
+			// taskSupport forbids it): still the caller's, under the
+			// gateway's id (modern_upstream_tasks.go).
+			return g.mapModernTask(ctx, c, u, res)
+		}
+		return res, nil
+	}
 	switch {
 	case c.mrtr.state == "", strings.HasPrefix(c.mrtr.state, approvalStatePrefix):
 		// A first round, or the retry after an approval (which the

@@ -388,6 +388,18 @@ func (g *Gateway) modernTaskUpdate(ctx context.Context, c *call) (any, error) {
 	if err := g.auditAppend(ctx, rec); err != nil {
 		return nil, err
 	}
+	if cs := g.modernTaskSession(ctx, c); cs != nil {
+		// A modern upstream's task: the answers go to it, under its own
+		// keys (modern_upstream_tasks.go).
+		res, err := g.passTaskRequest(ctx, c, cs)
+		done := &audit.Record{User: rec.User, Client: rec.Client, Upstream: rec.Upstream, Action: rec.Action, Target: rec.Target,
+			Decision: rec.Decision, PolicyVersion: rec.PolicyVersion, Policies: rec.Policies, Phase: audit.PhaseCompleted, Outcome: audit.OutcomeOK}
+		if err != nil {
+			done.Outcome, done.Error = audit.OutcomeError, err.Error()
+		}
+		_ = g.auditAppend(ctx, done)
+		return res, err
+	}
 	g.collectors.mu.Lock()
 	pc := g.collectors.by[c.name]
 	g.collectors.mu.Unlock()

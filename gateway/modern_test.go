@@ -633,8 +633,14 @@ type sseMessage struct {
 // its messages.
 func modernListen(t *testing.T, url, user string, filter string) <-chan sseMessage {
 	t.Helper()
+	return modernListenCaps(t, url, user, filter, `{}`)
+}
+
+// modernListenCaps is modernListen with the client capabilities caps.
+func modernListenCaps(t *testing.T, url, user, filter, caps string) <-chan sseMessage {
+	t.Helper()
 	body := `{"jsonrpc":"2.0","id":"sub-` + user + `","method":"subscriptions/listen","params":{"notifications":` + filter +
-		`,"_meta":{"` + mcp.MetaProtocolVersion + `":"` + mcp.Version20260728 + `","` + mcp.MetaClientCapabilities + `":{}}}}`
+		`,"_meta":{"` + mcp.MetaProtocolVersion + `":"` + mcp.Version20260728 + `","` + mcp.MetaClientCapabilities + `":` + caps + `}}}`
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))

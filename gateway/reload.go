@@ -190,6 +190,7 @@ func (g *Gateway) notifyListsChanged(ups []*upstream) {
 			g.notify(context.Background(), ss, m, jsontext.Value("{}"))
 		}
 	}
+	g.listsChangedModern(methods...) // modern_listen.go
 }
 
 // SetInflightBounds changes server.max_inflight and

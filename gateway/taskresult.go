@@ -187,6 +187,9 @@ func (g *Gateway) storedResult(rec *store.GatewayTask) (res jsontext.Value, ok b
 // upstream could not be reached, the call timed out) or the answer could
 // not be kept: the watcher then tries again (see pollWatched).
 func (g *Gateway) fetchResult(ctx context.Context, cs *mcp.ClientSession, rec *store.GatewayTask) error {
+	if isModernSession(cs) {
+		return g.fetchModernResult(ctx, cs, rec) // modern_upstream_tasks.go
+	}
 	cctx, cancel := context.WithTimeout(ctx, watchCallTimeout)
 	defer cancel()
 	params, _ := withString(nil, "taskId", rec.UpstreamTaskID)

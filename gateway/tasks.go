@@ -172,6 +172,7 @@ func (g *Gateway) noteStatus(ctx context.Context, rec *store.GatewayTask, status
 	if err := g.taskStore.PutGatewayTask(ctx, rec); err != nil {
 		g.logger.Warn("recording a task status", "task", rec.ID, "error", err)
 	}
+	g.taskStatusToListeners(rec) // modern clients (modern_listen.go)
 	return true
 }
 

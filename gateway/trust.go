@@ -388,6 +388,7 @@ func (g *Gateway) toolTrustChanged() {
 	for _, ss := range sessions {
 		g.notify(context.Background(), ss, mcp.NotificationToolsListChanged, jsontext.Value("{}"))
 	}
+	g.listsChangedModern(mcp.NotificationToolsListChanged) // modern_listen.go
 }
 
 // toolAdmitted refuses a call of a tool that the inventory holds: changed

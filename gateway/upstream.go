@@ -250,6 +250,11 @@ func (u *upstream) profileFor(ds *downstreamSession) string {
 	if caps.Roots != nil && u.rootsMode() == config.RootsRelay {
 		b.WriteString("r")
 	}
+	// The Tasks extension (2026-07-28 clients), declared to modern
+	// upstreams (modern_upstream_tasks.go).
+	if _, ok := caps.Extensions[mcp.ExtensionTasks]; ok {
+		b.WriteString("X")
+	}
 	// Task-augmented sampling and elicitation, which the gateway relays
 	// (clienttasks.go): upper-case letters.
 	if t := caps.Tasks; t != nil {
@@ -310,6 +315,9 @@ func (u *upstream) clientCapabilities(profile string) *mcp.ClientCapabilities {
 		if has("C") {
 			caps.Tasks.Cancel = &mcp.TasksCancelCapabilities{}
 		}
+	}
+	if has("X") {
+		caps.Extensions = map[string]jsontext.Value{mcp.ExtensionTasks: jsontext.Value("{}")}
 	}
 	switch u.rootsMode() {
 	case config.RootsFixed:
@@ -383,6 +391,9 @@ func (us *upstreamSession) get(ctx context.Context) (*mcp.ClientSession, error) 
 		us.mu.Unlock()
 		close(ch)
 		go us.watch(cs)
+		if isModernSession(cs) {
+			go us.listen(cs) // modern_upstream_listen.go
+		}
 		return cs, nil
 	}
 }
@@ -512,16 +523,31 @@ func (u *upstream) connect(ctx context.Context, us *upstreamSession) (*mcp.Clien
 			return u.g.relayRequest(ctx, us, method, params)
 		},
 		NotificationHandler: func(ctx context.Context, cs *mcp.ClientSession, method string, params jsontext.Value) {
+			if isModernSession(cs) {
+				params = withoutSubscriptionID(params) // modern_upstream_listen.go
+			}
 			u.g.relayNotification(ctx, u, us.principal, method, params)
 		},
+	}
+	pinned := u.cfg.Protocol
+	switch {
+	case pinned == config.ProtocolModern:
+		// Pinned to 2026-07-28: server/discover, never initialize.
+		opts.ProtocolVersion, opts.ModernOnly = mcp.Version20260728, true
+	case pinned != "":
+		opts.ProtocolVersion = pinned // a legacy revision: initialize only
 	}
 	client := mcp.NewClient(impl, &opts)
 	cctx, cancel := context.WithTimeout(ctx, u.timeout())
 	defer cancel()
-	cs, err := u.resumeSaved(cctx, client, t, us)
+	var cs *mcp.ClientSession
+	if pinned != config.ProtocolModern {
+		// A modern session has no state to resume.
+		cs, err = u.resumeSaved(cctx, client, t, us)
+	}
 	if cs == nil && err == nil {
 		cs, err = client.Connect(cctx, t, nil)
-		if err != nil && mcp.IsModernOnlyRefusal(err) {
+		if err != nil && pinned == "" && mcp.IsModernOnlyRefusal(err) {
 			// The upstream serves 2026-07-28 only and refused initialize:
 			// connect again as a modern client (no session; see
 			// docs/protocol-2026.md for what is relayed).

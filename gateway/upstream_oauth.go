@@ -114,6 +114,7 @@ func (g *Gateway) upstreamAuthorized(principal string, up upstreamauth.Upstream,
 		}
 		g.notify(ctx, ds.ss, mcp.NotificationToolsListChanged, nil)
 	}
+	g.listeners.notify(principal, mcp.NotificationToolsListChanged, "", nil) // modern clients (modern_listen.go)
 }
 
 // upstreamAuthRequired explains a request for an item the principal's

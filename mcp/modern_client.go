@@ -488,6 +488,9 @@ func (cs *ClientSession) modernCall(ctx context.Context, m *modernClient, method
 			}
 			return raw, nil
 		case ResultTypeInputRequired:
+			if rawInterim(ctx) {
+				return raw, nil // the caller answers (a relay)
+			}
 			if round++; round > maxRounds {
 				return nil, fmt.Errorf("%w: %s asked for input more than %d times", ErrTooManyInputRounds, method, maxRounds)
 			}
@@ -507,6 +510,9 @@ func (cs *ClientSession) modernCall(ctx context.Context, m *modernClient, method
 		case ResultTypeTask:
 			if method != MethodToolsCall {
 				return nil, fmt.Errorf("mcp: %s: the server answered with a task, which only tools/call may", method)
+			}
+			if rawInterim(ctx) {
+				return raw, nil // the caller follows the task (a relay)
 			}
 			t, err := cs.taskFrom(m, raw)
 			if err != nil {

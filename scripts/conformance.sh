@@ -17,10 +17,10 @@
 #                   everything-server (empty prefix) as a Streamable HTTP upstream
 #     gateway-stdio the same with everything-server as a stdio upstream
 #     gateway-2026  conformance server --requirements 2026-07-28 against `mcpgate serve` in front of
-#                   everything-server as a Streamable HTTP upstream (modern clients through the
-#                   gateway), baseline conformance/expected-failures-server-2026.yaml; not in `all`
-#                   until it passes fully
-#     all           all of the above but gateway-2026 (the default)
+#                   everything-server as a Streamable HTTP upstream pinned to 2026-07-28 (modern
+#                   clients through the gateway to a modern upstream: MRTR rounds, tasks and list
+#                   changes passed through), baseline conformance/expected-failures-server-2026.yaml
+#     all           all of the above (the default)
 #
 # Every scenario in every run must pass: the script reads each checks.json itself
 # (scripts/conformance-verdict.mjs) because the CLI's exit code ignores WARNING checks, the
@@ -364,7 +364,7 @@ run_parts() {
 				skip_run "$part" "${GATEWAY_BROKEN:-$SERVER_BROKEN}"
 				continue
 			fi
-			GATEWAY_FIXTURE_ROOTS=relay SERVER_BASELINE=$SERVER_2026_BASELINE SERVER_READY_PATH=/readyz with_server "$part" "$SCRIPTS/gateway-fixture.sh http {addr} $BIN" server_suite \
+			GATEWAY_FIXTURE_ROOTS=relay GATEWAY_FIXTURE_PROTOCOL=2026-07-28 SERVER_BASELINE=$SERVER_2026_BASELINE SERVER_READY_PATH=/readyz with_server "$part" "$SCRIPTS/gateway-fixture.sh http {addr} $BIN" server_suite \
 				--requirements 2026-07-28 -- --requirements 2026-07-28 || rc=$?
 			record "$part" "$rc"
 			;;
@@ -406,7 +406,7 @@ main() {
 	[[ $# -gt 0 ]] || set -- all
 	for a in "$@"; do
 		case $a in
-		all) parts+=(server server-0618 server-2026 client client-backcompat client-2026 gateway-http gateway-stdio) ;;
+		all) parts+=(server server-0618 server-2026 client client-backcompat client-2026 gateway-http gateway-stdio gateway-2026) ;;
 		server | server-0618 | server-2026 | client | client-backcompat | client-2026 | gateway-http | gateway-stdio | gateway-2026) parts+=("$a") ;;
 		-h | --help)
 			sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'

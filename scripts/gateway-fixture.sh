@@ -4,7 +4,9 @@
 # gateway. MODE "http" starts everything-server on a free loopback port and makes it a
 # Streamable HTTP upstream; MODE "stdio" has the gateway start it as a stdio upstream.
 # BIN holds the built mcpgate and everything-server binaries. GATEWAY_FIXTURE_ROOTS sets the
-# HTTP upstream's roots setting (default none; the gateway-2026 run uses relay). The processes share this
+# HTTP upstream's roots setting (default none; the gateway-2026 run uses relay), and
+# GATEWAY_FIXTURE_PROTOCOL its protocol pin (default empty: discover; the gateway-2026 run pins
+# 2026-07-28). The processes share this
 # script's process group, which scripts/conformance.sh stops as a whole.
 set -euo pipefail
 mode=$1 addr=$2 bin=$3
@@ -32,6 +34,7 @@ http)
 		    transport: streamable
 		    prefix: ""
 		    roots: ${GATEWAY_FIXTURE_ROOTS:-none}
+		    protocol: "${GATEWAY_FIXTURE_PROTOCOL:-}"
 	YAML
 	;;
 stdio)

@@ -442,7 +442,24 @@ type Upstream struct {
 	Roots string `yaml:"roots" json:"roots,omitempty"`
 	// FixedRoots are the roots of an upstream whose Roots is RootsFixed.
 	FixedRoots []Root `yaml:"fixed_roots" json:"fixed_roots,omitempty"`
+	// Protocol pins the MCP revision the gateway speaks to the upstream:
+	// ProtocolModern ("2026-07-28": server/discover and per-request
+	// envelopes only, never initialize) or a legacy revision
+	// ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05": initialize
+	// asking for that revision, no fallback). Empty (the default)
+	// discovers it: initialize with the latest legacy revision first, and
+	// 2026-07-28 when the upstream refuses initialize as a modern-only
+	// server.
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 }
+
+// ProtocolModern is the revision Upstream.Protocol names to pin an
+// upstream to the modern (sessionless) generation.
+const ProtocolModern = "2026-07-28"
+
+// upstreamProtocols are the values Upstream.Protocol accepts besides
+// empty: the revisions the mcp package speaks as a client.
+var upstreamProtocols = []string{ProtocolModern, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // Settings of Upstream.Roots.
 const (

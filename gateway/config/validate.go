@@ -359,6 +359,9 @@ func (u *Upstream) validate(v *validator, where, auth string) {
 	default:
 		v.add("%s: roots %q is not supported (want none, fixed or relay)", where, u.Roots)
 	}
+	if u.Protocol != "" && !slices.Contains(upstreamProtocols, u.Protocol) {
+		v.add("%s: protocol %q is not a revision the gateway speaks (want one of %s, or leave it out to discover)", where, u.Protocol, strings.Join(upstreamProtocols, ", "))
+	}
 	if u.Credentials != nil {
 		u.Credentials.validate(v, where, hasCmd, auth)
 	}
