@@ -107,6 +107,13 @@ type Options struct {
 	// ones are pruned after SessionRetention (0: 7 days). Nil keeps none.
 	Sessions         store.GatewaySessions
 	SessionRetention time.Duration
+	// SharedSessions reports that other gateway processes (replicas)
+	// share Sessions: any of them may continue a Streamable HTTP session
+	// another opened (replicas.go), a record is ended only when its
+	// session is (DELETE, revocation), not when a replica stops or forgets
+	// it, and no record is ended at start. The store must announce ended
+	// sessions to the replicas, which then call DropSession.
+	SharedSessions bool
 
 	// UpstreamStates, if set, receives the state of every upstream
 	// (UpstreamStates) each time one changes, and "stopped" at Close, so
@@ -412,6 +419,11 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	if sopts.SessionPrincipal == nil && g.opts.Principal != nil {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
+	}
+	if g.opts.SharedSessions && g.opts.Sessions != nil {
+		g.sessions.shared = true
+		sopts.AdoptSession = g.adoptSession
+		sopts.SessionDeleted = g.sessionDeleted
 	}
 	getServer := func(*http.Request) *mcp.Server { return g.server }
 	// Both transports bind a session to the principal that opened it: a

@@ -35,6 +35,17 @@ type sessionRegistry struct {
 	logger    *slog.Logger
 	since     time.Time   // when record was called
 	closed    atomic.Bool // endAll ran: the gateway closes, nothing more is written
+
+	// shared reports that other gateway processes (replicas) share rec
+	// and may continue this process's sessions (Options.SharedSessions):
+	// a record is then ended only when its session is explicitly ended
+	// (DELETE, revocation, CloseSessions), not when this process merely
+	// forgets it (idle timeout here, Close), and records are not ended
+	// at start. adopting holds the ids of sessions being adopted from
+	// rec, whose record exists already. Both set before the gateway
+	// serves.
+	shared   bool
+	adopting sync.Map // session id -> struct{}
 }
 
 // Session records: how often last-seen is written, how long ended
@@ -72,7 +83,9 @@ func (r *sessionRegistry) start(ctx context.Context, done <-chan struct{}) {
 	if r.rec == nil {
 		return
 	}
-	if n, err := r.rec.EndGatewaySessionsBefore(ctx, r.since, time.Now().UTC()); err != nil {
+	if r.shared {
+		// Other replicas' sessions are live: nothing to end.
+	} else if n, err := r.rec.EndGatewaySessionsBefore(ctx, r.since, time.Now().UTC()); err != nil {
 		r.logger.Warn("ending the session records of a stopped gateway", "error", err)
 	} else if n > 0 {
 		r.logger.Info("ended the session records a stopped gateway left open", "sessions", n)
@@ -119,7 +132,10 @@ func recordID(ds *downstreamSession) string {
 
 // add registers ds until its session ends.
 func (r *sessionRegistry) add(ds *downstreamSession) {
-	if r.rec != nil && !r.closed.Load() {
+	if _, adopted := r.adopting.LoadAndDelete(ds.id()); adopted && ds.id() != "" && r.rec != nil {
+		ds.recordID = ds.id() // its record exists: another replica wrote it
+		ds.seenWritten.Store(ds.created.UnixNano())
+	} else if r.rec != nil && !r.closed.Load() {
 		ds.recordID = recordID(ds)
 		ds.seenWritten.Store(ds.created.UnixNano())
 		rec := &store.GatewaySession{ID: ds.recordID, Principal: ds.principal, ClientID: ds.clientID, TokenID: ds.tokenID, Grant: ds.grant,
@@ -137,11 +153,13 @@ func (r *sessionRegistry) add(ds *downstreamSession) {
 	r.mu.Unlock()
 	go func() {
 		<-ds.ss.Done()
-		r.remove(ds)
+		r.remove(ds, false)
 	}()
 }
 
-func (r *sessionRegistry) remove(ds *downstreamSession) {
+// remove unregisters ds and ends its record; with a shared store, only
+// when explicit (the session was ended, not merely forgotten here).
+func (r *sessionRegistry) remove(ds *downstreamSession, explicit bool) {
 	r.mu.Lock()
 	registered := r.byServer[ds.ss] == ds
 	if registered {
@@ -154,7 +172,7 @@ func (r *sessionRegistry) remove(ds *downstreamSession) {
 		}
 	}
 	r.mu.Unlock()
-	if registered {
+	if registered && (explicit || !r.shared) {
 		r.end(ds)
 	}
 }
@@ -169,6 +187,11 @@ func (r *sessionRegistry) end(ds *downstreamSession) {
 // endAll records that every registered session ended (the gateway
 // closes).
 func (r *sessionRegistry) endAll() {
+	if r.shared {
+		// The sessions continue on the other replicas.
+		r.closed.Store(true)
+		return
+	}
 	for _, ds := range r.all() {
 		r.end(ds)
 	}
@@ -239,7 +262,7 @@ func (r *sessionRegistry) removeMatching(match func(*downstreamSession) bool) []
 	var out []*downstreamSession
 	for _, ds := range r.all() {
 		if match(ds) {
-			r.remove(ds)
+			r.remove(ds, true)
 			out = append(out, ds)
 		}
 	}

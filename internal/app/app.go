@@ -120,6 +120,9 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		a.onClose(db.Close)
 		gopts.Tasks = db
 		gopts.Sessions = db
+		// A database that announces changes is shared by replicas
+		// (PostgreSQL): they continue each other's sessions.
+		_, gopts.SharedSessions = db.(changeWatcher)
 		gopts.UpstreamStates = db
 		gopts.ReadyCheck = db.CheckWritable
 	}
@@ -250,6 +253,11 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		return nil, err
 	}
 	a.onClose(a.Gateway.Close)
+	if w, ok := db.(changeWatcher); ok {
+		// Announced before the gateway's own Close runs (closers run in
+		// reverse), and stopped before it.
+		a.watchChanges(ctx, w, gopts.Revoker, a.Gateway)
+	}
 	a.reload.cfg, a.reload.policy, a.reload.audit = cfg, gopts.Policy, gopts.Audit
 	return a, nil
 }
