@@ -502,10 +502,11 @@ func (h *StreamableHTTPHandler) adopt(r *http.Request, id string) *streamableSer
 		ss.Close()
 		return nil
 	}
+	vals := context.WithValue(r.Context(), adoptedKey{}, true)
 	discard := &stream{c: c, post: true, discard: true}
-	c.deliver(&requestContext{Context: c.ctx, vals: r.Context(), s: discard},
+	c.deliver(&requestContext{Context: c.ctx, vals: vals, s: discard},
 		&jsonrpc.Request{ID: jsonrpc.StringID("adopt-initialize"), Method: MethodInitialize, Params: raw})
-	c.deliver(&requestContext{Context: c.ctx, vals: r.Context()}, &jsonrpc.Request{Method: NotificationInitialized})
+	c.deliver(&requestContext{Context: c.ctx, vals: vals}, &jsonrpc.Request{Method: NotificationInitialized})
 	if h.opts.SessionTimeout > 0 {
 		c.idle = time.AfterFunc(math.MaxInt64, c.checkIdle)
 		c.idle.Reset(h.opts.SessionTimeout)
@@ -520,6 +521,16 @@ func (h *StreamableHTTPHandler) adopt(r *http.Request, id string) *streamableSer
 	h.mu.Unlock()
 	h.logger.Debug("mcp: adopted session", "session", id)
 	return c
+}
+
+type adoptedKey struct{}
+
+// SessionAdopted reports whether ctx is that of the initialize request a
+// StreamableHTTPHandler replays to adopt a session another process opened
+// (StreamableHTTPOptions.AdoptSession), rather than a client's own.
+func SessionAdopted(ctx context.Context) bool {
+	v, _ := ctx.Value(adoptedKey{}).(bool)
+	return v
 }
 
 // streamableConnTransport hands an existing connection to Server.Connect.
