@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/inventory"
@@ -16,59 +19,126 @@ const (
 	changeAll          = "all"
 )
 
+// pushFallbackPoll is how often a gateway whose store pushes changes
+// (PostgreSQL) still reads the revocations and the token revocation
+// version, in case a push was lost; without pushes (SQLite) it reads them
+// every revocationRefresh.
+const pushFallbackPoll = 5 * time.Second
+
+// maxPendingEnded bounds the ids of ended sessions waiting to be dropped;
+// past it they are forgotten and every session held is checked instead.
+const maxPendingEnded = 10_000
+
 // changeWatcher is a store that announces the changes other processes
 // make (postgres.Store: LISTEN/NOTIFY on mcpgate_change).
 type changeWatcher interface {
 	WatchChanges(ctx context.Context, fn func(kind, id string)) error
 }
 
-// watchChanges applies at once, until Close, the changes other processes
-// (replicas, the command line) make in a shared database, as st announces
-// them: a revocation recorded elsewhere is applied by rv.Sync (sessions
-// closed, tasks cancelled, upstream access ended; the next check sees
-// it), and a session ended elsewhere (DELETE on another replica, a
-// revocation) is dropped here too. Without announcements (SQLite) the
-// gateway still finds revocations by polling (revocationRefresh).
-// Clients' decisions are read from the database at each use, and the
-// inventory's flags are cached for at most its CacheTTL (1 s): they need
-// no announcement.
-func (a *App) watchChanges(ctx context.Context, st changeWatcher, rv *inventory.Revoker, g *gateway.Gateway) {
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	// sync is kicked by announcements; one Sync runs at a time and
-	// announcements made while it runs cause one more.
-	kick := make(chan struct{}, 1)
-	done := make(chan struct{})
-	err := st.WatchChanges(runCtx, func(kind, id string) {
-		switch kind {
-		case changeRevocations, changeAll:
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-		case changeSessionEnded:
-			if g != nil {
-				g.DropSession(id)
-			}
+// changeFeed applies, until stop, the changes other processes (replicas,
+// the command line) make in a shared database, as the store announces
+// them: a revocation recorded elsewhere is applied by the revoker's Sync
+// (sessions closed, tasks cancelled, upstream access ended), and a
+// session ended elsewhere (a DELETE through another replica, a
+// revocation there) is dropped here too. After the store's listening
+// connection was made again (changes may have been missed), both are
+// checked in full. The revoker and the gateway are given to it once they
+// exist; changes announced before are applied then.
+type changeFeed struct {
+	rv atomic.Pointer[inventory.Revoker]
+	g  atomic.Pointer[gateway.Gateway]
+
+	mu     sync.Mutex
+	sync   bool                // revocations changed
+	all    bool                // anything may have changed
+	ended  map[string]struct{} // sessions ended elsewhere
+	wake   chan struct{}       // buffered 1: work is pending
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// watchChanges starts a changeFeed on st. It fails when st cannot listen
+// (the database is unreachable), so that a replica never runs without
+// hearing of the others' changes.
+func (a *App) watchChanges(ctx context.Context, st changeWatcher) (*changeFeed, error) {
+	f := &changeFeed{ended: make(map[string]struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel = cancel
+	if err := st.WatchChanges(runCtx, f.announce); err != nil {
+		cancel()
+		return nil, err
+	}
+	go f.run(runCtx, a)
+	a.onClose(f.stop)
+	return f, nil
+}
+
+// announce is the store's callback: it notes the change and returns at
+// once.
+func (f *changeFeed) announce(kind, id string) {
+	f.mu.Lock()
+	switch kind {
+	case changeRevocations:
+		f.sync = true
+	case changeAll:
+		f.sync, f.all = true, true
+	case changeSessionEnded:
+		if len(f.ended) < maxPendingEnded {
+			f.ended[id] = struct{}{}
+		} else {
+			f.all = true
 		}
-	})
-	if err != nil {
-		stop()
-		a.logger.Warn("changes made by other processes are not pushed; revocations are polled", "error", err)
+	default:
+		// changeClients: the authorization server reads a client's
+		// status from the database at each use, and the inventory's
+		// flags are cached for at most 1 s (inventory.Options.CacheTTL).
+		f.mu.Unlock()
 		return
 	}
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-kick:
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// setTargets gives the feed the revoker and the gateway (either may be
+// nil) and applies what was announced meanwhile.
+func (f *changeFeed) setTargets(rv *inventory.Revoker, g *gateway.Gateway) {
+	if rv != nil {
+		f.rv.Store(rv)
+	}
+	if g != nil {
+		f.g.Store(g)
+	}
+	f.announce(changeAll, "")
+}
+
+// run applies the announced changes, one batch at a time, until ctx ends.
+func (f *changeFeed) run(ctx context.Context, a *App) {
+	defer close(f.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		}
+		f.mu.Lock()
+		doSync, all, ended := f.sync, f.all, f.ended
+		f.sync, f.all, f.ended = false, false, make(map[string]struct{})
+		f.mu.Unlock()
+		if g := f.g.Load(); g != nil {
+			for id := range ended {
+				g.DropSession(id)
 			}
-			if rv == nil {
-				continue
+			if all {
+				g.DropEndedSessions(ctx)
 			}
-			results, err := rv.Sync(runCtx)
-			if err != nil && runCtx.Err() == nil {
+		}
+		if rv := f.rv.Load(); rv != nil && doSync {
+			results, err := rv.Sync(ctx)
+			if err != nil && ctx.Err() == nil {
 				a.logger.Warn("applying pushed revocations", "error", err)
 			}
 			for _, res := range results {
@@ -77,6 +147,14 @@ func (a *App) watchChanges(ctx context.Context, st changeWatcher, rv *inventory.
 				}
 			}
 		}
-	}()
-	a.onClose(func() error { stop(); <-done; return nil })
+	}
+}
+
+// stop ends the feed and waits for it.
+func (f *changeFeed) stop() error {
+	f.once.Do(func() {
+		f.cancel()
+		<-f.done
+	})
+	return nil
 }
