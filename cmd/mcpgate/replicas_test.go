@@ -1,145 +1,483 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
-
+	"github.com/mcpgate/mcpgate/audit"
+	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/internal/datadir"
+	"github.com/mcpgate/mcpgate/internal/tasktest"
+	"github.com/mcpgate/mcpgate/jsonrpc"
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/oauth/meta"
+	"github.com/mcpgate/mcpgate/oauth/oauthclient"
+	"github.com/mcpgate/mcpgate/oauth/safehttp"
+	"github.com/mcpgate/mcpgate/store"
 )
 
+// replicaEnv names the configuration file of a "mcpgate serve" that
+// TestReplicaProcess runs as a separate process.
+const replicaEnv = "MCPGATE_REPLICA_CONFIG"
+
+// TestReplicaProcess is not a test: it is one replica of
+// TestReplicasRoundRobin (the test binary run again with replicaEnv set).
+func TestReplicaProcess(t *testing.T) {
+	cfg := os.Getenv(replicaEnv)
+	if cfg == "" {
+		t.Skip("a replica process of TestReplicasRoundRobin")
+	}
+	os.Exit(run(context.Background(), []string{"serve", "--config", cfg, "--log-level", "error"}, os.Stdout, os.Stderr))
+}
+
 // roundRobin is a reverse proxy that sends every request to the next of
-// its backends in turn.
+// its backends in turn, as a plain load balancer does (no stickiness). A
+// request that cannot reach its backend (connection refused: the replica
+// is dead) goes to the next one; a request already sent is not retried.
 type roundRobin struct {
-	backends []*url.URL
+	backends []*url.URL // set before the proxy serves
 	next     atomic.Uint64
+	proxy    *httputil.ReverseProxy
+	mu       sync.Mutex
+	served   map[string]int // requests per backend host
+}
+
+// maxProxiedBody bounds the request bodies the proxy buffers.
+const maxProxiedBody = 1 << 20
+
+func newRoundRobin() *roundRobin {
+	rr := &roundRobin{served: make(map[string]int)}
+	rr.proxy = &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) {}, // the transport picks the backend
+		Transport:     rr,
+		FlushInterval: -1,
+	}
+	return rr
 }
 
 func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	u := rr.backends[(rr.next.Add(1)-1)%uint64(len(rr.backends))]
-	p := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.Out.Host = u.Host },
-		FlushInterval: -1,
-	}
-	p.ServeHTTP(w, r)
+	rr.proxy.ServeHTTP(w, r)
 }
 
-// TestReplicasRoundRobin runs three gateways on one PostgreSQL database
-// behind a proxy that sends every request to the next replica: a client
-// initializes through one and lists and calls tools through the others
-// (each replica continues the session from its record); a session
-// deleted through one replica is refused by all; and a user revoked from
-// the command line is refused by every replica. The time from the
-// revocation to the last replica refusing is logged.
-func TestReplicasRoundRobin(t *testing.T) {
-	_, dbURL := newPostgres(t)
-	up := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "1"}, nil)
-	up.AddTool(&mcp.Tool{Name: "ping_tool", InputSchema: jsontext.Value(`{"type":"object"}`)}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "pong"}}}, nil
-	})
-	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
-	defer hs.Close()
+// RoundTrip sends req to the next backend, or the one after it when a
+// backend refuses the connection.
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(req.Body, maxProxiedBody)); err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+	}
+	var lastErr error
+	for range rr.backends {
+		u := rr.backends[(rr.next.Add(1)-1)%uint64(len(rr.backends))]
+		out := req.Clone(req.Context())
+		out.URL.Scheme, out.URL.Host, out.Host = u.Scheme, u.Host, u.Host
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		var op *net.OpError
+		if err != nil && errors.As(err, &op) && op.Op == "dial" {
+			lastErr = err
+			continue
+		}
+		if err == nil {
+			rr.mu.Lock()
+			rr.served[u.Host]++
+			rr.mu.Unlock()
+		}
+		return resp, err
+	}
+	return nil, lastErr
+}
 
+// replica is one "mcpgate serve" process of TestReplicasRoundRobin.
+type replica struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:port
+	cfg  string // its configuration file
+}
+
+// startReplica starts a replica with the configuration yaml and waits
+// until it is ready.
+func startReplica(t *testing.T, yaml string) *replica {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "replica.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$")
+	cmd.Env = append(os.Environ(), replicaEnv+"="+cfg)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &replica{cmd: cmd, cfg: cfg}
+}
+
+// waitReady waits until the replica at base answers /readyz with 200.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica at %s did not become ready: %v", base, err)
+		}
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// oauthSession opens an MCP session through base as a client-credentials
+// client and returns it with the access token it uses.
+func oauthSession(t *testing.T, base, id, secret string) (*mcp.ClientSession, func() string) {
+	t.Helper()
+	tr, err := oauthclient.NewTransport(nil, &oauthclient.Config{
+		ServerURL: base + "/mcp", Flow: oauthclient.FlowClientCredentials,
+		Client:   &oauthclient.ClientAuth{ClientID: id, ClientSecret: secret},
+		SafeHTTP: &safehttp.Options{AllowLoopback: true, AllowInsecureLoopback: true, Timeout: 10 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: id, Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: &http.Client{Transport: tr}, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", id, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	token := func() string {
+		tok, err := tr.Authorizer().Token(context.Background())
+		if err != nil || tok == nil {
+			t.Fatalf("token of %s: %v", id, err)
+		}
+		return tok.AccessToken
+	}
+	return cs, token
+}
+
+// listStatus sends tools/list on session id with token straight to the
+// replica at base and returns the HTTP status.
+func listStatus(t *testing.T, base, token, id string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Mcp-Session-Id", id)
+	req.Header.Set("Mcp-Protocol-Version", mcp.LatestProtocolVersion)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestReplicasRoundRobin is issue 14's three-replica test: three
+// "mcpgate serve" processes (auth on, one PostgreSQL database, one data
+// directory for the keys) behind a proxy that sends every request to the
+// next replica. A client initializes through one replica and lists and
+// calls tools through the others (each continues the session from its
+// record); a task started through one replica is read by its owner
+// through the others, and not by another client; a session deleted
+// through one replica is refused by all; a client revoked from the
+// command line is refused by every replica, and the time until the last
+// one refuses is measured (asserted under 5 s, a generous bound for a
+// loaded 2-core machine; the issue wants under 1 s, and the figure is
+// logged). Then one replica is killed with SIGKILL under a small load: the
+// sessions continue on the other two, every acknowledged call is in the
+// audit log, and "mcpgate audit verify" passes.
+func TestReplicasRoundRobin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three mcpgate processes and PostgreSQL")
+	}
+	_, dbURL := newPostgres(t)
 	t.Setenv(datadir.DatabaseURLEnv, "")
-	dir := t.TempDir()
-	yaml := "data_dir: " + dir + "\ndatabase_url: '" + dbURL + "'\nupstreams:\n  - name: up\n    url: " + hs.URL + "\n"
-	rr := &roundRobin{}
-	var replicas []*served
-	for range 3 {
-		r := serveYAML(t, yaml)
-		waitForOutput(t, r.stderr, r.done, "catalogue:")
-		replicas = append(replicas, r)
-		u, err := url.Parse(r.endpoint)
+	up := tasktest.New(200 * time.Millisecond)
+	upSrv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up.MCP }, nil))
+	t.Cleanup(upSrv.Close) // after the replicas end (cleanups run last first)
+
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	secrets := map[string]string{"alice-agent": "alice-secret-0123456789", "bob-agent": "bob-secret-0123456789"}
+	func() {
+		db, err := datadir.OpenDB(ctx, dataDir, dbURL)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer db.Close()
+		for id, secret := range secrets {
+			if err := db.CreateClient(ctx, &store.Client{ID: id, Kind: store.ClientPreRegistered, Name: id,
+				SecretHash: store.Digest(secret), GrantTypes: []string{meta.GrantTypeClientCredentials},
+				TokenEndpointAuthMethod: meta.AuthMethodClientSecretBasic, Scope: gateway.ScopeTools, CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+
+	// The proxy's address is the public URL of every replica.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	rr := newRoundRobin()
+	var replicas []*replica
+	for range 3 {
+		addr := freeAddr(t)
+		yaml := fmt.Sprintf("listen: %s\npublic_url: %s\nauth: oauth\ndata_dir: %s\ndatabase_url: '%s'\nupstreams:\n  - name: up\n    url: %s\n",
+			addr, base, dataDir, dbURL, upSrv.URL)
+		r := startReplica(t, yaml)
+		r.base = "http://" + addr
+		// One at a time: the first creates the keys in the data
+		// directory, the others find them.
+		waitReady(t, r.base)
+		replicas = append(replicas, r)
+		u, _ := url.Parse(r.base)
 		rr.backends = append(rr.backends, u)
 	}
-	proxy := httptest.NewServer(rr)
-	defer proxy.Close()
-	ctx := context.Background()
-	connect := func() *mcp.ClientSession {
-		t.Helper()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx,
-			&mcp.StreamableClientTransport{Endpoint: proxy.URL + "/mcp", MaxRetries: -1}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cs
-	}
+	proxy := httptest.NewUnstartedServer(rr)
+	proxy.Listener.Close()
+	proxy.Listener = ln
+	proxy.Start()
+	t.Cleanup(proxy.Close)
 
 	// Every request goes to the next replica: the session continues.
-	cs := connect()
-	defer cs.Close()
+	alice, aliceToken := oauthSession(t, base, "alice-agent", secrets["alice-agent"])
 	for i := range 6 {
-		if _, err := cs.ListTools(ctx, nil); err != nil {
+		if _, err := alice.ListTools(ctx, nil); err != nil {
 			t.Fatalf("tools/list %d: %v", i, err)
 		}
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_ping_tool"})
+		res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "up_steps", Arguments: []byte(`{"steps":1,"every_ms":1}`)})
 		if err != nil || res.IsError {
 			t.Fatalf("tools/call %d: %+v, %v", i, res, err)
 		}
 	}
+	rr.mu.Lock()
+	t.Logf("requests per replica so far: %v", rr.served)
+	for _, u := range rr.backends {
+		if rr.served[u.Host] < 3 {
+			t.Errorf("replica %s served %d requests, want every replica used", u.Host, rr.served[u.Host])
+		}
+	}
+	rr.mu.Unlock()
+
+	// A task started through one replica is read through the others by
+	// its owner only.
+	created, err := alice.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "up_steps", Arguments: []byte(`{"steps":2,"every_ms":300}`)}, &mcp.TaskMetadata{TTL: 600000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskID := created.Task.TaskID
+	for i := 0; ; i++ {
+		task, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: taskID})
+		if err != nil {
+			t.Fatalf("tasks/get %d: %v", i, err)
+		}
+		if task.Status == mcp.TaskStatusCompleted {
+			break
+		}
+		if task.Status != mcp.TaskStatusWorking || i > 600 {
+			t.Fatalf("task status after %d gets: %+v", i, task)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, as a client does
+	}
+	for i := range 3 { // each of the three replicas answers one
+		raw, err := alice.GetTaskPayload(ctx, &mcp.GetTaskPayloadParams{TaskID: taskID})
+		if err != nil || !strings.Contains(string(raw), "done after 2 steps") {
+			t.Fatalf("the owner's result, read %d: %s %v", i, raw, err)
+		}
+	}
+	bob, bobToken := oauthSession(t, base, "bob-agent", secrets["bob-agent"])
+	_, errUnknown := bob.GetTaskPayload(ctx, &mcp.GetTaskPayloadParams{TaskID: "no-such-task"})
+	for range 3 {
+		_, errOther := bob.GetTaskPayload(ctx, &mcp.GetTaskPayloadParams{TaskID: taskID})
+		if errOther == nil || jsonrpc.ErrorCode(errOther) != jsonrpc.ErrorCode(errUnknown) || strings.Contains(errOther.Error(), "done") {
+			t.Errorf("another client's result: %v (unknown task: %v)", errOther, errUnknown)
+		}
+	}
+
+	// Another client's token does not continue alice's session on any
+	// replica.
+	for _, r := range replicas {
+		if code := listStatus(t, r.base, bobToken(), alice.ID()); code != http.StatusNotFound {
+			t.Errorf("bob on alice's session at %s: status %d, want 404", r.base, code)
+		}
+	}
 
 	// A session deleted through one replica is refused by every one.
-	other := connect()
+	other, _ := oauthSession(t, base, "alice-agent", secrets["alice-agent"])
 	if _, err := other.ListTools(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	id := other.ID()
 	other.Close() // DELETE through the proxy
-	for i, r := range replicas {
-		waitStatus(t, r.endpoint, id, http.StatusNotFound, 30*time.Second, "deleted session on replica "+string(rune('0'+i)))
+	for _, r := range replicas {
+		waitStatus(t, r.base, aliceToken(), id, http.StatusNotFound)
 	}
 
-	// A user revoked from the command line is refused by every replica.
+	// A client revoked from the command line is refused by every replica.
+	bobSession := bob.ID()
 	start := time.Now()
-	if code, out, errOut := execute(t, "revoke", "user", "anonymous", "--reason", "test", "--config", replicas[0].config); code != 0 {
+	if code, out, errOut := execute(t, "revoke", "client", "bob-agent", "--reason", "test", "--config", replicas[0].cfg); code != 0 {
 		t.Fatalf("revoke: %d %s %s", code, out, errOut)
 	}
 	revoked := time.Now()
-	var last time.Duration
+	refusedAt := make([]time.Duration, len(replicas))
 	for i, r := range replicas {
-		waitStatus(t, r.endpoint, cs.ID(), http.StatusNotFound, 30*time.Second, "revoked session on replica "+string(rune('0'+i)))
-		last = max(last, time.Since(revoked))
+		waitStatus(t, r.base, bobToken(), bobSession, http.StatusUnauthorized)
+		refusedAt[i] = time.Since(revoked)
 	}
-	t.Logf("revocation from the command line (took %s) refused by all 3 replicas %s after it returned", revoked.Sub(start).Round(time.Millisecond), last.Round(time.Millisecond))
+	last := refusedAt[len(refusedAt)-1]
+	t.Logf("MEASURED: client revoked from the command line (which took %s) refused by the 3 replicas %v after it returned (last: %s)",
+		revoked.Sub(start).Round(time.Millisecond), refusedAt, last.Round(time.Millisecond))
 	if last > 5*time.Second {
 		t.Errorf("the revocation took %s to reach every replica, want well under 5 s", last)
+	} else if last > time.Second {
+		t.Logf("NOTE: above the 1 s the issue asks for (machine under load?)")
 	}
+	// Alice is not affected.
+	if _, err := alice.ListTools(ctx, nil); err != nil {
+		t.Fatalf("alice after bob's revocation: %v", err)
+	}
+
+	killOneUnderLoad(t, replicas, alice, dataDir, dbURL)
 }
 
-// waitStatus polls endpoint with a tools/list on session id until it
-// answers want, at most for limit.
-func waitStatus(t *testing.T, endpoint, id string, want int, limit time.Duration, what string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Session-Id", id)
-		req.Header.Set("Mcp-Protocol-Version", mcp.LatestProtocolVersion)
-		resp, err := http.DefaultClient.Do(req)
+// killOneUnderLoad kills the last replica with SIGKILL while calls go
+// through the proxy from alice's session, one after the other: calls
+// keep succeeding on the other replicas (at most the call in flight at
+// the kill fails), every call the client saw acknowledged is audited
+// (decided and completed), and "mcpgate audit verify" passes.
+func killOneUnderLoad(t *testing.T, replicas []*replica, alice *mcp.ClientSession, dataDir, dbURL string) {
+	ctx := context.Background()
+	const total, killAfter = 45, 15
+	var (
+		mu     sync.Mutex
+		acked  []string
+		failed []error
+	)
+	reached := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			args := fmt.Sprintf(`{"steps":1,"every_ms":1,"tag":"kill-load-%03d"}`, i)
+			res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: "up_steps", Arguments: []byte(args)})
+			mu.Lock()
+			switch {
+			case err != nil:
+				failed = append(failed, err)
+			case res.IsError:
+				failed = append(failed, fmt.Errorf("%s: tool error", args))
+			default:
+				acked = append(acked, args)
+			}
+			mu.Unlock()
+			if i == killAfter {
+				close(reached)
+			}
+		}
+	}()
+	select {
+	case <-reached:
+	case <-done:
+	}
+	victim := replicas[len(replicas)-1]
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	victim.cmd.Wait()
+	<-done
+	t.Logf("MEASURED: replica killed under load: %d calls acknowledged of %d, %d failed (%v)", len(acked), total, len(failed), failed)
+	if len(failed) > 1 {
+		t.Errorf("%d calls failed, want at most the one in flight at the kill: %v", len(failed), failed)
+	}
+
+	// Every acknowledged call is in the one audit chain, which verifies.
+	db, err := datadir.OpenDB(ctx, dataDir, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	phases := map[string]map[string]bool{} // args digest -> phases
+	for r, err := range db.ReadAudit(ctx, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode == want {
+		if r.Action != mcp.MethodToolsCall {
+			continue
+		}
+		if phases[r.ArgsDigest] == nil {
+			phases[r.ArgsDigest] = map[string]bool{}
+		}
+		phases[r.ArgsDigest][r.Phase] = true
+	}
+	for _, args := range acked {
+		d, err := audit.Digest([]byte(args))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := phases[d]; !p[audit.PhaseDecided] || !p[audit.PhaseCompleted] {
+			t.Errorf("acknowledged call %s: records %v, want decided and completed", args, p)
+		}
+	}
+	if code, out, errOut := execute(t, "audit", "verify", "--config", replicas[0].cfg); code != 0 {
+		t.Errorf("audit verify: %d %s %s", code, out, errOut)
+	}
+}
+
+// waitStatus polls the replica at base with a tools/list on session id
+// until it answers want, for at most 30 s.
+func waitStatus(t *testing.T, base, token, id string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code := listStatus(t, base, token, id)
+		if code == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: status %d after %s, want %d", what, resp.StatusCode, limit, want)
+			t.Fatalf("%s: status %d after 30 s, want %d", base, code, want)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
