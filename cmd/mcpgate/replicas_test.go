@@ -196,6 +196,13 @@ func oauthSession(t *testing.T, base, id, secret string) (*mcp.ClientSession, fu
 // replica at base and returns the HTTP status.
 func listStatus(t *testing.T, base, token, id string) int {
 	t.Helper()
+	code, _ := listBody(t, base, token, id)
+	return code
+}
+
+// listBody is listStatus with the body of the answer.
+func listBody(t *testing.T, base, token, id string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -206,9 +213,9 @@ func listStatus(t *testing.T, base, token, id string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, string(body)
 }
 
 // TestReplicasRoundRobin is issue 14's three-replica test: three
@@ -236,7 +243,8 @@ func TestReplicasRoundRobin(t *testing.T) {
 	t.Cleanup(upSrv.Close) // after the replicas end (cleanups run last first)
 
 	ctx := context.Background()
-	dataDir := t.TempDir()
+	dataDir, policyDir := t.TempDir(), t.TempDir()
+	writeFileAtomic(t, filepath.Join(policyDir, "allow.cedar"), "permit(principal, action, resource);\n")
 	secrets := map[string]string{"alice-agent": "alice-secret-0123456789", "bob-agent": "bob-secret-0123456789"}
 	func() {
 		db, err := datadir.OpenDB(ctx, dataDir, dbURL)
@@ -263,8 +271,8 @@ func TestReplicasRoundRobin(t *testing.T) {
 	var replicas []*replica
 	for range 3 {
 		addr := freeAddr(t)
-		yaml := fmt.Sprintf("listen: %s\npublic_url: %s\nauth: oauth\ndata_dir: %s\ndatabase_url: '%s'\nupstreams:\n  - name: up\n    url: %s\n",
-			addr, base, dataDir, dbURL, upSrv.URL)
+		yaml := fmt.Sprintf("listen: %s\npublic_url: %s\nauth: oauth\ndata_dir: %s\ndatabase_url: '%s'\npolicy:\n  paths: [%s]\nupstreams:\n  - name: up\n    url: %s\n",
+			addr, base, dataDir, dbURL, policyDir, upSrv.URL)
 		r := startReplica(t, yaml)
 		r.base = "http://" + addr
 		// One at a time: the first creates the keys in the data
@@ -379,7 +387,55 @@ func TestReplicasRoundRobin(t *testing.T) {
 		t.Fatalf("alice after bob's revocation: %v", err)
 	}
 
+	// A policy change in the files every replica reads (one directory
+	// here) reaches every replica by its own poll of the files.
+	forbid := filepath.Join(policyDir, "forbid.cedar")
+	writeFileAtomic(t, forbid, `forbid(principal, action, resource == Tool::"up/steps");`+"\n")
+	changed := time.Now()
+	hiddenAt := make([]time.Duration, len(replicas))
+	for i, r := range replicas {
+		waitListed(t, r.base, aliceToken(), alice.ID(), false)
+		hiddenAt[i] = time.Since(changed)
+	}
+	t.Logf("MEASURED: a policy file change seen by the 3 replicas %v after it was written (each polls its files every second)", hiddenAt)
+	if last := hiddenAt[len(hiddenAt)-1]; last > 5*time.Second {
+		t.Errorf("the policy change took %s to reach every replica, want well under 5 s", last)
+	}
+	if err := os.Remove(forbid); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range replicas {
+		waitListed(t, r.base, aliceToken(), alice.ID(), true)
+	}
+
 	killOneUnderLoad(t, replicas, alice, dataDir, dbURL)
+}
+
+// writeFileAtomic writes a file that readers see whole or not at all.
+func writeFileAtomic(t *testing.T, name, content string) {
+	t.Helper()
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitListed polls the replica at base with tools/list on session id
+// until up_steps is listed (listed true) or not, for at most 30 s.
+func waitListed(t *testing.T, base, token, id string, listed bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		code, body := listBody(t, base, token, id)
+		if code == http.StatusOK && strings.Contains(body, "up_steps") == listed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: tools/list after 30 s: %d %s (want up_steps listed: %v)", base, code, body, listed)
+		}
+	}
 }
 
 // killOneUnderLoad kills the last replica with SIGKILL while calls go
