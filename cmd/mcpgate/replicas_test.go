@@ -334,6 +334,42 @@ func TestReplicasRoundRobin(t *testing.T) {
 			t.Fatalf("the owner's result, read %d: %s %v", i, raw, err)
 		}
 	}
+	// A long task is listed through every replica as running, and
+	// cancelled through any: it ends cancelled.
+	long, err := alice.CallToolAsTask(ctx, &mcp.CallToolParams{Name: "up_steps", Arguments: []byte(`{"steps":100,"every_ms":200}`)}, &mcp.TaskMetadata{TTL: 600000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	longID := long.Task.TaskID
+	for i := range 3 {
+		list, err := alice.ListTasks(ctx, nil)
+		if err != nil {
+			t.Fatalf("tasks/list %d: %v", i, err)
+		}
+		statuses := map[string]mcp.TaskStatus{}
+		for _, tk := range list.Tasks {
+			statuses[tk.TaskID] = tk.Status
+		}
+		if statuses[longID] != mcp.TaskStatusWorking || statuses[taskID] != mcp.TaskStatusCompleted {
+			t.Fatalf("tasks/list %d: %v, want %s working and %s completed", i, statuses, longID, taskID)
+		}
+	}
+	if _, err := alice.CancelTask(ctx, &mcp.CancelTaskParams{TaskID: longID}); err != nil {
+		t.Fatalf("tasks/cancel: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		task, err := alice.GetTask(ctx, &mcp.GetTaskParams{TaskID: longID})
+		if err == nil && task.Status == mcp.TaskStatusCancelled && task.StatusMessage != store.TaskCancelRequested {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cancelled task after 30 s: %+v, %v", task, err)
+		}
+	}
+	if n := len(up.Changes()); n == 0 {
+		t.Fatal("the upstream saw no task")
+	}
+
 	bob, bobToken := oauthSession(t, base, "bob-agent", secrets["bob-agent"])
 	_, errUnknown := bob.GetTaskPayload(ctx, &mcp.GetTaskPayloadParams{TaskID: "no-such-task"})
 	for range 3 {
