@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,12 +53,15 @@ func TestReplicaProcess(t *testing.T) {
 // request that cannot reach its backend (connection refused: the replica
 // is dead) goes to the next one; a request already sent is not retried.
 type roundRobin struct {
-	backends []*url.URL // set before the proxy serves
+	backends atomic.Pointer[[]*url.URL]
 	next     atomic.Uint64
 	proxy    *httputil.ReverseProxy
 	mu       sync.Mutex
 	served   map[string]int // requests per backend host
 }
+
+// setBackends sets the replicas the proxy sends requests to.
+func (rr *roundRobin) setBackends(b []*url.URL) { rr.backends.Store(&b) }
 
 // maxProxiedBody bounds the request bodies the proxy buffers.
 const maxProxiedBody = 1 << 20
@@ -88,8 +92,9 @@ func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body.Close()
 	}
 	var lastErr error
-	for range rr.backends {
-		u := rr.backends[(rr.next.Add(1)-1)%uint64(len(rr.backends))]
+	backends := *rr.backends.Load()
+	for range backends {
+		u := backends[(rr.next.Add(1)-1)%uint64(len(backends))]
 		out := req.Clone(req.Context())
 		out.URL.Scheme, out.URL.Host, out.Host = u.Scheme, u.Host, u.Host
 		out.Body = io.NopCloser(bytes.NewReader(body))
@@ -218,6 +223,77 @@ func listBody(t *testing.T, base, token, id string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// replicaWorld is a set of "mcpgate serve" processes (auth on, one
+// database, one data directory and one policy directory) behind a
+// round-robin proxy whose address is their public URL, in front of a
+// tasktest upstream, with two client-credentials clients.
+type replicaWorld struct {
+	base               string // the proxy
+	rr                 *roundRobin
+	replicas           []*replica
+	up                 *tasktest.Server
+	dataDir, policyDir string
+	secrets            map[string]string // client id -> secret
+}
+
+// startReplicaWorld starts n replicas on the PostgreSQL database dbURL
+// ("" for SQLite in the data directory, with n = 1).
+func startReplicaWorld(t *testing.T, n int, dbURL string) *replicaWorld {
+	t.Helper()
+	t.Setenv(datadir.DatabaseURLEnv, "")
+	w := &replicaWorld{up: tasktest.New(200 * time.Millisecond), dataDir: t.TempDir(), policyDir: t.TempDir(),
+		secrets: map[string]string{"alice-agent": "alice-secret-0123456789", "bob-agent": "bob-secret-0123456789"}}
+	upSrv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return w.up.MCP }, nil))
+	t.Cleanup(upSrv.Close) // after the replicas end (cleanups run last first)
+	writeFileAtomic(t, filepath.Join(w.policyDir, "allow.cedar"), "permit(principal, action, resource);\n")
+	ctx := context.Background()
+	db, err := datadir.OpenDB(ctx, w.dataDir, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, secret := range w.secrets {
+		if err := db.CreateClient(ctx, &store.Client{ID: id, Kind: store.ClientPreRegistered, Name: id,
+			SecretHash: store.Digest(secret), GrantTypes: []string{meta.GrantTypeClientCredentials},
+			TokenEndpointAuthMethod: meta.AuthMethodClientSecretBasic, Scope: gateway.ScopeTools, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	// The proxy's address is the public URL of every replica.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.base = "http://" + ln.Addr().String()
+	w.rr = newRoundRobin()
+	dbLine := ""
+	if dbURL != "" {
+		dbLine = "database_url: '" + dbURL + "'\n"
+	}
+	var backends []*url.URL
+	for range n {
+		addr := freeAddr(t)
+		yaml := fmt.Sprintf("listen: %s\npublic_url: %s\nauth: oauth\ndata_dir: %s\n%spolicy:\n  paths: [%s]\nupstreams:\n  - name: up\n    url: %s\n",
+			addr, w.base, w.dataDir, dbLine, w.policyDir, upSrv.URL)
+		r := startReplica(t, yaml)
+		r.base = "http://" + addr
+		// One at a time: the first creates the keys in the data
+		// directory, the others find them.
+		waitReady(t, r.base)
+		w.replicas = append(w.replicas, r)
+		u, _ := url.Parse(r.base)
+		backends = append(backends, u)
+	}
+	w.rr.setBackends(backends)
+	proxy := httptest.NewUnstartedServer(w.rr)
+	proxy.Listener.Close()
+	proxy.Listener = ln
+	proxy.Start()
+	t.Cleanup(proxy.Close)
+	return w
+}
+
 // TestReplicasRoundRobin is issue 14's three-replica test: three
 // "mcpgate serve" processes (auth on, one PostgreSQL database, one data
 // directory for the keys) behind a proxy that sends every request to the
@@ -237,56 +313,9 @@ func TestReplicasRoundRobin(t *testing.T) {
 		t.Skip("starts three mcpgate processes and PostgreSQL")
 	}
 	_, dbURL := newPostgres(t)
-	t.Setenv(datadir.DatabaseURLEnv, "")
-	up := tasktest.New(200 * time.Millisecond)
-	upSrv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up.MCP }, nil))
-	t.Cleanup(upSrv.Close) // after the replicas end (cleanups run last first)
-
+	w := startReplicaWorld(t, 3, dbURL)
 	ctx := context.Background()
-	dataDir, policyDir := t.TempDir(), t.TempDir()
-	writeFileAtomic(t, filepath.Join(policyDir, "allow.cedar"), "permit(principal, action, resource);\n")
-	secrets := map[string]string{"alice-agent": "alice-secret-0123456789", "bob-agent": "bob-secret-0123456789"}
-	func() {
-		db, err := datadir.OpenDB(ctx, dataDir, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		for id, secret := range secrets {
-			if err := db.CreateClient(ctx, &store.Client{ID: id, Kind: store.ClientPreRegistered, Name: id,
-				SecretHash: store.Digest(secret), GrantTypes: []string{meta.GrantTypeClientCredentials},
-				TokenEndpointAuthMethod: meta.AuthMethodClientSecretBasic, Scope: gateway.ScopeTools, CreatedAt: time.Now()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}()
-
-	// The proxy's address is the public URL of every replica.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	rr := newRoundRobin()
-	var replicas []*replica
-	for range 3 {
-		addr := freeAddr(t)
-		yaml := fmt.Sprintf("listen: %s\npublic_url: %s\nauth: oauth\ndata_dir: %s\ndatabase_url: '%s'\npolicy:\n  paths: [%s]\nupstreams:\n  - name: up\n    url: %s\n",
-			addr, base, dataDir, dbURL, policyDir, upSrv.URL)
-		r := startReplica(t, yaml)
-		r.base = "http://" + addr
-		// One at a time: the first creates the keys in the data
-		// directory, the others find them.
-		waitReady(t, r.base)
-		replicas = append(replicas, r)
-		u, _ := url.Parse(r.base)
-		rr.backends = append(rr.backends, u)
-	}
-	proxy := httptest.NewUnstartedServer(rr)
-	proxy.Listener.Close()
-	proxy.Listener = ln
-	proxy.Start()
-	t.Cleanup(proxy.Close)
+	base, rr, replicas, secrets, up, dataDir, policyDir := w.base, w.rr, w.replicas, w.secrets, w.up, w.dataDir, w.policyDir
 
 	// Every request goes to the next replica: the session continues.
 	alice, aliceToken := oauthSession(t, base, "alice-agent", secrets["alice-agent"])
@@ -301,7 +330,7 @@ func TestReplicasRoundRobin(t *testing.T) {
 	}
 	rr.mu.Lock()
 	t.Logf("requests per replica so far: %v", rr.served)
-	for _, u := range rr.backends {
+	for _, u := range *rr.backends.Load() {
 		if rr.served[u.Host] < 3 {
 			t.Errorf("replica %s served %d requests, want every replica used", u.Host, rr.served[u.Host])
 		}
@@ -571,5 +600,76 @@ func waitStatus(t *testing.T, base, token, id string, want int) {
 			t.Fatalf("%s: status %d after 30 s, want %d", base, code, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// replicaBenchEnv turns on TestReplicasThroughput, which loads the
+// machine for tens of seconds.
+const replicaBenchEnv = "MCPGATE_REPLICA_BENCH"
+
+// TestReplicasThroughput measures, in one run, the throughput of one,
+// two and three replicas on one PostgreSQL database behind the
+// round-robin proxy (concurrent clients calling a tool), and the latency
+// of sequential calls through one replica on PostgreSQL against one on
+// SQLite (the default configuration otherwise: auth, audit). It asserts
+// nothing about the figures, which depend on the machine: it logs them.
+// Run it with MCPGATE_REPLICA_BENCH=1 (and CI=true where PostgreSQL
+// would be skipped).
+func TestReplicasThroughput(t *testing.T) {
+	if os.Getenv(replicaBenchEnv) == "" {
+		t.Skip("a measurement, not a test: set " + replicaBenchEnv + "=1 to run it")
+	}
+	_, dbURL := newPostgres(t)
+	pg := startReplicaWorld(t, 3, dbURL)
+	all := *pg.rr.backends.Load()
+	const clients, callsEach, sequential = 6, 60, 200
+	var sessions []*mcp.ClientSession
+	for range clients {
+		cs, _ := oauthSession(t, pg.base, "alice-agent", pg.secrets["alice-agent"])
+		sessions = append(sessions, cs)
+	}
+	rates := make([]float64, len(all))
+	for n := 1; n <= len(all); n++ {
+		pg.rr.setBackends(all[:n])
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for _, cs := range sessions {
+			wg.Go(func() {
+				for range callsEach {
+					if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_steps", Arguments: []byte(`{"steps":1,"every_ms":1}`)}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("%d replicas: %v", n, err)
+		}
+		rates[n-1] = float64(clients*callsEach) / time.Since(start).Seconds()
+		t.Logf("MEASURED: %d replica(s): %d calls by %d clients, %.0f calls/s (%.2f× one replica)", n, clients*callsEach, clients, rates[n-1], rates[n-1]/rates[0])
+	}
+
+	// Sequential latency through one replica: PostgreSQL against SQLite.
+	pg.rr.setBackends(all[:1])
+	lite := startReplicaWorld(t, 1, "")
+	for _, w := range []struct {
+		name string
+		w    *replicaWorld
+	}{{"PostgreSQL", pg}, {"SQLite", lite}} {
+		cs, _ := oauthSession(t, w.w.base, "alice-agent", w.w.secrets["alice-agent"])
+		lat := make([]time.Duration, sequential)
+		for i := range lat {
+			start := time.Now()
+			if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_steps", Arguments: []byte(`{"steps":1,"every_ms":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			lat[i] = time.Since(start)
+		}
+		slices.Sort(lat)
+		t.Logf("MEASURED: one replica on %s: %d sequential calls, median %s, p90 %s", w.name, sequential, lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*9/10].Round(10*time.Microsecond))
 	}
 }
