@@ -249,7 +249,10 @@ func (h *StreamableHTTPHandler) session(w http.ResponseWriter, r *http.Request) 
 	c := h.sessions[id]
 	h.mu.Unlock()
 	if c == nil && h.opts.AdoptSession != nil && !h.opts.Stateless {
-		c = h.adopt(r, id)
+		var answered bool
+		if c, answered = h.adopt(w, r, id); answered {
+			return nil
+		}
 	}
 	if c == nil || c.isClosed() || (h.opts.SessionPrincipal != nil && h.opts.SessionPrincipal(r) != c.principal) {
 		writeHTTPError(w, http.StatusNotFound, jsonrpc.CodeInvalidRequest, "session not found: it has ended or never existed; initialize a new session")
@@ -468,15 +471,17 @@ func (h *StreamableHTTPHandler) serveDELETE(w http.ResponseWriter, r *http.Reque
 
 // adopt recreates the session id, which this handler does not hold, when
 // AdoptSession allows it; it returns nil otherwise (the caller answers
-// 404). Two requests adopting the same id at once get one session.
-func (h *StreamableHTTPHandler) adopt(r *http.Request, id string) *streamableServerConn {
+// 404), or answered true when it answered the request itself (the
+// session bounds refused it). Two requests adopting the same id at once
+// get one session.
+func (h *StreamableHTTPHandler) adopt(w http.ResponseWriter, r *http.Request, id string) (_ *streamableServerConn, answered bool) {
 	params, ok := h.opts.AdoptSession(r, id)
 	if !ok || params == nil {
-		return nil
+		return nil, false
 	}
 	srv := h.getServer(r)
 	if srv == nil {
-		return nil
+		return nil, false
 	}
 	principal := ""
 	if h.opts.SessionPrincipal != nil {
@@ -485,7 +490,8 @@ func (h *StreamableHTTPHandler) adopt(r *http.Request, id string) *streamableSer
 	release, refused := h.limits.acquire(r, principal)
 	if refused != nil {
 		h.logger.Warn("mcp: session not adopted", "reason", refused.msg, "remote", r.RemoteAddr)
-		return nil
+		refused.write(w)
+		return nil, true
 	}
 	c := newStreamableServerConn(h, id)
 	c.principal = principal
@@ -494,13 +500,13 @@ func (h *StreamableHTTPHandler) adopt(r *http.Request, id string) *streamableSer
 	if err != nil {
 		c.Close()
 		h.logger.Error("mcp: adopting session", "error", err)
-		return nil
+		return nil, false
 	}
 	c.ss = ss
 	raw, err := json.Marshal(params)
 	if err != nil {
 		ss.Close()
-		return nil
+		return nil, false
 	}
 	vals := context.WithValue(r.Context(), adoptedKey{}, true)
 	discard := &stream{c: c, post: true, discard: true}
@@ -515,12 +521,12 @@ func (h *StreamableHTTPHandler) adopt(r *http.Request, id string) *streamableSer
 	if other := h.sessions[id]; other != nil {
 		h.mu.Unlock()
 		ss.Close() // another request adopted it first
-		return other
+		return other, false
 	}
 	h.sessions[id] = c
 	h.mu.Unlock()
 	h.logger.Debug("mcp: adopted session", "session", id)
-	return c
+	return c, false
 }
 
 type adoptedKey struct{}
