@@ -106,6 +106,10 @@
 //     and the debug request log.
 //   - upstream_oauth.go: glue to [github.com/mcpgate/mcpgate/gateway/upstreamauth].
 //   - registry.go: the session registry, progress routes, task creations.
+//   - replicas.go: sessions on any replica (Options.SharedSessions):
+//     adopting a session another replica opened from its record, ending
+//     it everywhere, and tasks another replica follows answered from
+//     their records.
 //   - inventory.go, auth.go, identity.go: the gateway's side of the
 //     inventory, the authorization server and the caller's identity.
 //   - admin.go: what operators see and do (sessions, upstream sessions,

@@ -109,6 +109,16 @@ type Options struct {
 	// ones are pruned after SessionRetention (0: 7 days). Nil keeps none.
 	Sessions         store.GatewaySessions
 	SessionRetention time.Duration
+	// SharedSessions reports that other gateway processes (replicas)
+	// share Sessions: any of them may continue a Streamable HTTP session
+	// another opened (replicas.go). A record is then ended when its
+	// session is (DELETE, revocation), not when a replica stops or forgets
+	// it, and at start and every hour only the records unused for
+	// SharedSessionIdle (0: DefaultSharedSessionIdle) are ended, never
+	// those other replicas serve. The store should announce ended sessions
+	// to the replicas, which then call DropSession.
+	SharedSessions    bool
+	SharedSessionIdle time.Duration
 
 	// UpstreamStates, if set, receives the state of every upstream
 	// (UpstreamStates) each time one changes, and "stopped" at Close, so
@@ -273,6 +283,11 @@ type downstreamSession struct {
 	// modern marks the record of one 2026-07-28 request (modern.go): no
 	// session, kept only while the request is served.
 	modern bool
+	// clientInit is the client's initialize params as JSON, kept in the
+	// record; adopted reports a session another replica opened, whose
+	// record exists (replicas.go).
+	clientInit string
+	adopted    bool
 }
 
 // id returns the session's id ("" for a request an upstream made with no
@@ -382,6 +397,9 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		ToolInputSchema:     g.toolInputSchema,
 	})
 	g.connectInventory()
+	if g.opts.SharedSessions && g.opts.Sessions != nil {
+		g.sessions.share(g.opts.SharedSessionIdle)
+	}
 	if g.opts.Hooks != nil {
 		g.opts.Hooks.bind(g)
 	}
@@ -426,6 +444,10 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	if sopts.SessionPrincipal == nil && g.opts.Principal != nil {
 		sopts.SessionPrincipal = func(r *http.Request) string { return g.opts.Principal(r.Context()) }
+	}
+	if g.sessions.shared {
+		sopts.AdoptSession = g.adoptSession
+		sopts.SessionDeleted = g.sessionDeleted
 	}
 	getServer := func(*http.Request) *mcp.Server { return g.server }
 	// Both transports bind a session to the principal that opened it: a
@@ -636,6 +658,8 @@ func (g *Gateway) capabilities(ctx context.Context, ss *mcp.ServerSession, param
 		}
 	}
 	ds := &downstreamSession{ss: ss, principal: principal, clientID: tokenClientID(ctx), client: params.ClientInfo.Name, created: time.Now().UTC()}
+	ds.clientInit = clientInit(params)
+	ds.adopted = mcp.SessionAdopted(ctx)
 	ds.scopes = tokenScopes(ctx)
 	ds.identity = tokenIdentity(ctx)
 	ds.sourceAddr = sourceAddr(ctx)

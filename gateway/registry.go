@@ -35,6 +35,29 @@ type sessionRegistry struct {
 	logger    *slog.Logger
 	since     time.Time   // when record was called
 	closed    atomic.Bool // endAll ran: the gateway closes, nothing more is written
+
+	// shared reports that other gateway processes (replicas) share rec
+	// and may continue this process's sessions (Options.SharedSessions):
+	// a record is then ended only when its session is explicitly ended
+	// (DELETE, revocation, CloseSessions), not when this process merely
+	// forgets it (Close), and the sweep ends only the records unused for
+	// idle. Set by share, before the gateway serves.
+	shared bool
+	idle   time.Duration
+}
+
+// DefaultSharedSessionIdle is how long a shared session record may go
+// unused (no request through any replica) before the sweep ends it
+// (Options.SharedSessionIdle).
+const DefaultSharedSessionIdle = 24 * time.Hour
+
+// share makes r treat its records as shared with other replicas, ending
+// those unused for idle (0: DefaultSharedSessionIdle).
+func (r *sessionRegistry) share(idle time.Duration) {
+	if idle <= 0 {
+		idle = DefaultSharedSessionIdle
+	}
+	r.shared, r.idle = true, idle
 }
 
 // Session records: how often last-seen is written, how long ended
@@ -72,7 +95,10 @@ func (r *sessionRegistry) start(ctx context.Context, done <-chan struct{}) {
 	if r.rec == nil {
 		return
 	}
-	if n, err := r.rec.EndGatewaySessionsBefore(ctx, r.since, time.Now().UTC()); err != nil {
+	if r.shared {
+		// Other replicas serve sessions this one did not open, or opened
+		// before it restarted: only unused records end (in sweep).
+	} else if n, err := r.rec.EndGatewaySessionsBefore(ctx, r.since, time.Now().UTC()); err != nil {
 		r.logger.Warn("ending the session records of a stopped gateway", "error", err)
 	} else if n > 0 {
 		r.logger.Info("ended the session records a stopped gateway left open", "sessions", n)
@@ -80,6 +106,14 @@ func (r *sessionRegistry) start(ctx context.Context, done <-chan struct{}) {
 	sweep := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), sessionWriteTimeout)
 		defer cancel()
+		if r.shared {
+			now := time.Now().UTC()
+			if n, err := r.rec.EndIdleGatewaySessions(ctx, now.Add(-r.idle), now); err != nil {
+				r.logger.Warn("ending unused session records", "error", err)
+			} else if n > 0 {
+				r.logger.Info("ended session records no replica used", "sessions", n, "idle", r.idle)
+			}
+		}
 		if _, err := r.rec.DeleteEndedGatewaySessions(ctx, time.Now().Add(-r.retention)); err != nil {
 			r.logger.Warn("pruning ended session records", "error", err)
 		}
@@ -119,11 +153,15 @@ func recordID(ds *downstreamSession) string {
 
 // add registers ds until its session ends.
 func (r *sessionRegistry) add(ds *downstreamSession) {
-	if r.rec != nil && !r.closed.Load() {
+	if ds.adopted && r.shared && ds.id() != "" && r.rec != nil {
+		// Its record exists: the replica that opened it wrote it. The
+		// first request here writes last-seen.
+		ds.recordID = ds.id()
+	} else if r.rec != nil && !r.closed.Load() {
 		ds.recordID = recordID(ds)
 		ds.seenWritten.Store(ds.created.UnixNano())
 		rec := &store.GatewaySession{ID: ds.recordID, Principal: ds.principal, ClientID: ds.clientID, TokenID: ds.tokenID, Grant: ds.grant,
-			Transport: ds.transport, SourceAddr: ds.sourceAddr, CreatedAt: ds.created, LastSeen: ds.created}
+			Transport: ds.transport, SourceAddr: ds.sourceAddr, CreatedAt: ds.created, LastSeen: ds.created, ClientInit: ds.clientInit}
 		r.write("add", func(ctx context.Context) error { return r.rec.PutGatewaySession(ctx, rec) })
 	}
 	r.mu.Lock()
@@ -137,11 +175,13 @@ func (r *sessionRegistry) add(ds *downstreamSession) {
 	r.mu.Unlock()
 	go func() {
 		<-ds.ss.Done()
-		r.remove(ds)
+		r.remove(ds, false)
 	}()
 }
 
-func (r *sessionRegistry) remove(ds *downstreamSession) {
+// remove unregisters ds and ends its record; with a shared store, only
+// when explicit (the session was ended, not merely forgotten here).
+func (r *sessionRegistry) remove(ds *downstreamSession, explicit bool) {
 	r.mu.Lock()
 	registered := r.byServer[ds.ss] == ds
 	if registered {
@@ -154,9 +194,16 @@ func (r *sessionRegistry) remove(ds *downstreamSession) {
 		}
 	}
 	r.mu.Unlock()
-	if registered {
+	if registered && (explicit || !r.sharedRecord(ds)) {
 		r.end(ds)
 	}
+}
+
+// sharedRecord reports whether ds's record is shared with other replicas,
+// which may continue the session: Streamable HTTP sessions, when shared
+// (legacy SSE and stdio sessions live in one process).
+func (r *sessionRegistry) sharedRecord(ds *downstreamSession) bool {
+	return r.shared && ds.transport == store.TransportStreamable
 }
 
 // end records that ds ended.
@@ -170,7 +217,9 @@ func (r *sessionRegistry) end(ds *downstreamSession) {
 // closes).
 func (r *sessionRegistry) endAll() {
 	for _, ds := range r.all() {
-		r.end(ds)
+		if !r.sharedRecord(ds) { // shared ones continue on the other replicas
+			r.end(ds)
+		}
 	}
 	r.closed.Store(true)
 }
@@ -239,7 +288,7 @@ func (r *sessionRegistry) removeMatching(match func(*downstreamSession) bool) []
 	var out []*downstreamSession
 	for _, ds := range r.all() {
 		if match(ds) {
-			r.remove(ds)
+			r.remove(ds, true)
 			out = append(out, ds)
 		}
 	}

@@ -180,6 +180,9 @@ func (g *Gateway) resumeTasks(ctx context.Context) {
 		if u == nil {
 			continue // no longer configured: listed by nobody, kept until it expires
 		}
+		if len(u.cfg.Command) > 0 && g.sessions.shared {
+			continue // perhaps another replica's process runs it (replicas.go)
+		}
 		g.taskProfiles.Store(rec.ID, rec.Profile)
 		if len(u.cfg.Command) > 0 {
 			g.noteStatus(ctx, rec, string(mcp.TaskStatusFailed), stdioRestartMessage)

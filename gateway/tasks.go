@@ -236,6 +236,10 @@ func (g *Gateway) forwardOwnTask(ctx context.Context, ss *mcp.ServerSession, pri
 	if res, ok, err := g.storedAnswer(method, gid, rec); ok {
 		return res, err
 	}
+	if g.taskElsewhere(gid) {
+		// Another replica follows it (replicas.go).
+		return g.answerFromRecord(ctx, method, gid, rec)
+	}
 	cs, err := u.sessionAs(ctx, principal, g.taskProfile(ctx, u, gid))
 	if err != nil {
 		return nil, upstreamError(u, err)
@@ -335,7 +339,7 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 	live := map[string]map[string]jsontext.Value{}
 	for _, rec := range recs {
 		u := g.upstreamNamed(rec.Upstream)
-		if u == nil || rec.Held() {
+		if u == nil || rec.Held() || g.taskElsewhere(rec.ID) {
 			continue
 		}
 		k := key(rec)
@@ -356,6 +360,13 @@ func (g *Gateway) listTasks(ctx context.Context, ds *downstreamSession) (*listRe
 		if rec.Held() {
 			// Held by the gateway (taskapproval.go).
 			if t := g.heldTaskListed(ctx, rec); t != nil {
+				raws = append(raws, t)
+			}
+			continue
+		}
+		if g.taskElsewhere(rec.ID) {
+			// Another replica follows it: as it last recorded it.
+			if t, err := taskFromRecord(rec); err == nil {
 				raws = append(raws, t)
 			}
 			continue

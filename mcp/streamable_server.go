@@ -93,6 +93,22 @@ type StreamableHTTPOptions struct {
 	// to the principal of its initialize request; requests on it by another
 	// principal get 404, as if the session did not exist.
 	SessionPrincipal func(*http.Request) string
+	// AdoptSession, if set, is asked about a request naming a session id
+	// this handler does not hold (one opened by another process sharing
+	// the sessions' records, such as another replica). If it returns
+	// initialize parameters and true, the handler recreates the session
+	// under that id, bound to the request's principal (SessionPrincipal),
+	// initialized with those parameters as if the client had sent them
+	// (the server's answer is discarded), and serves the request on it;
+	// otherwise the request gets 404 as usual. The callback must check
+	// that the request may continue the session (the same principal, the
+	// session not ended). The session bounds (MaxSessions and the others)
+	// apply to adopted sessions as to new ones.
+	AdoptSession func(r *http.Request, id string) (*InitializeParams, bool)
+	// SessionDeleted, if set, is called with the id of a session that a
+	// client ended with DELETE, after the session closed here, so that
+	// other processes sharing the session can end it too.
+	SessionDeleted func(id string)
 }
 
 // StreamableHTTPHandler is an http.Handler that serves the MCP Streamable
@@ -232,6 +248,12 @@ func (h *StreamableHTTPHandler) session(w http.ResponseWriter, r *http.Request) 
 	h.mu.Lock()
 	c := h.sessions[id]
 	h.mu.Unlock()
+	if c == nil && h.opts.AdoptSession != nil && !h.opts.Stateless {
+		var answered bool
+		if c, answered = h.adopt(w, r, id); answered {
+			return nil
+		}
+	}
 	if c == nil || c.isClosed() || (h.opts.SessionPrincipal != nil && h.opts.SessionPrincipal(r) != c.principal) {
 		writeHTTPError(w, http.StatusNotFound, jsonrpc.CodeInvalidRequest, "session not found: it has ended or never existed; initialize a new session")
 		return nil
@@ -350,9 +372,13 @@ func (h *StreamableHTTPHandler) openStream(w http.ResponseWriter, r *http.Reques
 	return slot, true
 }
 
-func (h *StreamableHTTPHandler) removeSession(id string) {
+// removeSession forgets session id if c holds it (an adopted duplicate
+// that lost the race holds nothing).
+func (h *StreamableHTTPHandler) removeSession(id string, c *streamableServerConn) {
 	h.mu.Lock()
-	delete(h.sessions, id)
+	if h.sessions[id] == c {
+		delete(h.sessions, id)
+	}
 	h.mu.Unlock()
 }
 
@@ -437,7 +463,80 @@ func (h *StreamableHTTPHandler) serveDELETE(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	c.closeSession()
+	if h.opts.SessionDeleted != nil {
+		h.opts.SessionDeleted(c.id)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// adopt recreates the session id, which this handler does not hold, when
+// AdoptSession allows it; it returns nil otherwise (the caller answers
+// 404), or answered true when it answered the request itself (the
+// session bounds refused it). Two requests adopting the same id at once
+// get one session.
+func (h *StreamableHTTPHandler) adopt(w http.ResponseWriter, r *http.Request, id string) (_ *streamableServerConn, answered bool) {
+	params, ok := h.opts.AdoptSession(r, id)
+	if !ok || params == nil {
+		return nil, false
+	}
+	srv := h.getServer(r)
+	if srv == nil {
+		return nil, false
+	}
+	principal := ""
+	if h.opts.SessionPrincipal != nil {
+		principal = h.opts.SessionPrincipal(r)
+	}
+	release, refused := h.limits.acquire(r, principal)
+	if refused != nil {
+		h.logger.Warn("mcp: session not adopted", "reason", refused.msg, "remote", r.RemoteAddr)
+		refused.write(w)
+		return nil, true
+	}
+	c := newStreamableServerConn(h, id)
+	c.principal = principal
+	c.release = release
+	ss, err := srv.Connect(c.ctx, streamableConnTransport{c}, nil)
+	if err != nil {
+		c.Close()
+		h.logger.Error("mcp: adopting session", "error", err)
+		return nil, false
+	}
+	c.ss = ss
+	raw, err := json.Marshal(params)
+	if err != nil {
+		ss.Close()
+		return nil, false
+	}
+	vals := context.WithValue(r.Context(), adoptedKey{}, true)
+	discard := &stream{c: c, post: true, discard: true}
+	c.deliver(&requestContext{Context: c.ctx, vals: vals, s: discard},
+		&jsonrpc.Request{ID: jsonrpc.StringID("adopt-initialize"), Method: MethodInitialize, Params: raw})
+	c.deliver(&requestContext{Context: c.ctx, vals: vals}, &jsonrpc.Request{Method: NotificationInitialized})
+	if h.opts.SessionTimeout > 0 {
+		c.idle = time.AfterFunc(math.MaxInt64, c.checkIdle)
+		c.idle.Reset(h.opts.SessionTimeout)
+	}
+	h.mu.Lock()
+	if other := h.sessions[id]; other != nil {
+		h.mu.Unlock()
+		ss.Close() // another request adopted it first
+		return other, false
+	}
+	h.sessions[id] = c
+	h.mu.Unlock()
+	h.logger.Debug("mcp: adopted session", "session", id)
+	return c, false
+}
+
+type adoptedKey struct{}
+
+// SessionAdopted reports whether ctx is that of the initialize request a
+// StreamableHTTPHandler replays to adopt a session another process opened
+// (StreamableHTTPOptions.AdoptSession), rather than a client's own.
+func SessionAdopted(ctx context.Context) bool {
+	v, _ := ctx.Value(adoptedKey{}).(bool)
+	return v
 }
 
 // streamableConnTransport hands an existing connection to Server.Connect.
@@ -529,7 +628,7 @@ func (c *streamableServerConn) closeSession() {
 func (c *streamableServerConn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.id != "" {
-			c.h.removeSession(c.id)
+			c.h.removeSession(c.id, c)
 		}
 		if c.release != nil {
 			c.release()

@@ -38,6 +38,12 @@ type GatewaySession struct {
 	// request (written at most once a minute); EndedAt when it ended
 	// (zero while it is live).
 	CreatedAt, LastSeen, EndedAt time.Time
+	// ClientInit is what the client sent in its initialize request (the
+	// InitializeParams as JSON: protocol version, capabilities, client
+	// information), so that another gateway process sharing the records
+	// (a replica) can continue the session as the client opened it; ""
+	// when unknown (sessions recorded before it was kept).
+	ClientInit string
 }
 
 // GatewaySessions keeps the records of the gateway's downstream sessions.
@@ -55,6 +61,15 @@ type GatewaySessions interface {
 	// before before (those left open by a gateway process that stopped),
 	// and returns how many.
 	EndGatewaySessionsBefore(ctx context.Context, before, at time.Time) (int, error)
+	// EndIdleGatewaySessions ends, at at, every live session whose last
+	// activity (its last-seen time, else its creation) is before
+	// seenBefore, and returns how many. Replicas sharing the records use
+	// it instead of EndGatewaySessionsBefore: a session no process uses
+	// any more ends, one another replica serves does not.
+	EndIdleGatewaySessions(ctx context.Context, seenBefore, at time.Time) (int, error)
+	// GetGatewaySession returns the record of session id (live or ended),
+	// or ErrNotFound.
+	GetGatewaySession(ctx context.Context, id string) (*GatewaySession, error)
 	// ListGatewaySessions returns the records oldest first: the live ones,
 	// or with ended also those that ended.
 	ListGatewaySessions(ctx context.Context, ended bool) ([]*GatewaySession, error)
@@ -120,6 +135,40 @@ func (m *MemoryGatewaySessions) EndGatewaySessionsBefore(_ context.Context, befo
 		}
 	}
 	return n, nil
+}
+
+// EndIdleGatewaySessions implements GatewaySessions.
+func (m *MemoryGatewaySessions) EndIdleGatewaySessions(_ context.Context, seenBefore, at time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, s := range m.sessions {
+		if s.EndedAt.IsZero() && s.LastActive().Before(seenBefore) {
+			s.EndedAt = at
+			m.sessions[id] = s
+			n++
+		}
+	}
+	return n, nil
+}
+
+// GetGatewaySession implements GatewaySessions.
+func (m *MemoryGatewaySessions) GetGatewaySession(_ context.Context, id string) (*GatewaySession, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return &s, nil
+}
+
+// LastActive is when the session was last seen, else when it was created.
+func (s *GatewaySession) LastActive() time.Time {
+	if s.LastSeen.After(s.CreatedAt) {
+		return s.LastSeen
+	}
+	return s.CreatedAt
 }
 
 // ListGatewaySessions implements GatewaySessions.

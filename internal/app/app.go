@@ -113,6 +113,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 	// 1. The database.
 	// SQLite in the data directory, or PostgreSQL (database_url).
 	var db datadir.DB
+	var feed *changeFeed // nil unless the database pushes changes
 	if cfg.DataDir != "" || cfg.DatabaseURL != "" {
 		if db, err = datadir.OpenDB(ctx, cfg.DataDir, cfg.DatabaseURL); err != nil {
 			return nil, fmt.Errorf("opening the database: %w", err)
@@ -120,6 +121,15 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		a.onClose(db.Close)
 		gopts.Tasks = db
 		gopts.Sessions = db
+		// A database that announces changes is shared by replicas
+		// (PostgreSQL): they continue each other's sessions, and hear of
+		// each other's changes (changes.go) from the start.
+		if w, ok := db.(changeWatcher); ok {
+			if feed, err = a.watchChanges(ctx, w); err != nil {
+				return nil, fmt.Errorf("listening for changes in the database: %w", err)
+			}
+			gopts.SharedSessions = true
+		}
 		gopts.UpstreamStates = db
 		gopts.ReadyCheck = db.CheckWritable
 	}
@@ -183,8 +193,8 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 			MarkApplied: true,
 			// Revocations made by the command line reach the running
 			// gateway (sessions closed, tasks cancelled) well within a
-			// second.
-			RefreshInterval: revocationRefresh,
+			// second: pushed (the poll is then a fallback), else polled.
+			RefreshInterval: revocationPoll(feed),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("revocation: %w", err)
@@ -250,13 +260,27 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (_ *App, err er
 		return nil, err
 	}
 	a.onClose(a.Gateway.Close)
+	if feed != nil {
+		feed.setTargets(gopts.Revoker, a.Gateway)
+		a.onClose(feed.stop) // closers run in reverse: before the gateway's Close
+	}
 	a.reload.cfg, a.reload.policy, a.reload.audit = cfg, gopts.Policy, gopts.Audit
 	return a, nil
 }
 
 // revocationRefresh is how often the gateway looks for revocations made by
-// another process (the command line, another replica).
+// another process (the command line, another replica) when the store does
+// not push them.
 const revocationRefresh = 250 * time.Millisecond
+
+// revocationPoll is the revoker's refresh interval: pushFallbackPoll when
+// feed pushes the changes, else revocationRefresh.
+func revocationPoll(feed *changeFeed) time.Duration {
+	if feed != nil {
+		return pushFallbackPoll
+	}
+	return revocationRefresh
+}
 
 // distrustIdP is the revoker's DistrustIdP: the authorization server asks
 // the revoker (through the gateway's AdmitToken hook) at sign-in, consent
@@ -482,8 +506,9 @@ func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.Toke
 	cache := resource.NewCachingVerifier(v, &resource.CacheOptions{Logger: a.logger})
 	feed.OnTokenRevoked(cache.Invalidate)
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	watched := make(chan struct{})
-	go func() { defer close(watched); cache.Watch(watchCtx, feed.TokenRevocationVersion, 0) }()
+	// Pushed revocations empty the cache at once; the version is then
+	// still polled, but at pushFallbackPoll.
+	poll := time.Duration(0) // resource.DefaultRevocationPoll
 	pushed := make(chan struct{})
 	if p, ok := st.(revocationPusher); ok {
 		ch, err := p.WatchTokenRevocations(watchCtx)
@@ -491,6 +516,7 @@ func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.Toke
 			a.logger.Warn("token revocations are not pushed; the token cache polls for them", "error", err)
 			close(pushed)
 		} else {
+			poll = pushFallbackPoll
 			go func() {
 				defer close(pushed)
 				for range ch {
@@ -501,6 +527,8 @@ func (a *App) tokenVerifier(ctx context.Context, st store.Store, v resource.Toke
 	} else {
 		close(pushed)
 	}
+	watched := make(chan struct{})
+	go func() { defer close(watched); cache.Watch(watchCtx, feed.TokenRevocationVersion, poll) }()
 	a.onClose(func() error { stopWatch(); <-watched; <-pushed; return nil })
 	return cache
 }

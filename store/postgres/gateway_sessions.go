@@ -14,13 +14,13 @@ var (
 	_ store.UpstreamRecords = (*Store)(nil)
 )
 
-const gatewaySessionCols = `id, principal, client_id, token_id, grant_id, transport, source_addr, created_at, last_seen, ended_at`
+const gatewaySessionCols = `id, principal, client_id, token_id, grant_id, transport, source_addr, created_at, last_seen, ended_at, client_init`
 
 // PutGatewaySession implements store.GatewaySessions.
 func (s *Store) PutGatewaySession(ctx context.Context, gs *store.GatewaySession) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO gateway_sessions (`+gatewaySessionCols+`) VALUES (`+params(1, 10)+`)
+	_, err := s.pool.Exec(ctx, `INSERT INTO gateway_sessions (`+gatewaySessionCols+`) VALUES (`+params(1, 11)+`)
 		ON CONFLICT (id) DO UPDATE SET `+upsertSet(splitCols(gatewaySessionCols)[1:]),
-		gs.ID, gs.Principal, gs.ClientID, gs.TokenID, gs.Grant, gs.Transport, gs.SourceAddr, nanos(gs.CreatedAt), nanos(gs.LastSeen), nanos(gs.EndedAt))
+		gs.ID, gs.Principal, gs.ClientID, gs.TokenID, gs.Grant, gs.Transport, gs.SourceAddr, nanos(gs.CreatedAt), nanos(gs.LastSeen), nanos(gs.EndedAt), gs.ClientInit)
 	return wrap("gateway session "+gs.ID, err)
 }
 
@@ -48,15 +48,32 @@ func (s *Store) ListGatewaySessions(ctx context.Context, ended bool) ([]*store.G
 	if ended {
 		q = `SELECT ` + gatewaySessionCols + ` FROM gateway_sessions ORDER BY created_at, id COLLATE "C"`
 	}
-	return queryAll(ctx, s.pool, "gateway sessions", func(r pgx.Row) (*store.GatewaySession, error) {
-		var gs store.GatewaySession
-		var created, seen, ended int64
-		if err := r.Scan(&gs.ID, &gs.Principal, &gs.ClientID, &gs.TokenID, &gs.Grant, &gs.Transport, &gs.SourceAddr, &created, &seen, &ended); err != nil {
-			return nil, err
-		}
-		gs.CreatedAt, gs.LastSeen, gs.EndedAt = fromNanos(created), fromNanos(seen), fromNanos(ended)
-		return &gs, nil
-	}, q)
+	return queryAll(ctx, s.pool, "gateway sessions", scanGatewaySession, q)
+}
+
+func scanGatewaySession(r pgx.Row) (*store.GatewaySession, error) {
+	var gs store.GatewaySession
+	var created, seen, ended int64
+	if err := r.Scan(&gs.ID, &gs.Principal, &gs.ClientID, &gs.TokenID, &gs.Grant, &gs.Transport, &gs.SourceAddr, &created, &seen, &ended, &gs.ClientInit); err != nil {
+		return nil, err
+	}
+	gs.CreatedAt, gs.LastSeen, gs.EndedAt = fromNanos(created), fromNanos(seen), fromNanos(ended)
+	return &gs, nil
+}
+
+// GetGatewaySession implements store.GatewaySessions.
+func (s *Store) GetGatewaySession(ctx context.Context, id string) (*store.GatewaySession, error) {
+	gs, err := scanGatewaySession(s.pool.QueryRow(ctx, `SELECT `+gatewaySessionCols+` FROM gateway_sessions WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap("gateway session "+id, err)
+	}
+	return gs, nil
+}
+
+// EndIdleGatewaySessions implements store.GatewaySessions.
+func (s *Store) EndIdleGatewaySessions(ctx context.Context, seenBefore, at time.Time) (int, error) {
+	n, err := count(s.pool.Exec(ctx, `UPDATE gateway_sessions SET ended_at = $1 WHERE ended_at = 0 AND GREATEST(created_at, last_seen) < $2`, nanos(at), nanos(seenBefore)))
+	return n, wrap("gateway sessions", err)
 }
 
 // DeleteEndedGatewaySessions implements store.GatewaySessions.

@@ -12,15 +12,15 @@ var (
 	_ store.UpstreamRecords = (*Store)(nil)
 )
 
-const gatewaySessionCols = `id, principal, client_id, token_id, grant_id, transport, source_addr, created_at, last_seen, ended_at`
+const gatewaySessionCols = `id, principal, client_id, token_id, grant_id, transport, source_addr, created_at, last_seen, ended_at, client_init`
 
 // PutGatewaySession implements store.GatewaySessions.
 func (s *Store) PutGatewaySession(ctx context.Context, gs *store.GatewaySession) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_sessions (`+gatewaySessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO gateway_sessions (`+gatewaySessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET principal=excluded.principal, client_id=excluded.client_id, token_id=excluded.token_id,
 		grant_id=excluded.grant_id, transport=excluded.transport, source_addr=excluded.source_addr, created_at=excluded.created_at,
-		last_seen=excluded.last_seen, ended_at=excluded.ended_at`,
-		gs.ID, gs.Principal, gs.ClientID, gs.TokenID, gs.Grant, gs.Transport, gs.SourceAddr, nanos(gs.CreatedAt), nanos(gs.LastSeen), nanos(gs.EndedAt))
+		last_seen=excluded.last_seen, ended_at=excluded.ended_at, client_init=excluded.client_init`,
+		gs.ID, gs.Principal, gs.ClientID, gs.TokenID, gs.Grant, gs.Transport, gs.SourceAddr, nanos(gs.CreatedAt), nanos(gs.LastSeen), nanos(gs.EndedAt), gs.ClientInit)
 	return wrap("gateway session "+gs.ID, err)
 }
 
@@ -59,15 +59,42 @@ func (s *Store) ListGatewaySessions(ctx context.Context, ended bool) ([]*store.G
 	defer rows.Close()
 	var out []*store.GatewaySession
 	for rows.Next() {
-		var gs store.GatewaySession
-		var created, seen, ended int64
-		if err := rows.Scan(&gs.ID, &gs.Principal, &gs.ClientID, &gs.TokenID, &gs.Grant, &gs.Transport, &gs.SourceAddr, &created, &seen, &ended); err != nil {
+		gs, err := scanGatewaySession(rows)
+		if err != nil {
 			return nil, wrap("gateway sessions", err)
 		}
-		gs.CreatedAt, gs.LastSeen, gs.EndedAt = fromNanos(created), fromNanos(seen), fromNanos(ended)
-		out = append(out, &gs)
+		out = append(out, gs)
 	}
 	return out, wrap("gateway sessions", rows.Err())
+}
+
+func scanGatewaySession(r scanner) (*store.GatewaySession, error) {
+	var gs store.GatewaySession
+	var created, seen, ended int64
+	if err := r.Scan(&gs.ID, &gs.Principal, &gs.ClientID, &gs.TokenID, &gs.Grant, &gs.Transport, &gs.SourceAddr, &created, &seen, &ended, &gs.ClientInit); err != nil {
+		return nil, err
+	}
+	gs.CreatedAt, gs.LastSeen, gs.EndedAt = fromNanos(created), fromNanos(seen), fromNanos(ended)
+	return &gs, nil
+}
+
+// GetGatewaySession implements store.GatewaySessions.
+func (s *Store) GetGatewaySession(ctx context.Context, id string) (*store.GatewaySession, error) {
+	gs, err := scanGatewaySession(s.db.QueryRowContext(ctx, `SELECT `+gatewaySessionCols+` FROM gateway_sessions WHERE id = ?`, id))
+	if err != nil {
+		return nil, wrap("gateway session "+id, err)
+	}
+	return gs, nil
+}
+
+// EndIdleGatewaySessions implements store.GatewaySessions.
+func (s *Store) EndIdleGatewaySessions(ctx context.Context, seenBefore, at time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE gateway_sessions SET ended_at = ? WHERE ended_at = 0 AND MAX(created_at, last_seen) < ?`, nanos(at), nanos(seenBefore))
+	if err != nil {
+		return 0, wrap("gateway sessions", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // DeleteEndedGatewaySessions implements store.GatewaySessions.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ func RunGatewaySessions(t *testing.T, open func(t *testing.T) store.GatewaySessi
 	st := open(t)
 	at := func(sec int) time.Time { return time.Unix(int64(1_800_000_000+sec), 123456789).UTC() }
 	a := &store.GatewaySession{ID: "s1", Principal: "alice", ClientID: "app", TokenID: "tok1", Grant: "fam1",
-		Transport: store.TransportStreamable, SourceAddr: "192.0.2.7", CreatedAt: at(0), LastSeen: at(0)}
+		Transport: store.TransportStreamable, SourceAddr: "192.0.2.7", CreatedAt: at(0), LastSeen: at(0),
+		ClientInit: `{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"app","version":"1"}}`}
 	b := &store.GatewaySession{ID: "s2", Principal: "bob", Transport: store.TransportSSE, CreatedAt: at(10), LastSeen: at(10)}
 	c := &store.GatewaySession{ID: "s3", Principal: "carol", Transport: store.TransportStdio, CreatedAt: at(20), LastSeen: at(20)}
 	for _, s := range []*store.GatewaySession{c, a, b} {
@@ -79,6 +81,14 @@ func RunGatewaySessions(t *testing.T, open func(t *testing.T) store.GatewaySessi
 		t.Fatalf("live sessions = %+v, want s3", l)
 	}
 
+	// Get returns a record, live or ended, or ErrNotFound.
+	if got, err := st.GetGatewaySession(ctx, "s1"); err != nil || got.ClientInit != a.ClientInit || got.EndedAt.IsZero() {
+		t.Fatalf("GetGatewaySession(s1) = %+v, %v; want s1 ended, with its client init", got, err)
+	}
+	if _, err := st.GetGatewaySession(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetGatewaySession(gone) = %v, want ErrNotFound", err)
+	}
+
 	// Retention.
 	if n, err := st.DeleteEndedGatewaySessions(ctx, at(90)); err != nil || n != 1 {
 		t.Fatalf("DeleteEndedGatewaySessions(90) = %d, %v; want 1 (s2)", n, err)
@@ -88,6 +98,30 @@ func RunGatewaySessions(t *testing.T, open func(t *testing.T) store.GatewaySessi
 	}
 	if n, err := st.DeleteEndedGatewaySessions(ctx, at(1000)); err != nil || n != 1 {
 		t.Fatalf("DeleteEndedGatewaySessions(1000) = %d, %v; want 1 (s1; s3 is live)", n, err)
+	}
+
+	// Idle sessions: the last activity counts, not the creation.
+	d := &store.GatewaySession{ID: "s4", Principal: "dan", CreatedAt: at(30), LastSeen: at(200)}
+	e := &store.GatewaySession{ID: "s5", Principal: "erin", CreatedAt: at(40)}
+	for _, s := range []*store.GatewaySession{d, e} {
+		if err := st.PutGatewaySession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.EndIdleGatewaySessions(ctx, at(100), at(300)); err != nil || n != 2 {
+		t.Fatalf("EndIdleGatewaySessions(100) = %d, %v; want 2 (s3, s5; s4 was seen at 200)", n, err)
+	}
+	if l := list(false); len(l) != 1 || l[0].ID != "s4" {
+		t.Fatalf("live sessions after the idle ones ended = %+v, want s4", l)
+	}
+	if err := st.EndGatewaySession(ctx, "s4", at(310)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.DeleteEndedGatewaySessions(ctx, at(1000)); err != nil || n != 3 {
+		t.Fatalf("DeleteEndedGatewaySessions = %d, %v; want 3", n, err)
+	}
+	if err := st.PutGatewaySession(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 
 	// Put replaces.
