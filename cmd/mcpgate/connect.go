@@ -31,7 +31,10 @@ such as Claude Desktop, can use a remote gateway.
 
 When the gateway asks for OAuth, connect signs you in in your browser (the
 sign-in address is always printed on standard error; --no-browser only
-prints it) and keeps the tokens in a file only you can read, by default
+prints it). $BROWSER, when set, names the browser command as xdg-open
+reads it (commands separated by ':', the first that exists is run, with
+the address in place of %s or as its last argument); otherwise the
+system's opener is used (xdg-open, open). connect keeps the tokens in a file only you can read, by default
 <user config dir>/mcpgate/tokens/<host>.json; they are refreshed when they
 expire. With --header "Authorization: Bearer ..." no sign-in happens.
 Standard output carries only MCP messages; logs go to standard error.`,
