@@ -54,6 +54,7 @@ Standard output carries only MCP messages; logs go to standard error.`,
 	f.StringArrayVarP(&headers, "header", "H", nil, `header sent with every request, "Name: value" (repeatable); an Authorization header turns OAuth sign-in off`)
 	f.StringVar(&o.TokenFile, "token-file", "", "`file` for the OAuth tokens (default <user config dir>/mcpgate/tokens/<host>.json)")
 	f.BoolVar(&o.NoBrowser, "no-browser", false, "print the sign-in address without opening a browser")
+	f.DurationVar(&o.SignInTimeout, "sign-in-timeout", connect.DefaultSignInTimeout, "how long to wait for the browser sign-in; the request that needed it then fails")
 	f.StringVar(&o.ClientMetadataURL, "client-metadata-url", "", "https `URL` of a Client ID Metadata Document to use as the OAuth client id (default: dynamic registration)")
 	return cmd
 }
