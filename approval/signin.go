@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -124,12 +125,17 @@ type SessionCookieOptions struct {
 	Purpose string
 	// Now returns the current time; time.Now if nil.
 	Now func() time.Time
+	// Key, if at least 32 bytes, signs the cookies instead of a random
+	// key made by NewSessionCookie, so that sign-ins survive a restart of
+	// the process (the caller keeps the key, e.g. in a 0600 file).
+	Key []byte
 }
 
 // SessionCookie is a browser sign-in kept in a cookie: the identity and
 // an expiry, signed (HMAC-SHA256) with a random key that lives as long as
-// the SessionCookie, so it cannot be forged or moved to another identity,
-// and ends when the process does. The cookie is HttpOnly, SameSite=Lax,
+// the SessionCookie (or with SessionCookieOptions.Key), so it cannot be
+// forged or moved to another identity, and ends when the process does
+// unless the key is kept. The cookie is HttpOnly, SameSite=Lax,
 // Secure when configured, and scoped to one path. The approval pages and
 // the web console (package console) each keep their sign-in in one.
 type SessionCookie struct {
@@ -149,7 +155,11 @@ func NewSessionCookie(o SessionCookieOptions) *SessionCookie {
 		o.Now = time.Now
 	}
 	c := &SessionCookie{opts: o, key: make([]byte, 32)}
-	rand.Read(c.key)
+	if len(o.Key) >= 32 {
+		c.key = bytes.Clone(o.Key)
+	} else {
+		rand.Read(c.key)
+	}
 	return c
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgate/mcpgate/approval"
 	"github.com/mcpgate/mcpgate/audit"
 	"github.com/mcpgate/mcpgate/internal/cli/cliaudit"
+	"github.com/mcpgate/mcpgate/internal/cli/policycmd"
 	"github.com/mcpgate/mcpgate/inventory"
 	"github.com/mcpgate/mcpgate/policy"
 	"github.com/mcpgate/mcpgate/store"
@@ -520,8 +521,12 @@ type dryRun struct {
 	// Action is the MCP method (default tools/call).
 	Action string `json:"action,omitempty"`
 	// Tool is "<upstream>/<name>" of a tool, prompt or completion;
-	// Upstream and URI name a resource (resources/read).
+	// Upstream and URI name a resource (resources/read). Resource, when
+	// set, takes their place with any resource of `mcpgate policy test
+	// --resource` (an entity such as Task::"id", or the bare form the
+	// action implies).
 	Tool     string `json:"tool,omitempty"`
+	Resource string `json:"resource,omitempty"`
 	Upstream string `json:"upstream,omitempty"`
 	URI      string `json:"uri,omitempty"`
 	// Arguments is a JSON object.
@@ -574,50 +579,38 @@ func (c *Console) serveDryRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// policyRequest builds the policy request of a dry run.
+// policyRequest builds the policy request of a dry run with
+// policycmd.BuildRequest, as `mcpgate policy test` does; a local user's
+// groups, roles and email are read from the store when the body gives
+// none.
 func (c *Console) policyRequest(r *http.Request, b *dryRun) (*policy.Request, error) {
-	action := cmp.Or(b.Action, "tools/call")
-	req := &policy.Request{Action: action, Scopes: b.Scopes, SourceAddr: b.SourceIP,
-		Principal: policy.Principal{User: b.Principal, Groups: b.Groups, Roles: b.Roles, Email: b.Email,
-			Client: policy.Client{ID: b.Client, Name: b.ClientName, Registration: b.Registration}}}
 	if b.Principal == "" && b.Client == "" {
 		return nil, errors.New("name a principal (a user) or a client")
 	}
-	if b.Principal == "" && req.Principal.Client.Registration == "" {
-		req.Principal.Client.Registration = "m2m"
+	req, err := policycmd.BuildRequest(b.spec())
+	if err != nil {
+		return nil, err
 	}
-	if st := c.opts.Store; st != nil && b.Principal != "" && b.Groups == nil && b.Roles == nil && b.Email == "" {
-		if u, err := st.GetUser(r.Context(), b.Principal); err == nil {
-			req.Principal.Groups, req.Principal.Roles, req.Principal.Email = u.Groups, u.Roles, u.Email
+	p := &req.Principal
+	if st := c.opts.Store; st != nil && p.User != "" && b.Groups == nil && b.Roles == nil && b.Email == "" {
+		if u, err := st.GetUser(r.Context(), p.User); err == nil {
+			p.Groups, p.Roles, p.Email = u.Groups, u.Roles, u.Email
 		}
-	}
-	switch action {
-	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		if b.Upstream == "" || b.URI == "" {
-			return nil, fmt.Errorf("%s needs upstream and uri", action)
-		}
-		req.Resource = policy.Resource{Kind: policy.KindResource, Upstream: b.Upstream, Name: b.URI}
-	default:
-		up, name, ok := strings.Cut(b.Tool, "/")
-		if !ok || up == "" || name == "" {
-			return nil, errors.New(`tool must have the form "<upstream>/<name>"`)
-		}
-		kind := policy.KindTool
-		switch action {
-		case "prompts/get":
-			kind = policy.KindPrompt
-		case "completion/complete":
-			kind = policy.KindCompletion
-		}
-		req.Resource = policy.Resource{Kind: kind, Upstream: up, Name: name}
-	}
-	if len(b.Arguments) > 0 {
-		if b.Arguments.Kind() != '{' {
-			return nil, errors.New("arguments must be a JSON object")
-		}
-		req.Arguments = b.Arguments
 	}
 	return req, nil
+}
+
+// spec is the dry run as policycmd.RequestSpec: the resource is
+// Resource, else URI (with Upstream), else Tool; the action defaults to
+// tools/call.
+func (b *dryRun) spec() *policycmd.RequestSpec {
+	return &policycmd.RequestSpec{
+		Principal: b.Principal, Client: b.Client, ClientName: b.ClientName, Registration: b.Registration,
+		Groups: b.Groups, Roles: b.Roles, Email: b.Email,
+		Action:   cmp.Or(b.Action, "tools/call"),
+		Resource: cmp.Or(b.Resource, b.URI, b.Tool), Upstream: b.Upstream,
+		Arguments: b.Arguments, Scopes: b.Scopes, SourceIP: b.SourceIP,
+	}
 }
 
 // pendingApproval is an approval with its arguments as approvers read

@@ -105,8 +105,16 @@ type Options struct {
 	// SessionTTL is how long a sign-in lasts; DefaultSessionTTL if zero.
 	SessionTTL time.Duration
 	// Role returns a user's role (RoleViewer, RoleApprover,
-	// RoleAdministrator) or "" for none; asked on every request.
-	Role func(ctx context.Context, user string) string
+	// RoleAdministrator) or "" for none; asked on every request. groups
+	// are the groups the identity provider asserted when the user signed
+	// in (SignIn implementing GroupsSignIn, for OIDC users), kept in the
+	// session for the roles they give; nil for local users.
+	Role func(ctx context.Context, user string, groups []string) string
+	// SessionKey, if at least 32 bytes, signs the session cookies and
+	// derives the CSRF tokens, so that sign-ins survive a restart (and
+	// hold on every replica that has the same key); otherwise a random
+	// key made by New is used and every restart signs everyone out.
+	SessionKey []byte
 
 	// Store is the identity store (clients' admission status, live
 	// tokens); Inventory the identity graph; Revoker the gateway's
@@ -152,8 +160,13 @@ func New(opts *Options) (*Console, error) {
 		return nil, errors.New("console: BaseURL must be an absolute URL")
 	}
 	c := &Console{opts: *opts, basePath: strings.TrimRight(u.Path, "/"), secure: u.Scheme == "https",
-		cop: http.NewCrossOriginProtection(), log: opts.Logger, now: opts.Now, csrfKey: make([]byte, 32)}
-	rand.Read(c.csrfKey)
+		cop: http.NewCrossOriginProtection(), log: opts.Logger, now: opts.Now}
+	root := opts.SessionKey
+	if len(root) < 32 {
+		root = make([]byte, 32)
+		rand.Read(root)
+	}
+	c.csrfKey = deriveKey(root, "csrf")
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -174,9 +187,83 @@ func New(opts *Options) (*Console, error) {
 	}
 	c.session = approval.NewSessionCookie(approval.SessionCookieOptions{
 		Name: name, Path: c.basePath + "/", Secure: c.secure, TTL: c.opts.SessionTTL,
-		Purpose: "mcpgate console session", Now: c.now,
+		Purpose: "mcpgate console session", Now: c.now, Key: deriveKey(root, "session"),
 	})
 	return c, nil
+}
+
+// deriveKey derives the key for one use from the console's session key.
+func deriveKey(root []byte, use string) []byte {
+	m := hmac.New(sha256.New, root)
+	m.Write([]byte("mcpgate console key\x00" + use))
+	return m.Sum(nil)
+}
+
+// GroupsSignIn is a browser sign-in that also tells the groups the
+// identity provider asserted at sign-in (authserver.Server does, for
+// users who signed in through OIDC): the console keeps them in the
+// session and passes them to Options.Role, so that "group:NAME" entries
+// name those users too.
+type GroupsSignIn interface {
+	approval.BrowserSignIn
+	RedeemSignInGroups(ctx context.Context, ticket string) (who string, groups []string, err error)
+}
+
+// sessionIdentity is what the session cookie keeps: the user, and the
+// groups of the sign-in that give a role (sessionGroups).
+type sessionIdentity struct {
+	User   string   `json:"u"`
+	Groups []string `json:"g,omitempty"`
+}
+
+// maxSessionGroupBytes bounds the groups kept in a session cookie (the
+// cookie holds at most 4 KiB).
+const maxSessionGroupBytes = 2048
+
+// sessionGroups returns the groups of a sign-in worth keeping: those
+// that give who a role higher than without them; if they do not fit in
+// maxSessionGroupBytes, the one that gives the highest role.
+func (c *Console) sessionGroups(ctx context.Context, who string, groups []string) []string {
+	base := rank(c.opts.Role(ctx, who, nil))
+	var keep []string
+	best, bestRank, size := "", base, 0
+	for _, g := range groups {
+		r := rank(c.opts.Role(ctx, who, []string{g}))
+		if r <= base {
+			continue
+		}
+		keep = append(keep, g)
+		size += len(g) + 3
+		if r > bestRank {
+			best, bestRank = g, r
+		}
+	}
+	if size > maxSessionGroupBytes && len(best) <= maxSessionGroupBytes {
+		return []string{best}
+	}
+	if size > maxSessionGroupBytes {
+		return nil
+	}
+	return keep
+}
+
+// setSession signs who in with the groups that give a role.
+func (c *Console) setSession(w http.ResponseWriter, who string, groups []string) {
+	b, _ := json.Marshal(sessionIdentity{User: who, Groups: groups})
+	c.session.Set(w, string(b))
+}
+
+// sessionOf returns the user and groups of the request's session.
+func (c *Console) sessionOf(r *http.Request) (who string, groups []string, ok bool) {
+	raw, ok := c.session.Identity(r)
+	if !ok {
+		return "", nil, false
+	}
+	var id sessionIdentity
+	if err := json.Unmarshal([]byte(raw), &id); err != nil || id.User == "" {
+		return "", nil, false
+	}
+	return id.User, id.Groups, true
 }
 
 type userKey struct{}
@@ -258,11 +345,11 @@ func serveIndex(w http.ResponseWriter, r *http.Request) {
 // signedIn returns the signed-in user of r, if their cookie is valid,
 // they still have a role and are not revoked.
 func (c *Console) signedIn(r *http.Request) (*user, bool) {
-	who, ok := c.session.Identity(r)
+	who, groups, ok := c.sessionOf(r)
 	if !ok {
 		return nil, false
 	}
-	role := c.opts.Role(r.Context(), who)
+	role := c.opts.Role(r.Context(), who, groups)
 	if role == "" {
 		return nil, false
 	}
@@ -286,7 +373,7 @@ func (c *Console) csrfToken(cookie string) string {
 // with a ticket: a user with a role is signed in and sent on without
 // the ticket. It reports whether it answered the request.
 func (c *Console) redeemTicket(w http.ResponseWriter, r *http.Request) bool {
-	who, q, has, err := approval.RedeemTicket(c.opts.SignIn, c.opts.TicketParam, r)
+	who, groups, q, has, err := c.redeem(r)
 	if !has {
 		return false
 	}
@@ -295,18 +382,37 @@ func (c *Console) redeemTicket(w http.ResponseWriter, r *http.Request) bool {
 		c.message(w, http.StatusUnauthorized, "Sign-in expired", "This sign-in link is no longer valid.", c.basePath+"/")
 		return true
 	}
-	role := c.opts.Role(r.Context(), who)
+	role := c.opts.Role(r.Context(), who, groups)
 	if role == "" {
 		c.log.WarnContext(r.Context(), "console: signed-in user has no console role", "user", who)
 		c.record(r.Context(), &audit.Record{User: who, Action: ActionRefused, Target: "sign-in", Outcome: audit.OutcomeDenied, Error: "not a console user"})
 		c.message(w, http.StatusForbidden, "Not a console user", "You are signed in as "+who+", who has no role in the console (console.viewers, approvers or administrators).", "")
 		return true
 	}
-	c.session.Set(w, who)
+	c.setSession(w, who, c.sessionGroups(r.Context(), who, groups))
 	c.record(r.Context(), &audit.Record{User: who, Action: ActionSignedIn, Target: role})
 	u := url.URL{Path: c.basePath + r.URL.Path, RawQuery: q.Encode()}
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 	return true
+}
+
+// redeem redeems the sign-in ticket of r, if it carries one (as
+// approval.RedeemTicket), with the groups of the sign-in when SignIn
+// tells them.
+func (c *Console) redeem(r *http.Request) (who string, groups []string, rest url.Values, has bool, err error) {
+	gs, ok := c.opts.SignIn.(GroupsSignIn)
+	if !ok {
+		who, rest, has, err = approval.RedeemTicket(c.opts.SignIn, c.opts.TicketParam, r)
+		return who, nil, rest, has, err
+	}
+	q := r.URL.Query()
+	if r.Method != http.MethodGet || !q.Has(c.opts.TicketParam) {
+		return "", nil, nil, false, nil
+	}
+	ticket := q.Get(c.opts.TicketParam)
+	q.Del(c.opts.TicketParam)
+	who, groups, err = gs.RedeemSignInGroups(r.Context(), ticket)
+	return who, groups, q, true, err
 }
 
 // message writes a small HTML page (sign-in refusals, before the

@@ -132,7 +132,7 @@ func newWorld(t *testing.T) *world {
 	roles := map[string]string{"ada": RoleAdministrator, "carol": RoleApprover, "vic": RoleViewer, "alice": RoleViewer}
 	w.c, err = New(&Options{
 		BaseURL: "https://gw.example.com/console", SignIn: w.si, TicketParam: "signin_ticket", SignOutURL: "/oauth/logout",
-		Role:  func(_ context.Context, u string) string { return roles[u] },
+		Role:  func(_ context.Context, u string, _ []string) string { return roles[u] },
 		Store: st, Inventory: w.inv, Revoker: w.rv, Audit: w.log, AuditStore: st,
 		Policy: eng, PolicyPaths: []string{pdir}, Approvals: w.apps,
 	})

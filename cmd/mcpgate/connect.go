@@ -31,7 +31,10 @@ such as Claude Desktop, can use a remote gateway.
 
 When the gateway asks for OAuth, connect signs you in in your browser (the
 sign-in address is always printed on standard error; --no-browser only
-prints it) and keeps the tokens in a file only you can read, by default
+prints it). $BROWSER, when set, names the browser command as xdg-open
+reads it (commands separated by ':', the first that exists is run, with
+the address in place of %s or as its last argument); otherwise the
+system's opener is used (xdg-open, open). connect keeps the tokens in a file only you can read, by default
 <user config dir>/mcpgate/tokens/<host>.json; they are refreshed when they
 expire. With --header "Authorization: Bearer ..." no sign-in happens.
 Standard output carries only MCP messages; logs go to standard error.`,
@@ -51,6 +54,7 @@ Standard output carries only MCP messages; logs go to standard error.`,
 	f.StringArrayVarP(&headers, "header", "H", nil, `header sent with every request, "Name: value" (repeatable); an Authorization header turns OAuth sign-in off`)
 	f.StringVar(&o.TokenFile, "token-file", "", "`file` for the OAuth tokens (default <user config dir>/mcpgate/tokens/<host>.json)")
 	f.BoolVar(&o.NoBrowser, "no-browser", false, "print the sign-in address without opening a browser")
+	f.DurationVar(&o.SignInTimeout, "sign-in-timeout", connect.DefaultSignInTimeout, "how long to wait for the browser sign-in; the request that needed it then fails")
 	f.StringVar(&o.ClientMetadataURL, "client-metadata-url", "", "https `URL` of a Client ID Metadata Document to use as the OAuth client id (default: dynamic registration)")
 	return cmd
 }

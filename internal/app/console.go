@@ -2,6 +2,11 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/mcpgate/mcpgate/internal/keyfile"
 
 	"github.com/mcpgate/mcpgate/console"
 	"github.com/mcpgate/mcpgate/gateway"
@@ -20,7 +25,12 @@ func (a *App) console(cfg *config.Config, db datadir.DB, gopts *gateway.Options)
 		return nil
 	}
 	as := gopts.Auth.Server
+	key, err := keyfile.LoadOrCreate(filepath.Join(cfg.DataDir, ConsoleSessionKeyFile), 32)
+	if err != nil {
+		return fmt.Errorf("console: session key: %w", err)
+	}
 	o := &console.Options{
+		SessionKey:  key,
 		BaseURL:     baseURL(cfg) + "/console",
 		SignIn:      as,
 		TicketParam: authserver.SignInTicketParam,
@@ -48,14 +58,20 @@ func (a *App) console(cfg *config.Config, db datadir.DB, gopts *gateway.Options)
 	return nil
 }
 
+// ConsoleSessionKeyFile is the file in the data directory holding the
+// key that signs console sessions (created on first use, mode 0600), so
+// that they survive a restart.
+const ConsoleSessionKeyFile = "console-session.key"
+
 // consoleRole returns the console's Role: the configuration's role of
-// the user, with the groups of a local user (store.User.Groups) for the
-// "group:NAME" entries.
-func consoleRole(cfg *config.Config, db datadir.DB) func(ctx context.Context, user string) string {
-	return func(ctx context.Context, user string) string {
-		var groups []string
+// the user, with, for the "group:NAME" entries, the groups the OIDC
+// provider asserted at sign-in and the groups of a local user
+// (store.User.Groups, read on every request).
+func consoleRole(cfg *config.Config, db datadir.DB) func(ctx context.Context, user string, idpGroups []string) string {
+	return func(ctx context.Context, user string, idpGroups []string) string {
+		groups := slices.Clone(idpGroups)
 		if u, err := db.GetUser(ctx, user); err == nil {
-			groups = u.Groups
+			groups = append(groups, u.Groups...)
 		}
 		return cfg.ConsoleRole(user, groups)
 	}

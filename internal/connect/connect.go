@@ -55,6 +55,11 @@ import (
 // sent to the remote at once; further requests wait.
 const DefaultMaxInFlight = 64
 
+// DefaultSignInTimeout bounds how long connect waits for the user to
+// complete an OAuth sign-in in the browser; the request that needed it
+// then fails with an error that says so.
+const DefaultSignInTimeout = 5 * time.Minute
+
 // Options configures Run.
 type Options struct {
 	// URL is the remote MCP endpoint, e.g. https://gw.example.com/mcp.
@@ -83,6 +88,9 @@ type Options struct {
 	// Logger receives diagnostics; default a text logger on Stderr at
 	// level Info.
 	Logger *slog.Logger
+	// SignInTimeout bounds the wait for a browser sign-in;
+	// DefaultSignInTimeout if zero or negative.
+	SignInTimeout time.Duration
 	// MaxInFlight bounds concurrent requests to the remote;
 	// DefaultMaxInFlight if zero or negative.
 	MaxInFlight int
@@ -186,6 +194,9 @@ func (o *Options) withDefaults() *Options {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
+	if c.SignInTimeout <= 0 {
+		c.SignInTimeout = DefaultSignInTimeout
+	}
 	return &c
 }
 
@@ -223,7 +234,7 @@ func (o *Options) transport(u *url.URL) (http.RoundTripper, func(), error) {
 		ClientIDMetadataURL:  o.ClientMetadataURL,
 		ClientMetadata:       &meta.ClientMetadata{ClientName: "mcpgate connect"},
 		RedirectURL:          recv.RedirectURL(),
-		AuthorizationHandler: recv,
+		AuthorizationHandler: boundedSignIn(recv, o.SignInTimeout),
 		TokenStore:           store,
 		SafeHTTP:             sh,
 	})
@@ -233,6 +244,19 @@ func (o *Options) transport(u *url.URL) (http.RoundTripper, func(), error) {
 	}
 	o.Logger.Debug("tokens are kept in " + file)
 	return tr, func() { recv.Close() }, nil
+}
+
+// boundedSignIn waits at most timeout for h's sign-in.
+func boundedSignIn(h oauthclient.AuthorizationCodeHandler, timeout time.Duration) oauthclient.AuthorizationCodeHandler {
+	return oauthclient.AuthorizationCodeHandlerFunc(func(ctx context.Context, req *oauthclient.AuthorizationRequest) (*oauthclient.AuthorizationResponse, error) {
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		resp, err := h.HandleAuthorization(sctx, req)
+		if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("the sign-in was not completed within %v (run again to sign in)", timeout)
+		}
+		return resp, err
+	})
 }
 
 // openURL shows the sign-in URL: always printed to stderr, then opened

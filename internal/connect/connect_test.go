@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/mcp"
+	"github.com/mcpgate/mcpgate/oauth/oauthclient"
 )
 
 // pipeHost starts Run on pipes and connects an MCP client to it as a
@@ -295,5 +296,24 @@ type headerWatch struct{ http.ResponseWriter }
 func (h *headerWatch) Flush() {
 	if f, ok := h.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
+	}
+}
+
+// TestSignInBounded: a sign-in the user never completes fails after the
+// timeout with an error that says so.
+func TestSignInBounded(t *testing.T) {
+	never := oauthclient.AuthorizationCodeHandlerFunc(func(ctx context.Context, _ *oauthclient.AuthorizationRequest) (*oauthclient.AuthorizationResponse, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	_, err := boundedSignIn(never, 10*time.Millisecond).HandleAuthorization(context.Background(), &oauthclient.AuthorizationRequest{})
+	if err == nil || !strings.Contains(err.Error(), "not completed within 10ms") {
+		t.Errorf("err = %v", err)
+	}
+	// The caller's own cancellation is passed on as it is.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := boundedSignIn(never, time.Hour).HandleAuthorization(ctx, &oauthclient.AuthorizationRequest{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err = %v", err)
 	}
 }

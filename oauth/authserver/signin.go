@@ -44,24 +44,37 @@ func (s *Server) SignInURL(next string) string {
 // RedeemSignIn returns the subject a sign-in ticket was issued to. A
 // ticket can be redeemed once, within SignInTicketTTL.
 func (s *Server) RedeemSignIn(ctx context.Context, ticket string) (string, error) {
+	who, _, err := s.RedeemSignInGroups(ctx, ticket)
+	return who, err
+}
+
+// RedeemSignInGroups is RedeemSignIn that also returns the groups the
+// identity provider asserted when the user signed in through OIDC (the
+// groups claim, ClaimMapping); nil for a local user, whose groups are in
+// the store.
+func (s *Server) RedeemSignInGroups(ctx context.Context, ticket string) (string, []string, error) {
 	if ticket == "" || len(ticket) > 256 {
-		return "", ErrSignInTicket
+		return "", nil, ErrSignInTicket
 	}
 	id := store.Digest(ticket)
 	se, err := s.st.GetSession(ctx, id, s.now())
 	if errors.Is(err, store.ErrNotFound) {
-		return "", ErrSignInTicket
+		return "", nil, ErrSignInTicket
 	}
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if se.Kind != signInTicketKind || se.Subject == "" {
-		return "", ErrSignInTicket
+		return "", nil, ErrSignInTicket
 	}
 	if err := s.st.DeleteSession(ctx, id); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return se.Subject, nil
+	attrs, err := decodeAttributes(se.Data)
+	if err != nil {
+		return "", nil, err
+	}
+	return se.Subject, attrs.Groups, nil
 }
 
 // signInReturnAllowed reports whether next is a path the sign-in may
@@ -113,7 +126,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ticket := meta.RandomToken(32)
-	if err := s.st.CreateSession(r.Context(), &store.Session{IDHash: store.Digest(ticket), Kind: signInTicketKind, Subject: sess.subject, ExpiresAt: s.now().Add(SignInTicketTTL)}); err != nil {
+	if err := s.st.CreateSession(r.Context(), &store.Session{IDHash: store.Digest(ticket), Kind: signInTicketKind, Subject: sess.subject, Data: encodeAttributes(sess.attrs), ExpiresAt: s.now().Add(SignInTicketTTL)}); err != nil {
 		s.errorPage(w, r, errServer(err))
 		return
 	}

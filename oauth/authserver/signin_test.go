@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,10 +93,21 @@ func TestBrowserSignInOIDC(t *testing.T) {
 	if !strings.Contains(page, "Sign in with Corp SSO") || strings.Contains(page, `name="password"`) {
 		t.Fatalf("sign-in page:\n%s", page)
 	}
+	idp.tamper = func(c map[string]any) { c["groups"] = []string{"staff", "security"} }
 	resp, _ := b.get(e.url("/login/oidc") + "?" + url.Values{"next": {hidden(page).Get("next")}}.Encode())
-	who, err := e.as.RedeemSignIn(context.Background(), ticketOf(t, resp, next))
+	who, groups, err := e.as.RedeemSignInGroups(context.Background(), ticketOf(t, resp, next))
 	if want := "oidc:" + strings.TrimPrefix(idp.srv.URL, "http://") + ":emp-42"; err != nil || who != want {
-		t.Errorf("RedeemSignIn: %q %v, want %q", who, err, want)
+		t.Errorf("RedeemSignInGroups: %q %v, want %q", who, err, want)
+	}
+	// The groups the provider asserted travel with the ticket (the
+	// console's group:NAME roles read them).
+	if !slices.Equal(groups, []string{"security", "staff"}) {
+		t.Errorf("RedeemSignInGroups: groups %q, want [security staff]", groups)
+	}
+	// A second ticket of the same sign-in, redeemed as RedeemSignIn.
+	resp, _ = b.get(e.as.SignInURL(next))
+	if who2, err := e.as.RedeemSignIn(context.Background(), ticketOf(t, resp, next)); err != nil || who2 != who {
+		t.Errorf("RedeemSignIn: %q %v, want %q", who2, err, who)
 	}
 	if resp, _ := b.get(e.url("/login/oidc") + "?" + url.Values{"next": {"/elsewhere"}}.Encode()); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("OIDC sign-in to /elsewhere: HTTP %d, want 400", resp.StatusCode)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -356,25 +357,73 @@ func (r *LoopbackReceiver) HandleAuthorization(ctx context.Context, req *Authori
 	}
 }
 
-// OpenBrowser opens rawURL (http or https only) in the user's default
-// browser.
+// OpenBrowser opens rawURL (http or https only) in the user's browser.
+//
+// When the environment variable BROWSER is set, it names the browser as
+// xdg-open reads it: a list of commands separated by ':', of which the
+// first whose program exists is run. A command is split into words at
+// spaces (there is no quoting); "%s" in a word is replaced by the URL,
+// and a command without "%s" receives the URL as its last argument.
+// BROWSER set but naming no program that exists is an error. Otherwise
+// the system's opener is used: open on macOS, the URL protocol handler
+// on Windows, xdg-open elsewhere.
+//
+// The command is started and not waited for (a browser may run until
+// the user closes it); its output goes nowhere, so that it can never mix
+// with the caller's own output; ctx only stops OpenBrowser from starting
+// it.
 func OpenBrowser(ctx context.Context, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("oauthclient: refusing to open non-http(s) URL")
 	}
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.CommandContext(ctx, "open", rawURL)
-	case "windows":
-		cmd = exec.CommandContext(ctx, "rundll32", "url.dll,FileProtocolHandler", rawURL)
-	default:
-		cmd = exec.CommandContext(ctx, "xdg-open", rawURL)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	argv, err := browserCommand(os.Getenv("BROWSER"), runtime.GOOS, rawURL)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("oauthclient: opening browser: %w", err)
 	}
 	go cmd.Wait()
 	return nil
+}
+
+// browserCommand returns the command that opens rawURL: from browser
+// (the value of $BROWSER) when it is set, else the system opener of
+// goos.
+func browserCommand(browser, goos, rawURL string) ([]string, error) {
+	if strings.TrimSpace(browser) == "" {
+		switch goos {
+		case "darwin":
+			return []string{"open", rawURL}, nil
+		case "windows":
+			return []string{"rundll32", "url.dll,FileProtocolHandler", rawURL}, nil
+		}
+		return []string{"xdg-open", rawURL}, nil
+	}
+	for entry := range strings.SplitSeq(browser, ":") {
+		words := strings.Fields(entry)
+		if len(words) == 0 {
+			continue
+		}
+		if _, err := exec.LookPath(words[0]); err != nil {
+			continue
+		}
+		substituted := false
+		for i, w := range words[1:] {
+			if strings.Contains(w, "%s") {
+				words[i+1] = strings.ReplaceAll(w, "%s", rawURL)
+				substituted = true
+			}
+		}
+		if !substituted {
+			words = append(words, rawURL)
+		}
+		return words, nil
+	}
+	return nil, fmt.Errorf("oauthclient: opening browser: no program of $BROWSER (%q) was found", browser)
 }

@@ -4,6 +4,7 @@
 package policycmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,55 +241,22 @@ func runTest(w io.Writer, f *testFlags) error {
 	return nil
 }
 
+// buildRequest builds the request of the flags with BuildRequest.
 func buildRequest(f *testFlags) (*policy.Request, error) {
-	req := &policy.Request{Action: f.action, Scopes: f.scopes, SourceAddr: f.sourceIP}
-	req.Principal = policy.Principal{
-		Client:  policy.Client{ID: f.client, Name: f.clientName, Registration: f.registration},
-		IdP:     f.idp,
-		Session: f.session,
-		Groups:  f.groups,
-		Roles:   f.roles,
-		Email:   f.email,
-		Name:    f.name,
+	spec := &RequestSpec{
+		Principal: f.principal, Client: f.client, ClientName: f.clientName, Registration: f.registration,
+		IdP: f.idp, Session: f.session, Groups: f.groups, Roles: f.roles, Email: f.email, Name: f.name,
+		Action: f.action, Resource: f.resource, Upstream: f.upstream, Scopes: f.scopes, SourceIP: f.sourceIP,
 	}
-	switch {
-	case f.principal == "":
-	case strings.Contains(f.principal, "::"):
-		uid, err := parseUID(f.principal)
-		if err != nil {
-			return nil, fmt.Errorf("--principal: %w", err)
-		}
-		switch uid.Type {
-		case policy.TypeUser:
-			req.Principal.User = string(uid.ID)
-		case policy.TypeClient:
-			if f.client != "" && f.client != string(uid.ID) {
-				return nil, errors.New("--principal names a Client and --client names another")
-			}
-			req.Principal.Client.ID = string(uid.ID)
-			if req.Principal.Client.Registration == "" {
-				req.Principal.Client.Registration = "m2m"
-			}
-		default:
-			return nil, fmt.Errorf("--principal: want User::\"...\" or Client::\"...\", got %s", uid)
-		}
-	default:
-		req.Principal.User = f.principal
-	}
-	res, err := parseResource(f.resource, f.upstream)
-	if err != nil {
-		return nil, fmt.Errorf("--resource: %w", err)
-	}
-	req.Resource = res
 	if f.args != "" {
 		v := jsontext.Value(f.args)
 		if !v.IsValid() || v.Kind() != '{' {
 			return nil, errors.New("--args: not a valid JSON object (duplicate names and invalid UTF-8 are refused)")
 		}
-		req.Arguments = v
+		spec.Arguments = v
 	}
 	if f.clientMetadata != "" {
-		if err := json.Unmarshal([]byte(f.clientMetadata), &req.ClientMetadata); err != nil {
+		if err := json.Unmarshal([]byte(f.clientMetadata), &spec.ClientMetadata); err != nil {
 			return nil, fmt.Errorf("--client-metadata: %w", err)
 		}
 	}
@@ -296,16 +264,22 @@ func buildRequest(f *testFlags) (*policy.Request, error) {
 		if f.taskTTL < 0 || f.runningTasks < 0 {
 			return nil, errors.New("--task-ttl and --running-tasks must not be negative")
 		}
-		req.Task = &policy.TaskContext{TTL: f.taskTTL, Running: f.runningTasks}
+		spec.Task = &policy.TaskContext{TTL: f.taskTTL, Running: f.runningTasks}
 	}
 	if f.at != "" {
 		t, err := time.Parse(time.RFC3339, f.at)
 		if err != nil {
 			return nil, fmt.Errorf("--time: %w", err)
 		}
-		req.Time = t
+		spec.Time = t
 	}
-	return req, nil
+	req, err := BuildRequest(spec)
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		flag := map[string]string{"arguments": "--args", "task": "--task-ttl"}[fe.Field]
+		return nil, fmt.Errorf("%s: %w", cmp.Or(flag, "--"+fe.Field), fe.Err)
+	}
+	return req, err
 }
 
 func parseUID(s string) (types.EntityUID, error) {
@@ -341,7 +315,7 @@ func parseResource(s, upstream string) (policy.Resource, error) {
 		return split(policy.KindCompletion)
 	case policy.TypeResource:
 		if upstream == "" {
-			return policy.Resource{}, errors.New("a Resource needs --upstream")
+			return policy.Resource{}, errors.New("a Resource needs an upstream")
 		}
 		return policy.Resource{Kind: policy.KindResource, Upstream: upstream, Name: id}, nil
 	case policy.TypeTask:

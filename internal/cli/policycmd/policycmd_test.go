@@ -136,7 +136,7 @@ func TestTest(t *testing.T) {
 			[]string{"no-shell"}, "expected allow, got deny"},
 		{"resource needs upstream",
 			[]string{"--principal", "bob", "--action", "resources/read", "--resource", `Resource::"file:///a"`},
-			nil, "needs --upstream"},
+			nil, "--resource: a Resource needs an upstream"},
 		{"bad args",
 			[]string{"--principal", "bob", "--action", "tools/call", "--resource", "a/b", "--args", `{"a":1,"a":2}`},
 			nil, "--args"},
