@@ -55,7 +55,7 @@ func TestInteropTypeScriptModernServer(t *testing.T) {
 		}
 		names = append(names, tool.Name)
 	}
-	if got := strings.Join(names, ","); got != "add,region,greet,sample" {
+	if got := strings.Join(names, ","); got != "add,region,greet,sample,poke" {
 		t.Errorf("tools = %s", got)
 	}
 	text := func(res *CallToolResult, err error) string {
@@ -136,7 +136,7 @@ func TestInteropMCPGoModernServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lt.Tools) != 3 {
+	if len(lt.Tools) != 4 {
 		t.Errorf("tools = %+v", lt.Tools)
 	}
 	for name, want := range map[string]string{"add": "5", "greet": "hello Ada (state round-1)", "sample": "sampled:Ada"} {

@@ -1,6 +1,7 @@
 // Command mcpgo2026 serves MCP 2026-07-28 over Streamable HTTP with
 // github.com/mark3labs/mcp-go v1.6.0, for mcp/modern_client_interop_test.go
-// and the gateway's interop tests.
+// and the gateway's interop tests (poke adds a tool: a list change on
+// subscriptions/listen).
 // It is its own module (so that the main module keeps its mcp-go version),
 // listens on 127.0.0.1 at a free port, prints "LISTENING <port>", and exits
 // when its standard input closes.
@@ -60,6 +61,19 @@ func main() {
 					MaxTokens: 16,
 				}).
 				ToolResult(), nil
+		})
+	srv.AddTool(mcp.NewTool("poke", mcp.WithDescription("adds the tool it names (a list change on subscriptions/listen)"),
+		mcp.WithString("name", mcp.Required())),
+		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			name := req.GetString("name", "")
+			if name == "" {
+				return mcp.NewToolResultError("poke: a name is required"), nil
+			}
+			srv.AddTool(mcp.NewTool(name, mcp.WithDescription("added by poke")),
+				func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					return mcp.NewToolResultText(name), nil
+				})
+			return mcp.NewToolResultText("poked"), nil
 		})
 	h := server.NewStreamableHTTPServer(srv, server.WithStreamableHTTPProtocolVersions("2026-07-28"))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,7 +1,8 @@
 // A 2026-07-28-only MCP server made with the TypeScript SDK
 // (@modelcontextprotocol/server 2.4.0, createMcpHandler with
 // legacy: 'reject'), for mcp/modern_client_interop_test.go and the
-// gateway's interop tests. It listens on
+// gateway's interop tests. poke adds a tool and announces the change on
+// the subscriptions/listen streams. It listens on
 // 127.0.0.1 at a free port, prints "LISTENING <port>", and exits when its
 // standard input closes.
 import http from 'node:http';
@@ -55,8 +56,23 @@ function factory() {
         const c = Array.isArray(got.result.content) ? got.result.content[0] : got.result.content;
         return { content: [{ type: 'text', text: `sampled:${c?.text}` }] };
     });
+    s.registerTool('poke', {
+        description: 'Adds the tool it names and announces the list change (subscriptions/listen)',
+        inputSchema: z.object({ name: z.string() })
+    }, async ({ name }) => {
+        poked.add(name);
+        handler.notify.toolsChanged();
+        return { content: [{ type: 'text', text: 'poked' }] };
+    });
+    for (const name of poked) {
+        s.registerTool(name, { description: 'Added by poke', inputSchema: z.object({}) },
+            async () => ({ content: [{ type: 'text', text: name }] }));
+    }
     return s;
 }
+
+// The tools poke added: every request's server instance registers them.
+const poked = new Set();
 
 const handler = createMcpHandler(factory, { legacy: 'reject' });
 
