@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -100,17 +101,24 @@ type metaEnvelope struct {
 // ParseRequestMeta decodes the modern envelope of a request's params. The
 // error is a -32602 *jsonrpc.Error naming what is missing or malformed.
 func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
-	var p struct {
-		Meta *metaEnvelope `json:"_meta"`
+	var p modernParams
+	if err := p.scan(params); err != nil {
+		return nil, err
 	}
-	if len(params) > 0 {
-		if err := json.Unmarshal(params, &p); err != nil {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+	return parseMeta(p.meta)
+}
+
+// parseMeta decodes the envelope from the raw value of params._meta (nil
+// when params have no _meta).
+func parseMeta(raw jsontext.Value) (*RequestMeta, error) {
+	var e metaEnvelope
+	if len(raw) > 0 && raw.Kind() != 'n' {
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta: %v", err)
 		}
 	}
-	e := p.Meta
 	switch {
-	case e == nil:
+	case len(raw) == 0 || raw.Kind() == 'n':
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is required (%s, %s)", MetaProtocolVersion, MetaClientCapabilities)
 	case e.ProtocolVersion == nil || *e.ProtocolVersion == "":
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is missing %s", MetaProtocolVersion)
@@ -125,6 +133,118 @@ func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
 		m.LogLevel = *e.LogLevel
 	}
 	return m, nil
+}
+
+// modernParams are the members of a modern request's params that the
+// server reads before it dispatches the request, found in one pass over
+// the params (which the JSON-RPC decoder has already checked to be valid
+// JSON). Each is the member's raw value, aliasing the params, or nil when
+// the member is absent.
+type modernParams struct {
+	meta           jsontext.Value // _meta: the envelope
+	name           jsontext.Value // tools/call, prompts/get
+	uri            jsontext.Value // resources/read
+	taskID         jsontext.Value // tasks/get, tasks/update, tasks/cancel
+	arguments      jsontext.Value // tools/call (Mcp-Param-* headers)
+	inputResponses jsontext.Value // a multi round-trip retry
+	requestState   jsontext.Value
+}
+
+// paramsScanner is a reusable decoder over one request's params.
+type paramsScanner struct {
+	d   jsontext.Decoder
+	buf bytes.Buffer
+}
+
+var paramsScanners = sync.Pool{New: func() any { return new(paramsScanner) }}
+
+// scan fills p from params. Params that are absent or null have no
+// members; params that are not a JSON object are a -32602 error.
+func (p *modernParams) scan(params jsontext.Value) error {
+	*p = modernParams{}
+	if len(params) == 0 {
+		return nil
+	}
+	sc := paramsScanners.Get().(*paramsScanner)
+	sc.buf = *bytes.NewBuffer(params)
+	sc.d.Reset(&sc.buf)
+	err := p.scanFrom(&sc.d, params)
+	sc.buf = bytes.Buffer{}
+	sc.d.Reset(&sc.buf)
+	paramsScanners.Put(sc)
+	return err
+}
+
+func (p *modernParams) scanFrom(d *jsontext.Decoder, params jsontext.Value) error {
+	tok, err := d.ReadToken()
+	if err != nil {
+		return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil
+	case '{':
+	default:
+		return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: params must be an object, not %s", kindName(tok.Kind()))
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue()
+		if err != nil {
+			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+		}
+		var dst *jsontext.Value
+		switch string(name) {
+		case `"_meta"`:
+			dst = &p.meta
+		case `"name"`:
+			dst = &p.name
+		case `"uri"`:
+			dst = &p.uri
+		case `"taskId"`:
+			dst = &p.taskID
+		case `"arguments"`:
+			dst = &p.arguments
+		case `"inputResponses"`:
+			dst = &p.inputResponses
+		case `"requestState"`:
+			dst = &p.requestState
+		}
+		if dst == nil {
+			if err := d.SkipValue(); err != nil {
+				return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+			}
+			continue
+		}
+		v, err := d.ReadValue()
+		if err != nil {
+			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+		}
+		// The value as it is in params (the decoder's buffer is params
+		// itself, but say so explicitly).
+		end := int(d.InputOffset())
+		*dst = params[end-len(v) : end : end]
+	}
+	return nil
+}
+
+// stringMember decodes a member that must be a string when present; ok
+// is false when it is absent or null.
+func stringMember(raw jsontext.Value, member string) (string, bool, error) {
+	if len(raw) == 0 || raw.Kind() == 'n' {
+		return "", false, nil
+	}
+	if raw.Kind() == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true, nil // the common, unescaped string
+	}
+	return decodeStringMember(raw, member)
+}
+
+func decodeStringMember(raw jsontext.Value, member string) (string, bool, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %s: %v", member, err)
+	}
+	return s, true, nil
 }
 
 // hasModernEnvelope reports whether params carry a _meta with a protocol
@@ -174,9 +294,12 @@ func HeaderMismatchError(format string, args ...any) *jsonrpc.Error {
 }
 
 // checkModernMeta validates a modern request's envelope: present, and in a
-// version the server serves.
-func checkModernMeta(params jsontext.Value) (*RequestMeta, error) {
-	m, err := ParseRequestMeta(params)
+// version the server serves. It fills p from params.
+func checkModernMeta(params jsontext.Value, p *modernParams) (*RequestMeta, error) {
+	if err := p.scan(params); err != nil {
+		return nil, err
+	}
+	m, err := parseMeta(p.meta)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +320,7 @@ type modernRequest struct {
 	id        jsonrpc.ID
 	method    string
 	principal string
+	params    modernParams // the members read before dispatch
 	input     *inputRound // nil for methods that cannot ask for input
 	esc       *escalation // set while a task-capable tools/call runs (modern_tasks.go)
 	task      *extTask    // the task the call became, once it did
@@ -254,23 +378,66 @@ func PrincipalFromContext(ctx context.Context) string {
 	return p
 }
 
-// modernSession returns a throwaway session that serves one modern request
-// over eng: it keeps nothing beyond the request.
-func (s *Server) modernSession(eng *engine, meta *RequestMeta) *ServerSession {
+// initModernSession makes ss the throwaway session that serves one modern
+// request over eng (it keeps nothing beyond the request), init its
+// initialize params.
+func (s *Server) initModernSession(ss *ServerSession, init *InitializeParams, eng *engine, meta *RequestMeta) {
 	info := Implementation{Name: "modern-client", Version: "0"}
 	if meta.ClientInfo != nil {
 		info = *meta.ClientInfo
 	}
 	caps := meta.ClientCapabilities
 	caps.Tasks = nil // core tasks do not exist in modern revisions
-	return &ServerSession{
-		server:     s,
-		eng:        eng,
-		version:    meta.ProtocolVersion,
-		initDone:   true,
-		initParams: &InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: caps, ClientInfo: info},
-		logLevel:   meta.LogLevel,
+	*init = InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: caps, ClientInfo: info}
+	ss.server = s
+	ss.eng = eng
+	ss.version = meta.ProtocolVersion
+	ss.initDone = true
+	ss.initParams = init
+	ss.logLevel = meta.LogLevel
+}
+
+// modernServing is what serving one modern request needs, allocated at
+// once: the request, its throwaway session and the session's initialize
+// params, the request's context and (over HTTP) its connection and
+// response.
+type modernServing struct {
+	m    modernRequest
+	ss   ServerSession
+	init InitializeParams
+	ctx  modernContext
+	conn modernConn
+	resp jsonrpc.Response
+}
+
+// modernContext is the context of a modern request's handler: the
+// transport's context, answering for the request (modernKey), the caller
+// (WithPrincipal) and the related request id (withRelatedRequest) itself,
+// in one value instead of three.
+type modernContext struct {
+	context.Context
+	m *modernRequest
+}
+
+// Value implements context.Context.
+func (c *modernContext) Value(key any) any {
+	switch key.(type) {
+	case modernKey:
+		return c.m
+	case principalKey:
+		return c.m.principal
+	case relatedRequestKey:
+		return c.m.id
 	}
+	return c.Context.Value(key)
+}
+
+// start prepares ms to serve one modern request of s over eng, in the
+// context parent.
+func (ms *modernServing) start(s *Server, parent context.Context, eng *engine, req *jsonrpc.Request, meta *RequestMeta, p *modernParams, principal string) {
+	ms.m = modernRequest{meta: meta, id: req.ID, method: req.Method, principal: principal, params: *p}
+	s.initModernSession(&ms.ss, &ms.init, eng, meta)
+	ms.ctx = modernContext{Context: parent, m: &ms.m}
 }
 
 // servesModern reports whether the server serves modern requests (see
@@ -293,14 +460,14 @@ func (ss *ServerSession) maybeModern(ctx context.Context, req *jsonrpc.Request) 
 	if req.Method != MethodServerDiscover && !hasModernEnvelope(req.Params) {
 		return nil, nil, false
 	}
-	meta, err := checkModernMeta(req.Params)
+	var p modernParams
+	meta, err := checkModernMeta(req.Params, &p)
 	if err != nil {
 		return nil, err, true
 	}
-	m := &modernRequest{meta: meta, id: req.ID, method: req.Method, principal: PrincipalFromContext(ctx)}
-	rs := ss.server.modernSession(ss.eng, meta)
-	ctx = context.WithValue(ctx, modernKey{}, m)
-	res := rs.serveModern(ctx, m, req)
+	ms := &modernServing{m: modernRequest{meta: meta, id: req.ID, method: req.Method, principal: PrincipalFromContext(ctx), params: p}}
+	ss.server.initModernSession(&ms.ss, &ms.init, ss.eng, meta)
+	res := ms.ss.serveModern(context.WithValue(ctx, modernKey{}, &ms.m), &ms.m, req)
 	if e, ok := res.(*jsonrpc.Error); ok {
 		return nil, e, true
 	}
