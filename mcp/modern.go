@@ -321,9 +321,9 @@ type modernRequest struct {
 	method    string
 	principal string
 	params    modernParams // the members read before dispatch
-	input     *inputRound // nil for methods that cannot ask for input
-	esc       *escalation // set while a task-capable tools/call runs (modern_tasks.go)
-	task      *extTask    // the task the call became, once it did
+	input     *inputRound  // nil for methods that cannot ask for input
+	esc       *escalation  // set while a task-capable tools/call runs (modern_tasks.go)
+	task      *extTask     // the task the call became, once it did
 }
 
 func modernFrom(ctx context.Context) *modernRequest {
