@@ -192,6 +192,14 @@ func (p *modernParams) scanFrom(d *jsontext.Decoder, params jsontext.Value) erro
 		if err != nil {
 			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
 		}
+		if bytes.IndexByte(name, '\\') >= 0 {
+			// An escaped name: match it by what it says.
+			unq, err := jsontext.AppendUnquote(nil, name)
+			if err != nil {
+				return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+			}
+			name = jsontext.Value(strconv.Quote(string(unq)))
+		}
 		var dst *jsontext.Value
 		switch string(name) {
 		case `"_meta"`:

@@ -1,0 +1,284 @@
+package mcp
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// The hot path of a modern (2026-07-28) request on the client side: the
+// per-request _meta envelope written without decoding the params, the
+// HTTP headers without decoding them either, and the head of the result
+// read without decoding the whole result. Each falls back to the general
+// code in modern_client.go when its input is not the common case.
+
+// modernWire is what a modern client session encodes once and reuses for
+// every request.
+type modernWire struct {
+	once sync.Once
+	caps []byte // the client capabilities of every request, encoded
+	info []byte // the client's Implementation, encoded
+	err  error
+
+	vonce   sync.Once
+	version []string // the MCP-Protocol-Version header value
+	methods sync.Map // method → []string, the Mcp-Method header value
+
+	// toolHeaders caches the x-mcp-header annotations of the tools last
+	// listed, by name, with the *Tool they were read from (a new listing
+	// replaces the tool, which invalidates the entry). Guarded by
+	// modernClient.mu; bounded by maxToolHeaderCache.
+	toolHeaders map[string]toolHeaders
+}
+
+type toolHeaders struct {
+	tool    *Tool
+	headers []paramHeader
+}
+
+// maxToolHeaderCache bounds modernWire.toolHeaders beyond the number of
+// tools listed: past it the cache is emptied and refilled on use.
+const maxToolHeaderCache = 1024
+
+// encoded returns the encoded capabilities and client information of c's
+// modern requests. They depend on the client's options only.
+func (w *modernWire) encoded(c *Client) (caps, info []byte, err error) {
+	w.once.Do(func() {
+		if w.caps, w.err = json.Marshal(c.modernCapabilities(), json.Deterministic(true)); w.err != nil {
+			return
+		}
+		w.info, w.err = json.Marshal(c.impl, json.Deterministic(true))
+	})
+	return w.caps, w.info, w.err
+}
+
+// methodHeader returns the Mcp-Method header value for method, shared
+// between requests (headers of outgoing requests are not modified).
+func (w *modernWire) methodHeader(method string) []string {
+	if v, ok := w.methods.Load(method); ok {
+		return v.([]string)
+	}
+	v, _ := w.methods.LoadOrStore(method, []string{method})
+	return v.([]string)
+}
+
+// metaKey is the `"_meta"` member name as it appears in JSON.
+var metaKey = []byte(`"_meta"`)
+
+// fastEnvelope is ClientSession.envelope for params that are a JSON object
+// (or absent) without a _meta member and no extra members: the envelope is
+// appended to the params as they are. It reports false when the general
+// path must be taken. The envelope's members are in the order
+// json.Deterministic gives them.
+func (cs *ClientSession) fastEnvelope(m *modernClient, params jsontext.Value) (jsontext.Value, bool) {
+	params = bytes.TrimSpace(params)
+	if len(params) == 0 || string(params) == "null" {
+		params = jsontext.Value("{}")
+	}
+	if params[0] != '{' || params[len(params)-1] != '}' || bytes.Contains(params, metaKey) {
+		return nil, false
+	}
+	caps, info, err := m.wire.encoded(cs.client)
+	if err != nil {
+		return nil, false
+	}
+	m.mu.Lock()
+	level := m.logLevel
+	m.mu.Unlock()
+	b := make([]byte, 0, len(params)+len(caps)+len(info)+192)
+	b = append(b, params[:len(params)-1]...)
+	if len(bytes.TrimSpace(params[1:len(params)-1])) > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, `"_meta":{"`+MetaClientCapabilities+`":`...)
+	b = append(b, caps...)
+	b = append(b, `,"`+MetaClientInfo+`":`...)
+	b = append(b, info...)
+	if level != "" {
+		b = append(b, `,"`+MetaLogLevel+`":`...)
+		b = appendJSONString(b, string(level))
+	}
+	b = append(b, `,"`+MetaProtocolVersion+`":`...)
+	b = appendJSONString(b, m.version)
+	b = append(b, "}}"...)
+	return b, true
+}
+
+// fastHTTPHeaders is modernClient.httpHeaders reading the params with one
+// scan instead of decoding them, and reusing the header values that do not
+// change between requests.
+func (m *modernClient) fastHTTPHeaders(method string, params jsontext.Value) (http.Header, bool) {
+	var p modernParams
+	if p.scan(params) != nil {
+		return nil, false
+	}
+	var nameRaw jsontext.Value
+	switch nameSource(method) {
+	case "":
+		return m.baseHeaders(method, 2), true
+	case "name":
+		nameRaw = p.name
+	case "uri":
+		nameRaw = p.uri
+	default:
+		nameRaw = p.taskID
+	}
+	name, ok, err := stringMember(nameRaw, "")
+	if err != nil {
+		return nil, false
+	}
+	h := m.baseHeaders(method, 4)
+	if !ok {
+		return h, true
+	}
+	h[headerMcpName] = []string{encodeHeaderValue(name)}
+	if method != MethodToolsCall || !m.headers {
+		return h, true
+	}
+	for _, ph := range m.paramHeaders(name) {
+		v, ok := lookupPath(p.arguments, ph.path)
+		if !ok {
+			continue
+		}
+		if s, ok := headerArgument(v); ok {
+			h[http.CanonicalHeaderKey(headerParamPrefix+ph.name)] = []string{s}
+		}
+	}
+	return h, true
+}
+
+// baseHeaders returns a new header with the protocol version and
+// Mcp-Method, room for n headers.
+func (m *modernClient) baseHeaders(method string, n int) http.Header {
+	h := make(http.Header, n)
+	m.wire.vonce.Do(func() { m.wire.version = []string{m.version} })
+	h[headerProtocolVersion] = m.wire.version
+	h[headerMcpMethod] = m.wire.methodHeader(method)
+	return h
+}
+
+// paramHeaders returns the x-mcp-header annotations of the listed tool
+// name, nil when it was not listed.
+func (m *modernClient) paramHeaders(name string) []paramHeader {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tools[name]
+	if t == nil {
+		return nil
+	}
+	if e, ok := m.wire.toolHeaders[name]; ok && e.tool == t {
+		return e.headers
+	}
+	hs := toolParamHeaders(t.InputSchema)
+	if m.wire.toolHeaders == nil || len(m.wire.toolHeaders) >= len(m.tools)+maxToolHeaderCache {
+		m.wire.toolHeaders = make(map[string]toolHeaders)
+	}
+	m.wire.toolHeaders[name] = toolHeaders{t, hs}
+	return hs
+}
+
+// resultHeadMembers are the members of a modern result that resultHead
+// reads.
+type resultHeadMembers struct {
+	resultType, inputRequests, requestState, ttlMs, cacheScope jsontext.Value
+}
+
+// decodeResultHead fills head from the result raw, decoding only the
+// members it has; its errors are those json.Unmarshal(raw, head) gives.
+func decodeResultHead(raw jsontext.Value, head *resultHead) error {
+	var r resultHeadMembers
+	ok := scanObject(raw, func(name []byte) *jsontext.Value {
+		switch string(name) {
+		case `"resultType"`:
+			return &r.resultType
+		case `"inputRequests"`:
+			return &r.inputRequests
+		case `"requestState"`:
+			return &r.requestState
+		case `"ttlMs"`:
+			return &r.ttlMs
+		case `"cacheScope"`:
+			return &r.cacheScope
+		}
+		return nil
+	})
+	if !ok || len(r.inputRequests) > 0 || len(r.requestState) > 0 {
+		return json.Unmarshal(raw, head) // the general case, and its errors
+	}
+	if s, ok := plainString(r.resultType); ok {
+		head.ResultType = s
+	} else if len(r.resultType) > 0 {
+		return json.Unmarshal(raw, head)
+	}
+	if s, ok := plainString(r.cacheScope); ok {
+		head.CacheScope = s
+	} else if len(r.cacheScope) > 0 {
+		return json.Unmarshal(raw, head)
+	}
+	if len(r.ttlMs) > 0 {
+		if r.ttlMs.Kind() != '0' {
+			return json.Unmarshal(raw, head)
+		}
+		f, err := strconv.ParseFloat(string(r.ttlMs), 64)
+		if err != nil {
+			return json.Unmarshal(raw, head)
+		}
+		head.TTLMs = &f
+	}
+	return nil
+}
+
+// plainString returns the JSON string raw holds when it has no escapes.
+func plainString(raw jsontext.Value) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || bytes.IndexByte(raw[1:len(raw)-1], '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
+// scanObject walks the members of the JSON object raw once: for each
+// member whose name (as it appears, quoted) dst returns a place for, the
+// member's raw value is stored there (aliasing raw). It reports false when
+// raw is not a valid JSON object.
+func scanObject(raw jsontext.Value, dst func(name []byte) *jsontext.Value) bool {
+	sc := paramsScanners.Get().(*paramsScanner)
+	defer func() {
+		sc.buf = bytes.Buffer{}
+		sc.d.Reset(&sc.buf)
+		paramsScanners.Put(sc)
+	}()
+	sc.buf = *bytes.NewBuffer(raw)
+	sc.d.Reset(&sc.buf)
+	d := &sc.d
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue()
+		if err != nil || bytes.IndexByte(name, '\\') >= 0 {
+			return false // escaped names: the general path decodes them
+		}
+		p := dst(name)
+		if p == nil {
+			if d.SkipValue() != nil {
+				return false
+			}
+			continue
+		}
+		v, err := d.ReadValue()
+		if err != nil {
+			return false
+		}
+		end := int(d.InputOffset())
+		*p = raw[end-len(v) : end : end]
+	}
+	if _, err := d.ReadToken(); err != nil {
+		return false
+	}
+	_, err := d.ReadToken()
+	return err != nil // nothing after the object
+}
