@@ -105,12 +105,141 @@ func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
 	if err := p.scan(params); err != nil {
 		return nil, err
 	}
-	return parseMeta(p.meta)
+	return (*envelopeCache)(nil).parse(p.meta)
 }
 
-// parseMeta decodes the envelope from the raw value of params._meta (nil
-// when params have no _meta).
-func parseMeta(raw jsontext.Value) (*RequestMeta, error) {
+// envelopeCache keeps the decoded client capabilities and client
+// information of recent modern envelopes, by their encoding: a client sends
+// the same ones with every request, and decoding them was most of the cost
+// of reading an envelope. Cached values are shared between requests and
+// never modified. Each map holds at most maxEnvelopeCacheEntries entries
+// of at most maxEnvelopeCacheKey bytes; a full map is emptied.
+type envelopeCache struct {
+	mu   sync.Mutex
+	caps map[string]ClientCapabilities
+	info map[string]Implementation
+
+	meta metaDecoder // the params' _meta, for handlers
+}
+
+// Bounds of a Server's envelopeCache.
+const (
+	maxEnvelopeCacheEntries = 256
+	maxEnvelopeCacheKey     = 4096
+)
+
+// envelopeNames are the members of _meta that the envelope has, quoted.
+var envelopeNames = [...]string{
+	`"` + MetaProtocolVersion + `"`,
+	`"` + MetaClientCapabilities + `"`,
+	`"` + MetaClientInfo + `"`,
+	`"` + MetaLogLevel + `"`,
+}
+
+// parsedMeta is a RequestMeta with room for its ClientInfo: one allocation.
+type parsedMeta struct {
+	m    RequestMeta
+	info Implementation
+}
+
+// parse decodes the envelope from the raw value of params._meta (nil when
+// params have no _meta). A nil cache decodes without caching. Envelopes
+// out of the common shape (escaped names or strings, members of the wrong
+// type) take the general path, whose errors are the reference.
+func (c *envelopeCache) parse(raw jsontext.Value) (*RequestMeta, error) {
+	if len(raw) == 0 || raw.Kind() != '{' {
+		return parseMetaGeneral(raw)
+	}
+	var vals [4]jsontext.Value
+	ok := scanObject(raw, envelopeNames[:], vals[:])
+	pv, caps, info, level := vals[0], vals[1], vals[2], vals[3]
+	version, okv := Version20260728, string(pv) == `"`+Version20260728+`"`
+	if !okv {
+		version, okv = plainString(pv)
+	}
+	if !ok || !okv || version == "" || len(caps) == 0 || caps.Kind() != '{' ||
+		len(info) > 0 && info.Kind() != '{' && info.Kind() != 'n' ||
+		len(level) > 0 && level.Kind() != 'n' && level.Kind() != '"' {
+		return parseMetaGeneral(raw)
+	}
+	pm := new(parsedMeta)
+	m := &pm.m
+	m.ProtocolVersion = version
+	var err error
+	if m.ClientCapabilities, err = c.capabilities(caps); err != nil {
+		return parseMetaGeneral(raw)
+	}
+	if len(info) > 0 && info.Kind() == '{' {
+		if pm.info, err = c.implementation(info); err != nil {
+			return parseMetaGeneral(raw)
+		}
+		m.ClientInfo = &pm.info
+	}
+	if len(level) > 0 && level.Kind() == '"' {
+		l, ok := plainString(level)
+		if !ok {
+			return parseMetaGeneral(raw)
+		}
+		if m.LogLevel = LoggingLevel(l); !m.LogLevel.IsValid() {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: unknown %s %q", MetaLogLevel, l)
+		}
+	}
+	return m, nil
+}
+
+// capabilities decodes client capabilities, through the cache.
+func (c *envelopeCache) capabilities(raw jsontext.Value) (ClientCapabilities, error) {
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		v, ok := c.caps[string(raw)]
+		c.mu.Unlock()
+		if ok {
+			return v, nil
+		}
+	}
+	var v ClientCapabilities
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, err
+	}
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		if c.caps == nil || len(c.caps) >= maxEnvelopeCacheEntries {
+			c.caps = make(map[string]ClientCapabilities)
+		}
+		c.caps[string(raw)] = v
+		c.mu.Unlock()
+	}
+	return v, nil
+}
+
+// implementation decodes a client's Implementation, through the cache.
+func (c *envelopeCache) implementation(raw jsontext.Value) (Implementation, error) {
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		v, ok := c.info[string(raw)]
+		c.mu.Unlock()
+		if ok {
+			return v, nil
+		}
+	}
+	var v Implementation
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, err
+	}
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		if c.info == nil || len(c.info) >= maxEnvelopeCacheEntries {
+			c.info = make(map[string]Implementation)
+		}
+		c.info[string(raw)] = v
+		c.mu.Unlock()
+	}
+	return v, nil
+}
+
+// parseMetaGeneral decodes the envelope from the raw value of
+// params._meta (nil when params have no _meta), for any input.
+func parseMetaGeneral(raw jsontext.Value) (*RequestMeta, error) {
 	var e metaEnvelope
 	if len(raw) > 0 && raw.Kind() != 'n' {
 		if err := json.Unmarshal(raw, &e); err != nil {
@@ -303,11 +432,11 @@ func HeaderMismatchError(format string, args ...any) *jsonrpc.Error {
 
 // checkModernMeta validates a modern request's envelope: present, and in a
 // version the server serves. It fills p from params.
-func checkModernMeta(params jsontext.Value, p *modernParams) (*RequestMeta, error) {
+func checkModernMeta(params jsontext.Value, p *modernParams, cache *envelopeCache) (*RequestMeta, error) {
 	if err := p.scan(params); err != nil {
 		return nil, err
 	}
-	m, err := parseMeta(p.meta)
+	m, err := cache.parse(p.meta)
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +459,7 @@ type modernRequest struct {
 	principal string
 	params    modernParams // the members read before dispatch
 	input     *inputRound  // nil for methods that cannot ask for input
+	round     inputRound   // what input points to, once the method may ask for input
 	esc       *escalation  // set while a task-capable tools/call runs (modern_tasks.go)
 	task      *extTask     // the task the call became, once it did
 }
@@ -469,7 +599,7 @@ func (ss *ServerSession) maybeModern(ctx context.Context, req *jsonrpc.Request) 
 		return nil, nil, false
 	}
 	var p modernParams
-	meta, err := checkModernMeta(req.Params, &p)
+	meta, err := checkModernMeta(req.Params, &p, &ss.server.envelope)
 	if err != nil {
 		return nil, err, true
 	}
@@ -761,3 +891,19 @@ func appendObject(b []byte, members []member) []byte {
 	}
 	return append(b, '}')
 }
+
+// callToolModern is callTool for a modern request: the envelope's members
+// of the params' _meta are decoded once per distinct encoding and shared
+// between requests (see metaDecoder).
+func (ss *ServerSession) callToolModern(ctx context.Context, params jsontext.Value) (any, error) {
+	p := new(CallToolParams)
+	if len(params) > 0 {
+		if err := json.Unmarshal(params, p, ss.server.envelope.meta.options(envelopeMembers...)); err != nil {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + err.Error()}
+		}
+	}
+	return ss.callToolParams(ctx, p)
+}
+
+// envelopeMembers are the _meta members of the envelope.
+var envelopeMembers = []string{MetaProtocolVersion, MetaClientCapabilities, MetaClientInfo, MetaLogLevel}

@@ -756,7 +756,7 @@ func (cs *ClientSession) callModern(ctx context.Context, m *modernClient, method
 		}
 	}
 	if result != nil && !ping {
-		if err := json.Unmarshal(res, result); err != nil {
+		if err := json.Unmarshal(res, result, m.wire.meta.options(MetaServerInfo)); err != nil {
 			return fmt.Errorf("mcp: decoding %s result: %w", method, err)
 		}
 	}

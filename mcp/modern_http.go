@@ -131,7 +131,7 @@ func (s *Server) checkModernHTTP(r *http.Request, req *jsonrpc.Request, p *moder
 	if err := p.scan(req.Params); err != nil {
 		return nil, err
 	}
-	meta, err := parseMeta(p.meta)
+	meta, err := s.envelope.parse(p.meta)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package mcp
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -27,6 +29,8 @@ type modernWire struct {
 	vonce   sync.Once
 	version []string // the MCP-Protocol-Version header value
 	methods sync.Map // method → []string, the Mcp-Method header value
+
+	meta metaDecoder // the results' _meta, sharing the server information
 
 	// toolHeaders caches the x-mcp-header annotations of the tools last
 	// listed, by name, with the *Tool they were read from (a new listing
@@ -181,49 +185,41 @@ func (m *modernClient) paramHeaders(name string) []paramHeader {
 	return hs
 }
 
-// resultHeadMembers are the members of a modern result that resultHead
-// reads.
-type resultHeadMembers struct {
-	resultType, inputRequests, requestState, ttlMs, cacheScope jsontext.Value
-}
+// resultHeadNames are the members of a modern result that resultHead
+// reads, quoted.
+var resultHeadNames = [...]string{`"resultType"`, `"inputRequests"`, `"requestState"`, `"ttlMs"`, `"cacheScope"`}
 
 // decodeResultHead fills head from the result raw, decoding only the
 // members it has; its errors are those json.Unmarshal(raw, head) gives.
 func decodeResultHead(raw jsontext.Value, head *resultHead) error {
-	var r resultHeadMembers
-	ok := scanObject(raw, func(name []byte) *jsontext.Value {
-		switch string(name) {
-		case `"resultType"`:
-			return &r.resultType
-		case `"inputRequests"`:
-			return &r.inputRequests
-		case `"requestState"`:
-			return &r.requestState
-		case `"ttlMs"`:
-			return &r.ttlMs
-		case `"cacheScope"`:
-			return &r.cacheScope
-		}
-		return nil
-	})
-	if !ok || len(r.inputRequests) > 0 || len(r.requestState) > 0 {
+	var vals [len(resultHeadNames)]jsontext.Value
+	ok := scanObject(raw, resultHeadNames[:], vals[:])
+	resultType, inputRequests, requestState, ttlMs, cacheScope := vals[0], vals[1], vals[2], vals[3], vals[4]
+	if !ok || len(inputRequests) > 0 || len(requestState) > 0 {
 		return json.Unmarshal(raw, head) // the general case, and its errors
 	}
-	if s, ok := plainString(r.resultType); ok {
-		head.ResultType = s
-	} else if len(r.resultType) > 0 {
-		return json.Unmarshal(raw, head)
-	}
-	if s, ok := plainString(r.cacheScope); ok {
-		head.CacheScope = s
-	} else if len(r.cacheScope) > 0 {
-		return json.Unmarshal(raw, head)
-	}
-	if len(r.ttlMs) > 0 {
-		if r.ttlMs.Kind() != '0' {
+	switch {
+	case string(resultType) == `"`+ResultTypeComplete+`"`:
+		head.ResultType = ResultTypeComplete
+	case len(resultType) > 0:
+		s, ok := plainString(resultType)
+		if !ok {
 			return json.Unmarshal(raw, head)
 		}
-		f, err := strconv.ParseFloat(string(r.ttlMs), 64)
+		head.ResultType = s
+	}
+	if len(cacheScope) > 0 {
+		s, ok := plainString(cacheScope)
+		if !ok {
+			return json.Unmarshal(raw, head)
+		}
+		head.CacheScope = s
+	}
+	if len(ttlMs) > 0 {
+		if ttlMs.Kind() != '0' {
+			return json.Unmarshal(raw, head)
+		}
+		f, err := strconv.ParseFloat(string(ttlMs), 64)
 		if err != nil {
 			return json.Unmarshal(raw, head)
 		}
@@ -240,30 +236,36 @@ func plainString(raw jsontext.Value) (string, bool) {
 	return string(raw[1 : len(raw)-1]), true
 }
 
-// scanObject walks the members of the JSON object raw once: for each
-// member whose name (as it appears, quoted) dst returns a place for, the
-// member's raw value is stored there (aliasing raw). It reports false when
-// raw is not a valid JSON object.
-func scanObject(raw jsontext.Value, dst func(name []byte) *jsontext.Value) bool {
+// scanObject walks the members of the JSON object raw once: the raw value
+// of the member named names[i] (quoted, as it appears in JSON) is stored in
+// vals[i], aliasing raw. It reports false when raw is not a valid JSON
+// object, or has a member name with escapes (the general path decodes
+// those).
+func scanObject(raw jsontext.Value, names []string, vals []jsontext.Value) bool {
 	sc := paramsScanners.Get().(*paramsScanner)
-	defer func() {
-		sc.buf = bytes.Buffer{}
-		sc.d.Reset(&sc.buf)
-		paramsScanners.Put(sc)
-	}()
 	sc.buf = *bytes.NewBuffer(raw)
 	sc.d.Reset(&sc.buf)
-	d := &sc.d
+	ok := scanMembers(&sc.d, raw, names, vals)
+	sc.buf = bytes.Buffer{}
+	sc.d.Reset(&sc.buf)
+	paramsScanners.Put(sc)
+	return ok
+}
+
+func scanMembers(d *jsontext.Decoder, raw jsontext.Value, names []string, vals []jsontext.Value) bool {
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
 		return false
 	}
 	for d.PeekKind() != '}' {
 		name, err := d.ReadValue()
 		if err != nil || bytes.IndexByte(name, '\\') >= 0 {
-			return false // escaped names: the general path decodes them
+			return false
 		}
-		p := dst(name)
-		if p == nil {
+		i := 0
+		for i < len(names) && names[i] != string(name) {
+			i++
+		}
+		if i == len(names) {
 			if d.SkipValue() != nil {
 				return false
 			}
@@ -274,11 +276,121 @@ func scanObject(raw jsontext.Value, dst func(name []byte) *jsontext.Value) bool 
 			return false
 		}
 		end := int(d.InputOffset())
-		*p = raw[end-len(v) : end : end]
+		vals[i] = raw[end-len(v) : end : end]
 	}
 	if _, err := d.ReadToken(); err != nil {
 		return false
 	}
 	_, err := d.ReadToken()
 	return err != nil // nothing after the object
+}
+
+// metaDecoder decodes the Meta of modern requests (server side) and
+// results (client side) as the default decoding does, except that the
+// values of the members every message repeats (the envelope's client
+// capabilities and client information, the result's server information)
+// are decoded once per distinct encoding and shared between the messages
+// that carry them: a JSON object decoded into a map[string]any costs a map
+// per object, and those maps were most of the cost of a modern request.
+// Shared values must be treated as read-only, as the rest of a message's
+// params are. At most maxEnvelopeCacheEntries values of at most
+// maxEnvelopeCacheKey bytes are kept; a full cache is emptied.
+type metaDecoder struct {
+	once   sync.Once
+	opts   json.Options
+	shared []string // quoted names of the members whose values are shared
+
+	mu   sync.Mutex
+	vals map[string]any // by encoding
+}
+
+// options returns the json options that decode Meta through d, sharing
+// the values of the members named in shared (plain names).
+func (d *metaDecoder) options(shared ...string) json.Options {
+	d.once.Do(func() {
+		for _, s := range shared {
+			d.shared = append(d.shared, strconv.Quote(s))
+		}
+		d.opts = json.WithUnmarshalers(json.UnmarshalFromFunc(d.decode))
+	})
+	return d.opts
+}
+
+// decode decodes one Meta; anything but a JSON object into a nil Meta
+// takes the default path.
+func (d *metaDecoder) decode(dec *jsontext.Decoder, m *Meta) error {
+	if dec.PeekKind() != '{' || *m != nil {
+		return errors.ErrUnsupported
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	out := make(Meta)
+	for dec.PeekKind() != '}' {
+		raw, err := dec.ReadValue() // the name
+		if err != nil {
+			return err
+		}
+		i := 0
+		for i < len(d.shared) && d.shared[i] != string(raw) {
+			i++
+		}
+		var name string
+		if i < len(d.shared) {
+			name = d.shared[i][1 : len(d.shared[i])-1]
+		} else {
+			unq, err := jsontext.AppendUnquote(nil, raw)
+			if err != nil {
+				return err
+			}
+			name = string(unq)
+		}
+		if _, dup := out[name]; dup {
+			return fmt.Errorf("duplicate name %s in _meta", raw)
+		}
+		var v any
+		if i < len(d.shared) {
+			val, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if v, err = d.value(val); err != nil {
+				return err
+			}
+		} else if err := json.UnmarshalDecode(dec, &v); err != nil {
+			return err
+		}
+		out[name] = v
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*m = out
+	return nil
+}
+
+// value returns raw decoded as an any, shared with earlier messages that
+// carried the same encoding.
+func (d *metaDecoder) value(raw jsontext.Value) (any, error) {
+	if len(raw) > maxEnvelopeCacheKey {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		return v, err
+	}
+	d.mu.Lock()
+	v, ok := d.vals[string(raw)]
+	d.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if d.vals == nil || len(d.vals) >= maxEnvelopeCacheEntries {
+		d.vals = make(map[string]any)
+	}
+	d.vals[string(raw)] = v
+	d.mu.Unlock()
+	return v, nil
 }

@@ -88,7 +88,7 @@ const (
 // inputRound is the input state of one modern request.
 type inputRound struct {
 	mu        sync.Mutex
-	responses map[string]jsontext.Value // answers: earlier rounds, then this one
+	responses map[string]jsontext.Value // answers: earlier rounds, then this one; nil for none
 	pending   map[string]*InputRequest  // asked for and not answered
 	verified  bool                      // the request carried a valid requestState
 	calls     int                       // legacy-API input calls so far (nextInputKey)
@@ -144,7 +144,13 @@ func (ss *ServerSession) serveWithInput(ctx context.Context, m *modernRequest, r
 			}
 		}
 	}
-	res, herr := serverMethods[req.Method].fn(ss, ctx, req.Params)
+	var res any
+	var herr error
+	if req.Method == MethodToolsCall {
+		res, herr = ss.callToolModern(ctx, req.Params)
+	} else {
+		res, herr = serverMethods[req.Method].fn(ss, ctx, req.Params)
+	}
 	return ss.server.inputOrResult(m, req, round, res, herr)
 }
 
@@ -198,12 +204,15 @@ func (s *Server) openRound(ctx context.Context, m *modernRequest, req *jsonrpc.R
 		return nil, err
 	}
 	inputResponses := m.params.inputResponses
-	round := &inputRound{responses: map[string]jsontext.Value{}}
+	// The round lives in the request; its answers are allocated when there
+	// are some.
+	round := &m.round
 	if hasState {
 		body, err := s.openState(m, req, state)
 		if err != nil {
 			return nil, err
 		}
+		round.responses = make(map[string]jsontext.Value, len(body.Responses))
 		maps.Copy(round.responses, body.Responses)
 		round.verified = true
 	}
@@ -214,6 +223,9 @@ func (s *Server) openRound(ctx context.Context, m *modernRequest, req *jsonrpc.R
 		var rs map[string]jsontext.Value
 		if err := json.Unmarshal(inputResponses, &rs); err != nil {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: inputResponses: %v", err)
+		}
+		if round.responses == nil {
+			round.responses = make(map[string]jsontext.Value, len(rs))
 		}
 		for k, v := range rs {
 			// Cloned: v may alias the request's pooled buffer, and a task
@@ -301,6 +313,9 @@ func (s *Server) sealState(m *modernRequest, req *jsonrpc.Request, round *inputR
 		Digest:    d,
 		Expires:   s.now().Add(s.stateTTL()).UnixMilli(),
 		Responses: round.responses,
+	}
+	if body.Responses == nil {
+		body.Responses = map[string]jsontext.Value{} // encoded as before: "r":{}
 	}
 	raw, err := json.Marshal(&body, json.Deterministic(true))
 	round.mu.Unlock()
