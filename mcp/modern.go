@@ -3,6 +3,7 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -277,6 +278,7 @@ type modernParams struct {
 	arguments      jsontext.Value // tools/call (Mcp-Param-* headers)
 	inputResponses jsontext.Value // a multi round-trip retry
 	requestState   jsontext.Value
+	task           jsontext.Value // tools/call (2025-11-25 task augmentation)
 }
 
 // paramsScanner is a reusable decoder over one request's params.
@@ -345,6 +347,8 @@ func (p *modernParams) scanFrom(d *jsontext.Decoder, params jsontext.Value) erro
 			dst = &p.inputResponses
 		case `"requestState"`:
 			dst = &p.requestState
+		case `"task"`:
+			dst = &p.task
 		}
 		if dst == nil {
 			if err := d.SkipValue(); err != nil {
@@ -892,17 +896,52 @@ func appendObject(b []byte, members []member) []byte {
 	return append(b, '}')
 }
 
-// callToolModern is callTool for a modern request: the envelope's members
-// of the params' _meta are decoded once per distinct encoding and shared
-// between requests (see metaDecoder).
-func (ss *ServerSession) callToolModern(ctx context.Context, params jsontext.Value) (any, error) {
+// callToolModern is callTool for a modern request. Its params were
+// scanned before dispatch (m.params): CallToolParams is built from the
+// members found instead of decoding the params again, and the envelope's
+// members of _meta are decoded once per distinct encoding and shared
+// between requests (see metaDecoder). Params out of the common shape are
+// decoded as callTool decodes them.
+func (ss *ServerSession) callToolModern(ctx context.Context, m *modernRequest, params jsontext.Value) (any, error) {
 	p := new(CallToolParams)
-	if len(params) > 0 {
-		if err := json.Unmarshal(params, p, ss.server.envelope.meta.options(envelopeMembers...)); err != nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + err.Error()}
+	opts := ss.server.envelope.meta.options(envelopeMembers...)
+	if err := m.params.callToolParams(p, opts); err != nil {
+		*p = CallToolParams{}
+		if len(params) > 0 {
+			if err := json.Unmarshal(params, p, opts); err != nil {
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + err.Error()}
+			}
 		}
 	}
 	return ss.callToolParams(ctx, p)
+}
+
+// errUncommonParams makes callToolModern decode the params in full.
+var errUncommonParams = errors.New("mcp: params out of the common shape")
+
+// callToolParams fills p from the members of a tools/call's params as
+// json.Unmarshal would, or fails with errUncommonParams (a task member, a
+// name that is not a plain string) or the error of decoding _meta.
+func (mp *modernParams) callToolParams(p *CallToolParams, opts json.Options) error {
+	if len(mp.task) > 0 {
+		return errUncommonParams
+	}
+	if len(mp.name) > 0 {
+		switch name, ok := plainString(mp.name); {
+		case ok:
+			p.Name = name
+		case mp.name.Kind() != 'n':
+			return errUncommonParams
+		}
+	}
+	if len(mp.arguments) > 0 {
+		// Cloned as decoding clones: the params may be a pooled buffer.
+		p.Arguments = bytes.Clone(mp.arguments)
+	}
+	if len(mp.meta) > 0 {
+		return json.Unmarshal(mp.meta, &p.Meta, opts)
+	}
+	return nil
 }
 
 // envelopeMembers are the _meta members of the envelope.

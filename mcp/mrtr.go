@@ -147,7 +147,7 @@ func (ss *ServerSession) serveWithInput(ctx context.Context, m *modernRequest, r
 	var res any
 	var herr error
 	if req.Method == MethodToolsCall {
-		res, herr = ss.callToolModern(ctx, req.Params)
+		res, herr = ss.callToolModern(ctx, m, req.Params)
 	} else {
 		res, herr = serverMethods[req.Method].fn(ss, ctx, req.Params)
 	}
