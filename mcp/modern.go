@@ -904,8 +904,9 @@ func appendObject(b []byte, members []member) []byte {
 // decoded as callTool decodes them.
 func (ss *ServerSession) callToolModern(ctx context.Context, m *modernRequest, params jsontext.Value) (any, error) {
 	p := new(CallToolParams)
-	opts := ss.server.envelope.meta.options(envelopeMembers...)
-	if err := m.params.callToolParams(p, opts); err != nil {
+	d := &ss.server.envelope.meta
+	opts := d.options(envelopeMembers...)
+	if err := m.params.callToolParams(p, d); err != nil {
 		*p = CallToolParams{}
 		if len(params) > 0 {
 			if err := json.Unmarshal(params, p, opts); err != nil {
@@ -922,7 +923,7 @@ var errUncommonParams = errors.New("mcp: params out of the common shape")
 // callToolParams fills p from the members of a tools/call's params as
 // json.Unmarshal would, or fails with errUncommonParams (a task member, a
 // name that is not a plain string) or the error of decoding _meta.
-func (mp *modernParams) callToolParams(p *CallToolParams, opts json.Options) error {
+func (mp *modernParams) callToolParams(p *CallToolParams, d *metaDecoder) error {
 	if len(mp.task) > 0 {
 		return errUncommonParams
 	}
@@ -938,10 +939,20 @@ func (mp *modernParams) callToolParams(p *CallToolParams, opts json.Options) err
 		// Cloned as decoding clones: the params may be a pooled buffer.
 		p.Arguments = bytes.Clone(mp.arguments)
 	}
-	if len(mp.meta) > 0 {
-		return json.Unmarshal(mp.meta, &p.Meta, opts)
+	switch {
+	case len(mp.meta) == 0 || mp.meta.Kind() == 'n':
+		return nil
+	case mp.meta.Kind() != '{':
+		return errUncommonParams
 	}
-	return nil
+	sc := paramsScanners.Get().(*paramsScanner)
+	sc.buf = *bytes.NewBuffer(mp.meta)
+	sc.d.Reset(&sc.buf)
+	err := d.decode(&sc.d, &p.Meta)
+	sc.buf = bytes.Buffer{}
+	sc.d.Reset(&sc.buf)
+	paramsScanners.Put(sc)
+	return err
 }
 
 // envelopeMembers are the _meta members of the envelope.

@@ -357,7 +357,7 @@ func (d *metaDecoder) decode(dec *jsontext.Decoder, m *Meta) error {
 			if v, err = d.value(val); err != nil {
 				return err
 			}
-		} else if err := json.UnmarshalDecode(dec, &v); err != nil {
+		} else if v, err = decodeAny(dec); err != nil {
 			return err
 		}
 		out[name] = v
@@ -373,9 +373,7 @@ func (d *metaDecoder) decode(dec *jsontext.Decoder, m *Meta) error {
 // carried the same encoding.
 func (d *metaDecoder) value(raw jsontext.Value) (any, error) {
 	if len(raw) > maxEnvelopeCacheKey {
-		var v any
-		err := json.Unmarshal(raw, &v)
-		return v, err
+		return unmarshalAny(raw)
 	}
 	d.mu.Lock()
 	v, ok := d.vals[string(raw)]
@@ -383,7 +381,8 @@ func (d *metaDecoder) value(raw jsontext.Value) (any, error) {
 	if ok {
 		return v, nil
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+	v, err := unmarshalAny(raw)
+	if err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -393,4 +392,19 @@ func (d *metaDecoder) value(raw jsontext.Value) (any, error) {
 	d.vals[string(raw)] = v
 	d.mu.Unlock()
 	return v, nil
+}
+
+// unmarshalAny decodes raw as json.Unmarshal into an any does.
+func unmarshalAny(raw jsontext.Value) (any, error) {
+	var v any
+	err := json.Unmarshal(raw, &v)
+	return v, err
+}
+
+// decodeAny decodes the next value of dec as json.UnmarshalDecode into an
+// any does.
+func decodeAny(dec *jsontext.Decoder) (any, error) {
+	var v any
+	err := json.UnmarshalDecode(dec, &v)
+	return v, err
 }

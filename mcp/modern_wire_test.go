@@ -29,7 +29,7 @@ func TestModernFastPathsMatchDecoding(t *testing.T) {
 	}
 	srv := NewServer(&Implementation{Name: "s", Version: "1"}, nil)
 	for _, raw := range params {
-		opts := srv.envelope.meta.options(envelopeMembers...)
+		srv.envelope.meta.options(envelopeMembers...)
 		for round := range 2 { // the second round hits the caches
 			var want CallToolParams
 			if err := json.Unmarshal([]byte(raw), &want); err != nil {
@@ -40,7 +40,7 @@ func TestModernFastPathsMatchDecoding(t *testing.T) {
 				t.Fatalf("scan %s: %v", raw, err)
 			}
 			var got CallToolParams
-			switch err := mp.callToolParams(&got, opts); {
+			switch err := mp.callToolParams(&got, &srv.envelope.meta); {
 			case err == errUncommonParams:
 				continue // callToolModern decodes in full
 			case err != nil:
