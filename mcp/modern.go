@@ -120,6 +120,8 @@ type envelopeCache struct {
 	caps map[string]ClientCapabilities
 	info map[string]Implementation
 
+	metas map[string]*parsedMeta // whole _meta objects of the envelope only
+
 	meta metaDecoder // the params' _meta, for handlers
 }
 
@@ -151,8 +153,11 @@ func (c *envelopeCache) parse(raw jsontext.Value) (*RequestMeta, error) {
 	if len(raw) == 0 || raw.Kind() != '{' {
 		return parseMetaGeneral(raw)
 	}
+	if pm := c.whole(raw); pm != nil {
+		return pm, nil
+	}
 	var vals [4]jsontext.Value
-	ok := scanObject(raw, envelopeNames[:], vals[:])
+	ok, members := scanObjectCount(raw, envelopeNames[:], vals[:])
 	pv, caps, info, level := vals[0], vals[1], vals[2], vals[3]
 	version, okv := Version20260728, string(pv) == `"`+Version20260728+`"`
 	if !okv {
@@ -185,7 +190,55 @@ func (c *envelopeCache) parse(raw jsontext.Value) (*RequestMeta, error) {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: unknown %s %q", MetaLogLevel, l)
 		}
 	}
+	found := 0
+	for _, v := range vals {
+		if len(v) > 0 {
+			found++
+		}
+	}
+	if found == members {
+		c.keep(raw, pm) // an envelope and nothing else: the common case
+	}
 	return m, nil
+}
+
+// whole returns a copy of the envelope decoded earlier from the same
+// encoding of a _meta that has the envelope's members only, or nil.
+func (c *envelopeCache) whole(raw jsontext.Value) *RequestMeta {
+	if c == nil || len(raw) > maxEnvelopeCacheKey {
+		return nil
+	}
+	c.mu.Lock()
+	kept, ok := c.metas[string(raw)]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	pm := new(parsedMeta)
+	*pm = *kept
+	if kept.m.ClientInfo != nil {
+		pm.m.ClientInfo = &pm.info
+	}
+	return &pm.m
+}
+
+// keep remembers the envelope pm decoded from raw (a copy: pm is the
+// request's own).
+func (c *envelopeCache) keep(raw jsontext.Value, pm *parsedMeta) {
+	if c == nil || len(raw) > maxEnvelopeCacheKey {
+		return
+	}
+	kept := new(parsedMeta)
+	*kept = *pm
+	if kept.m.ClientInfo != nil {
+		kept.m.ClientInfo = &kept.info
+	}
+	c.mu.Lock()
+	if c.metas == nil || len(c.metas) >= maxEnvelopeCacheEntries {
+		c.metas = make(map[string]*parsedMeta)
+	}
+	c.metas[string(raw)] = kept
+	c.mu.Unlock()
 }
 
 // capabilities decodes client capabilities, through the cache.
@@ -945,13 +998,8 @@ func (mp *modernParams) callToolParams(p *CallToolParams, d *metaDecoder) error 
 	case mp.meta.Kind() != '{':
 		return errUncommonParams
 	}
-	sc := paramsScanners.Get().(*paramsScanner)
-	sc.buf = *bytes.NewBuffer(mp.meta)
-	sc.d.Reset(&sc.buf)
-	err := d.decode(&sc.d, &p.Meta)
-	sc.buf = bytes.Buffer{}
-	sc.d.Reset(&sc.buf)
-	paramsScanners.Put(sc)
+	var err error
+	p.Meta, err = d.object(mp.meta)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -242,24 +243,31 @@ func plainString(raw jsontext.Value) (string, bool) {
 // object, or has a member name with escapes (the general path decodes
 // those).
 func scanObject(raw jsontext.Value, names []string, vals []jsontext.Value) bool {
-	sc := paramsScanners.Get().(*paramsScanner)
-	sc.buf = *bytes.NewBuffer(raw)
-	sc.d.Reset(&sc.buf)
-	ok := scanMembers(&sc.d, raw, names, vals)
-	sc.buf = bytes.Buffer{}
-	sc.d.Reset(&sc.buf)
-	paramsScanners.Put(sc)
+	ok, _ := scanObjectCount(raw, names, vals)
 	return ok
 }
 
-func scanMembers(d *jsontext.Decoder, raw jsontext.Value, names []string, vals []jsontext.Value) bool {
+// scanObjectCount is scanObject also counting the object's members.
+func scanObjectCount(raw jsontext.Value, names []string, vals []jsontext.Value) (ok bool, n int) {
+	sc := paramsScanners.Get().(*paramsScanner)
+	sc.buf = *bytes.NewBuffer(raw)
+	sc.d.Reset(&sc.buf)
+	ok, n = scanMembers(&sc.d, raw, names, vals)
+	sc.buf = bytes.Buffer{}
+	sc.d.Reset(&sc.buf)
+	paramsScanners.Put(sc)
+	return ok, n
+}
+
+func scanMembers(d *jsontext.Decoder, raw jsontext.Value, names []string, vals []jsontext.Value) (bool, int) {
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
-		return false
+		return false, 0
 	}
-	for d.PeekKind() != '}' {
+	n := 0
+	for ; d.PeekKind() != '}'; n++ {
 		name, err := d.ReadValue()
 		if err != nil || bytes.IndexByte(name, '\\') >= 0 {
-			return false
+			return false, n
 		}
 		i := 0
 		for i < len(names) && names[i] != string(name) {
@@ -267,22 +275,22 @@ func scanMembers(d *jsontext.Decoder, raw jsontext.Value, names []string, vals [
 		}
 		if i == len(names) {
 			if d.SkipValue() != nil {
-				return false
+				return false, n
 			}
 			continue
 		}
 		v, err := d.ReadValue()
 		if err != nil {
-			return false
+			return false, n
 		}
 		end := int(d.InputOffset())
 		vals[i] = raw[end-len(v) : end : end]
 	}
 	if _, err := d.ReadToken(); err != nil {
-		return false
+		return false, n
 	}
 	_, err := d.ReadToken()
-	return err != nil // nothing after the object
+	return err != nil, n // nothing after the object
 }
 
 // metaDecoder decodes the Meta of modern requests (server side) and
@@ -300,8 +308,9 @@ type metaDecoder struct {
 	opts   json.Options
 	shared []string // quoted names of the members whose values are shared
 
-	mu   sync.Mutex
-	vals map[string]any // by encoding
+	mu    sync.Mutex
+	vals  map[string]any  // by encoding
+	whole map[string]Meta // objects of shared members only, by encoding
 }
 
 // options returns the json options that decode Meta through d, sharing
@@ -322,14 +331,61 @@ func (d *metaDecoder) decode(dec *jsontext.Decoder, m *Meta) error {
 	if dec.PeekKind() != '{' || *m != nil {
 		return errors.ErrUnsupported
 	}
-	if _, err := dec.ReadToken(); err != nil {
+	raw, err := dec.ReadValue()
+	if err != nil {
 		return err
 	}
-	out := make(Meta)
+	*m, err = d.object(raw)
+	return err
+}
+
+// object decodes the JSON object raw into a Meta. An object whose members
+// are all shared ones (the common envelope, the common result _meta) is
+// kept whole, by its encoding, and later decodings of the same bytes get a
+// copy of the map (its values shared).
+func (d *metaDecoder) object(raw jsontext.Value) (Meta, error) {
+	cacheable := len(raw) <= maxEnvelopeCacheKey
+	if cacheable {
+		d.mu.Lock()
+		m, ok := d.whole[string(raw)]
+		d.mu.Unlock()
+		if ok {
+			return maps.Clone(m), nil
+		}
+	}
+	sc := paramsScanners.Get().(*paramsScanner)
+	sc.buf = *bytes.NewBuffer(raw)
+	sc.d.Reset(&sc.buf)
+	m, allShared, err := d.members(&sc.d)
+	sc.buf = bytes.Buffer{}
+	sc.d.Reset(&sc.buf)
+	paramsScanners.Put(sc)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable && allShared {
+		d.mu.Lock()
+		if d.whole == nil || len(d.whole) >= maxEnvelopeCacheEntries {
+			d.whole = make(map[string]Meta)
+		}
+		d.whole[string(raw)] = maps.Clone(m)
+		d.mu.Unlock()
+	}
+	return m, nil
+}
+
+// members decodes the object dec is at; allShared reports that every
+// member is a shared one.
+func (d *metaDecoder) members(dec *jsontext.Decoder) (out Meta, allShared bool, err error) {
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, false, err
+	}
+	out = make(Meta)
+	allShared = true
 	for dec.PeekKind() != '}' {
 		raw, err := dec.ReadValue() // the name
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		i := 0
 		for i < len(d.shared) && d.shared[i] != string(raw) {
@@ -339,34 +395,34 @@ func (d *metaDecoder) decode(dec *jsontext.Decoder, m *Meta) error {
 		if i < len(d.shared) {
 			name = d.shared[i][1 : len(d.shared[i])-1]
 		} else {
+			allShared = false
 			unq, err := jsontext.AppendUnquote(nil, raw)
 			if err != nil {
-				return err
+				return nil, false, err
 			}
 			name = string(unq)
 		}
 		if _, dup := out[name]; dup {
-			return fmt.Errorf("duplicate name %s in _meta", raw)
+			return nil, false, fmt.Errorf("duplicate name %s in _meta", raw)
 		}
 		var v any
 		if i < len(d.shared) {
 			val, err := dec.ReadValue()
 			if err != nil {
-				return err
+				return nil, false, err
 			}
 			if v, err = d.value(val); err != nil {
-				return err
+				return nil, false, err
 			}
 		} else if v, err = decodeAny(dec); err != nil {
-			return err
+			return nil, false, err
 		}
 		out[name] = v
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return err
+		return nil, false, err
 	}
-	*m = out
-	return nil
+	return out, allShared, nil
 }
 
 // value returns raw decoded as an any, shared with earlier messages that
