@@ -14,9 +14,15 @@
 //
 // This directory is its own module, so that the peers' versions (mcp-go
 // v1.6.0 speaks 2026-07-28; the main module keeps v1.2.1 for its own tests)
-// do not touch the main module. Run with:
+// do not touch the main module. On a shared machine, run every
+// configuration in turn, several times, and compare medians:
 //
-//	cd bench/roundtrip && go test -run '^$' -bench . -benchmem -count 6
+//	cd bench/roundtrip && go test -c -o /tmp/roundtrip.test .
+//	for i in 1 2 3 4 5 6; do /tmp/roundtrip.test -test.run '^$' -test.bench . -test.benchmem -test.benchtime 3000x; done
+//
+// (go test -count N runs each configuration N times in a row instead.)
+// Besides ns/op the benchmark reports cpu-ns/op, the process's CPU time
+// per round trip.
 package roundtrip
 
 import (
