@@ -3,10 +3,12 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -100,17 +102,206 @@ type metaEnvelope struct {
 // ParseRequestMeta decodes the modern envelope of a request's params. The
 // error is a -32602 *jsonrpc.Error naming what is missing or malformed.
 func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
-	var p struct {
-		Meta *metaEnvelope `json:"_meta"`
+	var p modernParams
+	if err := p.scan(params); err != nil {
+		return nil, err
 	}
-	if len(params) > 0 {
-		if err := json.Unmarshal(params, &p); err != nil {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+	return (*envelopeCache)(nil).parse(p.meta)
+}
+
+// envelopeCache keeps the decoded client capabilities and client
+// information of recent modern envelopes, by their encoding: a client sends
+// the same ones with every request, and decoding them was most of the cost
+// of reading an envelope. Cached values are shared between requests and
+// never modified. Each map holds at most maxEnvelopeCacheEntries entries
+// of at most maxEnvelopeCacheKey bytes; a full map is emptied.
+type envelopeCache struct {
+	mu   sync.Mutex
+	caps map[string]ClientCapabilities
+	info map[string]Implementation
+
+	metas map[string]*parsedMeta // whole _meta objects of the envelope only
+
+	meta metaDecoder // the params' _meta, for handlers
+}
+
+// Bounds of a Server's envelopeCache.
+const (
+	maxEnvelopeCacheEntries = 256
+	maxEnvelopeCacheKey     = 4096
+)
+
+// envelopeNames are the members of _meta that the envelope has, quoted.
+var envelopeNames = [...]string{
+	`"` + MetaProtocolVersion + `"`,
+	`"` + MetaClientCapabilities + `"`,
+	`"` + MetaClientInfo + `"`,
+	`"` + MetaLogLevel + `"`,
+}
+
+// parsedMeta is a RequestMeta with room for its ClientInfo: one allocation.
+type parsedMeta struct {
+	m    RequestMeta
+	info Implementation
+}
+
+// parse decodes the envelope from the raw value of params._meta (nil when
+// params have no _meta). A nil cache decodes without caching. Envelopes
+// out of the common shape (escaped names or strings, members of the wrong
+// type) take the general path, whose errors are the reference.
+func (c *envelopeCache) parse(raw jsontext.Value) (*RequestMeta, error) {
+	if len(raw) == 0 || raw.Kind() != '{' {
+		return parseMetaGeneral(raw)
+	}
+	if pm := c.whole(raw); pm != nil {
+		return pm, nil
+	}
+	var vals [4]jsontext.Value
+	ok, members := scanObjectCount(raw, envelopeNames[:], vals[:])
+	pv, caps, info, level := vals[0], vals[1], vals[2], vals[3]
+	version, okv := Version20260728, string(pv) == `"`+Version20260728+`"`
+	if !okv {
+		version, okv = plainString(pv)
+	}
+	if !ok || !okv || version == "" || len(caps) == 0 || caps.Kind() != '{' ||
+		len(info) > 0 && info.Kind() != '{' && info.Kind() != 'n' ||
+		len(level) > 0 && level.Kind() != 'n' && level.Kind() != '"' {
+		return parseMetaGeneral(raw)
+	}
+	pm := new(parsedMeta)
+	m := &pm.m
+	m.ProtocolVersion = version
+	var err error
+	if m.ClientCapabilities, err = c.capabilities(caps); err != nil {
+		return parseMetaGeneral(raw)
+	}
+	if len(info) > 0 && info.Kind() == '{' {
+		if pm.info, err = c.implementation(info); err != nil {
+			return parseMetaGeneral(raw)
+		}
+		m.ClientInfo = &pm.info
+	}
+	if len(level) > 0 && level.Kind() == '"' {
+		l, ok := plainString(level)
+		if !ok {
+			return parseMetaGeneral(raw)
+		}
+		if m.LogLevel = LoggingLevel(l); !m.LogLevel.IsValid() {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: unknown %s %q", MetaLogLevel, l)
 		}
 	}
-	e := p.Meta
+	found := 0
+	for _, v := range vals {
+		if len(v) > 0 {
+			found++
+		}
+	}
+	if found == members {
+		c.keep(raw, pm) // an envelope and nothing else: the common case
+	}
+	return m, nil
+}
+
+// whole returns a copy of the envelope decoded earlier from the same
+// encoding of a _meta that has the envelope's members only, or nil.
+func (c *envelopeCache) whole(raw jsontext.Value) *RequestMeta {
+	if c == nil || len(raw) > maxEnvelopeCacheKey {
+		return nil
+	}
+	c.mu.Lock()
+	kept, ok := c.metas[string(raw)]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	pm := new(parsedMeta)
+	*pm = *kept
+	if kept.m.ClientInfo != nil {
+		pm.m.ClientInfo = &pm.info
+	}
+	return &pm.m
+}
+
+// keep remembers the envelope pm decoded from raw (a copy: pm is the
+// request's own).
+func (c *envelopeCache) keep(raw jsontext.Value, pm *parsedMeta) {
+	if c == nil || len(raw) > maxEnvelopeCacheKey {
+		return
+	}
+	kept := new(parsedMeta)
+	*kept = *pm
+	if kept.m.ClientInfo != nil {
+		kept.m.ClientInfo = &kept.info
+	}
+	c.mu.Lock()
+	if c.metas == nil || len(c.metas) >= maxEnvelopeCacheEntries {
+		c.metas = make(map[string]*parsedMeta)
+	}
+	c.metas[string(raw)] = kept
+	c.mu.Unlock()
+}
+
+// capabilities decodes client capabilities, through the cache.
+func (c *envelopeCache) capabilities(raw jsontext.Value) (ClientCapabilities, error) {
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		v, ok := c.caps[string(raw)]
+		c.mu.Unlock()
+		if ok {
+			return v, nil
+		}
+	}
+	var v ClientCapabilities
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, err
+	}
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		if c.caps == nil || len(c.caps) >= maxEnvelopeCacheEntries {
+			c.caps = make(map[string]ClientCapabilities)
+		}
+		c.caps[string(raw)] = v
+		c.mu.Unlock()
+	}
+	return v, nil
+}
+
+// implementation decodes a client's Implementation, through the cache.
+func (c *envelopeCache) implementation(raw jsontext.Value) (Implementation, error) {
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		v, ok := c.info[string(raw)]
+		c.mu.Unlock()
+		if ok {
+			return v, nil
+		}
+	}
+	var v Implementation
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, err
+	}
+	if c != nil && len(raw) <= maxEnvelopeCacheKey {
+		c.mu.Lock()
+		if c.info == nil || len(c.info) >= maxEnvelopeCacheEntries {
+			c.info = make(map[string]Implementation)
+		}
+		c.info[string(raw)] = v
+		c.mu.Unlock()
+	}
+	return v, nil
+}
+
+// parseMetaGeneral decodes the envelope from the raw value of
+// params._meta (nil when params have no _meta), for any input.
+func parseMetaGeneral(raw jsontext.Value) (*RequestMeta, error) {
+	var e metaEnvelope
+	if len(raw) > 0 && raw.Kind() != 'n' {
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta: %v", err)
+		}
+	}
 	switch {
-	case e == nil:
+	case len(raw) == 0 || raw.Kind() == 'n':
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is required (%s, %s)", MetaProtocolVersion, MetaClientCapabilities)
 	case e.ProtocolVersion == nil || *e.ProtocolVersion == "":
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: _meta is missing %s", MetaProtocolVersion)
@@ -125,6 +316,129 @@ func ParseRequestMeta(params jsontext.Value) (*RequestMeta, error) {
 		m.LogLevel = *e.LogLevel
 	}
 	return m, nil
+}
+
+// modernParams are the members of a modern request's params that the
+// server reads before it dispatches the request, found in one pass over
+// the params (which the JSON-RPC decoder has already checked to be valid
+// JSON). Each is the member's raw value, aliasing the params, or nil when
+// the member is absent.
+type modernParams struct {
+	meta           jsontext.Value // _meta: the envelope
+	name           jsontext.Value // tools/call, prompts/get
+	uri            jsontext.Value // resources/read
+	taskID         jsontext.Value // tasks/get, tasks/update, tasks/cancel
+	arguments      jsontext.Value // tools/call (Mcp-Param-* headers)
+	inputResponses jsontext.Value // a multi round-trip retry
+	requestState   jsontext.Value
+	task           jsontext.Value // tools/call (2025-11-25 task augmentation)
+}
+
+// paramsScanner is a reusable decoder over one request's params.
+type paramsScanner struct {
+	d   jsontext.Decoder
+	buf bytes.Buffer
+}
+
+var paramsScanners = sync.Pool{New: func() any { return new(paramsScanner) }}
+
+// scan fills p from params. Params that are absent or null have no
+// members; params that are not a JSON object are a -32602 error.
+func (p *modernParams) scan(params jsontext.Value) error {
+	*p = modernParams{}
+	if len(params) == 0 {
+		return nil
+	}
+	sc := paramsScanners.Get().(*paramsScanner)
+	sc.buf = *bytes.NewBuffer(params)
+	sc.d.Reset(&sc.buf)
+	err := p.scanFrom(&sc.d, params)
+	sc.buf = bytes.Buffer{}
+	sc.d.Reset(&sc.buf)
+	paramsScanners.Put(sc)
+	return err
+}
+
+func (p *modernParams) scanFrom(d *jsontext.Decoder, params jsontext.Value) error {
+	tok, err := d.ReadToken()
+	if err != nil {
+		return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil
+	case '{':
+	default:
+		return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: params must be an object, not %s", kindName(tok.Kind()))
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue()
+		if err != nil {
+			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+		}
+		if bytes.IndexByte(name, '\\') >= 0 {
+			// An escaped name: match it by what it says.
+			unq, err := jsontext.AppendUnquote(nil, name)
+			if err != nil {
+				return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+			}
+			name = jsontext.Value(strconv.Quote(string(unq)))
+		}
+		var dst *jsontext.Value
+		switch string(name) {
+		case `"_meta"`:
+			dst = &p.meta
+		case `"name"`:
+			dst = &p.name
+		case `"uri"`:
+			dst = &p.uri
+		case `"taskId"`:
+			dst = &p.taskID
+		case `"arguments"`:
+			dst = &p.arguments
+		case `"inputResponses"`:
+			dst = &p.inputResponses
+		case `"requestState"`:
+			dst = &p.requestState
+		case `"task"`:
+			dst = &p.task
+		}
+		if dst == nil {
+			if err := d.SkipValue(); err != nil {
+				return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+			}
+			continue
+		}
+		v, err := d.ReadValue()
+		if err != nil {
+			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
+		}
+		// The value as it is in params (the decoder's buffer is params
+		// itself, but say so explicitly).
+		end := int(d.InputOffset())
+		*dst = params[end-len(v) : end : end]
+	}
+	return nil
+}
+
+// stringMember decodes a member that must be a string when present; ok
+// is false when it is absent or null.
+func stringMember(raw jsontext.Value, member string) (string, bool, error) {
+	if len(raw) == 0 || raw.Kind() == 'n' {
+		return "", false, nil
+	}
+	if raw.Kind() == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true, nil // the common, unescaped string
+	}
+	return decodeStringMember(raw, member)
+}
+
+func decodeStringMember(raw jsontext.Value, member string) (string, bool, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %s: %v", member, err)
+	}
+	return s, true, nil
 }
 
 // hasModernEnvelope reports whether params carry a _meta with a protocol
@@ -174,9 +488,12 @@ func HeaderMismatchError(format string, args ...any) *jsonrpc.Error {
 }
 
 // checkModernMeta validates a modern request's envelope: present, and in a
-// version the server serves.
-func checkModernMeta(params jsontext.Value) (*RequestMeta, error) {
-	m, err := ParseRequestMeta(params)
+// version the server serves. It fills p from params.
+func checkModernMeta(params jsontext.Value, p *modernParams, cache *envelopeCache) (*RequestMeta, error) {
+	if err := p.scan(params); err != nil {
+		return nil, err
+	}
+	m, err := cache.parse(p.meta)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +514,11 @@ type modernRequest struct {
 	id        jsonrpc.ID
 	method    string
 	principal string
-	input     *inputRound // nil for methods that cannot ask for input
-	esc       *escalation // set while a task-capable tools/call runs (modern_tasks.go)
-	task      *extTask    // the task the call became, once it did
+	params    modernParams // the members read before dispatch
+	input     *inputRound  // nil for methods that cannot ask for input
+	round     inputRound   // what input points to, once the method may ask for input
+	esc       *escalation  // set while a task-capable tools/call runs (modern_tasks.go)
+	task      *extTask     // the task the call became, once it did
 }
 
 func modernFrom(ctx context.Context) *modernRequest {
@@ -254,23 +573,66 @@ func PrincipalFromContext(ctx context.Context) string {
 	return p
 }
 
-// modernSession returns a throwaway session that serves one modern request
-// over eng: it keeps nothing beyond the request.
-func (s *Server) modernSession(eng *engine, meta *RequestMeta) *ServerSession {
+// initModernSession makes ss the throwaway session that serves one modern
+// request over eng (it keeps nothing beyond the request), init its
+// initialize params.
+func (s *Server) initModernSession(ss *ServerSession, init *InitializeParams, eng *engine, meta *RequestMeta) {
 	info := Implementation{Name: "modern-client", Version: "0"}
 	if meta.ClientInfo != nil {
 		info = *meta.ClientInfo
 	}
 	caps := meta.ClientCapabilities
 	caps.Tasks = nil // core tasks do not exist in modern revisions
-	return &ServerSession{
-		server:     s,
-		eng:        eng,
-		version:    meta.ProtocolVersion,
-		initDone:   true,
-		initParams: &InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: caps, ClientInfo: info},
-		logLevel:   meta.LogLevel,
+	*init = InitializeParams{ProtocolVersion: meta.ProtocolVersion, Capabilities: caps, ClientInfo: info}
+	ss.server = s
+	ss.eng = eng
+	ss.version = meta.ProtocolVersion
+	ss.initDone = true
+	ss.initParams = init
+	ss.logLevel = meta.LogLevel
+}
+
+// modernServing is what serving one modern request needs, allocated at
+// once: the request, its throwaway session and the session's initialize
+// params, the request's context and (over HTTP) its connection and
+// response.
+type modernServing struct {
+	m    modernRequest
+	ss   ServerSession
+	init InitializeParams
+	ctx  modernContext
+	conn modernConn
+	resp jsonrpc.Response
+}
+
+// modernContext is the context of a modern request's handler: the
+// transport's context, answering for the request (modernKey), the caller
+// (WithPrincipal) and the related request id (withRelatedRequest) itself,
+// in one value instead of three.
+type modernContext struct {
+	context.Context
+	m *modernRequest
+}
+
+// Value implements context.Context.
+func (c *modernContext) Value(key any) any {
+	switch key.(type) {
+	case modernKey:
+		return c.m
+	case principalKey:
+		return c.m.principal
+	case relatedRequestKey:
+		return c.m.id
 	}
+	return c.Context.Value(key)
+}
+
+// start prepares ms to serve one modern request of s over eng, in the
+// context parent.
+func (ms *modernServing) start(s *Server, parent context.Context, eng *engine, req *jsonrpc.Request, meta *RequestMeta, p *modernParams, principal string) {
+	ms.m = modernRequest{meta: meta, id: req.ID, method: req.Method, principal: principal, params: *p}
+	s.initModernSession(&ms.ss, &ms.init, eng, meta)
+	ms.ctx = modernContext{Context: parent, m: &ms.m}
 }
 
 // servesModern reports whether the server serves modern requests (see
@@ -293,14 +655,14 @@ func (ss *ServerSession) maybeModern(ctx context.Context, req *jsonrpc.Request) 
 	if req.Method != MethodServerDiscover && !hasModernEnvelope(req.Params) {
 		return nil, nil, false
 	}
-	meta, err := checkModernMeta(req.Params)
+	var p modernParams
+	meta, err := checkModernMeta(req.Params, &p, &ss.server.envelope)
 	if err != nil {
 		return nil, err, true
 	}
-	m := &modernRequest{meta: meta, id: req.ID, method: req.Method, principal: PrincipalFromContext(ctx)}
-	rs := ss.server.modernSession(ss.eng, meta)
-	ctx = context.WithValue(ctx, modernKey{}, m)
-	res := rs.serveModern(ctx, m, req)
+	ms := &modernServing{m: modernRequest{meta: meta, id: req.ID, method: req.Method, principal: PrincipalFromContext(ctx), params: p}}
+	ss.server.initModernSession(&ms.ss, &ms.init, ss.eng, meta)
+	res := ms.ss.serveModern(context.WithValue(ctx, modernKey{}, &ms.m), &ms.m, req)
 	if e, ok := res.(*jsonrpc.Error); ok {
 		return nil, e, true
 	}
@@ -586,3 +948,60 @@ func appendObject(b []byte, members []member) []byte {
 	}
 	return append(b, '}')
 }
+
+// callToolModern is callTool for a modern request. Its params were
+// scanned before dispatch (m.params): CallToolParams is built from the
+// members found instead of decoding the params again, and the envelope's
+// members of _meta are decoded once per distinct encoding and shared
+// between requests (see metaDecoder). Params out of the common shape are
+// decoded as callTool decodes them.
+func (ss *ServerSession) callToolModern(ctx context.Context, m *modernRequest, params jsontext.Value) (any, error) {
+	p := new(CallToolParams)
+	d := &ss.server.envelope.meta
+	opts := d.options(envelopeMembers...)
+	if err := m.params.callToolParams(p, d); err != nil {
+		*p = CallToolParams{}
+		if len(params) > 0 {
+			if err := json.Unmarshal(params, p, opts); err != nil {
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + err.Error()}
+			}
+		}
+	}
+	return ss.callToolParams(ctx, p)
+}
+
+// errUncommonParams makes callToolModern decode the params in full.
+var errUncommonParams = errors.New("mcp: params out of the common shape")
+
+// callToolParams fills p from the members of a tools/call's params as
+// json.Unmarshal would, or fails with errUncommonParams (a task member, a
+// name that is not a plain string) or the error of decoding _meta.
+func (mp *modernParams) callToolParams(p *CallToolParams, d *metaDecoder) error {
+	if len(mp.task) > 0 {
+		return errUncommonParams
+	}
+	if len(mp.name) > 0 {
+		switch name, ok := plainString(mp.name); {
+		case ok:
+			p.Name = name
+		case mp.name.Kind() != 'n':
+			return errUncommonParams
+		}
+	}
+	if len(mp.arguments) > 0 {
+		// Cloned as decoding clones: the params may be a pooled buffer.
+		p.Arguments = bytes.Clone(mp.arguments)
+	}
+	switch {
+	case len(mp.meta) == 0 || mp.meta.Kind() == 'n':
+		return nil
+	case mp.meta.Kind() != '{':
+		return errUncommonParams
+	}
+	var err error
+	p.Meta, err = d.object(mp.meta)
+	return err
+}
+
+// envelopeMembers are the _meta members of the envelope.
+var envelopeMembers = []string{MetaProtocolVersion, MetaClientCapabilities, MetaClientInfo, MetaLogLevel}

@@ -125,6 +125,8 @@ type modernClient struct {
 	mu       sync.Mutex
 	tools    map[string]*Tool // the tools last listed, for Mcp-Param-*
 	logLevel LoggingLevel     // sent as _meta logLevel; "" for none
+
+	wire modernWire // what every request reuses (modern_wire.go)
 }
 
 // wantsModern reports whether the client tries a modern revision first.
@@ -290,6 +292,11 @@ func (c *Client) modernCapabilities() ClientCapabilities {
 // version, client capabilities, client info and the log level, merged into
 // any _meta params has) and the members of extra added.
 func (cs *ClientSession) envelope(m *modernClient, params jsontext.Value, extra map[string]any) (jsontext.Value, error) {
+	if extra == nil {
+		if b, ok := cs.fastEnvelope(m, params); ok {
+			return b, nil
+		}
+	}
 	obj := map[string]jsontext.Value{}
 	if len(params) > 0 && string(params) != "null" {
 		if err := json.Unmarshal(params, &obj); err != nil {
@@ -330,6 +337,9 @@ func (cs *ClientSession) envelope(m *modernClient, params jsontext.Value, extra 
 // tools/call the Mcp-Param-* headers the tool's x-mcp-header annotations
 // ask for (from the tools last listed).
 func (m *modernClient) httpHeaders(method string, params jsontext.Value) http.Header {
+	if h, ok := m.fastHTTPHeaders(method, params); ok {
+		return h
+	}
 	h := http.Header{}
 	h[headerProtocolVersion] = []string{m.version}
 	h[headerMcpMethod] = []string{method}
@@ -477,7 +487,7 @@ func (cs *ClientSession) modernCall(ctx context.Context, m *modernClient, method
 		}
 		var head resultHead
 		if len(raw) > 0 && raw.Kind() == '{' {
-			if err := json.Unmarshal(raw, &head); err != nil {
+			if err := decodeResultHead(raw, &head); err != nil {
 				return nil, fmt.Errorf("mcp: decoding %s result: %w", method, err)
 			}
 		}
@@ -752,7 +762,7 @@ func (cs *ClientSession) callModern(ctx context.Context, m *modernClient, method
 		}
 	}
 	if result != nil && !ping {
-		if err := json.Unmarshal(res, result); err != nil {
+		if err := json.Unmarshal(res, result, m.wire.meta.options(MetaServerInfo)); err != nil {
 			return fmt.Errorf("mcp: decoding %s result: %w", method, err)
 		}
 	}

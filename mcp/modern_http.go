@@ -73,7 +73,8 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 		w.WriteHeader(http.StatusAccepted)
 		return true
 	}
-	meta, err := srv.checkModernHTTP(r, req)
+	var p modernParams
+	meta, err := srv.checkModernHTTP(r, req, &p)
 	if err != nil {
 		writeModernError(w, req.ID, toWireError(err))
 		return true
@@ -82,7 +83,9 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 	if h.opts.SessionPrincipal != nil {
 		principal = h.opts.SessionPrincipal(r)
 	}
-	c := &modernConn{w: w, id: req.ID, jsonOnly: h.opts.JSONResponse}
+	ms := new(modernServing)
+	c := &ms.conn
+	c.w, c.id, c.jsonOnly = w, req.ID, h.opts.JSONResponse
 	slot, refused := h.streams.acquire(r, fmt.Sprintf("modern-%p", c), principal)
 	if refused != nil {
 		refused.write(w)
@@ -90,14 +93,13 @@ func (h *StreamableHTTPHandler) serveModern(w http.ResponseWriter, r *http.Reque
 	}
 	defer slot.release()
 
-	m := &modernRequest{meta: meta, id: req.ID, method: req.Method, principal: principal}
 	// The engine only carries the handler's notifications; the request is
 	// served here, on the HTTP request's goroutine, and closing the
 	// response stream (the request's context) cancels it.
-	rs := srv.modernSession(newEngine(c, h.logger), meta)
-	ctx := withRelatedRequest(WithPrincipal(context.WithValue(r.Context(), modernKey{}, m), principal), req.ID)
-	c.resp = &jsonrpc.Response{ID: req.ID}
-	switch res := serveRecovered(ctx, rs, m, req, h.logger).(type) {
+	ms.start(srv, r.Context(), newEngine(c, h.logger), req, meta, &p, principal)
+	ms.resp = jsonrpc.Response{ID: req.ID}
+	c.resp = &ms.resp
+	switch res := serveRecovered(&ms.ctx, &ms.ss, &ms.m, req, h.logger).(type) {
 	case *jsonrpc.Error:
 		c.resp.Error = res
 	case jsontext.Value:
@@ -120,12 +122,16 @@ func serveRecovered(ctx context.Context, rs *ServerSession, m *modernRequest, re
 
 // checkModernHTTP validates the envelope and the headers of a modern
 // request, in the order the spec's errors are listed.
-func (s *Server) checkModernHTTP(r *http.Request, req *jsonrpc.Request) (*RequestMeta, error) {
+// It fills p from the request's params.
+func (s *Server) checkModernHTTP(r *http.Request, req *jsonrpc.Request, p *modernParams) (*RequestMeta, error) {
 	hv := strings.TrimSpace(r.Header.Get(headerProtocolVersion))
 	if hv == "" {
 		return nil, HeaderMismatchError("the MCP-Protocol-Version header is required")
 	}
-	meta, err := ParseRequestMeta(req.Params)
+	if err := p.scan(req.Params); err != nil {
+		return nil, err
+	}
+	meta, err := s.envelope.parse(p.meta)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func (s *Server) checkModernHTTP(r *http.Request, req *jsonrpc.Request) (*Reques
 	if !IsModernProtocolVersion(meta.ProtocolVersion) {
 		return nil, UnsupportedProtocolVersionError(meta.ProtocolVersion)
 	}
-	if err := s.checkRequestHeaders(r.Context(), r.Header, req); err != nil {
+	if err := s.checkRequestHeaders(r.Context(), r.Header, req, p); err != nil {
 		return nil, err
 	}
 	return meta, nil
@@ -155,8 +161,8 @@ func nameSource(method string) string {
 }
 
 // checkRequestHeaders checks Mcp-Method, Mcp-Name and the Mcp-Param-*
-// headers of a tools/call against the request body.
-func (s *Server) checkRequestHeaders(ctx context.Context, hdr http.Header, req *jsonrpc.Request) error {
+// headers of a tools/call against the request body, whose members p holds.
+func (s *Server) checkRequestHeaders(ctx context.Context, hdr http.Header, req *jsonrpc.Request, p *modernParams) error {
 	mv, ok := headerValue(hdr, headerMcpMethod)
 	if !ok {
 		return HeaderMismatchError("the Mcp-Method header is required")
@@ -168,25 +174,20 @@ func (s *Server) checkRequestHeaders(ctx context.Context, hdr http.Header, req *
 	if src == "" {
 		return nil
 	}
-	var p struct {
-		Name      *string        `json:"name"`
-		URI       *string        `json:"uri"`
-		TaskID    *string        `json:"taskId"`
-		Arguments jsontext.Value `json:"arguments"`
-	}
-	if len(req.Params) > 0 {
-		if err := json.Unmarshal(req.Params, &p); err != nil {
-			return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
-		}
-	}
+	// Each of the members Mcp-Name may mirror must be a string (or null)
+	// when present, whichever the method uses.
 	var body string
-	switch src {
-	case "name":
-		body = deref(p.Name)
-	case "uri":
-		body = deref(p.URI)
-	default:
-		body = deref(p.TaskID)
+	for _, m := range [...]struct {
+		name string
+		raw  jsontext.Value
+	}{{"name", p.name}, {"uri", p.uri}, {"taskId", p.taskID}} {
+		v, _, err := stringMember(m.raw, m.name)
+		if err != nil {
+			return err
+		}
+		if m.name == src {
+			body = v
+		}
 	}
 	raw, ok := headerValue(hdr, headerMcpName)
 	if !ok {
@@ -209,7 +210,7 @@ func (s *Server) checkRequestHeaders(ctx context.Context, hdr http.Header, req *
 		// A Handler's tool (the gateway's catalogue).
 		if schema := s.opts.ToolInputSchema(ctx, body); len(schema) > 0 {
 			if hs := toolParamHeaders(schema); len(hs) > 0 {
-				return checkParamHeaders(hdr, hs, p.Arguments)
+				return checkParamHeaders(hdr, hs, p.arguments)
 			}
 		}
 		return nil
@@ -217,14 +218,7 @@ func (s *Server) checkRequestHeaders(ctx context.Context, hdr http.Header, req *
 	if !ok || len(st.headers) == 0 {
 		return nil // an unknown tool fails later with "unknown tool"
 	}
-	return checkParamHeaders(hdr, st.headers, p.Arguments)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return checkParamHeaders(hdr, st.headers, p.arguments)
 }
 
 // headerValue returns a header's value with optional whitespace trimmed.
@@ -467,10 +461,13 @@ func (c *modernConn) finish() {
 	if resp == nil {
 		resp = &jsonrpc.Response{ID: c.id, Error: jsonrpc.NewError(jsonrpc.CodeInternalError, "the request was not answered")}
 	}
-	b, err := jsonrpc.EncodeMessage(resp)
+	bp := getBuf()
+	defer putBuf(bp)
+	b, err := jsonrpc.AppendMessage((*bp)[:0], resp)
 	if err != nil {
-		b, _ = jsonrpc.EncodeMessage(&jsonrpc.Response{ID: c.id, Error: jsonrpc.NewError(jsonrpc.CodeInternalError, "encoding the response: %v", err)})
+		b, _ = jsonrpc.AppendMessage((*bp)[:0], &jsonrpc.Response{ID: c.id, Error: jsonrpc.NewError(jsonrpc.CodeInternalError, "encoding the response: %v", err)})
 	}
+	*bp = b
 	defer func() { c.failed = true }() // nothing more may be written
 	if c.sse {
 		c.writeEventLocked(b)
@@ -482,7 +479,10 @@ func (c *modernConn) finish() {
 	}
 	h := c.w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if len(b) > 2048 {
+		// Small bodies get a Content-Length from net/http itself.
+		h.Set("Content-Length", strconv.Itoa(len(b)))
+	}
 	c.w.WriteHeader(status)
 	c.w.Write(b)
 }

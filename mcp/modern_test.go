@@ -833,8 +833,17 @@ func FuzzModernInput(f *testing.F) {
 	f.Add([]byte(`{"_meta":null,"inputResponses":{"a":1}}`), "plain value", "")
 	f.Add([]byte(`{"type":"object","properties":{"a":{"x-mcp-header":"A","properties":{"b":{"x-mcp-header":"B"}}}}}`), "=?base64??=", "a.b.c")
 	srv := NewServer(&Implementation{Name: "f", Version: "1"}, nil)
+	srv.envelope.meta.options(envelopeMembers...)
 	f.Fuzz(func(t *testing.T, params []byte, header, state string) {
 		ParseRequestMeta(params)
+		srv.envelope.parse(params)
+		var mp modernParams
+		if mp.scan(params) == nil {
+			var p CallToolParams
+			mp.callToolParams(&p, &srv.envelope.meta)
+		}
+		var head resultHead
+		decodeResultHead(params, &head)
 		hasModernEnvelope(params)
 		decodeHeaderValue(header)
 		hs := toolParamHeaders(params)

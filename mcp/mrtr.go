@@ -88,7 +88,7 @@ const (
 // inputRound is the input state of one modern request.
 type inputRound struct {
 	mu        sync.Mutex
-	responses map[string]jsontext.Value // answers: earlier rounds, then this one
+	responses map[string]jsontext.Value // answers: earlier rounds, then this one; nil for none
 	pending   map[string]*InputRequest  // asked for and not answered
 	verified  bool                      // the request carried a valid requestState
 	calls     int                       // legacy-API input calls so far (nextInputKey)
@@ -133,7 +133,7 @@ func (ss *ServerSession) serveWithInput(ctx context.Context, m *modernRequest, r
 	}
 	m.input = round
 	if req.Method == MethodToolsCall {
-		if st := ss.server.toolFor(req.Params); st != nil {
+		if st := ss.server.toolFor(m.params.name); st != nil {
 			support := taskSupport(st.tool)
 			hasExt := clientHasTasksExtension(m.meta.ClientCapabilities)
 			if support == TaskSupportRequired && !hasExt {
@@ -144,7 +144,13 @@ func (ss *ServerSession) serveWithInput(ctx context.Context, m *modernRequest, r
 			}
 		}
 	}
-	res, herr := serverMethods[req.Method].fn(ss, ctx, req.Params)
+	var res any
+	var herr error
+	if req.Method == MethodToolsCall {
+		res, herr = ss.callToolModern(ctx, m, req.Params)
+	} else {
+		res, herr = serverMethods[req.Method].fn(ss, ctx, req.Params)
+	}
 	return ss.server.inputOrResult(m, req, round, res, herr)
 }
 
@@ -168,17 +174,16 @@ func (s *Server) inputOrResult(m *modernRequest, req *jsonrpc.Request, round *in
 	return res, herr
 }
 
-// toolFor returns the tool a tools/call names, or nil.
-func (s *Server) toolFor(params jsontext.Value) *serverTool {
-	var p struct {
-		Name string `json:"name"`
-	}
-	if json.Unmarshal(params, &p) != nil {
+// toolFor returns the tool a tools/call names (name is the raw value of
+// its params.name), or nil.
+func (s *Server) toolFor(name jsontext.Value) *serverTool {
+	n, _, err := stringMember(name, "name")
+	if err != nil {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, _ := s.tools.get(p.Name)
+	st, _ := s.tools.get(n)
 	return st
 }
 
@@ -191,29 +196,36 @@ func taskSupport(t *Tool) TaskSupport {
 }
 
 // openRound reads the answers and the state a (retried) request carries.
+//
+// The members were read before dispatch (m.params).
 func (s *Server) openRound(ctx context.Context, m *modernRequest, req *jsonrpc.Request) (*inputRound, error) {
-	var p mrtrParams
-	if len(req.Params) > 0 {
-		if err := json.Unmarshal(req.Params, &p); err != nil {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: %v", err)
-		}
+	state, hasState, err := stringMember(m.params.requestState, "requestState")
+	if err != nil {
+		return nil, err
 	}
-	round := &inputRound{responses: map[string]jsontext.Value{}}
-	if p.RequestState != nil {
-		body, err := s.openState(m, req, *p.RequestState)
+	inputResponses := m.params.inputResponses
+	// The round lives in the request; its answers are allocated when there
+	// are some.
+	round := &m.round
+	if hasState {
+		body, err := s.openState(m, req, state)
 		if err != nil {
 			return nil, err
 		}
+		round.responses = make(map[string]jsontext.Value, len(body.Responses))
 		maps.Copy(round.responses, body.Responses)
 		round.verified = true
 	}
-	if len(p.InputResponses) > 0 {
-		if p.InputResponses.Kind() != '{' {
-			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: inputResponses must be an object, not %s", kindName(p.InputResponses.Kind()))
+	if len(inputResponses) > 0 {
+		if inputResponses.Kind() != '{' {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: inputResponses must be an object, not %s", kindName(inputResponses.Kind()))
 		}
 		var rs map[string]jsontext.Value
-		if err := json.Unmarshal(p.InputResponses, &rs); err != nil {
+		if err := json.Unmarshal(inputResponses, &rs); err != nil {
 			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "invalid params: inputResponses: %v", err)
+		}
+		if round.responses == nil {
+			round.responses = make(map[string]jsontext.Value, len(rs))
 		}
 		for k, v := range rs {
 			// Cloned: v may alias the request's pooled buffer, and a task
@@ -301,6 +313,9 @@ func (s *Server) sealState(m *modernRequest, req *jsonrpc.Request, round *inputR
 		Digest:    d,
 		Expires:   s.now().Add(s.stateTTL()).UnixMilli(),
 		Responses: round.responses,
+	}
+	if body.Responses == nil {
+		body.Responses = map[string]jsontext.Value{} // encoded as before: "r":{}
 	}
 	raw, err := json.Marshal(&body, json.Deterministic(true))
 	round.mu.Unlock()

@@ -39,6 +39,7 @@ type Server struct {
 	infoOnce sync.Once // infoJSON is impl encoded, for modern results
 	infoJSON []byte
 	infoErr  error
+	envelope envelopeCache // decoded parts of modern envelopes (modern.go)
 }
 
 // ServerOptions configure a Server. The zero value is valid.
@@ -923,6 +924,11 @@ func (ss *ServerSession) callTool(ctx context.Context, params jsontext.Value) (a
 	if err := unmarshalParams(params, p); err != nil {
 		return nil, err
 	}
+	return ss.callToolParams(ctx, p)
+}
+
+// callToolParams is callTool with its params decoded.
+func (ss *ServerSession) callToolParams(ctx context.Context, p *CallToolParams) (any, error) {
 	s := ss.server
 	s.mu.Lock()
 	st, ok := s.tools.get(p.Name)
